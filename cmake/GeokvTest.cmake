@@ -1,0 +1,17 @@
+# geokv_add_test(NAME name SOURCES ... LIBS ... TAGS unit property ...)
+#
+# Builds one Catch2 executable and registers one CTest test per Catch2 tag, so
+# that a tag such as [property] maps to the CTest label "property"
+# (`ctest -L property`). Each test case must carry exactly one of the tags.
+function(geokv_add_test)
+  cmake_parse_arguments(T "" "NAME" "SOURCES;LIBS;TAGS" ${ARGN})
+  add_executable(${T_NAME} ${T_SOURCES})
+  target_link_libraries(${T_NAME} PRIVATE geokv_test_main ${T_LIBS} geokv_warnings)
+  if("hostile" IN_LIST T_TAGS)
+    add_dependencies(hostile_tests ${T_NAME})
+  endif()
+  foreach(tag ${T_TAGS})
+    add_test(NAME ${T_NAME}.${tag} COMMAND ${T_NAME} "[${tag}]" --order rand --warn NoAssertions)
+    set_tests_properties(${T_NAME}.${tag} PROPERTIES LABELS ${tag} TIMEOUT 600)
+  endforeach()
+endfunction()
