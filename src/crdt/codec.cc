@@ -1,0 +1,398 @@
+#include "crdt/codec.h"
+
+#include <limits>
+#include <msgpack.hpp>
+
+namespace geokv::crdt {
+
+namespace {
+
+using Packer = msgpack::packer<msgpack::sbuffer>;
+
+void PackBin(Packer& pk, std::string_view s) {
+  pk.pack_bin(static_cast<uint32_t>(s.size()));
+  pk.pack_bin_body(s.data(), static_cast<uint32_t>(s.size()));
+}
+
+void PackDots(Packer& pk, const DotContext& dots) {
+  pk.pack_array(static_cast<uint32_t>(dots.by_origin().size()));
+  for (const auto& [origin, intervals] : dots.by_origin()) {
+    pk.pack_array(2);
+    pk.pack_uint64(origin);
+    pk.pack_array(static_cast<uint32_t>(intervals.size() * 2));
+    for (const auto& [begin, end] : intervals) {
+      pk.pack_uint64(begin);
+      pk.pack_uint64(end);
+    }
+  }
+}
+
+void PackPayload(Packer& pk, Slot slot, const Atom& atom) {
+  switch (slot) {
+    case Slot::kRegister:
+    case Slot::kFieldRegister:
+      pk.pack_uint64(atom.hlc.value);
+      PackBin(pk, atom.bytes);
+      return;
+    case Slot::kCounter:
+    case Slot::kFieldCounter:
+      pk.pack_int64(atom.amount);
+      return;
+    case Slot::kMember:
+      return;
+    case Slot::kMultiValue:
+      PackBin(pk, atom.bytes);
+      return;
+  }
+}
+
+size_t PayloadSize(Slot slot) {
+  switch (slot) {
+    case Slot::kRegister:
+    case Slot::kFieldRegister:
+      return 2;
+    case Slot::kCounter:
+    case Slot::kFieldCounter:
+    case Slot::kMultiValue:
+      return 1;
+    case Slot::kMember:
+      return 0;
+  }
+  return 0;
+}
+
+// Reads typed values out of an unpacked msgpack object; the first problem
+// becomes the error and every later read is a no-op.
+class Reader {
+ public:
+  explicit Reader(const DecodeLimits& limits) : limits_(limits) {}
+
+  bool ok() const { return error_.empty(); }
+  Status status(std::string_view what) const {
+    return Status::Corrupt(std::string(what) + ": " + error_);
+  }
+  void Fail(std::string msg) {
+    if (error_.empty()) error_ = std::move(msg);
+  }
+
+  // The elements of an array of exactly n (or, with n == kAny, any) elements.
+  static constexpr size_t kAny = std::numeric_limits<size_t>::max();
+  const msgpack::object* Array(const msgpack::object& o, size_t n, size_t* size, const char* what) {
+    if (!ok()) return nullptr;
+    if (o.type != msgpack::type::ARRAY) {
+      Fail(std::string(what) + " is not an array");
+      return nullptr;
+    }
+    if ((n != kAny && o.via.array.size != n) || o.via.array.size > limits_.max_elements) {
+      Fail(std::string(what) + " has a wrong number of elements");
+      return nullptr;
+    }
+    *size = o.via.array.size;
+    return o.via.array.ptr;
+  }
+
+  uint64_t Uint(const msgpack::object& o, const char* what) {
+    if (!ok()) return 0;
+    if (o.type != msgpack::type::POSITIVE_INTEGER) {
+      Fail(std::string(what) + " is not an unsigned integer");
+      return 0;
+    }
+    return o.via.u64;
+  }
+
+  int64_t Int(const msgpack::object& o, const char* what) {
+    if (!ok()) return 0;
+    if (o.type == msgpack::type::NEGATIVE_INTEGER) return o.via.i64;
+    if (o.type == msgpack::type::POSITIVE_INTEGER &&
+        o.via.u64 <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return static_cast<int64_t>(o.via.u64);
+    }
+    Fail(std::string(what) + " is not a 64-bit signed integer");
+    return 0;
+  }
+
+  std::string Bin(const msgpack::object& o, const char* what) {
+    if (!ok()) return {};
+    if (o.type != msgpack::type::BIN || o.via.bin.size > limits_.max_bytes) {
+      Fail(std::string(what) + " is not a byte string within the size limit");
+      return {};
+    }
+    return std::string(o.via.bin.ptr, o.via.bin.size);
+  }
+
+  Slot SlotOf(const msgpack::object& o) {
+    const uint64_t s = Uint(o, "slot");
+    if (ok() && !IsValidSlot(s)) Fail("unknown slot " + std::to_string(s));
+    return ok() ? static_cast<Slot>(s) : Slot::kRegister;
+  }
+
+  DotContext Dots(const msgpack::object& o) {
+    DotContext dots;
+    size_t n = 0;
+    const msgpack::object* origins = Array(o, kAny, &n, "dots");
+    for (size_t i = 0; ok() && i < n; ++i) {
+      size_t two = 0, m = 0;
+      const msgpack::object* entry = Array(origins[i], 2, &two, "dots entry");
+      if (!ok()) break;
+      const uint64_t origin = Uint(entry[0], "origin");
+      const msgpack::object* bounds = Array(entry[1], kAny, &m, "intervals");
+      if (ok() && m % 2 != 0) Fail("intervals have an odd count");
+      for (size_t j = 0; ok() && j < m; j += 2) {
+        const uint64_t begin = Uint(bounds[j], "interval begin");
+        const uint64_t end = Uint(bounds[j + 1], "interval end");
+        if (ok() && (begin < 1 || begin > end)) Fail("interval out of order");
+        if (ok()) dots.InsertRange(origin, begin, end);
+      }
+    }
+    return dots;
+  }
+
+  // Reads the payload of `slot` from elements [at, at + PayloadSize(slot)).
+  void Payload(const msgpack::object* e, size_t at, Slot slot, Atom* atom) {
+    switch (slot) {
+      case Slot::kRegister:
+      case Slot::kFieldRegister:
+        atom->hlc = Hlc{Uint(e[at], "hlc")};
+        atom->bytes = Bin(e[at + 1], "value");
+        return;
+      case Slot::kCounter:
+      case Slot::kFieldCounter:
+        atom->amount = Int(e[at], "amount");
+        return;
+      case Slot::kMember:
+        return;
+      case Slot::kMultiValue:
+        atom->bytes = Bin(e[at], "value");
+        return;
+    }
+  }
+
+  // A path's key, slot and field from elements 0..2, field checked against slot.
+  Path PathAt(const msgpack::object* e) {
+    Path path;
+    path.key = Bin(e[0], "key");
+    path.slot = SlotOf(e[1]);
+    path.field = Bin(e[2], "field");
+    if (ok() && !HasField(path.slot) && !path.field.empty()) Fail("field on a slot without fields");
+    return path;
+  }
+
+  Scope ScopeAt(const msgpack::object* e) {
+    Scope scope;
+    const uint64_t kind = Uint(e[0], "scope kind");
+    scope.key = Bin(e[1], "scope key");
+    const uint64_t slots = Uint(e[2], "scope slots");
+    scope.field = Bin(e[3], "scope field");
+    if (!ok()) return scope;
+    if (kind > 2) return Fail("unknown scope kind"), scope;
+    if (slots == 0 || slots > kAllSlots) return Fail("bad scope slots"), scope;
+    scope.kind = static_cast<Scope::Kind>(kind);
+    scope.slots = static_cast<SlotMask>(slots);
+    switch (scope.kind) {
+      case Scope::Kind::kPartition:
+        if (!scope.key.empty() || !scope.field.empty() || slots != kAllSlots) {
+          Fail("partition scope with key, field or slots");
+        }
+        break;
+      case Scope::Kind::kKey:
+        if (!scope.field.empty()) Fail("key scope with a field");
+        break;
+      case Scope::Kind::kField:
+        if ((slots & ~kFieldSlots) != 0) Fail("field scope on slots without fields");
+        break;
+    }
+    return scope;
+  }
+
+ private:
+  const DecodeLimits& limits_;
+  std::string error_;
+};
+
+// Unpacks exactly one object spanning all of `bytes`.
+Status Unpack(std::string_view bytes, const DecodeLimits& limits, msgpack::object_handle* out) {
+  const size_t elements = limits.max_elements;
+  const msgpack::unpack_limit limit(elements, elements, limits.max_bytes, limits.max_bytes, 0, 16);
+  try {
+    size_t offset = 0;
+    *out = msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, limit);
+    if (offset != bytes.size()) return Status::Corrupt("trailing bytes after the message");
+  } catch (const std::exception& e) {
+    return Status::Corrupt(std::string("malformed MessagePack: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string EncodeDotContext(const DotContext& dots) {
+  msgpack::sbuffer buf;
+  Packer pk(&buf);
+  PackDots(pk, dots);
+  return std::string(buf.data(), buf.size());
+}
+
+Result<DotContext> DecodeDotContext(std::string_view bytes, const DecodeLimits& limits) {
+  msgpack::object_handle handle;
+  if (Status s = Unpack(bytes, limits, &handle); !s.ok()) return s;
+  Reader r(limits);
+  DotContext dots = r.Dots(handle.get());
+  if (!r.ok()) return r.status("dots");
+  return dots;
+}
+
+std::string EncodeDelta(const Delta& delta) {
+  msgpack::sbuffer buf;
+  Packer pk(&buf);
+  pk.pack_array(6);
+  pk.pack_uint64(kFormatVersion);
+  pk.pack_uint64(delta.origin);
+  pk.pack_uint64(delta.first);
+  pk.pack_uint64(delta.last);
+  pk.pack_array(static_cast<uint32_t>(delta.removals.size()));
+  for (const Removal& removal : delta.removals) {
+    pk.pack_array(5);
+    pk.pack_uint64(static_cast<uint64_t>(removal.scope.kind));
+    PackBin(pk, removal.scope.key);
+    pk.pack_uint64(removal.scope.slots);
+    PackBin(pk, removal.scope.field);
+    PackDots(pk, removal.covered);
+  }
+  pk.pack_array(static_cast<uint32_t>(delta.additions.size()));
+  for (const Addition& add : delta.additions) {
+    pk.pack_array(static_cast<uint32_t>(4 + PayloadSize(add.path.slot)));
+    PackBin(pk, add.path.key);
+    pk.pack_uint64(static_cast<uint64_t>(add.path.slot));
+    PackBin(pk, add.path.field);
+    pk.pack_uint64(add.atom.dot.counter);
+    PackPayload(pk, add.path.slot, add.atom);
+  }
+  return std::string(buf.data(), buf.size());
+}
+
+Result<Delta> DecodeDelta(std::string_view bytes, const DecodeLimits& limits) {
+  msgpack::object_handle handle;
+  if (Status s = Unpack(bytes, limits, &handle); !s.ok()) return s;
+  Reader r(limits);
+  Delta delta;
+  size_t n = 0;
+  const msgpack::object* e = r.Array(handle.get(), 6, &n, "delta");
+  if (!r.ok()) return r.status("delta");
+  if (r.Uint(e[0], "version") != kFormatVersion && r.ok()) r.Fail("unsupported format version");
+  delta.origin = r.Uint(e[1], "origin");
+  delta.first = r.Uint(e[2], "first");
+  delta.last = r.Uint(e[3], "last");
+  if (r.ok() && (delta.first < 1 || delta.first > delta.last ||
+                 delta.last - delta.first >= limits.max_dots_per_delta)) {
+    r.Fail("bad dot range");
+  }
+
+  size_t removals = 0;
+  const msgpack::object* re = r.Array(e[4], Reader::kAny, &removals, "removals");
+  for (size_t i = 0; r.ok() && i < removals; ++i) {
+    size_t five = 0;
+    const msgpack::object* fields = r.Array(re[i], 5, &five, "removal");
+    if (!r.ok()) break;
+    Removal removal;
+    removal.scope = r.ScopeAt(fields);
+    removal.covered = r.Dots(fields[4]);
+    delta.removals.push_back(std::move(removal));
+  }
+
+  size_t additions = 0;
+  const msgpack::object* ad = r.Array(e[5], Reader::kAny, &additions, "additions");
+  uint64_t previous = 0;
+  for (size_t i = 0; r.ok() && i < additions; ++i) {
+    if (ad[i].type != msgpack::type::ARRAY || ad[i].via.array.size < 4) {
+      r.Fail("addition is not an array of at least 4");
+      break;
+    }
+    const msgpack::object* fields = ad[i].via.array.ptr;
+    Addition add;
+    add.path = r.PathAt(fields);
+    if (!r.ok()) break;
+    if (ad[i].via.array.size != 4 + PayloadSize(add.path.slot)) {
+      r.Fail("addition payload does not fit its slot");
+      break;
+    }
+    add.atom.dot = Dot{delta.origin, r.Uint(fields[3], "counter")};
+    add.atom.first = add.atom.dot.counter;
+    r.Payload(fields, 4, add.path.slot, &add.atom);
+    const uint64_t c = add.atom.dot.counter;
+    if (r.ok() && (c < delta.first || c > delta.last || c <= previous)) {
+      r.Fail("addition dot outside the delta's range or out of order");
+    }
+    previous = c;
+    delta.additions.push_back(std::move(add));
+  }
+  if (!r.ok()) return r.status("delta");
+  return delta;
+}
+
+std::string EncodeSnapshot(const Snapshot& snapshot) {
+  msgpack::sbuffer buf;
+  Packer pk(&buf);
+  pk.pack_array(3);
+  pk.pack_uint64(kFormatVersion);
+  PackDots(pk, snapshot.context);
+  pk.pack_array(static_cast<uint32_t>(snapshot.atoms.size()));
+  for (const auto& [path, atom] : snapshot.atoms) {
+    pk.pack_array(static_cast<uint32_t>(6 + PayloadSize(path.slot)));
+    PackBin(pk, path.key);
+    pk.pack_uint64(static_cast<uint64_t>(path.slot));
+    PackBin(pk, path.field);
+    pk.pack_uint64(atom.dot.origin);
+    pk.pack_uint64(atom.dot.counter);
+    pk.pack_uint64(atom.first);
+    PackPayload(pk, path.slot, atom);
+  }
+  return std::string(buf.data(), buf.size());
+}
+
+Result<Snapshot> DecodeSnapshot(std::string_view bytes, const DecodeLimits& limits) {
+  msgpack::object_handle handle;
+  if (Status s = Unpack(bytes, limits, &handle); !s.ok()) return s;
+  Reader r(limits);
+  Snapshot snap;
+  size_t n = 0;
+  const msgpack::object* e = r.Array(handle.get(), 3, &n, "snapshot");
+  if (!r.ok()) return r.status("snapshot");
+  if (r.Uint(e[0], "version") != kFormatVersion && r.ok()) r.Fail("unsupported format version");
+  snap.context = r.Dots(e[1]);
+  size_t atoms = 0;
+  const msgpack::object* at = r.Array(e[2], Reader::kAny, &atoms, "atoms");
+  for (size_t i = 0; r.ok() && i < atoms; ++i) {
+    if (at[i].type != msgpack::type::ARRAY || at[i].via.array.size < 6) {
+      r.Fail("atom is not an array of at least 6");
+      break;
+    }
+    const msgpack::object* fields = at[i].via.array.ptr;
+    Path path = r.PathAt(fields);
+    if (!r.ok()) break;
+    if (at[i].via.array.size != 6 + PayloadSize(path.slot)) {
+      r.Fail("atom payload does not fit its slot");
+      break;
+    }
+    Atom atom;
+    atom.dot = Dot{r.Uint(fields[3], "origin"), r.Uint(fields[4], "counter")};
+    atom.first = r.Uint(fields[5], "first");
+    r.Payload(fields, 6, path.slot, &atom);
+    if (!r.ok()) break;
+    const bool folded = atom.first != atom.dot.counter;
+    if (atom.dot.counter < 1 || atom.first < 1 || atom.first > atom.dot.counter ||
+        (folded && !IsCounterSlot(path.slot))) {
+      r.Fail("atom dot or fold range invalid");
+    } else if (!snap.context.ContainsRange(atom.dot.origin, atom.first, atom.dot.counter)) {
+      r.Fail("atom dot not in the snapshot's context");
+    } else if (!snap.atoms.empty() &&
+               std::tie(snap.atoms.back().first, snap.atoms.back().second.dot) >=
+                   std::tie(path, atom.dot)) {
+      r.Fail("atoms not in order");
+    }
+    snap.atoms.emplace_back(std::move(path), std::move(atom));
+  }
+  if (!r.ok()) return r.status("snapshot");
+  return snap;
+}
+
+}  // namespace geokv::crdt
