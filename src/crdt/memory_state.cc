@@ -16,9 +16,15 @@ void MemoryState::Scan(const Scope& scope, const AtomVisitor& visit) const {
       }
       return;
     case Scope::Kind::kKey:
-      for (auto it = atoms_.lower_bound(Path{scope.key, Slot::kRegister, ""});
-           it != atoms_.end() && it->first.key == scope.key; ++it) {
-        if (scope.Matches(it->first) && !visit_path(it->first, it->second)) return;
+      // Seek to each requested slot: a scope that names other slots than a big
+      // collection's must not walk the collection.
+      for (int s = 0; s < kSlotCount; ++s) {
+        const Slot slot = static_cast<Slot>(s);
+        if ((scope.slots & Bit(slot)) == 0) continue;
+        for (auto it = atoms_.lower_bound(Path{scope.key, slot, ""});
+             it != atoms_.end() && it->first.key == scope.key && it->first.slot == slot; ++it) {
+          if (!visit_path(it->first, it->second)) return;
+        }
       }
       return;
     case Scope::Kind::kField:
