@@ -8,10 +8,12 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= 2
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 10
 TOPOLOGY   ?= topology/local-3dc.toml
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all deps build test test-sanitized run bench fuzz clean
+.PHONY: all deps build test test-sanitized fuzz run bench clean
 
 all: build
 
@@ -27,6 +29,7 @@ build: deps $(BUILD)/build.ninja
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) test-sanitized
+	$(MAKE) fuzz
 
 # The tests that feed hostile bytes to decoders and parsers, again under
 # AddressSanitizer + UndefinedBehaviorSanitizer (label "hostile").
@@ -34,6 +37,17 @@ test-sanitized: deps
 	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DGEOKV_SANITIZE=ON -DGEOKV_BENCH=OFF
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target hostile_tests
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L hostile
+
+# The RESP parser under libFuzzer (clang, with ASan and UBSan) for
+# FUZZ_SECONDS: a few seconds in make test, as long as you like on demand.
+# New inputs found go to $(FUZZ_BUILD)/corpus, seeded from fuzz/corpus/resp.
+fuzz: deps
+	@mkdir -p $(FUZZ_BUILD)/corpus
+	clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -Isrc src/replica/resp_parser.cc fuzz/resp_parser_fuzz.cc -o $(FUZZ_BUILD)/resp_parser_fuzz
+	@$(FUZZ_BUILD)/resp_parser_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus fuzz/corpus/resp > $(FUZZ_BUILD)/fuzz.log 2>&1; \
+	  rc=$$?; tail -n 25 $(FUZZ_BUILD)/fuzz.log; exit $$rc
 
 run: build
 	@if [ -x scripts/cluster ]; then scripts/cluster $(TOPOLOGY); \
