@@ -1,0 +1,58 @@
+#include "replica/command_util.h"
+
+#include "crdt/scalar.h"
+
+namespace geokv::replica {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] + 32) : a[i];
+    const char y = (b[i] >= 'A' && b[i] <= 'Z') ? static_cast<char>(b[i] + 32) : b[i];
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::optional<int64_t> IntegerArg(CommandContext& ctx, const std::string& arg) {
+  auto value = crdt::ParseInt64(arg);
+  if (!value) ctx.reply.Error(errors::kNotInteger);
+  return value;
+}
+
+bool CheckKeysHeld(CommandContext& ctx, const Args& args, int first, int last, int step) {
+  for (int i = first; i <= last && i < static_cast<int>(args.size()); i += step) {
+    const uint32_t partition = ctx.keyspace.PartitionOf(args[i]);
+    if (ctx.keyspace.Holds(partition)) continue;
+    std::string message = "MOVED " + std::to_string(partition) + " ";
+    const auto nodes = ctx.keyspace.PreferenceList(partition);
+    for (size_t n = 0; n < nodes.size(); ++n) message += (n ? "," : "") + nodes[n];
+    ctx.reply.Error(message);
+    return false;
+  }
+  return true;
+}
+
+crdt::MutableState& StateOf(CommandContext& ctx, std::string_view key) {
+  return ctx.keyspace.State(ctx.keyspace.PartitionOf(key));
+}
+
+std::optional<crdt::ValueType> CheckType(CommandContext& ctx, std::string_view key,
+                                         crdt::ValueType expected) {
+  const crdt::ValueType type = crdt::VisibleType(StateOf(ctx, key), key);
+  if (type != expected && type != crdt::ValueType::kNone) {
+    ctx.reply.Error(errors::kWrongType);
+    return std::nullopt;
+  }
+  return type;
+}
+
+void ReplyScalar(CommandContext& ctx, const crdt::ScalarValue& value) {
+  if (!value.present()) {
+    ctx.reply.Null();
+  } else {
+    ctx.reply.Bulk(value.ToBytes());
+  }
+}
+
+}  // namespace geokv::replica
