@@ -1,0 +1,303 @@
+#include "replica/node.h"
+
+#include "crdt/join.h"
+#include "replica/command_util.h"
+#include "replica/glob.h"
+#include "replica/resp_writer.h"
+
+namespace geokv::replica {
+
+// The Keyspace of one storage job. With no transaction (keyless commands on
+// the I/O thread) only the placement methods may be used.
+class Node::TxnKeyspace final : public Keyspace {
+ public:
+  TxnKeyspace(Node& node, storage::Transaction* txn) : node_(node), txn_(txn) {}
+
+  uint32_t PartitionOf(std::string_view key) const override {
+    return node_.table_.PartitionOfKey(key);
+  }
+  bool Holds(uint32_t p) const override { return node_.held_[p]; }
+  std::vector<uint32_t> HeldPartitions() const override { return node_.held_list_; }
+  std::vector<std::string> PreferenceList(uint32_t p) const override {
+    std::vector<std::string> ids;
+    for (uint32_t n : node_.table_.PreferenceList(p)) {
+      ids.push_back(node_.table_.topology().nodes()[n].id);
+    }
+    return ids;
+  }
+  crdt::MutableState& State(uint32_t p) override {
+    GEOKV_ASSERT(txn_ != nullptr && node_.held_[p]);
+    return txn_->Partition(p);
+  }
+  void Commit(uint32_t p, const crdt::Delta& delta) override {
+    GEOKV_ASSERT(txn_ != nullptr && node_.held_[p]);
+    crdt::ApplyDelta(txn_->Partition(p), delta);
+    txn_->AppendLog(p, delta);
+  }
+  void ForEachKey(uint32_t p, const std::function<bool(const std::string&)>& visit) override {
+    GEOKV_ASSERT(txn_ != nullptr);
+    std::optional<std::string> after;
+    for (;;) {
+      auto keys = txn_->ScanKeys(p, after, 256);
+      if (keys.empty()) return;
+      for (const auto& key : keys) {
+        if (!visit(key)) return;
+      }
+      after = keys.back();
+    }
+  }
+  size_t KeyCount(uint32_t p) override {
+    GEOKV_ASSERT(txn_ != nullptr);
+    return txn_->KeyCount(p);
+  }
+  crdt::ReplicaId self() const override { return node_.self().replica_id; }
+  crdt::Hlc Now() override { return node_.clock_.Now(); }
+
+ private:
+  Node& node_;
+  storage::Transaction* txn_;
+};
+
+Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine)
+    : table_(std::move(table)), node_index_(node_index), engine_(engine) {
+  held_.assign(table_.partitions(), false);
+  for (uint32_t p : table_.PartitionsOfNode(node_index_)) held_[p] = true;
+  for (uint32_t p = 0; p < table_.partitions(); ++p) {
+    if (held_[p]) held_list_.push_back(p);
+  }
+}
+
+void Node::Dispatch(ClientInfo& client, Args args, Reply reply) {
+  std::string out;
+  RespWriter writer(&out);
+  const CommandSpec* spec = FindCommand(args[0]);
+  if (spec == nullptr) {
+    ReplyUnknownCommand(args, writer);
+    return reply(std::move(out));
+  }
+  if (!CheckArity(*spec, args, writer)) return reply(std::move(out));
+  if (spec->flags & (kWrite | kReadOnly)) return RunDataCommand(*spec, std::move(args), std::move(reply));
+  if (std::string_view(spec->name) == "info") {
+    // INFO needs the key counts, which live in storage: run it as a job.
+    Args copy = args;
+    auto keys = std::make_shared<uint64_t>(0);
+    const Status s = engine_.Submit(
+        [this, keys](storage::Transaction& txn) {
+          for (uint32_t p : held_list_) *keys += txn.KeyCount(p);
+          return Status::Ok();
+        },
+        [this, keys, copy = std::move(copy), reply](Status) { reply(Info(copy, *keys)); });
+    if (!s.ok()) reply("-BUSY geokv is overloaded, try again\r\n");
+    return;
+  }
+  reply(ConnectionCommand(*spec, client, args));
+}
+
+void Node::RunDataCommand(const CommandSpec& spec, Args args, Reply reply) {
+  auto out = std::make_shared<std::string>();
+  const Handler handler = spec.handler;
+  auto job = [this, handler, args = std::move(args), out](storage::Transaction& txn) {
+    TxnKeyspace keyspace(*this, &txn);
+    RespWriter writer(out.get());
+    CommandContext ctx{keyspace, writer};
+    handler(ctx, args);
+    return Status::Ok();
+  };
+  auto done = [out, reply](Status status) {
+    if (status.ok()) return reply(std::move(*out));
+    std::string error;
+    RespWriter(&error).Error("ERR storage: " + status.message());
+    reply(std::move(error));
+  };
+  const Status s = engine_.Submit(std::move(job), std::move(done));
+  if (!s.ok()) reply("-BUSY geokv is overloaded, try again\r\n");
+}
+
+std::string Node::ConnectionCommand(const CommandSpec& spec, ClientInfo& client,
+                                    const Args& args) {
+  std::string out;
+  RespWriter w(&out);
+  const std::string_view name = spec.name;
+  if (spec.handler != nullptr) {  // PING, ECHO, SELECT, COMMAND, GEOKV.WHERE
+    TxnKeyspace keyspace(*this, nullptr);
+    CommandContext ctx{keyspace, w};
+    spec.handler(ctx, args);
+  } else if (name == "quit") {
+    client.close_after_reply = true;
+    w.Simple("OK");
+  } else if (name == "hello") {
+    if (args.size() >= 2 && args[1] != "2") {
+      if (args[1] == "3") {
+        w.Error("NOPROTO this server speaks RESP2 only; HELLO 2 or no HELLO");
+      } else {
+        w.Error("NOPROTO unsupported protocol version");
+      }
+      return out;
+    }
+    for (size_t i = 2; i + 1 < args.size(); ++i) {
+      if (EqualsIgnoreCase(args[i], "setname")) client.name = args[++i];
+    }
+    w.ArrayHeader(14);
+    w.Bulk("server");
+    w.Bulk("geokv");
+    w.Bulk("version");
+    w.Bulk("0.1.0");
+    w.Bulk("proto");
+    w.Integer(2);
+    w.Bulk("id");
+    w.Integer(static_cast<int64_t>(client.id));
+    w.Bulk("mode");
+    w.Bulk("standalone");
+    w.Bulk("role");
+    w.Bulk("master");
+    w.Bulk("modules");
+    w.ArrayHeader(0);
+  } else if (name == "client") {
+    if (EqualsIgnoreCase(args[1], "setname") && args.size() == 3) {
+      client.name = args[2];
+      w.Simple("OK");
+    } else if (EqualsIgnoreCase(args[1], "getname") && args.size() == 2) {
+      client.name.empty() ? w.Null() : w.Bulk(client.name);
+    } else if (EqualsIgnoreCase(args[1], "id") && args.size() == 2) {
+      w.Integer(static_cast<int64_t>(client.id));
+    } else if (EqualsIgnoreCase(args[1], "setinfo")) {
+      w.Simple("OK");  // client libraries announce themselves; nothing to keep
+    } else {
+      w.Error("ERR unknown subcommand or wrong number of arguments for '" +
+              args[1].substr(0, 64) + "'. Try CLIENT HELP.");
+    }
+  } else if (name == "config") {
+    return Config(args);
+  } else if (name == "wait") {
+    // Replication arrives with the geo-replication layer: no other DC yet.
+    auto n = crdt::ParseInt64(args[1]);
+    auto t = crdt::ParseInt64(args[2]);
+    if (!n || !t || *n < 0 || *t < 0) {
+      w.Error(errors::kNotInteger);
+    } else {
+      w.Integer(0);
+    }
+  } else {
+    w.Error(std::string("ERR command '") + spec.name + "' is not available");
+  }
+  return out;
+}
+
+std::string Node::Config(const Args& args) {
+  std::string out;
+  RespWriter w(&out);
+  ServerOptions& o = server_->options();
+  struct Param {
+    const char* name;
+    std::string value;
+    size_t* settable;
+  };
+  std::vector<Param> params = {
+      {"maxclients", std::to_string(o.max_clients), &o.max_clients},
+      {"proto-max-bulk-len", std::to_string(o.resp.max_bulk_bytes), &o.resp.max_bulk_bytes},
+      {"client-query-buffer-limit", std::to_string(o.resp.max_query_buffer_bytes),
+       &o.resp.max_query_buffer_bytes},
+      {"geokv-client-output-buffer-limit", std::to_string(o.output_buffer_limit_bytes),
+       &o.output_buffer_limit_bytes},
+      {"geokv-max-pending-requests", std::to_string(o.max_pending_requests),
+       &o.max_pending_requests},
+      {"save", "", nullptr},
+      {"appendonly", "no", nullptr},
+      {"databases", "1", nullptr},
+  };
+  if (EqualsIgnoreCase(args[1], "get") && args.size() >= 3) {
+    std::vector<const Param*> matched;
+    for (const Param& p : params) {
+      for (size_t i = 2; i < args.size(); ++i) {
+        if (GlobMatch(args[i], p.name)) {
+          matched.push_back(&p);
+          break;
+        }
+      }
+    }
+    w.ArrayHeader(matched.size() * 2);
+    for (const Param* p : matched) {
+      w.Bulk(p->name);
+      w.Bulk(p->value);
+    }
+  } else if (EqualsIgnoreCase(args[1], "set") && args.size() >= 4 && args.size() % 2 == 0) {
+    // Validate every pair first: all or nothing, as Redis does.
+    std::vector<std::pair<size_t*, size_t>> changes;
+    for (size_t i = 2; i + 1 < args.size(); i += 2) {
+      const Param* found = nullptr;
+      for (const Param& p : params) {
+        if (EqualsIgnoreCase(args[i], p.name)) found = &p;
+      }
+      if (found == nullptr || found->settable == nullptr) {
+        w.Error("ERR Unknown option or number of arguments for CONFIG SET - '" +
+                args[i].substr(0, 64) + "'");
+        return out;
+      }
+      auto value = crdt::ParseInt64(args[i + 1]);
+      if (!value || *value < 1) {
+        w.Error("ERR CONFIG SET failed (possibly related to argument '" + args[i].substr(0, 64) +
+                "') - argument must be a positive integer");
+        return out;
+      }
+      changes.emplace_back(found->settable, static_cast<size_t>(*value));
+    }
+    for (auto [field, value] : changes) *field = value;
+    w.Simple("OK");
+  } else if (EqualsIgnoreCase(args[1], "resetstat") && args.size() == 2) {
+    w.Simple("OK");
+  } else {
+    w.Error("ERR unknown subcommand or wrong number of arguments for '" + args[1].substr(0, 64) +
+            "'. Try CONFIG HELP.");
+  }
+  return out;
+}
+
+std::string Node::Info(const Args& args, uint64_t keys) {
+  const std::string section = args.size() >= 2 ? args[1] : "default";
+  auto want = [&](const char* name) {
+    return EqualsIgnoreCase(section, "default") || EqualsIgnoreCase(section, "all") ||
+           EqualsIgnoreCase(section, "everything") || EqualsIgnoreCase(section, name);
+  };
+  const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::steady_clock::now() - started_)
+                          .count();
+  std::string text;
+  auto line = [&](const std::string& k, const std::string& v) { text += k + ":" + v + "\r\n"; };
+  if (want("server")) {
+    text += "# Server\r\n";
+    line("geokv_version", "0.1.0");
+    line("redis_version", "7.0.0");  // what clients check for feature support
+    line("node_id", self().id);
+    line("datacenter", self().dc);
+    line("tcp_port", std::to_string(self().client.port));
+    line("uptime_in_seconds", std::to_string(uptime));
+    line("partitions_held", std::to_string(held_list_.size()));
+    text += "\r\n";
+  }
+  if (want("clients") && server_ != nullptr) {
+    text += "# Clients\r\n";
+    line("connected_clients", std::to_string(server_->stats().connected_clients.load()));
+    text += "\r\n";
+  }
+  if (want("stats") && server_ != nullptr) {
+    const ServerStats& s = server_->stats();
+    text += "# Stats\r\n";
+    line("total_connections_received", std::to_string(s.connections_received.load()));
+    line("total_commands_processed", std::to_string(s.commands_processed.load()));
+    line("rejected_connections", std::to_string(s.connections_rejected.load()));
+    line("total_error_replies_protocol", std::to_string(s.protocol_errors.load()));
+    line("client_output_buffer_limit_disconnections",
+         std::to_string(s.output_limit_disconnects.load()));
+    text += "\r\n";
+  }
+  if (want("keyspace")) {
+    text += "# Keyspace\r\n";
+    if (keys > 0) line("db0", "keys=" + std::to_string(keys) + ",expires=0,avg_ttl=0");
+    text += "\r\n";
+  }
+  std::string out;
+  RespWriter(&out).Bulk(text);
+  return out;
+}
+
+}  // namespace geokv::replica

@@ -1,0 +1,60 @@
+// Node: one geokv node: its partitions in storage, its place in the topology,
+// and the answers to client requests.
+//
+// Data commands run as jobs of the storage engine (one writer thread, group
+// commit): a command reads and mutates through a Keyspace over the job's
+// transaction, and its reply is released only after the transaction that holds
+// its writes committed. Connection and server commands (PING, HELLO, CLIENT,
+// CONFIG, QUIT, ...) are answered on the I/O thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "crdt/hlc.h"
+#include "placement/ring.h"
+#include "replica/server.h"
+#include "storage/engine.h"
+
+namespace geokv::replica {
+
+struct NodeOptions {
+  std::string node_id;
+};
+
+class Node final : public Dispatcher {
+ public:
+  // REQUIRES: node_id is a node of the table's topology; engine has the same
+  // partition count as the topology.
+  Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine);
+
+  void Dispatch(ClientInfo& client, Args args, Reply reply) override;
+
+  // The server whose limits CONFIG GET/SET show and change, and whose counters
+  // INFO shows. Set once before serving.
+  void set_server(Server* server) { server_ = server; }
+
+  const placement::Node& self() const { return table_.topology().nodes()[node_index_]; }
+  const placement::PlacementTable& table() const { return table_; }
+  bool Holds(uint32_t partition) const { return held_[partition]; }
+
+ private:
+  class TxnKeyspace;
+  void RunDataCommand(const CommandSpec& spec, Args args, Reply reply);
+  std::string ConnectionCommand(const CommandSpec& spec, ClientInfo& client, const Args& args);
+  std::string Config(const Args& args);
+  std::string Info(const Args& args, uint64_t keys);
+
+  placement::PlacementTable table_;
+  size_t node_index_;
+  storage::Engine& engine_;
+  Server* server_ = nullptr;
+  std::vector<bool> held_;
+  std::vector<uint32_t> held_list_;
+  crdt::HybridClock clock_;  // used on the writer thread only
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace geokv::replica
