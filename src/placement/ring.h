@@ -16,13 +16,15 @@
 //     So with at least N datacenters every list spans N distinct datacenters;
 //     with fewer, it spans all of them, then as many racks as it can, and never
 //     holds a node twice. The list is in the order nodes were taken.
-//   * Removing a node that is not in p's list leaves p's list unchanged (its
-//     tokens were passed over, and passing over nothing changes nothing).
-//     With at least N datacenters after the removal, removing a node that is in
-//     p's list changes p's replica set by exactly that node and one newcomer.
-//     With fewer datacenters than N, the rack pass can displace one more
-//     member (the node taken to replace it may fill the rack that member had).
-//     Adding a node is the reverse of removing it.
+//   * Removing a node X changes nothing but X's replicas. If X is not in p's
+//     list, p's list is unchanged, order and all: every pass passed over X's
+//     tokens, and dropping tokens a pass ignored changes none of its choices.
+//     If X is in p's list, the other N-1 members stay and exactly one node
+//     joins. (Each pass takes, among the groups it admits, the first-seen node
+//     of the earliest-seen groups; removing X only moves its own group's first
+//     sighting later, or frees the group X used. Walked through per pass in
+//     docs/topology.md; checked by a property test.) Adding a node is the
+//     reverse, so it takes replicas only for itself.
 #pragma once
 
 #include <cstdint>
