@@ -22,9 +22,11 @@
 //     If X is in p's list, the other N-1 members stay and exactly one node
 //     joins. (Each pass takes, among the groups it admits, the first-seen node
 //     of the earliest-seen groups; removing X only moves its own group's first
-//     sighting later, or frees the group X used. Walked through per pass in
-//     docs/topology.md; checked by a property test.) Adding a node is the
-//     reverse, so it takes replicas only for itself.
+//     sighting later, or removes the group. The argument is in
+//     docs/topology.md; a property test checks the statement.) Adding a node
+//     is the reverse, so it takes replicas only for itself.
+//   * The passes make the same choices whatever N is; N only says when to
+//     stop. So the list for N is a prefix of the list for N+1.
 #pragma once
 
 #include <cstdint>

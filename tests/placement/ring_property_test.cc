@@ -98,6 +98,25 @@ TEST_CASE("Placement: the order of nodes and datacenters in the file does not ma
   }
 }
 
+TEST_CASE("Placement: the list for N is a prefix of the list for N+1", "[property]") {
+  const uint64_t seed = ::geokv::test::TestSeed();
+  Prng rng(seed);
+  const int cases = ::geokv::test::CaseCount(300);
+  for (int c = 0; c < cases; ++c) {
+    ClusterSpec spec = RandomCluster(rng);
+    if (spec.replicas >= spec.nodes.size()) continue;
+    const PlacementTable shorter(MustParse(spec));
+    ++spec.replicas;
+    const PlacementTable longer(MustParse(spec));
+    for (uint32_t p = 0; p < shorter.partitions(); ++p) {
+      std::vector<std::string> prefix = Ids(longer, p);
+      prefix.pop_back();
+      INFO("GEOKV_SEED=" << seed << " case " << c << " partition " << p);
+      REQUIRE(Ids(shorter, p) == prefix);
+    }
+  }
+}
+
 // What removing one node changes, stated exactly (ring.h argues why):
 //  * a partition whose list did not hold the node keeps its list, order and all;
 //  * a partition whose list held it keeps its other N-1 members (possibly in a
