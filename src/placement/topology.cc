@@ -13,7 +13,9 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <initializer_list>
@@ -100,40 +102,43 @@ uint32_t LineOf(const toml::source_region& region) {
   return region.begin.line == 0 ? kDocumentLine : static_cast<uint32_t>(region.begin.line);
 }
 
+// Control characters (and DEL) as \xNN, so that a message stays on one line
+// whatever bytes the file held.
+std::string EscapeControls(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", byte);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string Quoted(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return EscapeControls(out) + "\"";
+}
+
 // A key as it appears in a path: bare when TOML allows it bare, else quoted.
 std::string KeyText(std::string_view key) {
   const bool bare = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '-';
   });
-  if (bare) return std::string(key);
-  std::string out = "\"";
-  for (char c : key) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
+  return bare ? std::string(key) : Quoted(key);
 }
 
 std::string Join(std::string_view path, std::string_view key) {
   return path.empty() ? KeyText(key) : std::string(path) + "." + KeyText(key);
-}
-
-std::string Quoted(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 // An endpoint's identity for the duplicate check: ports are per host, and DNS
@@ -194,8 +199,9 @@ class TopologyParser {
       root = toml::parse(text, source_name_);
     } catch (const toml::parse_error& e) {
       std::ostringstream msg;
-      msg << source_name_ << ":" << LineOf(e.source()) << ": syntax: " << e.description()
-          << " (column " << e.source().begin.column << ")";
+      msg << source_name_ << ":" << LineOf(e.source())
+          << ": syntax: " << EscapeControls(e.description()) << " (column "
+          << e.source().begin.column << ")";
       return Status::Invalid(msg.str());
     }
     topology_.source_name_ = source_name_;

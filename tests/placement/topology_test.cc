@@ -3,11 +3,16 @@
 #include <xxhash.h>
 
 #include <catch2/catch.hpp>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 #include <string>
 
+#include "common/prng.h"
 #include "placement/default_topology.h"
+#include "placement/partitioner.h"
+#include "placement/ring.h"
+#include "seed.h"
 #include "topology_text.h"
 
 namespace geokv::placement {
@@ -250,6 +255,10 @@ TEST_CASE("Topology: each validation error names file, line and key exactly", "[
       {"unknown key that needs quoting", With("replicas = 1\n", "replicas = 1\n\"a b\" = 1\n"),
        "t.toml:5: cluster.\"a b\": unknown key (expected one of: name, partitions, replicas, "
        "vnodes)"},
+      {"unknown key with a control character",
+       With("replicas = 1\n", "replicas = 1\n\"a\\nb\" = 1\n"),
+       "t.toml:5: cluster.\"a\\x0ab\": unknown key (expected one of: name, partitions, replicas, "
+       "vnodes)"},
       {"missing [cluster]", std::string(kValid.substr(kValid.find("[[datacenters]]"))),
        "t.toml:1: cluster: required key is missing"},
       {"missing datacenters", std::string(kValid.substr(0, kValid.find("[[datacenters]]"))),
@@ -429,6 +438,87 @@ TEST_CASE("Topology: colliding replica ids are rejected", "[unit]") {
   CHECK(t.status().message() ==
         "t.toml:15: datacenters[0].nodes[1].id: replica id 0x0000000000001234 of \"n2\" collides "
         "with node \"n1\" (line 10); rename one of them");
+}
+
+}  // namespace
+}  // namespace geokv::placement
+
+namespace geokv::placement {
+namespace {
+
+// True if every line of `message` reads "t.toml:<line>: <key path>: <text>".
+bool WellFormedMessage(const std::string& message) {
+  std::istringstream lines(message);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("t.toml:", 0) != 0) return false;
+    size_t i = 7;
+    const size_t digits = i;
+    while (i < line.size() && std::isdigit(static_cast<unsigned char>(line[i]))) ++i;
+    if (i == digits || line.compare(i, 2, ": ") != 0) return false;
+    const size_t key_end = line.find(": ", i + 2);
+    if (key_end == std::string::npos || key_end == i + 2 || key_end + 2 >= line.size())
+      return false;
+  }
+  return !message.empty();
+}
+
+TEST_CASE("Topology: mutated files are accepted whole or rejected with well-formed messages",
+          "[property]") {
+  const uint64_t seed = ::geokv::test::TestSeed();
+  Prng rng(seed);
+  const std::string bases[] = {
+      std::string(kValid) + std::string(kSecondNode),
+      ReadFile(std::string(GEOKV_SOURCE_DIR) + "/topology/local-3dc-6node.toml")};
+  const std::string alphabet = "=[]{}\",.#\n -_:/0123456789abcdenrstwxz\t\\'";
+  const int cases = ::geokv::test::CaseCount(2000);
+  int accepted = 0;
+  for (int c = 0; c < cases; ++c) {
+    std::string text = bases[rng.Below(2)];
+    const int edits = static_cast<int>(rng.Between(1, 4));
+    for (int e = 0; e < edits && !text.empty(); ++e) {
+      const size_t at = rng.Below(text.size());
+      switch (rng.Below(5)) {
+        case 0:  // overwrite a byte, now and then with any byte at all
+          text[at] = rng.Chance(80) ? alphabet[rng.Below(alphabet.size())]
+                                    : static_cast<char>(rng.Below(256));
+          break;
+        case 1:
+          text.insert(at, 1, alphabet[rng.Below(alphabet.size())]);
+          break;
+        case 2:
+          text.erase(at, rng.Between(1, 8));
+          break;
+        case 3: {  // duplicate a line
+          const size_t start =
+              text.rfind('\n', at) == std::string::npos ? 0 : text.rfind('\n', at) + 1;
+          const size_t end = text.find('\n', at);
+          const std::string line =
+              text.substr(start, end == std::string::npos ? std::string::npos : end - start + 1);
+          text.insert(start, line);
+          break;
+        }
+        default:
+          text.resize(at);
+      }
+    }
+    Result<Topology> t = ParseTopology(text, "t.toml");
+    INFO("GEOKV_SEED=" << seed << " case " << c << "\n" << text);
+    if (!t.ok()) {
+      REQUIRE(t.status().code() == Status::Code::kInvalid);
+      INFO(t.status().message());
+      REQUIRE(WellFormedMessage(t.status().message()));
+      continue;
+    }
+    ++accepted;
+    // Whatever is accepted satisfies the documented invariants and places.
+    REQUIRE(t->replicas() >= 1);
+    REQUIRE(t->replicas() <= t->nodes().size());
+    REQUIRE(IsValidPartitionCount(t->partitions()));
+    const PlacementTable table(std::move(t).value());
+    REQUIRE(table.PreferenceList(table.partitions() - 1).size() == table.replicas());
+  }
+  // Some mutations (in comments, or of a port digit) leave a valid file.
+  if (cases >= 2000) CHECK(accepted > 0);
 }
 
 }  // namespace
