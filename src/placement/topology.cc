@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <initializer_list>
 #include <map>
@@ -32,6 +33,8 @@ constexpr uint32_t kDocumentLine = 1;
 constexpr size_t kMaxHostBytes = 253;
 constexpr size_t kMaxLabelBytes = 63;
 constexpr std::string_view kTcpScheme = "tcp://";
+constexpr size_t kMaxReportedProblems = 50;
+constexpr size_t kReadChunkBytes = 64 * 1024;
 
 uint64_t DefaultReplicaId(std::string_view id) { return XXH64(id.data(), id.size(), 0); }
 
@@ -194,6 +197,10 @@ class TopologyParser {
       : source_name_(source_name), replica_id_of_(replica_id_of) {}
 
   Result<Topology> Parse(std::string_view text) {
+    if (text.size() > kMaxTopologyBytes) {
+      return Status::Invalid(source_name_ + ":1: document: larger than the " +
+                             std::to_string(kMaxTopologyBytes) + "-byte limit");
+    }
     toml::table root;
     try {
       root = toml::parse(text, source_name_);
@@ -229,9 +236,14 @@ class TopologyParser {
     std::stable_sort(problems_.begin(), problems_.end(),
                      [](const Problem& a, const Problem& b) { return a.line < b.line; });
     std::string out;
-    for (const auto& p : problems_) {
+    for (size_t i = 0; i < problems_.size() && i < kMaxReportedProblems; ++i) {
       if (!out.empty()) out += '\n';
-      out += p.text;
+      out += problems_[i].text;
+    }
+    if (problems_.size() > kMaxReportedProblems) {
+      out += "\n" + source_name_ + ":" + std::to_string(problems_[kMaxReportedProblems].line) +
+             ": document: " + std::to_string(problems_.size() - kMaxReportedProblems) +
+             " more problems not shown";
     }
     return out;
   }
@@ -562,12 +574,18 @@ Result<Topology> ParseTopologyWithIdHash(std::string_view text, std::string_view
 }  // namespace detail
 
 Result<Topology> LoadTopologyFile(const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) return Status::Io(path + ": is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::Io(path + ": " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
+  std::string text;
+  char chunk[kReadChunkBytes];
+  // Reads one byte past the limit at most, so that ParseTopology reports it.
+  while (text.size() <= kMaxTopologyBytes && (in.read(chunk, sizeof chunk) || in.gcount() > 0)) {
+    text.append(chunk, static_cast<size_t>(in.gcount()));
+  }
   if (in.bad()) return Status::Io(path + ": read failed");
-  return ParseTopology(text.str(), path);
+  return ParseTopology(text, path);
 }
 
 }  // namespace geokv::placement

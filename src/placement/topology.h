@@ -33,6 +33,9 @@ inline constexpr uint32_t kMaxVnodes = 4096;
 inline constexpr uint32_t kMaxWeight = 1000;
 inline constexpr uint64_t kMaxRingTokens = 1 << 20;
 inline constexpr size_t kMaxNameBytes = 64;
+// A topology file larger than this is rejected unread: real ones are a few
+// hundred bytes per node.
+inline constexpr size_t kMaxTopologyBytes = 16 << 20;
 
 // A network endpoint as written in the file, and its parts.
 struct Endpoint {
@@ -99,12 +102,16 @@ class Topology {
 //     <source_name>:<line>: <key path>: <what is wrong>
 // e.g. "topology/x.toml:12: datacenters[0].nodes[1].weight: must be a positive
 // integer (got 0)". A TOML syntax error is reported alone, with the key path
-// "syntax". A problem with the document as a whole uses line 1.
+// "syntax". A missing top-level key is reported at line 1. At most 50
+// problems are listed; a last line with the key path "document" says how many
+// more there are. Text longer than kMaxTopologyBytes is rejected unparsed
+// ("<source_name>:1: document: larger than the 16777216-byte limit").
 // Thread-safe.
 Result<Topology> ParseTopology(std::string_view text, std::string_view source_name);
 
 // Reads the file at `path` and parses it, with `path` as the source name.
-// Returns Status::Io (message "<path>: <reason>") when it cannot be read.
+// Returns Status::Io (message "<path>: <reason>") when it cannot be read or is
+// a directory.
 // Thread-safe.
 Result<Topology> LoadTopologyFile(const std::string& path);
 

@@ -426,6 +426,28 @@ TEST_CASE("Topology: each validation error names file, line and key exactly", "[
   }
 }
 
+TEST_CASE("Topology: at most 50 problems are listed, then a count of the rest", "[unit]") {
+  std::string text(kValid);
+  for (int i = 0; i < 60; ++i) text += "[x" + std::to_string(i) + "]\n";  // lines 14..73
+  const std::string message = ErrorOf(text);
+  std::vector<std::string> lines;
+  std::istringstream in(message);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  REQUIRE(lines.size() == 51);
+  CHECK(lines[0] == "t.toml:14: x0: unknown key (expected one of: cluster, datacenters)");
+  CHECK(lines[49] == "t.toml:63: x49: unknown key (expected one of: cluster, datacenters)");
+  CHECK(lines[50] == "t.toml:64: document: 10 more problems not shown");
+}
+
+TEST_CASE("Topology: oversized text and directories are refused before parsing", "[unit]") {
+  const std::string huge = std::string(kValid) + std::string(kMaxTopologyBytes, '#');
+  CHECK(ErrorOf(huge) == "t.toml:1: document: larger than the 16777216-byte limit");
+  Result<Topology> dir = LoadTopologyFile(std::string(GEOKV_SOURCE_DIR) + "/topology");
+  REQUIRE_FALSE(dir.ok());
+  CHECK(dir.status().code() == Status::Code::kIo);
+  CHECK(dir.status().message() == std::string(GEOKV_SOURCE_DIR) + "/topology: is a directory");
+}
+
 uint64_t ConstantReplicaId(std::string_view) { return 0x1234; }
 
 TEST_CASE("Topology: colliding replica ids are rejected", "[unit]") {
