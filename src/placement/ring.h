@@ -146,7 +146,8 @@ struct PlacementDiff {
   // The least fraction any placement must move between these topologies:
   // the sum over node ids of the growth of their ideal share (Balance()),
   // over total_replicas. Adding one node of weight w to nodes of total weight
-  // W, each in its own datacenter (or all in one), gives w / (W + w).
+  // W, each in its own datacenter (or all in one), gives w / (W + w) while no
+  // node or datacenter is held to its limit of Q replicas.
   double optimal_fraction = 0;
 };
 
