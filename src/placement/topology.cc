@@ -1,0 +1,591 @@
+// Topology parsing and validation.
+//
+// Parsing collects every problem rather than stopping at the first, so that an
+// operator fixes a file in one pass. Each problem carries the line it points
+// at; the final message lists them sorted by line (ties in the order found).
+// Checks that relate nodes to each other (duplicates, replicas vs node count,
+// token budget) run on whatever parsed cleanly, so one typo does not cascade
+// into a page of follow-up complaints.
+#include "placement/topology.h"
+
+#include <arpa/inet.h>
+#include <toml++/toml.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <map>
+#include <sstream>
+
+#include "placement/partitioner.h"
+
+namespace geokv::placement {
+
+namespace {
+
+constexpr uint32_t kDocumentLine = 1;
+constexpr size_t kMaxHostBytes = 253;
+constexpr size_t kMaxLabelBytes = 63;
+constexpr std::string_view kTcpScheme = "tcp://";
+constexpr size_t kMaxReportedProblems = 50;
+constexpr size_t kReadChunkBytes = 64 * 1024;
+
+uint64_t DefaultReplicaId(std::string_view id) { return XXH64(id.data(), id.size(), 0); }
+
+bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+bool IsValidName(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxNameBytes &&
+         std::all_of(name.begin(), name.end(), IsNameChar);
+}
+
+bool IsValidHostName(std::string_view host) {
+  if (host.empty() || host.size() > kMaxHostBytes) return false;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = host.find('.', start);
+    const std::string_view label =
+        host.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty() || label.size() > kMaxLabelBytes) return false;
+    if (label.front() == '-' || label.back() == '-') return false;
+    for (char c : label) {
+      const bool ok =
+          (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+      if (!ok) return false;
+    }
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
+bool IsValidIpv6(std::string_view literal) {
+  if (literal.empty() || literal.size() > 45) return false;
+  const std::string copy(literal);
+  in6_addr addr;
+  return inet_pton(AF_INET6, copy.c_str(), &addr) == 1;
+}
+
+// The TOML type of a node, as messages name it.
+std::string_view TypeName(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::string:
+      return "string";
+    case toml::node_type::integer:
+      return "integer";
+    case toml::node_type::floating_point:
+      return "float";
+    case toml::node_type::boolean:
+      return "boolean";
+    case toml::node_type::table:
+      return "table";
+    case toml::node_type::array:
+      return "array";
+    case toml::node_type::date:
+      return "date";
+    case toml::node_type::time:
+      return "time";
+    case toml::node_type::date_time:
+      return "date-time";
+    case toml::node_type::none:
+      break;
+  }
+  return "nothing";
+}
+
+uint32_t LineOf(const toml::source_region& region) {
+  return region.begin.line == 0 ? kDocumentLine : static_cast<uint32_t>(region.begin.line);
+}
+
+// Control characters (and DEL) as \xNN, so that a message stays on one line
+// whatever bytes the file held.
+std::string EscapeControls(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", byte);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string Quoted(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return EscapeControls(out) + "\"";
+}
+
+// A key as it appears in a path: bare when TOML allows it bare, else quoted.
+std::string KeyText(std::string_view key) {
+  const bool bare = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+  return bare ? std::string(key) : Quoted(key);
+}
+
+std::string Join(std::string_view path, std::string_view key) {
+  return path.empty() ? KeyText(key) : std::string(path) + "." + KeyText(key);
+}
+
+// An endpoint's identity for the duplicate check: ports are per host, and DNS
+// names are case-insensitive. (No resolution: "localhost" and "127.0.0.1" are
+// different strings to us, though the kernel would disagree.)
+std::string EndpointKey(const Endpoint& e) {
+  std::string host = e.host;
+  std::transform(host.begin(), host.end(), host.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return host + ":" + std::to_string(e.port);
+}
+
+}  // namespace
+
+std::optional<Endpoint> ParseEndpoint(std::string_view text, bool tcp) {
+  std::string_view rest = text;
+  if (tcp) {
+    if (rest.substr(0, kTcpScheme.size()) != kTcpScheme) return std::nullopt;
+    rest.remove_prefix(kTcpScheme.size());
+  }
+  const size_t colon = rest.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string_view host = rest.substr(0, colon);
+  const std::string_view port_text = rest.substr(colon + 1);
+  if (port_text.empty() || port_text.size() > 5) return std::nullopt;
+  uint32_t port = 0;
+  for (char c : port_text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    port = port * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (port < 1 || port > 65535) return std::nullopt;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    if (!IsValidIpv6(host)) return std::nullopt;
+  } else if (!IsValidHostName(host)) {
+    return std::nullopt;
+  }
+  return Endpoint{std::string(text), std::string(host), static_cast<uint16_t>(port)};
+}
+
+std::optional<size_t> Topology::FindNode(std::string_view id) const {
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i].id == id) return i;
+  }
+  return std::nullopt;
+}
+
+// Builds a Topology from parsed TOML, collecting problems. One use per parse.
+class TopologyParser {
+ public:
+  TopologyParser(std::string_view source_name, uint64_t (*replica_id_of)(std::string_view))
+      : source_name_(source_name), replica_id_of_(replica_id_of) {}
+
+  Result<Topology> Parse(std::string_view text) {
+    if (text.size() > kMaxTopologyBytes) {
+      return Status::Invalid(source_name_ + ":1: document: larger than the " +
+                             std::to_string(kMaxTopologyBytes) + "-byte limit");
+    }
+    toml::table root;
+    try {
+      root = toml::parse(text, source_name_);
+    } catch (const toml::parse_error& e) {
+      std::ostringstream msg;
+      msg << source_name_ << ":" << LineOf(e.source())
+          << ": syntax: " << EscapeControls(e.description()) << " (column "
+          << e.source().begin.column << ")";
+      return Status::Invalid(msg.str());
+    }
+    topology_.source_name_ = source_name_;
+    CheckKeys(root, "", {"cluster", "datacenters"});
+    ParseCluster(root);
+    ParseDatacenters(root);
+    CheckAcrossNodes();
+    if (!problems_.empty()) return Status::Invalid(Message());
+    return std::move(topology_);
+  }
+
+ private:
+  struct Problem {
+    uint32_t line;
+    std::string text;
+  };
+
+  void Report(uint32_t line, std::string_view path, std::string_view what) {
+    std::ostringstream msg;
+    msg << source_name_ << ":" << line << ": " << path << ": " << what;
+    problems_.push_back({line, msg.str()});
+  }
+
+  std::string Message() {
+    std::stable_sort(problems_.begin(), problems_.end(),
+                     [](const Problem& a, const Problem& b) { return a.line < b.line; });
+    std::string out;
+    for (size_t i = 0; i < problems_.size() && i < kMaxReportedProblems; ++i) {
+      if (!out.empty()) out += '\n';
+      out += problems_[i].text;
+    }
+    if (problems_.size() > kMaxReportedProblems) {
+      out += "\n" + source_name_ + ":" + std::to_string(problems_[kMaxReportedProblems].line) +
+             ": document: " + std::to_string(problems_.size() - kMaxReportedProblems) +
+             " more problems not shown";
+    }
+    return out;
+  }
+
+  void CheckKeys(const toml::table& table, std::string_view path,
+                 std::initializer_list<std::string_view> allowed) {
+    for (auto&& [key, value] : table) {
+      if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end()) continue;
+      std::string expected;
+      for (std::string_view a : allowed)
+        expected += (expected.empty() ? "" : ", ") + std::string(a);
+      Report(LineOf(key.source()), Join(path, key.str()),
+             "unknown key (expected one of: " + expected + ")");
+    }
+  }
+
+  // The node under `key`, or nullptr (with a problem when required).
+  const toml::node* Get(const toml::table& table, std::string_view path, uint32_t table_line,
+                        std::string_view key, bool required) {
+    const toml::node* node = table.get(key);
+    if (node == nullptr && required) Report(table_line, Join(path, key), "required key is missing");
+    return node;
+  }
+
+  std::optional<std::string> GetString(const toml::table& table, std::string_view path,
+                                       uint32_t table_line, std::string_view key, bool required) {
+    const toml::node* node = Get(table, path, table_line, key, required);
+    if (node == nullptr) return std::nullopt;
+    if (!node->is_string()) {
+      Report(LineOf(node->source()), Join(path, key),
+             "must be a string (got " + std::string(TypeName(*node)) + ")");
+      return std::nullopt;
+    }
+    return node->as_string()->get();
+  }
+
+  std::optional<int64_t> GetInteger(const toml::table& table, std::string_view path,
+                                    uint32_t table_line, std::string_view key, bool required) {
+    const toml::node* node = Get(table, path, table_line, key, required);
+    if (node == nullptr) return std::nullopt;
+    if (!node->is_integer()) {
+      Report(LineOf(node->source()), Join(path, key),
+             "must be an integer (got " + std::string(TypeName(*node)) + ")");
+      return std::nullopt;
+    }
+    return node->as_integer()->get();
+  }
+
+  uint32_t LineOfKey(const toml::table& table, std::string_view key, uint32_t fallback) {
+    const toml::node* node = table.get(key);
+    return node == nullptr ? fallback : LineOf(node->source());
+  }
+
+  // A name field: cluster, datacenter and node names share one alphabet.
+  std::optional<std::string> GetName(const toml::table& table, std::string_view path,
+                                     uint32_t table_line, std::string_view key) {
+    std::optional<std::string> name = GetString(table, path, table_line, key, true);
+    if (!name) return std::nullopt;
+    if (name->empty()) {
+      Report(LineOfKey(table, key, table_line), Join(path, key), "must not be empty");
+      return std::nullopt;
+    }
+    if (!IsValidName(*name)) {
+      Report(LineOfKey(table, key, table_line), Join(path, key),
+             "must be 1 to 64 characters from A-Z a-z 0-9 . _ - (got " + Quoted(*name) + ")");
+      return std::nullopt;
+    }
+    return name;
+  }
+
+  void ParseCluster(const toml::table& root) {
+    const toml::node* node = Get(root, "", kDocumentLine, "cluster", true);
+    if (node == nullptr) return;
+    const toml::table* cluster = node->as_table();
+    if (cluster == nullptr) {
+      Report(LineOf(node->source()), "cluster",
+             "must be a table (got " + std::string(TypeName(*node)) + ")");
+      return;
+    }
+    const uint32_t line = LineOf(cluster->source());
+    CheckKeys(*cluster, "cluster", {"name", "partitions", "replicas", "vnodes"});
+    if (auto name = GetName(*cluster, "cluster", line, "name")) topology_.cluster_name_ = *name;
+
+    if (auto q = GetInteger(*cluster, "cluster", line, "partitions", true)) {
+      if (!IsValidPartitionCount(static_cast<uint64_t>(*q)) || *q < 1) {
+        Report(LineOfKey(*cluster, "partitions", line), "cluster.partitions",
+               "must be a power of two in 1.." + std::to_string(kMaxPartitions) + " (got " +
+                   std::to_string(*q) + ")");
+      } else {
+        topology_.partitions_ = static_cast<uint32_t>(*q);
+      }
+    }
+    replicas_line_ = LineOfKey(*cluster, "replicas", line);
+    if (auto n = GetInteger(*cluster, "cluster", line, "replicas", true)) {
+      if (*n < 1) {
+        Report(replicas_line_, "cluster.replicas",
+               "must be at least 1 (got " + std::to_string(*n) + ")");
+      } else {
+        requested_replicas_ = *n;
+      }
+    }
+    vnodes_line_ = LineOfKey(*cluster, "vnodes", line);
+    topology_.vnodes_ = kDefaultVnodes;
+    if (auto v = GetInteger(*cluster, "cluster", line, "vnodes", false)) {
+      if (*v < 1 || *v > kMaxVnodes) {
+        Report(vnodes_line_, "cluster.vnodes",
+               "must be in 1.." + std::to_string(kMaxVnodes) + " (got " + std::to_string(*v) + ")");
+        topology_.vnodes_ = 0;
+      } else {
+        topology_.vnodes_ = static_cast<uint32_t>(*v);
+      }
+    }
+  }
+
+  void ParseDatacenters(const toml::table& root) {
+    const toml::node* node = Get(root, "", kDocumentLine, "datacenters", true);
+    if (node == nullptr) return;
+    const toml::array* dcs = node->as_array();
+    if (dcs == nullptr) {
+      Report(LineOf(node->source()), "datacenters",
+             "must be an array of tables (got " + std::string(TypeName(*node)) + ")");
+      return;
+    }
+    if (dcs->empty()) {
+      Report(LineOf(node->source()), "datacenters", "must list at least one datacenter");
+      return;
+    }
+    std::map<std::string, uint32_t> dc_lines;  // name -> line first seen
+    for (size_t d = 0; d < dcs->size(); ++d) {
+      const std::string path = "datacenters[" + std::to_string(d) + "]";
+      const toml::node& dc_node = *dcs->get(d);
+      const toml::table* dc = dc_node.as_table();
+      if (dc == nullptr) {
+        Report(LineOf(dc_node.source()), path,
+               "must be a table (got " + std::string(TypeName(dc_node)) + ")");
+        continue;
+      }
+      const uint32_t line = LineOf(dc->source());
+      CheckKeys(*dc, path, {"name", "nodes"});
+      std::optional<std::string> name = GetName(*dc, path, line, "name");
+      if (name) {
+        auto [it, inserted] = dc_lines.emplace(*name, LineOfKey(*dc, "name", line));
+        if (!inserted) {
+          Report(LineOfKey(*dc, "name", line), path + ".name",
+                 "duplicate datacenter name " + Quoted(*name) + " (first at line " +
+                     std::to_string(it->second) + ")");
+          name.reset();
+        }
+      }
+      // A datacenter whose name is unusable still has its nodes checked.
+      const size_t dc_index = topology_.datacenters_.size();
+      if (name) topology_.datacenters_.push_back(Datacenter{*name, {}});
+      ParseNodes(*dc, path, line, name ? std::optional<size_t>(dc_index) : std::nullopt);
+    }
+  }
+
+  void ParseNodes(const toml::table& dc, const std::string& dc_path, uint32_t dc_line,
+                  std::optional<size_t> dc_index) {
+    const toml::node* node = Get(dc, dc_path, dc_line, "nodes", true);
+    if (node == nullptr) return;
+    const std::string path = dc_path + ".nodes";
+    const toml::array* nodes = node->as_array();
+    if (nodes == nullptr) {
+      Report(LineOf(node->source()), path,
+             "must be an array of tables (got " + std::string(TypeName(*node)) + ")");
+      return;
+    }
+    if (nodes->empty()) {
+      Report(LineOf(node->source()), path, "must list at least one node");
+      return;
+    }
+    for (size_t n = 0; n < nodes->size(); ++n) {
+      ++node_tables_;
+      const std::string node_path = path + "[" + std::to_string(n) + "]";
+      const toml::node& item = *nodes->get(n);
+      const toml::table* table = item.as_table();
+      if (table == nullptr) {
+        Report(LineOf(item.source()), node_path,
+               "must be a table (got " + std::string(TypeName(item)) + ")");
+        continue;
+      }
+      ParseNode(*table, node_path, dc_index);
+    }
+  }
+
+  std::optional<Endpoint> GetEndpoint(const toml::table& table, const std::string& path,
+                                      uint32_t line, std::string_view key, bool tcp,
+                                      bool required) {
+    std::optional<std::string> text = GetString(table, path, line, key, required);
+    if (!text) return std::nullopt;
+    std::optional<Endpoint> endpoint = ParseEndpoint(*text, tcp);
+    if (!endpoint) {
+      Report(LineOfKey(table, key, line), Join(path, key),
+             std::string("must be \"") + (tcp ? "tcp://" : "") +
+                 "host:port\" with a port in 1..65535 (got " + Quoted(*text) + ")");
+    }
+    return endpoint;
+  }
+
+  void ParseNode(const toml::table& table, const std::string& path,
+                 std::optional<size_t> dc_index) {
+    const uint32_t line = LineOf(table.source());
+    CheckKeys(table, path, {"id", "rack", "weight", "client", "repl", "sync", "metrics"});
+    const size_t problems_before = problems_.size();
+    Node node;
+    node.line = line;
+    if (auto id = GetName(table, path, line, "id")) node.id = *id;
+    if (auto rack = GetString(table, path, line, "rack", false)) {
+      if (!rack->empty() && !IsValidName(*rack)) {
+        Report(LineOfKey(table, "rack", line), path + ".rack",
+               "must be 1 to 64 characters from A-Z a-z 0-9 . _ - (got " + Quoted(*rack) + ")");
+      }
+      node.rack = *rack;
+    }
+    if (const toml::node* w = Get(table, path, line, "weight", false)) {
+      if (!w->is_integer() || w->as_integer()->get() <= 0) {
+        std::string got =
+            w->is_integer() ? std::to_string(w->as_integer()->get()) : std::string(TypeName(*w));
+        Report(LineOf(w->source()), path + ".weight",
+               "must be a positive integer (got " + got + ")");
+      } else if (w->as_integer()->get() > kMaxWeight) {
+        Report(LineOf(w->source()), path + ".weight",
+               "must be at most " + std::to_string(kMaxWeight) + " (got " +
+                   std::to_string(w->as_integer()->get()) + ")");
+      } else {
+        node.weight = static_cast<uint32_t>(w->as_integer()->get());
+      }
+    }
+    auto client = GetEndpoint(table, path, line, "client", false, true);
+    auto repl = GetEndpoint(table, path, line, "repl", true, true);
+    auto sync = GetEndpoint(table, path, line, "sync", true, true);
+    auto metrics = GetEndpoint(table, path, line, "metrics", false, false);
+
+    // Endpoints are checked for reuse even when something else about the node
+    // is wrong: they are independent facts.
+    const std::pair<std::string_view, const std::optional<Endpoint>*> endpoints[] = {
+        {"client", &client}, {"repl", &repl}, {"sync", &sync}, {"metrics", &metrics}};
+    for (const auto& [kind, endpoint] : endpoints) {
+      if (!endpoint->has_value()) continue;
+      const std::string key_path = path + "." + std::string(kind);
+      const uint32_t key_line = LineOfKey(table, kind, line);
+      auto [it, inserted] =
+          endpoint_owners_.emplace(EndpointKey(**endpoint), std::make_pair(key_path, key_line));
+      if (!inserted) {
+        Report(key_line, key_path,
+               "endpoint " + it->first + " is already used by " + it->second.first + " (line " +
+                   std::to_string(it->second.second) + ")");
+      }
+    }
+
+    if (!node.id.empty()) {
+      const uint32_t id_line = LineOfKey(table, "id", line);
+      auto [it, inserted] = id_lines_.emplace(node.id, id_line);
+      if (!inserted) {
+        Report(id_line, path + ".id",
+               "duplicate node id " + Quoted(node.id) + " (first at line " +
+                   std::to_string(it->second) + ")");
+      } else {
+        node.replica_id = replica_id_of_(node.id);
+        auto [owner, fresh] =
+            replica_ids_.emplace(node.replica_id, std::make_pair(node.id, id_line));
+        if (!fresh) {
+          char hex[24];
+          std::snprintf(hex, sizeof hex, "0x%016llx",
+                        static_cast<unsigned long long>(node.replica_id));
+          Report(id_line, path + ".id",
+                 "replica id " + std::string(hex) + " of " + Quoted(node.id) +
+                     " collides with node " + Quoted(owner->second.first) + " (line " +
+                     std::to_string(owner->second.second) + "); rename one of them");
+        }
+      }
+    }
+
+    if (problems_.size() != problems_before || !dc_index) return;
+    node.client = std::move(*client);
+    node.repl = std::move(*repl);
+    node.sync = std::move(*sync);
+    node.metrics = std::move(metrics);
+    node.dc_index = *dc_index;
+    node.dc = topology_.datacenters_[*dc_index].name;
+    topology_.datacenters_[*dc_index].nodes.push_back(topology_.nodes_.size());
+    topology_.nodes_.push_back(std::move(node));
+  }
+
+  void CheckAcrossNodes() {
+    if (requested_replicas_ > 0 && node_tables_ > 0 &&
+        requested_replicas_ > static_cast<int64_t>(node_tables_)) {
+      Report(replicas_line_, "cluster.replicas",
+             "must be at most the number of nodes, " + std::to_string(node_tables_) + " (got " +
+                 std::to_string(requested_replicas_) + ")");
+    } else if (requested_replicas_ > 0) {
+      topology_.replicas_ = static_cast<uint32_t>(requested_replicas_);
+    }
+    if (topology_.vnodes_ > 0) {
+      uint64_t total_weight = 0;
+      for (const Node& n : topology_.nodes_) total_weight += n.weight;
+      const uint64_t tokens = total_weight * topology_.vnodes_;
+      if (tokens > kMaxRingTokens) {
+        Report(vnodes_line_, "cluster.vnodes",
+               "the ring would hold " + std::to_string(tokens) +
+                   " tokens (vnodes x total weight); at most " + std::to_string(kMaxRingTokens));
+      }
+    }
+  }
+
+  const std::string source_name_;
+  uint64_t (*const replica_id_of_)(std::string_view);
+  Topology topology_;
+  std::vector<Problem> problems_;
+  int64_t requested_replicas_ = 0;
+  uint32_t replicas_line_ = kDocumentLine;
+  uint32_t vnodes_line_ = kDocumentLine;
+  size_t node_tables_ = 0;
+  std::map<std::string, uint32_t> id_lines_;
+  std::map<uint64_t, std::pair<std::string, uint32_t>> replica_ids_;
+  std::map<std::string, std::pair<std::string, uint32_t>> endpoint_owners_;
+};
+
+Result<Topology> ParseTopology(std::string_view text, std::string_view source_name) {
+  return TopologyParser(source_name, DefaultReplicaId).Parse(text);
+}
+
+namespace detail {
+Result<Topology> ParseTopologyWithIdHash(std::string_view text, std::string_view source_name,
+                                         uint64_t (*replica_id_of)(std::string_view id)) {
+  return TopologyParser(source_name, replica_id_of).Parse(text);
+}
+}  // namespace detail
+
+Result<Topology> LoadTopologyFile(const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) return Status::Io(path + ": is a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::Io(path + ": " + std::strerror(errno));
+  std::string text;
+  char chunk[kReadChunkBytes];
+  // Reads one byte past the limit at most, so that ParseTopology reports it.
+  while (text.size() <= kMaxTopologyBytes && (in.read(chunk, sizeof chunk) || in.gcount() > 0)) {
+    text.append(chunk, static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad()) return Status::Io(path + ": read failed");
+  return ParseTopology(text, path);
+}
+
+}  // namespace geokv::placement
