@@ -134,9 +134,10 @@ Result<Existing> CheckExisting(const std::string& path, uint32_t partitions) {
     return Status::Corrupt(where + " has geokv's application id but no format version");
   }
   auto report = QuickCheck(*db);
-  if (!report.ok()) return Status::Corrupt(where + ": " + report.status().message());
-  if (!report->empty()) {
-    return Status::Corrupt(where + " is corrupt (PRAGMA quick_check: " + *report +
+  if (!report.ok() || !report->empty()) {
+    return Status::Corrupt(where + " is corrupt (" +
+                           (report.ok() ? "PRAGMA quick_check: " + *report
+                                        : report.status().message()) +
                            "); restore it from a replica or a backup");
   }
   auto stored = db->QueryInt("SELECT value FROM settings WHERE name = 'partitions'");
