@@ -10,6 +10,7 @@
 #include "storage/engine.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -75,7 +76,7 @@ Result<int> LockDatabase(const std::string& path) {
 
 // Whether the database at `path` must be created (false: it exists and passed
 // the checks).
-Result<bool> NeedsCreate(const std::string& path, uint32_t partitions) {
+Result<bool> NeedsCreate(const std::string& path, const Options& options) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     if (errno != ENOENT) return Status::Io("cannot stat " + path + ": " + ErrnoText(errno));
@@ -90,9 +91,23 @@ Result<bool> NeedsCreate(const std::string& path, uint32_t partitions) {
   }
   if (!S_ISREG(st.st_mode)) return Status::Invalid(path + " is not a regular file");
   if (st.st_size == 0) return true;
-  auto existing = schema::CheckExisting(path, partitions);
+  auto existing = schema::CheckExisting(path, options.partitions, options.quick_check_on_open);
   if (!existing.ok()) return existing.status();
   return *existing == schema::Existing::kEmpty;
+}
+
+Status SyncDirectoryOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::Io("cannot open directory " + dir + ": " + ErrnoText(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return Status::Io("cannot fsync directory " + dir + ": " + ErrnoText(err));
+  return Status::Ok();
 }
 
 // Connection settings (not stored in the file, except journal_mode).
@@ -134,7 +149,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Options& options) {
     return s;
   };
 
-  auto create = NeedsCreate(options.path, options.partitions);
+  auto create = NeedsCreate(options.path, options);
   if (!create.ok()) return fail(create.status());
   const int flags = SQLITE_OPEN_READWRITE | (*create ? SQLITE_OPEN_CREATE : 0);
   auto db = sqlite::Connection::Open(options.path, flags);
@@ -143,6 +158,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Options& options) {
   if (Status s = Configure(*db, options); !s.ok()) return fail(s);
   if (*create) {
     if (Status s = schema::Create(*db, options.partitions); !s.ok()) return fail(s);
+    // The new file's directory entry must be as durable as its contents.
+    if (Status s = SyncDirectoryOf(options.path); !s.ok()) return fail(s);
   }
   auto store = internal::Store::Load(std::move(*db), options);
   if (!store.ok()) {
@@ -200,6 +217,7 @@ Status Engine::Run(Job job) {
 }
 
 void Engine::WriterLoop() {
+  pthread_setname_np(pthread_self(), "geokv-storage");
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);

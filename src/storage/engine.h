@@ -65,6 +65,11 @@ struct Options {
   size_t queue_max_jobs = 65536;
   // SQLite page cache of the connection.
   size_t cache_bytes = size_t{64} << 20;
+  // Run PRAGMA quick_check when opening an existing database: reads the whole
+  // file once (seconds per GB), so that a damaged file is refused at start
+  // rather than failing writes later. The header, format version and partition
+  // count are checked either way.
+  bool quick_check_on_open = true;
 };
 
 constexpr uint32_t kMaxPartitions = uint32_t{1} << 16;

@@ -102,7 +102,7 @@ Result<std::string> QuickCheck(sqlite::Connection& db) {
 
 }  // namespace
 
-Result<Existing> CheckExisting(const std::string& path, uint32_t partitions) {
+Result<Existing> CheckExisting(const std::string& path, uint32_t partitions, bool quick_check) {
   const std::string where = "database " + path;
   // Read-only: a failed check must leave the file exactly as it was. (A
   // read-only connection never checkpoints a WAL into the file either.)
@@ -133,12 +133,12 @@ Result<Existing> CheckExisting(const std::string& path, uint32_t partitions) {
   if (*version < 1) {
     return Status::Corrupt(where + " has geokv's application id but no format version");
   }
-  auto report = QuickCheck(*db);
+  auto report = quick_check ? QuickCheck(*db) : Result<std::string>(std::string());
   if (!report.ok() || !report->empty()) {
-    return Status::Corrupt(where + " is corrupt (" +
-                           (report.ok() ? "PRAGMA quick_check: " + *report
-                                        : report.status().message()) +
-                           "); restore it from a replica or a backup");
+    return Status::Corrupt(
+        where + " is corrupt (" +
+        (report.ok() ? "PRAGMA quick_check: " + *report : report.status().message()) +
+        "); restore it from a replica or a backup");
   }
   auto stored = db->QueryInt("SELECT value FROM settings WHERE name = 'partitions'");
   if (!stored.ok()) {

@@ -30,11 +30,11 @@ enum class Existing : uint8_t {
 
 // Inspects the database file at `path` through a read-only connection (so that
 // nothing in the file can change, whatever it holds): it must be a SQLite
-// database that passes PRAGMA quick_check, with geokv's application id, a
-// format version this build reads, and `partitions` partitions.
+// database with geokv's application id, a format version this build reads,
+// `partitions` partitions, and (if quick_check) pass PRAGMA quick_check.
 // Returns a Corrupt, Unsupported or Invalid Status naming the file and the
 // problem otherwise.
-Result<Existing> CheckExisting(const std::string& path, uint32_t partitions);
+Result<Existing> CheckExisting(const std::string& path, uint32_t partitions, bool quick_check);
 
 // Creates the tables and the rows of `partitions` empty partitions, and stamps
 // the application id and format version. REQUIRES: an empty database; runs in

@@ -61,8 +61,9 @@ constexpr const char* kSqlText[] = {
     // kLogOldest
     "SELECT last, length(delta) FROM log WHERE part = ?1 AND origin = ?2 AND first <= ?3"
     " ORDER BY first",
-    // kLogOrigins
-    "SELECT DISTINCT origin FROM log WHERE part = ?1",
+    // kLogNextOrigin: origins one index seek at a time (DISTINCT would walk
+    // every entry).
+    "SELECT origin FROM log WHERE part = ?1 AND origin >= ?2 ORDER BY origin LIMIT 1",
     // kLogSumThrough
     "SELECT max(last), sum(length(delta)), count(*) FROM log WHERE part = ?1 AND origin = ?2"
     " AND first <= ?3 AND last <= ?3",
@@ -86,6 +87,8 @@ constexpr const char* kSqlText[] = {
 static_assert(std::size(kSqlText) == static_cast<size_t>(Sql::kCount));
 
 }  // namespace
+
+const char* SqlText(Sql id) { return kSqlText[static_cast<size_t>(id)]; }
 
 Store::Lease::~Lease() {
   if (stmt_ == nullptr) return;

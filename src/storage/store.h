@@ -69,7 +69,7 @@ enum class Sql : uint8_t {
   kLogLast,
   kLogRead,
   kLogOldest,
-  kLogOrigins,
+  kLogNextOrigin,
   kLogSumThrough,
   kLogDeleteThrough,
   kFloorGet,
@@ -80,6 +80,9 @@ enum class Sql : uint8_t {
   kMetaSet,
   kCount,
 };
+
+// The text of a statement (for tests that check its query plan).
+const char* SqlText(Sql id);
 
 class Store {
  public:

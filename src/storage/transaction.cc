@@ -133,7 +133,7 @@ uint64_t Transaction::KeyCount(uint32_t p) {
 
 std::vector<std::string> Transaction::ScanKeys(uint32_t p, std::optional<std::string_view> after,
                                                size_t max_keys) {
-  GEOKV_ASSERT(store_->in_job() && p < store_->partitions());
+  GEOKV_ASSERT(store_->in_job() && p < store_->partitions() && max_keys >= 1);
   std::vector<std::string> keys;
   if (store_->failed()) return keys;
   std::string cursor(after.value_or(""));
@@ -195,23 +195,29 @@ void Transaction::AppendLog(uint32_t p, const crdt::Delta& delta) {
   // then other origins'.
   DropOldest(store_, p, delta.origin, delta.first - 1, limit);
   if (store_->cache(p).log_bytes <= limit || store_->failed()) return;
-  std::vector<crdt::ReplicaId> origins;
-  {
-    Store::Lease lease = store_->Acquire(Sql::kLogOrigins);
-    if (!lease) return;
-    sqlite::Query q(lease.get());
-    q.Int(1, p);
-    int rc;
-    while ((rc = q.Step()) == SQLITE_ROW) origins.push_back(q.ColU64(0));
-    if (rc != SQLITE_DONE) {
-      store_->Fail(rc, "list log origins");
-      return;
+  // Other origins' entries, origin by origin (rare: only this node appends,
+  // unless its replica id changed).
+  for (uint64_t from = 0;;) {
+    crdt::ReplicaId origin;
+    {
+      Store::Lease lease = store_->Acquire(Sql::kLogNextOrigin);
+      if (!lease) return;
+      sqlite::Query q(lease.get());
+      q.Int(1, p).U64(2, from);
+      const int rc = q.Step();
+      if (rc == SQLITE_DONE) return;
+      if (rc != SQLITE_ROW) {
+        store_->Fail(rc, "list log origins");
+        return;
+      }
+      origin = q.ColU64(0);
     }
-  }
-  for (crdt::ReplicaId origin : origins) {
-    if (origin == delta.origin) continue;
-    DropOldest(store_, p, origin, std::numeric_limits<uint64_t>::max(), limit);
-    if (store_->cache(p).log_bytes <= limit || store_->failed()) return;
+    if (origin != delta.origin) {
+      DropOldest(store_, p, origin, std::numeric_limits<uint64_t>::max(), limit);
+      if (store_->cache(p).log_bytes <= limit || store_->failed()) return;
+    }
+    if (origin == std::numeric_limits<uint64_t>::max()) return;
+    from = origin + 1;
   }
 }
 

@@ -60,7 +60,8 @@ class Transaction {
   // SCAN of partition p: up to max_keys keys holding at least one atom, in byte
   // order, starting strictly after `after` (from the first key if nullopt).
   // Costs an index lookup per key returned, whatever the size of the values.
-  // An empty result means the iteration is over. REQUIRES: p < partitions().
+  // An empty result means the iteration is over.
+  // REQUIRES: p < partitions(); max_keys >= 1.
   std::vector<std::string> ScanKeys(uint32_t p, std::optional<std::string_view> after,
                                     size_t max_keys);
 

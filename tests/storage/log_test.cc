@@ -133,16 +133,16 @@ TEST_CASE("Log: the size bound drops the oldest entries; readers then fall back"
 TEST_CASE("Log: the bound drops the appending origin's entries first, then others'", "[unit]") {
   test::TempDir dir;
   Options options = test::TestOptions(dir.File("origins.db"));
-  const size_t entry = crdt::EncodeDelta(MakeDelta(5, 1, 1, 100)).size() + kLogEntryOverheadBytes;
+  const size_t entry = crdt::EncodeDelta(MakeDelta(6, 1, 1, 100)).size() + kLogEntryOverheadBytes;
   options.log_max_bytes_per_partition = 4 * entry;
   auto engine = test::OpenOrFail(options);
   test::RunOk(*engine, [&](Transaction& txn) {
-    txn.AppendLog(0, MakeDelta(5, 1, 1, 100));
-    txn.AppendLog(0, MakeDelta(5, 2, 2, 100));
+    txn.AppendLog(0, MakeDelta(0, 1, 1, 100));
+    txn.AppendLog(0, MakeDelta(0, 2, 2, 100));
     txn.AppendLog(0, MakeDelta(6, 1, 1, 100));
     txn.AppendLog(0, MakeDelta(6, 2, 2, 100));
     txn.AppendLog(0, MakeDelta(6, 3, 3, 100));  // over: drops 6's first
-    CHECK(txn.ReadLog(0, 5, 0, 1 << 20)->size() == 2);
+    CHECK(txn.ReadLog(0, 0, 0, 1 << 20)->size() == 2);
     CHECK(IsTruncated(txn.ReadLog(0, 6, 0, 1 << 20)));
     CHECK(txn.ReadLog(0, 6, 1, 1 << 20)->size() == 2);
     // A big one of 6: 6's old entries go, then 5's.
@@ -150,9 +150,9 @@ TEST_CASE("Log: the bound drops the appending origin's entries first, then other
     CHECK(IsTruncated(txn.ReadLog(0, 6, 2, 1 << 20)));
     CHECK(txn.ReadLog(0, 6, 2, 1 << 20).status().message().find("origin 6") != std::string::npos);
     CHECK(Firsts(*txn.ReadLog(0, 6, 3, 1 << 20)) == std::vector<uint64_t>{4});
-    CHECK(IsTruncated(txn.ReadLog(0, 5, 0, 1 << 20)));
-    CHECK(IsTruncated(txn.ReadLog(0, 5, 1, 1 << 20)));
-    CHECK(txn.ReadLog(0, 5, 2, 1 << 20)->empty());
+    CHECK(IsTruncated(txn.ReadLog(0, 0, 0, 1 << 20)));
+    CHECK(IsTruncated(txn.ReadLog(0, 0, 1, 1 << 20)));
+    CHECK(txn.ReadLog(0, 0, 2, 1 << 20)->empty());
   });
 }
 
