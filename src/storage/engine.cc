@@ -134,7 +134,17 @@ Status Configure(sqlite::Connection& db, const Options& options) {
   pragmas += "PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = OFF;";
   // Truncate a WAL that a burst grew, after it is checkpointed.
   pragmas += "PRAGMA journal_size_limit = " + std::to_string(int64_t{64} << 20) + ";";
-  return db.Exec(pragmas);
+  if (Status s = db.Exec(pragmas); !s.ok()) return s;
+  if (options.max_database_bytes > 0) {
+    auto page_size = db.QueryInt("PRAGMA page_size");
+    if (!page_size.ok()) return page_size.status();
+    const uint64_t pages = (options.max_database_bytes + static_cast<uint64_t>(*page_size) - 1) /
+                           static_cast<uint64_t>(*page_size);
+    // Never below the pages in use: SQLite keeps the larger of the two.
+    auto set = db.QueryInt("PRAGMA max_page_count = " + std::to_string(pages));
+    if (!set.ok()) return set.status();
+  }
+  return Status::Ok();
 }
 
 }  // namespace

@@ -70,6 +70,10 @@ struct Options {
   // rather than failing writes later. The header, format version and partition
   // count are checked either way.
   bool quick_check_on_open = true;
+  // Upper bound on the database file's size (0: none). A job whose writes would
+  // grow the database beyond it fails with an Io Status ("database or disk is
+  // full"), exactly as when the disk fills up; deletes still work.
+  uint64_t max_database_bytes = 0;
 };
 
 constexpr uint32_t kMaxPartitions = uint32_t{1} << 16;

@@ -272,5 +272,79 @@ TEST_CASE("Engine: synchronous FULL commits and reopens like NORMAL", "[unit]") 
   test::RunOk(*engine, [&](Transaction& txn) { CHECK(Get(txn, 0, "k") == "v"); });
 }
 
+TEST_CASE("Engine: when the database is full, exactly the failed jobs leave no trace", "[unit]") {
+  // A real SQLITE_FULL (through max_page_count), in the middle of groups: each
+  // job either commits or leaves nothing behind — atoms, context, key count,
+  // log — and the engine goes on working. (SQLite rolls back the whole group
+  // transaction on some of these failures: the jobs before the failing one
+  // then fail too.)
+  test::TempDir dir;
+  Options options = test::TestOptions(dir.File("full-disk.db"));
+  options.max_database_bytes = 400 << 10;
+  auto engine = test::OpenOrFail(options);
+  constexpr int kJobs = 120;
+  std::vector<std::promise<Status>> done(kJobs);
+  Gate gate;
+  REQUIRE(engine->Submit(gate.Job(), [](Status) {}).ok());
+  for (int j = 0; j < kJobs; ++j) {
+    REQUIRE(engine
+                ->Submit(
+                    [j](Transaction& txn) {
+                      crdt::DeltaBuilder b(txn.Partition(j % 4), 1);
+                      crdt::SetScalar(b, ScalarRef{"k" + std::to_string(j), std::nullopt},
+                                      crdt::Hlc{1}, std::string(9000, 'x'));
+                      const crdt::Delta d = std::move(b).Finish();
+                      crdt::ApplyDelta(txn.Partition(j % 4), d);
+                      txn.AppendLog(j % 4, d);
+                      return Status::Ok();
+                    },
+                    [&done, j](Status s) { done[j].set_value(std::move(s)); })
+                .ok());
+  }
+  gate.release.set_value();
+  std::vector<bool> committed(kJobs);
+  int failed = 0;
+  for (int j = 0; j < kJobs; ++j) {
+    const Status s = done[j].get_future().get();
+    committed[j] = s.ok();
+    if (!s.ok()) {
+      ++failed;
+      CHECK(s.code() == Status::Code::kIo);
+      CHECK(s.message().find("full") != std::string::npos);
+    }
+  }
+  CHECK(failed > 0);
+  CHECK(failed < kJobs);
+
+  auto check = [&](Engine& e) {
+    test::RunOk(e, [&](Transaction& txn) {
+      uint64_t keys = 0;
+      for (int j = 0; j < kJobs; ++j) {
+        const bool present = !Get(txn, j % 4, "k" + std::to_string(j)).empty();
+        CHECK(present == committed[j]);
+        if (committed[j]) ++keys;
+      }
+      uint64_t counted = 0;
+      for (uint32_t p = 0; p < 4; ++p) {
+        counted += txn.KeyCount(p);
+        // Every committed SET took the next dot and logged it: the context and
+        // the log are gap-free, whatever failed in between.
+        const crdt::DotContext& context = txn.Partition(p).Context();
+        CHECK(context.Contiguous(1) == context.Max(1));
+        auto log = txn.ReadLog(p, 1, 0, 1 << 30);
+        REQUIRE(log.ok());
+        CHECK(log->size() == context.Max(1));
+      }
+      CHECK(counted == keys);
+    });
+  };
+  check(*engine);
+  engine.reset();
+  options.max_database_bytes = 0;
+  engine = test::OpenOrFail(options);
+  check(*engine);
+  REQUIRE(engine->Run([](Transaction& txn) { return Set(txn, 0, "after", "ok"); }).ok());
+}
+
 }  // namespace
 }  // namespace geokv::storage
