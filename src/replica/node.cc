@@ -1,5 +1,6 @@
 #include "replica/node.h"
 
+#include "common/assert.h"
 #include "crdt/join.h"
 #include "replica/command_util.h"
 #include "replica/glob.h"

@@ -1,5 +1,7 @@
 #include "replica/server.h"
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <deque>
 
 #include "replica/resp_writer.h"

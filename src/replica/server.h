@@ -23,7 +23,11 @@
 #include <set>
 #include <string>
 
-#include <boost/asio.hpp>
+// <utility> first: Boost 1.74's asio/awaitable.hpp uses std::exchange
+// without including it, which C++20 mode exposes.
+#include <utility>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include "common/status.h"
 #include "replica/command.h"

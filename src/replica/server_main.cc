@@ -9,7 +9,9 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
-#include <boost/asio.hpp>
+#include <utility>  // before Boost.Asio (see server.h)
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 #include <optional>
 
