@@ -544,7 +544,8 @@ class TopologyParser {
       if (tokens > kMaxRingTokens) {
         Report(vnodes_line_, "cluster.vnodes",
                "the ring would hold " + std::to_string(tokens) +
-                   " tokens (vnodes x total weight); at most " + std::to_string(kMaxRingTokens));
+                   " tokens (vnodes x total weight); at most " + std::to_string(kMaxRingTokens) +
+                   ": set a lower cluster.vnodes");
       }
     }
   }

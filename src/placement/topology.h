@@ -27,8 +27,10 @@ namespace geokv::placement {
 
 // Ring tokens per unit of weight when the file gives no cluster.vnodes. More
 // tokens spread each node's share over more, shorter arcs, so shares come
-// closer to their weight (docs/topology.md has measured figures).
-inline constexpr uint32_t kDefaultVnodes = 256;
+// closer to their weight (docs/topology.md has measured figures); they cost
+// 16 bytes each, and a cluster of more than kMaxRingTokens / 1024 = 1024 units
+// of weight must name a smaller vnodes.
+inline constexpr uint32_t kDefaultVnodes = 1024;
 inline constexpr uint32_t kMaxVnodes = 4096;
 inline constexpr uint32_t kMaxWeight = 1000;
 inline constexpr uint64_t kMaxRingTokens = 1 << 20;

@@ -1,6 +1,7 @@
 // Seeded property tests of the placement walk over random topologies.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -158,6 +159,42 @@ TEST_CASE("Placement: removing a node moves exactly its replicas and nothing els
     REQUIRE(diff.ok());
     INFO("GEOKV_SEED=" << seed << " case " << c);
     REQUIRE(diff->moved_replicas == old_table.PartitionsOfNode(gone).size());
+  }
+}
+
+// Changing one node's weight adds or drops only its own tokens, so a list
+// that changes swaps exactly one member, with that node on one side of the
+// swap: it takes replicas from others (heavier) or hands its own over
+// (lighter), and no other pair of nodes trades.
+TEST_CASE("Placement: changing a node's weight swaps it in or out, one list member at a time",
+          "[property]") {
+  const uint64_t seed = ::geokv::test::TestSeed();
+  Prng rng(seed);
+  const int cases = ::geokv::test::CaseCount(500);
+  for (int c = 0; c < cases; ++c) {
+    const ClusterSpec before = RandomCluster(rng);
+    ClusterSpec after = before;
+    NodeSpec& changed = after.nodes[rng.Below(after.nodes.size())];
+    changed.weight = changed.weight == 1 ? 2 : changed.weight + (rng.Chance(50) ? 1 : -1);
+    const PlacementTable old_table(MustParse(before));
+    const PlacementTable new_table(MustParse(after));
+    for (uint32_t p = 0; p < old_table.partitions(); ++p) {
+      const std::vector<std::string> old_ids = Ids(old_table, p);
+      const std::vector<std::string> new_ids = Ids(new_table, p);
+      const std::set<std::string> old_set(old_ids.begin(), old_ids.end());
+      const std::set<std::string> new_set(new_ids.begin(), new_ids.end());
+      std::vector<std::string> left, joined;
+      std::set_difference(old_set.begin(), old_set.end(), new_set.begin(), new_set.end(),
+                          std::back_inserter(left));
+      std::set_difference(new_set.begin(), new_set.end(), old_set.begin(), old_set.end(),
+                          std::back_inserter(joined));
+      INFO("GEOKV_SEED=" << seed << " case " << c << " partition " << p << " reweighted "
+                         << changed.id << "\n"
+                         << ToToml(before));
+      REQUIRE(left.size() == joined.size());
+      REQUIRE(left.size() <= 1);
+      if (!left.empty()) REQUIRE((left[0] == changed.id || joined[0] == changed.id));
+    }
   }
 }
 

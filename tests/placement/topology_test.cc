@@ -313,7 +313,7 @@ TEST_CASE("Topology: each validation error names file, line and key exactly", "[
        With("replicas = 1\n", "replicas = 1\nvnodes = 4096\n",
             With("  id = \"n1\"\n", "  id = \"n1\"\n  weight = 300\n")),
        "t.toml:5: cluster.vnodes: the ring would hold 1228800 tokens (vnodes x total weight); at "
-       "most 1048576"},
+       "most 1048576: set a lower cluster.vnodes"},
       {"datacenters is a table",
        With("[[datacenters]]\n", "[datacenters]\n",
             std::string(kValid.substr(0, kValid.find("\n  [[datacenters.nodes]]")))),

@@ -27,6 +27,12 @@ constexpr size_t kMaxBands = 6;
 constexpr size_t kMaxLabels = 32;
 constexpr size_t kMaxLegendRows = 40;
 constexpr double kLegendX = 780;
+// Beyond this many tokens the picture draws every k-th one (in ring order),
+// which keeps the file small and the colour mix the same.
+constexpr size_t kMaxDrawnTokens = 20000;
+// Likewise for partitions: beyond this many, each band segment stands for k
+// consecutive partitions and shows the first one's datacenters.
+constexpr uint32_t kMaxDrawnPartitions = 2048;
 
 // Tableau 10, then hues spaced by the golden angle for larger clusters.
 std::string DcColour(size_t dc) {
@@ -120,18 +126,30 @@ std::string RenderRingSvg(const PlacementTable& table) {
   Text(out, 20, 56,
        "Q=" + std::to_string(q) + " partitions, N=" + std::to_string(table.replicas()) +
            " replicas, V=" + std::to_string(t.vnodes()) + ", " +
-           std::to_string(table.tokens().size()) + " tokens",
+           std::to_string(table.tokens().size()) + " tokens" +
+           ((q + kMaxDrawnPartitions - 1) / kMaxDrawnPartitions > 1
+                ? "; bands show 1 in " +
+                      std::to_string((q + kMaxDrawnPartitions - 1) / kMaxDrawnPartitions) +
+                      " partitions"
+                : ""),
        14);
 
   // Partition bands: replica k of partition p on ring k (outermost = first).
-  for (uint32_t p = 0; p < q; ++p) {
-    const double a0 = Angle(placement::PartitionPosition(p, q));
-    const double a1 =
-        p + 1 < q ? Angle(placement::PartitionPosition(p + 1, q)) : 2 * std::numbers::pi;
-    const auto list = table.PreferenceList(p);
-    for (size_t k = 0; k < bands; ++k) {
-      const double r = kRingRadius - 10 - kBandWidth / 2 - k * (kBandWidth + kBandGap);
-      Arc(out, a0, a1, r, DcColour(t.nodes()[list[k]].dc_index));
+  // Runs of one colour are drawn as one arc.
+  const uint32_t partition_step = (q + kMaxDrawnPartitions - 1) / kMaxDrawnPartitions;
+  for (size_t k = 0; k < bands; ++k) {
+    const double r = kRingRadius - 10 - kBandWidth / 2 - k * (kBandWidth + kBandGap);
+    uint32_t run_start = 0;
+    for (uint32_t p = 0; p < q; p += partition_step) {
+      const uint32_t next = p + partition_step;
+      const size_t dc = t.nodes()[table.PreferenceList(p)[k]].dc_index;
+      const bool run_ends = next >= q || t.nodes()[table.PreferenceList(next)[k]].dc_index != dc;
+      if (!run_ends) continue;
+      const double a0 = Angle(placement::PartitionPosition(run_start, q));
+      const double a1 =
+          next < q ? Angle(placement::PartitionPosition(next, q)) : 2 * std::numbers::pi;
+      Arc(out, a0, a1, r, DcColour(dc));
+      run_start = next;
     }
   }
   // Partition boundaries (each partition's position) and some labels.
@@ -149,7 +167,9 @@ std::string RenderRingSvg(const PlacementTable& table) {
   out << "<circle cx=\"" << Num(kCenterX) << "\" cy=\"" << Num(kCenterY) << "\" r=\""
       << Num(kRingRadius) << "\" fill=\"none\" stroke=\"#333\" stroke-width=\"1\"/>\n";
   // Tokens, coloured by datacenter.
-  for (const placement::Token& token : table.tokens()) {
+  const size_t token_step = (table.tokens().size() + kMaxDrawnTokens - 1) / kMaxDrawnTokens;
+  for (size_t i = 0; i < table.tokens().size(); i += token_step) {
+    const placement::Token& token = table.tokens()[i];
     Line(out, Angle(token.position), kRingRadius + 2, kRingRadius + kTickLength,
          DcColour(t.nodes()[token.node].dc_index), 1);
   }
@@ -158,17 +178,25 @@ std::string RenderRingSvg(const PlacementTable& table) {
        "to replica " + std::to_string(bands) + " inside" +
            (bands < table.replicas() ? " (of " + std::to_string(table.replicas()) + ")" : ""),
        12, "middle");
-  Text(out, kCenterX, kCenterY + 28, "ticks outside: tokens", 12, "middle");
+  Text(out, kCenterX, kCenterY + 28,
+       token_step == 1 ? "ticks outside: tokens"
+                       : "ticks outside: 1 in " + std::to_string(token_step) + " tokens",
+       12, "middle");
 
   // Legend.
   const placement::BalanceReport balance = table.Balance();
   std::vector<size_t> tokens_of_node(t.nodes().size());
   for (const placement::Token& token : table.tokens()) ++tokens_of_node[token.node];
+  // Nodes are listed only when every datacenter and node fits; datacenters
+  // always come first, as many as fit.
+  const bool list_nodes = t.datacenters().size() + t.nodes().size() <= kMaxLegendRows;
   double y = 100;
-  size_t rows = 0;
-  Text(out, kLegendX, y, "datacenter / node: tokens, replicas", 13, "start", "bold");
+  Text(out, kLegendX, y,
+       list_nodes ? "datacenter / node: tokens, replicas" : "datacenter: tokens, replicas", 13,
+       "start", "bold");
   y += 22;
-  for (size_t d = 0; d < t.datacenters().size() && rows < kMaxLegendRows; ++d, ++rows) {
+  const size_t shown_dcs = std::min(t.datacenters().size(), kMaxLegendRows);
+  for (size_t d = 0; d < shown_dcs; ++d) {
     const auto& dc = t.datacenters()[d];
     size_t dc_tokens = 0;
     for (size_t n : dc.nodes) dc_tokens += tokens_of_node[n];
@@ -176,11 +204,12 @@ std::string RenderRingSvg(const PlacementTable& table) {
         << "height=\"14\" fill=\"" << DcColour(d) << "\"/>\n";
     Text(out, kLegendX + 20, y,
          dc.name + ": " + std::to_string(dc_tokens) + " tokens, " +
-             std::to_string(balance.datacenters[d].replicas) + " replicas",
+             std::to_string(balance.datacenters[d].replicas) + " replicas" +
+             (list_nodes ? "" : " (" + std::to_string(dc.nodes.size()) + " nodes)"),
          13);
-    y += 18;
+    y += list_nodes ? 18 : 16;
+    if (!list_nodes) continue;
     for (size_t n : dc.nodes) {
-      if (++rows >= kMaxLegendRows) break;
       const auto& node = t.nodes()[n];
       Text(out, kLegendX + 20, y,
            node.id + (node.rack.empty() ? "" : " (" + node.rack + ")") + ": " +
@@ -190,7 +219,10 @@ std::string RenderRingSvg(const PlacementTable& table) {
     }
     y += 6;
   }
-  if (rows >= kMaxLegendRows) Text(out, kLegendX, y, "...", 13);
+  if (shown_dcs < t.datacenters().size()) {
+    Text(out, kLegendX, y + 4,
+         "... " + std::to_string(t.datacenters().size() - shown_dcs) + " more datacenters", 13);
+  }
   out << "</svg>\n";
   return out.str();
 }
