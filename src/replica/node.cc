@@ -77,7 +77,8 @@ void Node::Dispatch(ClientInfo& client, Args args, Reply reply) {
     return reply(std::move(out));
   }
   if (!CheckArity(*spec, args, writer)) return reply(std::move(out));
-  if (spec->flags & (kWrite | kReadOnly)) return RunDataCommand(*spec, std::move(args), std::move(reply));
+  if (spec->flags & (kWrite | kReadOnly))
+    return RunDataCommand(*spec, std::move(args), std::move(reply));
   if (std::string_view(spec->name) == "info") {
     // INFO needs the key counts, which live in storage: run it as a job.
     Args copy = args;
@@ -114,8 +115,7 @@ void Node::RunDataCommand(const CommandSpec& spec, Args args, Reply reply) {
   if (!s.ok()) reply("-BUSY geokv is overloaded, try again\r\n");
 }
 
-std::string Node::ConnectionCommand(const CommandSpec& spec, ClientInfo& client,
-                                    const Args& args) {
+std::string Node::ConnectionCommand(const CommandSpec& spec, ClientInfo& client, const Args& args) {
   std::string out;
   RespWriter w(&out);
   const std::string_view name = spec.name;
@@ -164,8 +164,8 @@ std::string Node::ConnectionCommand(const CommandSpec& spec, ClientInfo& client,
     } else if (EqualsIgnoreCase(args[1], "setinfo")) {
       w.Simple("OK");  // client libraries announce themselves; nothing to keep
     } else {
-      w.Error("ERR unknown subcommand or wrong number of arguments for '" +
-              args[1].substr(0, 64) + "'. Try CLIENT HELP.");
+      w.Error("ERR unknown subcommand or wrong number of arguments for '" + args[1].substr(0, 64) +
+              "'. Try CLIENT HELP.");
     }
   } else if (name == "config") {
     return Config(args);
@@ -259,9 +259,9 @@ std::string Node::Info(const Args& args, uint64_t keys) {
     return EqualsIgnoreCase(section, "default") || EqualsIgnoreCase(section, "all") ||
            EqualsIgnoreCase(section, "everything") || EqualsIgnoreCase(section, name);
   };
-  const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::steady_clock::now() - started_)
-                          .count();
+  const auto uptime =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
+          .count();
   std::string text;
   auto line = [&](const std::string& k, const std::string& v) { text += k + ":" + v + "\r\n"; };
   if (want("server")) {

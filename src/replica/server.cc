@@ -163,7 +163,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   std::deque<Slot> slots_;  // unwritten replies, request order
   uint64_t first_seq_ = 0;  // seq of slots_.front()
   uint64_t next_seq_ = 0;
-  size_t pending_ = 0;      // requests without a reply yet
+  size_t pending_ = 0;  // requests without a reply yet
 
   std::string out_;      // ready replies not yet handed to a write
   std::string writing_;  // the bytes of the write in flight

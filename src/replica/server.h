@@ -25,9 +25,9 @@
 
 // <utility> first: Boost 1.74's asio/awaitable.hpp uses std::exchange
 // without including it, which C++20 mode exposes.
-#include <utility>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <utility>
 
 #include "common/status.h"
 #include "replica/command.h"

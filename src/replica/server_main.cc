@@ -6,14 +6,14 @@
 // the node's database under DIR, and serves the Redis protocol on the node's
 // client endpoint until SIGTERM or SIGINT, which stop it cleanly: no new
 // requests, every accepted write committed, sockets closed.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
-#include <utility>  // before Boost.Asio (see server.h)
+#include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 #include <optional>
+#include <utility>  // before Boost.Asio (see server.h)
 
 #include "placement/default_topology.h"
 #include "placement/ring.h"

@@ -1,0 +1,163 @@
+#include "server_process.h"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#ifndef GEOKV_SERVER_BIN
+#error "GEOKV_SERVER_BIN must name the geokv-server binary"
+#endif
+
+namespace geokv::test {
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = std::string(base && *base ? base : "/tmp") + "/geokv-test-XXXXXX";
+  char* made = ::mkdtemp(pattern.data());
+  if (made == nullptr) std::abort();
+  path_ = made;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+uint16_t FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    std::abort();
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TestCluster::TestCluster(int dcs, int nodes_per_dc, int replicas, int partitions) {
+  std::ostringstream toml;
+  toml << "[cluster]\nname = \"test\"\npartitions = " << partitions << "\nreplicas = " << replicas
+       << "\nvnodes = 64\n";
+  for (int d = 0; d < dcs; ++d) {
+    toml << "\n[[datacenters]]\nname = \"dc" << d + 1 << "\"\n";
+    for (int n = 0; n < nodes_per_dc; ++n) {
+      NodeSpec spec;
+      spec.dc = "dc" + std::to_string(d + 1);
+      spec.id = spec.dc + "-" + static_cast<char>('a' + n);
+      spec.client_port = FreePort();
+      spec.repl_port = FreePort();
+      spec.sync_port = FreePort();
+      toml << "\n  [[datacenters.nodes]]\n  id = \"" << spec.id
+           << "\"\n  client = \"127.0.0.1:" << spec.client_port
+           << "\"\n  repl = \"tcp://127.0.0.1:" << spec.repl_port
+           << "\"\n  sync = \"tcp://127.0.0.1:" << spec.sync_port << "\"\n";
+      nodes_.push_back(spec);
+    }
+  }
+  topology_path_ = dir_.path() + "/topology.toml";
+  std::ofstream(topology_path_) << toml.str();
+  pids_.assign(nodes_.size(), 0);
+}
+
+TestCluster::~TestCluster() {
+  for (size_t i = 0; i < pids_.size(); ++i) {
+    if (pids_[i] > 0) Kill(i);
+  }
+}
+
+Status TestCluster::Start(size_t i, const std::vector<std::string>& extra_flags) {
+  const NodeSpec& n = nodes_[i];
+  std::vector<std::string> argv = {
+      GEOKV_SERVER_BIN,        "--topology", topology_path_, "--node", n.id, "--data",
+      dir_.path() + "/" + n.id};
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+  const std::string log = dir_.path() + "/" + n.id + ".log";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::FILE* out = std::fopen(log.c_str(), "a");
+    if (out != nullptr) {
+      ::dup2(::fileno(out), 1);
+      ::dup2(::fileno(out), 2);
+    }
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    std::_Exit(127);
+  }
+  pids_[i] = pid;
+  // Ready when it accepts a connection and answers PING.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      pids_[i] = 0;
+      return Status::Io("geokv-server " + n.id + " exited early:\n" + Log(i));
+    }
+    replica::RespClient client;
+    if (client.Connect("127.0.0.1", n.client_port, 200).ok()) {
+      auto pong = client.Command({"PING"});
+      if (pong.ok() && pong->str == "PONG") return Status::Ok();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return Status::Io("geokv-server " + n.id + " did not come up:\n" + Log(i));
+}
+
+int TestCluster::Stop(size_t i) {
+  if (pids_[i] <= 0) return -1;
+  ::kill(pids_[i], SIGTERM);
+  int status = 0;
+  ::waitpid(pids_[i], &status, 0);
+  pids_[i] = 0;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void TestCluster::Kill(size_t i) {
+  if (pids_[i] <= 0) return;
+  ::kill(pids_[i], SIGKILL);
+  int status = 0;
+  ::waitpid(pids_[i], &status, 0);
+  pids_[i] = 0;
+}
+
+std::string TestCluster::Log(size_t i) const {
+  std::ifstream in(dir_.path() + "/" + nodes_[i].id + ".log");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+replica::RespClient TestCluster::Client(size_t i) {
+  replica::RespClient client;
+  if (!client.Connect("127.0.0.1", nodes_[i].client_port).ok()) std::abort();
+  return client;
+}
+
+std::string RunCommand(const std::string& command, int* status) {
+  std::string out;
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
+  const int rc = ::pclose(pipe);
+  if (status != nullptr) *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return out;
+}
+
+}  // namespace geokv::test
