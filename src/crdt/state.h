@@ -3,13 +3,13 @@
 // Every key's value is an embedded CRDT made of *atoms*. An atom is one dot with
 // its payload, stored at a path (key, slot, field):
 //
-//   slot            field     payload             type     CRDT role
-//   kRegister       ""        hlc, bytes          string   LWW register (concurrent writes kept)
-//   kCounter        ""        amount, first       string   counter increments on top of the
-//   register kMember         member    -                   set      add-wins OR-set kFieldRegister
-//   field     hlc, bytes          hash     a field's register kFieldCounter   field     amount,
-//   first       hash     a field's counter increments kMultiValue     ""        bytes mvreg
-//   multi-value register siblings
+//   slot            field     payload          type     CRDT role
+//   kRegister       ""        hlc, bytes       string   LWW register (concurrent writes kept)
+//   kCounter        ""        amount, first    string   increments on top of the register
+//   kMember         member    -                set      add-wins OR-set
+//   kFieldRegister  field     hlc, bytes       hash     a field's register
+//   kFieldCounter   field     amount, first    hash     a field's increments
+//   kMultiValue     ""        bytes            mvreg    multi-value register siblings
 //
 // This is the delta-state OR-map of Almeida, Shoker and Baquero (2018) with all
 // keys sharing the partition's causal context, flattened so that each atom can be

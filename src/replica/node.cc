@@ -1,6 +1,7 @@
 #include "replica/node.h"
 
 #include "common/assert.h"
+#include "crdt/fold.h"
 #include "crdt/join.h"
 #include "replica/command_util.h"
 #include "replica/glob.h"
@@ -32,8 +33,10 @@ class Node::TxnKeyspace final : public Keyspace {
   }
   void Commit(uint32_t p, const crdt::Delta& delta) override {
     GEOKV_ASSERT(txn_ != nullptr && node_.held_[p]);
-    crdt::ApplyDelta(txn_->Partition(p), delta);
+    crdt::MutableState& state = txn_->Partition(p);
+    crdt::ApplyDelta(state, delta);
     txn_->AppendLog(p, delta);
+    node_.FoldCounters(state, p, delta);
   }
   void ForEachKey(uint32_t p, const std::function<bool(const std::string&)>& visit) override {
     GEOKV_ASSERT(txn_ != nullptr);
@@ -65,6 +68,22 @@ Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& 
   for (uint32_t p : table_.PartitionsOfNode(node_index_)) held_[p] = true;
   for (uint32_t p = 0; p < table_.partitions(); ++p) {
     if (held_[p]) held_list_.push_back(p);
+  }
+}
+
+void Node::FoldCounters(crdt::MutableState& state, uint32_t p, const crdt::Delta& delta) {
+  // A partition with no other replica: every dot is causally stable as soon as
+  // it is committed, so increments fold at once and a hot counter stays one
+  // atom. (With other replicas, stability comes from their heartbeats.)
+  if (table_.PreferenceList(p).size() != 1) return;
+  const crdt::StableVector stable{{delta.origin, delta.last}};
+  for (const crdt::Addition& add : delta.additions) {
+    if (!crdt::IsCounterSlot(add.path.slot)) continue;
+    const crdt::Scope scope =
+        add.path.field.empty() && !crdt::HasField(add.path.slot)
+            ? crdt::Scope::Key(add.path.key, crdt::Bit(add.path.slot))
+            : crdt::Scope::Field(add.path.key, crdt::Bit(add.path.slot), add.path.field);
+    crdt::FoldStableCounters(state, scope, stable);
   }
 }
 

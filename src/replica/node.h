@@ -42,6 +42,9 @@ class Node final : public Dispatcher {
 
  private:
   class TxnKeyspace;
+  // Folds the counter increments `delta` added where they are already causally
+  // stable (see crdt/fold.h). Runs in the job that committed the delta.
+  void FoldCounters(crdt::MutableState& state, uint32_t partition, const crdt::Delta& delta);
   void RunDataCommand(const CommandSpec& spec, Args args, Reply reply);
   std::string ConnectionCommand(const CommandSpec& spec, ClientInfo& client, const Args& args);
   std::string Config(const Args& args);
