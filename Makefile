@@ -50,8 +50,7 @@ fuzz: deps
 	  rc=$$?; tail -n 25 $(FUZZ_BUILD)/fuzz.log; exit $$rc
 
 run: build
-	@if [ -x scripts/cluster ]; then scripts/cluster $(TOPOLOGY); \
-	else echo "make run: the local cluster arrives with the server (issue 5/6); 'make test' works now."; fi
+	@scripts/cluster $(TOPOLOGY)
 
 bench: build
 	@for b in $(BUILD)/bench/*; do [ -x "$$b" ] && [ -f "$$b" ] && echo "== $$b" && "$$b"; done; true
