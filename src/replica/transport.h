@@ -1,0 +1,122 @@
+// Transport: geokv's replication traffic over ZeroMQ, as bytes.
+//
+// Each node binds a PUB socket on its `repl` endpoint and a ROUTER on its `sync`
+// endpoint. For every peer that shares a partition with it, it connects one SUB
+// to the peer's PUB, subscribed to the heartbeat topic and to one topic per
+// shared partition, and one DEALER (routing id = this node's id) to the peer's
+// ROUTER for catch-up requests and their replies. Frames:
+//
+//   PUB -> SUB       [topic][payload]   topic = "h" (heartbeat)
+//                                             | "d" + partition (uint32, big-endian)
+//   DEALER -> ROUTER [payload]          arrives as [peer id][payload]
+//   ROUTER -> DEALER [peer id][payload] arrives as [payload]
+//
+// The payloads are the replication layer's messages; this class neither reads
+// nor trusts them. It does bound what it holds: messages larger than
+// max_message_bytes are refused by ZeroMQ (the sending connection is dropped),
+// the inbound queue is bounded (beyond it messages are dropped and counted —
+// PUB-SUB may drop anyway, and the replication layer detects and repairs
+// gaps), and so is the outbound queue.
+//
+// Threading: one internal thread owns every socket. All public methods are
+// thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+
+namespace geokv::replica {
+
+struct TransportPeer {
+  std::string id;
+  std::string repl_endpoint;         // the peer's PUB, "tcp://host:port"
+  std::string sync_endpoint;         // the peer's ROUTER
+  std::vector<uint32_t> partitions;  // shared with this node: the topics to subscribe
+};
+
+struct TransportOptions {
+  std::string self_id;
+  std::string repl_endpoint;  // bind PUB here
+  std::string sync_endpoint;  // bind ROUTER here
+  std::vector<TransportPeer> peers;
+  int send_high_water_mark = 100'000;     // messages queued per PUB subscriber / DEALER
+  int receive_high_water_mark = 100'000;  // messages queued per SUB / ROUTER peer
+  int64_t max_message_bytes = int64_t{64} << 20;
+  size_t inbound_queue_max = 100'000;
+  size_t outbound_queue_max = 100'000;
+};
+
+struct InboundMessage {
+  enum class Kind : uint8_t { kPublished, kRequest, kReply };
+  Kind kind = Kind::kPublished;
+  std::string peer;  // the peer it came from (SUB's peer, DEALER's routing id, or replier)
+  std::string payload;
+};
+
+struct TransportStats {
+  uint64_t messages_sent = 0;
+  uint64_t bytes_sent = 0;  // frames' bytes, topics included
+  uint64_t messages_received = 0;
+  uint64_t bytes_received = 0;
+  uint64_t inbound_dropped = 0;   // inbound queue full
+  uint64_t outbound_dropped = 0;  // outbound queue full, or unroutable reply
+  uint64_t malformed_frames = 0;  // wrong frame count or topic
+};
+
+class Transport {
+ public:
+  // Binds and connects every socket and starts the thread. `on_inbound` is
+  // called on the transport thread when messages were queued (it should only
+  // schedule a Take, never block).
+  static Result<std::unique_ptr<Transport>> Start(TransportOptions options,
+                                                  std::function<void()> on_inbound);
+  // Stops the thread and closes every socket (unsent messages are dropped).
+  ~Transport();
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  // Publishes to the subscribers of a partition's topic, or the heartbeat topic.
+  void PublishDeltas(uint32_t partition, std::string payload);
+  void PublishHeartbeat(std::string payload);
+  // Sends a request to a peer's ROUTER (over our DEALER to it).
+  void SendRequest(const std::string& peer, std::string payload);
+  // Replies to a peer that sent us a request.
+  void SendReply(const std::string& peer, std::string payload);
+
+  // Takes up to `max` queued inbound messages, oldest first.
+  std::vector<InboundMessage> Take(size_t max);
+
+  TransportStats stats() const;
+
+ private:
+  struct Outbound;
+  class Sockets;
+  explicit Transport(TransportOptions options, std::function<void()> on_inbound);
+  void Enqueue(Outbound out);
+  void Loop();
+
+  TransportOptions options_;
+  std::function<void()> on_inbound_;
+  std::unique_ptr<Sockets> sockets_;
+
+  mutable std::mutex mu_;
+  std::deque<Outbound> outbound_;       // guarded by mu_
+  std::deque<InboundMessage> inbound_;  // guarded by mu_
+  TransportStats stats_;                // guarded by mu_
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+// The topic of a partition's deltas.
+std::string DeltaTopic(uint32_t partition);
+
+}  // namespace geokv::replica
