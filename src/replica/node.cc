@@ -1,5 +1,7 @@
 #include "replica/node.h"
 
+#include <boost/asio/post.hpp>
+
 #include "common/assert.h"
 #include "crdt/fold.h"
 #include "crdt/join.h"
@@ -62,8 +64,9 @@ class Node::TxnKeyspace final : public Keyspace {
   storage::Transaction* txn_;
 };
 
-Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine)
-    : table_(std::move(table)), node_index_(node_index), engine_(engine) {
+Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,
+           boost::asio::io_context& io)
+    : table_(std::move(table)), node_index_(node_index), engine_(engine), io_(io) {
   held_.assign(table_.partitions(), false);
   for (uint32_t p : table_.PartitionsOfNode(node_index_)) held_[p] = true;
   for (uint32_t p = 0; p < table_.partitions(); ++p) {
@@ -115,23 +118,35 @@ void Node::Dispatch(ClientInfo& client, Args args, Reply reply) {
 }
 
 void Node::RunDataCommand(const CommandSpec& spec, Args args, Reply reply) {
-  auto out = std::make_shared<std::string>();
-  const Handler handler = spec.handler;
-  auto job = [this, handler, args = std::move(args), out](storage::Transaction& txn) {
+  batch_.push_back(PendingCommand{spec.handler, std::move(args), std::move(reply)});
+  if (batch_.size() == 1) boost::asio::post(io_, [this] { FlushBatch(); });
+  if (batch_.size() >= kMaxBatch) FlushBatch();
+}
+
+void Node::FlushBatch() {
+  if (batch_.empty()) return;
+  auto commands = std::make_shared<std::vector<PendingCommand>>(std::move(batch_));
+  batch_.clear();
+  auto outputs = std::make_shared<std::vector<std::string>>(commands->size());
+  auto job = [this, commands, outputs](storage::Transaction& txn) {
     TxnKeyspace keyspace(*this, &txn);
-    RespWriter writer(out.get());
-    CommandContext ctx{keyspace, writer};
-    handler(ctx, args);
+    for (size_t i = 0; i < commands->size(); ++i) {
+      RespWriter writer(&(*outputs)[i]);
+      CommandContext ctx{keyspace, writer};
+      (*commands)[i].handler(ctx, (*commands)[i].args);
+    }
     return Status::Ok();
   };
-  auto done = [out, reply](Status status) {
-    if (status.ok()) return reply(std::move(*out));
+  auto done = [commands, outputs](Status status) {
     std::string error;
-    RespWriter(&error).Error("ERR storage: " + status.message());
-    reply(std::move(error));
+    if (!status.ok()) RespWriter(&error).Error("ERR storage: " + status.message());
+    for (size_t i = 0; i < commands->size(); ++i) {
+      (*commands)[i].reply(status.ok() ? std::move((*outputs)[i]) : error);
+    }
   };
-  const Status s = engine_.Submit(std::move(job), std::move(done));
-  if (!s.ok()) reply("-BUSY geokv is overloaded, try again\r\n");
+  if (!engine_.Submit(std::move(job), std::move(done)).ok()) {
+    for (auto& c : *commands) c.reply("-BUSY geokv is overloaded, try again\r\n");
+  }
 }
 
 std::string Node::ConnectionCommand(const CommandSpec& spec, ClientInfo& client, const Args& args) {

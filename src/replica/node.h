@@ -28,7 +28,8 @@ class Node final : public Dispatcher {
  public:
   // REQUIRES: node_id is a node of the table's topology; engine has the same
   // partition count as the topology.
-  Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine);
+  Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,
+       boost::asio::io_context& io);
 
   void Dispatch(ClientInfo& client, Args args, Reply reply) override;
 
@@ -45,7 +46,16 @@ class Node final : public Dispatcher {
   // Folds the counter increments `delta` added where they are already causally
   // stable (see crdt/fold.h). Runs in the job that committed the delta.
   void FoldCounters(crdt::MutableState& state, uint32_t partition, const crdt::Delta& delta);
+  // Data commands dispatched during one pass of the I/O loop run as one storage
+  // job (one hand-off to the writer thread, one savepoint): FlushBatch is
+  // posted when the first one arrives and runs after the pass.
+  struct PendingCommand {
+    Handler handler;
+    Args args;
+    Reply reply;
+  };
   void RunDataCommand(const CommandSpec& spec, Args args, Reply reply);
+  void FlushBatch();
   std::string ConnectionCommand(const CommandSpec& spec, ClientInfo& client, const Args& args);
   std::string Config(const Args& args);
   std::string Info(const Args& args, uint64_t keys);
@@ -53,7 +63,10 @@ class Node final : public Dispatcher {
   placement::PlacementTable table_;
   size_t node_index_;
   storage::Engine& engine_;
+  boost::asio::io_context& io_;
   Server* server_ = nullptr;
+  std::vector<PendingCommand> batch_;  // I/O thread only
+  static constexpr size_t kMaxBatch = 1024;
   std::vector<bool> held_;
   std::vector<uint32_t> held_list_;
   crdt::HybridClock clock_;  // used on the writer thread only

@@ -93,15 +93,13 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     const uint64_t seq = next_seq_++;
     slots_.push_back(Slot{});
     ++pending_;
-    server_.dispatcher_.Dispatch(
-        client_, std::move(args),
-        [self = shared_from_this(), seq, &io = server_.io_](std::string resp) {
-          asio::post(io, [self, seq, resp = std::move(resp)]() mutable {
-            self->OnReply(seq, std::move(resp));
-          });
-        });
+    server_.dispatcher_.Dispatch(client_, std::move(args),
+                                 [self = shared_from_this(), seq](std::string resp) {
+                                   self->server_.QueueReply(self, seq, std::move(resp));
+                                 });
   }
 
+ public:
   void OnReply(uint64_t seq, std::string resp) {
     --pending_;
     if (closed_) return;
@@ -121,6 +119,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     if (!reading_ && !stop_reading_) ResumeBuffered();
   }
 
+ private:
   void ProtocolError() {
     server_.stats_.protocol_errors++;
     std::string reply;
@@ -219,6 +218,28 @@ void Server::Accept() {
       }
     }
     Accept();
+  });
+}
+
+void Server::QueueReply(std::shared_ptr<Connection> connection, uint64_t seq, std::string resp) {
+  bool schedule = false;
+  {
+    std::lock_guard lock(replies_mu_);
+    replies_.push_back(QueuedReply{std::move(connection), seq, std::move(resp)});
+    schedule = !replies_scheduled_;
+    replies_scheduled_ = true;
+  }
+  if (!schedule) return;
+  // One handler delivers every reply queued until it runs: a group of a
+  // hundred replies costs one wake-up of the I/O thread, not a hundred.
+  asio::post(io_, [this] {
+    std::vector<QueuedReply> ready;
+    {
+      std::lock_guard lock(replies_mu_);
+      ready.swap(replies_);
+      replies_scheduled_ = false;
+    }
+    for (QueuedReply& r : ready) r.connection->OnReply(r.seq, std::move(r.resp));
   });
 }
 

@@ -22,6 +22,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 // <utility> first: Boost 1.74's asio/awaitable.hpp uses std::exchange
 // without including it, which C++20 mode exposes.
@@ -89,7 +90,14 @@ class Server {
 
  private:
   class Connection;
+  struct QueuedReply {
+    std::shared_ptr<Connection> connection;
+    uint64_t seq;
+    std::string resp;
+  };
   void Accept();
+  // Hands a reply (from any thread) to the I/O thread, batched.
+  void QueueReply(std::shared_ptr<Connection> connection, uint64_t seq, std::string resp);
 
   boost::asio::io_context& io_;
   Dispatcher& dispatcher_;
@@ -98,6 +106,10 @@ class Server {
   boost::asio::ip::tcp::acceptor acceptor_;
   std::set<std::shared_ptr<Connection>> connections_;  // I/O thread only
   uint64_t next_client_id_ = 1;
+
+  std::mutex replies_mu_;
+  std::vector<QueuedReply> replies_;  // guarded by replies_mu_
+  bool replies_scheduled_ = false;    // guarded by replies_mu_
 };
 
 }  // namespace geokv::replica

@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   if (!engine.ok()) return Fail(engine.status().message());
 
   boost::asio::io_context io;
-  replica::Node node(std::move(table), *node_index, **engine);
+  replica::Node node(std::move(table), *node_index, **engine, io);
   replica::Server server(io, node, options);
   node.set_server(&server);
   if (Status s = server.Listen(self.client.host, self.client.port); !s.ok()) {
