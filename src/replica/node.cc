@@ -1,5 +1,6 @@
 #include "replica/node.h"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 
 #include "common/assert.h"
@@ -66,7 +67,7 @@ class Node::TxnKeyspace final : public Keyspace {
 
 Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,
            boost::asio::io_context& io)
-    : table_(std::move(table)), node_index_(node_index), engine_(engine), io_(io) {
+    : table_(std::move(table)), node_index_(node_index), engine_(engine), io_(io), forwarder_(io) {
   held_.assign(table_.partitions(), false);
   for (uint32_t p : table_.PartitionsOfNode(node_index_)) held_[p] = true;
   for (uint32_t p = 0; p < table_.partitions(); ++p) {
@@ -99,6 +100,22 @@ void Node::Dispatch(ClientInfo& client, Args args, Reply reply) {
     return reply(std::move(out));
   }
   if (!CheckArity(*spec, args, writer)) return reply(std::move(out));
+  if (spec->first_key > 0) {
+    std::vector<uint32_t> partitions;
+    for (std::string_view key : CommandKeys(*spec, args)) {
+      partitions.push_back(table_.PartitionOfKey(key));
+    }
+    const std::optional<size_t> target = RouteTo(partitions);
+    if (!target) {
+      writer.Error("CROSSSLOT Keys in request are not all held by one node");
+      return reply(std::move(out));
+    }
+    if (*target != node_index_) {
+      const placement::Node& node = table_.topology().nodes()[*target];
+      return forwarder_.Forward({node.id, node.client.host, node.client.port}, args,
+                                std::move(reply));
+    }
+  }
   if (spec->flags & (kWrite | kReadOnly))
     return RunDataCommand(*spec, std::move(args), std::move(reply));
   if (std::string_view(spec->name) == "info") {
@@ -115,6 +132,27 @@ void Node::Dispatch(ClientInfo& client, Args args, Reply reply) {
     return;
   }
   reply(ConnectionCommand(*spec, client, args));
+}
+
+std::optional<size_t> Node::RouteTo(const std::vector<uint32_t>& partitions) const {
+  auto holds_all = [&](size_t node) {
+    for (uint32_t p : partitions) {
+      const auto list = table_.PreferenceList(p);
+      if (std::find(list.begin(), list.end(), node) == list.end()) return false;
+    }
+    return true;
+  };
+  if (partitions.empty() || holds_all(node_index_)) return node_index_;
+  // Candidates: the first key's replicas, same datacenter first.
+  const auto list = table_.PreferenceList(partitions.front());
+  const auto& nodes = table_.topology().nodes();
+  for (int pass = 0; pass < 2; ++pass) {
+    for (uint32_t n : list) {
+      const bool same_dc = nodes[n].dc_index == self().dc_index;
+      if ((pass == 0) == same_dc && holds_all(n)) return n;
+    }
+  }
+  return std::nullopt;
 }
 
 void Node::RunDataCommand(const CommandSpec& spec, Args args, Reply reply) {

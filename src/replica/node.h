@@ -10,11 +10,13 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "crdt/hlc.h"
 #include "placement/ring.h"
+#include "replica/forwarder.h"
 #include "replica/server.h"
 #include "storage/engine.h"
 
@@ -55,6 +57,10 @@ class Node final : public Dispatcher {
     Reply reply;
   };
   void RunDataCommand(const CommandSpec& spec, Args args, Reply reply);
+  // The node to serve a request whose keys fall in `partitions`: this node if
+  // it holds them all, else a node that does, same datacenter first, then in
+  // preference order; nullopt if no single node holds them all.
+  std::optional<size_t> RouteTo(const std::vector<uint32_t>& partitions) const;
   void FlushBatch();
   std::string ConnectionCommand(const CommandSpec& spec, ClientInfo& client, const Args& args);
   std::string Config(const Args& args);
@@ -66,6 +72,7 @@ class Node final : public Dispatcher {
   boost::asio::io_context& io_;
   Server* server_ = nullptr;
   std::vector<PendingCommand> batch_;  // I/O thread only
+  Forwarder forwarder_;                // I/O thread only
   static constexpr size_t kMaxBatch = 1024;
   std::vector<bool> held_;
   std::vector<uint32_t> held_list_;

@@ -1,0 +1,92 @@
+// Several real geokv-server processes on loopback: routing between them.
+#include <catch2/catch.hpp>
+#include <set>
+
+#include "server_process.h"
+
+namespace geokv::test {
+namespace {
+
+using replica::RespClient;
+
+// Node ids holding the key, per GEOKV.WHERE at node i.
+std::vector<std::string> Holders(TestCluster& cluster, size_t i, const std::string& key) {
+  RespClient c = cluster.Client(i);
+  auto where = c.Command({"GEOKV.WHERE", key});
+  REQUIRE(where.ok());
+  REQUIRE(where->elements.size() == 2);
+  std::vector<std::string> ids;
+  for (const auto& e : where->elements[1].elements) ids.push_back(e.str);
+  return ids;
+}
+
+TEST_CASE("Cluster: with 5 DCs and N=3 a key lives on 3 nodes; the others forward to them",
+          "[integration]") {
+  TestCluster cluster(5, 1, 3, 16);
+  for (size_t i = 0; i < 5; ++i) {
+    Status s = cluster.Start(i);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+  }
+  int forwarded_keys = 0;
+  for (int k = 0; k < 20; ++k) {
+    const std::string key = "cart:" + std::to_string(k);
+    const auto holders = Holders(cluster, 0, key);
+    REQUIRE(holders.size() == 3);
+    REQUIRE(std::set<std::string>(holders.begin(), holders.end()).size() == 3);
+    for (size_t i = 1; i < 5; ++i) CHECK(Holders(cluster, i, key) == holders);  // same table
+    // A node that holds no replica of the key serves it anyway.
+    for (size_t i = 0; i < 5; ++i) {
+      if (std::find(holders.begin(), holders.end(), cluster.nodes()[i].id) != holders.end()) {
+        continue;
+      }
+      RespClient c = cluster.Client(i);
+      REQUIRE(c.Command({"HINCRBY", key, "sku", "2"})->integer >= 2);
+      auto value = c.Command({"HGET", key, "sku"});
+      REQUIRE(value.ok());
+      CHECK(value->type == replica::RespValue::Type::kBulk);
+      ++forwarded_keys;
+      break;
+    }
+  }
+  CHECK(forwarded_keys == 20);  // with 5 nodes and N=3, every key has 2 non-holders
+  // Keys held by no single node are refused, as in Redis Cluster.
+  std::vector<std::string> mset = {"MSET"};
+  for (int k = 0; k < 40; ++k) {
+    mset.push_back("spread:" + std::to_string(k));
+    mset.push_back("v");
+  }
+  RespClient c = cluster.Client(0);
+  auto reply = c.Command(mset);
+  REQUIRE(reply.ok());
+  CHECK(reply->str == "CROSSSLOT Keys in request are not all held by one node");
+}
+
+TEST_CASE("Cluster: a forward to a node that is down answers an error, not silence",
+          "[integration]") {
+  TestCluster cluster(5, 1, 3, 16);
+  for (size_t i = 0; i < 5; ++i) REQUIRE(cluster.Start(i).ok());
+  // Find a key whose replicas exclude node 0, and stop them all.
+  std::string key;
+  std::vector<std::string> holders;
+  for (int k = 0; key.empty(); ++k) {
+    holders = Holders(cluster, 0, "k" + std::to_string(k));
+    if (std::find(holders.begin(), holders.end(), "dc1-a") == holders.end()) {
+      key = "k" + std::to_string(k);
+    }
+  }
+  for (size_t i = 1; i < 5; ++i) {
+    if (std::find(holders.begin(), holders.end(), cluster.nodes()[i].id) != holders.end()) {
+      cluster.Kill(i);
+    }
+  }
+  RespClient c = cluster.Client(0);
+  auto reply = c.Command({"GET", key});
+  REQUIRE(reply.ok());
+  CHECK(reply->is_error());
+  CHECK(reply->str.rfind("TRYAGAIN forwarding failed", 0) == 0);
+  CHECK(c.Command({"PING"})->str == "PONG");
+}
+
+}  // namespace
+}  // namespace geokv::test
