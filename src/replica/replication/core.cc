@@ -416,7 +416,7 @@ void ReplicationCore::ScheduleCatchUp(Held& h, size_t index, uint64_t now_ms) {
   std::optional<crdt::ReplicaId> target = CatchUpTarget(h, index);
   if (!target) return;  // nobody live has more: wait for the origin to return
   CatchUpRequest req{membership_.self, h.p, h.replicas[index], s.applied};
-  Emit(Outgoing{Outgoing::Kind::kSendToNode, 0, *target, req});
+  Emit(Outgoing{Outgoing::Kind::kSendRequest, 0, *target, req});
   s.outstanding = true;
   s.asked = *target;
   s.deadline_ms = now_ms + CatchUpTimeout(s.attempts);
@@ -473,7 +473,7 @@ void ReplicationCore::OnRequest(ReplicaStore& store, const CatchUpRequest& req, 
     }
   }
   if (state && !FillStateReply(store, *h, reply)) return;
-  Emit(Outgoing{Outgoing::Kind::kSendToNode, 0, req.from, std::move(reply)});
+  Emit(Outgoing{Outgoing::Kind::kSendReply, 0, req.from, std::move(reply)});
 }
 
 bool ReplicationCore::FillStateReply(ReplicaStore& store, const Held& h, CatchUpReply& reply) {

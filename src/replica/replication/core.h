@@ -114,11 +114,12 @@ struct Outgoing {
   enum class Kind : uint8_t {
     kPublishPartition,  // to every subscriber of `partition`'s topic (its other replicas)
     kPublishHeartbeat,  // to every peer (the heartbeat topic)
-    kSendToNode,        // to node `to` only (catch-up request or reply)
+    kSendRequest,       // a CatchUpRequest to node `to` (DEALER -> its ROUTER)
+    kSendReply,         // a CatchUpReply to node `to`, which asked (ROUTER -> its DEALER)
   };
   Kind kind = Kind::kPublishHeartbeat;
   uint32_t partition = 0;  // kPublishPartition
-  crdt::ReplicaId to = 0;  // kSendToNode
+  crdt::ReplicaId to = 0;  // kSendRequest, kSendReply
   Message message;
 };
 

@@ -122,7 +122,7 @@ using Message = std::variant<DeltaBatch, Heartbeat, CatchUpRequest, CatchUpReply
 
 // Bounds a decoder enforces before it allocates or trusts anything.
 struct MessageLimits {
-  size_t max_message_bytes = size_t{256} << 20;  // a whole message (state transfers are big)
+  size_t max_message_bytes = size_t{64} << 20;  // a whole message (state transfers are big)
   size_t max_deltas_per_batch = 65536;
   size_t max_heartbeat_partitions = 65536;
   size_t max_origins = 1024;           // entries of one applied vector

@@ -208,7 +208,7 @@ TEST_CASE("Core: a gap is buffered and filled by catch-up from the origin's log"
   auto out = c.Take(kB, 110);
   const CatchUpRequest req = One<CatchUpRequest>(out);
   CHECK(req == CatchUpRequest{kB, 0, kA, 0});
-  CHECK(out[0].kind == Outgoing::Kind::kSendToNode);
+  CHECK(out[0].kind == Outgoing::Kind::kSendRequest);
   CHECK(out[0].to == kA);
   CHECK_FALSE(c.core(kB).Settled());
 
@@ -217,6 +217,7 @@ TEST_CASE("Core: a gap is buffered and filled by catch-up from the origin's log"
   const CatchUpReply reply = One<CatchUpReply>(out);
   CHECK(reply.kind == CatchUpReply::Kind::kDeltas);
   CHECK((reply.batch.first_seq == 1 && reply.batch.last_seq == 2));
+  CHECK(out[0].kind == Outgoing::Kind::kSendReply);
   CHECK(out[0].to == kB);
   CHECK(c.core(kA).stats().log_replies == 1);
 

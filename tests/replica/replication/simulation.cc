@@ -260,7 +260,8 @@ void Simulation::Send(size_t from, const Outgoing& out) {
     case Outgoing::Kind::kPublishHeartbeat:
       to = nodes_[from].peers;
       break;
-    case Outgoing::Kind::kSendToNode:
+    case Outgoing::Kind::kSendRequest:
+    case Outgoing::Kind::kSendReply:
       for (size_t n = 0; n < nodes_.size(); ++n) {
         if (nodes_[n].id == out.to) to.push_back(n);
       }
