@@ -293,7 +293,7 @@ void ReplicationCore::DrainBuffer(ReplicaStore& store, Held& h, size_t index) {
 }
 
 void ReplicationCore::UpdateGap(Stream& s, uint64_t now_ms) {
-  const bool gap = s.known_end > s.applied || !s.buffered.empty();
+  const bool gap = s.known_end > s.applied || s.relayed_end > s.applied || !s.buffered.empty();
   if (gap && !s.gap) s.gap_since_ms = now_ms;
   if (!gap) s.attempts = 0;
   s.gap = gap;
@@ -337,8 +337,11 @@ void ReplicationCore::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
     for (size_t j = 0; j < h->replicas.size(); ++j) {
       if (j == h->self_index) continue;
       Stream& s = h->streams[j];
-      if (r.latest[j] > s.known_end) {
-        s.known_end = r.latest[j];  // someone has more of this origin: a (tail) gap
+      // More of an origin than we have: a (tail) gap, told by the origin
+      // itself or relayed by another replica.
+      uint64_t& end = h->replicas[j] == peer->id ? s.known_end : s.relayed_end;
+      if (r.latest[j] > end) {
+        end = r.latest[j];
         UpdateGap(s, now_ms);
         ScheduleCatchUp(*h, j, now_ms);
       }
@@ -400,6 +403,13 @@ std::optional<crdt::ReplicaId> ReplicationCore::CatchUpTarget(const Held& h, siz
   return best;
 }
 
+bool ReplicationCore::WantsCatchUp(const Held& h, size_t index) const {
+  if (options_.testing_ignore_gaps) return false;
+  const Stream& s = h.streams[index];
+  if (s.known_end > s.applied || !s.buffered.empty()) return true;
+  return s.relayed_end > s.applied && !peers_.at(h.replicas[index]).up;
+}
+
 void ReplicationCore::ScheduleCatchUp(Held& h, size_t index, uint64_t now_ms) {
   if (options_.testing_ignore_gaps) return;
   Stream& s = h.streams[index];
@@ -410,11 +420,17 @@ void ReplicationCore::ScheduleCatchUp(Held& h, size_t index, uint64_t now_ms) {
     ++stats_.catchup_retries;
     ++s.attempts;
   }
-  if (!s.gap) return;
+  if (!WantsCatchUp(h, index)) return;
   if (now_ms < s.gap_since_ms + options_.catchup_delay_ms || now_ms < s.retry_at_ms) return;
-  if (outstanding_ >= options_.catchup_max_outstanding) return;
+  // Woken when a request in flight is answered or times out.
+  s.waiting_slot = outstanding_ >= options_.catchup_max_outstanding;
+  if (s.waiting_slot) return;
   std::optional<crdt::ReplicaId> target = CatchUpTarget(h, index);
-  if (!target) return;  // nobody live has more: wait for the origin to return
+  if (!target) {
+    // Nobody live has more: look again later (a peer may come back).
+    s.retry_at_ms = now_ms + options_.catchup_timeout_ms;
+    return;
+  }
   CatchUpRequest req{membership_.self, h.p, h.replicas[index], s.applied};
   Emit(Outgoing{Outgoing::Kind::kSendRequest, 0, *target, req});
   s.outstanding = true;
@@ -506,7 +522,8 @@ void ReplicationCore::OnReply(ReplicaStore& store, const CatchUpReply& reply, ui
   }
   Touch(*PeerOf(reply.from), now_ms);
   Stream& s = h->streams[origin];
-  if (s.outstanding && s.asked == reply.from) {
+  const bool freed = s.outstanding && s.asked == reply.from;
+  if (freed) {
     s.outstanding = false;
     --outstanding_;
   }
@@ -515,13 +532,23 @@ void ReplicationCore::OnReply(ReplicaStore& store, const CatchUpReply& reply, ui
       // Nothing there (a stale reply, or what we heard of was not real): ask
       // again later, not at once.
       BackOff(s, now_ms);
-      return;
+      break;
     case CatchUpReply::Kind::kDeltas:
       ReceiveBatch(store, *h, origin, reply.batch, now_ms);
-      return;
+      break;
     case CatchUpReply::Kind::kState:
       ApplyState(store, *h, origin, reply, now_ms);
-      return;
+      break;
+  }
+  if (freed) WakeWaiting(now_ms);
+}
+
+void ReplicationCore::WakeWaiting(uint64_t now_ms) {
+  for (Held& h : held_) {
+    for (size_t j = 0; j < h.replicas.size(); ++j) {
+      if (outstanding_ >= options_.catchup_max_outstanding) return;
+      if (h.streams[j].waiting_slot) ScheduleCatchUp(h, j, now_ms);
+    }
   }
 }
 
@@ -596,7 +623,7 @@ uint64_t ReplicationCore::NextTickMs() const {
       if (j == h.self_index) continue;
       if (s.outstanding) {
         t = std::min(t, s.deadline_ms);
-      } else if (s.gap && !options_.testing_ignore_gaps) {
+      } else if (WantsCatchUp(h, j) && !s.waiting_slot) {
         t = std::min(t, std::max(s.gap_since_ms + options_.catchup_delay_ms, s.retry_at_ms));
       }
     }

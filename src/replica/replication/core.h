@@ -194,7 +194,8 @@ class ReplicationCore {
   // every few ms, and no later than NextTickMs().
   void OnTick(ReplicaStore& store, uint64_t now_ms);
 
-  // The earliest time at which OnTick has something to do.
+  // The earliest time at which OnTick has something to do. Right after
+  // OnTick(now_ms) it is later than now_ms.
   uint64_t NextTickMs() const;
 
   // Takes the queued messages, in order, after closing every pending batch and
@@ -238,12 +239,14 @@ class ReplicationCore {
   // One (held partition, replica) pair: origin's stream as received here.
   struct Stream {
     uint64_t applied = 0;
-    uint64_t known_end = 0;     // the highest seq of origin known to exist
-    uint64_t gap_since_ms = 0;  // when known_end > applied was first seen
+    uint64_t known_end = 0;     // the highest seq of origin seen in its batches or heartbeats
+    uint64_t relayed_end = 0;   // the highest seq of origin other replicas reported applying
+    uint64_t gap_since_ms = 0;  // when a gap (either end > applied) was first seen
     bool gap = false;
     std::map<uint64_t, Buffered> buffered;  // by first_seq; all start > applied + 1
     size_t buffered_bytes = 0;
-    bool outstanding = false;  // a catch-up request in flight
+    bool outstanding = false;   // a catch-up request in flight
+    bool waiting_slot = false;  // wants one, but catchup_max_outstanding are in flight
     crdt::ReplicaId asked = 0;
     uint64_t deadline_ms = 0;
     uint64_t retry_at_ms = 0;
@@ -306,6 +309,13 @@ class ReplicationCore {
   void PromoteReport(Held& h, Peer& peer);
   void RecordLag(Held& h, Peer& peer, uint64_t old_seq, uint64_t new_seq, uint64_t now_ms);
 
+  // Whether stream `index` of h should be caught up now: the origin showed a
+  // gap, or it is down and another replica reported more of it. (While the
+  // origin is up, a third party's report is not acted on: the origin's own
+  // batch or heartbeat may simply be slower to arrive.)
+  bool WantsCatchUp(const Held& h, size_t index) const;
+  // Gives freed request slots to the streams waiting for one.
+  void WakeWaiting(uint64_t now_ms);
   void ScheduleCatchUp(Held& h, size_t index, uint64_t now_ms);
   std::optional<crdt::ReplicaId> CatchUpTarget(const Held& h, size_t index) const;
   uint64_t CatchUpTimeout(uint32_t attempts) const;

@@ -367,6 +367,13 @@ void Simulation::Handle(Event& e) {
       Node& node = nodes_[e.node];
       if (!node.core || e.from != node.generation) return;  // a restart ticks anew
       node.core->OnTick(*node.store, now_);
+      // A tick does everything due: the next one is in the future (a caller
+      // that sleeps until NextTickMs never spins).
+      if (node.core->NextTickMs() <= now_) {
+        Fail(Result::Outcome::kBroken, "node " + std::to_string(e.node) + " wants a tick at " +
+                                           std::to_string(node.core->NextTickMs()) +
+                                           " right after one");
+      }
       Flush(e.node);
       if (tweaks_.check_invariants) CheckInvariants(e.node);
       Schedule(now_ + params_.tick_ms, Event{Type::kTick, e.node, node.generation, 0, {}});
