@@ -64,6 +64,8 @@ ReplicationCore::ReplicationCore(Membership membership, Options options, Replica
       r.usable.assign(set.size(), 0);
     }
     h.replicas = std::move(set);
+    h.fold_all_until.assign(h.replicas.size(), 0);
+    FoldAll(h);  // what was not folded before the restart is not remembered
     held_index_[p] = static_cast<int32_t>(held_.size());
     held_.push_back(std::move(h));
   }
@@ -183,6 +185,7 @@ void ReplicationCore::OnLocalDelta(ReplicaStore& store, uint32_t p, const crdt::
   store.SetApplied(p, membership_.self, delta.last);
   own.applied = delta.last;
   own.known_end = delta.last;
+  NoteCounters(*h, h->self_index, delta);
 
   h->commit_ms.emplace_back(delta.last, now_ms);
   while (h->commit_ms.size() > options_.commit_times_per_partition) h->commit_ms.pop_front();
@@ -256,6 +259,7 @@ void ReplicationCore::ApplyContiguous(ReplicaStore& store, Held& h, size_t index
   for (const crdt::Delta& d : batch.deltas) {
     if (d.last <= s.applied) continue;  // the overlap with what we have
     crdt::ApplyDelta(state, d);
+    NoteCounters(h, index, d);
     ++stats_.deltas_applied;
   }
   s.applied = std::max(s.applied, batch.last_seq);
@@ -576,6 +580,7 @@ void ReplicationCore::ApplyState(ReplicaStore& store, Held& h, size_t index,
     s.known_end = std::max(s.known_end, seq);
     store.SetApplied(h.p, h.replicas[i], seq);
   }
+  FoldAll(h);  // the snapshot's counters may be anywhere
   for (const auto& [i, seq] : raise) {
     DrainBuffer(store, h, i);
     AfterProgress(h, i, now_ms);
@@ -657,26 +662,78 @@ crdt::StableVector ReplicationCore::Stable(uint32_t p) const {
   return stable;
 }
 
-void ReplicationCore::Maintain(ReplicaStore& store, uint64_t /*now_ms*/) {
-  if (options_.fold_counters && !held_.empty()) {
-    size_t folded = 0, k = 0;
-    for (; k < held_.size() && folded < options_.fold_partitions_per_maintenance; ++k) {
-      Held& h = held_[(fold_cursor_ + k) % held_.size()];
-      const std::vector<uint64_t> stable = StableOf(h);
+void ReplicationCore::NoteCounters(Held& h, size_t index, const crdt::Delta& delta) {
+  if (!options_.fold_counters) return;
+  for (const crdt::Addition& add : delta.additions) {
+    if (!crdt::IsCounterSlot(add.path.slot)) continue;
+    auto it = h.fold_keys.find(add.path.key);
+    if (it == h.fold_keys.end()) {
+      if (h.fold_keys.size() >= options_.fold_keys_max) {
+        h.fold_all_until[index] = std::max(h.fold_all_until[index], delta.last);
+        FoldAll(h);
+        continue;
+      }
+      it = h.fold_keys.emplace(add.path.key, std::vector<uint64_t>(h.replicas.size(), 0)).first;
+    }
+    it->second[index] = std::max(it->second[index], add.atom.dot.counter);
+  }
+}
+
+void ReplicationCore::FoldAll(Held& h) {
+  if (!options_.fold_counters) return;
+  for (size_t i = 0; i < h.replicas.size(); ++i) {
+    h.fold_all_until[i] = std::max(h.fold_all_until[i], h.streams[i].applied);
+    h.fold_all |= h.fold_all_until[i] > 0;  // an empty replica has nothing to fold
+  }
+}
+
+void ReplicationCore::FoldCounters(ReplicaStore& store) {
+  constexpr crdt::SlotMask kCounterSlots =
+      crdt::Bit(crdt::Slot::kCounter) | crdt::Bit(crdt::Slot::kFieldCounter);
+  size_t partitions = options_.fold_partitions_per_maintenance;
+  size_t keys = options_.fold_keys_per_maintenance;
+  size_t k = 0;
+  for (; k < held_.size() && (partitions > 0 || keys > 0); ++k) {
+    Held& h = held_[(fold_cursor_ + k) % held_.size()];
+    const std::vector<uint64_t> stable = StableOf(h);
+    crdt::StableVector map;
+    for (size_t i = 0; i < stable.size(); ++i) {
+      if (stable[i] > 0) map[h.replicas[i]] = stable[i];
+    }
+    if (map.empty()) continue;
+    auto covers = [&](const std::vector<uint64_t>& dots) {
+      for (size_t i = 0; i < dots.size(); ++i) {
+        if (dots[i] > stable[i]) return false;
+      }
+      return true;
+    };
+    if (h.fold_all && partitions > 0) {
       bool advanced = false;
       for (size_t i = 0; i < stable.size(); ++i) advanced |= stable[i] > h.folded_stable[i];
-      if (!advanced) continue;
-      crdt::StableVector map;
-      for (size_t i = 0; i < stable.size(); ++i) {
-        if (stable[i] > 0) map[h.replicas[i]] = stable[i];
+      if (advanced) {
+        stats_.folded_atoms +=
+            crdt::FoldStableCounters(store.Partition(h.p), crdt::Scope::Partition(), map);
+        h.folded_stable = stable;
+        --partitions;
+        if (covers(h.fold_all_until)) h.fold_all = false;
       }
-      stats_.folded_atoms +=
-          crdt::FoldStableCounters(store.Partition(h.p), crdt::Scope::Partition(), map);
-      h.folded_stable = stable;
-      ++folded;
     }
-    fold_cursor_ = (fold_cursor_ + k) % held_.size();
+    // Keys from the cursor on, wrapping: a key stays until all its increments
+    // seen so far are stable (then they are folded for good).
+    auto it = h.fold_keys.lower_bound(h.fold_key_cursor);
+    for (size_t visited = 0; visited < h.fold_keys.size() && keys > 0; ++visited, --keys) {
+      if (it == h.fold_keys.end()) it = h.fold_keys.begin();
+      stats_.folded_atoms += crdt::FoldStableCounters(
+          store.Partition(h.p), crdt::Scope::Key(it->first, kCounterSlots), map);
+      it = covers(it->second) ? h.fold_keys.erase(it) : std::next(it);
+    }
+    h.fold_key_cursor = it == h.fold_keys.end() ? std::string() : it->first;
   }
+  fold_cursor_ = held_.empty() ? 0 : (fold_cursor_ + k) % held_.size();
+}
+
+void ReplicationCore::Maintain(ReplicaStore& store, uint64_t /*now_ms*/) {
+  if (options_.fold_counters) FoldCounters(store);
   if (options_.truncate_logs) {
     for (Held& h : held_) {
       // Down replicas do not hold truncation back: they get a state transfer

@@ -98,7 +98,12 @@ struct Options {
   size_t commit_times_per_partition = 1024;          // own seqs remembered for lag
   uint64_t maintenance_interval_ms = 100;            // folding and log truncation
   bool fold_counters = true;
-  size_t fold_partitions_per_maintenance = 4;
+  // Folding visits the keys whose counters changed (up to fold_keys_max per
+  // partition are remembered; beyond that, or after a state transfer or a
+  // restart, it folds whole partitions until what they held then is folded).
+  size_t fold_keys_max = 4096;
+  size_t fold_keys_per_maintenance = 1024;
+  size_t fold_partitions_per_maintenance = 4;  // whole-partition folds
   bool truncate_logs = true;
 
   // Test only: apply every batch as if it were contiguous and never ask for
@@ -262,7 +267,15 @@ class ReplicationCore {
     std::deque<std::pair<uint64_t, uint64_t>> commit_ms;  // (own seq, ms), ascending seq
     bool dirty = false;  // applied changed since the last heartbeat
     uint64_t truncated_through = 0;
-    std::vector<uint64_t> folded_stable;  // the stable vector of the last fold
+    // Keys with counter increments not folded yet -> the highest counter dot
+    // seen there per replica (parallel to replicas). At most fold_keys_max.
+    std::map<std::string, std::vector<uint64_t>> fold_keys;
+    std::string fold_key_cursor;  // where the next round of key folds starts
+    // Fold the whole partition until stable reaches fold_all_until (set when
+    // counters arrived that fold_keys does not name).
+    bool fold_all = false;
+    std::vector<uint64_t> fold_all_until;
+    std::vector<uint64_t> folded_stable;  // the stable vector of the last whole fold
   };
   // A peer's reports for one shared partition, parallel to Held::replicas.
   struct Report {
@@ -326,6 +339,11 @@ class ReplicationCore {
   void BackOff(Stream& s, uint64_t now_ms);
 
   void Maintain(ReplicaStore& store, uint64_t now_ms);
+  // Remembers the counter keys of a delta of stream `index` (just applied).
+  void NoteCounters(Held& h, size_t index, const crdt::Delta& delta);
+  // Fold the whole partition until everything applied so far is folded.
+  void FoldAll(Held& h);
+  void FoldCounters(ReplicaStore& store);
   std::vector<uint64_t> StableOf(const Held& h) const;
 
   Membership membership_;

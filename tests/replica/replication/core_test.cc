@@ -450,11 +450,10 @@ TEST_CASE("Core: folding waits for usable reports; folding earlier resurrects a 
   CHECK(FoldBeforeTheRemoval(true) == "k:string=8\n");  // the DEL's 5 came back
 }
 
-TEST_CASE("Core: counters are folded once stable, with a bounded number of partitions per round",
-          "[unit]") {
+TEST_CASE("Core: counters are folded once stable, a bounded number of keys per round", "[unit]") {
   Options o = Quiet();
   o.maintenance_interval_ms = 10;
-  o.fold_partitions_per_maintenance = 1;
+  o.fold_keys_per_maintenance = 1;
   Cluster c = Cluster::ThreeDcs(o, 2);
   for (uint32_t p = 0; p < 2; ++p) {
     for (int i = 0; i < 3; ++i) c.Incr(kA, p, 1, 1);
@@ -472,6 +471,31 @@ TEST_CASE("Core: counters are folded once stable, with a bounded number of parti
   CHECK(c.View(kA, 0) == "k:string=3\n");
   c.Tick(kA, 30);
   CHECK(c.core(kA).stats().folded_atoms == 4);  // nothing new is stable
+}
+
+TEST_CASE("Core: beyond fold_keys_max keys, and after a restart, whole partitions are folded",
+          "[unit]") {
+  Options o = Quiet();
+  o.maintenance_interval_ms = 10;
+  o.fold_keys_max = 1;
+  Cluster c = Cluster::ThreeDcs(o, 1);
+  for (const char* key : {"a", "b", "a", "b"}) c.Incr(kA, 0, 1, 1, key);  // "b" is not tracked
+  const DeltaBatch batch = One<DeltaBatch>(c.Take(kA, 1));
+  for (ReplicaId to : {kB, kC}) c.Deliver(to, batch, 2);
+  for (ReplicaId from : {kB, kC}) c.Heartbeat(from, kA, 3);
+  c.Tick(kA, 10);
+  CHECK(c.core(kA).stats().folded_atoms == 2);
+  CHECK(c.store(kA).State(0).AtomCount() == 2);
+  CHECK(c.View(kA, 0) == "a:string=2\nb:string=2\n");
+
+  // B never folded (nothing was stable there); after a restart it folds
+  // everything it holds once it is stable, although it remembers no key.
+  CHECK(c.store(kB).State(0).AtomCount() == 4);
+  c.Restart(kB, 20);
+  for (ReplicaId from : {kA, kC}) c.Heartbeat(from, kB, 21);
+  c.Tick(kB, 30);
+  CHECK(c.store(kB).State(0).AtomCount() == 2);
+  CHECK(c.View(kB, 0) == c.View(kA, 0));
 }
 
 TEST_CASE("Core: a peer is down after down_after_ms of silence and up again once heard", "[unit]") {

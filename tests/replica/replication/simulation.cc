@@ -98,10 +98,13 @@ Params DrawParams(Prng& rng, const Tweaks& tweaks) {
   o.maintenance_interval_ms = static_cast<uint64_t>(rng.Between(20, 100));
   o.fold_counters = tweaks.force_fold || rng.Chance(50);
   o.fold_partitions_per_maintenance = static_cast<size_t>(rng.Between(1, 4));
+  o.fold_keys_max = static_cast<size_t>(rng.Between(1, 6));  // the workload uses 4 keys
+  o.fold_keys_per_maintenance = static_cast<size_t>(rng.Between(1, 8));
   if (tweaks.force_fold) {
     // Fold as soon as anything becomes stable.
     o.maintenance_interval_ms = static_cast<uint64_t>(rng.Between(1, 5));
     o.fold_partitions_per_maintenance = p.partitions;
+    o.fold_keys_per_maintenance = 1024;
   }
   o.testing_ignore_gaps = tweaks.ignore_gaps;
   o.testing_use_unusable_reports = tweaks.use_unusable_reports;
@@ -159,6 +162,9 @@ class Simulation {
   void Restart(size_t n);
   void CheckInvariants(size_t n);
   bool AllSettled() const;
+  // Every own log truncated and every counter folded (when enabled).
+  bool Tidy() const;
+  static bool Unfolded(const crdt::MemoryState& state);
   void FinalChecks();
   void Fail(Result::Outcome outcome, const std::string& detail) {
     if (result_.ok()) {
@@ -429,6 +435,31 @@ bool Simulation::AllSettled() const {
                      [](const Node& node) { return node.core && node.core->Settled(); });
 }
 
+bool Simulation::Unfolded(const crdt::MemoryState& state) {
+  // Once everything is stable: at most one counter atom per (path, origin).
+  std::set<std::pair<crdt::Path, ReplicaId>> seen;
+  bool unfolded = false;
+  state.Scan(crdt::Scope::Partition(), [&](const crdt::Path& path, const crdt::Atom& atom) {
+    if (crdt::IsCounterSlot(path.slot) && !seen.emplace(path, atom.dot.origin).second) {
+      unfolded = true;
+    }
+    return !unfolded;
+  });
+  return unfolded;
+}
+
+bool Simulation::Tidy() const {
+  for (const Node& node : nodes_) {
+    for (uint32_t p : node.held) {
+      if (params_.options.truncate_logs && !node.store->LogEntries(p, node.id).empty()) {
+        return false;
+      }
+      if (params_.options.fold_counters && Unfolded(node.store->State(p))) return false;
+    }
+  }
+  return true;
+}
+
 void Simulation::FinalChecks() {
   for (uint32_t p = 0; p < params_.partitions && result_.ok(); ++p) {
     const std::string expected = test::Observe(reference_[p]);
@@ -469,17 +500,8 @@ void Simulation::FinalChecks() {
         return Fail(Result::Outcome::kBroken,
                     where.str() + ": own log not truncated although every replica has it");
       }
-      if (params_.options.fold_counters) {
-        // Everything is stable now: one counter atom per (path, origin).
-        std::set<std::pair<crdt::Path, ReplicaId>> seen;
-        bool unfolded = false;
-        state.Scan(crdt::Scope::Partition(), [&](const crdt::Path& path, const crdt::Atom& atom) {
-          if (crdt::IsCounterSlot(path.slot) && !seen.emplace(path, atom.dot.origin).second) {
-            unfolded = true;
-          }
-          return true;
-        });
-        if (unfolded) return Fail(Result::Outcome::kBroken, where.str() + ": counters not folded");
+      if (params_.options.fold_counters && Unfolded(state)) {
+        return Fail(Result::Outcome::kBroken, where.str() + ": counters not folded");
       }
       auto last = last_seq_[p].find(node.id);
       if (last != last_seq_[p].end()) {
@@ -565,11 +587,14 @@ Result Simulation::Run() {
     Fail(Result::Outcome::kNotQuiescent, out.str());
   }
   if (!result_.ok()) return result_;
-  // Settled: give folding and truncation a few rounds of heartbeats and
-  // maintenance (folding does a bounded number of partitions per round).
+  // Settled: give folding and truncation rounds of heartbeats and maintenance
+  // (folding does a bounded amount of work per round) until they are done.
   const Options& o = params_.options;
-  const uint64_t rounds = params_.partitions / o.fold_partitions_per_maintenance + 3;
-  run_until(now_ + rounds * (o.maintenance_interval_ms + o.heartbeat_interval_ms), false);
+  const uint64_t rounds = params_.partitions / o.fold_partitions_per_maintenance +
+                          params_.partitions * 4 / o.fold_keys_per_maintenance + 3;
+  for (uint64_t r = 0; r < rounds && result_.ok() && !Tidy(); ++r) {
+    run_until(now_ + o.maintenance_interval_ms + o.heartbeat_interval_ms, false);
+  }
   if (!result_.ok()) return result_;
   FinalChecks();
 
