@@ -18,7 +18,10 @@
 //   - A batch that starts beyond applied + 1 reveals a gap: it is buffered
 //     (bounded) and, unless the gap fills within catchup_delay_ms, this node asks
 //     O for "p, O, after applied" (when O is down: a live replica that reported
-//     more of O). The origin answers from its log, or, when the log no longer
+//     more of O; while O is up, such third-party reports are not acted on, as
+//     O's own batch or heartbeat may just be slower to arrive). Requests are
+//     retried with exponential backoff, at most catchup_max_outstanding at a
+//     time. The origin answers from its log, or, when the log no longer
 //     reaches back, with a state transfer: a snapshot of p and its applied
 //     vector, which the receiver joins and then takes applied = max(own,
 //     sender's) per origin. A tail gap (the last batch lost) is revealed by
@@ -30,7 +33,9 @@
 //     stability: stable[O] = min over p's replicas R of R's report of O, using
 //     only reports that are "usable" (this node has applied R's own stream up
 //     to what R reported for itself, so every removal R issued before the report
-//     is here), which allows folding counters (crdt::FoldStableCounters).
+//     is here), which allows folding counters (crdt::FoldStableCounters): the
+//     keys whose counters changed are remembered (bounded) and folded each
+//     maintenance round, a bounded number per round.
 //
 // Invariants:
 //   - applied[p][O] only grows, and every delta of O in p with seq <= applied
@@ -60,6 +65,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -222,7 +228,9 @@ class ReplicationCore {
   // applied[p][origin] (0 for an origin that is not a replica of p).
   // REQUIRES: Holds(p).
   uint64_t Applied(uint32_t p, crdt::ReplicaId origin) const;
-  // The causally stable vector of p now (what the next fold would use).
+  // The causally stable vector of p now (what the next fold uses). A caller
+  // may fold a hot key at once with crdt::FoldStableCounters(state,
+  // Scope::Key(key), Stable(p)) rather than wait for the maintenance round.
   // REQUIRES: Holds(p).
   crdt::StableVector Stable(uint32_t p) const;
   // Every peer (a node sharing a partition with this one), ascending id.

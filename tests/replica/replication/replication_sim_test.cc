@@ -60,23 +60,26 @@ TEST_CASE("Replication sim: every replica converges to the acknowledged writes u
     total.catchup_requests += r.catchup_requests;
     total.log_replies += r.log_replies;
     total.folded_atoms += r.folded_atoms;
+    total.gaps += r.gaps;
+    total.dropped += r.dropped;
     total.crashes += r.crashes;
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
       "replication sim: %llu schedules in %.1f s (%.0f/s): %llu simulated s, %llu writes, %llu "
-      "messages, %llu crashes, %llu catch-up requests, %llu log replies, %llu state transfers, "
-      "%llu counter atoms folded\n",
+      "messages, %llu crashes, %llu gaps, %llu catch-up requests, %llu log replies, %llu state "
+      "transfers, %llu counter atoms folded, %llu dropped over limits (since last restarts)\n",
       static_cast<unsigned long long>(count), seconds, static_cast<double>(count) / seconds,
       static_cast<unsigned long long>(total.sim_ms / 1000),
       static_cast<unsigned long long>(total.writes),
       static_cast<unsigned long long>(total.messages),
-      static_cast<unsigned long long>(total.crashes),
+      static_cast<unsigned long long>(total.crashes), static_cast<unsigned long long>(total.gaps),
       static_cast<unsigned long long>(total.catchup_requests),
       static_cast<unsigned long long>(total.log_replies),
       static_cast<unsigned long long>(total.state_transfers),
-      static_cast<unsigned long long>(total.folded_atoms));
+      static_cast<unsigned long long>(total.folded_atoms),
+      static_cast<unsigned long long>(total.dropped));
   // The schedules must exercise the recovery paths, not just the happy one.
   if (count >= 100) {
     CHECK(total.catchup_requests > 0);
@@ -84,6 +87,7 @@ TEST_CASE("Replication sim: every replica converges to the acknowledged writes u
     CHECK(total.state_transfers > 0);
     CHECK(total.folded_atoms > 0);
     CHECK(total.crashes > 0);
+    CHECK(total.dropped > 0);
   }
 }
 

@@ -52,7 +52,8 @@ struct Params {
         << " hb=" << options.heartbeat_interval_ms << "ms down_after=" << options.down_after_ms
         << "ms batch_max_deltas=" << options.batch_max_deltas
         << " reply_max_bytes=" << options.catchup_reply_max_bytes
-        << " max_outstanding=" << options.catchup_max_outstanding;
+        << " max_outstanding=" << options.catchup_max_outstanding
+        << " outbox_max=" << options.outbox_max_messages;
     return out.str();
   }
 };
@@ -94,6 +95,7 @@ Params DrawParams(Prng& rng, const Tweaks& tweaks) {
   o.buffer_max_batches_per_stream = static_cast<size_t>(rng.Between(1, 16));
   o.buffer_max_bytes = static_cast<size_t>(rng.Between(1000, 100000));
   o.outbox_max_state_transfers = static_cast<size_t>(rng.Between(1, 4));
+  if (rng.Chance(30)) o.outbox_max_messages = static_cast<size_t>(rng.Between(2, 64));
   o.commit_times_per_partition = static_cast<size_t>(rng.Between(4, 64));
   o.maintenance_interval_ms = static_cast<uint64_t>(rng.Between(20, 100));
   o.fold_counters = tweaks.force_fold || rng.Chance(50);
@@ -605,6 +607,8 @@ Result Simulation::Run() {
     result_.catchup_requests += s.catchup_requests;
     result_.log_replies += s.log_replies;
     result_.folded_atoms += s.folded_atoms;
+    result_.gaps += s.gaps;
+    result_.dropped += s.dropped;
   }
   return result_;
 }

@@ -52,6 +52,8 @@ struct Result {
   uint64_t catchup_requests = 0;
   uint64_t log_replies = 0;
   uint64_t folded_atoms = 0;
+  uint64_t gaps = 0;     // batches that arrived beyond a gap
+  uint64_t dropped = 0;  // messages or buffered batches over a core's limits
   uint64_t crashes = 0;
 
   bool ok() const { return outcome == Outcome::kOk; }
