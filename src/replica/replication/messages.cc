@@ -175,9 +175,58 @@ class Reader {
   std::string error_;
 };
 
+// Counts a message's objects and nesting without building them. Unpacking
+// allocates an object (16 bytes) per element, so a message of many one-byte
+// elements would cost many times its size; the census refuses it first.
+class Census : public msgpack::null_visitor {
+ public:
+  explicit Census(const MessageLimits& limits) : limits_(limits) {}
+  bool over() const { return over_; }
+
+  bool visit_nil() { return Count(); }
+  bool visit_boolean(bool) { return Count(); }
+  bool visit_positive_integer(uint64_t) { return Count(); }
+  bool visit_negative_integer(int64_t) { return Count(); }
+  bool visit_float32(float) { return Count(); }
+  bool visit_float64(double) { return Count(); }
+  bool visit_str(const char*, uint32_t) { return Count(); }
+  bool visit_bin(const char*, uint32_t) { return Count(); }
+  bool visit_ext(const char*, uint32_t) { return Count(); }
+  bool start_array(uint32_t) {
+    if (++depth_ > kMaxDepth) return Stop();
+    return Count();
+  }
+  bool end_array() {
+    --depth_;
+    return true;
+  }
+  bool start_map(uint32_t) { return Stop(); }  // no message holds a map
+
+ private:
+  bool Count() { return ++objects_ <= limits_.max_objects || Stop(); }
+  bool Stop() {
+    over_ = true;
+    return false;
+  }
+  const MessageLimits& limits_;
+  size_t objects_ = 0;
+  size_t depth_ = 0;
+  bool over_ = false;
+};
+
 Status Unpack(std::string_view bytes, const MessageLimits& limits, msgpack::object_handle* out) {
   if (bytes.size() > limits.max_message_bytes) {
     return Status::Corrupt("replication message larger than the limit");
+  }
+  Census census(limits);
+  try {
+    size_t offset = 0;
+    (void)msgpack::parse(bytes.data(), bytes.size(), offset, census);
+  } catch (const std::exception& e) {
+    return Status::Corrupt(std::string("malformed replication message: ") + e.what());
+  }
+  if (census.over()) {
+    return Status::Corrupt("replication message with too many elements, too deep, or a map");
   }
   // Every array here is small except delta lists and heartbeat lists; bins
   // hold whole encoded deltas or snapshots (bounded by the message size).

@@ -125,8 +125,9 @@ struct MessageLimits {
   size_t max_message_bytes = size_t{64} << 20;  // a whole message (state transfers are big)
   size_t max_deltas_per_batch = 65536;
   size_t max_heartbeat_partitions = 65536;
-  size_t max_origins = 1024;           // entries of one applied vector
-  uint32_t max_partitions = 1u << 16;  // partition numbers are below this
+  size_t max_origins = 1024;             // entries of one applied vector
+  size_t max_objects = size_t{1} << 20;  // MessagePack objects in a message, all arrays together
+  uint32_t max_partitions = 1u << 16;    // partition numbers are below this
   uint64_t max_seq = uint64_t{1} << 62;
   crdt::DecodeLimits crdt;  // for embedded deltas and snapshots
 };

@@ -165,6 +165,23 @@ TEST_CASE("Messages: malformed encodings are rejected with a reason", "[unit]") 
   rejects(EncodeMessage(Heartbeat{kA, 0, {{2, {}}, {1, {}}}}), "not ascending");
   rejects(EncodeMessage(Heartbeat{kA, 0, {{1, {{kB, 1}, {kA, 1}}}}}), "not ascending");
 
+  {
+    // 40 x 60,000 one-byte elements: each array is within the limits, the
+    // whole would unpack to 2.4M objects.
+    msgpack::sbuffer buf;
+    msgpack::packer<msgpack::sbuffer> pk(&buf);
+    pk.pack_array(5);
+    for (unsigned v : {1u, 2u, 1u, 0u}) pk.pack(v);
+    pk.pack_array(40);
+    for (int i = 0; i < 40; ++i) {
+      pk.pack_array(2);
+      pk.pack(i);
+      pk.pack_array(60'000);
+      for (int j = 0; j < 60'000; ++j) pk.pack_nil();
+    }
+    rejects(std::string(buf.data(), buf.size()), "too many elements");
+  }
+  rejects(Pack(1u, 3u, 1u, std::map<int, int>{{1, 2}}, 3u, 4u), "a map");
   rejects("", "malformed");
   rejects(Pack(1, 9, 1, 2), "unknown kind");
   rejects(Pack(1, 3, 1, 2, 3), "wrong number of fields");
