@@ -32,7 +32,7 @@ ReplicationCore::ReplicationCore(Membership membership, Options options, Replica
   GEOKV_ASSERT(options_.catchup_timeout_ms >= 1 && options_.maintenance_interval_ms >= 1);
   GEOKV_ASSERT(options_.catchup_max_outstanding >= 1 && options_.batch_max_deltas >= 1);
   GEOKV_ASSERT(options_.batch_max_bytes >= 1 && options_.outbox_max_messages >= 1);
-  GEOKV_ASSERT(options_.commit_times_per_partition >= 1);
+  GEOKV_ASSERT(options_.commit_times_per_partition >= 1 && options_.catchup_reply_max_deltas >= 1);
 
   const size_t q = membership_.replicas.size();
   held_index_.assign(q, -1);
@@ -478,7 +478,7 @@ void ReplicationCore::OnRequest(ReplicaStore& store, const CatchUpRequest& req, 
       state = true;  // truncated, or a hole in the log: our own seqs jumped
     } else {
       size_t contiguous = 1;
-      while (contiguous < deltas.size() &&
+      while (contiguous < deltas.size() && contiguous < options_.catchup_reply_max_deltas &&
              deltas[contiguous].first == deltas[contiguous - 1].last + 1) {
         ++contiguous;
       }

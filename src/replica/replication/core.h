@@ -94,15 +94,17 @@ struct Options {
   uint64_t catchup_timeout_ms = 200;       // first retry of an unanswered catch-up request
   uint64_t catchup_timeout_max_ms = 5000;  // backoff doubles up to this
   size_t catchup_max_outstanding = 16;     // requests in flight, over all streams
-  size_t catchup_reply_max_bytes = size_t{1} << 20;  // deltas per catch-up reply
-  size_t batch_max_deltas = 256;                     // per published batch
-  size_t batch_max_bytes = size_t{256} << 10;        // per published batch (estimated)
-  size_t buffer_max_batches_per_stream = 64;         // out-of-order batches kept per stream
-  size_t buffer_max_bytes = size_t{16} << 20;        // out-of-order batches kept in all
-  size_t outbox_max_messages = 65536;                // between two TakeOutgoing calls
-  size_t outbox_max_state_transfers = 4;             // snapshots between two TakeOutgoing calls
-  size_t commit_times_per_partition = 1024;          // own seqs remembered for lag
-  uint64_t maintenance_interval_ms = 100;            // folding and log truncation
+  size_t catchup_reply_max_bytes = size_t{1} << 20;  // deltas per catch-up reply, in bytes
+  // ... and in number (at most the receivers' MessageLimits::max_deltas_per_batch).
+  size_t catchup_reply_max_deltas = 16384;
+  size_t batch_max_deltas = 256;               // per published batch
+  size_t batch_max_bytes = size_t{256} << 10;  // per published batch (estimated)
+  size_t buffer_max_batches_per_stream = 64;   // out-of-order batches kept per stream
+  size_t buffer_max_bytes = size_t{16} << 20;  // out-of-order batches kept in all
+  size_t outbox_max_messages = 65536;          // between two TakeOutgoing calls
+  size_t outbox_max_state_transfers = 4;       // snapshots between two TakeOutgoing calls
+  size_t commit_times_per_partition = 1024;    // own seqs remembered for lag
+  uint64_t maintenance_interval_ms = 100;      // folding and log truncation
   bool fold_counters = true;
   // Folding visits the keys whose counters changed (up to fold_keys_max per
   // partition are remembered; beyond that, or after a state transfer or a

@@ -90,6 +90,7 @@ Params DrawParams(Prng& rng, const Tweaks& tweaks) {
   o.catchup_timeout_max_ms = 1000;
   o.catchup_max_outstanding = static_cast<size_t>(rng.Between(1, 16));
   o.catchup_reply_max_bytes = static_cast<size_t>(rng.Between(100, 4000));
+  o.catchup_reply_max_deltas = static_cast<size_t>(rng.Between(1, 20));
   o.batch_max_deltas = static_cast<size_t>(rng.Between(1, 8));
   o.batch_max_bytes = static_cast<size_t>(rng.Between(200, 4000));
   o.buffer_max_batches_per_stream = static_cast<size_t>(rng.Between(1, 16));
