@@ -1,0 +1,832 @@
+#include "replica/replication/core.h"
+
+#include <algorithm>
+#include <limits>
+#include <set>
+
+#include "common/assert.h"
+#include "crdt/join.h"
+
+namespace geokv::replication {
+
+namespace {
+
+constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
+
+size_t BatchBytes(const DeltaBatch& batch) {
+  size_t bytes = 0;
+  for (const crdt::Delta& d : batch.deltas) bytes += EstimateDeltaBytes(d);
+  return bytes;
+}
+
+}  // namespace
+
+ReplicationCore::ReplicationCore(Membership membership, Options options, ReplicaStore& store,
+                                 uint64_t now_ms)
+    : membership_(std::move(membership)), options_(options) {
+  const crdt::ReplicaId self = membership_.self;
+  auto self_dc = membership_.dc_of.find(self);
+  GEOKV_ASSERT(self_dc != membership_.dc_of.end());
+  self_dc_ = self_dc->second;
+  GEOKV_ASSERT(options_.heartbeat_interval_ms >= 1 && options_.down_after_ms >= 1);
+  GEOKV_ASSERT(options_.catchup_timeout_ms >= 1 && options_.maintenance_interval_ms >= 1);
+  GEOKV_ASSERT(options_.catchup_max_outstanding >= 1 && options_.batch_max_deltas >= 1);
+  GEOKV_ASSERT(options_.batch_max_bytes >= 1 && options_.outbox_max_messages >= 1);
+  GEOKV_ASSERT(options_.commit_times_per_partition >= 1 && options_.catchup_reply_max_deltas >= 1);
+
+  const size_t q = membership_.replicas.size();
+  held_index_.assign(q, -1);
+  for (uint32_t p = 0; p < q; ++p) {
+    std::vector<crdt::ReplicaId> set = membership_.replicas[p];
+    std::sort(set.begin(), set.end());
+    GEOKV_ASSERT(std::adjacent_find(set.begin(), set.end()) == set.end());
+    for (crdt::ReplicaId id : set) GEOKV_ASSERT(membership_.dc_of.contains(id));
+    auto me = std::find(set.begin(), set.end(), self);
+    if (me == set.end()) continue;
+
+    Held h;
+    h.p = p;
+    h.self_index = static_cast<size_t>(me - set.begin());
+    h.streams.resize(set.size());
+    h.folded_stable.assign(set.size(), 0);
+    for (size_t i = 0; i < set.size(); ++i) {
+      h.streams[i].applied = store.Applied(p, set[i]);
+      h.streams[i].known_end = h.streams[i].applied;
+    }
+    for (crdt::ReplicaId id : set) {
+      if (id == self) continue;
+      Peer& peer = peers_[id];
+      peer.id = id;
+      peer.dc = membership_.dc_of.at(id);
+      peer.last_heard_ms = now_ms;
+      Report& r = peer.reports[p];
+      r.latest.assign(set.size(), 0);
+      r.usable.assign(set.size(), 0);
+    }
+    h.replicas = std::move(set);
+    h.fold_all_until.assign(h.replicas.size(), 0);
+    FoldAll(h);  // what was not folded before the restart is not remembered
+    held_index_[p] = static_cast<int32_t>(held_.size());
+    held_.push_back(std::move(h));
+  }
+  last_maintenance_ms_ = now_ms;
+}
+
+// --- Lookups -----------------------------------------------------------------
+
+ReplicationCore::Held* ReplicationCore::HeldOf(uint32_t p) {
+  if (p >= held_index_.size() || held_index_[p] < 0) return nullptr;
+  return &held_[static_cast<size_t>(held_index_[p])];
+}
+
+const ReplicationCore::Held* ReplicationCore::HeldOf(uint32_t p) const {
+  if (p >= held_index_.size() || held_index_[p] < 0) return nullptr;
+  return &held_[static_cast<size_t>(held_index_[p])];
+}
+
+size_t ReplicationCore::IndexOf(const Held& h, crdt::ReplicaId id) {
+  auto it = std::lower_bound(h.replicas.begin(), h.replicas.end(), id);
+  if (it == h.replicas.end() || *it != id) return kNoIndex;
+  return static_cast<size_t>(it - h.replicas.begin());
+}
+
+ReplicationCore::Peer* ReplicationCore::PeerOf(crdt::ReplicaId id) {
+  auto it = peers_.find(id);
+  return it == peers_.end() ? nullptr : &it->second;
+}
+
+void ReplicationCore::Touch(Peer& peer, uint64_t now_ms) {
+  peer.last_heard_ms = std::max(peer.last_heard_ms, now_ms);
+  peer.up = true;
+}
+
+bool ReplicationCore::Holds(uint32_t p) const { return HeldOf(p) != nullptr; }
+
+uint64_t ReplicationCore::Applied(uint32_t p, crdt::ReplicaId origin) const {
+  const Held* h = HeldOf(p);
+  GEOKV_ASSERT(h != nullptr);
+  const size_t i = IndexOf(*h, origin);
+  return i == kNoIndex ? 0 : h->streams[i].applied;
+}
+
+// --- Output --------------------------------------------------------------------
+
+void ReplicationCore::Emit(Outgoing out) {
+  if (outbox_.size() >= options_.outbox_max_messages) {
+    ++stats_.dropped;  // receivers recover it: gap detection, the next heartbeat, a retry
+    return;
+  }
+  outbox_.push_back(std::move(out));
+}
+
+void ReplicationCore::CloseBatch(Held& h) {
+  if (h.pending.empty()) return;
+  DeltaBatch batch;
+  batch.origin = membership_.self;
+  batch.partition = h.p;
+  batch.first_seq = h.pending.front().first;
+  batch.last_seq = h.pending.back().last;
+  batch.deltas = std::move(h.pending);
+  h.pending.clear();
+  h.pending_bytes = 0;
+  ++stats_.batches_published;
+  Emit(Outgoing{Outgoing::Kind::kPublishPartition, h.p, 0, std::move(batch)});
+}
+
+void ReplicationCore::CloseAllBatches() {
+  for (Held& h : held_) CloseBatch(h);
+}
+
+void ReplicationCore::EmitHeartbeat(bool full, uint64_t now_ms) {
+  Heartbeat hb;
+  hb.from = membership_.self;
+  hb.sent_ms = now_ms;
+  for (Held& h : held_) {
+    if (!full && !h.dirty) continue;
+    PartitionApplied pa;
+    pa.partition = h.p;
+    for (size_t i = 0; i < h.replicas.size(); ++i) {
+      pa.applied.emplace_back(h.replicas[i], h.streams[i].applied);
+    }
+    hb.partitions.push_back(std::move(pa));
+    h.dirty = false;
+  }
+  heartbeat_due_ = false;
+  last_heartbeat_ms_ = now_ms;
+  if (full) {
+    last_full_heartbeat_ms_ = now_ms;
+    sent_any_heartbeat_ = true;
+  }
+  if (hb.partitions.empty() && !full) return;
+  ++stats_.heartbeats_sent;
+  Emit(Outgoing{Outgoing::Kind::kPublishHeartbeat, 0, 0, std::move(hb)});
+}
+
+std::vector<Outgoing> ReplicationCore::TakeOutgoing(uint64_t now_ms) {
+  // Batches first, then the heartbeat that reports them: on one PUB socket a
+  // subscriber then sees the batch before the report of its seq.
+  CloseAllBatches();
+  if (heartbeat_due_ && now_ms >= last_heartbeat_ms_ + options_.heartbeat_min_gap_ms) {
+    EmitHeartbeat(false, now_ms);
+  }
+  outbox_state_transfers_ = 0;
+  return std::exchange(outbox_, {});
+}
+
+// --- Local deltas ----------------------------------------------------------------
+
+void ReplicationCore::OnLocalDelta(ReplicaStore& store, uint32_t p, const crdt::Delta& delta,
+                                   uint64_t now_ms) {
+  Held* h = HeldOf(p);
+  GEOKV_ASSERT(h != nullptr && delta.origin == membership_.self);
+  Stream& own = h->streams[h->self_index];
+  GEOKV_ASSERT(delta.first >= 1 && delta.first <= delta.last && delta.first > own.applied);
+  store.AppendLog(p, delta);
+  store.SetApplied(p, membership_.self, delta.last);
+  own.applied = delta.last;
+  own.known_end = delta.last;
+  NoteCounters(*h, h->self_index, delta);
+
+  h->commit_ms.emplace_back(delta.last, now_ms);
+  while (h->commit_ms.size() > options_.commit_times_per_partition) h->commit_ms.pop_front();
+
+  // A batch is contiguous; own seqs jump only if the context learned own dots
+  // from elsewhere (then receivers fall back to a state transfer).
+  if (!h->pending.empty() && delta.first != h->pending.back().last + 1) CloseBatch(*h);
+  h->pending_bytes += EstimateDeltaBytes(delta);
+  h->pending.push_back(delta);
+  if (h->pending.size() >= options_.batch_max_deltas ||
+      h->pending_bytes >= options_.batch_max_bytes) {
+    CloseBatch(*h);
+  }
+}
+
+// --- Messages ------------------------------------------------------------------------
+
+void ReplicationCore::OnMessage(ReplicaStore& store, const Message& message, uint64_t now_ms) {
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, DeltaBatch>) {
+          OnBatch(store, m, now_ms);
+        } else if constexpr (std::is_same_v<T, Heartbeat>) {
+          OnHeartbeat(m, now_ms);
+        } else if constexpr (std::is_same_v<T, CatchUpRequest>) {
+          OnRequest(store, m, now_ms);
+        } else {
+          OnReply(store, m, now_ms);
+        }
+      },
+      message);
+}
+
+void ReplicationCore::OnBatch(ReplicaStore& store, const DeltaBatch& batch, uint64_t now_ms) {
+  Held* h = HeldOf(batch.partition);
+  const size_t index = h ? IndexOf(*h, batch.origin) : kNoIndex;
+  if (index == kNoIndex || index == h->self_index || batch.deltas.empty()) {
+    ++stats_.rejected;
+    return;
+  }
+  Touch(*PeerOf(batch.origin), now_ms);  // a batch comes from its origin's PUB socket
+  ReceiveBatch(store, *h, index, batch, now_ms);
+}
+
+void ReplicationCore::ReceiveBatch(ReplicaStore& store, Held& h, size_t index,
+                                   const DeltaBatch& batch, uint64_t now_ms) {
+  Stream& s = h.streams[index];
+  s.known_end = std::max(s.known_end, batch.last_seq);
+  if (batch.last_seq <= s.applied) {
+    ++stats_.duplicates;
+    UpdateGap(s, now_ms);
+    return;
+  }
+  if (batch.first_seq > s.applied + 1 && !options_.testing_ignore_gaps) {
+    ++stats_.gaps;
+    Buffer(s, batch);
+    UpdateGap(s, now_ms);
+    ScheduleCatchUp(h, index, now_ms);
+    return;
+  }
+  ApplyContiguous(store, h, index, batch);
+  DrainBuffer(store, h, index);
+  AfterProgress(h, index, now_ms);
+}
+
+void ReplicationCore::ApplyContiguous(ReplicaStore& store, Held& h, size_t index,
+                                      const DeltaBatch& batch) {
+  Stream& s = h.streams[index];
+  crdt::MutableState& state = store.Partition(h.p);
+  for (const crdt::Delta& d : batch.deltas) {
+    if (d.last <= s.applied) continue;  // the overlap with what we have
+    crdt::ApplyDelta(state, d);
+    NoteCounters(h, index, d);
+    ++stats_.deltas_applied;
+  }
+  s.applied = std::max(s.applied, batch.last_seq);
+  store.SetApplied(h.p, h.replicas[index], s.applied);
+  ++stats_.batches_applied;
+}
+
+void ReplicationCore::Buffer(Stream& s, const DeltaBatch& batch) {
+  if (s.buffered.contains(batch.first_seq)) {
+    ++stats_.duplicates;
+    return;
+  }
+  const size_t bytes = BatchBytes(batch);
+  if (s.buffered.size() >= options_.buffer_max_batches_per_stream ||
+      buffered_bytes_ + bytes > options_.buffer_max_bytes) {
+    ++stats_.dropped;  // catch-up fetches it again
+    return;
+  }
+  s.buffered.emplace(batch.first_seq, Buffered{batch, bytes});
+  s.buffered_bytes += bytes;
+  buffered_bytes_ += bytes;
+}
+
+void ReplicationCore::DrainBuffer(ReplicaStore& store, Held& h, size_t index) {
+  Stream& s = h.streams[index];
+  while (!s.buffered.empty()) {
+    auto it = s.buffered.begin();
+    if (it->first > s.applied + 1) break;
+    Buffered b = std::move(it->second);
+    s.buffered.erase(it);
+    s.buffered_bytes -= b.bytes;
+    buffered_bytes_ -= b.bytes;
+    if (b.batch.last_seq > s.applied) ApplyContiguous(store, h, index, b.batch);
+  }
+}
+
+void ReplicationCore::UpdateGap(Stream& s, uint64_t now_ms) {
+  const bool gap = s.known_end > s.applied || s.relayed_end > s.applied || !s.buffered.empty();
+  if (gap && !s.gap) s.gap_since_ms = now_ms;
+  if (!gap) s.attempts = 0;
+  s.gap = gap;
+}
+
+void ReplicationCore::AfterProgress(Held& h, size_t index, uint64_t now_ms) {
+  Stream& s = h.streams[index];
+  s.attempts = 0;
+  s.retry_at_ms = 0;
+  h.dirty = true;
+  heartbeat_due_ = true;
+  UpdateGap(s, now_ms);
+  // The origin's own stream advanced: its report may have become usable.
+  if (Peer* peer = PeerOf(h.replicas[index])) PromoteReport(h, *peer);
+  if (s.gap) ScheduleCatchUp(h, index, now_ms);
+}
+
+void ReplicationCore::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
+  Peer* peer = PeerOf(hb.from);
+  if (peer == nullptr) {
+    ++stats_.rejected;
+    return;
+  }
+  Touch(*peer, now_ms);
+  for (const PartitionApplied& pa : hb.partitions) {
+    Held* h = HeldOf(pa.partition);
+    auto rit = peer->reports.find(pa.partition);
+    if (h == nullptr || rit == peer->reports.end()) continue;  // not shared with us
+    Report& r = rit->second;
+    const uint64_t old_self = r.latest[h->self_index];
+    for (const auto& [origin, seq] : pa.applied) {
+      // Reports only grow (a node reports what it committed); max() also
+      // absorbs heartbeats that arrive out of order.
+      const size_t i = IndexOf(*h, origin);
+      if (i != kNoIndex) r.latest[i] = std::max(r.latest[i], seq);
+    }
+    r.has_latest = true;
+    if (r.latest[h->self_index] > old_self) {
+      RecordLag(*h, *peer, old_self, r.latest[h->self_index], now_ms);
+    }
+    for (size_t j = 0; j < h->replicas.size(); ++j) {
+      if (j == h->self_index) continue;
+      Stream& s = h->streams[j];
+      // More of an origin than we have: a (tail) gap, told by the origin
+      // itself or relayed by another replica.
+      uint64_t& end = h->replicas[j] == peer->id ? s.known_end : s.relayed_end;
+      if (r.latest[j] > end) {
+        end = r.latest[j];
+        UpdateGap(s, now_ms);
+        ScheduleCatchUp(*h, j, now_ms);
+      }
+    }
+    PromoteReport(*h, *peer);
+  }
+}
+
+void ReplicationCore::PromoteReport(Held& h, Peer& peer) {
+  Report& r = peer.reports.at(h.p);
+  if (!r.has_latest) return;
+  const size_t i = IndexOf(h, peer.id);
+  // Usable once every removal the peer issued before the report is here: we
+  // applied its own stream up to what it reported for itself.
+  if (h.streams[i].applied >= r.latest[i]) {
+    r.usable = r.latest;
+    r.has_usable = true;
+  }
+}
+
+void ReplicationCore::RecordLag(Held& h, Peer& peer, uint64_t old_seq, uint64_t new_seq,
+                                uint64_t now_ms) {
+  new_seq = std::min(new_seq, h.streams[h.self_index].applied);
+  // The oldest own delta this report newly acknowledges.
+  auto it =
+      std::upper_bound(h.commit_ms.begin(), h.commit_ms.end(), std::make_pair(old_seq, kNever));
+  if (it == h.commit_ms.end() || it->first > new_seq) return;
+  peer.lag_ms = now_ms >= it->second ? now_ms - it->second : 0;
+}
+
+// --- Catch-up ------------------------------------------------------------------------
+
+uint64_t ReplicationCore::CatchUpTimeout(uint32_t attempts) const {
+  uint64_t t = options_.catchup_timeout_ms;
+  for (uint32_t i = 0; i < attempts && t < options_.catchup_timeout_max_ms; ++i) t *= 2;
+  return std::min(t, options_.catchup_timeout_max_ms);
+}
+
+void ReplicationCore::BackOff(Stream& s, uint64_t now_ms) {
+  s.retry_at_ms = now_ms + CatchUpTimeout(s.attempts);
+  ++s.attempts;
+}
+
+std::optional<crdt::ReplicaId> ReplicationCore::CatchUpTarget(const Held& h, size_t index) const {
+  const crdt::ReplicaId origin = h.replicas[index];
+  if (peers_.at(origin).up) return origin;  // its log, or its state
+  // The origin is down: a live replica that reported more of it sends its state.
+  std::optional<crdt::ReplicaId> best;
+  uint64_t best_seq = h.streams[index].applied;
+  for (size_t j = 0; j < h.replicas.size(); ++j) {
+    if (j == h.self_index || j == index) continue;
+    const Peer& peer = peers_.at(h.replicas[j]);
+    const Report& r = peer.reports.at(h.p);
+    if (peer.up && r.has_latest && r.latest[index] > best_seq) {
+      best = peer.id;
+      best_seq = r.latest[index];
+    }
+  }
+  return best;
+}
+
+bool ReplicationCore::WantsCatchUp(const Held& h, size_t index) const {
+  if (options_.testing_ignore_gaps) return false;
+  const Stream& s = h.streams[index];
+  if (s.known_end > s.applied || !s.buffered.empty()) return true;
+  return s.relayed_end > s.applied && !peers_.at(h.replicas[index]).up;
+}
+
+void ReplicationCore::ScheduleCatchUp(Held& h, size_t index, uint64_t now_ms) {
+  if (options_.testing_ignore_gaps) return;
+  Stream& s = h.streams[index];
+  if (s.outstanding) {
+    if (now_ms < s.deadline_ms) return;
+    s.outstanding = false;
+    --outstanding_;
+    ++stats_.catchup_retries;
+    ++s.attempts;
+  }
+  if (!WantsCatchUp(h, index)) return;
+  if (now_ms < s.gap_since_ms + options_.catchup_delay_ms || now_ms < s.retry_at_ms) return;
+  // Woken when a request in flight is answered or times out.
+  s.waiting_slot = outstanding_ >= options_.catchup_max_outstanding;
+  if (s.waiting_slot) return;
+  std::optional<crdt::ReplicaId> target = CatchUpTarget(h, index);
+  if (!target) {
+    // Nobody live has more: look again later (a peer may come back).
+    s.retry_at_ms = now_ms + options_.catchup_timeout_ms;
+    return;
+  }
+  CatchUpRequest req{membership_.self, h.p, h.replicas[index], s.applied};
+  Emit(Outgoing{Outgoing::Kind::kSendRequest, 0, *target, req});
+  s.outstanding = true;
+  s.asked = *target;
+  s.deadline_ms = now_ms + CatchUpTimeout(s.attempts);
+  ++outstanding_;
+  ++stats_.catchup_requests;
+}
+
+void ReplicationCore::OnRequest(ReplicaStore& store, const CatchUpRequest& req, uint64_t now_ms) {
+  Held* h = HeldOf(req.partition);
+  const size_t from = h ? IndexOf(*h, req.from) : kNoIndex;
+  const size_t origin = h ? IndexOf(*h, req.origin) : kNoIndex;
+  if (from == kNoIndex || from == h->self_index || origin == kNoIndex) {
+    ++stats_.rejected;
+    return;
+  }
+  Touch(*PeerOf(req.from), now_ms);
+  const uint64_t mine = h->streams[origin].applied;
+  CatchUpReply reply;
+  reply.from = membership_.self;
+  reply.partition = h->p;
+  reply.origin = req.origin;
+  reply.after = req.after;
+  reply.responder_applied = mine;
+  reply.kind = CatchUpReply::Kind::kUpToDate;
+
+  bool state = false;
+  if (req.after >= mine) {
+    ++stats_.up_to_date_replies;
+  } else if (req.origin != membership_.self) {
+    state = true;  // only the origin logs its deltas
+  } else {
+    auto log = store.ReadLog(h->p, membership_.self, req.after, options_.catchup_reply_max_bytes);
+    if (!log.ok() && log.status().code() != Status::Code::kNotFound) {
+      ++stats_.store_errors;  // the job fails; the requester retries
+      return;
+    }
+    std::vector<crdt::Delta> deltas = log.ok() ? std::move(*log) : std::vector<crdt::Delta>{};
+    if (deltas.empty() || deltas.front().first > req.after + 1) {
+      state = true;  // truncated, or a hole in the log: our own seqs jumped
+    } else {
+      size_t contiguous = 1;
+      while (contiguous < deltas.size() && contiguous < options_.catchup_reply_max_deltas &&
+             deltas[contiguous].first == deltas[contiguous - 1].last + 1) {
+        ++contiguous;
+      }
+      deltas.resize(contiguous);
+      reply.kind = CatchUpReply::Kind::kDeltas;
+      reply.batch.origin = membership_.self;
+      reply.batch.partition = h->p;
+      reply.batch.first_seq = deltas.front().first;
+      reply.batch.last_seq = deltas.back().last;
+      reply.batch.deltas = std::move(deltas);
+      ++stats_.log_replies;
+    }
+  }
+  if (state && !FillStateReply(store, *h, reply)) return;
+  Emit(Outgoing{Outgoing::Kind::kSendReply, 0, req.from, std::move(reply)});
+}
+
+bool ReplicationCore::FillStateReply(ReplicaStore& store, const Held& h, CatchUpReply& reply) {
+  if (outbox_state_transfers_ >= options_.outbox_max_state_transfers) {
+    ++stats_.dropped;  // the requester retries later
+    return false;
+  }
+  ++outbox_state_transfers_;
+  reply.kind = CatchUpReply::Kind::kState;
+  reply.snapshot = crdt::TakeSnapshot(store.Partition(h.p));
+  for (size_t i = 0; i < h.replicas.size(); ++i) {
+    reply.applied.emplace_back(h.replicas[i], h.streams[i].applied);
+  }
+  ++stats_.state_transfers_sent;
+  return true;
+}
+
+void ReplicationCore::OnReply(ReplicaStore& store, const CatchUpReply& reply, uint64_t now_ms) {
+  Held* h = HeldOf(reply.partition);
+  const size_t from = h ? IndexOf(*h, reply.from) : kNoIndex;
+  const size_t origin = h ? IndexOf(*h, reply.origin) : kNoIndex;
+  const bool batch_matches =
+      reply.kind != CatchUpReply::Kind::kDeltas ||
+      (reply.batch.origin == reply.origin && reply.batch.partition == reply.partition &&
+       !reply.batch.deltas.empty());
+  if (from == kNoIndex || from == h->self_index || origin == kNoIndex || origin == h->self_index ||
+      !batch_matches) {
+    ++stats_.rejected;
+    return;
+  }
+  Touch(*PeerOf(reply.from), now_ms);
+  Stream& s = h->streams[origin];
+  const bool freed = s.outstanding && s.asked == reply.from;
+  if (freed) {
+    s.outstanding = false;
+    --outstanding_;
+  }
+  switch (reply.kind) {
+    case CatchUpReply::Kind::kUpToDate:
+      // Nothing there (a stale reply, or what we heard of was not real): ask
+      // again later, not at once.
+      BackOff(s, now_ms);
+      break;
+    case CatchUpReply::Kind::kDeltas:
+      ReceiveBatch(store, *h, origin, reply.batch, now_ms);
+      break;
+    case CatchUpReply::Kind::kState:
+      ApplyState(store, *h, origin, reply, now_ms);
+      break;
+  }
+  if (freed) WakeWaiting(now_ms);
+}
+
+void ReplicationCore::WakeWaiting(uint64_t now_ms) {
+  for (Held& h : held_) {
+    for (size_t j = 0; j < h.replicas.size(); ++j) {
+      if (outstanding_ >= options_.catchup_max_outstanding) return;
+      if (h.streams[j].waiting_slot) ScheduleCatchUp(h, j, now_ms);
+    }
+  }
+}
+
+void ReplicationCore::ApplyState(ReplicaStore& store, Held& h, size_t index,
+                                 const CatchUpReply& reply, uint64_t now_ms) {
+  // What the snapshot brings: the replicas' seqs above ours. Our own stream is
+  // never taken from a peer.
+  std::vector<std::pair<size_t, uint64_t>> raise;
+  for (const auto& [origin, seq] : reply.applied) {
+    const size_t i = IndexOf(h, origin);
+    if (i != kNoIndex && i != h.self_index && seq > h.streams[i].applied) {
+      raise.emplace_back(i, seq);
+    }
+  }
+  if (raise.empty()) {
+    ++stats_.duplicates;
+    BackOff(h.streams[index], now_ms);
+    return;
+  }
+  crdt::JoinState(store.Partition(h.p), reply.snapshot);
+  ++stats_.state_transfers_applied;
+  for (const auto& [i, seq] : raise) {
+    Stream& s = h.streams[i];
+    s.applied = seq;
+    s.known_end = std::max(s.known_end, seq);
+    store.SetApplied(h.p, h.replicas[i], seq);
+  }
+  FoldAll(h);  // the snapshot's counters may be anywhere
+  for (const auto& [i, seq] : raise) {
+    DrainBuffer(store, h, i);
+    AfterProgress(h, i, now_ms);
+  }
+}
+
+// --- Timers ----------------------------------------------------------------------------
+
+void ReplicationCore::OnTick(ReplicaStore& store, uint64_t now_ms) {
+  for (auto& [id, peer] : peers_) {
+    if (peer.up && now_ms > peer.last_heard_ms + options_.down_after_ms) {
+      peer.up = false;
+      ++stats_.peers_down;
+    }
+  }
+  if (!sent_any_heartbeat_ || now_ms >= last_full_heartbeat_ms_ + options_.heartbeat_interval_ms) {
+    CloseAllBatches();
+    EmitHeartbeat(true, now_ms);
+  } else if (heartbeat_due_ && now_ms >= last_heartbeat_ms_ + options_.heartbeat_min_gap_ms) {
+    CloseAllBatches();
+    EmitHeartbeat(false, now_ms);
+  }
+  for (Held& h : held_) {
+    for (size_t j = 0; j < h.replicas.size(); ++j) {
+      const Stream& s = h.streams[j];
+      if (j != h.self_index && (s.gap || s.outstanding)) ScheduleCatchUp(h, j, now_ms);
+    }
+  }
+  if (now_ms >= last_maintenance_ms_ + options_.maintenance_interval_ms) {
+    last_maintenance_ms_ = now_ms;
+    Maintain(store, now_ms);
+  }
+}
+
+uint64_t ReplicationCore::NextTickMs() const {
+  uint64_t t = sent_any_heartbeat_ ? last_full_heartbeat_ms_ + options_.heartbeat_interval_ms : 0;
+  if (heartbeat_due_) t = std::min(t, last_heartbeat_ms_ + options_.heartbeat_min_gap_ms);
+  t = std::min(t, last_maintenance_ms_ + options_.maintenance_interval_ms);
+  for (const auto& [id, peer] : peers_) {
+    if (peer.up) t = std::min(t, peer.last_heard_ms + options_.down_after_ms + 1);
+  }
+  for (const Held& h : held_) {
+    for (size_t j = 0; j < h.replicas.size(); ++j) {
+      const Stream& s = h.streams[j];
+      if (j == h.self_index) continue;
+      if (s.outstanding) {
+        t = std::min(t, s.deadline_ms);
+      } else if (WantsCatchUp(h, j) && !s.waiting_slot) {
+        t = std::min(t, std::max(s.gap_since_ms + options_.catchup_delay_ms, s.retry_at_ms));
+      }
+    }
+  }
+  return t;
+}
+
+std::vector<uint64_t> ReplicationCore::StableOf(const Held& h) const {
+  std::vector<uint64_t> v(h.replicas.size());
+  for (size_t i = 0; i < v.size(); ++i) v[i] = h.streams[i].applied;
+  for (size_t j = 0; j < h.replicas.size(); ++j) {
+    if (j == h.self_index) continue;
+    const Report& r = peers_.at(h.replicas[j]).reports.at(h.p);
+    const bool any = options_.testing_use_unusable_reports ? r.has_latest : r.has_usable;
+    if (!any) return std::vector<uint64_t>(v.size(), 0);
+    const std::vector<uint64_t>& report =
+        options_.testing_use_unusable_reports ? r.latest : r.usable;
+    for (size_t i = 0; i < v.size(); ++i) v[i] = std::min(v[i], report[i]);
+  }
+  return v;
+}
+
+crdt::StableVector ReplicationCore::Stable(uint32_t p) const {
+  const Held* h = HeldOf(p);
+  GEOKV_ASSERT(h != nullptr);
+  crdt::StableVector stable;
+  const std::vector<uint64_t> v = StableOf(*h);
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] > 0) stable[h->replicas[i]] = v[i];
+  }
+  return stable;
+}
+
+void ReplicationCore::NoteCounters(Held& h, size_t index, const crdt::Delta& delta) {
+  if (!options_.fold_counters) return;
+  for (const crdt::Addition& add : delta.additions) {
+    if (!crdt::IsCounterSlot(add.path.slot)) continue;
+    auto it = h.fold_keys.find(add.path.key);
+    if (it == h.fold_keys.end()) {
+      if (h.fold_keys.size() >= options_.fold_keys_max) {
+        h.fold_all_until[index] = std::max(h.fold_all_until[index], delta.last);
+        FoldAll(h);
+        continue;
+      }
+      it = h.fold_keys.emplace(add.path.key, std::vector<uint64_t>(h.replicas.size(), 0)).first;
+    }
+    it->second[index] = std::max(it->second[index], add.atom.dot.counter);
+  }
+}
+
+void ReplicationCore::FoldAll(Held& h) {
+  if (!options_.fold_counters) return;
+  for (size_t i = 0; i < h.replicas.size(); ++i) {
+    h.fold_all_until[i] = std::max(h.fold_all_until[i], h.streams[i].applied);
+    h.fold_all |= h.fold_all_until[i] > 0;  // an empty replica has nothing to fold
+  }
+}
+
+void ReplicationCore::FoldCounters(ReplicaStore& store) {
+  constexpr crdt::SlotMask kCounterSlots =
+      crdt::Bit(crdt::Slot::kCounter) | crdt::Bit(crdt::Slot::kFieldCounter);
+  size_t partitions = options_.fold_partitions_per_maintenance;
+  size_t keys = options_.fold_keys_per_maintenance;
+  size_t k = 0;
+  for (; k < held_.size() && (partitions > 0 || keys > 0); ++k) {
+    Held& h = held_[(fold_cursor_ + k) % held_.size()];
+    const std::vector<uint64_t> stable = StableOf(h);
+    crdt::StableVector map;
+    for (size_t i = 0; i < stable.size(); ++i) {
+      if (stable[i] > 0) map[h.replicas[i]] = stable[i];
+    }
+    if (map.empty()) continue;
+    auto covers = [&](const std::vector<uint64_t>& dots) {
+      for (size_t i = 0; i < dots.size(); ++i) {
+        if (dots[i] > stable[i]) return false;
+      }
+      return true;
+    };
+    if (h.fold_all && partitions > 0) {
+      bool advanced = false;
+      for (size_t i = 0; i < stable.size(); ++i) advanced |= stable[i] > h.folded_stable[i];
+      if (advanced) {
+        stats_.folded_atoms +=
+            crdt::FoldStableCounters(store.Partition(h.p), crdt::Scope::Partition(), map);
+        h.folded_stable = stable;
+        --partitions;
+        if (covers(h.fold_all_until)) h.fold_all = false;
+      }
+    }
+    // Keys from the cursor on, wrapping: a key stays until all its increments
+    // seen so far are stable (then they are folded for good).
+    auto it = h.fold_keys.lower_bound(h.fold_key_cursor);
+    for (size_t visited = 0; visited < h.fold_keys.size() && keys > 0; ++visited, --keys) {
+      if (it == h.fold_keys.end()) it = h.fold_keys.begin();
+      stats_.folded_atoms += crdt::FoldStableCounters(
+          store.Partition(h.p), crdt::Scope::Key(it->first, kCounterSlots), map);
+      it = covers(it->second) ? h.fold_keys.erase(it) : std::next(it);
+    }
+    h.fold_key_cursor = it == h.fold_keys.end() ? std::string() : it->first;
+  }
+  fold_cursor_ = held_.empty() ? 0 : (fold_cursor_ + k) % held_.size();
+}
+
+void ReplicationCore::Maintain(ReplicaStore& store, uint64_t /*now_ms*/) {
+  if (options_.fold_counters) FoldCounters(store);
+  if (options_.truncate_logs) {
+    for (Held& h : held_) {
+      // Down replicas do not hold truncation back: they get a state transfer
+      // when they return.
+      uint64_t through = h.streams[h.self_index].applied;
+      bool any_live = false;
+      for (size_t j = 0; j < h.replicas.size(); ++j) {
+        if (j == h.self_index) continue;
+        const Peer& peer = peers_.at(h.replicas[j]);
+        if (!peer.up) continue;
+        any_live = true;
+        const Report& r = peer.reports.at(h.p);
+        through = std::min(through, r.has_latest ? r.latest[h.self_index] : 0);
+      }
+      if (any_live && through > h.truncated_through) {
+        store.TruncateLog(h.p, membership_.self, through);
+        h.truncated_through = through;
+        ++stats_.truncations;
+      }
+    }
+  }
+}
+
+// --- Queries ---------------------------------------------------------------------------
+
+uint32_t ReplicationCore::DcsThatApplied(
+    const std::vector<std::pair<uint32_t, uint64_t>>& writes) const {
+  std::set<uint32_t> dcs;
+  for (const auto& [id, peer] : peers_) {
+    if (peer.dc != self_dc_) dcs.insert(peer.dc);
+  }
+  uint32_t count = 0;
+  for (uint32_t dc : dcs) {
+    const bool all = std::all_of(writes.begin(), writes.end(), [&](const auto& write) {
+      const Held* h = HeldOf(write.first);
+      GEOKV_ASSERT(h != nullptr);
+      for (size_t j = 0; j < h->replicas.size(); ++j) {
+        if (j == h->self_index) continue;
+        const Peer& peer = peers_.at(h->replicas[j]);
+        if (peer.dc != dc) continue;
+        const Report& r = peer.reports.at(h->p);
+        if (r.has_latest && r.latest[h->self_index] >= write.second) return true;
+      }
+      return false;
+    });
+    if (all) ++count;
+  }
+  return count;
+}
+
+std::vector<PeerStatus> ReplicationCore::Peers(uint64_t now_ms) const {
+  std::vector<PeerStatus> out;
+  for (const auto& [id, peer] : peers_) {
+    PeerStatus st;
+    st.id = id;
+    st.dc = peer.dc;
+    st.up = peer.up;
+    st.last_heard_ms = peer.last_heard_ms;
+    st.lag_ms = peer.lag_ms;
+    for (const auto& [p, r] : peer.reports) {
+      const Held& h = *HeldOf(p);
+      const uint64_t mine = h.streams[h.self_index].applied;
+      const uint64_t theirs = std::min(mine, r.has_latest ? r.latest[h.self_index] : 0);
+      st.pending_deltas += mine - theirs;
+      if (mine == theirs) continue;
+      auto it =
+          std::upper_bound(h.commit_ms.begin(), h.commit_ms.end(), std::make_pair(theirs, kNever));
+      if (it != h.commit_ms.end() && now_ms > it->second) {
+        st.oldest_pending_ms = std::max(st.oldest_pending_ms, now_ms - it->second);
+      }
+    }
+    out.push_back(st);
+  }
+  return out;
+}
+
+bool ReplicationCore::Settled() const {
+  if (outstanding_ != 0) return false;
+  for (const Held& h : held_) {
+    if (!h.pending.empty()) return false;
+    for (size_t j = 0; j < h.replicas.size(); ++j) {
+      if (j == h.self_index) continue;
+      const Stream& s = h.streams[j];
+      if (s.gap || !s.buffered.empty()) return false;
+      const Peer& peer = peers_.at(h.replicas[j]);
+      const Report& r = peer.reports.at(h.p);
+      if (!peer.up || !r.has_latest) return false;
+      for (size_t i = 0; i < h.replicas.size(); ++i) {
+        if (r.latest[i] != h.streams[i].applied) return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace geokv::replication

@@ -1,0 +1,452 @@
+#include "replica/replication/messages.h"
+
+#include <limits>
+#include <msgpack.hpp>
+
+#include "common/assert.h"
+
+namespace geokv::replication {
+
+namespace {
+
+using Packer = msgpack::packer<msgpack::sbuffer>;
+
+enum class Kind : uint64_t { kBatch = 1, kHeartbeat = 2, kRequest = 3, kReply = 4 };
+
+// Fixed element counts of each message's outer array (the reply's body adds
+// to its count).
+constexpr size_t kBatchFields = 7;
+constexpr size_t kHeartbeatFields = 5;
+constexpr size_t kRequestFields = 6;
+constexpr size_t kReplyHeadFields = 8;
+constexpr size_t kMaxDepth = 8;  // message > heartbeat list > partition entry > applied
+
+void PackBin(Packer& pk, std::string_view s) {
+  pk.pack_bin(static_cast<uint32_t>(s.size()));
+  pk.pack_bin_body(s.data(), static_cast<uint32_t>(s.size()));
+}
+
+void PackApplied(Packer& pk, const AppliedVector& applied) {
+  pk.pack_array(static_cast<uint32_t>(applied.size() * 2));
+  for (const auto& [origin, seq] : applied) {
+    pk.pack_uint64(origin);
+    pk.pack_uint64(seq);
+  }
+}
+
+void PackDeltas(Packer& pk, const std::vector<crdt::Delta>& deltas) {
+  pk.pack_array(static_cast<uint32_t>(deltas.size()));
+  for (const crdt::Delta& d : deltas) PackBin(pk, crdt::EncodeDelta(d));
+}
+
+void PackHead(Packer& pk, Kind kind, size_t fields) {
+  pk.pack_array(static_cast<uint32_t>(fields));
+  pk.pack_uint64(kMessageFormatVersion);
+  pk.pack_uint64(static_cast<uint64_t>(kind));
+}
+
+uint64_t MaxCounter(const crdt::DotContext& dots) {
+  uint64_t max = 0;
+  for (const auto& [origin, intervals] : dots.by_origin()) {
+    if (!intervals.empty()) max = std::max(max, intervals.rbegin()->second);
+  }
+  return max;
+}
+
+// Reads typed values out of an unpacked msgpack object; the first problem
+// becomes the error and every later read is a no-op returning a zero value.
+class Reader {
+ public:
+  explicit Reader(const MessageLimits& limits) : limits_(limits) {}
+
+  bool ok() const { return error_.empty(); }
+  Status status() const { return Status::Corrupt("replication message: " + error_); }
+  void Fail(std::string msg) {
+    if (error_.empty()) error_ = std::move(msg);
+  }
+
+  // The elements of an array of n elements (kAny: any number up to max).
+  static constexpr size_t kAny = std::numeric_limits<size_t>::max();
+  const msgpack::object* Array(const msgpack::object& o, size_t n, size_t max, size_t* size,
+                               const char* what) {
+    *size = 0;
+    if (!ok()) return nullptr;
+    if (o.type != msgpack::type::ARRAY) {
+      Fail(std::string(what) + " is not an array");
+      return nullptr;
+    }
+    if ((n != kAny && o.via.array.size != n) || o.via.array.size > max) {
+      Fail(std::string(what) + " has a wrong number of elements");
+      return nullptr;
+    }
+    *size = o.via.array.size;
+    return o.via.array.ptr;
+  }
+
+  uint64_t Uint(const msgpack::object& o, const char* what) {
+    if (!ok()) return 0;
+    if (o.type != msgpack::type::POSITIVE_INTEGER) {
+      Fail(std::string(what) + " is not an unsigned integer");
+      return 0;
+    }
+    return o.via.u64;
+  }
+
+  uint64_t Seq(const msgpack::object& o, const char* what) {
+    const uint64_t v = Uint(o, what);
+    if (ok() && v > limits_.max_seq) Fail(std::string(what) + " is beyond the largest seq");
+    return ok() ? v : 0;
+  }
+
+  uint32_t Partition(const msgpack::object& o) {
+    const uint64_t v = Uint(o, "partition");
+    if (ok() && v >= limits_.max_partitions) Fail("partition out of range");
+    return ok() ? static_cast<uint32_t>(v) : 0;
+  }
+
+  std::string_view Bin(const msgpack::object& o, const char* what) {
+    if (!ok()) return {};
+    if (o.type != msgpack::type::BIN) {
+      Fail(std::string(what) + " is not a byte string");
+      return {};
+    }
+    return std::string_view(o.via.bin.ptr, o.via.bin.size);
+  }
+
+  AppliedVector Applied(const msgpack::object& o) {
+    AppliedVector applied;
+    size_t n = 0;
+    const msgpack::object* e = Array(o, kAny, limits_.max_origins * 2, &n, "applied vector");
+    if (ok() && n % 2 != 0) Fail("applied vector has an odd count");
+    for (size_t i = 0; ok() && i < n; i += 2) {
+      const uint64_t origin = Uint(e[i], "origin");
+      const uint64_t seq = Seq(e[i + 1], "applied seq");
+      if (ok() && !applied.empty() && applied.back().first >= origin) {
+        Fail("applied vector origins not ascending");
+      }
+      applied.emplace_back(origin, seq);
+    }
+    return applied;
+  }
+
+  // Deltas of a batch: each decodes, has `origin`, and they are contiguous
+  // from first to last.
+  std::vector<crdt::Delta> Deltas(const msgpack::object& o, crdt::ReplicaId origin, uint64_t first,
+                                  uint64_t last) {
+    std::vector<crdt::Delta> deltas;
+    if (ok() && (first < 1 || first > last)) Fail("batch seq range out of order");
+    size_t n = 0;
+    const msgpack::object* e = Array(o, kAny, limits_.max_deltas_per_batch, &n, "deltas");
+    if (ok() && n == 0) Fail("batch holds no delta");
+    uint64_t next = first;
+    for (size_t i = 0; ok() && i < n; ++i) {
+      auto delta = crdt::DecodeDelta(Bin(e[i], "delta"), limits_.crdt);
+      if (!ok()) break;
+      if (!delta.ok()) {
+        Fail("delta " + std::to_string(i) + ": " + delta.status().message());
+        break;
+      }
+      if (delta->origin != origin) Fail("delta of another origin in a batch");
+      if (ok() && delta->first != next) Fail("deltas of a batch not contiguous");
+      if (ok() && delta->last > last) Fail("delta beyond the batch's last seq");
+      for (const crdt::Removal& r : delta->removals) {
+        if (ok() && MaxCounter(r.covered) > limits_.max_seq) Fail("removal dot beyond max seq");
+      }
+      if (!ok()) break;
+      next = delta->last + 1;
+      deltas.push_back(std::move(*delta));
+    }
+    if (ok() && next != last + 1) Fail("deltas end before the batch's last seq");
+    return deltas;
+  }
+
+  DeltaBatch Batch(const msgpack::object* e, crdt::ReplicaId origin, uint32_t partition) {
+    DeltaBatch batch;
+    batch.origin = origin;
+    batch.partition = partition;
+    batch.first_seq = Seq(e[0], "first seq");
+    batch.last_seq = Seq(e[1], "last seq");
+    batch.deltas = Deltas(e[2], origin, batch.first_seq, batch.last_seq);
+    return batch;
+  }
+
+ private:
+  const MessageLimits& limits_;
+  std::string error_;
+};
+
+// Counts a message's objects and nesting without building them. Unpacking
+// allocates an object (16 bytes) per element, so a message of many one-byte
+// elements would cost many times its size; the census refuses it first.
+class Census : public msgpack::null_visitor {
+ public:
+  explicit Census(const MessageLimits& limits) : limits_(limits) {}
+  bool over() const { return over_; }
+
+  bool visit_nil() { return Count(); }
+  bool visit_boolean(bool) { return Count(); }
+  bool visit_positive_integer(uint64_t) { return Count(); }
+  bool visit_negative_integer(int64_t) { return Count(); }
+  bool visit_float32(float) { return Count(); }
+  bool visit_float64(double) { return Count(); }
+  bool visit_str(const char*, uint32_t) { return Count(); }
+  bool visit_bin(const char*, uint32_t) { return Count(); }
+  bool visit_ext(const char*, uint32_t) { return Count(); }
+  bool start_array(uint32_t) {
+    if (++depth_ > kMaxDepth) return Stop();
+    return Count();
+  }
+  bool end_array() {
+    --depth_;
+    return true;
+  }
+  bool start_map(uint32_t) { return Stop(); }  // no message holds a map
+
+ private:
+  bool Count() { return ++objects_ <= limits_.max_objects || Stop(); }
+  bool Stop() {
+    over_ = true;
+    return false;
+  }
+  const MessageLimits& limits_;
+  size_t objects_ = 0;
+  size_t depth_ = 0;
+  bool over_ = false;
+};
+
+Status Unpack(std::string_view bytes, const MessageLimits& limits, msgpack::object_handle* out) {
+  if (bytes.size() > limits.max_message_bytes) {
+    return Status::Corrupt("replication message larger than the limit");
+  }
+  Census census(limits);
+  try {
+    size_t offset = 0;
+    (void)msgpack::parse(bytes.data(), bytes.size(), offset, census);
+  } catch (const std::exception& e) {
+    return Status::Corrupt(std::string("malformed replication message: ") + e.what());
+  }
+  if (census.over()) {
+    return Status::Corrupt("replication message with too many elements, too deep, or a map");
+  }
+  // Every array here is small except delta lists and heartbeat lists; bins
+  // hold whole encoded deltas or snapshots (bounded by the message size).
+  const size_t elements = std::max({limits.max_deltas_per_batch, limits.max_heartbeat_partitions,
+                                    limits.max_origins * 2, kReplyHeadFields + 3});
+  const msgpack::unpack_limit limit(elements, 0, 0, limits.max_message_bytes, 0, kMaxDepth);
+  try {
+    size_t offset = 0;
+    *out = msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, limit);
+    if (offset != bytes.size()) return Status::Corrupt("trailing bytes after the message");
+  } catch (const std::exception& e) {
+    return Status::Corrupt(std::string("malformed replication message: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+Result<Message> DecodeBatch(Reader& r, const msgpack::object* e) {
+  const crdt::ReplicaId origin = r.Uint(e[2], "origin");
+  const uint32_t partition = r.Partition(e[3]);
+  DeltaBatch batch = r.Batch(e + 4, origin, partition);
+  if (!r.ok()) return r.status();
+  return Message(std::move(batch));
+}
+
+Result<Message> DecodeHeartbeat(Reader& r, const msgpack::object* e, const MessageLimits& limits) {
+  Heartbeat hb;
+  hb.from = r.Uint(e[2], "from");
+  hb.sent_ms = r.Uint(e[3], "sent ms");
+  size_t n = 0;
+  const msgpack::object* parts =
+      r.Array(e[4], Reader::kAny, limits.max_heartbeat_partitions, &n, "heartbeat partitions");
+  for (size_t i = 0; r.ok() && i < n; ++i) {
+    size_t two = 0;
+    const msgpack::object* entry = r.Array(parts[i], 2, 2, &two, "partition entry");
+    if (!r.ok()) break;
+    PartitionApplied pa;
+    pa.partition = r.Partition(entry[0]);
+    pa.applied = r.Applied(entry[1]);
+    if (r.ok() && !hb.partitions.empty() && hb.partitions.back().partition >= pa.partition) {
+      r.Fail("heartbeat partitions not ascending");
+    }
+    hb.partitions.push_back(std::move(pa));
+  }
+  if (!r.ok()) return r.status();
+  return Message(std::move(hb));
+}
+
+Result<Message> DecodeRequest(Reader& r, const msgpack::object* e) {
+  CatchUpRequest req;
+  req.from = r.Uint(e[2], "from");
+  req.partition = r.Partition(e[3]);
+  req.origin = r.Uint(e[4], "origin");
+  req.after = r.Seq(e[5], "after");
+  if (!r.ok()) return r.status();
+  return Message(req);
+}
+
+Result<Message> DecodeReply(Reader& r, const msgpack::object* e, size_t n,
+                            const MessageLimits& limits) {
+  CatchUpReply reply;
+  reply.from = r.Uint(e[2], "from");
+  reply.partition = r.Partition(e[3]);
+  reply.origin = r.Uint(e[4], "origin");
+  reply.after = r.Seq(e[5], "after");
+  reply.responder_applied = r.Seq(e[6], "responder applied");
+  const uint64_t body = r.Uint(e[7], "reply kind");
+  if (!r.ok()) return r.status();
+  switch (body) {
+    case static_cast<uint64_t>(CatchUpReply::Kind::kUpToDate):
+      if (n != kReplyHeadFields) r.Fail("up-to-date reply with a body");
+      reply.kind = CatchUpReply::Kind::kUpToDate;
+      break;
+    case static_cast<uint64_t>(CatchUpReply::Kind::kDeltas):
+      if (n != kReplyHeadFields + 3) {
+        r.Fail("deltas reply of the wrong size");
+        break;
+      }
+      reply.kind = CatchUpReply::Kind::kDeltas;
+      reply.batch = r.Batch(e + kReplyHeadFields, reply.origin, reply.partition);
+      if (r.ok() && reply.batch.last_seq <= reply.after) r.Fail("deltas reply ends before after");
+      break;
+    case static_cast<uint64_t>(CatchUpReply::Kind::kState): {
+      if (n != kReplyHeadFields + 2) {
+        r.Fail("state reply of the wrong size");
+        break;
+      }
+      reply.kind = CatchUpReply::Kind::kState;
+      auto snap = crdt::DecodeSnapshot(r.Bin(e[kReplyHeadFields], "snapshot"), limits.crdt);
+      if (!r.ok()) break;
+      if (!snap.ok()) {
+        r.Fail("snapshot: " + snap.status().message());
+        break;
+      }
+      if (MaxCounter(snap->context) > limits.max_seq) r.Fail("snapshot dot beyond max seq");
+      reply.snapshot = std::move(*snap);
+      reply.applied = r.Applied(e[kReplyHeadFields + 1]);
+      break;
+    }
+    default:
+      r.Fail("unknown reply kind " + std::to_string(body));
+  }
+  if (!r.ok()) return r.status();
+  return Message(std::move(reply));
+}
+
+}  // namespace
+
+std::string EncodeMessage(const Message& message) {
+  msgpack::sbuffer buf;
+  Packer pk(&buf);
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, DeltaBatch>) {
+          PackHead(pk, Kind::kBatch, kBatchFields);
+          pk.pack_uint64(m.origin);
+          pk.pack_uint64(m.partition);
+          pk.pack_uint64(m.first_seq);
+          pk.pack_uint64(m.last_seq);
+          PackDeltas(pk, m.deltas);
+        } else if constexpr (std::is_same_v<T, Heartbeat>) {
+          PackHead(pk, Kind::kHeartbeat, kHeartbeatFields);
+          pk.pack_uint64(m.from);
+          pk.pack_uint64(m.sent_ms);
+          pk.pack_array(static_cast<uint32_t>(m.partitions.size()));
+          for (const PartitionApplied& pa : m.partitions) {
+            pk.pack_array(2);
+            pk.pack_uint64(pa.partition);
+            PackApplied(pk, pa.applied);
+          }
+        } else if constexpr (std::is_same_v<T, CatchUpRequest>) {
+          PackHead(pk, Kind::kRequest, kRequestFields);
+          pk.pack_uint64(m.from);
+          pk.pack_uint64(m.partition);
+          pk.pack_uint64(m.origin);
+          pk.pack_uint64(m.after);
+        } else {
+          static_assert(std::is_same_v<T, CatchUpReply>);
+          const size_t body = m.kind == CatchUpReply::Kind::kUpToDate ? 0
+                              : m.kind == CatchUpReply::Kind::kDeltas ? 3
+                                                                      : 2;
+          PackHead(pk, Kind::kReply, kReplyHeadFields + body);
+          pk.pack_uint64(m.from);
+          pk.pack_uint64(m.partition);
+          pk.pack_uint64(m.origin);
+          pk.pack_uint64(m.after);
+          pk.pack_uint64(m.responder_applied);
+          pk.pack_uint64(static_cast<uint64_t>(m.kind));
+          if (m.kind == CatchUpReply::Kind::kDeltas) {
+            pk.pack_uint64(m.batch.first_seq);
+            pk.pack_uint64(m.batch.last_seq);
+            PackDeltas(pk, m.batch.deltas);
+          } else if (m.kind == CatchUpReply::Kind::kState) {
+            PackBin(pk, crdt::EncodeSnapshot(m.snapshot));
+            PackApplied(pk, m.applied);
+          }
+        }
+      },
+      message);
+  return std::string(buf.data(), buf.size());
+}
+
+Result<Message> DecodeMessage(std::string_view bytes, const MessageLimits& limits) {
+  msgpack::object_handle handle;
+  if (Status s = Unpack(bytes, limits, &handle); !s.ok()) return s;
+  Reader r(limits);
+  const msgpack::object& root = handle.get();
+  size_t n = 0;
+  const msgpack::object* e = r.Array(root, Reader::kAny, kReplyHeadFields + 3, &n, "message");
+  if (r.ok() && n < 2) r.Fail("message without version and kind");
+  if (!r.ok()) return r.status();
+  if (r.Uint(e[0], "version") != kMessageFormatVersion && r.ok()) {
+    return Status::Unsupported("replication message: unsupported format version");
+  }
+  const uint64_t kind = r.Uint(e[1], "kind");
+  if (!r.ok()) return r.status();
+  switch (kind) {
+    case static_cast<uint64_t>(Kind::kBatch):
+      if (n != kBatchFields) break;
+      return DecodeBatch(r, e);
+    case static_cast<uint64_t>(Kind::kHeartbeat):
+      if (n != kHeartbeatFields) break;
+      return DecodeHeartbeat(r, e, limits);
+    case static_cast<uint64_t>(Kind::kRequest):
+      if (n != kRequestFields) break;
+      return DecodeRequest(r, e);
+    case static_cast<uint64_t>(Kind::kReply):
+      if (n < kReplyHeadFields) break;
+      return DecodeReply(r, e, n, limits);
+    default:
+      return Status::Corrupt("replication message: unknown kind " + std::to_string(kind));
+  }
+  return Status::Corrupt("replication message: wrong number of fields for its kind");
+}
+
+size_t EstimateDeltaBytes(const crdt::Delta& delta) {
+  constexpr size_t kDeltaOverhead = 32;
+  constexpr size_t kEntryOverhead = 16;
+  size_t bytes = kDeltaOverhead;
+  for (const crdt::Removal& r : delta.removals) {
+    bytes += kEntryOverhead + r.scope.key.size() + r.scope.field.size() +
+             r.covered.IntervalCount() * kEntryOverhead;
+  }
+  for (const crdt::Addition& a : delta.additions) {
+    bytes += kEntryOverhead + a.path.key.size() + a.path.field.size() + a.atom.bytes.size();
+  }
+  return bytes;
+}
+
+const char* MessageKindName(const Message& message) {
+  switch (message.index()) {
+    case 0:
+      return "batch";
+    case 1:
+      return "heartbeat";
+    case 2:
+      return "catch-up request";
+    default:
+      return "catch-up reply";
+  }
+}
+
+}  // namespace geokv::replication

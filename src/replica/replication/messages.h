@@ -1,0 +1,149 @@
+// The replication protocol's messages and their MessagePack encoding.
+//
+// The byte format (MessagePack; `uint` is an unsigned integer of any width,
+// `bin` a byte string; `seq` a uint <= MessageLimits::max_seq):
+//
+//   message    = [ version:uint(1), kind:uint, fields... ]
+//   kind 1, delta batch:
+//                [ 1, 1, origin:uint, partition:uint, first:seq, last:seq, [ delta:bin+ ] ]
+//   kind 2, heartbeat:
+//                [ 1, 2, from:uint, sent_ms:uint, [ partition-applied* ] ]
+//   kind 3, catch-up request:
+//                [ 1, 3, from:uint, partition:uint, origin:uint, after:seq ]
+//   kind 4, catch-up reply:
+//                [ 1, 4, from:uint, partition:uint, origin:uint, after:seq,
+//                  responder-applied:seq, body-kind:uint, body... ]
+//                body-kind 0, up to date:  (nothing)
+//                body-kind 1, deltas:      first:seq, last:seq, [ delta:bin+ ]
+//                body-kind 2, state:       snapshot:bin, applied
+//
+//   partition-applied = [ partition:uint, applied ]
+//   applied           = [ origin:uint, seq, origin:uint, seq, ... ]   (flattened pairs,
+//                       origins strictly ascending)
+//   delta:bin         = crdt::EncodeDelta bytes (src/crdt/codec.h); in a batch the deltas
+//                       all have the batch's origin and are contiguous: the first starts
+//                       at `first`, each next one at the previous one's last + 1, the last
+//                       ends at `last`
+//   snapshot:bin      = crdt::EncodeSnapshot bytes
+//
+// Heartbeat partitions are strictly ascending. Every seq, and every dot counter
+// inside a delta or snapshot, is at most max_seq (2^62 by default), so that a
+// receiver can add 1 to any of them without overflow.
+//
+// Decoders take any bytes (peers may be broken or hostile): they return a Status
+// for anything malformed, truncated, oversized, trailing or out of range, never
+// crash, and bound every length before allocating. A decoded message is
+// well-formed, but says nothing about whether its sender may send it (that the
+// partition is shared, the origin a replica...): the ReplicationCore checks that.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "common/status.h"
+#include "crdt/codec.h"
+#include "crdt/delta.h"
+#include "crdt/join.h"
+
+namespace geokv::replication {
+
+constexpr uint64_t kMessageFormatVersion = 1;
+
+// A run of contiguous deltas of one origin in one partition: the unit of
+// shipping. Seqs are dot counters: the batch holds every dot of `origin` in
+// [first_seq, last_seq].
+struct DeltaBatch {
+  crdt::ReplicaId origin = 0;
+  uint32_t partition = 0;
+  uint64_t first_seq = 0;  // == deltas.front().first
+  uint64_t last_seq = 0;   // == deltas.back().last
+  std::vector<crdt::Delta> deltas;
+
+  bool operator==(const DeltaBatch&) const = default;
+};
+
+// origin -> the seq through which a node applied that origin's deltas in one
+// partition. Ascending by origin, no duplicates.
+using AppliedVector = std::vector<std::pair<crdt::ReplicaId, uint64_t>>;
+
+struct PartitionApplied {
+  uint32_t partition = 0;
+  AppliedVector applied;
+
+  bool operator==(const PartitionApplied&) const = default;
+};
+
+// A node's replication progress. It may list only some of the sender's
+// partitions (those that changed since its last heartbeat): each listed entry
+// replaces what the receiver knew for that partition.
+struct Heartbeat {
+  crdt::ReplicaId from = 0;
+  uint64_t sent_ms = 0;                      // sender's clock; informational
+  std::vector<PartitionApplied> partitions;  // ascending partition
+
+  bool operator==(const Heartbeat&) const = default;
+};
+
+// "Send me the deltas of `origin` in `partition` after seq `after`."
+struct CatchUpRequest {
+  crdt::ReplicaId from = 0;
+  uint32_t partition = 0;
+  crdt::ReplicaId origin = 0;
+  uint64_t after = 0;
+
+  bool operator==(const CatchUpRequest&) const = default;
+};
+
+struct CatchUpReply {
+  enum class Kind : uint8_t {
+    kUpToDate = 0,  // the responder has nothing of origin after `after`
+    kDeltas = 1,    // `batch` continues origin's stream (from the origin's log)
+    kState = 2,     // `snapshot` of the responder's replica, with its `applied` vector
+  };
+
+  crdt::ReplicaId from = 0;
+  uint32_t partition = 0;
+  crdt::ReplicaId origin = 0;
+  uint64_t after = 0;              // as in the request
+  uint64_t responder_applied = 0;  // from's applied seq of origin in partition
+  Kind kind = Kind::kUpToDate;
+  DeltaBatch batch;         // kDeltas: origin and partition as above
+  crdt::Snapshot snapshot;  // kState
+  AppliedVector applied;    // kState: from's applied vector of the partition
+
+  bool operator==(const CatchUpReply&) const = default;
+};
+
+using Message = std::variant<DeltaBatch, Heartbeat, CatchUpRequest, CatchUpReply>;
+
+// Bounds a decoder enforces before it allocates or trusts anything.
+struct MessageLimits {
+  size_t max_message_bytes = size_t{64} << 20;  // a whole message (state transfers are big)
+  size_t max_deltas_per_batch = 65536;
+  size_t max_heartbeat_partitions = 65536;
+  size_t max_origins = 1024;             // entries of one applied vector
+  size_t max_objects = size_t{1} << 20;  // MessagePack objects in a message, all arrays together
+  uint32_t max_partitions = 1u << 16;    // partition numbers are below this
+  uint64_t max_seq = uint64_t{1} << 62;
+  crdt::DecodeLimits crdt;  // for embedded deltas and snapshots
+};
+
+// The encoding of `message`. REQUIRES: the message is well-formed (as the
+// decoder would accept it).
+std::string EncodeMessage(const Message& message);
+
+// Decodes one message spanning all of `bytes`, or says why it cannot.
+Result<Message> DecodeMessage(std::string_view bytes, const MessageLimits& limits = {});
+
+// A rough size in bytes of a delta on the wire (for batch and buffer limits),
+// without encoding it.
+size_t EstimateDeltaBytes(const crdt::Delta& delta);
+
+// "batch", "heartbeat", "catch-up request", "catch-up reply": for logs and tests.
+const char* MessageKindName(const Message& message);
+
+}  // namespace geokv::replication

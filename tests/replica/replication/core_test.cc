@@ -1,0 +1,693 @@
+// The replication core's pieces, one behaviour each, with messages passed by
+// hand (through the codec) between cores over memory stores.
+#include "replica/replication/core.h"
+
+#include <catch2/catch.hpp>
+#include <functional>
+#include <memory>
+
+#include "crdt/join.h"
+#include "crdt/key_space.h"
+#include "crdt/scalar.h"
+#include "random_ops.h"
+#include "replica/replication/memory_store.h"
+
+namespace geokv::replication {
+namespace {
+
+using crdt::ReplicaId;
+
+constexpr ReplicaId kA = 0xA, kB = 0xB, kC = 0xC;
+
+// Cores over memory stores; messages move only when a test moves them.
+class Cluster {
+ public:
+  // nodes: (id, dc); replicas[p]: the ids holding p.
+  Cluster(std::vector<std::pair<ReplicaId, uint32_t>> nodes,
+          std::vector<std::vector<ReplicaId>> replicas, Options options)
+      : replicas_(std::move(replicas)), options_(options) {
+    for (const auto& [id, dc] : nodes) dc_of_[id] = dc;
+    for (const auto& [id, dc] : nodes) {
+      nodes_[id].store = std::make_unique<MemoryReplicaStore>(
+          static_cast<uint32_t>(replicas_.size()), size_t{1} << 20);
+      Restart(id, 0);
+    }
+  }
+  // A, B, C in DCs 0, 1, 2, each holding every one of q partitions.
+  static Cluster ThreeDcs(Options options, uint32_t q = 2) {
+    return Cluster({{kA, 0}, {kB, 1}, {kC, 2}},
+                   std::vector<std::vector<ReplicaId>>(q, {kA, kB, kC}), options);
+  }
+
+  ReplicationCore& core(ReplicaId id) { return *nodes_.at(id).core; }
+  MemoryReplicaStore& store(ReplicaId id) { return *nodes_.at(id).store; }
+
+  // The core is rebuilt from the store: a crash and restart.
+  void Restart(ReplicaId id, uint64_t now_ms) {
+    Membership m;
+    m.self = id;
+    m.dc_of = dc_of_;
+    m.replicas = replicas_;
+    Node& node = nodes_.at(id);
+    node.core = std::make_unique<ReplicationCore>(m, options_, *node.store, now_ms);
+  }
+
+  // A local mutation at `id`, committed and handed to its core.
+  crdt::Delta Mutate(ReplicaId id, uint32_t p, uint64_t now_ms,
+                     const std::function<void(crdt::DeltaBuilder&)>& mutator) {
+    Node& node = nodes_.at(id);
+    crdt::DeltaBuilder builder(node.store->State(p), id);
+    mutator(builder);
+    crdt::Delta d = std::move(builder).Finish();
+    crdt::ApplyDelta(node.store->State(p), d);
+    node.core->OnLocalDelta(*node.store, p, d, now_ms);
+    return d;
+  }
+  crdt::Delta Incr(ReplicaId id, uint32_t p, uint64_t now_ms, int64_t by, std::string key = "k") {
+    return Mutate(id, p, now_ms, [&](crdt::DeltaBuilder& b) {
+      crdt::IncrementScalar(b, crdt::ScalarRef{key, std::nullopt}, by);
+    });
+  }
+  crdt::Delta Del(ReplicaId id, uint32_t p, uint64_t now_ms, std::string key = "k") {
+    return Mutate(id, p, now_ms, [&](crdt::DeltaBuilder& b) { crdt::DeleteKey(b, key); });
+  }
+
+  std::vector<Outgoing> Take(ReplicaId id, uint64_t now_ms) {
+    return nodes_.at(id).core->TakeOutgoing(now_ms);
+  }
+  // Delivers through the codec, as a transport would.
+  void Deliver(ReplicaId to, const Message& m, uint64_t now_ms) {
+    auto decoded = DecodeMessage(EncodeMessage(m));
+    REQUIRE(decoded.ok());
+    Node& node = nodes_.at(to);
+    node.core->OnMessage(*node.store, *decoded, now_ms);
+  }
+  void Tick(ReplicaId id, uint64_t now_ms) {
+    Node& node = nodes_.at(id);
+    node.core->OnTick(*node.store, now_ms);
+  }
+  // Ticks `from` and delivers its heartbeat (a full one) to `to`.
+  void Heartbeat(ReplicaId from, ReplicaId to, uint64_t now_ms);
+
+  std::string View(ReplicaId id, uint32_t p) { return test::Observe(store(id).State(p)); }
+
+ private:
+  struct Node {
+    std::unique_ptr<MemoryReplicaStore> store;
+    std::unique_ptr<ReplicationCore> core;
+  };
+  std::map<ReplicaId, uint32_t> dc_of_;
+  std::vector<std::vector<ReplicaId>> replicas_;
+  Options options_;
+  std::map<ReplicaId, Node> nodes_;
+};
+
+template <typename T>
+std::vector<T> All(const std::vector<Outgoing>& outs) {
+  std::vector<T> found;
+  for (const Outgoing& o : outs) {
+    if (const T* m = std::get_if<T>(&o.message)) found.push_back(*m);
+  }
+  return found;
+}
+
+template <typename T>
+T One(const std::vector<Outgoing>& outs) {
+  auto found = All<T>(outs);
+  REQUIRE(found.size() == 1);
+  return found.front();
+}
+
+void Cluster::Heartbeat(ReplicaId from, ReplicaId to, uint64_t now_ms) {
+  // A heartbeat that reports exactly `from`'s applied vectors now.
+  replication::Heartbeat hb;
+  hb.from = from;
+  hb.sent_ms = now_ms;
+  for (uint32_t p = 0; p < replicas_.size(); ++p) {
+    if (!core(from).Holds(p)) continue;
+    PartitionApplied pa{p, {}};
+    std::vector<ReplicaId> ids = replicas_[p];
+    std::sort(ids.begin(), ids.end());
+    for (ReplicaId o : ids) pa.applied.emplace_back(o, core(from).Applied(p, o));
+    hb.partitions.push_back(pa);
+  }
+  Deliver(to, hb, now_ms);
+}
+
+Options Quiet() {
+  // Long intervals, so that only what a test does happens.
+  Options o;
+  o.heartbeat_interval_ms = 1'000'000;
+  o.down_after_ms = 1'000'000;
+  o.maintenance_interval_ms = 1'000'000;
+  o.catchup_delay_ms = 0;
+  return o;
+}
+
+TEST_CASE("Core: local deltas are logged, recorded as applied and published in contiguous batches",
+          "[unit]") {
+  Options o = Quiet();
+  o.batch_max_deltas = 2;
+  Cluster c = Cluster::ThreeDcs(o);
+  c.Incr(kA, 0, 1, 5);
+  c.Incr(kA, 0, 2, 6);  // the second fills a batch: closed at once
+  c.Incr(kA, 0, 3, 7);
+  c.Incr(kA, 1, 3, 8);
+  CHECK(c.core(kA).Applied(0, kA) == 3);
+  CHECK(c.store(kA).Applied(0, kA) == 3);
+  CHECK(c.store(kA).LogEntries(0, kA).size() == 3);
+
+  auto out = c.Take(kA, 4);
+  auto batches = All<DeltaBatch>(out);
+  REQUIRE(batches.size() == 3);
+  CHECK((batches[0].partition == 0 && batches[0].first_seq == 1 && batches[0].last_seq == 2));
+  CHECK((batches[1].partition == 0 && batches[1].first_seq == 3 && batches[1].last_seq == 3));
+  CHECK((batches[2].partition == 1 && batches[2].first_seq == 1 && batches[2].last_seq == 1));
+  for (const Outgoing& x : out) {
+    CHECK(x.kind == Outgoing::Kind::kPublishPartition);
+    CHECK(x.partition == std::get<DeltaBatch>(x.message).partition);
+  }
+  CHECK(All<Heartbeat>(out).empty());  // own writes alone do not call for one
+}
+
+TEST_CASE("Core: batches apply in order; duplicates and old batches change nothing", "[unit]") {
+  Cluster c = Cluster::ThreeDcs(Quiet());
+  c.Incr(kA, 0, 1, 5);
+  c.Incr(kA, 0, 1, 6);
+  const DeltaBatch batch = One<DeltaBatch>(c.Take(kA, 1));
+  c.Deliver(kB, batch, 2);
+  CHECK(c.core(kB).Applied(0, kA) == 2);
+  CHECK(c.store(kB).Applied(0, kA) == 2);
+  CHECK(c.View(kB, 0) == c.View(kA, 0));
+  CHECK(c.View(kB, 0) == "k:string=11\n");
+
+  const std::string before = c.View(kB, 0);
+  c.Deliver(kB, batch, 3);
+  CHECK(c.core(kB).stats().duplicates == 1);
+  CHECK(c.core(kB).Applied(0, kA) == 2);
+  CHECK(c.View(kB, 0) == before);
+}
+
+TEST_CASE("Core: a gap is buffered and filled by catch-up from the origin's log", "[unit]") {
+  Options o = Quiet();
+  o.catchup_delay_ms = 10;
+  Cluster c = Cluster::ThreeDcs(o);
+  c.Incr(kA, 0, 1, 5);
+  const DeltaBatch first = One<DeltaBatch>(c.Take(kA, 1));
+  c.Incr(kA, 0, 2, 6);
+  const DeltaBatch second = One<DeltaBatch>(c.Take(kA, 2));
+
+  c.Deliver(kB, second, 100);  // the first one was lost
+  CHECK(c.core(kB).Applied(0, kA) == 0);
+  CHECK(c.core(kB).stats().gaps == 1);
+  CHECK(All<CatchUpRequest>(c.Take(kB, 100)).empty());  // it may still come
+  CHECK(c.core(kB).NextTickMs() <= 110);
+  c.Tick(kB, 105);
+  CHECK(All<CatchUpRequest>(c.Take(kB, 105)).empty());
+  c.Tick(kB, 110);
+  auto out = c.Take(kB, 110);
+  const CatchUpRequest req = One<CatchUpRequest>(out);
+  CHECK(req == CatchUpRequest{kB, 0, kA, 0});
+  CHECK(out[0].kind == Outgoing::Kind::kSendRequest);
+  CHECK(out[0].to == kA);
+  CHECK_FALSE(c.core(kB).Settled());
+
+  c.Deliver(kA, req, 111);
+  out = c.Take(kA, 111);
+  const CatchUpReply reply = One<CatchUpReply>(out);
+  CHECK(reply.kind == CatchUpReply::Kind::kDeltas);
+  CHECK((reply.batch.first_seq == 1 && reply.batch.last_seq == 2));
+  CHECK(out[0].kind == Outgoing::Kind::kSendReply);
+  CHECK(out[0].to == kB);
+  CHECK(c.core(kA).stats().log_replies == 1);
+
+  c.Deliver(kB, reply, 112);
+  CHECK(c.core(kB).Applied(0, kA) == 2);
+  CHECK(c.View(kB, 0) == c.View(kA, 0));
+  (void)first;
+}
+
+TEST_CASE("Core: a batch that arrives late within catchup_delay_ms fills the gap by itself",
+          "[unit]") {
+  Options o = Quiet();
+  o.catchup_delay_ms = 10;
+  Cluster c = Cluster::ThreeDcs(o);
+  c.Incr(kA, 0, 1, 5);
+  const DeltaBatch first = One<DeltaBatch>(c.Take(kA, 1));
+  c.Incr(kA, 0, 2, 6);
+  const DeltaBatch second = One<DeltaBatch>(c.Take(kA, 2));
+  c.Deliver(kB, second, 100);
+  c.Deliver(kB, first, 104);  // reordered, not lost: the buffered one applies too
+  CHECK(c.core(kB).Applied(0, kA) == 2);
+  c.Tick(kB, 200);
+  CHECK(All<CatchUpRequest>(c.Take(kB, 200)).empty());
+  CHECK(c.core(kB).stats().catchup_requests == 0);
+}
+
+TEST_CASE("Core: catch-up replies are bounded in bytes and continue until the gap closes",
+          "[unit]") {
+  Options o = Quiet();
+  o.catchup_reply_max_bytes = 1;  // one delta per reply
+  Cluster c = Cluster::ThreeDcs(o);
+  for (int i = 0; i < 5; ++i) c.Incr(kA, 0, 1, i);
+  (void)c.Take(kA, 1);      // all lost
+  c.Heartbeat(kA, kB, 10);  // reveals the tail gap
+  int rounds = 0;
+  for (uint64_t t = 11; c.core(kB).Applied(0, kA) < 5 && rounds < 20; ++t, ++rounds) {
+    c.Tick(kB, t);
+    for (const CatchUpRequest& req : All<CatchUpRequest>(c.Take(kB, t))) {
+      c.Deliver(kA, req, t);
+      for (const CatchUpReply& reply : All<CatchUpReply>(c.Take(kA, t))) {
+        CHECK(reply.batch.deltas.size() == 1);
+        c.Deliver(kB, reply, t);
+      }
+    }
+  }
+  CHECK(c.core(kB).Applied(0, kA) == 5);
+  CHECK(rounds == 5);
+  CHECK(c.View(kB, 0) == c.View(kA, 0));
+}
+
+TEST_CASE("Core: a lost last batch is found from the origin's heartbeat", "[unit]") {
+  Cluster c = Cluster::ThreeDcs(Quiet());
+  c.Incr(kA, 1, 1, 5);
+  (void)c.Take(kA, 1);  // lost
+  c.Tick(kA, 2);        // the first tick sends a full heartbeat
+  const Heartbeat hb = One<Heartbeat>(c.Take(kA, 2));
+  c.Deliver(kB, hb, 3);
+  c.Tick(kB, 3);
+  const CatchUpRequest req = One<CatchUpRequest>(c.Take(kB, 3));
+  CHECK(req == CatchUpRequest{kB, 1, kA, 0});
+}
+
+TEST_CASE(
+    "Core: a truncated log is answered with a state transfer that brings the sender's applied "
+    "vector",
+    "[unit]") {
+  Cluster c = Cluster::ThreeDcs(Quiet());
+  c.Incr(kC, 0, 1, 2);
+  c.Incr(kC, 0, 1, 2);
+  c.Deliver(kA, One<DeltaBatch>(c.Take(kC, 1)), 2);
+  for (int i = 0; i < 3; ++i) c.Incr(kA, 0, 3, 10, "j");
+  (void)c.Take(kA, 3);
+  c.store(kA).TruncateLog(0, kA, 2);
+
+  c.Deliver(kA, CatchUpRequest{kB, 0, kA, 0}, 4);
+  const CatchUpReply reply = One<CatchUpReply>(c.Take(kA, 4));
+  CHECK(reply.kind == CatchUpReply::Kind::kState);
+  CHECK(reply.applied == AppliedVector{{kA, 3}, {kB, 0}, {kC, 2}});
+  CHECK(c.core(kA).stats().state_transfers_sent == 1);
+
+  c.Deliver(kB, reply, 5);
+  CHECK(c.core(kB).Applied(0, kA) == 3);
+  CHECK(c.core(kB).Applied(0, kC) == 2);
+  CHECK(c.store(kB).Applied(0, kC) == 2);
+  CHECK(c.View(kB, 0) == c.View(kA, 0));
+  CHECK(c.View(kB, 0) == "j:string=30\nk:string=4\n");
+
+  // The same snapshot again brings nothing.
+  c.Deliver(kB, reply, 6);
+  CHECK(c.core(kB).stats().state_transfers_applied == 1);
+}
+
+TEST_CASE(
+    "Core: an unanswered catch-up is retried with backoff, and a down origin's deltas come from "
+    "a live replica",
+    "[unit]") {
+  Options o = Quiet();
+  o.catchup_timeout_ms = 50;
+  o.catchup_timeout_max_ms = 80;
+  o.down_after_ms = 300;
+  Cluster c = Cluster::ThreeDcs(o);
+  c.Incr(kA, 0, 1, 7);
+  c.Incr(kA, 0, 1, 7);
+  c.Deliver(kC, One<DeltaBatch>(c.Take(kA, 1)), 2);  // only C got it
+
+  c.Heartbeat(kC, kB, 10);  // C has A:2, B has nothing
+  c.Tick(kB, 10);
+  // A is up: its own batch or heartbeat may just be slower than C's news.
+  CHECK(All<CatchUpRequest>(c.Take(kB, 10)).empty());
+  c.Heartbeat(kA, kB, 20);  // A: A:2, then A falls silent
+  c.Tick(kB, 20);
+  CHECK(One<CatchUpRequest>(c.Take(kB, 20)) == CatchUpRequest{kB, 0, kA, 0});
+  c.Tick(kB, 69);
+  CHECK(All<CatchUpRequest>(c.Take(kB, 69)).empty());
+  c.Tick(kB, 70);  // timed out: again, to A (still up), waiting longer
+  CHECK(One<CatchUpRequest>(c.Take(kB, 70)).from == kB);
+  CHECK(c.core(kB).stats().catchup_retries == 1);
+  c.Tick(kB, 149);
+  CHECK(All<CatchUpRequest>(c.Take(kB, 149)).empty());
+
+  c.Heartbeat(kC, kB, 290);
+  c.Tick(kB, 321);  // A silent for 301 ms: down; ask C, which sends its state
+  auto out = c.Take(kB, 321);
+  auto req = One<CatchUpRequest>(out);
+  CHECK(out[0].to == kC);
+  auto peers = c.core(kB).Peers(321);
+  CHECK_FALSE(peers[0].up);  // A
+  CHECK(peers[1].up);        // C
+
+  c.Deliver(kC, req, 322);
+  const CatchUpReply reply = One<CatchUpReply>(c.Take(kC, 322));
+  CHECK(reply.kind == CatchUpReply::Kind::kState);
+  c.Deliver(kB, reply, 323);
+  CHECK(c.core(kB).Applied(0, kA) == 2);
+  CHECK(c.View(kB, 0) == "k:string=14\n");
+}
+
+TEST_CASE("Core: catch-up requests in flight are bounded", "[unit]") {
+  Options o = Quiet();
+  o.catchup_max_outstanding = 1;
+  Cluster c = Cluster::ThreeDcs(o);
+  c.Incr(kA, 0, 1, 1);
+  c.Incr(kA, 1, 1, 1);
+  (void)c.Take(kA, 1);  // lost
+  c.Heartbeat(kA, kB, 2);
+  c.Tick(kB, 2);
+  const CatchUpRequest first = One<CatchUpRequest>(c.Take(kB, 2));
+  c.Tick(kB, 3);
+  CHECK(All<CatchUpRequest>(c.Take(kB, 3)).empty());
+  CHECK(c.core(kB).NextTickMs() > 3);  // the waiting stream is woken by the answer, not polled
+  c.Deliver(kA, first, 4);
+  c.Deliver(kB, One<CatchUpReply>(c.Take(kA, 4)), 5);  // frees the slot: the next request at once
+  const CatchUpRequest second = One<CatchUpRequest>(c.Take(kB, 5));
+  CHECK(second.partition != first.partition);
+}
+
+TEST_CASE("Core: with nobody to ask, a gap waits without asking for ticks", "[unit]") {
+  Options o = Quiet();
+  o.down_after_ms = 100;
+  o.catchup_timeout_ms = 40;
+  Cluster c = Cluster::ThreeDcs(o, 1);
+  c.Incr(kA, 0, 1, 1);
+  c.Deliver(kC, One<DeltaBatch>(c.Take(kA, 1)), 2);
+  c.Heartbeat(kC, kB, 90);  // C has A:1; A is silent, so soon down
+  c.Tick(kB, 101);
+  (void)c.Take(kB, 101);  // that request is lost
+  c.Tick(kB, 191);        // C silent too: nobody live to ask
+  CHECK(All<CatchUpRequest>(c.Take(kB, 191)).empty());
+  CHECK(c.core(kB).NextTickMs() > 191);
+  CHECK_FALSE(c.core(kB).Settled());
+  c.Heartbeat(kC, kB, 200);  // C is back
+  c.Tick(kB, 231);
+  auto out = c.Take(kB, 231);
+  CHECK(One<CatchUpRequest>(out) == CatchUpRequest{kB, 0, kA, 0});
+  CHECK(out[0].to == kC);
+}
+
+TEST_CASE("Core: stability counts a peer's report only once that peer's own stream is applied",
+          "[unit]") {
+  Cluster c = Cluster::ThreeDcs(Quiet(), 1);
+  c.Incr(kA, 0, 1, 1);
+  c.Incr(kA, 0, 1, 1);
+  const DeltaBatch from_a = One<DeltaBatch>(c.Take(kA, 1));
+  c.Incr(kC, 0, 1, 1);
+  const DeltaBatch from_c = One<DeltaBatch>(c.Take(kC, 1));
+  c.Deliver(kB, from_a, 2);
+  c.Deliver(kC, from_a, 2);
+  CHECK(c.core(kB).Stable(0).empty());  // no reports yet
+
+  c.Heartbeat(kA, kB, 3);  // A: {A:2}
+  c.Heartbeat(kC, kB, 3);  // C: {A:2, C:1}, but B has not applied C:1 yet
+  CHECK(c.core(kB).Stable(0).empty());
+
+  c.Deliver(kB, from_c, 4);                                    // now C's report is usable
+  CHECK(c.core(kB).Stable(0) == crdt::StableVector{{kA, 2}});  // A reported C:0
+  c.Deliver(kA, from_c, 5);
+  c.Heartbeat(kA, kB, 5);
+  CHECK(c.core(kB).Stable(0) == crdt::StableVector{{kA, 2}, {kC, 1}});
+}
+
+// A: INCRBY k 5; C sees it and DELs k; A: INCRBY k 3; C sees that too and
+// reports {A:2, C:1}. B has both increments but not yet C's DEL.
+std::string FoldBeforeTheRemoval(bool use_unusable_reports) {
+  Options o = Quiet();
+  o.maintenance_interval_ms = 1;
+  o.testing_use_unusable_reports = use_unusable_reports;
+  Cluster c = Cluster::ThreeDcs(o, 1);
+  c.Incr(kA, 0, 1, 5);
+  const DeltaBatch a1 = One<DeltaBatch>(c.Take(kA, 1));
+  c.Deliver(kC, a1, 2);
+  c.Del(kC, 0, 3);
+  const DeltaBatch c1 = One<DeltaBatch>(c.Take(kC, 3));
+  c.Incr(kA, 0, 4, 3);
+  const DeltaBatch a2 = One<DeltaBatch>(c.Take(kA, 4));
+  c.Deliver(kC, a2, 5);
+  c.Deliver(kB, a1, 5);
+  c.Deliver(kB, a2, 5);
+  c.Deliver(kA, c1, 6);
+  c.Heartbeat(kA, kB, 6);  // {A:2, C:1}
+  c.Heartbeat(kC, kB, 6);  // {A:2, C:1}
+  c.Tick(kB, 10);          // maintenance: fold what is stable
+  c.Deliver(kB, c1, 11);   // the DEL arrives
+  CHECK(c.View(kA, 0) == "k:string=3\n");
+  return c.View(kB, 0);
+}
+
+TEST_CASE("Core: folding waits for usable reports; folding earlier resurrects a removed increment",
+          "[unit]") {
+  CHECK(FoldBeforeTheRemoval(false) == "k:string=3\n");
+  CHECK(FoldBeforeTheRemoval(true) == "k:string=8\n");  // the DEL's 5 came back
+}
+
+TEST_CASE("Core: counters are folded once stable, a bounded number of keys per round", "[unit]") {
+  Options o = Quiet();
+  o.maintenance_interval_ms = 10;
+  o.fold_keys_per_maintenance = 1;
+  Cluster c = Cluster::ThreeDcs(o, 2);
+  for (uint32_t p = 0; p < 2; ++p) {
+    for (int i = 0; i < 3; ++i) c.Incr(kA, p, 1, 1);
+  }
+  for (const DeltaBatch& b : All<DeltaBatch>(c.Take(kA, 1))) {
+    c.Deliver(kB, b, 2);
+    c.Deliver(kC, b, 2);
+  }
+  for (ReplicaId from : {kB, kC}) c.Heartbeat(from, kA, 3);
+  c.Tick(kA, 10);
+  CHECK(c.core(kA).stats().folded_atoms == 2);  // one partition: 3 atoms -> 1
+  c.Tick(kA, 20);
+  CHECK(c.core(kA).stats().folded_atoms == 4);
+  CHECK(c.store(kA).State(0).AtomCount() == 1);
+  CHECK(c.View(kA, 0) == "k:string=3\n");
+  c.Tick(kA, 30);
+  CHECK(c.core(kA).stats().folded_atoms == 4);  // nothing new is stable
+}
+
+TEST_CASE("Core: beyond fold_keys_max keys, and after a restart, whole partitions are folded",
+          "[unit]") {
+  Options o = Quiet();
+  o.maintenance_interval_ms = 10;
+  o.fold_keys_max = 1;
+  Cluster c = Cluster::ThreeDcs(o, 1);
+  for (const char* key : {"a", "b", "a", "b"}) c.Incr(kA, 0, 1, 1, key);  // "b" is not tracked
+  const DeltaBatch batch = One<DeltaBatch>(c.Take(kA, 1));
+  for (ReplicaId to : {kB, kC}) c.Deliver(to, batch, 2);
+  for (ReplicaId from : {kB, kC}) c.Heartbeat(from, kA, 3);
+  c.Tick(kA, 10);
+  CHECK(c.core(kA).stats().folded_atoms == 2);
+  CHECK(c.store(kA).State(0).AtomCount() == 2);
+  CHECK(c.View(kA, 0) == "a:string=2\nb:string=2\n");
+
+  // B never folded (nothing was stable there); after a restart it folds
+  // everything it holds once it is stable, although it remembers no key.
+  CHECK(c.store(kB).State(0).AtomCount() == 4);
+  c.Restart(kB, 20);
+  for (ReplicaId from : {kA, kC}) c.Heartbeat(from, kB, 21);
+  c.Tick(kB, 30);
+  CHECK(c.store(kB).State(0).AtomCount() == 2);
+  CHECK(c.View(kB, 0) == c.View(kA, 0));
+}
+
+TEST_CASE("Core: a peer is down after down_after_ms of silence and up again once heard", "[unit]") {
+  Options o = Quiet();
+  o.down_after_ms = 100;
+  Cluster c = Cluster::ThreeDcs(o);
+  c.Heartbeat(kB, kA, 50);
+  c.Tick(kA, 100);
+  auto peers = c.core(kA).Peers(100);
+  CHECK((peers[0].id == kB && peers[0].up && peers[1].id == kC && peers[1].up));
+  c.Tick(kA, 101);  // C silent since the start
+  peers = c.core(kA).Peers(101);
+  CHECK((peers[0].up && !peers[1].up));
+  CHECK(c.core(kA).stats().peers_down == 1);
+  CHECK(c.core(kA).NextTickMs() <= 151);
+  c.Tick(kA, 151);
+  CHECK_FALSE(c.core(kA).Peers(151)[0].up);
+  c.Heartbeat(kC, kA, 160);
+  CHECK(c.core(kA).Peers(160)[1].up);
+}
+
+TEST_CASE(
+    "Core: the own log is truncated through what every live replica reported; a down replica "
+    "does not hold it back",
+    "[unit]") {
+  Options o = Quiet();
+  o.down_after_ms = 100;
+  o.maintenance_interval_ms = 10;
+  Cluster c = Cluster::ThreeDcs(o, 1);
+  for (int i = 0; i < 3; ++i) c.Incr(kA, 0, 1, 1);
+  const DeltaBatch batch = One<DeltaBatch>(c.Take(kA, 1));
+  c.Deliver(kB, batch, 2);
+  c.Heartbeat(kB, kA, 5);  // B: A:3; C reported nothing yet
+  c.Tick(kA, 10);
+  CHECK(c.store(kA).LogEntries(0, kA).size() == 3);
+
+  c.Deliver(kC, DeltaBatch{kA, 0, 1, 1, {batch.deltas[0]}}, 11);
+  c.Heartbeat(kC, kA, 12);  // C: A:1
+  c.Tick(kA, 20);
+  CHECK(c.store(kA).LogEntries(0, kA).size() == 2);
+  CHECK(c.store(kA).LogFloor(0, kA) == 1);
+
+  c.Heartbeat(kB, kA, 100);
+  c.Tick(kA, 113);  // C silent for 101 ms: down, no longer holds truncation back
+  CHECK(c.store(kA).LogEntries(0, kA).empty());
+  // C, back, asks for what it lacks and gets a state transfer.
+  c.Deliver(kA, CatchUpRequest{kC, 0, kA, 1}, 120);
+  CHECK(One<CatchUpReply>(c.Take(kA, 120)).kind == CatchUpReply::Kind::kState);
+}
+
+TEST_CASE("Core: WAIT counts the other datacenters where some node applied each write", "[unit]") {
+  // S in dc0; dc1 has two nodes (B1 holds p0, B2 holds p1); C in dc2; D in dc3.
+  constexpr ReplicaId kS = 1, kB1 = 2, kB2 = 3, kD = 4;
+  Cluster c({{kS, 0}, {kB1, 1}, {kB2, 1}, {kC, 2}, {kD, 3}}, {{kS, kB1, kC}, {kS, kB2, kD}},
+            Quiet());
+  const uint64_t s0 = c.Incr(kS, 0, 1, 1).last;
+  const uint64_t s1 = c.Incr(kS, 1, 1, 1).last;
+  auto batches = All<DeltaBatch>(c.Take(kS, 1));
+  const std::vector<std::pair<uint32_t, uint64_t>> w0 = {{0, s0}}, both = {{0, s0}, {1, s1}};
+  CHECK(c.core(kS).DcsThatApplied({}) == 3);
+  CHECK(c.core(kS).DcsThatApplied(w0) == 0);
+
+  c.Deliver(kB1, batches[0], 2);
+  c.Heartbeat(kB1, kS, 3);
+  CHECK(c.core(kS).DcsThatApplied(w0) == 1);
+  CHECK(c.core(kS).DcsThatApplied(both) == 0);  // dc1 has not applied the p1 write yet
+
+  c.Deliver(kB2, batches[1], 4);
+  c.Heartbeat(kB2, kS, 5);
+  CHECK(c.core(kS).DcsThatApplied(both) == 1);  // dc1, by two different nodes
+
+  c.Deliver(kC, batches[0], 6);
+  c.Heartbeat(kC, kS, 7);
+  CHECK(c.core(kS).DcsThatApplied(w0) == 2);
+  CHECK(c.core(kS).DcsThatApplied(both) == 1);  // dc2 holds no replica of p1
+  CHECK(c.core(kS).DcsThatApplied({{0, s0 + 1}}) == 0);
+}
+
+TEST_CASE("Core: replication lag runs from local commit to the peer's report", "[unit]") {
+  Cluster c = Cluster::ThreeDcs(Quiet(), 1);
+  c.Incr(kA, 0, 100, 1);
+  c.Incr(kA, 0, 110, 1);
+  const DeltaBatch batch = One<DeltaBatch>(c.Take(kA, 110));
+  c.Deliver(kB, batch, 120);
+  c.Heartbeat(kB, kA, 130);
+  auto peers = c.core(kA).Peers(140);
+  REQUIRE(peers.size() == 2);
+  CHECK(peers[0].lag_ms == std::optional<uint64_t>(30));  // the oldest newly acknowledged
+  CHECK(peers[0].pending_deltas == 0);
+  CHECK(peers[1].lag_ms == std::nullopt);
+  CHECK(peers[1].pending_deltas == 2);
+  CHECK(peers[1].oldest_pending_ms == 40);
+
+  c.Incr(kA, 0, 200, 1);
+  c.Deliver(kB, One<DeltaBatch>(c.Take(kA, 200)), 201);
+  c.Heartbeat(kB, kA, 205);
+  CHECK(c.core(kA).Peers(205)[0].lag_ms == std::optional<uint64_t>(5));
+}
+
+TEST_CASE("Core: heartbeats follow applied batches promptly, at most every heartbeat_min_gap_ms",
+          "[unit]") {
+  Options o = Quiet();
+  o.heartbeat_min_gap_ms = 5;
+  Cluster c = Cluster::ThreeDcs(o, 2);
+  c.Tick(kB, 0);  // the first, full heartbeat
+  CHECK(One<Heartbeat>(c.Take(kB, 0)).partitions.size() == 2);
+
+  c.Incr(kA, 1, 100, 1);
+  c.Deliver(kB, One<DeltaBatch>(c.Take(kA, 100)), 100);
+  auto out = c.Take(kB, 100);
+  const Heartbeat hb = One<Heartbeat>(out);
+  CHECK(out[0].kind == Outgoing::Kind::kPublishHeartbeat);
+  REQUIRE(hb.partitions.size() == 1);  // only what changed
+  CHECK(hb.partitions[0] == PartitionApplied{1, {{kA, 1}, {kB, 0}, {kC, 0}}});
+
+  c.Incr(kA, 1, 102, 1);
+  c.Deliver(kB, One<DeltaBatch>(c.Take(kA, 102)), 102);
+  CHECK(All<Heartbeat>(c.Take(kB, 102)).empty());
+  CHECK(c.core(kB).NextTickMs() == 105);
+  c.Tick(kB, 105);
+  CHECK(One<Heartbeat>(c.Take(kB, 105)).partitions[0].applied[0].second == 2);
+}
+
+TEST_CASE("Core: a restarted core resumes from the applied seqs its store committed", "[unit]") {
+  Cluster c = Cluster::ThreeDcs(Quiet());
+  c.Incr(kA, 0, 1, 1);
+  c.Incr(kA, 0, 1, 1);
+  c.Deliver(kB, One<DeltaBatch>(c.Take(kA, 1)), 2);
+  c.Restart(kB, 10);  // crash: the core and anything unsent are gone
+  CHECK(c.core(kB).Applied(0, kA) == 2);
+  c.Incr(kA, 0, 11, 1);
+  (void)c.Take(kA, 11);  // lost while B was down
+  c.Heartbeat(kA, kB, 12);
+  c.Tick(kB, 12);
+  CHECK(One<CatchUpRequest>(c.Take(kB, 12)) == CatchUpRequest{kB, 0, kA, 2});
+
+  // The origin restarts too and keeps numbering after what it committed.
+  c.Restart(kA, 20);
+  CHECK(c.Incr(kA, 0, 21, 1).first == 4);
+  CHECK(One<DeltaBatch>(c.Take(kA, 21)).first_seq == 4);
+}
+
+TEST_CASE("Core: messages a peer has no business sending are rejected and change nothing",
+          "[unit]") {
+  // p0 on A, B, C; p1 on B and C only... and a stranger X.
+  constexpr ReplicaId kX = 0x99;
+  Cluster c({{kA, 0}, {kB, 1}, {kC, 2}, {kX, 3}}, {{kA, kB, kC}, {kB, kC, kX}}, Quiet());
+  c.Incr(kB, 1, 1, 1);
+  const DeltaBatch mine = One<DeltaBatch>(c.Take(kB, 1));
+  const uint64_t before = c.core(kA).stats().rejected;
+  c.Deliver(kA, mine, 2);                            // p1: A holds no replica
+  c.Deliver(kB, mine, 2);                            // its own origin
+  c.Deliver(kA, Heartbeat{kA, 0, {}}, 2);            // from itself
+  c.Deliver(kA, Heartbeat{0x77, 0, {}}, 2);          // from a stranger
+  c.Deliver(kA, CatchUpRequest{kX, 0, kA, 0}, 2);    // X holds no replica of p0
+  c.Deliver(kA, CatchUpRequest{kB, 0, 0x77, 0}, 2);  // no such origin
+  c.Deliver(kA, CatchUpReply{kB, 0, kA, 0, 9, CatchUpReply::Kind::kUpToDate, {}, {}, {}}, 2);
+  c.Deliver(kA, CatchUpReply{kX, 0, kB, 0, 9, CatchUpReply::Kind::kUpToDate, {}, {}, {}}, 2);
+  CHECK(c.core(kA).stats().rejected - before == 7);
+  CHECK(c.core(kB).stats().rejected == 1);
+  CHECK(c.Take(kA, 3).empty());
+  CHECK(c.View(kA, 0).empty());
+  // A heartbeat about partitions not shared is simply not used.
+  c.Deliver(kA, Heartbeat{kB, 0, {{1, {{kB, 50}}}}}, 4);
+  c.Tick(kA, 4);
+  CHECK(All<CatchUpRequest>(c.Take(kA, 4)).empty());
+  // A state transfer never raises the receiver's own seq.
+  CatchUpReply state{kB, 0, kB, 0, 9, CatchUpReply::Kind::kState, {}, {}, {{kA, 40}, {kB, 9}}};
+  c.Deliver(kA, state, 5);
+  CHECK(c.core(kA).Applied(0, kA) == 0);
+  CHECK(c.core(kA).Applied(0, kB) == 9);
+}
+
+TEST_CASE("Core: Settled holds once every peer reported this node's applied vectors", "[unit]") {
+  Cluster c = Cluster::ThreeDcs(Quiet(), 1);
+  c.Incr(kA, 0, 1, 1);
+  const DeltaBatch batch = One<DeltaBatch>(c.Take(kA, 1));
+  for (ReplicaId to : {kB, kC}) c.Deliver(to, batch, 2);
+  for (ReplicaId x : {kA, kB, kC}) {
+    for (ReplicaId y : {kA, kB, kC}) {
+      if (x != y) c.Heartbeat(x, y, 3);
+    }
+  }
+  for (ReplicaId x : {kA, kB, kC}) {
+    (void)c.Take(x, 3);
+    CHECK(c.core(x).Settled());
+  }
+  c.Incr(kB, 0, 4, 1);
+  CHECK_FALSE(c.core(kB).Settled());  // a pending batch
+  (void)c.Take(kB, 4);
+  CHECK_FALSE(c.core(kB).Settled());  // peers have not reported it
+}
+
+}  // namespace
+}  // namespace geokv::replication

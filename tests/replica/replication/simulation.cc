@@ -1,0 +1,638 @@
+#include "simulation.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "common/prng.h"
+#include "crdt/join.h"
+#include "crdt/memory_state.h"
+#include "random_ops.h"
+#include "replica/replication/memory_store.h"
+#include "replica/replication/messages.h"
+
+namespace geokv::replication::sim {
+
+namespace {
+
+using crdt::ReplicaId;
+
+// Bounds of one run, in simulated ms.
+constexpr uint64_t kQuiesceMaxMs = 60'000;
+constexpr uint64_t kSettleCheckEveryMs = 10;
+constexpr uint64_t kMaxEvents = 5'000'000;
+
+struct Params {
+  int dcs = 3;
+  std::vector<int> nodes_per_dc;
+  uint32_t partitions = 4;
+  int ops = 0;
+  uint64_t fault_ms = 0;
+  uint32_t drop_pct = 0, dup_pct = 0;
+  uint64_t delay_min_ms = 1, delay_max_ms = 1;
+  int crashes = 0, cuts = 0;
+  size_t log_max_bytes = 0;
+  uint64_t tick_ms = 5;
+  bool closing_writes = false;
+  Options options;
+
+  std::string Describe() const {
+    std::ostringstream out;
+    out << "dcs=" << dcs << " nodes=[";
+    for (int n : nodes_per_dc) out << n << ' ';
+    out << "] Q=" << partitions << " ops=" << ops << " fault_ms=" << fault_ms
+        << " drop=" << drop_pct << "% dup=" << dup_pct << "% delay=" << delay_min_ms << ".."
+        << delay_max_ms << "ms crashes=" << crashes << " cuts=" << cuts
+        << " log_max_bytes=" << log_max_bytes << " tick_ms=" << tick_ms
+        << " closing_writes=" << closing_writes << " fold=" << options.fold_counters
+        << " hb=" << options.heartbeat_interval_ms << "ms down_after=" << options.down_after_ms
+        << "ms batch_max_deltas=" << options.batch_max_deltas
+        << " reply_max_bytes=" << options.catchup_reply_max_bytes
+        << " max_outstanding=" << options.catchup_max_outstanding
+        << " outbox_max=" << options.outbox_max_messages;
+    return out.str();
+  }
+};
+
+Params DrawParams(Prng& rng, const Tweaks& tweaks) {
+  Params p;
+  if (rng.Chance(50)) {
+    p.dcs = 3;
+    p.nodes_per_dc = {1, 1, 1};
+  } else {
+    p.dcs = 5;
+    for (int d = 0; d < 5; ++d) p.nodes_per_dc.push_back(1 + static_cast<int>(rng.Below(2)));
+  }
+  p.partitions = static_cast<uint32_t>(rng.Between(4, 8));
+  p.ops = static_cast<int>(rng.Between(20, 120));
+  p.fault_ms = static_cast<uint64_t>(rng.Between(300, 1500));
+  p.drop_pct = static_cast<uint32_t>(rng.Chance(25) ? 0 : rng.Between(1, 25));
+  if (tweaks.force_drops) p.drop_pct = std::max<uint32_t>(p.drop_pct, 15);
+  p.dup_pct = static_cast<uint32_t>(rng.Between(0, 10));
+  p.delay_min_ms = static_cast<uint64_t>(rng.Between(0, 5));
+  p.delay_max_ms = p.delay_min_ms + static_cast<uint64_t>(rng.Between(0, 40));
+  p.crashes = static_cast<int>(rng.Below(4));
+  p.cuts = static_cast<int>(rng.Below(3));
+  p.log_max_bytes = rng.Chance(40) ? static_cast<size_t>(rng.Between(200, 2000)) : size_t{1} << 20;
+  p.tick_ms = static_cast<uint64_t>(rng.Between(1, 10));
+  p.closing_writes = tweaks.force_closing_writes || rng.Chance(30);
+
+  Options& o = p.options;
+  o.heartbeat_interval_ms = static_cast<uint64_t>(rng.Between(20, 100));
+  o.heartbeat_min_gap_ms = static_cast<uint64_t>(rng.Between(0, 5));
+  o.down_after_ms = o.heartbeat_interval_ms * 3 + static_cast<uint64_t>(rng.Between(0, 200));
+  o.catchup_delay_ms = static_cast<uint64_t>(rng.Between(0, 10));
+  o.catchup_timeout_ms = static_cast<uint64_t>(rng.Between(30, 120));
+  o.catchup_timeout_max_ms = 1000;
+  o.catchup_max_outstanding = static_cast<size_t>(rng.Between(1, 16));
+  o.catchup_reply_max_bytes = static_cast<size_t>(rng.Between(100, 4000));
+  o.catchup_reply_max_deltas = static_cast<size_t>(rng.Between(1, 20));
+  o.batch_max_deltas = static_cast<size_t>(rng.Between(1, 8));
+  o.batch_max_bytes = static_cast<size_t>(rng.Between(200, 4000));
+  o.buffer_max_batches_per_stream = static_cast<size_t>(rng.Between(1, 16));
+  o.buffer_max_bytes = static_cast<size_t>(rng.Between(1000, 100000));
+  o.outbox_max_state_transfers = static_cast<size_t>(rng.Between(1, 4));
+  if (rng.Chance(30)) o.outbox_max_messages = static_cast<size_t>(rng.Between(2, 64));
+  o.commit_times_per_partition = static_cast<size_t>(rng.Between(4, 64));
+  o.maintenance_interval_ms = static_cast<uint64_t>(rng.Between(20, 100));
+  o.fold_counters = tweaks.force_fold || rng.Chance(50);
+  o.fold_partitions_per_maintenance = static_cast<size_t>(rng.Between(1, 4));
+  o.fold_keys_max = static_cast<size_t>(rng.Between(1, 6));  // the workload uses 4 keys
+  o.fold_keys_per_maintenance = static_cast<size_t>(rng.Between(1, 8));
+  if (tweaks.force_fold) {
+    // Fold as soon as anything becomes stable.
+    o.maintenance_interval_ms = static_cast<uint64_t>(rng.Between(1, 5));
+    o.fold_partitions_per_maintenance = p.partitions;
+    o.fold_keys_per_maintenance = 1024;
+  }
+  o.testing_ignore_gaps = tweaks.ignore_gaps;
+  o.testing_use_unusable_reports = tweaks.use_unusable_reports;
+  return p;
+}
+
+class Simulation {
+ public:
+  Simulation(uint64_t seed, const Tweaks& tweaks)
+      : rng_(seed), tweaks_(tweaks), params_(DrawParams(rng_, tweaks)) {
+    result_.description = params_.Describe();
+    BuildCluster();
+  }
+
+  Result Run();
+
+ private:
+  struct Node {
+    ReplicaId id = 0;
+    uint32_t dc = 0;
+    std::unique_ptr<MemoryReplicaStore> store;
+    std::unique_ptr<ReplicationCore> core;  // null while crashed
+    uint64_t generation = 0;                // of the core: ticks of an older one are void
+    std::vector<uint32_t> held;
+    std::vector<size_t> peers;  // nodes sharing a partition
+    // Per held partition: the clock the workload's mutations use (its state is
+    // swapped in from the store for each mutation).
+    std::map<uint32_t, std::unique_ptr<test::TestReplica>> writers;
+  };
+  enum class Type { kDeliver, kTick, kOp, kCrash, kRestart, kCut, kHeal };
+  struct Event {
+    Type type = Type::kTick;
+    size_t node = 0;  // kDeliver: recipient
+    size_t from = 0;  // kDeliver: sender; kTick: the core's generation
+    uint32_t dc = 0;  // kCut, kHeal
+    std::string bytes;
+  };
+
+  void BuildCluster();
+  Membership MembershipOf(const Node& node) const;
+  void Schedule(uint64_t at, Event e) {
+    events_.emplace(std::make_pair(at, next_seq_++), std::move(e));
+  }
+  void Trace(const std::string& what) const {
+    if (tweaks_.trace)
+      std::fprintf(stderr, "[%6llu] %s\n", static_cast<unsigned long long>(now_), what.c_str());
+  }
+
+  void Handle(Event& e);
+  void Flush(size_t n);
+  void Send(size_t from, const Outgoing& out);
+  bool Blocked(size_t a, size_t b) const;
+  void LocalWrite(size_t n, uint32_t p);
+  void Crash(size_t n);
+  void Restart(size_t n);
+  void CheckInvariants(size_t n);
+  bool AllSettled() const;
+  // Every own log truncated and every counter folded (when enabled).
+  bool Tidy() const;
+  static bool Unfolded(const crdt::MemoryState& state);
+  void FinalChecks();
+  void Fail(Result::Outcome outcome, const std::string& detail) {
+    if (result_.ok()) {
+      result_.outcome = outcome;
+      result_.detail = detail;
+    }
+  }
+  size_t RandomUpNodeHolding(uint32_t* p);
+
+  Prng rng_;
+  Tweaks tweaks_;
+  Params params_;
+  Result result_;
+  std::vector<Node> nodes_;
+  std::vector<std::vector<size_t>> replicas_;  // partition -> node indices
+  std::map<std::pair<uint64_t, uint64_t>, Event> events_;
+  uint64_t next_seq_ = 0;
+  uint64_t now_ = 0;
+  bool faults_ = true;
+  std::set<uint32_t> cut_dcs_;
+  // Ground truth: every acknowledged delta applied once, and the last seq of
+  // each (partition, origin).
+  std::vector<crdt::MemoryState> reference_;
+  std::vector<std::map<ReplicaId, uint64_t>> last_seq_;
+};
+
+void Simulation::BuildCluster() {
+  std::set<ReplicaId> ids;
+  for (int d = 0; d < params_.dcs; ++d) {
+    for (int i = 0; i < params_.nodes_per_dc[d]; ++i) {
+      Node node;
+      // Random ids: the order of ids must not matter.
+      do node.id = rng_.Next() >> 2;
+      while (node.id == 0 || !ids.insert(node.id).second);
+      node.dc = static_cast<uint32_t>(d);
+      node.store = std::make_unique<MemoryReplicaStore>(params_.partitions, params_.log_max_bytes);
+      nodes_.push_back(std::move(node));
+    }
+  }
+  // Placement: N = 3 distinct DCs per partition, a random node in each.
+  replicas_.resize(params_.partitions);
+  for (uint32_t p = 0; p < params_.partitions; ++p) {
+    std::vector<uint32_t> dcs(params_.dcs);
+    for (int d = 0; d < params_.dcs; ++d) dcs[d] = static_cast<uint32_t>(d);
+    for (size_t i = dcs.size(); i > 1; --i) std::swap(dcs[i - 1], dcs[rng_.Below(i)]);
+    for (int k = 0; k < 3; ++k) {
+      std::vector<size_t> in_dc;
+      for (size_t n = 0; n < nodes_.size(); ++n) {
+        if (nodes_[n].dc == dcs[k]) in_dc.push_back(n);
+      }
+      const size_t n = in_dc[rng_.Below(in_dc.size())];
+      replicas_[p].push_back(n);
+      nodes_[n].held.push_back(p);
+    }
+  }
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    std::set<size_t> peers;
+    for (uint32_t p : nodes_[n].held) {
+      for (size_t r : replicas_[p]) {
+        if (r != n) peers.insert(r);
+      }
+      nodes_[n].writers[p] = std::make_unique<test::TestReplica>(nodes_[n].id);
+    }
+    nodes_[n].peers.assign(peers.begin(), peers.end());
+  }
+  reference_.resize(params_.partitions);
+  last_seq_.resize(params_.partitions);
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    nodes_[n].core = std::make_unique<ReplicationCore>(MembershipOf(nodes_[n]), params_.options,
+                                                       *nodes_[n].store, 0);
+  }
+}
+
+Membership Simulation::MembershipOf(const Node& node) const {
+  Membership m;
+  m.self = node.id;
+  for (const Node& other : nodes_) m.dc_of[other.id] = other.dc;
+  for (uint32_t p = 0; p < params_.partitions; ++p) {
+    std::vector<ReplicaId> ids;
+    for (size_t r : replicas_[p]) ids.push_back(nodes_[r].id);
+    m.replicas.push_back(std::move(ids));
+  }
+  return m;
+}
+
+bool Simulation::Blocked(size_t a, size_t b) const {
+  const uint32_t da = nodes_[a].dc, db = nodes_[b].dc;
+  return da != db && (cut_dcs_.contains(da) || cut_dcs_.contains(db));
+}
+
+void Simulation::Send(size_t from, const Outgoing& out) {
+  std::vector<size_t> to;
+  switch (out.kind) {
+    case Outgoing::Kind::kPublishPartition:
+      for (size_t r : replicas_[out.partition]) {
+        if (r != from) to.push_back(r);
+      }
+      break;
+    case Outgoing::Kind::kPublishHeartbeat:
+      to = nodes_[from].peers;
+      break;
+    case Outgoing::Kind::kSendRequest:
+    case Outgoing::Kind::kSendReply:
+      for (size_t n = 0; n < nodes_.size(); ++n) {
+        if (nodes_[n].id == out.to) to.push_back(n);
+      }
+      if (to.empty()) Fail(Result::Outcome::kBroken, "message to an unknown node");
+      break;
+  }
+  const std::string bytes = EncodeMessage(out.message);
+  for (size_t n : to) {
+    ++result_.messages;
+    if (Blocked(from, n)) continue;
+    if (faults_ && rng_.Chance(params_.drop_pct)) continue;
+    const int copies = faults_ && rng_.Chance(params_.dup_pct) ? 2 : 1;
+    for (int c = 0; c < copies; ++c) {
+      uint64_t delay = static_cast<uint64_t>(rng_.Between(
+          static_cast<int64_t>(params_.delay_min_ms), static_cast<int64_t>(params_.delay_max_ms)));
+      if (tweaks_.slow_batches && std::holds_alternative<DeltaBatch>(out.message)) delay += 50;
+      Schedule(now_ + delay, Event{Type::kDeliver, n, from, 0, bytes});
+    }
+  }
+}
+
+void Simulation::Flush(size_t n) {
+  Node& node = nodes_[n];
+  for (const Outgoing& out : node.core->TakeOutgoing(now_)) {
+    if (tweaks_.trace) {
+      Trace("node " + std::to_string(n) + " sends " + MessageKindName(out.message));
+    }
+    Send(n, out);
+  }
+}
+
+size_t Simulation::RandomUpNodeHolding(uint32_t* p) {
+  std::vector<size_t> up;
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    if (nodes_[n].core && !nodes_[n].held.empty()) up.push_back(n);
+  }
+  if (up.empty()) return nodes_.size();
+  const size_t n = up[rng_.Below(up.size())];
+  *p = nodes_[n].held[rng_.Below(nodes_[n].held.size())];
+  return n;
+}
+
+void Simulation::LocalWrite(size_t n, uint32_t p) {
+  Node& node = nodes_[n];
+  test::TestReplica& writer = *node.writers.at(p);
+  *writer.wall_ms = std::max(*writer.wall_ms, 1'000'000 + now_);
+  // The mutation runs on the store's state (swapped into the writer).
+  std::swap(writer.state, node.store->State(p));
+  crdt::Delta delta = test::RandomOperation(rng_, writer);
+  std::swap(writer.state, node.store->State(p));
+  node.core->OnLocalDelta(*node.store, p, delta, now_);
+  // Committed: acknowledged.
+  crdt::ApplyDelta(reference_[p], delta);
+  last_seq_[p][node.id] = delta.last;
+  ++result_.writes;
+  Trace("node " + std::to_string(n) + " writes p" + std::to_string(p) + " seq " +
+        std::to_string(delta.first) + ".." + std::to_string(delta.last));
+}
+
+void Simulation::Crash(size_t n) {
+  Node& node = nodes_[n];
+  if (!node.core) return;
+  // Crash between commit and send: one more step commits, its output is lost.
+  const uint64_t what = rng_.Below(3);
+  if (what == 0 && !node.held.empty()) {
+    LocalWrite(n, node.held[rng_.Below(node.held.size())]);
+  } else if (what == 1) {
+    node.core->OnTick(*node.store, now_);
+  }
+  (void)node.core->TakeOutgoing(now_);
+  node.core.reset();
+  ++result_.crashes;
+  Trace("node " + std::to_string(n) + " crashes");
+}
+
+void Simulation::Restart(size_t n) {
+  Node& node = nodes_[n];
+  if (node.core) return;
+  node.core =
+      std::make_unique<ReplicationCore>(MembershipOf(node), params_.options, *node.store, now_);
+  ++node.generation;
+  Trace("node " + std::to_string(n) + " restarts");
+  Schedule(now_ + 1, Event{Type::kTick, n, node.generation, 0, {}});
+}
+
+void Simulation::Handle(Event& e) {
+  switch (e.type) {
+    case Type::kDeliver: {
+      Node& node = nodes_[e.node];
+      if (!node.core || Blocked(e.from, e.node)) return;  // lost
+      auto msg = DecodeMessage(e.bytes);
+      if (!msg.ok())
+        return Fail(Result::Outcome::kBroken, "undecodable: " + msg.status().message());
+      if (tweaks_.trace) {
+        Trace("node " + std::to_string(e.node) + " gets " + MessageKindName(*msg) + " from " +
+              std::to_string(e.from));
+      }
+      node.core->OnMessage(*node.store, *msg, now_);
+      Flush(e.node);
+      return;
+    }
+    case Type::kTick: {
+      Node& node = nodes_[e.node];
+      if (!node.core || e.from != node.generation) return;  // a restart ticks anew
+      node.core->OnTick(*node.store, now_);
+      // A tick does everything due: the next one is in the future (a caller
+      // that sleeps until NextTickMs never spins).
+      if (node.core->NextTickMs() <= now_) {
+        Fail(Result::Outcome::kBroken, "node " + std::to_string(e.node) + " wants a tick at " +
+                                           std::to_string(node.core->NextTickMs()) +
+                                           " right after one");
+      }
+      Flush(e.node);
+      if (tweaks_.check_invariants) CheckInvariants(e.node);
+      Schedule(now_ + params_.tick_ms, Event{Type::kTick, e.node, node.generation, 0, {}});
+      return;
+    }
+    case Type::kOp: {
+      uint32_t p = 0;
+      const size_t n = RandomUpNodeHolding(&p);
+      if (n == nodes_.size()) return;
+      LocalWrite(n, p);
+      Flush(n);
+      return;
+    }
+    case Type::kCrash:
+      Crash(e.node);
+      return;
+    case Type::kRestart:
+      Restart(e.node);
+      return;
+    case Type::kCut:
+      cut_dcs_.insert(e.dc);
+      Trace("dc " + std::to_string(e.dc) + " cut off");
+      return;
+    case Type::kHeal:
+      cut_dcs_.erase(e.dc);
+      Trace("dc " + std::to_string(e.dc) + " healed");
+      return;
+  }
+}
+
+void Simulation::CheckInvariants(size_t n) {
+  Node& node = nodes_[n];
+  for (uint32_t p : node.held) {
+    for (size_t r : replicas_[p]) {
+      const ReplicaId o = nodes_[r].id;
+      const uint64_t applied = node.core->Applied(p, o);
+      auto last = last_seq_[p].find(o);
+      const uint64_t exists = last == last_seq_[p].end() ? 0 : last->second;
+      if (applied > exists || node.store->Applied(p, o) != applied ||
+          (applied > 0 && !node.store->State(p).Context().ContainsRange(o, 1, applied))) {
+        std::ostringstream out;
+        out << "node " << n << " p" << p << " origin " << o << ": applied " << applied << " (store "
+            << node.store->Applied(p, o) << "), written " << exists << ", context "
+            << node.store->State(p).Context().ToString();
+        Fail(Result::Outcome::kBroken, out.str());
+      }
+    }
+  }
+}
+
+bool Simulation::AllSettled() const {
+  return std::all_of(nodes_.begin(), nodes_.end(),
+                     [](const Node& node) { return node.core && node.core->Settled(); });
+}
+
+bool Simulation::Unfolded(const crdt::MemoryState& state) {
+  // Once everything is stable: at most one counter atom per (path, origin).
+  std::set<std::pair<crdt::Path, ReplicaId>> seen;
+  bool unfolded = false;
+  state.Scan(crdt::Scope::Partition(), [&](const crdt::Path& path, const crdt::Atom& atom) {
+    if (crdt::IsCounterSlot(path.slot) && !seen.emplace(path, atom.dot.origin).second) {
+      unfolded = true;
+    }
+    return !unfolded;
+  });
+  return unfolded;
+}
+
+bool Simulation::Tidy() const {
+  for (const Node& node : nodes_) {
+    for (uint32_t p : node.held) {
+      if (params_.options.truncate_logs && !node.store->LogEntries(p, node.id).empty()) {
+        return false;
+      }
+      if (params_.options.fold_counters && Unfolded(node.store->State(p))) return false;
+    }
+  }
+  return true;
+}
+
+void Simulation::FinalChecks() {
+  for (uint32_t p = 0; p < params_.partitions && result_.ok(); ++p) {
+    const std::string expected = test::Observe(reference_[p]);
+    const crdt::Snapshot expected_snap = crdt::TakeSnapshot(reference_[p]);
+    std::set<uint32_t> dcs_of_p;
+    for (size_t r : replicas_[p]) dcs_of_p.insert(nodes_[r].dc);
+    for (size_t r : replicas_[p]) {
+      Node& node = nodes_[r];
+      const crdt::MemoryState& state = node.store->State(p);
+      const std::string got = test::Observe(state);
+      std::ostringstream where;
+      where << "node " << r << " (id " << node.id << ", dc " << node.dc << ") partition " << p;
+      if (got != expected) {
+        return Fail(
+            Result::Outcome::kDiverged,
+            where.str() + " shows\n" + got + "but the acknowledged writes give\n" + expected);
+      }
+      if (state.Context() != reference_[p].Context()) {
+        return Fail(Result::Outcome::kDiverged, where.str() + " context " +
+                                                    state.Context().ToString() + " != reference " +
+                                                    reference_[p].Context().ToString());
+      }
+      if (!params_.options.fold_counters && crdt::TakeSnapshot(state) != expected_snap) {
+        return Fail(Result::Outcome::kDiverged, where.str() + ": snapshot differs from reference");
+      }
+      for (size_t o : replicas_[p]) {
+        const ReplicaId origin = nodes_[o].id;
+        auto it = last_seq_[p].find(origin);
+        const uint64_t written = it == last_seq_[p].end() ? 0 : it->second;
+        if (node.core->Applied(p, origin) != written || node.store->Applied(p, origin) != written) {
+          return Fail(Result::Outcome::kDiverged,
+                      where.str() + ": applied of origin " + std::to_string(origin) + " is " +
+                          std::to_string(node.core->Applied(p, origin)) + ", written " +
+                          std::to_string(written));
+        }
+      }
+      if (params_.options.truncate_logs && !node.store->LogEntries(p, node.id).empty()) {
+        return Fail(Result::Outcome::kBroken,
+                    where.str() + ": own log not truncated although every replica has it");
+      }
+      if (params_.options.fold_counters && Unfolded(state)) {
+        return Fail(Result::Outcome::kBroken, where.str() + ": counters not folded");
+      }
+      auto last = last_seq_[p].find(node.id);
+      if (last != last_seq_[p].end()) {
+        const uint32_t want = static_cast<uint32_t>(dcs_of_p.size() - 1);
+        const uint32_t got_dcs = node.core->DcsThatApplied({{p, last->second}});
+        if (got_dcs != want) {
+          return Fail(Result::Outcome::kBroken, where.str() + ": WAIT counts " +
+                                                    std::to_string(got_dcs) + " DCs, want " +
+                                                    std::to_string(want));
+        }
+      }
+    }
+  }
+}
+
+Result Simulation::Run() {
+  const size_t n_nodes = nodes_.size();
+  for (size_t n = 0; n < n_nodes; ++n) {
+    Schedule(rng_.Below(params_.tick_ms + 1), Event{Type::kTick, n, 0, 0, {}});
+  }
+  for (int i = 0; i < params_.ops; ++i)
+    Schedule(rng_.Below(params_.fault_ms), Event{Type::kOp, 0, 0, 0, {}});
+  for (int i = 0; i < params_.crashes; ++i) {
+    const size_t n = rng_.Below(n_nodes);
+    const uint64_t at = rng_.Below(params_.fault_ms);
+    // Short outages and ones long enough for the failure detector.
+    const uint64_t down = static_cast<uint64_t>(rng_.Between(1, 3 * params_.options.down_after_ms));
+    Schedule(at, Event{Type::kCrash, n, 0, 0, {}});
+    Schedule(std::min(at + down, params_.fault_ms), Event{Type::kRestart, n, 0, 0, {}});
+  }
+  for (int i = 0; i < params_.cuts; ++i) {
+    const uint32_t dc = static_cast<uint32_t>(rng_.Below(static_cast<uint64_t>(params_.dcs)));
+    const uint64_t at = rng_.Below(params_.fault_ms);
+    const uint64_t len = static_cast<uint64_t>(rng_.Between(50, 1000));
+    Schedule(at, Event{Type::kCut, 0, 0, dc, {}});
+    Schedule(std::min(at + len, params_.fault_ms), Event{Type::kHeal, 0, 0, dc, {}});
+  }
+
+  uint64_t handled = 0;
+  auto run_until = [&](uint64_t end, bool stop_when_settled) {
+    uint64_t next_check = now_;
+    while (!events_.empty() && result_.ok()) {
+      auto it = events_.begin();
+      if (it->first.first > end) break;
+      now_ = it->first.first;
+      Event e = std::move(it->second);
+      events_.erase(it);
+      Handle(e);
+      if (++handled > kMaxEvents) {
+        Fail(Result::Outcome::kNotQuiescent, "too many events");
+        return false;
+      }
+      if (stop_when_settled && now_ >= next_check) {
+        next_check = now_ + kSettleCheckEveryMs;
+        if (AllSettled()) return true;
+      }
+    }
+    now_ = std::max(now_, end);
+    return false;
+  };
+
+  // Fault phase; then heal everything and stop faults (delays stay).
+  run_until(params_.fault_ms, false);
+  faults_ = false;
+  cut_dcs_.clear();
+  for (size_t n = 0; n < n_nodes; ++n) Restart(n);
+  if (params_.closing_writes) {
+    for (size_t n = 0; n < n_nodes; ++n) {
+      for (uint32_t p : nodes_[n].held) {
+        LocalWrite(n, p);
+        Flush(n);
+      }
+    }
+  }
+  if (!result_.ok()) return result_;
+  const uint64_t healed_at = now_;
+  if (!run_until(healed_at + kQuiesceMaxMs, true) && result_.ok()) {
+    std::ostringstream out;
+    out << "not settled " << kQuiesceMaxMs << " ms after healing; unsettled nodes:";
+    for (size_t n = 0; n < n_nodes; ++n) {
+      if (!nodes_[n].core->Settled()) out << ' ' << n;
+    }
+    Fail(Result::Outcome::kNotQuiescent, out.str());
+  }
+  if (!result_.ok()) return result_;
+  // Settled: give folding and truncation rounds of heartbeats and maintenance
+  // (folding does a bounded amount of work per round) until they are done.
+  const Options& o = params_.options;
+  const uint64_t rounds = params_.partitions / o.fold_partitions_per_maintenance +
+                          params_.partitions * 4 / o.fold_keys_per_maintenance + 3;
+  for (uint64_t r = 0; r < rounds && result_.ok() && !Tidy(); ++r) {
+    run_until(now_ + o.maintenance_interval_ms + o.heartbeat_interval_ms, false);
+  }
+  if (!result_.ok()) return result_;
+  FinalChecks();
+
+  result_.sim_ms = now_;
+  for (const Node& node : nodes_) {
+    const Stats& s = node.core->stats();
+    result_.state_transfers += s.state_transfers_applied;
+    result_.catchup_requests += s.catchup_requests;
+    result_.log_replies += s.log_replies;
+    result_.folded_atoms += s.folded_atoms;
+    result_.gaps += s.gaps;
+    result_.dropped += s.dropped;
+  }
+  return result_;
+}
+
+}  // namespace
+
+const char* OutcomeName(Result::Outcome outcome) {
+  switch (outcome) {
+    case Result::Outcome::kOk:
+      return "ok";
+    case Result::Outcome::kNotQuiescent:
+      return "not quiescent";
+    case Result::Outcome::kDiverged:
+      return "diverged";
+    case Result::Outcome::kBroken:
+      return "broken invariant";
+  }
+  return "?";
+}
+
+Result RunSchedule(uint64_t seed, const Tweaks& tweaks) {
+  Simulation sim(seed, tweaks);
+  return sim.Run();
+}
+
+}  // namespace geokv::replication::sim

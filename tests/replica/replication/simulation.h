@@ -1,0 +1,67 @@
+// A deterministic simulation of N replication cores (FoundationDB-style): every
+// node is a ReplicationCore over a MemoryReplicaStore, connected by a seeded
+// network that delays, drops, duplicates and reorders messages, cuts
+// datacenters off and heals them, and crashes nodes (they lose the core and
+// whatever they had not sent yet, and restart from their store). A random
+// workload (tests/crdt/random_ops.h) writes at random nodes; every write is
+// acknowledged (committed in the node's store) and recorded.
+//
+// After the fault phase everything heals; the simulation runs until every core
+// is Settled() (bounded), a little longer for folding and truncation, and then
+// checks: every replica of every partition shows what a reference replica that
+// applied every acknowledged delta shows (Observe, and the causal context;
+// whole snapshots when folding is off), applied vectors equal the number of
+// writes of each origin, logs are truncated, counters are folded (when on), and
+// WAIT counts every other datacenter. Invariants are also checked during the
+// run (applied never exceeds what exists, and the context covers it).
+//
+// Everything random comes from one Prng seeded with the schedule's seed, so a
+// schedule replays exactly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "replica/replication/core.h"
+
+namespace geokv::replication::sim {
+
+// Forced settings for a run (tests that prove the checker can fail).
+struct Tweaks {
+  bool ignore_gaps = false;           // Options::testing_ignore_gaps
+  bool use_unusable_reports = false;  // Options::testing_use_unusable_reports
+  bool force_drops = false;           // at least 15% drops in the fault phase
+  bool force_closing_writes = false;  // every node writes once per partition after healing
+  bool force_fold = false;            // and fold eagerly (maintenance every few ms)
+  bool slow_batches = false;          // published batches take 50 ms longer than the rest
+  bool check_invariants = true;       // during the run (off: only the final check judges)
+  bool trace = false;                 // print every event to stderr
+};
+
+struct Result {
+  enum class Outcome { kOk, kNotQuiescent, kDiverged, kBroken };
+  Outcome outcome = Outcome::kOk;
+  std::string detail;       // what went wrong, for the failure message
+  std::string description;  // the schedule's parameters
+
+  // Figures.
+  uint64_t sim_ms = 0;
+  uint64_t messages = 0;
+  uint64_t writes = 0;
+  uint64_t state_transfers = 0;
+  uint64_t catchup_requests = 0;
+  uint64_t log_replies = 0;
+  uint64_t folded_atoms = 0;
+  uint64_t gaps = 0;     // batches that arrived beyond a gap
+  uint64_t dropped = 0;  // messages or buffered batches over a core's limits
+  uint64_t crashes = 0;
+
+  bool ok() const { return outcome == Outcome::kOk; }
+};
+
+const char* OutcomeName(Result::Outcome outcome);
+
+// Runs one schedule drawn from `seed`.
+Result RunSchedule(uint64_t seed, const Tweaks& tweaks = {});
+
+}  // namespace geokv::replication::sim
