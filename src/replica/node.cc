@@ -18,6 +18,9 @@ class Node::TxnKeyspace final : public Keyspace {
  public:
   TxnKeyspace(Node& node, storage::Transaction* txn) : node_(node), txn_(txn) {}
 
+  // The (partition, seq) of every delta committed since the last call.
+  std::vector<std::pair<uint32_t, uint64_t>> TakeWrites() { return std::exchange(writes_, {}); }
+
   uint32_t PartitionOf(std::string_view key) const override {
     return node_.table_.PartitionOfKey(key);
   }
@@ -38,8 +41,13 @@ class Node::TxnKeyspace final : public Keyspace {
     GEOKV_ASSERT(txn_ != nullptr && node_.held_[p]);
     crdt::MutableState& state = txn_->Partition(p);
     crdt::ApplyDelta(state, delta);
-    txn_->AppendLog(p, delta);
+    if (node_.replication_ != nullptr) {
+      node_.replication_->OnLocalDelta(*txn_, p, delta);  // logs it, queues it to ship
+    } else {
+      txn_->AppendLog(p, delta);
+    }
     node_.FoldCounters(state, p, delta);
+    writes_.emplace_back(p, delta.last);
   }
   void ForEachKey(uint32_t p, const std::function<bool(const std::string&)>& visit) override {
     GEOKV_ASSERT(txn_ != nullptr);
@@ -63,6 +71,7 @@ class Node::TxnKeyspace final : public Keyspace {
  private:
   Node& node_;
   storage::Transaction* txn_;
+  std::vector<std::pair<uint32_t, uint64_t>> writes_;
 };
 
 Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,
@@ -117,17 +126,24 @@ void Node::Dispatch(ClientInfo& client, Args args, Reply reply) {
     }
   }
   if (spec->flags & (kWrite | kReadOnly))
-    return RunDataCommand(*spec, std::move(args), std::move(reply));
+    return RunDataCommand(*spec, std::move(args), std::move(reply), client.writes);
+  if (std::string_view(spec->name) == "wait") return Wait(client, args, std::move(reply));
   if (std::string_view(spec->name) == "info") {
-    // INFO needs the key counts, which live in storage: run it as a job.
-    Args copy = args;
+    // INFO needs the key counts, which live in storage, and the replication
+    // state, which lives on the writer thread: it is answered from jobs.
     auto keys = std::make_shared<uint64_t>(0);
+    auto finish = [this, args, reply, keys](std::string replication) {
+      reply(Info(args, *keys, replication));
+    };
     const Status s = engine_.Submit(
         [this, keys](storage::Transaction& txn) {
           for (uint32_t p : held_list_) *keys += txn.KeyCount(p);
           return Status::Ok();
         },
-        [this, keys, copy = std::move(copy), reply](Status) { reply(Info(copy, *keys)); });
+        [this, finish](Status) {
+          if (replication_ != nullptr) return replication_->InfoSection(finish);
+          finish("");
+        });
     if (!s.ok()) reply("-BUSY geokv is overloaded, try again\r\n");
     return;
   }
@@ -155,8 +171,10 @@ std::optional<size_t> Node::RouteTo(const std::vector<uint32_t>& partitions) con
   return std::nullopt;
 }
 
-void Node::RunDataCommand(const CommandSpec& spec, Args args, Reply reply) {
-  batch_.push_back(PendingCommand{spec.handler, std::move(args), std::move(reply)});
+void Node::RunDataCommand(const CommandSpec& spec, Args args, Reply reply,
+                          std::shared_ptr<ClientWrites> writes) {
+  batch_.push_back(
+      PendingCommand{spec.handler, std::move(args), std::move(reply), std::move(writes)});
   if (batch_.size() == 1) boost::asio::post(io_, [this] { FlushBatch(); });
   if (batch_.size() >= kMaxBatch) FlushBatch();
 }
@@ -166,20 +184,29 @@ void Node::FlushBatch() {
   auto commands = std::make_shared<std::vector<PendingCommand>>(std::move(batch_));
   batch_.clear();
   auto outputs = std::make_shared<std::vector<std::string>>(commands->size());
-  auto job = [this, commands, outputs](storage::Transaction& txn) {
+  auto writes =
+      std::make_shared<std::vector<std::vector<std::pair<uint32_t, uint64_t>>>>(commands->size());
+  auto job = [this, commands, outputs, writes](storage::Transaction& txn) {
     TxnKeyspace keyspace(*this, &txn);
     for (size_t i = 0; i < commands->size(); ++i) {
       RespWriter writer(&(*outputs)[i]);
       CommandContext ctx{keyspace, writer};
       (*commands)[i].handler(ctx, (*commands)[i].args);
+      (*writes)[i] = keyspace.TakeWrites();
     }
     return Status::Ok();
   };
-  auto done = [commands, outputs](Status status) {
+  auto done = [this, commands, outputs, writes](Status status) {
     std::string error;
     if (!status.ok()) RespWriter(&error).Error("ERR storage: " + status.message());
+    if (status.ok() && replication_ != nullptr) replication_->AfterCommit();
     for (size_t i = 0; i < commands->size(); ++i) {
-      (*commands)[i].reply(status.ok() ? std::move((*outputs)[i]) : error);
+      PendingCommand& c = (*commands)[i];
+      if (status.ok() && !(*writes)[i].empty()) {
+        std::lock_guard lock(c.writes->mu);
+        for (auto [p, seq] : (*writes)[i]) c.writes->last[p] = std::max(c.writes->last[p], seq);
+      }
+      c.reply(status.ok() ? std::move((*outputs)[i]) : error);
     }
   };
   if (!engine_.Submit(std::move(job), std::move(done)).ok()) {
@@ -241,19 +268,27 @@ std::string Node::ConnectionCommand(const CommandSpec& spec, ClientInfo& client,
     }
   } else if (name == "config") {
     return Config(args);
-  } else if (name == "wait") {
-    // Replication arrives with the geo-replication layer: no other DC yet.
-    auto n = crdt::ParseInt64(args[1]);
-    auto t = crdt::ParseInt64(args[2]);
-    if (!n || !t || *n < 0 || *t < 0) {
-      w.Error(errors::kNotInteger);
-    } else {
-      w.Integer(0);
-    }
   } else {
     w.Error(std::string("ERR command '") + spec.name + "' is not available");
   }
   return out;
+}
+
+// WAIT numdcs timeout_ms: how many other datacenters have applied every write
+// this connection made (Redis's WAIT, with datacenters for replicas).
+void Node::Wait(ClientInfo& client, const Args& args, Reply reply) {
+  auto numdcs = crdt::ParseInt64(args[1]);
+  auto timeout = crdt::ParseInt64(args[2]);
+  if (!numdcs || !timeout || *numdcs < 0 || *timeout < 0) {
+    return reply("-ERR value is not an integer or out of range\r\n");
+  }
+  std::vector<NodeReplication::Write> writes;
+  {
+    std::lock_guard lock(client.writes->mu);
+    writes.assign(client.writes->last.begin(), client.writes->last.end());
+  }
+  if (replication_ == nullptr) return reply(":0\r\n");
+  replication_->Wait(std::move(writes), *numdcs, *timeout, std::move(reply));
 }
 
 std::string Node::Config(const Args& args) {
@@ -325,7 +360,7 @@ std::string Node::Config(const Args& args) {
   return out;
 }
 
-std::string Node::Info(const Args& args, uint64_t keys) {
+std::string Node::Info(const Args& args, uint64_t keys, const std::string& replication) {
   const std::string section = args.size() >= 2 ? args[1] : "default";
   auto want = [&](const char* name) {
     return EqualsIgnoreCase(section, "default") || EqualsIgnoreCase(section, "all") ||
@@ -363,6 +398,7 @@ std::string Node::Info(const Args& args, uint64_t keys) {
          std::to_string(s.output_limit_disconnects.load()));
     text += "\r\n";
   }
+  if (want("replication")) text += replication;
   if (want("keyspace")) {
     text += "# Keyspace\r\n";
     if (keys > 0) line("db0", "keys=" + std::to_string(keys) + ",expires=0,avg_ttl=0");

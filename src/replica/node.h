@@ -17,6 +17,7 @@
 #include "crdt/hlc.h"
 #include "placement/ring.h"
 #include "replica/forwarder.h"
+#include "replica/node_replication.h"
 #include "replica/server.h"
 #include "storage/engine.h"
 
@@ -38,6 +39,9 @@ class Node final : public Dispatcher {
   // The server whose limits CONFIG GET/SET show and change, and whose counters
   // INFO shows. Set once before serving.
   void set_server(Server* server) { server_ = server; }
+  // The replication of this node's partitions; without it (tests, N=1 tools)
+  // deltas are only logged. Set once before serving.
+  void set_replication(NodeReplication* replication) { replication_ = replication; }
 
   const placement::Node& self() const { return table_.topology().nodes()[node_index_]; }
   const placement::PlacementTable& table() const { return table_; }
@@ -55,8 +59,10 @@ class Node final : public Dispatcher {
     Handler handler;
     Args args;
     Reply reply;
+    std::shared_ptr<ClientWrites> writes;
   };
-  void RunDataCommand(const CommandSpec& spec, Args args, Reply reply);
+  void RunDataCommand(const CommandSpec& spec, Args args, Reply reply,
+                      std::shared_ptr<ClientWrites> writes);
   // The node to serve a request whose keys fall in `partitions`: this node if
   // it holds them all, else a node that does, same datacenter first, then in
   // preference order; nullopt if no single node holds them all.
@@ -64,13 +70,15 @@ class Node final : public Dispatcher {
   void FlushBatch();
   std::string ConnectionCommand(const CommandSpec& spec, ClientInfo& client, const Args& args);
   std::string Config(const Args& args);
-  std::string Info(const Args& args, uint64_t keys);
+  std::string Info(const Args& args, uint64_t keys, const std::string& replication);
+  void Wait(ClientInfo& client, const Args& args, Reply reply);
 
   placement::PlacementTable table_;
   size_t node_index_;
   storage::Engine& engine_;
   boost::asio::io_context& io_;
   Server* server_ = nullptr;
+  NodeReplication* replication_ = nullptr;
   std::vector<PendingCommand> batch_;  // I/O thread only
   Forwarder forwarder_;                // I/O thread only
   static constexpr size_t kMaxBatch = 1024;

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -54,12 +55,21 @@ struct ServerStats {
   std::atomic<uint64_t> output_limit_disconnects{0};
 };
 
+// The writes a client made, for WAIT: partition -> this node's seq of the
+// client's latest write there. Updated on the storage writer thread, read on
+// the I/O thread.
+struct ClientWrites {
+  std::mutex mu;
+  std::map<uint32_t, uint64_t> last;  // guarded by mu
+};
+
 // What a connection knows about its client (CLIENT SETNAME/GETNAME/ID).
 struct ClientInfo {
   uint64_t id = 0;
   std::string name;
   std::string address;
   bool close_after_reply = false;  // set by QUIT
+  std::shared_ptr<ClientWrites> writes = std::make_shared<ClientWrites>();
 };
 
 // Answers requests. `reply` must be called exactly once per request, with the

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   CLI::App app{"geokv-server: one node of a geo-replicated key-value store"};
   std::string topology_path, node_id, data_dir, log_level = "info", sync = "normal";
   replica::ServerOptions options;
+  replica::ReplicationSettings replication;
   app.add_option("--topology", topology_path,
                  "topology file (TOML); default: the embedded local 3-DC topology");
   app.add_option("--node", node_id, "this node's id in the topology")->required();
@@ -56,6 +57,19 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--client-output-buffer-limit", options.output_buffer_limit_bytes,
                  "unsent reply bytes per client before it is disconnected")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--heartbeat-ms", replication.core.heartbeat_interval_ms,
+                 "replication heartbeat interval")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--down-after-ms", replication.core.down_after_ms,
+                 "silence after which a peer counts as down")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--repl-receive-hwm", replication.receive_high_water_mark,
+                 "ZeroMQ receive high-water mark of replication sockets (messages)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--repl-inbound-queue", replication.inbound_queue_max,
+                 "replication messages queued for processing at most (more are dropped "
+                 "and recovered by catch-up)")
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
@@ -89,6 +103,9 @@ int main(int argc, char** argv) {
   replica::Node node(std::move(table), *node_index, **engine, io);
   replica::Server server(io, node, options);
   node.set_server(&server);
+  replica::NodeReplication replicator(node.table(), *node_index, **engine, io, replication);
+  if (Status s = replicator.Start(); !s.ok()) return Fail(s.message());
+  node.set_replication(&replicator);
   if (Status s = server.Listen(self.client.host, self.client.port); !s.ok()) {
     return Fail(s.message());
   }
@@ -104,7 +121,9 @@ int main(int argc, char** argv) {
     timer->async_wait([&io, timer](boost::system::error_code) { io.stop(); });
   });
   io.run();
-  // The engine's destructor runs every queued job and commits before closing.
+  // No more replication traffic; then the engine's destructor runs every queued
+  // job and commits before closing.
+  replicator.Stop();
   engine->reset();
   spdlog::info("stopped");
   return 0;
