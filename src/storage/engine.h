@@ -50,8 +50,9 @@ enum class Synchronous : uint8_t {
 
 struct Options {
   // The database file. Its directory must exist. "<path>.lock" next to it is
-  // created and locked for the engine's lifetime; SQLite adds "<path>-wal" and
-  // "<path>-shm".
+  // created and flock()ed for the engine's lifetime (the file stays: its lock,
+  // not its existence, is what counts); SQLite adds "<path>-wal" and
+  // "<path>-shm". Copy or move the database only while no engine has it open.
   std::string path;
   // Q, the number of partitions. Fixed when the database is created; opening
   // it with another count fails. 1 <= partitions <= kMaxPartitions.
@@ -116,9 +117,9 @@ class Engine {
   // (the new job runs later, in this group or a later one).
   Status Submit(Job job, Done done);
 
-  // Submits `job` and waits for its `done`: returns its status. For tests and
-  // tools. Thread-safe. REQUIRES: not called from a job (it would wait for
-  // itself).
+  // Submits `job` and waits for its `done`: returns its status (or Busy, as
+  // Submit). For tests and tools. Thread-safe. REQUIRES: not called on the
+  // writer thread, i.e. from a job or a `done` (it would wait for itself).
   Status Run(Job job);
 
   uint32_t partitions() const { return partitions_; }
