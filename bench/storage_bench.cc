@@ -183,7 +183,7 @@ class RawWriter {
           SQLITE_OK);
     const std::string setup = std::string("PRAGMA journal_mode = WAL; PRAGMA synchronous = ") +
                               (full != 0 ? "FULL" : "NORMAL") +
-                              "; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+                              "; PRAGMA cache_size = -65536;"
                               " PRAGMA journal_size_limit = 67108864;" +
                               storage::schema::kCreateTables;
     Check(db_, sqlite3_exec(db_, setup.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);

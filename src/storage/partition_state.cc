@@ -42,6 +42,46 @@ const crdt::DotContext& PartitionState::Context() const { return store_->cache(p
 
 void PartitionState::Scan(const Scope& scope, const crdt::AtomVisitor& visit) const {
   if (store_->failed()) return;
+  const uint64_t epoch = store_->job_epoch();
+  const bool outermost = scan_depth_ == 0;
+  ++scan_depth_;
+  struct Leave {
+    int& depth;
+    ~Leave() { --depth; }
+  } leave{scan_depth_};
+  if (outermost && scan_memo_.epoch == epoch && scan_memo_.scope == scope) {
+    // The vector stays alive even if the visitor writes (Changed() only
+    // invalidates it).
+    for (const auto& [path, atom] : scan_memo_.atoms) {
+      if (!visit(path, atom)) return;
+    }
+    return;
+  }
+  if (!outermost || scope.kind == Scope::Kind::kPartition) {
+    ScanRows(scope, visit);
+    return;
+  }
+  std::vector<std::pair<Path, Atom>> seen;
+  bool fits = true, complete = true;
+  const uint64_t writes_before = writes_;
+  ScanRows(scope, [&](const Path& path, const Atom& atom) {
+    if (fits && seen.size() < kScanMemoAtoms) {
+      seen.emplace_back(path, atom);
+    } else {
+      fits = false;
+    }
+    if (!visit(path, atom)) {
+      complete = false;
+      return false;
+    }
+    return true;
+  });
+  if (store_->failed() || writes_ != writes_before) return;
+  if (!seen.empty()) key_memo_ = KeyMemo{epoch, scope.key, true};
+  if (fits && complete) scan_memo_ = ScanMemo{epoch, scope, std::move(seen)};
+}
+
+void PartitionState::ScanRows(const Scope& scope, const crdt::AtomVisitor& visit) const {
   // Runs one scan statement bound by `bind`; false once the visitor stops or
   // a statement fails.
   auto run = [&](Sql id, auto&& bind) {
@@ -122,12 +162,18 @@ bool PartitionState::Find(const Path& path, const crdt::Dot& dot, Atom* out) con
 }
 
 bool PartitionState::KeyExists(const std::string& key) const {
+  const uint64_t epoch = store_->job_epoch();
+  if (key_memo_.epoch == epoch && key_memo_.key == key) return key_memo_.exists;
   Store::Lease lease = store_->Acquire(Sql::kKeyAny);
   if (!lease) return false;
   sqlite::Query q(lease.get());
   q.Int(1, part_).Blob(2, key);
   const int rc = q.Step();
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) store_->Fail(rc, "look up key");
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    store_->Fail(rc, "look up key");
+    return false;
+  }
+  key_memo_ = KeyMemo{epoch, key, rc == SQLITE_ROW};
   return rc == SQLITE_ROW;
 }
 
@@ -141,11 +187,14 @@ void PartitionState::Put(const Path& path, const Atom& atom) {
     sqlite::Query q(lease.get());
     BindAtomKey(q, part_, path, atom.dot);
     q.U64(7, atom.first).U64(8, atom.hlc.value).Int(9, atom.amount).Blob(10, atom.bytes);
-    if (int rc = q.Step(); rc != SQLITE_DONE) {
+    const int rc = q.Step();
+    Changed();
+    if (rc != SQLITE_DONE) {
       store_->Fail(rc, "put atom");
       return;
     }
   }
+  key_memo_ = KeyMemo{store_->job_epoch(), path.key, true};
   if (new_key) ++store_->MutableCache(part_).key_count;
 }
 
@@ -156,11 +205,15 @@ void PartitionState::Erase(const Path& path, const crdt::Dot& dot) {
     if (!lease) return;
     sqlite::Query q(lease.get());
     BindAtomKey(q, part_, path, dot);
-    if (int rc = q.Step(); rc != SQLITE_DONE) {
+    const int rc = q.Step();
+    if (rc != SQLITE_DONE) {
+      Changed();
       store_->Fail(rc, "erase atom");
       return;
     }
-    if (sqlite3_changes(store_->db()) == 0) return;
+    if (sqlite3_changes(store_->db()) == 0) return;  // nothing changed
+    Changed();
+    if (key_memo_.key == path.key) key_memo_.epoch = 0;  // may have been its last atom
   }
   if (KeyExists(path.key) || store_->failed()) return;
   uint64_t& count = store_->MutableCache(part_).key_count;

@@ -11,12 +11,22 @@
 // It also keeps the partition's key count: Put of an atom into a key without
 // atoms adds one, Erase of a key's last atom subtracts one.
 //
+// Within one job it remembers the atoms its last (small) scan saw and whether
+// the last key it looked at holds atoms: a mutation reads the scope it then
+// removes from twice (DeltaBuilder, then ApplyDelta), and a SET erases a key's
+// only atom and then puts one; both second looks are answered from memory.
+// Every Put or Erase forgets the scan; a new job (hence also a rollback)
+// forgets both.
+//
 // After a storage error (Store::failed) every method does nothing: scans
 // visit nothing, Find finds nothing; the job is rolled back anyway.
 // Writer thread only, during a job.
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "crdt/state.h"
 
@@ -36,11 +46,36 @@ class PartitionState final : public crdt::MutableState {
   void JoinContext(const crdt::DotContext& dots) override;
 
  private:
+  // Scans remembered hold at most this many atoms (a point or one key's scalar).
+  static constexpr size_t kScanMemoAtoms = 8;
+
   // Whether `key` holds any atom.
   bool KeyExists(const std::string& key) const;
+  // Runs the SQL of a scan.
+  void ScanRows(const crdt::Scope& scope, const crdt::AtomVisitor& visit) const;
+  // An atom was put or erased.
+  void Changed() const {
+    scan_memo_.epoch = 0;
+    ++writes_;
+  }
 
   Store* store_;
   uint32_t part_;
+  // Valid while epoch == store_->job_epoch() (0: never valid).
+  struct ScanMemo {
+    uint64_t epoch = 0;
+    crdt::Scope scope;
+    std::vector<std::pair<crdt::Path, crdt::Atom>> atoms;
+  };
+  struct KeyMemo {
+    uint64_t epoch = 0;
+    std::string key;
+    bool exists = false;
+  };
+  mutable ScanMemo scan_memo_;
+  mutable KeyMemo key_memo_;
+  mutable int scan_depth_ = 0;   // nested scans (a visitor that scans) bypass the memo
+  mutable uint64_t writes_ = 0;  // Put/Erase count: a scan that saw one is not remembered
 };
 
 }  // namespace geokv::storage::internal

@@ -242,6 +242,7 @@ Status Store::RunJob(const Job& job, bool* group_lost) {
     return s;
   }
   Status result;
+  ++job_epoch_;
   in_job_ = true;
   try {
     Transaction txn(this);
@@ -252,6 +253,7 @@ Status Store::RunJob(const Job& job, bool* group_lost) {
     result = Status::Invalid("job threw an exception");
   }
   in_job_ = false;
+  ++job_epoch_;
   if (!error_.ok()) result = error_;  // a storage error wins over what the job said
   error_ = Status::Ok();
 

@@ -136,6 +136,9 @@ class Store {
   PartitionCache& MutableCache(uint32_t p);
   crdt::MutableState& state(uint32_t p);
   bool in_job() const { return in_job_; }
+  // Changes at every job's start and end (so also at every rollback): what a
+  // PartitionState remembers under one epoch is valid only within one job.
+  uint64_t job_epoch() const { return job_epoch_; }
 
   // --- Group commit, driven by the writer thread. A group is BeginGroup, then
   // RunJob for each job, then CommitGroup.
@@ -174,6 +177,7 @@ class Store {
   std::vector<uint32_t> job_touched_, group_touched_;
   Status error_;
   bool in_job_ = false;
+  uint64_t job_epoch_ = 1;
 };
 
 }  // namespace geokv::storage::internal
