@@ -77,7 +77,7 @@ void PartitionState::Scan(const Scope& scope, const crdt::AtomVisitor& visit) co
     return true;
   });
   if (store_->failed() || writes_ != writes_before) return;
-  if (!seen.empty()) key_memo_ = KeyMemo{epoch, scope.key, true};
+  if (!seen.empty()) KnowKey(scope.key, true);
   if (fits && complete) scan_memo_ = ScanMemo{epoch, scope, std::move(seen)};
 }
 
@@ -173,13 +173,38 @@ bool PartitionState::KeyExists(const std::string& key) const {
     store_->Fail(rc, "look up key");
     return false;
   }
-  key_memo_ = KeyMemo{epoch, key, rc == SQLITE_ROW};
+  KnowKey(key, rc == SQLITE_ROW);
   return rc == SQLITE_ROW;
+}
+
+void PartitionState::KnowKey(const std::string& key, bool exists) const {
+  const uint64_t epoch = store_->job_epoch();
+  key_memo_ = KeyMemo{epoch, key, exists};
+  if (erased_.epoch == epoch && erased_.key == key) {
+    erased_.epoch = 0;
+    if (!exists) {
+      uint64_t& count = store_->MutableCache(part_).key_count;
+      if (count > 0) --count;  // only a hand-edited file could make it drift
+    }
+  }
+}
+
+void PartitionState::SettleKeyCount() {
+  if (erased_.epoch != store_->job_epoch() || store_->failed()) return;
+  if (key_memo_.key == erased_.key) key_memo_.epoch = 0;
+  KeyExists(erased_.key);
 }
 
 void PartitionState::Put(const Path& path, const Atom& atom) {
   if (store_->failed()) return;
-  const bool new_key = !KeyExists(path.key);
+  bool new_key;
+  if (erased_.epoch == store_->job_epoch() && erased_.key == path.key) {
+    // The key had an atom before that Erase and has one again: same count.
+    erased_.epoch = 0;
+    new_key = false;
+  } else {
+    new_key = !KeyExists(path.key);
+  }
   if (store_->failed()) return;
   {
     Store::Lease lease = store_->Acquire(Sql::kPut);
@@ -213,11 +238,14 @@ void PartitionState::Erase(const Path& path, const crdt::Dot& dot) {
     }
     if (sqlite3_changes(store_->db()) == 0) return;  // nothing changed
     Changed();
-    if (key_memo_.key == path.key) key_memo_.epoch = 0;  // may have been its last atom
   }
-  if (KeyExists(path.key) || store_->failed()) return;
-  uint64_t& count = store_->MutableCache(part_).key_count;
-  if (count > 0) --count;  // only a hand-edited file could make it drift
+  const uint64_t epoch = store_->job_epoch();
+  if (erased_.epoch == epoch && erased_.key != path.key) SettleKeyCount();
+  if (key_memo_.key == path.key) key_memo_.epoch = 0;  // may have been its last atom
+  if (erased_.epoch != epoch) {
+    erased_ = Erased{epoch, path.key};
+    store_->NoteUnsettled(this);
+  }
 }
 
 void PartitionState::JoinContext(const crdt::DotContext& dots) {
