@@ -20,8 +20,10 @@
 // BM_SaddBigVsEmpty  both in alternation; ratio = time per SADD into the big
 //                    set / into an empty one (goal: < 1.5).
 //
-// Run: build/bench/storage_bench --benchmark_repetitions=3
-//        --benchmark_report_aggregates_only=true
+// Run (figures and method in docs/benchmarks.md, "Storage"):
+//   build/bench/storage_bench --benchmark_repetitions=3
+//     --benchmark_enable_random_interleaving=true --benchmark_min_time=2
+//     --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 #include <sqlite3.h>
 #include <stdlib.h>
