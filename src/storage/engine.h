@@ -82,7 +82,8 @@ constexpr uint32_t kMaxPartitions = uint32_t{1} << 16;
 class Engine {
  public:
   // Opens the database at options.path, creating it if the file does not exist
-  // (or is an empty SQLite database), and starts the writer thread.
+  // (or is an empty SQLite database), and starts the writer thread. Reads the
+  // whole file once (quick_check_on_open).
   // Fails, with a message that names the file and the problem, and without
   // changing the file, when: another process (or another Engine in this one)
   // has it open (Busy); it is not a SQLite database or is corrupt (Corrupt);
@@ -112,9 +113,10 @@ class Engine {
 
   // Queues `job`. Returns Ok if it was accepted (then `done` will be called),
   // or Busy — and calls nothing — when queue_max_jobs jobs are already waiting
-  // (back-pressure: retry later or fail the client's request). Jobs run in the
-  // order their Submit calls took effect. Thread-safe; may be called from a job
-  // (the new job runs later, in this group or a later one).
+  // (back-pressure: retry later or fail the client's request) or the engine is
+  // being destroyed. Jobs run, and their `done`s are called, in the order
+  // their Submit calls took effect. Thread-safe; may be called from a job or a
+  // `done` (the new job runs later, in this group or a later one).
   Status Submit(Job job, Done done);
 
   // Submits `job` and waits for its `done`: returns its status (or Busy, as
@@ -122,7 +124,9 @@ class Engine {
   // writer thread, i.e. from a job or a `done` (it would wait for itself).
   Status Run(Job job);
 
+  // Q, as in Options. Thread-safe.
   uint32_t partitions() const { return partitions_; }
+  // The database file, as in Options. Thread-safe.
   const std::string& path() const { return path_; }
 
  private:
