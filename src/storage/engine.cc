@@ -131,7 +131,7 @@ Status Configure(sqlite::Connection& db, const Options& options) {
   std::string pragmas = options.synchronous == Synchronous::kFull ? "PRAGMA synchronous = FULL;"
                                                                   : "PRAGMA synchronous = NORMAL;";
   pragmas += "PRAGMA cache_size = " + std::to_string(-cache_kib) + ";";
-  pragmas += "PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = OFF;";
+  pragmas += "PRAGMA foreign_keys = OFF;";
   // Truncate a WAL that a burst grew, after it is checkpointed.
   pragmas += "PRAGMA journal_size_limit = " + std::to_string(int64_t{64} << 20) + ";";
   if (Status s = db.Exec(pragmas); !s.ok()) return s;

@@ -50,8 +50,9 @@ enum class Synchronous : uint8_t {
 
 struct Options {
   // The database file. Its directory must exist. "<path>.lock" next to it is
-  // created and locked for the engine's lifetime; SQLite adds "<path>-wal" and
-  // "<path>-shm".
+  // created and flock()ed for the engine's lifetime (the file stays: its lock,
+  // not its existence, is what counts); SQLite adds "<path>-wal" and
+  // "<path>-shm". Copy or move the database only while no engine has it open.
   std::string path;
   // Q, the number of partitions. Fixed when the database is created; opening
   // it with another count fails. 1 <= partitions <= kMaxPartitions.
@@ -81,7 +82,8 @@ constexpr uint32_t kMaxPartitions = uint32_t{1} << 16;
 class Engine {
  public:
   // Opens the database at options.path, creating it if the file does not exist
-  // (or is an empty SQLite database), and starts the writer thread.
+  // (or is an empty SQLite database), and starts the writer thread. Reads the
+  // whole file once (quick_check_on_open).
   // Fails, with a message that names the file and the problem, and without
   // changing the file, when: another process (or another Engine in this one)
   // has it open (Busy); it is not a SQLite database or is corrupt (Corrupt);
@@ -111,17 +113,20 @@ class Engine {
 
   // Queues `job`. Returns Ok if it was accepted (then `done` will be called),
   // or Busy — and calls nothing — when queue_max_jobs jobs are already waiting
-  // (back-pressure: retry later or fail the client's request). Jobs run in the
-  // order their Submit calls took effect. Thread-safe; may be called from a job
-  // (the new job runs later, in this group or a later one).
+  // (back-pressure: retry later or fail the client's request) or the engine is
+  // being destroyed. Jobs run, and their `done`s are called, in the order
+  // their Submit calls took effect. Thread-safe; may be called from a job or a
+  // `done` (the new job runs later, in this group or a later one).
   Status Submit(Job job, Done done);
 
-  // Submits `job` and waits for its `done`: returns its status. For tests and
-  // tools. Thread-safe. REQUIRES: not called from a job (it would wait for
-  // itself).
+  // Submits `job` and waits for its `done`: returns its status (or Busy, as
+  // Submit). For tests and tools. Thread-safe. REQUIRES: not called on the
+  // writer thread, i.e. from a job or a `done` (it would wait for itself).
   Status Run(Job job);
 
+  // Q, as in Options. Thread-safe.
   uint32_t partitions() const { return partitions_; }
+  // The database file, as in Options. Thread-safe.
   const std::string& path() const { return path_; }
 
  private:

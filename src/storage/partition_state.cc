@@ -42,6 +42,46 @@ const crdt::DotContext& PartitionState::Context() const { return store_->cache(p
 
 void PartitionState::Scan(const Scope& scope, const crdt::AtomVisitor& visit) const {
   if (store_->failed()) return;
+  const uint64_t epoch = store_->job_epoch();
+  const bool outermost = scan_depth_ == 0;
+  ++scan_depth_;
+  struct Leave {
+    int& depth;
+    ~Leave() { --depth; }
+  } leave{scan_depth_};
+  if (outermost && scan_memo_.epoch == epoch && scan_memo_.scope == scope) {
+    // The vector stays alive even if the visitor writes (Changed() only
+    // invalidates it).
+    for (const auto& [path, atom] : scan_memo_.atoms) {
+      if (!visit(path, atom)) return;
+    }
+    return;
+  }
+  if (!outermost || scope.kind == Scope::Kind::kPartition) {
+    ScanRows(scope, visit);
+    return;
+  }
+  std::vector<std::pair<Path, Atom>> seen;
+  bool fits = true, complete = true;
+  const uint64_t writes_before = writes_;
+  ScanRows(scope, [&](const Path& path, const Atom& atom) {
+    if (fits && seen.size() < kScanMemoAtoms) {
+      seen.emplace_back(path, atom);
+    } else {
+      fits = false;
+    }
+    if (!visit(path, atom)) {
+      complete = false;
+      return false;
+    }
+    return true;
+  });
+  if (store_->failed() || writes_ != writes_before) return;
+  if (!seen.empty()) KnowKey(scope.key, true);
+  if (fits && complete) scan_memo_ = ScanMemo{epoch, scope, std::move(seen)};
+}
+
+void PartitionState::ScanRows(const Scope& scope, const crdt::AtomVisitor& visit) const {
   // Runs one scan statement bound by `bind`; false once the visitor stops or
   // a statement fails.
   auto run = [&](Sql id, auto&& bind) {
@@ -122,18 +162,49 @@ bool PartitionState::Find(const Path& path, const crdt::Dot& dot, Atom* out) con
 }
 
 bool PartitionState::KeyExists(const std::string& key) const {
+  const uint64_t epoch = store_->job_epoch();
+  if (key_memo_.epoch == epoch && key_memo_.key == key) return key_memo_.exists;
   Store::Lease lease = store_->Acquire(Sql::kKeyAny);
   if (!lease) return false;
   sqlite::Query q(lease.get());
   q.Int(1, part_).Blob(2, key);
   const int rc = q.Step();
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) store_->Fail(rc, "look up key");
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    store_->Fail(rc, "look up key");
+    return false;
+  }
+  KnowKey(key, rc == SQLITE_ROW);
   return rc == SQLITE_ROW;
+}
+
+void PartitionState::KnowKey(const std::string& key, bool exists) const {
+  const uint64_t epoch = store_->job_epoch();
+  key_memo_ = KeyMemo{epoch, key, exists};
+  if (erased_.epoch == epoch && erased_.key == key) {
+    erased_.epoch = 0;
+    if (!exists) {
+      uint64_t& count = store_->MutableCache(part_).key_count;
+      if (count > 0) --count;  // only a hand-edited file could make it drift
+    }
+  }
+}
+
+void PartitionState::SettleKeyCount() {
+  if (erased_.epoch != store_->job_epoch() || store_->failed()) return;
+  if (key_memo_.key == erased_.key) key_memo_.epoch = 0;
+  KeyExists(erased_.key);
 }
 
 void PartitionState::Put(const Path& path, const Atom& atom) {
   if (store_->failed()) return;
-  const bool new_key = !KeyExists(path.key);
+  bool new_key;
+  if (erased_.epoch == store_->job_epoch() && erased_.key == path.key) {
+    // The key had an atom before that Erase and has one again: same count.
+    erased_.epoch = 0;
+    new_key = false;
+  } else {
+    new_key = !KeyExists(path.key);
+  }
   if (store_->failed()) return;
   {
     Store::Lease lease = store_->Acquire(Sql::kPut);
@@ -141,11 +212,14 @@ void PartitionState::Put(const Path& path, const Atom& atom) {
     sqlite::Query q(lease.get());
     BindAtomKey(q, part_, path, atom.dot);
     q.U64(7, atom.first).U64(8, atom.hlc.value).Int(9, atom.amount).Blob(10, atom.bytes);
-    if (int rc = q.Step(); rc != SQLITE_DONE) {
+    const int rc = q.Step();
+    Changed();
+    if (rc != SQLITE_DONE) {
       store_->Fail(rc, "put atom");
       return;
     }
   }
+  key_memo_ = KeyMemo{store_->job_epoch(), path.key, true};
   if (new_key) ++store_->MutableCache(part_).key_count;
 }
 
@@ -156,15 +230,22 @@ void PartitionState::Erase(const Path& path, const crdt::Dot& dot) {
     if (!lease) return;
     sqlite::Query q(lease.get());
     BindAtomKey(q, part_, path, dot);
-    if (int rc = q.Step(); rc != SQLITE_DONE) {
+    const int rc = q.Step();
+    if (rc != SQLITE_DONE) {
+      Changed();
       store_->Fail(rc, "erase atom");
       return;
     }
-    if (sqlite3_changes(store_->db()) == 0) return;
+    if (sqlite3_changes(store_->db()) == 0) return;  // nothing changed
+    Changed();
   }
-  if (KeyExists(path.key) || store_->failed()) return;
-  uint64_t& count = store_->MutableCache(part_).key_count;
-  if (count > 0) --count;  // only a hand-edited file could make it drift
+  const uint64_t epoch = store_->job_epoch();
+  if (erased_.epoch == epoch && erased_.key != path.key) SettleKeyCount();
+  if (key_memo_.key == path.key) key_memo_.epoch = 0;  // may have been its last atom
+  if (erased_.epoch != epoch) {
+    erased_ = Erased{epoch, path.key};
+    store_->NoteUnsettled(this);
+  }
 }
 
 void PartitionState::JoinContext(const crdt::DotContext& dots) {

@@ -193,6 +193,11 @@ crdt::MutableState& Store::state(uint32_t p) {
   return *states_[p];
 }
 
+void Store::SettleKeyCounts() {
+  for (PartitionState* state : unsettled_) state->SettleKeyCount();
+  unsettled_.clear();
+}
+
 Status Store::Run(Sql id) {
   Lease lease = Acquire(id);
   if (!lease) return error_;
@@ -242,16 +247,21 @@ Status Store::RunJob(const Job& job, bool* group_lost) {
     return s;
   }
   Status result;
+  ++job_epoch_;
+  unsettled_.clear();
   in_job_ = true;
   try {
     Transaction txn(this);
     result = job(txn);
+    if (result.ok()) SettleKeyCounts();
   } catch (const std::exception& e) {
     result = Status::Invalid(std::string("job threw an exception: ") + e.what());
   } catch (...) {
     result = Status::Invalid("job threw an exception");
   }
+  unsettled_.clear();
   in_job_ = false;
+  ++job_epoch_;
   if (!error_.ok()) result = error_;  // a storage error wins over what the job said
   error_ = Status::Ok();
 

@@ -135,7 +135,15 @@ class Store {
   // REQUIRES: inside a job.
   PartitionCache& MutableCache(uint32_t p);
   crdt::MutableState& state(uint32_t p);
+  // A partition whose key count waits for PartitionState::SettleKeyCount.
+  void NoteUnsettled(PartitionState* state) { unsettled_.push_back(state); }
+  // Settles every such partition's key count (before reading a count, and
+  // before a job's changes are kept).
+  void SettleKeyCounts();
   bool in_job() const { return in_job_; }
+  // Changes at every job's start and end (so also at every rollback): what a
+  // PartitionState remembers under one epoch is valid only within one job.
+  uint64_t job_epoch() const { return job_epoch_; }
 
   // --- Group commit, driven by the writer thread. A group is BeginGroup, then
   // RunJob for each job, then CommitGroup.
@@ -172,8 +180,10 @@ class Store {
   // Undo copies (see the invariants above) and the partitions they cover.
   std::vector<std::optional<PartitionCache>> job_undo_, group_undo_;
   std::vector<uint32_t> job_touched_, group_touched_;
+  std::vector<PartitionState*> unsettled_;  // this job's
   Status error_;
   bool in_job_ = false;
+  uint64_t job_epoch_ = 1;
 };
 
 }  // namespace geokv::storage::internal

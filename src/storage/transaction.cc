@@ -128,6 +128,7 @@ crdt::MutableState& Transaction::Partition(uint32_t p) {
 
 uint64_t Transaction::KeyCount(uint32_t p) {
   GEOKV_ASSERT(store_->in_job() && p < store_->partitions());
+  store_->SettleKeyCounts();
   return store_->cache(p).key_count;
 }
 
