@@ -259,9 +259,8 @@ class ReplicationCore {
     uint64_t gap_since_ms = 0;  // when a gap (either end > applied) was first seen
     bool gap = false;
     std::map<uint64_t, Buffered> buffered;  // by first_seq; all start > applied + 1
-    size_t buffered_bytes = 0;
-    bool outstanding = false;   // a catch-up request in flight
-    bool waiting_slot = false;  // wants one, but catchup_max_outstanding are in flight
+    bool outstanding = false;               // a catch-up request in flight
+    bool waiting_slot = false;              // wants one, but catchup_max_outstanding are in flight
     crdt::ReplicaId asked = 0;
     uint64_t deadline_ms = 0;
     uint64_t retry_at_ms = 0;
@@ -364,8 +363,8 @@ class ReplicationCore {
   std::map<crdt::ReplicaId, Peer> peers_;
   std::vector<Outgoing> outbox_;
   size_t outbox_state_transfers_ = 0;
-  size_t outstanding_ = 0;  // streams with a catch-up request in flight
-  size_t buffered_bytes_ = 0;
+  size_t outstanding_ = 0;     // streams with a catch-up request in flight
+  size_t buffered_bytes_ = 0;  // of every stream's buffered batches
   bool heartbeat_due_ = false;
   uint64_t last_heartbeat_ms_ = 0;
   uint64_t last_full_heartbeat_ms_ = 0;
