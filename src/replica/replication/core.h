@@ -54,7 +54,15 @@
 // Failed jobs. If a storage job in which the core was called fails (and rolls
 // back), the core's memory no longer matches storage: the caller discards the
 // core and its outbox and builds a new one from the store (the constructor),
-// exactly as after a restart. Nothing else needs to survive a restart.
+// exactly as after a restart. Nothing else needs to survive a restart. This is
+// needed for correctness, not tidiness: a core that kept an applied seq whose
+// deltas were rolled back would never fetch them again, and one that kept a
+// rolled-back local delta would see its dots reused (OnLocalDelta asserts).
+// With group commit, a later job of the same group may run before the failed
+// job's `done`: so mark the core stale in the failing job itself (when it is
+// about to fail: an error return, or a store that recorded an error), and in
+// `done` when the group's COMMIT failed; rebuild it, in the next job that uses
+// it, before any other call.
 //
 // Not thread-safe: one thread (the storage writer thread, in the node) calls
 // everything.
