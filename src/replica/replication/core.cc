@@ -279,7 +279,6 @@ void ReplicationCore::Buffer(Stream& s, const DeltaBatch& batch) {
     return;
   }
   s.buffered.emplace(batch.first_seq, Buffered{batch, bytes});
-  s.buffered_bytes += bytes;
   buffered_bytes_ += bytes;
 }
 
@@ -290,7 +289,6 @@ void ReplicationCore::DrainBuffer(ReplicaStore& store, Held& h, size_t index) {
     if (it->first > s.applied + 1) break;
     Buffered b = std::move(it->second);
     s.buffered.erase(it);
-    s.buffered_bytes -= b.bytes;
     buffered_bytes_ -= b.bytes;
     if (b.batch.last_seq > s.applied) ApplyContiguous(store, h, index, b.batch);
   }

@@ -54,7 +54,15 @@
 // Failed jobs. If a storage job in which the core was called fails (and rolls
 // back), the core's memory no longer matches storage: the caller discards the
 // core and its outbox and builds a new one from the store (the constructor),
-// exactly as after a restart. Nothing else needs to survive a restart.
+// exactly as after a restart. Nothing else needs to survive a restart. This is
+// needed for correctness, not tidiness: a core that kept an applied seq whose
+// deltas were rolled back would never fetch them again, and one that kept a
+// rolled-back local delta would see its dots reused (OnLocalDelta asserts).
+// With group commit, a later job of the same group may run before the failed
+// job's `done`: so mark the core stale in the failing job itself (when it is
+// about to fail: an error return, or a store that recorded an error), and in
+// `done` when the group's COMMIT failed; rebuild it, in the next job that uses
+// it, before any other call.
 //
 // Not thread-safe: one thread (the storage writer thread, in the node) calls
 // everything.
@@ -259,9 +267,8 @@ class ReplicationCore {
     uint64_t gap_since_ms = 0;  // when a gap (either end > applied) was first seen
     bool gap = false;
     std::map<uint64_t, Buffered> buffered;  // by first_seq; all start > applied + 1
-    size_t buffered_bytes = 0;
-    bool outstanding = false;   // a catch-up request in flight
-    bool waiting_slot = false;  // wants one, but catchup_max_outstanding are in flight
+    bool outstanding = false;               // a catch-up request in flight
+    bool waiting_slot = false;              // wants one, but catchup_max_outstanding are in flight
     crdt::ReplicaId asked = 0;
     uint64_t deadline_ms = 0;
     uint64_t retry_at_ms = 0;
@@ -364,8 +371,8 @@ class ReplicationCore {
   std::map<crdt::ReplicaId, Peer> peers_;
   std::vector<Outgoing> outbox_;
   size_t outbox_state_transfers_ = 0;
-  size_t outstanding_ = 0;  // streams with a catch-up request in flight
-  size_t buffered_bytes_ = 0;
+  size_t outstanding_ = 0;     // streams with a catch-up request in flight
+  size_t buffered_bytes_ = 0;  // of every stream's buffered batches
   bool heartbeat_due_ = false;
   uint64_t last_heartbeat_ms_ = 0;
   uint64_t last_full_heartbeat_ms_ = 0;
