@@ -194,12 +194,13 @@ void Node::FlushBatch() {
       (*commands)[i].handler(ctx, (*commands)[i].args);
       (*writes)[i] = keyspace.TakeWrites();
     }
+    if (replication_ != nullptr) replication_->EndJob(txn);
     return Status::Ok();
   };
   auto done = [this, commands, outputs, writes](Status status) {
     std::string error;
     if (!status.ok()) RespWriter(&error).Error("ERR storage: " + status.message());
-    if (status.ok() && replication_ != nullptr) replication_->AfterCommit();
+    if (replication_ != nullptr) replication_->AfterCommit(status);
     for (size_t i = 0; i < commands->size(); ++i) {
       PendingCommand& c = (*commands)[i];
       if (status.ok() && !(*writes)[i].empty()) {

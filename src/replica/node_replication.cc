@@ -47,7 +47,8 @@ NodeReplication::NodeReplication(const placement::PlacementTable& table, size_t 
   membership_.self = nodes[node_index_].replica_id;
   membership_.replicas.resize(table_.partitions());
   for (uint32_t p = 0; p < table_.partitions(); ++p) {
-    for (uint32_t n : table_.PreferenceList(p)) membership_.replicas[p].push_back(nodes[n].replica_id);
+    for (uint32_t n : table_.PreferenceList(p))
+      membership_.replicas[p].push_back(nodes[n].replica_id);
   }
   for (const auto& node : nodes) {
     membership_.dc_of[node.replica_id] = static_cast<uint32_t>(node.dc_index);
@@ -69,8 +70,8 @@ Status NodeReplication::Start() {
   // The core, from what storage committed.
   Status built = engine_.Run([this](storage::Transaction& txn) {
     TxnStore store(txn);
-    core_ = std::make_unique<replication::ReplicationCore>(membership_, settings_.core, store,
-                                                           NowMs());
+    core_ =
+        std::make_unique<replication::ReplicationCore>(membership_, settings_.core, store, NowMs());
     return Status::Ok();
   });
   if (!built.ok()) return built;
@@ -116,13 +117,33 @@ void NodeReplication::Stop() {
   transport.reset();  // joins its thread
 }
 
+replication::ReplicationCore& NodeReplication::Core(TxnStore& store) {
+  if (stale_) {
+    spdlog::warn("rebuilding the replication core from committed state after a failed job");
+    core_ =
+        std::make_unique<replication::ReplicationCore>(membership_, settings_.core, store, NowMs());
+    stale_ = false;
+  }
+  return *core_;
+}
+
 void NodeReplication::OnLocalDelta(storage::Transaction& txn, uint32_t partition,
                                    const crdt::Delta& delta) {
   TxnStore store(txn);
-  core_->OnLocalDelta(store, partition, delta, NowMs());
+  Core(store).OnLocalDelta(store, partition, delta, NowMs());
 }
 
-void NodeReplication::AfterCommit() { Send(core_->TakeOutgoing(NowMs())); }
+void NodeReplication::EndJob(const storage::Transaction& txn) {
+  if (!txn.status().ok()) stale_ = true;
+}
+
+void NodeReplication::AfterCommit(const Status& status) {
+  if (!status.ok()) {
+    stale_ = true;
+    return;
+  }
+  if (!stale_) Send(core_->TakeOutgoing(NowMs()));
+}
 
 void NodeReplication::Send(std::vector<replication::Outgoing> out) {
   std::lock_guard lock(transport_mu_);
@@ -146,6 +167,32 @@ void NodeReplication::Send(std::vector<replication::Outgoing> out) {
   }
 }
 
+namespace {
+// A message must name the peer it came from: a SUB socket knows which peer's
+// PUB it is connected to, a ROUTER the routing id of the DEALER that sent a
+// request, a DEALER which peer's ROUTER replied.
+bool FromItsSender(const InboundMessage& m, const replication::Message& message,
+                   crdt::ReplicaId sender) {
+  if (const auto* batch = std::get_if<replication::DeltaBatch>(&message)) {
+    return m.kind == InboundMessage::Kind::kPublished && batch->origin == sender;
+  }
+  if (const auto* heartbeat = std::get_if<replication::Heartbeat>(&message)) {
+    return m.kind == InboundMessage::Kind::kPublished && heartbeat->from == sender;
+  }
+  if (const auto* request = std::get_if<replication::CatchUpRequest>(&message)) {
+    return m.kind == InboundMessage::Kind::kRequest && request->from == sender;
+  }
+  const auto& reply = std::get<replication::CatchUpReply>(message);
+  return m.kind == InboundMessage::Kind::kReply && reply.from == sender;
+}
+}  // namespace
+
+bool NodeReplication::FromItsSender(const InboundMessage& m,
+                                    const replication::Message& message) const {
+  auto it = replica_id_of_.find(m.peer);
+  return it != replica_id_of_.end() && geokv::replica::FromItsSender(m, message, it->second);
+}
+
 void NodeReplication::ScheduleInbound() {
   if (stopped_ || inbound_scheduled_.exchange(true)) return;
   auto job = [this](storage::Transaction& txn) {
@@ -157,6 +204,7 @@ void NodeReplication::ScheduleInbound() {
     }
     TxnStore store(txn);
     const uint64_t now = NowMs();
+    replication::ReplicationCore& core = Core(store);
     for (const InboundMessage& m : messages) {
       auto decoded = replication::DecodeMessage(m.payload);
       if (!decoded.ok()) {
@@ -166,26 +214,18 @@ void NodeReplication::ScheduleInbound() {
         }
         continue;
       }
-      // A published message must come from its origin: a SUB socket knows
-      // which peer it is connected to.
-      if (m.kind == InboundMessage::Kind::kPublished) {
-        const crdt::ReplicaId sender = replica_id_of_[m.peer];
-        const auto* batch = std::get_if<replication::DeltaBatch>(&*decoded);
-        const auto* heartbeat = std::get_if<replication::Heartbeat>(&*decoded);
-        if ((batch && batch->origin != sender) || (heartbeat && heartbeat->from != sender)) {
-          ++malformed_messages_;
-          continue;
-        }
+      if (!FromItsSender(m, *decoded)) {
+        ++malformed_messages_;
+        continue;
       }
-      core_->OnMessage(store, *decoded, now);
+      core.OnMessage(store, *decoded, now);
     }
     CheckWaiters(now);
+    EndJob(txn);
     if (messages.size() == 256) ScheduleInbound();  // more may be waiting
     return Status::Ok();
   };
-  auto done = [this](Status status) {
-    if (status.ok()) AfterCommit();
-  };
+  auto done = [this](Status status) { AfterCommit(status); };
   if (!engine_.Submit(std::move(job), std::move(done)).ok()) {
     inbound_scheduled_ = false;  // the tick retries
   }
@@ -201,13 +241,12 @@ void NodeReplication::ScheduleTick() {
         tick_scheduled_ = false;
         TxnStore store(txn);
         const uint64_t now = NowMs();
-        core_->OnTick(store, now);
+        Core(store).OnTick(store, now);
         CheckWaiters(now);
+        EndJob(txn);
         return Status::Ok();
       };
-      auto done = [this](Status status) {
-        if (status.ok()) AfterCommit();
-      };
+      auto done = [this](Status status) { AfterCommit(status); };
       if (!engine_.Submit(std::move(job), std::move(done)).ok()) tick_scheduled_ = false;
     }
     ScheduleInbound();  // picks up anything whose signal found a job already queued
@@ -218,7 +257,7 @@ void NodeReplication::ScheduleTick() {
 void NodeReplication::CheckWaiters(uint64_t now_ms) {
   for (size_t i = 0; i < waiters_.size();) {
     Waiter& w = waiters_[i];
-    const uint32_t dcs = core_->DcsThatApplied(w.writes);
+    const uint32_t dcs = stale_ ? 0 : core_->DcsThatApplied(w.writes);
     if (dcs >= w.numdcs || (w.deadline_ms != 0 && now_ms >= w.deadline_ms)) {
       std::string out;
       RespWriter(&out).Integer(dcs);

@@ -14,6 +14,8 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -21,11 +23,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <vector>
-
 #include <utility>  // before Boost.Asio (see server.h)
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <vector>
 
 #include "placement/ring.h"
 #include "replica/replication/core.h"
@@ -63,8 +62,12 @@ class NodeReplication {
   // In a command job, after the delta was applied to the partition: logs it
   // and queues it for publication.
   void OnLocalDelta(storage::Transaction& txn, uint32_t partition, const crdt::Delta& delta);
-  // In the `done` of a job that called OnLocalDelta: sends what the core queued.
-  void AfterCommit();
+  // At the end of every job that called OnLocalDelta: if the transaction
+  // failed, the core's memory ran ahead of storage and must be rebuilt.
+  void EndJob(const storage::Transaction& txn);
+  // In the `done` of such a job: sends what the core queued once the commit
+  // succeeded, or marks the core for a rebuild if it did not.
+  void AfterCommit(const Status& status);
 
   // WAIT numdcs timeout_ms for a client whose writes are `writes` (I/O thread).
   void Wait(std::vector<Write> writes, int64_t numdcs, int64_t timeout_ms, Reply reply);
@@ -80,10 +83,15 @@ class NodeReplication {
     Reply reply;
   };
   uint64_t NowMs() const;
-  void ScheduleInbound();  // transport thread
-  void ScheduleTick();     // I/O thread
-  void CheckWaiters(uint64_t now_ms);  // writer thread
+  // The core, rebuilt first from what storage committed if a failed job left
+  // it stale (its queued messages are dropped with it: they may describe
+  // writes that were rolled back). Writer thread.
+  replication::ReplicationCore& Core(TxnStore& store);
+  void ScheduleInbound();                             // transport thread
+  void ScheduleTick();                                // I/O thread
+  void CheckWaiters(uint64_t now_ms);                 // writer thread
   void Send(std::vector<replication::Outgoing> out);  // writer thread
+  bool FromItsSender(const InboundMessage& m, const replication::Message& message) const;
 
   const placement::PlacementTable& table_;
   size_t node_index_;
@@ -95,6 +103,7 @@ class NodeReplication {
   std::map<std::string, crdt::ReplicaId> replica_id_of_;
 
   std::unique_ptr<replication::ReplicationCore> core_;  // writer thread only
+  bool stale_ = false;                                  // writer thread only
   std::vector<Waiter> waiters_;                         // writer thread only
   uint64_t malformed_messages_ = 0;                     // writer thread only
   std::unique_ptr<Transport> transport_;
