@@ -14,7 +14,7 @@ TEST_CASE("Forwarder: finds where one raw reply ends", "[unit]") {
   CHECK(CompleteReplyLength("$-1\r\n") == 5);
   CHECK(CompleteReplyLength("*2\r\n$1\r\na\r\n:1\r\n") == 15);
   CHECK(CompleteReplyLength("*-1\r\n") == 5);
-  CHECK(CompleteReplyLength("*2\r\n*1\r\n+x\r\n$0\r\n\r\n") == 19);
+  CHECK(CompleteReplyLength("*2\r\n*1\r\n+x\r\n$0\r\n\r\n") == 18);
   // Incomplete: more bytes needed.
   CHECK(CompleteReplyLength("") == 0);
   CHECK(CompleteReplyLength("+OK") == 0);
