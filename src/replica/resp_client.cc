@@ -178,8 +178,8 @@ Result<RespValue> RespClient::Parse(int depth) {
       return v;
     case '$': {
       int64_t n = 0;
-      if (!number(&n) || n < -1 || static_cast<uint64_t>(n) > max_reply_bytes_) {
-        return Status::Corrupt("bad bulk length");
+      if (!number(&n) || n < -1 || (n >= 0 && static_cast<uint64_t>(n) > max_reply_bytes_)) {
+        return Status::Corrupt("bad bulk length in reply line: " + line->substr(0, 40));
       }
       if (n == -1) return v;  // kNull
       while (buffer_.size() - pos_ < static_cast<size_t>(n) + 2) {
@@ -192,8 +192,8 @@ Result<RespValue> RespClient::Parse(int depth) {
     }
     case '*': {
       int64_t n = 0;
-      if (!number(&n) || n < -1 || static_cast<uint64_t>(n) > max_reply_bytes_) {
-        return Status::Corrupt("bad array length");
+      if (!number(&n) || n < -1 || (n >= 0 && static_cast<uint64_t>(n) > max_reply_bytes_)) {
+        return Status::Corrupt("bad array length in reply line: " + line->substr(0, 40));
       }
       if (n == -1) {
         v.type = RespValue::Type::kNullArray;
