@@ -3,6 +3,8 @@
 #include <limits>
 #include <msgpack.hpp>
 
+#include "crdt/msgpack_reader.h"
+
 namespace geokv::crdt {
 
 namespace {
@@ -61,63 +63,23 @@ size_t PayloadSize(Slot slot) {
   return 0;
 }
 
-// Reads typed values out of an unpacked msgpack object; the first problem
-// becomes the error and every later read is a no-op.
-class Reader {
+// The codec's reads: the shared checks (msgpack_reader.h) with this codec's
+// limits, plus the shapes of deltas and snapshots.
+class Reader : public MsgpackReader {
  public:
   explicit Reader(const DecodeLimits& limits) : limits_(limits) {}
 
-  bool ok() const { return error_.empty(); }
   Status status(std::string_view what) const {
-    return Status::Corrupt(std::string(what) + ": " + error_);
-  }
-  void Fail(std::string msg) {
-    if (error_.empty()) error_ = std::move(msg);
+    return Status::Corrupt(std::string(what) + ": " + error());
   }
 
   // The elements of an array of exactly n (or, with n == kAny, any) elements.
-  static constexpr size_t kAny = std::numeric_limits<size_t>::max();
   const msgpack::object* Array(const msgpack::object& o, size_t n, size_t* size, const char* what) {
-    if (!ok()) return nullptr;
-    if (o.type != msgpack::type::ARRAY) {
-      Fail(std::string(what) + " is not an array");
-      return nullptr;
-    }
-    if ((n != kAny && o.via.array.size != n) || o.via.array.size > limits_.max_elements) {
-      Fail(std::string(what) + " has a wrong number of elements");
-      return nullptr;
-    }
-    *size = o.via.array.size;
-    return o.via.array.ptr;
-  }
-
-  uint64_t Uint(const msgpack::object& o, const char* what) {
-    if (!ok()) return 0;
-    if (o.type != msgpack::type::POSITIVE_INTEGER) {
-      Fail(std::string(what) + " is not an unsigned integer");
-      return 0;
-    }
-    return o.via.u64;
-  }
-
-  int64_t Int(const msgpack::object& o, const char* what) {
-    if (!ok()) return 0;
-    if (o.type == msgpack::type::NEGATIVE_INTEGER) return o.via.i64;
-    if (o.type == msgpack::type::POSITIVE_INTEGER &&
-        o.via.u64 <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return static_cast<int64_t>(o.via.u64);
-    }
-    Fail(std::string(what) + " is not a 64-bit signed integer");
-    return 0;
+    return MsgpackReader::Array(o, n, limits_.max_elements, size, what);
   }
 
   std::string Bin(const msgpack::object& o, const char* what) {
-    if (!ok()) return {};
-    if (o.type != msgpack::type::BIN || o.via.bin.size > limits_.max_bytes) {
-      Fail(std::string(what) + " is not a byte string within the size limit");
-      return {};
-    }
-    return std::string(o.via.bin.ptr, o.via.bin.size);
+    return std::string(MsgpackReader::Bin(o, limits_.max_bytes, what));
   }
 
   Slot SlotOf(const msgpack::object& o) {
@@ -206,7 +168,6 @@ class Reader {
 
  private:
   const DecodeLimits& limits_;
-  std::string error_;
 };
 
 // Unpacks exactly one object spanning all of `bytes`.

@@ -4,6 +4,7 @@
 #include <msgpack.hpp>
 
 #include "common/assert.h"
+#include "crdt/msgpack_reader.h"
 
 namespace geokv::replication {
 
@@ -53,44 +54,13 @@ uint64_t MaxCounter(const crdt::DotContext& dots) {
   return max;
 }
 
-// Reads typed values out of an unpacked msgpack object; the first problem
-// becomes the error and every later read is a no-op returning a zero value.
-class Reader {
+// The messages' reads: the shared checks (crdt/msgpack_reader.h) plus the
+// shapes and limits of replication messages.
+class Reader : public crdt::MsgpackReader {
  public:
   explicit Reader(const MessageLimits& limits) : limits_(limits) {}
 
-  bool ok() const { return error_.empty(); }
-  Status status() const { return Status::Corrupt("replication message: " + error_); }
-  void Fail(std::string msg) {
-    if (error_.empty()) error_ = std::move(msg);
-  }
-
-  // The elements of an array of n elements (kAny: any number up to max).
-  static constexpr size_t kAny = std::numeric_limits<size_t>::max();
-  const msgpack::object* Array(const msgpack::object& o, size_t n, size_t max, size_t* size,
-                               const char* what) {
-    *size = 0;
-    if (!ok()) return nullptr;
-    if (o.type != msgpack::type::ARRAY) {
-      Fail(std::string(what) + " is not an array");
-      return nullptr;
-    }
-    if ((n != kAny && o.via.array.size != n) || o.via.array.size > max) {
-      Fail(std::string(what) + " has a wrong number of elements");
-      return nullptr;
-    }
-    *size = o.via.array.size;
-    return o.via.array.ptr;
-  }
-
-  uint64_t Uint(const msgpack::object& o, const char* what) {
-    if (!ok()) return 0;
-    if (o.type != msgpack::type::POSITIVE_INTEGER) {
-      Fail(std::string(what) + " is not an unsigned integer");
-      return 0;
-    }
-    return o.via.u64;
-  }
+  Status status() const { return Status::Corrupt("replication message: " + error()); }
 
   uint64_t Seq(const msgpack::object& o, const char* what) {
     const uint64_t v = Uint(o, what);
@@ -105,12 +75,7 @@ class Reader {
   }
 
   std::string_view Bin(const msgpack::object& o, const char* what) {
-    if (!ok()) return {};
-    if (o.type != msgpack::type::BIN) {
-      Fail(std::string(what) + " is not a byte string");
-      return {};
-    }
-    return std::string_view(o.via.bin.ptr, o.via.bin.size);
+    return MsgpackReader::Bin(o, limits_.max_message_bytes, what);
   }
 
   AppliedVector Applied(const msgpack::object& o) {
@@ -172,7 +137,6 @@ class Reader {
 
  private:
   const MessageLimits& limits_;
-  std::string error_;
 };
 
 // Counts a message's objects and nesting without building them. Unpacking
