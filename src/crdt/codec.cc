@@ -145,9 +145,9 @@ class Reader : public MsgpackReader {
     scope.key = Bin(e[1], "scope key");
     const uint64_t slots = Uint(e[2], "scope slots");
     scope.field = Bin(e[3], "scope field");
+    if (ok() && kind > 2) Fail("unknown scope kind");
+    if (ok() && (slots == 0 || slots > kAllSlots)) Fail("bad scope slots");
     if (!ok()) return scope;
-    if (kind > 2) return Fail("unknown scope kind"), scope;
-    if (slots == 0 || slots > kAllSlots) return Fail("bad scope slots"), scope;
     scope.kind = static_cast<Scope::Kind>(kind);
     scope.slots = static_cast<SlotMask>(slots);
     switch (scope.kind) {

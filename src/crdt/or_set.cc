@@ -40,13 +40,12 @@ std::vector<std::string> Members(const StateView& state, std::string_view key) {
 }
 
 size_t Cardinality(const StateView& state, std::string_view key) {
+  // Atoms come ordered by member; a member with concurrent adds has several.
   size_t n = 0;
-  const std::string* last = nullptr;
-  std::string last_copy;
+  std::string last;
   state.Scan(Scope::Key(std::string(key), Bit(Slot::kMember)), [&](const Path& path, const Atom&) {
-    if (last == nullptr || *last != path.field) {
-      last_copy = path.field;
-      last = &last_copy;
+    if (n == 0 || path.field != last) {
+      last = path.field;
       ++n;
     }
     return true;

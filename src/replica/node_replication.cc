@@ -280,7 +280,8 @@ void NodeReplication::Wait(std::vector<Write> writes, int64_t numdcs, int64_t ti
     }
     const uint64_t now = NowMs();
     waiters_.push_back(Waiter{std::move(writes), static_cast<uint32_t>(numdcs),
-                              timeout_ms > 0 ? now + static_cast<uint64_t>(timeout_ms) : 0,
+                              // +1: times are whole ms, and WAIT must wait at least the timeout
+                              timeout_ms > 0 ? now + static_cast<uint64_t>(timeout_ms) + 1 : 0,
                               std::move(reply)});
     CheckWaiters(now);
     return Status::Ok();

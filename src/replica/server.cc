@@ -58,24 +58,12 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
 
   void OnBytes(size_t n) {
     if (!parser_.Feed(std::string_view(read_buffer_.data(), n))) return ProtocolError();
-    Args args;
-    for (;;) {
-      if (pending_ >= server_.options_.max_pending_requests) break;
-      const RespParser::Result r = parser_.Next(&args);
-      if (r == RespParser::Result::kNeedMore) break;
-      if (r == RespParser::Result::kError) return ProtocolError();
-      Dispatch(std::move(args));
-      args = Args();
-      if (client_.close_after_reply) {
-        stop_reading_ = true;
-        break;
-      }
-    }
-    Read();
+    ParseBuffered();
   }
 
-  // Parses what is already buffered once pending requests have drained.
-  void ResumeBuffered() {
+  // Dispatches the complete requests buffered, while fewer than
+  // max_pending_requests are unanswered, then reads more if it may.
+  void ParseBuffered() {
     Args args;
     while (!closed_ && !stop_reading_ && pending_ < server_.options_.max_pending_requests) {
       const RespParser::Result r = parser_.Next(&args);
@@ -116,7 +104,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
       return Close();
     }
     Write();
-    if (!reading_ && !stop_reading_) ResumeBuffered();
+    if (!reading_ && !stop_reading_) ParseBuffered();
   }
 
  private:
