@@ -159,16 +159,21 @@ std::optional<size_t> Node::RouteTo(const std::vector<uint32_t>& partitions) con
     return true;
   };
   if (partitions.empty() || holds_all(node_index_)) return node_index_;
-  // Candidates: the first key's replicas, same datacenter first.
+  // Candidates: the first key's replicas; live ones in this datacenter first,
+  // then live ones elsewhere in preference order, then (all down) the first.
   const auto list = table_.PreferenceList(partitions.front());
   const auto& nodes = table_.topology().nodes();
+  auto up = [&](size_t n) { return replication_ == nullptr || replication_->IsUp(n); };
+  std::optional<size_t> fallback;
   for (int pass = 0; pass < 2; ++pass) {
     for (uint32_t n : list) {
       const bool same_dc = nodes[n].dc_index == self().dc_index;
-      if ((pass == 0) == same_dc && holds_all(n)) return n;
+      if ((pass == 0) != same_dc || !holds_all(n)) continue;
+      if (up(n)) return n;
+      if (!fallback) fallback = n;
     }
   }
-  return std::nullopt;
+  return fallback;
 }
 
 void Node::RunDataCommand(const CommandSpec& spec, Args args, Reply reply,

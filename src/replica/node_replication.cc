@@ -50,6 +50,11 @@ NodeReplication::NodeReplication(const placement::PlacementTable& table, size_t 
     for (uint32_t n : table_.PreferenceList(p))
       membership_.replicas[p].push_back(nodes[n].replica_id);
   }
+  node_up_ = std::make_unique<std::atomic<bool>[]>(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    node_up_[i] = true;
+    index_of_[nodes[i].replica_id] = i;
+  }
   for (const auto& node : nodes) {
     membership_.dc_of[node.replica_id] = static_cast<uint32_t>(node.dc_index);
     node_id_of_[node.replica_id] = node.id;
@@ -241,7 +246,9 @@ void NodeReplication::ScheduleTick() {
         tick_scheduled_ = false;
         TxnStore store(txn);
         const uint64_t now = NowMs();
-        Core(store).OnTick(store, now);
+        replication::ReplicationCore& core = Core(store);
+        core.OnTick(store, now);
+        for (const auto& peer : core.Peers(now)) node_up_[index_of_.at(peer.id)] = peer.up;
         CheckWaiters(now);
         EndJob(txn);
         return Status::Ok();

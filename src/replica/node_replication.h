@@ -71,6 +71,10 @@ class NodeReplication {
 
   // WAIT numdcs timeout_ms for a client whose writes are `writes` (I/O thread).
   void Wait(std::vector<Write> writes, int64_t numdcs, int64_t timeout_ms, Reply reply);
+  // Whether the failure detector considers the node (a topology index) up:
+  // readable from any thread; this node counts as up.
+  bool IsUp(size_t node_index) const { return node_up_[node_index].load(); }
+
   // The "# Replication" section of INFO (from a job; `reply` gets the text).
   void InfoSection(std::function<void(std::string)> reply);
 
@@ -102,6 +106,8 @@ class NodeReplication {
   std::map<crdt::ReplicaId, std::string> node_id_of_;
   std::map<std::string, crdt::ReplicaId> replica_id_of_;
 
+  std::unique_ptr<std::atomic<bool>[]> node_up_;  // by topology index; written by ticks
+  std::map<crdt::ReplicaId, size_t> index_of_;
   std::unique_ptr<replication::ReplicationCore> core_;  // writer thread only
   bool stale_ = false;                                  // writer thread only
   std::vector<Waiter> waiters_;                         // writer thread only

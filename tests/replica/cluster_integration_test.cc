@@ -1,6 +1,7 @@
 // Several real geokv-server processes on loopback: routing between them.
 #include <catch2/catch.hpp>
 #include <set>
+#include <thread>
 
 #include "server_process.h"
 
@@ -86,6 +87,33 @@ TEST_CASE("Cluster: a forward to a node that is down answers an error, not silen
   CHECK(reply->is_error());
   CHECK(reply->str.rfind("TRYAGAIN forwarding failed", 0) == 0);
   CHECK(c.Command({"PING"})->str == "PONG");
+}
+
+TEST_CASE("Cluster: forwarding skips a replica the failure detector reports down",
+          "[integration]") {
+  TestCluster cluster(5, 1, 3, 16);
+  for (size_t i = 0; i < 5; ++i) REQUIRE(cluster.Start(i, {"--down-after-ms", "300"}).ok());
+  std::string key;
+  std::vector<std::string> holders;
+  for (int k = 0; key.empty(); ++k) {
+    holders = Holders(cluster, 0, "k" + std::to_string(k));
+    if (std::find(holders.begin(), holders.end(), "dc1-a") == holders.end()) {
+      key = "k" + std::to_string(k);
+    }
+  }
+  RespClient c = cluster.Client(0);
+  REQUIRE(c.Command({"SET", key, "v"})->str == "OK");
+  REQUIRE(c.Command({"WAIT", "2", "2000"})->integer >= 0);  // let it reach every holder
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Node 0 forwards to the first holder in preference order (no holder shares
+  // its datacenter): kill that one.
+  for (size_t i = 1; i < 5; ++i) {
+    if (cluster.nodes()[i].id == holders[0]) cluster.Kill(i);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // > down-after
+  auto reply = c.Command({"GET", key});
+  REQUIRE(reply.ok());
+  CHECK(reply->ToString() == "\"v\"");
 }
 
 }  // namespace
