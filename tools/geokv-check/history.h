@@ -1,0 +1,71 @@
+// The recorded history of a geokv-check run, and the semantic check of a
+// converged cluster's final state against it.
+//
+// Every operation the workload issued is recorded with where it ran (DC,
+// node), when (start and end, ms since the run began) and how it ended:
+// kOk (acknowledged), kError (refused: it changed nothing) or kUnknown (no
+// reply: it may or may not have been applied). The checks are sound for any
+// interleaving the CRDT semantics allow (docs/crdt.md), so a violation means
+// an acknowledged update was lost or something was invented.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace geokv::check {
+
+enum class OpKind : uint8_t {
+  kIncr,   // INCRBY key amount           (counters)
+  kDel,    // DEL key                     (any type)
+  kSet,    // SET key value               (registers)
+  kSAdd,   // SADD key member             (sets; members are unique per run)
+  kSRem,   // SREM key member
+  kHIncr,  // HINCRBY key field amount    (carts)
+  kHDel,   // HDEL key field
+  kMvSet,  // MVSET key value [token]     (multi-value registers)
+};
+
+enum class Outcome : uint8_t { kOk, kError, kUnknown };
+
+struct Op {
+  OpKind kind = OpKind::kSet;
+  std::string dc;
+  // The node that applied it first, when known: the client's node if it holds
+  // the key's partition; empty if the request was forwarded (then no
+  // conclusion is drawn from the order of two requests at one node).
+  std::string node;
+  std::string key;
+  std::string field;   // member (sets), field (carts)
+  std::string value;   // SET / MVSET value
+  int64_t amount = 0;  // INCRBY / HINCRBY
+  uint64_t start_ms = 0;
+  uint64_t end_ms = 0;
+  Outcome outcome = Outcome::kUnknown;
+};
+
+// What the cluster holds at the end (read from one replica after convergence).
+struct FinalState {
+  std::map<std::string, int64_t> counters;       // absent: 0
+  std::map<std::string, std::string> registers;  // absent: missing
+  std::map<std::string, std::set<std::string>> sets;
+  std::map<std::string, std::map<std::string, int64_t>> carts;
+  std::map<std::string, std::vector<std::string>> mvregs;
+};
+
+struct Violation {
+  std::string key;
+  std::string what;  // in plain words
+};
+
+// Checks the final state against the history. Keys that no operation
+// touched must be absent from the final state.
+std::vector<Violation> CheckHistory(const std::vector<Op>& history, const FinalState& final_state);
+
+const char* OpKindName(OpKind kind);
+const char* OutcomeName(Outcome outcome);
+
+}  // namespace geokv::check
