@@ -223,6 +223,11 @@ void NodeReplication::ScheduleInbound() {
         ++malformed_messages_;
         continue;
       }
+      if (settings_.testing_drop_every_nth_batch > 0 &&
+          std::holds_alternative<replication::DeltaBatch>(*decoded) &&
+          ++batches_received_ % settings_.testing_drop_every_nth_batch == 0) {
+        continue;  // deliberately broken store (see ReplicationSettings)
+      }
       core.OnMessage(store, *decoded, now);
     }
     CheckWaiters(now);

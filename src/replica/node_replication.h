@@ -40,6 +40,10 @@ struct ReplicationSettings {
   size_t inbound_queue_max = 100'000;
   uint64_t tick_interval_ms = 5;
   size_t max_waiters = 10'000;  // WAIT calls blocked at once
+  // TESTING ONLY: drop every n-th delta batch received and never repair the
+  // gap. A deliberately broken store, so that geokv-check's own tests can show
+  // that it reports divergence. 0 = off.
+  uint64_t testing_drop_every_nth_batch = 0;
 };
 
 class NodeReplication {
@@ -112,6 +116,7 @@ class NodeReplication {
   bool stale_ = false;                                  // writer thread only
   std::vector<Waiter> waiters_;                         // writer thread only
   uint64_t malformed_messages_ = 0;                     // writer thread only
+  uint64_t batches_received_ = 0;                       // writer thread only
   std::unique_ptr<Transport> transport_;
   std::mutex transport_mu_;  // guards transport_ against Stop()
   boost::asio::steady_timer tick_timer_;

@@ -71,7 +71,14 @@ int main(int argc, char** argv) {
                  "replication messages queued for processing at most (more are dropped "
                  "and recovered by catch-up)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--testing-drop-every-nth-batch", replication.testing_drop_every_nth_batch,
+                 "TESTING ONLY: a deliberately broken store that loses every n-th received "
+                 "delta batch for good (geokv-check's self-test)")
+      ->group("Testing");
   CLI11_PARSE(app, argc, argv);
+  if (replication.testing_drop_every_nth_batch > 0) {
+    replication.core.testing_ignore_gaps = true;  // and never repairs the loss
+  }
 
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [" + node_id + "] %v");

@@ -50,6 +50,11 @@ Result<std::unique_ptr<Transport>> Transport::Start(TransportOptions options,
     Sockets& s = *t->sockets_;
     auto common = [&](zmq::socket_t& socket) {
       socket.set(zmq::sockopt::linger, 0);
+      // ZMTP heartbeats: a connection whose peer vanished without closing it
+      // (a crash behind a partition, a dropped NAT entry) is noticed within
+      // seconds and redialled, instead of hanging half-open for hours.
+      socket.set(zmq::sockopt::heartbeat_ivl, o.heartbeat_interval_ms);
+      socket.set(zmq::sockopt::heartbeat_timeout, o.heartbeat_timeout_ms);
       socket.set(zmq::sockopt::maxmsgsize, o.max_message_bytes);
       socket.set(zmq::sockopt::sndhwm, o.send_high_water_mark);
       socket.set(zmq::sockopt::rcvhwm, o.receive_high_water_mark);

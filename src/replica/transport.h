@@ -53,6 +53,8 @@ struct TransportOptions {
   int64_t max_message_bytes = int64_t{64} << 20;
   size_t inbound_queue_max = 100'000;
   size_t outbound_queue_max = 100'000;
+  int heartbeat_interval_ms = 1000;  // ZMTP PING on idle connections
+  int heartbeat_timeout_ms = 3000;   // no traffic for this long: reconnect
 };
 
 struct InboundMessage {

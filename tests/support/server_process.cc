@@ -88,6 +88,10 @@ Status TestCluster::Start(size_t i, const std::vector<std::string>& extra_flags)
   const std::string log = dir_.path() + "/" + n.id + ".log";
   const pid_t pid = ::fork();
   if (pid == 0) {
+    // Nothing of the parent's but stdio: an inherited socket (a proxy's
+    // connection, a client's) would keep connections half-open after the
+    // parent closed them.
+    ::close_range(3, ~0U, 0);
     std::FILE* out = std::fopen(log.c_str(), "a");
     if (out != nullptr) {
       ::dup2(::fileno(out), 1);

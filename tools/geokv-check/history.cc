@@ -99,8 +99,14 @@ std::vector<Violation> CheckHistory(const std::vector<Op>& history, const FinalS
   std::set<std::string> touched;
   for (const auto& [key, ops] : by_key) {
     touched.insert(key);
-    const OpKind kind =
-        ops.front()->kind == OpKind::kDel && ops.size() > 1 ? ops[1]->kind : ops.front()->kind;
+    // A key's type is that of its first write other than DEL.
+    OpKind kind = OpKind::kDel;
+    for (const Op* op : ops) {
+      if (op->kind != OpKind::kDel) {
+        kind = op->kind;
+        break;
+      }
+    }
     std::vector<const Op*> dels;
     for (const Op* op : ops) {
       if (op->kind == OpKind::kDel) dels.push_back(op);

@@ -1,0 +1,76 @@
+// geokv-check end to end: it must pass a healthy cluster under every fault
+// kind, and it must fail a deliberately broken one (a checker that cannot fail
+// proves nothing).
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "seed.h"
+#include "server_process.h"
+
+namespace geokv::test {
+namespace {
+
+std::string Check(const TestCluster& cluster, const std::string& flags, int* status) {
+  const std::string report = cluster.dir() + "/report";
+  return RunCommand(std::string(GEOKV_CHECK_BIN) + " --topology " + cluster.topology_path() +
+                        " --launch --report " + report + " " + flags + " 2>&1",
+                    status);
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST_CASE("geokv-check: a healthy 3-DC cluster passes under kills, pauses and partitions",
+          "[integration]") {
+  TestCluster cluster(3, 1, 3, 16);  // writes the topology; the checker starts the nodes
+  int status = -1;
+  const std::string out =
+      Check(cluster,
+            "--duration 12s --faults kill,pause,partition --latency dc1-dc2=15ms,dc2-dc3=25ms "
+            "--seed " +
+                std::to_string(TestSeed()),
+            &status);
+  INFO(out);
+  CHECK(status == 0);
+  CHECK(out.find("PASS") != std::string::npos);
+  const std::string json = ReadAll(cluster.dir() + "/report/history.json");
+  CHECK(json.find("\"verdict\":\"PASS\"") != std::string::npos);
+  CHECK(json.find("\"outcome\":\"ok\"") != std::string::npos);
+  const std::string html = ReadAll(cluster.dir() + "/report/report.html");
+  CHECK(html.find("<svg") != std::string::npos);
+  CHECK(html.find("replication lag") != std::string::npos);
+}
+
+TEST_CASE("geokv-check: 5 DCs with N=3 pass under faults", "[integration]") {
+  TestCluster cluster(5, 1, 3, 16);
+  int status = -1;
+  const std::string out = Check(
+      cluster, "--duration 8s --faults kill,partition --seed " + std::to_string(TestSeed() + 1),
+      &status);
+  INFO(out);
+  CHECK(status == 0);
+  CHECK(out.find("PASS") != std::string::npos);
+}
+
+TEST_CASE("geokv-check: a store that loses deltas is reported broken", "[integration]") {
+  TestCluster cluster(3, 1, 3, 16);
+  int status = -1;
+  const std::string out = Check(cluster,
+                                "--duration 5s --faults none --converge-timeout 5s --seed 7 "
+                                "--server-flag=--testing-drop-every-nth-batch=10",
+                                &status);
+  INFO(out);
+  CHECK(status == 1);
+  CHECK(out.find("FAIL") != std::string::npos);
+  CHECK(out.find("replicas differ") != std::string::npos);
+  CHECK(out.find("replay: ") != std::string::npos);
+  CHECK(out.find("--seed 7") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace geokv::test

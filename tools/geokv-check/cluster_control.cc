@@ -1,0 +1,196 @@
+#include "cluster_control.h"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "replica/resp_client.h"
+
+namespace geokv::check {
+
+namespace {
+
+uint16_t FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+std::string Quote(const std::string& s) { return "\"" + s + "\""; }
+
+constexpr int kClient = 0, kRepl = 1, kSync = 2;
+
+}  // namespace
+
+ClusterControl::ClusterControl(const placement::Topology& topology, std::string server,
+                               std::string dir, std::vector<std::string> extra_flags)
+    : topology_(topology),
+      server_(std::move(server)),
+      dir_(std::move(dir)),
+      extra_flags_(std::move(extra_flags)),
+      pids_(topology.nodes().size(), 0),
+      paused_(topology.nodes().size(), false) {}
+
+ClusterControl::~ClusterControl() { Shutdown(); }
+
+std::string ClusterControl::DerivedTopology(size_t self,
+                                            const std::vector<std::vector<uint16_t>>& ports) const {
+  // ports[target * n + self][kind]: the proxy port `self` uses to reach `target`.
+  const auto& nodes = topology_.nodes();
+  const size_t n = nodes.size();
+  std::ostringstream toml;
+  toml << "# Derived by geokv-check for node " << nodes[self].id << " from "
+       << topology_.source_name() << ": other nodes' endpoints are WAN proxy ports.\n";
+  toml << "[cluster]\nname = " << Quote(topology_.cluster_name())
+       << "\npartitions = " << topology_.partitions() << "\nreplicas = " << topology_.replicas()
+       << "\nvnodes = " << topology_.vnodes() << "\n";
+  for (const auto& dc : topology_.datacenters()) {
+    toml << "\n[[datacenters]]\nname = " << Quote(dc.name) << "\n";
+    for (size_t i : dc.nodes) {
+      const auto& node = nodes[i];
+      toml << "\n  [[datacenters.nodes]]\n  id = " << Quote(node.id) << "\n";
+      if (!node.rack.empty()) toml << "  rack = " << Quote(node.rack) << "\n";
+      toml << "  weight = " << node.weight << "\n";
+      if (i == self) {
+        toml << "  client = " << Quote(node.client.text) << "\n  repl = " << Quote(node.repl.text)
+             << "\n  sync = " << Quote(node.sync.text) << "\n";
+      } else {
+        const auto& p = ports[i * n + self];
+        toml << "  client = \"127.0.0.1:" << p[kClient]
+             << "\"\n  repl = \"tcp://127.0.0.1:" << p[kRepl]
+             << "\"\n  sync = \"tcp://127.0.0.1:" << p[kSync] << "\"\n";
+      }
+    }
+  }
+  return toml.str();
+}
+
+Status ClusterControl::Launch() {
+  const auto& nodes = topology_.nodes();
+  const size_t n = nodes.size();
+  std::vector<std::vector<uint16_t>> ports(n * n);
+  std::vector<WanLink> links;
+  for (size_t target = 0; target < n; ++target) {
+    for (size_t from = 0; from < n; ++from) {
+      if (from == target) continue;
+      auto& p = ports[target * n + from];
+      const auto& t = nodes[target];
+      const placement::Endpoint* endpoints[] = {&t.client, &t.repl, &t.sync};
+      for (int kind = 0; kind < 3; ++kind) {
+        p.push_back(FreePort());
+        links.push_back(
+            WanLink{nodes[from].dc, t.dc, p.back(), endpoints[kind]->host, endpoints[kind]->port});
+      }
+    }
+  }
+  if (Status s = proxy_.Start(links); !s.ok()) return s;
+  for (size_t i = 0; i < n; ++i) {
+    topologies_.push_back(dir_ + "/topology-" + nodes[i].id + ".toml");
+    logs_.push_back(dir_ + "/" + nodes[i].id + ".log");
+    std::ofstream(topologies_.back()) << DerivedTopology(i, ports);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (Status s = Start(i); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status ClusterControl::Start(size_t i) {
+  const auto& node = topology_.nodes()[i];
+  std::vector<std::string> argv = {server_, "--topology", topologies_[i],      "--node",
+                                   node.id, "--data",     dir_ + "/" + node.id};
+  argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // Nothing of the parent's but stdio: an inherited socket (a proxy's
+    // connection, a client's) would keep connections half-open after the
+    // parent closed them.
+    ::close_range(3, ~0U, 0);
+    std::FILE* out = std::fopen(logs_[i].c_str(), "a");
+    if (out != nullptr) {
+      ::dup2(::fileno(out), 1);
+      ::dup2(::fileno(out), 2);
+    }
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    std::_Exit(127);
+  }
+  if (pid < 0) return Status::Io("fork failed");
+  pids_[i] = pid;
+  paused_[i] = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      pids_[i] = 0;
+      return Status::Io("node " + node.id + " exited at start; see " + logs_[i]);
+    }
+    replica::RespClient c;
+    if (c.Connect(node.client.host, node.client.port, 200).ok()) {
+      auto pong = c.Command({"PING"});
+      if (pong.ok() && pong->str == "PONG") return Status::Ok();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return Status::Io("node " + node.id + " did not come up; see " + logs_[i]);
+}
+
+void ClusterControl::Kill(size_t i) {
+  if (pids_[i] <= 0) return;
+  ::kill(pids_[i], SIGKILL);
+  ::waitpid(pids_[i], nullptr, 0);
+  pids_[i] = 0;
+  paused_[i] = false;
+}
+
+void ClusterControl::Pause(size_t i) {
+  if (pids_[i] <= 0 || paused_[i]) return;
+  ::kill(pids_[i], SIGSTOP);
+  paused_[i] = true;
+}
+
+void ClusterControl::Resume(size_t i) {
+  if (pids_[i] <= 0 || !paused_[i]) return;
+  ::kill(pids_[i], SIGCONT);
+  paused_[i] = false;
+}
+
+void ClusterControl::Shutdown() {
+  for (size_t i = 0; i < pids_.size(); ++i) {
+    if (pids_[i] <= 0) continue;
+    Resume(i);
+    ::kill(pids_[i], SIGTERM);
+  }
+  for (size_t i = 0; i < pids_.size(); ++i) {
+    if (pids_[i] <= 0) continue;
+    bool exited = false;
+    for (int t = 0; t < 100 && !exited; ++t) {
+      exited = ::waitpid(pids_[i], nullptr, WNOHANG) == pids_[i];
+      if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (!exited) Kill(i);
+    pids_[i] = 0;
+  }
+  proxy_.Stop();
+}
+
+}  // namespace geokv::check

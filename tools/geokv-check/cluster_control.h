@@ -1,0 +1,59 @@
+// ClusterControl: runs every node of a topology on this machine for
+// geokv-check, behind a WAN proxy, and injects process faults.
+//
+// Each node gets a topology file of its own: identical to the user's for
+// placement (ids, datacenters, racks, weights, Q, N), with its own endpoints as
+// written and every OTHER node's endpoints replaced by proxy ports
+// (WanProxy), one per (connecting node, target node, endpoint). So all traffic
+// between nodes — replication, catch-up and forwarded requests — crosses the
+// proxy, which can delay it per datacenter pair and cut datacenters apart,
+// while clients talk to each node directly.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "placement/topology.h"
+#include "wan_proxy.h"
+
+namespace geokv::check {
+
+class ClusterControl {
+ public:
+  // server: the geokv-server binary; dir: where data, logs and the derived
+  // topologies go; extra_flags: passed to every server.
+  ClusterControl(const placement::Topology& topology, std::string server, std::string dir,
+                 std::vector<std::string> extra_flags);
+  ~ClusterControl();
+
+  // Starts the proxy and every node; waits until each answers PING.
+  Status Launch();
+  // Stops every node (SIGTERM, then SIGKILL after a grace period) and the proxy.
+  void Shutdown();
+
+  Status Start(size_t node);  // (re)start a node that is down
+  void Kill(size_t node);     // SIGKILL
+  void Pause(size_t node);    // SIGSTOP
+  void Resume(size_t node);   // SIGCONT
+  bool running(size_t node) const { return pids_[node] > 0; }
+  bool paused(size_t node) const { return paused_[node]; }
+
+  WanProxy& proxy() { return proxy_; }
+  const std::string& log_path(size_t node) const { return logs_[node]; }
+
+ private:
+  std::string DerivedTopology(size_t node, const std::vector<std::vector<uint16_t>>& ports) const;
+
+  const placement::Topology& topology_;
+  std::string server_, dir_;
+  std::vector<std::string> extra_flags_;
+  WanProxy proxy_;
+  std::vector<pid_t> pids_;
+  std::vector<bool> paused_;
+  std::vector<std::string> topologies_, logs_;
+};
+
+}  // namespace geokv::check

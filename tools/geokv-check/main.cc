@@ -1,0 +1,484 @@
+// geokv-check: runs (or attaches to) a geokv cluster, drives a seeded
+// concurrent workload from every datacenter while injecting faults, heals,
+// and proves that every replica ends equal and that the state is what the
+// CRDT semantics allow given the acknowledged history.
+//
+//   geokv-check --topology FILE [--launch] --duration 30s --seed 42
+//               --faults kill,pause,partition --latency dc1-dc2=40ms,...
+//               --report out/
+//
+// Exit status: 0 PASS, 1 FAIL (the seed and the replay command are printed),
+// 2 the run could not be set up.
+#include <signal.h>
+#include <stdlib.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "cluster_control.h"
+#include "common/prng.h"
+#include "history.h"
+#include "placement/ring.h"
+#include "placement/topology.h"
+#include "replica/resp_client.h"
+#include "report.h"
+#include "workload.h"
+
+namespace geokv::check {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using replica::RespClient;
+using replica::RespValue;
+
+// Set by SIGINT/SIGTERM: the run stops early and the cluster is shut down.
+std::atomic<bool> g_interrupted{false};
+void OnSignal(int) { g_interrupted = true; }
+
+std::optional<uint64_t> ParseDurationMs(const std::string& s) {
+  size_t digits = 0;
+  while (digits < s.size() && std::isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
+  if (digits == 0) return std::nullopt;
+  const uint64_t n = std::stoull(s.substr(0, digits));
+  const std::string unit = s.substr(digits);
+  if (unit == "ms") return n;
+  if (unit == "s" || unit.empty()) return n * 1000;
+  if (unit == "m") return n * 60'000;
+  return std::nullopt;
+}
+
+struct Options {
+  std::string topology;
+  bool launch = false;
+  std::string duration = "30s";
+  uint64_t seed = 0;
+  std::string faults;
+  std::string latency;
+  std::string report = "out/check";
+  std::string server;
+  std::vector<std::string> server_flags;
+  int clients_per_dc = 2;
+  int keys = 4;
+  std::string converge_timeout = "60s";
+  bool keep = false;  // leave a failed cluster running for a post-mortem
+};
+
+// Reads partition -> digest from every reachable node.
+std::map<uint32_t, std::map<std::string, std::string>> AllDigests(const placement::Topology& t) {
+  std::map<uint32_t, std::map<std::string, std::string>> out;
+  for (const auto& node : t.nodes()) {
+    RespClient c;
+    c.set_timeout_ms(2000);
+    if (!c.Connect(node.client.host, node.client.port, 500).ok()) continue;
+    auto r = c.Command({"GEOKV.DIGEST"});
+    if (!r.ok() || r->type != RespValue::Type::kArray) continue;
+    for (const auto& e : r->elements) {
+      if (e.elements.size() == 2)
+        out[static_cast<uint32_t>(e.elements[0].integer)][node.id] = e.elements[1].str;
+    }
+  }
+  return out;
+}
+
+std::vector<uint32_t> Differing(const std::map<uint32_t, std::map<std::string, std::string>>& d,
+                                const placement::PlacementTable& table) {
+  std::vector<uint32_t> out;
+  for (uint32_t p = 0; p < table.partitions(); ++p) {
+    auto it = d.find(p);
+    std::set<std::string> distinct;
+    size_t replicas = 0;
+    if (it != d.end()) {
+      for (const auto& [node, digest] : it->second) distinct.insert(digest), ++replicas;
+    }
+    if (distinct.size() > 1 || replicas != table.PreferenceList(p).size()) out.push_back(p);
+  }
+  return out;
+}
+
+// Reads the final state of the workload's keys through one node.
+FinalState ReadFinal(const placement::Node& node, const KeySpace& keys, std::string* error) {
+  FinalState state;
+  RespClient c;
+  c.set_timeout_ms(5000);
+  if (!c.Connect(node.client.host, node.client.port).ok()) {
+    *error = "cannot connect to " + node.id;
+    return state;
+  }
+  auto read = [&](const std::vector<std::string>& args) -> std::optional<RespValue> {
+    auto r = c.Command(args);
+    if (!r.ok() || r->is_error()) {
+      *error =
+          "reading " + args[1] + " at " + node.id + ": " + (r.ok() ? r->str : r.status().message());
+      return std::nullopt;
+    }
+    return *r;
+  };
+  for (const auto& k : keys.counters) {
+    if (auto r = read({"GET", k}); r && r->type == RespValue::Type::kBulk) {
+      state.counters[k] = std::stoll(r->str);
+    }
+  }
+  for (const auto& k : keys.registers) {
+    if (auto r = read({"GET", k}); r && r->type == RespValue::Type::kBulk)
+      state.registers[k] = r->str;
+  }
+  for (const auto& k : keys.sets) {
+    if (auto r = read({"SMEMBERS", k}); r && !r->elements.empty()) {
+      for (const auto& m : r->elements) state.sets[k].insert(m.str);
+    }
+  }
+  for (const auto& k : keys.carts) {
+    if (auto r = read({"HGETALL", k}); r) {
+      for (size_t i = 0; i + 1 < r->elements.size(); i += 2) {
+        state.carts[k][r->elements[i].str] = std::stoll(r->elements[i + 1].str);
+      }
+    }
+  }
+  for (const auto& k : keys.mvregs) {
+    if (auto r = read({"MVGET", k});
+        r && r->elements.size() == 2 && !r->elements[1].elements.empty()) {
+      for (const auto& v : r->elements[1].elements) state.mvregs[k].push_back(v.str);
+    }
+  }
+  return state;
+}
+
+// For a partition whose replicas differ: each key of the workload there, as
+// every replica shows it.
+std::vector<std::string> DumpPartition(uint32_t p, const placement::PlacementTable& table,
+                                       const KeySpace& keys) {
+  std::vector<std::string> lines;
+  std::vector<std::pair<std::string, std::vector<std::string>>> reads;
+  auto add = [&](const std::vector<std::string>& list, const char* command) {
+    for (const auto& k : list) {
+      if (table.PartitionOfKey(k) == p) reads.push_back({k, {command, k}});
+    }
+  };
+  add(keys.counters, "GET");
+  add(keys.registers, "GET");
+  add(keys.sets, "SMEMBERS");
+  add(keys.carts, "HGETALL");
+  add(keys.mvregs, "MVGET");
+  for (const auto& [key, args] : reads) {
+    std::string line = "partition " + std::to_string(p) + " key " + key + ":";
+    std::set<std::string> values;
+    for (uint32_t n : table.PreferenceList(p)) {
+      const auto& node = table.topology().nodes()[n];
+      RespClient c;
+      std::string shown = "(unreachable)";
+      if (c.Connect(node.client.host, node.client.port, 500).ok()) {
+        if (auto r = c.Command(args); r.ok()) shown = r->ToString();
+      }
+      values.insert(shown);
+      if (shown.size() > 120)
+        shown = shown.substr(0, 120) + "...(" + std::to_string(shown.size()) + " bytes)";
+      line += " " + node.id + "=" + shown;
+    }
+    if (values.size() > 1) lines.push_back(line);
+  }
+  if (lines.empty())
+    lines.push_back("partition " + std::to_string(p) +
+                    ": digests differ (state outside the workload's keys, or contexts)");
+  return lines;
+}
+
+int Run(const Options& o, const std::string& command_line) {
+  auto topology = placement::LoadTopologyFile(o.topology);
+  if (!topology.ok()) {
+    std::fprintf(stderr, "geokv-check: %s\n", topology.status().message().c_str());
+    return 2;
+  }
+  const auto duration_ms = ParseDurationMs(o.duration);
+  const auto converge_ms = ParseDurationMs(o.converge_timeout);
+  if (!duration_ms || !converge_ms) {
+    std::fprintf(stderr, "geokv-check: durations look like 30s, 500ms or 2m\n");
+    return 2;
+  }
+  std::set<std::string> faults;
+  for (size_t at = 0; at < o.faults.size();) {
+    size_t comma = o.faults.find(',', at);
+    if (comma == std::string::npos) comma = o.faults.size();
+    const std::string f = o.faults.substr(at, comma - at);
+    if (f != "kill" && f != "pause" && f != "partition" && f != "none" && !f.empty()) {
+      std::fprintf(stderr, "geokv-check: unknown fault '%s' (kill, pause, partition)\n", f.c_str());
+      return 2;
+    }
+    if (f != "none" && !f.empty()) faults.insert(f);
+    at = comma + 1;
+  }
+  if (!o.launch && (!faults.empty() || !o.latency.empty())) {
+    std::fprintf(stderr,
+                 "geokv-check: faults and latency need --launch (the checker must own the "
+                 "processes and the links)\n");
+    return 2;
+  }
+  const placement::PlacementTable table(*topology);
+
+  std::error_code ec;
+  std::filesystem::create_directories(o.report, ec);
+  std::unique_ptr<ClusterControl> cluster;
+  std::string work_dir;
+  if (o.launch) {
+    char pattern[] = "/tmp/geokv-check-XXXXXX";
+    work_dir = ::mkdtemp(pattern);
+    cluster = std::make_unique<ClusterControl>(*topology, o.server, work_dir, o.server_flags);
+    if (Status s = cluster->Launch(); !s.ok()) {
+      std::fprintf(stderr, "geokv-check: %s\n", s.message().c_str());
+      return 2;
+    }
+    for (size_t at = 0; at < o.latency.size();) {  // dc1-dc2=40ms,...
+      size_t comma = o.latency.find(',', at);
+      if (comma == std::string::npos) comma = o.latency.size();
+      const std::string item = o.latency.substr(at, comma - at);
+      const size_t dash = item.find('-'), eq = item.find('=');
+      auto ms = eq == std::string::npos ? std::nullopt : ParseDurationMs(item.substr(eq + 1));
+      if (dash == std::string::npos || eq == std::string::npos || dash > eq || !ms) {
+        std::fprintf(stderr, "geokv-check: bad --latency item '%s' (dc1-dc2=40ms)\n", item.c_str());
+        return 2;
+      }
+      const std::string a = item.substr(0, dash), b = item.substr(dash + 1, eq - dash - 1);
+      cluster->proxy().SetLatency(a, b, static_cast<uint32_t>(*ms));
+      cluster->proxy().SetLatency(b, a, static_cast<uint32_t>(*ms));
+      at = comma + 1;
+    }
+  }
+
+  RunSummary summary;
+  summary.seed = o.seed;
+  summary.command = command_line;
+  summary.topology = o.topology;
+  for (const auto& dc : topology->datacenters()) summary.datacenters.push_back(dc.name);
+  const auto epoch = Clock::now();
+  auto now_ms = [&] {
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - epoch).count());
+  };
+
+  WorkloadOptions wo;
+  wo.seed = o.seed;
+  wo.clients_per_dc = o.clients_per_dc;
+  wo.keys_per_type = o.keys;
+  Workload workload(*topology, wo, epoch);
+  std::atomic<bool> stop{false};
+  std::thread load([&] { workload.Run(stop); });
+
+  // Faults, one at a time, on a seeded schedule.
+  std::mutex fault_mu;
+  std::string current_fault;
+  std::thread fault_thread([&] {
+    if (faults.empty()) return;
+    Prng rng(o.seed ^ 0xFA017ull);
+    const std::vector<std::string> kinds(faults.begin(), faults.end());
+    uint64_t t = 1500;
+    auto sleep_until = [&](uint64_t ms) {
+      while (!stop && now_ms() < ms) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    };
+    while (t + 2500 < *duration_ms) {
+      sleep_until(t);
+      if (stop) break;
+      FaultWindow f;
+      f.kind = kinds[rng.Below(kinds.size())];
+      const uint64_t length = 800 + rng.Below(1700);
+      size_t node = rng.Below(topology->nodes().size());
+      size_t dc = rng.Below(topology->datacenters().size());
+      f.target =
+          f.kind == "partition" ? topology->datacenters()[dc].name : topology->nodes()[node].id;
+      {
+        std::lock_guard lock(fault_mu);
+        current_fault = f.kind + " " + f.target;
+      }
+      f.start_ms = now_ms();
+      if (f.kind == "kill") cluster->Kill(node);
+      if (f.kind == "pause") cluster->Pause(node);
+      if (f.kind == "partition") cluster->proxy().Cut(f.target);
+      sleep_until(f.start_ms + length);
+      if (f.kind == "kill") (void)cluster->Start(node);
+      if (f.kind == "pause") cluster->Resume(node);
+      if (f.kind == "partition") cluster->proxy().Heal(f.target);
+      f.end_ms = now_ms();
+      {
+        std::lock_guard lock(fault_mu);
+        current_fault.clear();
+        summary.faults.push_back(f);
+      }
+      t = f.end_ms + 500 + rng.Below(1000);
+    }
+  });
+
+  // Replication lag of every node, sampled for the report's timeline.
+  std::thread lag_sampler([&] {
+    while (!stop && !g_interrupted) {
+      for (const auto& node : topology->nodes()) {
+        RespClient c;
+        c.set_timeout_ms(300);
+        if (!c.Connect(node.client.host, node.client.port, 100).ok()) continue;
+        auto r = c.Command({"INFO", "replication"});
+        if (!r.ok()) continue;
+        uint64_t worst = 0;
+        for (size_t at = r->str.find("lag_ms="); at != std::string::npos;
+             at = r->str.find("lag_ms=", at + 7)) {
+          const char* digits = r->str.c_str() + at + 7;
+          if (std::isdigit(static_cast<unsigned char>(*digits))) {
+            worst = std::max<uint64_t>(worst, std::strtoull(digits, nullptr, 10));
+          }
+        }
+        std::lock_guard lock(fault_mu);
+        summary.lag[node.id].emplace_back(now_ms(), worst);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  });
+  uint64_t last_progress_ms = 0;
+  while (now_ms() < *duration_ms && !g_interrupted) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (now_ms() < last_progress_ms + 1000) continue;  // progress once a second
+    last_progress_ms = now_ms();
+    std::lock_guard lock(fault_mu);
+    std::fprintf(stderr, "[geokv-check] %5.1fs  %8llu ops  %s\n", now_ms() / 1000.0,
+                 static_cast<unsigned long long>(workload.ops()),
+                 current_fault.empty() ? "" : ("fault: " + current_fault).c_str());
+  }
+  stop = true;
+  load.join();
+  fault_thread.join();
+  lag_sampler.join();
+  summary.workload_end_ms = now_ms();
+
+  // Heal everything, then wait for every replica of every partition to agree.
+  if (cluster) {
+    cluster->proxy().HealAll();
+    for (size_t i = 0; i < topology->nodes().size(); ++i) {
+      cluster->Resume(i);
+      if (!cluster->running(i)) (void)cluster->Start(i);
+    }
+  }
+  summary.heal_ms = now_ms();
+  std::vector<uint32_t> differing;
+  while (now_ms() < summary.heal_ms + *converge_ms && !g_interrupted) {
+    differing = Differing(AllDigests(*topology), table);
+    if (differing.empty()) {
+      summary.converged_ms = static_cast<int64_t>(now_ms());
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (uint32_t p : differing) {
+    for (auto& line : DumpPartition(p, table, workload.keys())) summary.divergence.push_back(line);
+  }
+
+  if (!differing.empty()) {
+    // What each node's replication thinks, for the post-mortem.
+    std::ofstream info(o.report + "/replication-info.txt");
+    for (const auto& node : topology->nodes()) {
+      RespClient c;
+      info << "== " << node.id << "\n";
+      if (c.Connect(node.client.host, node.client.port, 500).ok()) {
+        if (auto r = c.Command({"INFO", "replication"}); r.ok()) info << r->str << "\n";
+      }
+    }
+  }
+  std::string read_error;
+  const FinalState final_state = ReadFinal(topology->nodes()[0], workload.keys(), &read_error);
+  const std::vector<Op> history = workload.TakeHistory();
+  summary.violations = CheckHistory(history, final_state);
+  if (!read_error.empty())
+    summary.violations.push_back({"", "final state unreadable: " + read_error});
+  summary.pass = summary.converged_ms >= 0 && summary.violations.empty();
+  if (cluster && o.keep && !summary.pass) {
+    std::printf("--keep: the cluster stays up (data in %s); Ctrl-C stops it\n", work_dir.c_str());
+    std::fflush(stdout);
+    while (!g_interrupted) ::pause();
+  }
+  if (cluster) cluster->Shutdown();
+  if (!WriteReport(o.report, summary, history)) {
+    std::fprintf(stderr, "geokv-check: cannot write the report to %s\n", o.report.c_str());
+  }
+
+  size_t acked = 0;
+  for (const Op& op : history) acked += op.outcome == Outcome::kOk;
+  std::printf("%zu operations (%zu acknowledged), %zu faults; ", history.size(), acked,
+              summary.faults.size());
+  if (summary.converged_ms >= 0) {
+    std::printf(
+        "converged %lld ms after the heal\n",
+        static_cast<long long>(summary.converged_ms - static_cast<int64_t>(summary.heal_ms)));
+  } else {
+    std::printf("replicas still differ %s after the heal\n", o.converge_timeout.c_str());
+  }
+  if (summary.pass) {
+    std::printf("PASS: every replica is equal and the state is what the history allows.\n");
+  } else {
+    std::printf("FAIL:\n");
+    size_t shown = 0;
+    for (const auto& d : summary.divergence) {
+      if (shown++ < 10) std::printf("  replicas differ: %s\n", d.c_str());
+    }
+    for (const auto& v : summary.violations) {
+      if (shown++ < 20) std::printf("  %s: %s\n", v.key.c_str(), v.what.c_str());
+    }
+    std::printf("seed %llu; replay: %s\n", static_cast<unsigned long long>(o.seed),
+                command_line.c_str());
+  }
+  std::printf("report: %s/report.html, history: %s/history.json\n", o.report.c_str(),
+              o.report.c_str());
+  if (!work_dir.empty() && summary.pass) std::filesystem::remove_all(work_dir, ec);
+  if (!work_dir.empty() && !summary.pass) std::printf("node logs kept in %s\n", work_dir.c_str());
+  if (g_interrupted) {
+    std::printf("interrupted: the verdict above covers an incomplete run\n");
+    return 2;
+  }
+  return summary.pass ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace geokv::check
+
+int main(int argc, char** argv) {
+  geokv::check::Options o;
+  CLI::App app{"geokv-check: the convergence checker"};
+  app.add_option("--topology", o.topology, "topology file of the cluster")->required();
+  app.add_flag("--launch", o.launch,
+               "start every node here (behind WAN proxies) and stop them after");
+  app.add_option("--duration", o.duration, "how long the workload runs (30s, 500ms, 2m)");
+  app.add_option("--seed", o.seed, "seed of the workload and fault schedule (default: random)");
+  app.add_option("--faults", o.faults, "faults to inject: kill,pause,partition (needs --launch)");
+  app.add_option("--latency", o.latency, "one-way latency per DC pair: dc1-dc2=40ms,...");
+  app.add_option("--report", o.report, "directory for history.json and report.html");
+  app.add_option("--server", o.server,
+                 "geokv-server binary (default: the one built beside this tool)");
+  app.add_option("--server-flag", o.server_flags, "extra flag for every server (repeatable)")
+      ->allow_extra_args(false);
+  app.add_option("--clients-per-dc", o.clients_per_dc, "concurrent clients per datacenter")
+      ->check(CLI::Range(1, 64));
+  app.add_option("--keys", o.keys, "keys per type (small: conflicts happen)")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--converge-timeout", o.converge_timeout, "how long replicas may take to agree");
+  app.add_flag("--keep", o.keep, "after a FAIL, leave the cluster running for inspection");
+  CLI11_PARSE(app, argc, argv);
+  if (o.seed == 0) o.seed = std::random_device{}() | 1;
+  if (o.server.empty()) {
+    const auto self = std::filesystem::canonical("/proc/self/exe");
+    o.server = (self.parent_path().parent_path() / "src" / "replica" / "geokv-server").string();
+  }
+  // The exact command, with the seed, for replay.
+  std::string command = argv[0];
+  bool seeded = false;
+  for (int i = 1; i < argc; ++i) {
+    command += std::string(" ") + argv[i];
+    if (std::string(argv[i]).rfind("--seed", 0) == 0) seeded = true;
+  }
+  if (!seeded) command += " --seed " + std::to_string(o.seed);
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGINT, geokv::check::OnSignal);
+  ::signal(SIGTERM, geokv::check::OnSignal);
+  return geokv::check::Run(o, command);
+}

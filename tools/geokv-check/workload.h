@@ -1,0 +1,62 @@
+// Workload: seeded concurrent clients at every datacenter on a small key space
+// (so that conflicts happen), each operation recorded with its outcome.
+//
+// Per key type: counters (INCRBY, DEL), sets (SADD of unique members, SREM
+// only of members the client has read), carts (HINCRBY, HDEL), registers (SET
+// of unique values, DEL) and multi-value registers (MVSET, half of them with
+// the token of an MVGET). A reply is kOk; an error reply kError (nothing was
+// applied), except TRYAGAIN (a forward whose reply was lost: kUnknown); a
+// connection failure or timeout kUnknown, after which the client reconnects.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "history.h"
+#include "placement/topology.h"
+
+namespace geokv::check {
+
+struct WorkloadOptions {
+  uint64_t seed = 1;
+  int clients_per_dc = 2;
+  int keys_per_type = 4;
+  int reply_timeout_ms = 3000;
+};
+
+// The keys a workload uses, by type (for reading the final state).
+struct KeySpace {
+  std::vector<std::string> counters, sets, carts, registers, mvregs;
+  static KeySpace Make(int keys_per_type);
+};
+
+class Workload {
+ public:
+  Workload(const placement::Topology& topology, WorkloadOptions options,
+           std::chrono::steady_clock::time_point epoch);
+
+  // Runs every client until `stop` is set (blocks).
+  void Run(const std::atomic<bool>& stop);
+
+  std::vector<Op> TakeHistory();
+  const KeySpace& keys() const { return keys_; }
+  uint64_t ops() const { return ops_; }
+
+ private:
+  void Client(size_t dc, int index, const std::atomic<bool>& stop);
+  uint64_t NowMs() const;
+
+  const placement::Topology& topology_;
+  WorkloadOptions options_;
+  std::chrono::steady_clock::time_point epoch_;
+  KeySpace keys_;
+  std::mutex mu_;
+  std::vector<Op> history_;  // guarded by mu_
+  std::atomic<uint64_t> ops_{0};
+};
+
+}  // namespace geokv::check
