@@ -5,11 +5,14 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "replica/resp_writer.h"
 
@@ -217,6 +220,24 @@ Result<RespValue> RespClient::ReadReply() { return Parse(0); }
 Result<RespValue> RespClient::Command(const std::vector<std::string>& args) {
   if (Status s = SendRaw(EncodeRequest(args)); !s.ok()) return s;
   return ReadReply();
+}
+
+}  // namespace geokv::replica
+
+namespace geokv::replica {
+
+Status WaitUntilServing(const std::string& host, uint16_t port, pid_t pid, int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid, nullptr, WNOHANG) == pid) return Status::Io("the process exited");
+    RespClient c;
+    if (c.Connect(host, port, 200).ok()) {
+      auto pong = c.Command({"PING"});
+      if (pong.ok() && pong->str == "PONG") return Status::Ok();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return Status::Io("no answer on " + host + ":" + std::to_string(port));
 }
 
 }  // namespace geokv::replica

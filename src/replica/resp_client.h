@@ -6,6 +6,8 @@
 // without limit). Not thread-safe: one per thread.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -62,6 +64,10 @@ class RespClient {
   std::string buffer_;
   size_t pos_ = 0;
 };
+
+// Waits until a server started as process `pid` answers PING on host:port.
+// Fails if the process exits first or `timeout_ms` passes.
+Status WaitUntilServing(const std::string& host, uint16_t port, pid_t pid, int timeout_ms);
 
 // Encodes a request as RESP multibulk.
 std::string EncodeRequest(const std::vector<std::string>& args);

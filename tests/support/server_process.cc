@@ -14,6 +14,8 @@
 #include <sstream>
 #include <thread>
 
+#include "common/subprocess.h"
+
 #ifndef GEOKV_SERVER_BIN
 #error "GEOKV_SERVER_BIN must name the geokv-server binary"
 #endif
@@ -86,40 +88,16 @@ Status TestCluster::Start(size_t i, const std::vector<std::string>& extra_flags)
       dir_.path() + "/" + n.id};
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   const std::string log = dir_.path() + "/" + n.id + ".log";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    // Nothing of the parent's but stdio: an inherited socket (a proxy's
-    // connection, a client's) would keep connections half-open after the
-    // parent closed them.
-    ::close_range(3, ~0U, 0);
-    std::FILE* out = std::fopen(log.c_str(), "a");
-    if (out != nullptr) {
-      ::dup2(::fileno(out), 1);
-      ::dup2(::fileno(out), 2);
-    }
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    std::_Exit(127);
+  auto pid = Spawn(std::move(argv), log);
+  if (!pid.ok()) return pid.status();
+  pids_[i] = *pid;
+  if (Status s = replica::WaitUntilServing("127.0.0.1", n.client_port, *pid, 10'000); !s.ok()) {
+    if (::waitpid(*pid, nullptr, WNOHANG) == 0) Kill(i);
+    pids_[i] = 0;
+    return Status::Io("geokv-server " + n.id + " did not come up (" + s.message() + "):\n" +
+                      Log(i));
   }
-  pids_[i] = pid;
-  // Ready when it accepts a connection and answers PING.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      pids_[i] = 0;
-      return Status::Io("geokv-server " + n.id + " exited early:\n" + Log(i));
-    }
-    replica::RespClient client;
-    if (client.Connect("127.0.0.1", n.client_port, 200).ok()) {
-      auto pong = client.Command({"PING"});
-      if (pong.ok() && pong->str == "PONG") return Status::Ok();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return Status::Io("geokv-server " + n.id + " did not come up:\n" + Log(i));
+  return Status::Ok();
 }
 
 int TestCluster::Stop(size_t i) {

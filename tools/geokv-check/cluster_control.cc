@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/subprocess.h"
 #include "replica/resp_client.h"
 
 namespace geokv::check {
@@ -117,41 +118,18 @@ Status ClusterControl::Start(size_t i) {
   std::vector<std::string> argv = {server_, "--topology", topologies_[i],      "--node",
                                    node.id, "--data",     dir_ + "/" + node.id};
   argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    // Nothing of the parent's but stdio: an inherited socket (a proxy's
-    // connection, a client's) would keep connections half-open after the
-    // parent closed them.
-    ::close_range(3, ~0U, 0);
-    std::FILE* out = std::fopen(logs_[i].c_str(), "a");
-    if (out != nullptr) {
-      ::dup2(::fileno(out), 1);
-      ::dup2(::fileno(out), 2);
-    }
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    std::_Exit(127);
-  }
-  if (pid < 0) return Status::Io("fork failed");
-  pids_[i] = pid;
+  auto pid = Spawn(std::move(argv), logs_[i]);
+  if (!pid.ok()) return pid.status();
+  pids_[i] = *pid;
   paused_[i] = false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      pids_[i] = 0;
-      return Status::Io("node " + node.id + " exited at start; see " + logs_[i]);
-    }
-    replica::RespClient c;
-    if (c.Connect(node.client.host, node.client.port, 200).ok()) {
-      auto pong = c.Command({"PING"});
-      if (pong.ok() && pong->str == "PONG") return Status::Ok();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  if (Status s = replica::WaitUntilServing(node.client.host, node.client.port, *pid, 15'000);
+      !s.ok()) {
+    if (::waitpid(*pid, nullptr, WNOHANG) == 0) Kill(i);
+    pids_[i] = 0;
+    return Status::Io("node " + node.id + " did not come up (" + s.message() + "); see " +
+                      logs_[i]);
   }
-  return Status::Io("node " + node.id + " did not come up; see " + logs_[i]);
+  return Status::Ok();
 }
 
 void ClusterControl::Kill(size_t i) {
