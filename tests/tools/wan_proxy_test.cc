@@ -16,9 +16,11 @@ using namespace std::chrono_literals;
 TEST_CASE("WanProxy: adds latency each way, cuts and heals", "[integration]") {
   test::TestCluster cluster(1, 1, 1);
   REQUIRE(cluster.Start(0).ok());
-  const uint16_t port = test::FreePort();
   WanProxy proxy;
-  REQUIRE(proxy.Start({{"dc2", "dc1", port, "127.0.0.1", cluster.nodes()[0].client_port}}).ok());
+  std::vector<WanLink> links = {{"dc2", "dc1", 0, "127.0.0.1", cluster.nodes()[0].client_port}};
+  REQUIRE(proxy.Start(links).ok());
+  const uint16_t port = links[0].listen_port;
+  REQUIRE(port != 0);
   proxy.SetLatency("dc2", "dc1", 40);
   proxy.SetLatency("dc1", "dc2", 60);
 

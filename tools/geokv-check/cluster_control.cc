@@ -1,8 +1,6 @@
 #include "cluster_control.h"
 
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,21 +16,6 @@
 namespace geokv::check {
 
 namespace {
-
-uint16_t FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
 
 std::string Quote(const std::string& s) { return "\"" + s + "\""; }
 
@@ -86,22 +69,31 @@ std::string ClusterControl::DerivedTopology(size_t self,
 Status ClusterControl::Launch() {
   const auto& nodes = topology_.nodes();
   const size_t n = nodes.size();
-  std::vector<std::vector<uint16_t>> ports(n * n);
+  // One proxy link per (target, connecting node, endpoint kind), in this order;
+  // the proxy binds free ports for them (no race with anyone for a port).
   std::vector<WanLink> links;
   for (size_t target = 0; target < n; ++target) {
     for (size_t from = 0; from < n; ++from) {
       if (from == target) continue;
-      auto& p = ports[target * n + from];
       const auto& t = nodes[target];
       const placement::Endpoint* endpoints[] = {&t.client, &t.repl, &t.sync};
       for (int kind = 0; kind < 3; ++kind) {
-        p.push_back(FreePort());
         links.push_back(
-            WanLink{nodes[from].dc, t.dc, p.back(), endpoints[kind]->host, endpoints[kind]->port});
+            WanLink{nodes[from].dc, t.dc, 0, endpoints[kind]->host, endpoints[kind]->port});
       }
     }
   }
   if (Status s = proxy_.Start(links); !s.ok()) return s;
+  std::vector<std::vector<uint16_t>> ports(n * n);
+  size_t next = 0;
+  for (size_t target = 0; target < n; ++target) {
+    for (size_t from = 0; from < n; ++from) {
+      if (from == target) continue;
+      for (int kind = 0; kind < 3; ++kind) {
+        ports[target * n + from].push_back(links[next++].listen_port);
+      }
+    }
+  }
   for (size_t i = 0; i < n; ++i) {
     topologies_.push_back(dir_ + "/topology-" + nodes[i].id + ".toml");
     logs_.push_back(dir_ + "/" + nodes[i].id + ".log");

@@ -180,9 +180,8 @@ WanProxy::WanProxy(size_t max_buffered_bytes)
 
 WanProxy::~WanProxy() { Stop(); }
 
-Status WanProxy::Start(const std::vector<WanLink>& links) {
-  impl_->links_ = links;
-  for (const WanLink& link : links) {
+Status WanProxy::Start(std::vector<WanLink>& links) {
+  for (WanLink& link : links) {
     auto acceptor = std::make_unique<tcp::acceptor>(impl_->io_);
     boost::system::error_code ec;
     const tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), link.listen_port);
@@ -194,8 +193,10 @@ Status WanProxy::Start(const std::vector<WanLink>& links) {
       return Status::Io("WAN proxy cannot listen on 127.0.0.1:" + std::to_string(link.listen_port) +
                         ": " + ec.message());
     }
+    link.listen_port = acceptor->local_endpoint(ec).port();
     impl_->acceptors_.push_back(std::move(acceptor));
   }
+  impl_->links_ = links;
   for (size_t i = 0; i < links.size(); ++i) impl_->Accept(i);
   impl_->thread_ = std::thread([this] { impl_->io_.run(); });
   return Status::Ok();

@@ -34,7 +34,7 @@ namespace geokv::check {
 struct WanLink {
   std::string from_dc;
   std::string to_dc;
-  uint16_t listen_port = 0;  // on 127.0.0.1
+  uint16_t listen_port = 0;  // on 127.0.0.1; 0: any free port (Start fills it in)
   std::string target_host;
   uint16_t target_port = 0;
 };
@@ -46,8 +46,9 @@ class WanProxy {
   WanProxy(const WanProxy&) = delete;
   WanProxy& operator=(const WanProxy&) = delete;
 
-  // Binds every link and starts relaying.
-  Status Start(const std::vector<WanLink>& links);
+  // Binds every link and starts relaying. Links with listen_port 0 get a free
+  // port, written back into `links` (binding port 0 cannot race with anyone).
+  Status Start(std::vector<WanLink>& links);
   void Stop();
 
   // One-way latency for bytes travelling from `from` to `to`.
