@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -51,6 +52,15 @@ uint16_t FreePort() {
 }
 
 TestCluster::TestCluster(int dcs, int nodes_per_dc, int replicas, int partitions) {
+  // FreePort releases the port it found, so two calls can return the same
+  // one: keep the topology's ports distinct (its validation would refuse it).
+  std::set<uint16_t> used;
+  auto unique_port = [&used] {
+    for (;;) {
+      const uint16_t port = FreePort();
+      if (used.insert(port).second) return port;
+    }
+  };
   std::ostringstream toml;
   toml << "[cluster]\nname = \"test\"\npartitions = " << partitions << "\nreplicas = " << replicas
        << "\nvnodes = 64\n";
@@ -60,9 +70,9 @@ TestCluster::TestCluster(int dcs, int nodes_per_dc, int replicas, int partitions
       NodeSpec spec;
       spec.dc = "dc" + std::to_string(d + 1);
       spec.id = spec.dc + "-" + static_cast<char>('a' + n);
-      spec.client_port = FreePort();
-      spec.repl_port = FreePort();
-      spec.sync_port = FreePort();
+      spec.client_port = unique_port();
+      spec.repl_port = unique_port();
+      spec.sync_port = unique_port();
       toml << "\n  [[datacenters.nodes]]\n  id = \"" << spec.id
            << "\"\n  client = \"127.0.0.1:" << spec.client_port
            << "\"\n  repl = \"tcp://127.0.0.1:" << spec.repl_port
