@@ -6,9 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -37,18 +39,23 @@ TempDir::~TempDir() {
 }
 
 uint16_t FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    std::abort();
+  // Below the kernel's ephemeral range (32768+ by default), where outgoing
+  // connections take their local ports, at a random place so that tests
+  // running in parallel rarely pick the same one; bound once to check it is free.
+  static std::atomic<uint64_t> state{static_cast<uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ull ^
+                                     static_cast<uint64_t>(::time(nullptr))};
+  for (;;) {
+    const uint64_t r = state.fetch_add(0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull;
+    const uint16_t port = static_cast<uint16_t>(20000 + (r >> 40) % 12000);
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    ::close(fd);
+    if (free) return port;
   }
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 TestCluster::TestCluster(int dcs, int nodes_per_dc, int replicas, int partitions) {

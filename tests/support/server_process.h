@@ -28,7 +28,8 @@ class TempDir {
   std::string path_;
 };
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
+// A TCP port on 127.0.0.1 that was free a moment ago, below the ephemeral
+// range (so that outgoing connections cannot take it meanwhile).
 uint16_t FreePort();
 
 struct NodeSpec {
