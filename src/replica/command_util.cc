@@ -47,6 +47,22 @@ std::optional<crdt::ValueType> CheckType(CommandContext& ctx, std::string_view k
   return type;
 }
 
+std::optional<int64_t> CheckedIncrement(CommandContext& ctx, const crdt::ScalarValue& current,
+                                        int64_t by, std::string_view not_integer) {
+  int64_t result = 0;
+  switch (crdt::IncrementedValue(current, by, &result)) {
+    case crdt::IncrementError::kNotInteger:
+      ctx.reply.Error(not_integer);
+      return std::nullopt;
+    case crdt::IncrementError::kOverflow:
+      ctx.reply.Error(errors::kOverflow);
+      return std::nullopt;
+    case crdt::IncrementError::kNone:
+      break;
+  }
+  return result;
+}
+
 void ReplyScalar(CommandContext& ctx, const crdt::ScalarValue& value) {
   if (!value.present()) {
     ctx.reply.Null();

@@ -46,6 +46,11 @@ void Mutate(CommandContext& ctx, std::string_view key, Mutator&& mutator) {
   if (!builder.empty()) ctx.keyspace.Commit(partition, std::move(builder).Finish());
 }
 
+// The value `current` incremented by `by`; or nullopt after writing the error
+// (`not_integer` when the value is not an integer, overflow otherwise).
+std::optional<int64_t> CheckedIncrement(CommandContext& ctx, const crdt::ScalarValue& current,
+                                        int64_t by, std::string_view not_integer);
+
 // Writes a scalar as a bulk string, or null when absent.
 void ReplyScalar(CommandContext& ctx, const crdt::ScalarValue& value);
 

@@ -90,19 +90,12 @@ void CmdHExists(CommandContext& ctx, const Args& args) {
 void CmdHIncrBy(CommandContext& ctx, const Args& args) {
   auto by = IntegerArg(ctx, args[3]);
   if (!by || !ReadableHash(ctx, args)) return;
-  int64_t result = 0;
-  switch (crdt::IncrementedValue(crdt::ReadField(StateOf(ctx, args[1]), args[1], args[2]), *by,
-                                 &result)) {
-    case crdt::IncrementError::kNotInteger:
-      return ctx.reply.Error(errors::kHashNotInteger);
-    case crdt::IncrementError::kOverflow:
-      return ctx.reply.Error(errors::kOverflow);
-    case crdt::IncrementError::kNone:
-      break;
-  }
+  const auto result = CheckedIncrement(
+      ctx, crdt::ReadField(StateOf(ctx, args[1]), args[1], args[2]), *by, errors::kHashNotInteger);
+  if (!result) return;
   Mutate(ctx, args[1],
          [&](crdt::DeltaBuilder& b) { crdt::IncrementField(b, args[1], args[2], *by); });
-  ctx.reply.Integer(result);
+  ctx.reply.Integer(*result);
 }
 
 }  // namespace geokv::replica

@@ -27,18 +27,11 @@ void Overwrite(CommandContext& ctx, const std::string& key, const std::string& v
 void IncrementBy(CommandContext& ctx, const std::string& key, int64_t by) {
   if (!CheckKeyHeld(ctx, {key}, 0)) return;
   if (!CheckType(ctx, key, ValueType::kString)) return;
-  int64_t result = 0;
-  switch (
-      crdt::IncrementedValue(crdt::ReadScalar(StateOf(ctx, key), StringRef(key)), by, &result)) {
-    case crdt::IncrementError::kNotInteger:
-      return ctx.reply.Error(errors::kNotInteger);
-    case crdt::IncrementError::kOverflow:
-      return ctx.reply.Error(errors::kOverflow);
-    case crdt::IncrementError::kNone:
-      break;
-  }
+  const auto result = CheckedIncrement(ctx, crdt::ReadScalar(StateOf(ctx, key), StringRef(key)), by,
+                                       errors::kNotInteger);
+  if (!result) return;
   Mutate(ctx, key, [&](crdt::DeltaBuilder& b) { crdt::IncrementScalar(b, StringRef(key), by); });
-  ctx.reply.Integer(result);
+  ctx.reply.Integer(*result);
 }
 
 }  // namespace

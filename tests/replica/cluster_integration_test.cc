@@ -21,6 +21,16 @@ std::vector<std::string> Holders(TestCluster& cluster, size_t i, const std::stri
   return ids;
 }
 
+// A key that `node` holds no replica of; *holders gets its replicas.
+std::string KeyNotHeldBy(TestCluster& cluster, const std::string& node,
+                         std::vector<std::string>* holders) {
+  for (int k = 0;; ++k) {
+    const std::string key = "k" + std::to_string(k);
+    *holders = Holders(cluster, 0, key);
+    if (std::find(holders->begin(), holders->end(), node) == holders->end()) return key;
+  }
+}
+
 TEST_CASE("Cluster: with 5 DCs and N=3 a key lives on 3 nodes; the others forward to them",
           "[integration]") {
   TestCluster cluster(5, 1, 3, 16);
@@ -68,14 +78,8 @@ TEST_CASE("Cluster: a forward to a node that is down answers an error, not silen
   TestCluster cluster(5, 1, 3, 16);
   for (size_t i = 0; i < 5; ++i) REQUIRE(cluster.Start(i).ok());
   // Find a key whose replicas exclude node 0, and stop them all.
-  std::string key;
   std::vector<std::string> holders;
-  for (int k = 0; key.empty(); ++k) {
-    holders = Holders(cluster, 0, "k" + std::to_string(k));
-    if (std::find(holders.begin(), holders.end(), "dc1-a") == holders.end()) {
-      key = "k" + std::to_string(k);
-    }
-  }
+  const std::string key = KeyNotHeldBy(cluster, "dc1-a", &holders);
   for (size_t i = 1; i < 5; ++i) {
     if (std::find(holders.begin(), holders.end(), cluster.nodes()[i].id) != holders.end()) {
       cluster.Kill(i);
@@ -93,14 +97,8 @@ TEST_CASE("Cluster: forwarding skips a replica the failure detector reports down
           "[integration]") {
   TestCluster cluster(5, 1, 3, 16);
   for (size_t i = 0; i < 5; ++i) REQUIRE(cluster.Start(i, {"--down-after-ms", "300"}).ok());
-  std::string key;
   std::vector<std::string> holders;
-  for (int k = 0; key.empty(); ++k) {
-    holders = Holders(cluster, 0, "k" + std::to_string(k));
-    if (std::find(holders.begin(), holders.end(), "dc1-a") == holders.end()) {
-      key = "k" + std::to_string(k);
-    }
-  }
+  const std::string key = KeyNotHeldBy(cluster, "dc1-a", &holders);
   RespClient c = cluster.Client(0);
   REQUIRE(c.Command({"SET", key, "v"})->str == "OK");
   REQUIRE(c.Command({"WAIT", "2", "2000"})->integer >= 0);  // let it reach every holder
