@@ -1,19 +1,24 @@
 # geokv — the two commands of the quick start, and a few more.
 #
 #   make run    set up, build, start a local 3-datacenter cluster on loopback
-#   make test   set up, build, run every test (plus the sanitizer run)
+#   make test   set up, build, run every test (plus the sanitizer run, a
+#               Release build and a short fuzz run)
 #
 # Builds use two jobs: the project's machines have two cores.
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+RELEASE_BUILD ?= build-release
 JOBS       ?= 2
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 10
 TOPOLOGY   ?= topology/local-3dc.toml
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all deps build test test-sanitized fuzz run bench clean
+# Our own builds treat warnings as errors (a plain cmake build does not).
+CMAKE_OPTS := -DGEOKV_WERROR=ON
+
+.PHONY: all deps build build-release test test-sanitized fuzz run bench clean
 
 all: build
 
@@ -21,7 +26,7 @@ deps:
 	@scripts/install-deps
 
 $(BUILD)/build.ninja: | deps
-	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD) $(CMAKE_GEN) $(CMAKE_OPTS) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
 build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
@@ -29,12 +34,20 @@ build: deps $(BUILD)/build.ninja
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) test-sanitized
+	$(MAKE) build-release
 	$(MAKE) fuzz
+
+# Every standard build type must build; the default build is RelWithDebInfo,
+# the sanitizer build Debug, and this one Release (-O3 finds warnings -O2 does
+# not).
+build-release: deps
+	cmake -S . -B $(RELEASE_BUILD) $(CMAKE_GEN) $(CMAKE_OPTS) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(RELEASE_BUILD) -j $(JOBS)
 
 # The tests that feed hostile bytes to decoders and parsers, again under
 # AddressSanitizer + UndefinedBehaviorSanitizer (label "hostile").
 test-sanitized: deps
-	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DGEOKV_SANITIZE=ON -DGEOKV_BENCH=OFF
+	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) $(CMAKE_OPTS) -DCMAKE_BUILD_TYPE=Debug -DGEOKV_SANITIZE=ON -DGEOKV_BENCH=OFF
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target hostile_tests
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L hostile
 
@@ -44,7 +57,7 @@ test-sanitized: deps
 fuzz: deps
 	@mkdir -p $(FUZZ_BUILD)/corpus
 	clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -Isrc src/replica/resp_parser.cc fuzz/resp_parser_fuzz.cc -o $(FUZZ_BUILD)/resp_parser_fuzz
+	  -Isrc src/replica/resp/resp_parser.cc fuzz/resp_parser_fuzz.cc -o $(FUZZ_BUILD)/resp_parser_fuzz
 	@$(FUZZ_BUILD)/resp_parser_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus fuzz/corpus/resp > $(FUZZ_BUILD)/fuzz.log 2>&1; \
 	  rc=$$?; tail -n 25 $(FUZZ_BUILD)/fuzz.log; exit $$rc
@@ -56,4 +69,4 @@ bench: build
 	@for b in $(BUILD)/bench/*; do [ -x "$$b" ] && [ -f "$$b" ] && echo "== $$b" && "$$b"; done; true
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD) $(FUZZ_BUILD)

@@ -1,7 +1,7 @@
 #include "crdt/mv_register.h"
 
 #include "crdt/codec.h"
-#include "crdt/key_space.h"
+#include "crdt/key_type.h"
 
 namespace geokv::crdt {
 

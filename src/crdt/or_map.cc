@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "crdt/key_space.h"
+#include "crdt/key_type.h"
 
 namespace geokv::crdt {
 

@@ -1,6 +1,6 @@
 #include "crdt/or_set.h"
 
-#include "crdt/key_space.h"
+#include "crdt/key_type.h"
 
 namespace geokv::crdt {
 

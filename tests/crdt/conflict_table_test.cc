@@ -5,7 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "crdt/join.h"
-#include "crdt/key_space.h"
+#include "crdt/key_type.h"
 #include "crdt/mv_register.h"
 #include "crdt/or_map.h"
 #include "crdt/or_set.h"

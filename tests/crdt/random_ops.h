@@ -6,7 +6,7 @@
 #include <string>
 
 #include "common/prng.h"
-#include "crdt/key_space.h"
+#include "crdt/key_type.h"
 #include "crdt/mv_register.h"
 #include "crdt/or_map.h"
 #include "crdt/or_set.h"

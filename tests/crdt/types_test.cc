@@ -5,7 +5,7 @@
 #include "crdt/codec.h"
 #include "crdt/fold.h"
 #include "crdt/join.h"
-#include "crdt/key_space.h"
+#include "crdt/key_type.h"
 #include "crdt/mv_register.h"
 #include "crdt/or_map.h"
 #include "crdt/or_set.h"

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "crdt/key_space.h"
+#include "crdt/key_type.h"
 #include "crdt/or_set.h"
 #include "crdt/scalar.h"
 #include "storage_test_util.h"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "common/prng.h"
-#include "crdt/key_space.h"
+#include "crdt/key_type.h"
 #include "crdt/memory_state.h"
 #include "crdt/or_map.h"
 #include "crdt/or_set.h"

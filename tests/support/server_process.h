@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "replica/resp_client.h"
+#include "replica/resp/resp_client.h"
 
 namespace geokv::test {
 

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "common/subprocess.h"
-#include "replica/resp_client.h"
+#include "replica/resp/resp_client.h"
 
 namespace geokv::check {
 

@@ -29,7 +29,7 @@
 #include "history.h"
 #include "placement/ring.h"
 #include "placement/topology.h"
-#include "replica/resp_client.h"
+#include "replica/resp/resp_client.h"
 #include "report.h"
 #include "workload.h"
 
@@ -467,7 +467,7 @@ int main(int argc, char** argv) {
   if (o.seed == 0) o.seed = std::random_device{}() | 1;
   if (o.server.empty()) {
     const auto self = std::filesystem::canonical("/proc/self/exe");
-    o.server = (self.parent_path().parent_path() / "src" / "replica" / "geokv-server").string();
+    o.server = (self.parent_path().parent_path() / "src" / "replica" / "node" / "geokv-server").string();
   }
   // The exact command, with the seed, for replay.
   std::string command = argv[0];

@@ -4,7 +4,7 @@
 #include <thread>
 
 #include "common/prng.h"
-#include "replica/resp_client.h"
+#include "replica/resp/resp_client.h"
 
 namespace geokv::check {
 

@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "crdt/join.h"
-#include "crdt/key_space.h"
+#include "crdt/key_type.h"
 #include "crdt/scalar.h"
 #include "random_ops.h"
 #include "replica/replication/memory_store.h"

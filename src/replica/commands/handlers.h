@@ -1,0 +1,59 @@
+// The data command handlers, one file per value type (t_string.cc, t_set.cc,
+// t_hash.cc, t_mvreg.cc, t_generic.cc). command.cc lists them in the table.
+#pragma once
+
+#include "replica/commands/command.h"
+
+namespace geokv::replica {
+
+// t_string.cc
+void CmdGet(CommandContext&, const Args&);
+void CmdSet(CommandContext&, const Args&);
+void CmdGetSet(CommandContext&, const Args&);
+void CmdMSet(CommandContext&, const Args&);
+void CmdMGet(CommandContext&, const Args&);
+void CmdStrLen(CommandContext&, const Args&);
+void CmdIncr(CommandContext&, const Args&);
+void CmdDecr(CommandContext&, const Args&);
+void CmdIncrBy(CommandContext&, const Args&);
+void CmdDecrBy(CommandContext&, const Args&);
+// t_set.cc
+void CmdSAdd(CommandContext&, const Args&);
+void CmdSRem(CommandContext&, const Args&);
+void CmdSMembers(CommandContext&, const Args&);
+void CmdSIsMember(CommandContext&, const Args&);
+void CmdSMIsMember(CommandContext&, const Args&);
+void CmdSCard(CommandContext&, const Args&);
+// t_hash.cc
+void CmdHSet(CommandContext&, const Args&);
+void CmdHGet(CommandContext&, const Args&);
+void CmdHMGet(CommandContext&, const Args&);
+void CmdHDel(CommandContext&, const Args&);
+void CmdHGetAll(CommandContext&, const Args&);
+void CmdHKeys(CommandContext&, const Args&);
+void CmdHVals(CommandContext&, const Args&);
+void CmdHLen(CommandContext&, const Args&);
+void CmdHExists(CommandContext&, const Args&);
+void CmdHIncrBy(CommandContext&, const Args&);
+// t_mvreg.cc
+void CmdMvSet(CommandContext&, const Args&);
+void CmdMvGet(CommandContext&, const Args&);
+// t_generic.cc
+void CmdDel(CommandContext&, const Args&);
+void CmdExists(CommandContext&, const Args&);
+void CmdType(CommandContext&, const Args&);
+void CmdDbSize(CommandContext&, const Args&);
+void CmdScan(CommandContext&, const Args&);
+void CmdFlush(CommandContext&, const Args&);
+void CmdGeokvWhere(CommandContext&, const Args&);
+void CmdGeokvDigest(CommandContext&, const Args&);
+// command.cc
+void CmdPing(CommandContext&, const Args&);
+void CmdEcho(CommandContext&, const Args&);
+void CmdSelect(CommandContext&, const Args&);
+void CmdCommand(CommandContext&, const Args&);
+
+// Hex digest of a partition replica's state (atoms and causal context).
+std::string PartitionDigest(const crdt::StateView& state);
+
+}  // namespace geokv::replica

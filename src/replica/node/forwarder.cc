@@ -1,0 +1,188 @@
+#include "replica/node/forwarder.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <charconv>
+
+#include "replica/resp/resp_client.h"
+#include "replica/resp/resp_writer.h"
+
+namespace geokv::replica {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+// Scans one reply starting at `at`; returns its end or -1 (invalid) / 0 (incomplete).
+int64_t ScanReply(std::string_view b, size_t at, int depth, size_t max_bulk) {
+  if (depth > 32) return -1;
+  if (at >= b.size()) return 0;
+  const size_t eol = b.find("\r\n", at);
+  if (eol == std::string_view::npos) return b.size() - at > 65536 ? -1 : 0;
+  const char type = b[at];
+  std::string_view body = b.substr(at + 1, eol - at - 1);
+  const size_t after = eol + 2;
+  if (type == '+' || type == '-' || type == ':') return static_cast<int64_t>(after);
+  int64_t n = 0;
+  auto [end, ec] = std::from_chars(body.data(), body.data() + body.size(), n);
+  if (ec != std::errc() || end != body.data() + body.size() || n < -1) return -1;
+  if (type == '$') {
+    if (n == -1) return static_cast<int64_t>(after);
+    if (static_cast<uint64_t>(n) > max_bulk) return -1;
+    if (b.size() < after + static_cast<size_t>(n) + 2) return 0;
+    return static_cast<int64_t>(after + static_cast<size_t>(n) + 2);
+  }
+  if (type == '*') {
+    size_t pos = after;
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t next = ScanReply(b, pos, depth + 1, max_bulk);
+      if (next <= 0) return next;
+      pos = static_cast<size_t>(next);
+    }
+    return static_cast<int64_t>(pos);
+  }
+  return -1;
+}
+
+std::string ErrorReply(const std::string& message) {
+  std::string out;
+  RespWriter(&out).Error(message);
+  return out;
+}
+
+}  // namespace
+
+int64_t CompleteReplyLength(std::string_view bytes, size_t max_bulk_bytes) {
+  return ScanReply(bytes, 0, 0, max_bulk_bytes);
+}
+
+// The connection to one target node.
+class Forwarder::Link : public std::enable_shared_from_this<Link> {
+ public:
+  Link(Forwarder& owner, ForwardTarget target)
+      : owner_(owner), target_(std::move(target)), socket_(owner.io_), timer_(owner.io_) {}
+
+  size_t in_flight() const { return waiting_.size(); }
+
+  void Send(std::string request, Reply reply) {
+    waiting_.push_back(std::move(reply));
+    out_ += request;
+    if (!connected_ && !connecting_) return Connect();
+    Write();
+  }
+
+  void Shutdown() { Fail("node shutting down"); }
+
+ private:
+  void Connect() {
+    connecting_ = true;
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(target_.host, ec);
+    if (ec) return Fail("bad address of node " + target_.node_id);
+    ArmTimer();
+    socket_.async_connect(tcp::endpoint(address, target_.port),
+                          [self = shared_from_this()](boost::system::error_code error) {
+                            self->connecting_ = false;
+                            if (error)
+                              return self->Fail("cannot reach node " + self->target_.node_id);
+                            self->connected_ = true;
+                            boost::system::error_code ignored;
+                            self->socket_.set_option(tcp::no_delay(true), ignored);
+                            self->Read();
+                            self->Write();
+                          });
+  }
+
+  void ArmTimer() {
+    timer_.expires_after(std::chrono::milliseconds(owner_.timeout_ms_));
+    timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (!ec && self && !self->waiting_.empty()) {
+        self->Fail("timed out waiting for node " + self->target_.node_id);
+      }
+    });
+  }
+
+  void Write() {
+    if (writing_ || out_.empty() || !connected_) return;
+    writing_ = true;
+    sending_.swap(out_);
+    out_.clear();
+    ArmTimer();
+    asio::async_write(socket_, asio::buffer(sending_),
+                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                        self->writing_ = false;
+                        self->sending_.clear();
+                        if (ec) return self->Fail("lost node " + self->target_.node_id);
+                        self->Write();
+                      });
+  }
+
+  void Read() {
+    socket_.async_read_some(asio::buffer(chunk_),
+                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                              if (ec) return self->Fail("lost node " + self->target_.node_id);
+                              self->in_.append(self->chunk_.data(), n);
+                              self->Deliver();
+                              if (self->connected_) self->Read();
+                            });
+  }
+
+  void Deliver() {
+    for (;;) {
+      const int64_t n = CompleteReplyLength(in_);
+      if (n < 0) return Fail("malformed reply from node " + target_.node_id);
+      if (n == 0 || waiting_.empty()) break;
+      Reply reply = std::move(waiting_.front());
+      waiting_.pop_front();
+      reply(in_.substr(0, static_cast<size_t>(n)));
+      in_.erase(0, static_cast<size_t>(n));
+    }
+    if (waiting_.empty()) timer_.cancel();
+  }
+
+  // Answers every waiting request with an error and resets the connection (the
+  // next request reconnects).
+  void Fail(const std::string& why) {
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    timer_.cancel();
+    connected_ = connecting_ = writing_ = false;
+    in_.clear();
+    out_.clear();
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    owner_.failed_ += waiting.size();
+    for (auto& reply : waiting) reply(ErrorReply("TRYAGAIN forwarding failed: " + why));
+  }
+
+  Forwarder& owner_;
+  ForwardTarget target_;
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  bool connected_ = false, connecting_ = false, writing_ = false;
+  std::deque<Reply> waiting_;
+  std::string out_, sending_, in_;
+  std::array<char, 64 * 1024> chunk_{};
+};
+
+Forwarder::Forwarder(asio::io_context& io, size_t max_in_flight, int timeout_ms)
+    : io_(io), max_in_flight_(max_in_flight), timeout_ms_(timeout_ms) {}
+
+Forwarder::~Forwarder() {
+  for (auto& [id, link] : links_) link->Shutdown();
+}
+
+void Forwarder::Forward(const ForwardTarget& target, const Args& args, Reply reply) {
+  auto& link = links_[target.node_id];
+  if (!link) link = std::make_shared<Link>(*this, target);
+  if (link->in_flight() >= max_in_flight_) {
+    return reply("-BUSY too many requests in flight to node " + target.node_id + "\r\n");
+  }
+  ++forwarded_;
+  link->Send(EncodeRequest(args), std::move(reply));
+}
+
+}  // namespace geokv::replica

@@ -1,0 +1,64 @@
+// Forwarder: relays requests for keys this node does not hold to a node that
+// does, and the replies back, verbatim.
+//
+// One pipelined connection per target node, opened on first use and reopened
+// after a failure. Requests to one node are written in order and replies are
+// matched first-in first-out, as the Redis protocol guarantees. A request that
+// cannot be delivered (connection refused, closed, timed out) is answered with
+// an error naming the node, never left hanging. Bounded: at most
+// max_in_flight requests per target; beyond that the caller gets BUSY.
+//
+// Threading: all calls on the I/O thread (the io_context's).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>  // before Boost.Asio (see server.h)
+
+#include "replica/commands/command.h"
+
+namespace geokv::replica {
+
+// The length of the first complete RESP reply in `bytes`: 0 if more bytes are
+// needed, -1 if the bytes are not a valid reply. Bounded nesting and lengths.
+int64_t CompleteReplyLength(std::string_view bytes, size_t max_bulk_bytes = size_t{1} << 30);
+
+struct ForwardTarget {
+  std::string node_id;
+  std::string host;
+  uint16_t port = 0;
+};
+
+class Forwarder {
+ public:
+  using Reply = std::function<void(std::string resp)>;
+
+  explicit Forwarder(boost::asio::io_context& io, size_t max_in_flight = 4096,
+                     int timeout_ms = 5000);
+  ~Forwarder();
+
+  // Sends `args` to the target and calls `reply` with its reply (or an error).
+  void Forward(const ForwardTarget& target, const Args& args, Reply reply);
+
+  uint64_t forwarded() const { return forwarded_; }
+  uint64_t failed() const { return failed_; }
+
+ private:
+  class Link;
+  boost::asio::io_context& io_;
+  size_t max_in_flight_;
+  int timeout_ms_;
+  std::map<std::string, std::shared_ptr<Link>> links_;
+  uint64_t forwarded_ = 0;
+  uint64_t failed_ = 0;
+};
+
+}  // namespace geokv::replica

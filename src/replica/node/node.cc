@@ -1,0 +1,418 @@
+#include "replica/node/node.h"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+
+#include "common/assert.h"
+#include "crdt/fold.h"
+#include "crdt/join.h"
+#include "replica/commands/command_util.h"
+#include "replica/commands/glob.h"
+#include "replica/resp/resp_writer.h"
+
+namespace geokv::replica {
+
+// The Partitions of one storage job. With no transaction (keyless commands on
+// the I/O thread) only the placement methods may be used.
+class Node::TxnPartitions final : public Partitions {
+ public:
+  TxnPartitions(Node& node, storage::Transaction* txn) : node_(node), txn_(txn) {}
+
+  // The (partition, seq) of every delta committed since the last call.
+  std::vector<std::pair<uint32_t, uint64_t>> TakeWrites() { return std::exchange(writes_, {}); }
+
+  uint32_t PartitionOf(std::string_view key) const override {
+    return node_.table_.PartitionOfKey(key);
+  }
+  bool Holds(uint32_t p) const override { return node_.held_[p]; }
+  std::vector<uint32_t> HeldPartitions() const override { return node_.held_list_; }
+  std::vector<std::string> PreferenceList(uint32_t p) const override {
+    std::vector<std::string> ids;
+    for (uint32_t n : node_.table_.PreferenceList(p)) {
+      ids.push_back(node_.table_.topology().nodes()[n].id);
+    }
+    return ids;
+  }
+  crdt::MutableState& State(uint32_t p) override {
+    GEOKV_ASSERT(txn_ != nullptr && node_.held_[p]);
+    return txn_->Partition(p);
+  }
+  void Commit(uint32_t p, const crdt::Delta& delta) override {
+    GEOKV_ASSERT(txn_ != nullptr && node_.held_[p]);
+    crdt::MutableState& state = txn_->Partition(p);
+    crdt::ApplyDelta(state, delta);
+    if (node_.replication_ != nullptr) {
+      node_.replication_->OnLocalDelta(*txn_, p, delta);  // logs it, queues it to ship
+    } else {
+      txn_->AppendLog(p, delta);
+    }
+    node_.FoldCounters(state, p, delta);
+    writes_.emplace_back(p, delta.last);
+  }
+  void ForEachKey(uint32_t p, const std::function<bool(const std::string&)>& visit) override {
+    GEOKV_ASSERT(txn_ != nullptr);
+    std::optional<std::string> after;
+    for (;;) {
+      auto keys = txn_->ScanKeys(p, after, 256);
+      if (keys.empty()) return;
+      for (const auto& key : keys) {
+        if (!visit(key)) return;
+      }
+      after = keys.back();
+    }
+  }
+  size_t KeyCount(uint32_t p) override {
+    GEOKV_ASSERT(txn_ != nullptr);
+    return txn_->KeyCount(p);
+  }
+  crdt::ReplicaId self() const override { return node_.self().replica_id; }
+  crdt::Hlc Now() override { return node_.clock_.Now(); }
+
+ private:
+  Node& node_;
+  storage::Transaction* txn_;
+  std::vector<std::pair<uint32_t, uint64_t>> writes_;
+};
+
+Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,
+           boost::asio::io_context& io)
+    : table_(std::move(table)), node_index_(node_index), engine_(engine), io_(io), forwarder_(io) {
+  held_.assign(table_.partitions(), false);
+  for (uint32_t p : table_.PartitionsOfNode(node_index_)) held_[p] = true;
+  for (uint32_t p = 0; p < table_.partitions(); ++p) {
+    if (held_[p]) held_list_.push_back(p);
+  }
+}
+
+void Node::FoldCounters(crdt::MutableState& state, uint32_t p, const crdt::Delta& delta) {
+  // A partition with no other replica: every dot is causally stable as soon as
+  // it is committed, so increments fold at once and a hot counter stays one
+  // atom. (With other replicas, stability comes from their heartbeats.)
+  if (table_.PreferenceList(p).size() != 1) return;
+  const crdt::StableVector stable{{delta.origin, delta.last}};
+  for (const crdt::Addition& add : delta.additions) {
+    if (!crdt::IsCounterSlot(add.path.slot)) continue;
+    const crdt::Scope scope =
+        add.path.field.empty() && !crdt::HasField(add.path.slot)
+            ? crdt::Scope::Key(add.path.key, crdt::Bit(add.path.slot))
+            : crdt::Scope::Field(add.path.key, crdt::Bit(add.path.slot), add.path.field);
+    crdt::FoldStableCounters(state, scope, stable);
+  }
+}
+
+void Node::Dispatch(ClientInfo& client, Args args, Reply reply) {
+  std::string out;
+  RespWriter writer(&out);
+  const CommandSpec* spec = FindCommand(args[0]);
+  if (spec == nullptr) {
+    ReplyUnknownCommand(args, writer);
+    return reply(std::move(out));
+  }
+  if (!CheckArity(*spec, args, writer)) return reply(std::move(out));
+  if (spec->first_key > 0) {
+    std::vector<uint32_t> partitions;
+    for (std::string_view key : CommandKeys(*spec, args)) {
+      partitions.push_back(table_.PartitionOfKey(key));
+    }
+    const std::optional<size_t> target = RouteTo(partitions);
+    if (!target) {
+      writer.Error("CROSSSLOT Keys in request are not all held by one node");
+      return reply(std::move(out));
+    }
+    if (*target != node_index_) {
+      const placement::Node& node = table_.topology().nodes()[*target];
+      return forwarder_.Forward({node.id, node.client.host, node.client.port}, args,
+                                std::move(reply));
+    }
+  }
+  if (spec->flags & (kWrite | kReadOnly))
+    return RunDataCommand(*spec, std::move(args), std::move(reply), client.writes);
+  if (std::string_view(spec->name) == "wait") return Wait(client, args, std::move(reply));
+  if (std::string_view(spec->name) == "info") {
+    // INFO needs the key counts, which live in storage, and the replication
+    // state, which lives on the writer thread: it is answered from jobs.
+    auto keys = std::make_shared<uint64_t>(0);
+    auto finish = [this, args, reply, keys](std::string replication) {
+      reply(Info(args, *keys, replication));
+    };
+    const Status s = engine_.Submit(
+        [this, keys](storage::Transaction& txn) {
+          for (uint32_t p : held_list_) *keys += txn.KeyCount(p);
+          return Status::Ok();
+        },
+        [this, finish](Status) {
+          if (replication_ != nullptr) return replication_->InfoSection(finish);
+          finish("");
+        });
+    if (!s.ok()) reply("-BUSY geokv is overloaded, try again\r\n");
+    return;
+  }
+  reply(ConnectionCommand(*spec, client, args));
+}
+
+std::optional<size_t> Node::RouteTo(const std::vector<uint32_t>& partitions) const {
+  auto holds_all = [&](size_t node) {
+    for (uint32_t p : partitions) {
+      const auto list = table_.PreferenceList(p);
+      if (std::find(list.begin(), list.end(), node) == list.end()) return false;
+    }
+    return true;
+  };
+  if (partitions.empty() || holds_all(node_index_)) return node_index_;
+  // Candidates: the first key's replicas; live ones in this datacenter first,
+  // then live ones elsewhere in preference order, then (all down) the first.
+  const auto list = table_.PreferenceList(partitions.front());
+  const auto& nodes = table_.topology().nodes();
+  auto up = [&](size_t n) { return replication_ == nullptr || replication_->IsUp(n); };
+  std::optional<size_t> fallback;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (uint32_t n : list) {
+      const bool same_dc = nodes[n].dc_index == self().dc_index;
+      if ((pass == 0) != same_dc || !holds_all(n)) continue;
+      if (up(n)) return n;
+      if (!fallback) fallback = n;
+    }
+  }
+  return fallback;
+}
+
+void Node::RunDataCommand(const CommandSpec& spec, Args args, Reply reply,
+                          std::shared_ptr<ClientWrites> writes) {
+  batch_.push_back(
+      PendingCommand{spec.handler, std::move(args), std::move(reply), std::move(writes)});
+  if (batch_.size() == 1) boost::asio::post(io_, [this] { FlushBatch(); });
+  if (batch_.size() >= kMaxBatch) FlushBatch();
+}
+
+void Node::FlushBatch() {
+  if (batch_.empty()) return;
+  auto commands = std::make_shared<std::vector<PendingCommand>>(std::move(batch_));
+  batch_.clear();
+  auto outputs = std::make_shared<std::vector<std::string>>(commands->size());
+  auto writes =
+      std::make_shared<std::vector<std::vector<std::pair<uint32_t, uint64_t>>>>(commands->size());
+  auto job = [this, commands, outputs, writes](storage::Transaction& txn) {
+    TxnPartitions keyspace(*this, &txn);
+    for (size_t i = 0; i < commands->size(); ++i) {
+      RespWriter writer(&(*outputs)[i]);
+      CommandContext ctx{keyspace, writer};
+      (*commands)[i].handler(ctx, (*commands)[i].args);
+      (*writes)[i] = keyspace.TakeWrites();
+    }
+    if (replication_ != nullptr) replication_->EndJob(txn);
+    return Status::Ok();
+  };
+  auto done = [this, commands, outputs, writes](Status status) {
+    std::string error;
+    if (!status.ok()) RespWriter(&error).Error("ERR storage: " + status.message());
+    if (replication_ != nullptr) replication_->AfterCommit(status);
+    for (size_t i = 0; i < commands->size(); ++i) {
+      PendingCommand& c = (*commands)[i];
+      if (status.ok() && !(*writes)[i].empty()) {
+        std::lock_guard lock(c.writes->mu);
+        for (auto [p, seq] : (*writes)[i]) c.writes->last[p] = std::max(c.writes->last[p], seq);
+      }
+      c.reply(status.ok() ? std::move((*outputs)[i]) : error);
+    }
+  };
+  if (!engine_.Submit(std::move(job), std::move(done)).ok()) {
+    for (auto& c : *commands) c.reply("-BUSY geokv is overloaded, try again\r\n");
+  }
+}
+
+std::string Node::ConnectionCommand(const CommandSpec& spec, ClientInfo& client, const Args& args) {
+  std::string out;
+  RespWriter w(&out);
+  const std::string_view name = spec.name;
+  if (spec.handler != nullptr) {  // PING, ECHO, SELECT, COMMAND, GEOKV.WHERE
+    TxnPartitions keyspace(*this, nullptr);
+    CommandContext ctx{keyspace, w};
+    spec.handler(ctx, args);
+  } else if (name == "quit") {
+    client.close_after_reply = true;
+    w.Simple("OK");
+  } else if (name == "hello") {
+    if (args.size() >= 2 && args[1] != "2") {
+      if (args[1] == "3") {
+        w.Error("NOPROTO this server speaks RESP2 only; HELLO 2 or no HELLO");
+      } else {
+        w.Error("NOPROTO unsupported protocol version");
+      }
+      return out;
+    }
+    for (size_t i = 2; i + 1 < args.size(); ++i) {
+      if (EqualsIgnoreCase(args[i], "setname")) client.name = args[++i];
+    }
+    w.ArrayHeader(14);
+    w.Bulk("server");
+    w.Bulk("geokv");
+    w.Bulk("version");
+    w.Bulk("0.1.0");
+    w.Bulk("proto");
+    w.Integer(2);
+    w.Bulk("id");
+    w.Integer(static_cast<int64_t>(client.id));
+    w.Bulk("mode");
+    w.Bulk("standalone");
+    w.Bulk("role");
+    w.Bulk("master");
+    w.Bulk("modules");
+    w.ArrayHeader(0);
+  } else if (name == "client") {
+    if (EqualsIgnoreCase(args[1], "setname") && args.size() == 3) {
+      client.name = args[2];
+      w.Simple("OK");
+    } else if (EqualsIgnoreCase(args[1], "getname") && args.size() == 2) {
+      client.name.empty() ? w.Null() : w.Bulk(client.name);
+    } else if (EqualsIgnoreCase(args[1], "id") && args.size() == 2) {
+      w.Integer(static_cast<int64_t>(client.id));
+    } else if (EqualsIgnoreCase(args[1], "setinfo")) {
+      w.Simple("OK");  // client libraries announce themselves; nothing to keep
+    } else {
+      w.Error("ERR unknown subcommand or wrong number of arguments for '" + args[1].substr(0, 64) +
+              "'. Try CLIENT HELP.");
+    }
+  } else if (name == "config") {
+    return Config(args);
+  } else {
+    w.Error(std::string("ERR command '") + spec.name + "' is not available");
+  }
+  return out;
+}
+
+// WAIT numdcs timeout_ms: how many other datacenters have applied every write
+// this connection made (Redis's WAIT, with datacenters for replicas).
+void Node::Wait(ClientInfo& client, const Args& args, Reply reply) {
+  auto numdcs = crdt::ParseInt64(args[1]);
+  auto timeout = crdt::ParseInt64(args[2]);
+  if (!numdcs || !timeout || *numdcs < 0 || *timeout < 0) {
+    return reply("-ERR value is not an integer or out of range\r\n");
+  }
+  std::vector<NodeReplication::Write> writes;
+  {
+    std::lock_guard lock(client.writes->mu);
+    writes.assign(client.writes->last.begin(), client.writes->last.end());
+  }
+  if (replication_ == nullptr) return reply(":0\r\n");
+  replication_->Wait(std::move(writes), *numdcs, *timeout, std::move(reply));
+}
+
+std::string Node::Config(const Args& args) {
+  std::string out;
+  RespWriter w(&out);
+  ServerOptions& o = server_->options();
+  struct Param {
+    const char* name;
+    std::string value;
+    size_t* settable;
+  };
+  std::vector<Param> params = {
+      {"maxclients", std::to_string(o.max_clients), &o.max_clients},
+      {"proto-max-bulk-len", std::to_string(o.resp.max_bulk_bytes), &o.resp.max_bulk_bytes},
+      {"client-query-buffer-limit", std::to_string(o.resp.max_query_buffer_bytes),
+       &o.resp.max_query_buffer_bytes},
+      {"geokv-client-output-buffer-limit", std::to_string(o.output_buffer_limit_bytes),
+       &o.output_buffer_limit_bytes},
+      {"geokv-max-pending-requests", std::to_string(o.max_pending_requests),
+       &o.max_pending_requests},
+      {"save", "", nullptr},
+      {"appendonly", "no", nullptr},
+      {"databases", "1", nullptr},
+  };
+  if (EqualsIgnoreCase(args[1], "get") && args.size() >= 3) {
+    std::vector<const Param*> matched;
+    for (const Param& p : params) {
+      for (size_t i = 2; i < args.size(); ++i) {
+        if (GlobMatch(args[i], p.name)) {
+          matched.push_back(&p);
+          break;
+        }
+      }
+    }
+    w.ArrayHeader(matched.size() * 2);
+    for (const Param* p : matched) {
+      w.Bulk(p->name);
+      w.Bulk(p->value);
+    }
+  } else if (EqualsIgnoreCase(args[1], "set") && args.size() >= 4 && args.size() % 2 == 0) {
+    // Validate every pair first: all or nothing, as Redis does.
+    std::vector<std::pair<size_t*, size_t>> changes;
+    for (size_t i = 2; i + 1 < args.size(); i += 2) {
+      const Param* found = nullptr;
+      for (const Param& p : params) {
+        if (EqualsIgnoreCase(args[i], p.name)) found = &p;
+      }
+      if (found == nullptr || found->settable == nullptr) {
+        w.Error("ERR Unknown option or number of arguments for CONFIG SET - '" +
+                args[i].substr(0, 64) + "'");
+        return out;
+      }
+      auto value = crdt::ParseInt64(args[i + 1]);
+      if (!value || *value < 1) {
+        w.Error("ERR CONFIG SET failed (possibly related to argument '" + args[i].substr(0, 64) +
+                "') - argument must be a positive integer");
+        return out;
+      }
+      changes.emplace_back(found->settable, static_cast<size_t>(*value));
+    }
+    for (auto [field, value] : changes) *field = value;
+    w.Simple("OK");
+  } else if (EqualsIgnoreCase(args[1], "resetstat") && args.size() == 2) {
+    w.Simple("OK");
+  } else {
+    w.Error("ERR unknown subcommand or wrong number of arguments for '" + args[1].substr(0, 64) +
+            "'. Try CONFIG HELP.");
+  }
+  return out;
+}
+
+std::string Node::Info(const Args& args, uint64_t keys, const std::string& replication) {
+  const std::string section = args.size() >= 2 ? args[1] : "default";
+  auto want = [&](const char* name) {
+    return EqualsIgnoreCase(section, "default") || EqualsIgnoreCase(section, "all") ||
+           EqualsIgnoreCase(section, "everything") || EqualsIgnoreCase(section, name);
+  };
+  const auto uptime =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
+          .count();
+  std::string text;
+  auto line = [&](const std::string& k, const std::string& v) { text += k + ":" + v + "\r\n"; };
+  if (want("server")) {
+    text += "# Server\r\n";
+    line("geokv_version", "0.1.0");
+    line("redis_version", "7.0.0");  // what clients check for feature support
+    line("node_id", self().id);
+    line("datacenter", self().dc);
+    line("tcp_port", std::to_string(self().client.port));
+    line("uptime_in_seconds", std::to_string(uptime));
+    line("partitions_held", std::to_string(held_list_.size()));
+    text += "\r\n";
+  }
+  if (want("clients") && server_ != nullptr) {
+    text += "# Clients\r\n";
+    line("connected_clients", std::to_string(server_->stats().connected_clients.load()));
+    text += "\r\n";
+  }
+  if (want("stats") && server_ != nullptr) {
+    const ServerStats& s = server_->stats();
+    text += "# Stats\r\n";
+    line("total_connections_received", std::to_string(s.connections_received.load()));
+    line("total_commands_processed", std::to_string(s.commands_processed.load()));
+    line("rejected_connections", std::to_string(s.connections_rejected.load()));
+    line("total_error_replies_protocol", std::to_string(s.protocol_errors.load()));
+    line("client_output_buffer_limit_disconnections",
+         std::to_string(s.output_limit_disconnects.load()));
+    text += "\r\n";
+  }
+  if (want("replication")) text += replication;
+  if (want("keyspace")) {
+    text += "# Partitions\r\n";
+    if (keys > 0) line("db0", "keys=" + std::to_string(keys) + ",expires=0,avg_ttl=0");
+    text += "\r\n";
+  }
+  std::string out;
+  RespWriter(&out).Bulk(text);
+  return out;
+}
+
+}  // namespace geokv::replica

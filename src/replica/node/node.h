@@ -1,0 +1,91 @@
+// Node: one geokv node: its partitions in storage, its place in the topology,
+// and the answers to client requests.
+//
+// Data commands run as jobs of the storage engine (one writer thread, group
+// commit): a command reads and mutates through a Partitions over the job's
+// transaction, and its reply is released only after the transaction that holds
+// its writes committed. Connection and server commands (PING, HELLO, CLIENT,
+// CONFIG, QUIT, ...) are answered on the I/O thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crdt/hlc.h"
+#include "placement/ring.h"
+#include "replica/node/forwarder.h"
+#include "replica/node/node_replication.h"
+#include "replica/node/server.h"
+#include "storage/engine.h"
+
+namespace geokv::replica {
+
+struct NodeOptions {
+  std::string node_id;
+};
+
+class Node final : public Dispatcher {
+ public:
+  // REQUIRES: node_id is a node of the table's topology; engine has the same
+  // partition count as the topology.
+  Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,
+       boost::asio::io_context& io);
+
+  void Dispatch(ClientInfo& client, Args args, Reply reply) override;
+
+  // The server whose limits CONFIG GET/SET show and change, and whose counters
+  // INFO shows. Set once before serving.
+  void set_server(Server* server) { server_ = server; }
+  // The replication of this node's partitions; without it (tests, N=1 tools)
+  // deltas are only logged. Set once before serving.
+  void set_replication(NodeReplication* replication) { replication_ = replication; }
+
+  const placement::Node& self() const { return table_.topology().nodes()[node_index_]; }
+  const placement::PlacementTable& table() const { return table_; }
+  bool Holds(uint32_t partition) const { return held_[partition]; }
+
+ private:
+  class TxnPartitions;
+  // Folds the counter increments `delta` added where they are already causally
+  // stable (see crdt/fold.h). Runs in the job that committed the delta.
+  void FoldCounters(crdt::MutableState& state, uint32_t partition, const crdt::Delta& delta);
+  // Data commands dispatched during one pass of the I/O loop run as one storage
+  // job (one hand-off to the writer thread, one savepoint): FlushBatch is
+  // posted when the first one arrives and runs after the pass.
+  struct PendingCommand {
+    Handler handler;
+    Args args;
+    Reply reply;
+    std::shared_ptr<ClientWrites> writes;
+  };
+  void RunDataCommand(const CommandSpec& spec, Args args, Reply reply,
+                      std::shared_ptr<ClientWrites> writes);
+  // The node to serve a request whose keys fall in `partitions`: this node if
+  // it holds them all, else a node that does, same datacenter first, then in
+  // preference order; nullopt if no single node holds them all.
+  std::optional<size_t> RouteTo(const std::vector<uint32_t>& partitions) const;
+  void FlushBatch();
+  std::string ConnectionCommand(const CommandSpec& spec, ClientInfo& client, const Args& args);
+  std::string Config(const Args& args);
+  std::string Info(const Args& args, uint64_t keys, const std::string& replication);
+  void Wait(ClientInfo& client, const Args& args, Reply reply);
+
+  placement::PlacementTable table_;
+  size_t node_index_;
+  storage::Engine& engine_;
+  boost::asio::io_context& io_;
+  Server* server_ = nullptr;
+  NodeReplication* replication_ = nullptr;
+  std::vector<PendingCommand> batch_;  // I/O thread only
+  Forwarder forwarder_;                // I/O thread only
+  static constexpr size_t kMaxBatch = 1024;
+  std::vector<bool> held_;
+  std::vector<uint32_t> held_list_;
+  crdt::HybridClock clock_;  // used on the writer thread only
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace geokv::replica

@@ -1,0 +1,350 @@
+#include "replica/node/node_replication.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+#include <variant>
+
+#include "common/assert.h"
+#include "replica/replication/messages.h"
+#include "replica/resp/resp_writer.h"
+
+namespace geokv::replica {
+
+// The core's storage interface over a storage transaction.
+class NodeReplication::TxnStore final : public replication::ReplicaStore {
+ public:
+  explicit TxnStore(storage::Transaction& txn) : txn_(txn) {}
+  crdt::MutableState& Partition(uint32_t p) override { return txn_.Partition(p); }
+  uint64_t Applied(uint32_t p, crdt::ReplicaId origin) override { return txn_.Applied(p, origin); }
+  void SetApplied(uint32_t p, crdt::ReplicaId origin, uint64_t seq) override {
+    txn_.SetApplied(p, origin, seq);
+  }
+  void AppendLog(uint32_t p, const crdt::Delta& delta) override { txn_.AppendLog(p, delta); }
+  Result<std::vector<crdt::Delta>> ReadLog(uint32_t p, crdt::ReplicaId origin, uint64_t after,
+                                           size_t max_bytes) override {
+    return txn_.ReadLog(p, origin, after, max_bytes);
+  }
+  void TruncateLog(uint32_t p, crdt::ReplicaId origin, uint64_t through) override {
+    txn_.TruncateLog(p, origin, through);
+  }
+
+ private:
+  storage::Transaction& txn_;
+};
+
+NodeReplication::NodeReplication(const placement::PlacementTable& table, size_t node_index,
+                                 storage::Engine& engine, boost::asio::io_context& io,
+                                 ReplicationSettings settings)
+    : table_(table),
+      node_index_(node_index),
+      engine_(engine),
+      io_(io),
+      settings_(std::move(settings)),
+      tick_timer_(io) {
+  const auto& nodes = table_.topology().nodes();
+  membership_.self = nodes[node_index_].replica_id;
+  membership_.replicas.resize(table_.partitions());
+  for (uint32_t p = 0; p < table_.partitions(); ++p) {
+    for (uint32_t n : table_.PreferenceList(p))
+      membership_.replicas[p].push_back(nodes[n].replica_id);
+  }
+  node_up_ = std::make_unique<std::atomic<bool>[]>(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    node_up_[i] = true;
+    index_of_[nodes[i].replica_id] = i;
+  }
+  for (const auto& node : nodes) {
+    membership_.dc_of[node.replica_id] = static_cast<uint32_t>(node.dc_index);
+    node_id_of_[node.replica_id] = node.id;
+    replica_id_of_[node.id] = node.replica_id;
+  }
+}
+
+NodeReplication::~NodeReplication() { Stop(); }
+
+uint64_t NodeReplication::NowMs() const {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - epoch_)
+                                   .count()) +
+         1;
+}
+
+Status NodeReplication::Start() {
+  // The core, from what storage committed.
+  Status built = engine_.Run([this](storage::Transaction& txn) {
+    TxnStore store(txn);
+    core_ =
+        std::make_unique<replication::ReplicationCore>(membership_, settings_.core, store, NowMs());
+    return Status::Ok();
+  });
+  if (!built.ok()) return built;
+
+  // Peers: every node that shares a partition with this one.
+  const auto& nodes = table_.topology().nodes();
+  std::map<size_t, std::vector<uint32_t>> shared;
+  for (uint32_t p : table_.PartitionsOfNode(node_index_)) {
+    for (uint32_t n : table_.PreferenceList(p)) {
+      if (n != node_index_) shared[n].push_back(p);
+    }
+  }
+  TransportOptions options;
+  options.self_id = nodes[node_index_].id;
+  options.repl_endpoint = nodes[node_index_].repl.text;
+  options.sync_endpoint = nodes[node_index_].sync.text;
+  options.send_high_water_mark = settings_.send_high_water_mark;
+  options.receive_high_water_mark = settings_.receive_high_water_mark;
+  options.inbound_queue_max = settings_.inbound_queue_max;
+  for (const auto& [n, partitions] : shared) {
+    options.peers.push_back(
+        TransportPeer{nodes[n].id, nodes[n].repl.text, nodes[n].sync.text, partitions});
+  }
+  auto transport = Transport::Start(std::move(options), [this] { ScheduleInbound(); });
+  if (!transport.ok()) return transport.status();
+  {
+    std::lock_guard lock(transport_mu_);
+    transport_ = std::move(*transport);
+  }
+  ScheduleTick();
+  return Status::Ok();
+}
+
+void NodeReplication::Stop() {
+  if (stopped_.exchange(true)) return;
+  boost::system::error_code ignored;
+  tick_timer_.cancel(ignored);
+  std::unique_ptr<Transport> transport;
+  {
+    std::lock_guard lock(transport_mu_);
+    transport.swap(transport_);
+  }
+  transport.reset();  // joins its thread
+}
+
+replication::ReplicationCore& NodeReplication::Core(TxnStore& store) {
+  if (stale_) {
+    spdlog::warn("rebuilding the replication core from committed state after a failed job");
+    core_ =
+        std::make_unique<replication::ReplicationCore>(membership_, settings_.core, store, NowMs());
+    stale_ = false;
+  }
+  return *core_;
+}
+
+void NodeReplication::OnLocalDelta(storage::Transaction& txn, uint32_t partition,
+                                   const crdt::Delta& delta) {
+  TxnStore store(txn);
+  Core(store).OnLocalDelta(store, partition, delta, NowMs());
+}
+
+void NodeReplication::EndJob(const storage::Transaction& txn) {
+  if (!txn.status().ok()) stale_ = true;
+}
+
+void NodeReplication::AfterCommit(const Status& status) {
+  if (!status.ok()) {
+    stale_ = true;
+    return;
+  }
+  if (!stale_) Send(core_->TakeOutgoing(NowMs()));
+}
+
+void NodeReplication::Send(std::vector<replication::Outgoing> out) {
+  std::lock_guard lock(transport_mu_);
+  if (!transport_) return;
+  for (replication::Outgoing& o : out) {
+    std::string bytes = replication::EncodeMessage(o.message);
+    switch (o.kind) {
+      case replication::Outgoing::Kind::kPublishPartition:
+        transport_->PublishDeltas(o.partition, std::move(bytes));
+        break;
+      case replication::Outgoing::Kind::kPublishHeartbeat:
+        transport_->PublishHeartbeat(std::move(bytes));
+        break;
+      case replication::Outgoing::Kind::kSendRequest:
+        transport_->SendRequest(node_id_of_[o.to], std::move(bytes));
+        break;
+      case replication::Outgoing::Kind::kSendReply:
+        transport_->SendReply(node_id_of_[o.to], std::move(bytes));
+        break;
+    }
+  }
+}
+
+namespace {
+// A message must name the peer it came from: a SUB socket knows which peer's
+// PUB it is connected to, a ROUTER the routing id of the DEALER that sent a
+// request, a DEALER which peer's ROUTER replied.
+bool FromItsSender(const InboundMessage& m, const replication::Message& message,
+                   crdt::ReplicaId sender) {
+  if (const auto* batch = std::get_if<replication::DeltaBatch>(&message)) {
+    return m.kind == InboundMessage::Kind::kPublished && batch->origin == sender;
+  }
+  if (const auto* heartbeat = std::get_if<replication::Heartbeat>(&message)) {
+    return m.kind == InboundMessage::Kind::kPublished && heartbeat->from == sender;
+  }
+  if (const auto* request = std::get_if<replication::CatchUpRequest>(&message)) {
+    return m.kind == InboundMessage::Kind::kRequest && request->from == sender;
+  }
+  const auto& reply = std::get<replication::CatchUpReply>(message);
+  return m.kind == InboundMessage::Kind::kReply && reply.from == sender;
+}
+}  // namespace
+
+bool NodeReplication::FromItsSender(const InboundMessage& m,
+                                    const replication::Message& message) const {
+  auto it = replica_id_of_.find(m.peer);
+  return it != replica_id_of_.end() && geokv::replica::FromItsSender(m, message, it->second);
+}
+
+void NodeReplication::ScheduleInbound() {
+  if (stopped_ || inbound_scheduled_.exchange(true)) return;
+  auto job = [this](storage::Transaction& txn) {
+    inbound_scheduled_ = false;
+    std::vector<InboundMessage> messages;
+    {
+      std::lock_guard lock(transport_mu_);
+      if (transport_) messages = transport_->Take(256);
+    }
+    TxnStore store(txn);
+    const uint64_t now = NowMs();
+    replication::ReplicationCore& core = Core(store);
+    for (const InboundMessage& m : messages) {
+      auto decoded = replication::DecodeMessage(m.payload);
+      if (!decoded.ok()) {
+        if (malformed_messages_++ % 1000 == 0) {
+          spdlog::warn("malformed replication message from {}: {}", m.peer,
+                       decoded.status().message());
+        }
+        continue;
+      }
+      if (!FromItsSender(m, *decoded)) {
+        ++malformed_messages_;
+        continue;
+      }
+      if (settings_.testing_drop_every_nth_batch > 0 &&
+          std::holds_alternative<replication::DeltaBatch>(*decoded) &&
+          ++batches_received_ % settings_.testing_drop_every_nth_batch == 0) {
+        continue;  // deliberately broken store (see ReplicationSettings)
+      }
+      core.OnMessage(store, *decoded, now);
+    }
+    CheckWaiters(now);
+    EndJob(txn);
+    if (messages.size() == 256) ScheduleInbound();  // more may be waiting
+    return Status::Ok();
+  };
+  auto done = [this](Status status) { AfterCommit(status); };
+  if (!engine_.Submit(std::move(job), std::move(done)).ok()) {
+    inbound_scheduled_ = false;  // the tick retries
+  }
+}
+
+void NodeReplication::ScheduleTick() {
+  if (stopped_) return;
+  tick_timer_.expires_after(std::chrono::milliseconds(settings_.tick_interval_ms));
+  tick_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopped_) return;
+    if (!tick_scheduled_.exchange(true)) {
+      auto job = [this](storage::Transaction& txn) {
+        tick_scheduled_ = false;
+        TxnStore store(txn);
+        const uint64_t now = NowMs();
+        replication::ReplicationCore& core = Core(store);
+        core.OnTick(store, now);
+        for (const auto& peer : core.Peers(now)) node_up_[index_of_.at(peer.id)] = peer.up;
+        CheckWaiters(now);
+        EndJob(txn);
+        return Status::Ok();
+      };
+      auto done = [this](Status status) { AfterCommit(status); };
+      if (!engine_.Submit(std::move(job), std::move(done)).ok()) tick_scheduled_ = false;
+    }
+    ScheduleInbound();  // picks up anything whose signal found a job already queued
+    ScheduleTick();
+  });
+}
+
+void NodeReplication::CheckWaiters(uint64_t now_ms) {
+  for (size_t i = 0; i < waiters_.size();) {
+    Waiter& w = waiters_[i];
+    const uint32_t dcs = stale_ ? 0 : core_->DcsThatApplied(w.writes);
+    if (dcs >= w.numdcs || (w.deadline_ms != 0 && now_ms >= w.deadline_ms)) {
+      std::string out;
+      RespWriter(&out).Integer(dcs);
+      w.reply(std::move(out));
+      waiters_[i] = std::move(waiters_.back());
+      waiters_.pop_back();
+    } else {
+      ++i;
+    }
+  }
+}
+
+void NodeReplication::Wait(std::vector<Write> writes, int64_t numdcs, int64_t timeout_ms,
+                           Reply reply) {
+  auto job = [this, writes = std::move(writes), numdcs, timeout_ms,
+              reply](storage::Transaction&) mutable {
+    if (waiters_.size() >= settings_.max_waiters) {
+      reply("-ERR too many clients in WAIT\r\n");
+      return Status::Ok();
+    }
+    const uint64_t now = NowMs();
+    waiters_.push_back(Waiter{std::move(writes), static_cast<uint32_t>(numdcs),
+                              // +1: times are whole ms, and WAIT must wait at least the timeout
+                              timeout_ms > 0 ? now + static_cast<uint64_t>(timeout_ms) + 1 : 0,
+                              std::move(reply)});
+    CheckWaiters(now);
+    return Status::Ok();
+  };
+  if (!engine_.Submit(std::move(job), [](Status) {}).ok()) {
+    reply("-BUSY geokv is overloaded, try again\r\n");
+  }
+}
+
+void NodeReplication::InfoSection(std::function<void(std::string)> reply) {
+  auto text = std::make_shared<std::string>();
+  auto job = [this, text](storage::Transaction&) {
+    const uint64_t now = NowMs();
+    const auto peers = core_->Peers(now);
+    const auto& stats = core_->stats();
+    const auto& dcs = table_.topology().datacenters();
+    auto line = [&](const std::string& k, const std::string& v) { *text += k + ":" + v + "\r\n"; };
+    *text += "# Replication\r\n";
+    line("role", "geo-replica");
+    line("connected_peers", std::to_string(std::count_if(peers.begin(), peers.end(),
+                                                         [](const auto& p) { return p.up; })));
+    for (size_t i = 0; i < peers.size(); ++i) {
+      const auto& p = peers[i];
+      line("peer" + std::to_string(i),
+           "id=" + node_id_of_[p.id] + ",dc=" + (p.dc < dcs.size() ? dcs[p.dc].name : "?") +
+               ",state=" + (p.up ? "up" : "down") +
+               ",lag_ms=" + (p.lag_ms ? std::to_string(*p.lag_ms) : "-") +
+               ",pending_deltas=" + std::to_string(p.pending_deltas));
+    }
+    line("batches_published", std::to_string(stats.batches_published));
+    line("batches_applied", std::to_string(stats.batches_applied));
+    line("deltas_applied", std::to_string(stats.deltas_applied));
+    line("gaps", std::to_string(stats.gaps));
+    line("catchup_requests", std::to_string(stats.catchup_requests));
+    line("state_transfers_sent", std::to_string(stats.state_transfers_sent));
+    line("state_transfers_applied", std::to_string(stats.state_transfers_applied));
+    line("rejected_messages", std::to_string(stats.rejected + malformed_messages_));
+    line("folded_atoms", std::to_string(stats.folded_atoms));
+    {
+      std::lock_guard lock(transport_mu_);
+      if (transport_) {
+        const TransportStats t = transport_->stats();
+        line("repl_bytes_sent", std::to_string(t.bytes_sent));
+        line("repl_messages_sent", std::to_string(t.messages_sent));
+        line("repl_inbound_dropped", std::to_string(t.inbound_dropped));
+      }
+    }
+    *text += "\r\n";
+    return Status::Ok();
+  };
+  if (!engine_.Submit(std::move(job), [text, reply](Status) { reply(*text); }).ok()) reply("");
+}
+
+}  // namespace geokv::replica

@@ -1,0 +1,243 @@
+#include "replica/node/server.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <deque>
+
+#include "replica/resp/resp_writer.h"
+
+namespace geokv::replica {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+// One client. Lives while a read, a write or an unanswered request holds a
+// reference to it. Replies fill slots in request order; the ready prefix of the
+// slots is written out.
+class Server::Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Server& server, tcp::socket socket, uint64_t id)
+      : server_(server), socket_(std::move(socket)), parser_(server.options_.resp) {
+    client_.id = id;
+    boost::system::error_code ec;
+    auto remote = socket_.remote_endpoint(ec);
+    if (!ec) client_.address = remote.address().to_string() + ":" + std::to_string(remote.port());
+    socket_.set_option(tcp::no_delay(true), ec);
+    read_buffer_.resize(server.options_.read_chunk_bytes);
+  }
+
+  void Start() { Read(); }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    server_.stats_.connected_clients--;
+    server_.connections_.erase(shared_from_this());
+  }
+
+ private:
+  struct Slot {
+    bool ready = false;
+    std::string data;
+  };
+
+  void Read() {
+    if (closed_ || reading_ || stop_reading_) return;
+    if (pending_ >= server_.options_.max_pending_requests) return;  // resumed by OnReply
+    reading_ = true;
+    socket_.async_read_some(asio::buffer(read_buffer_),
+                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                              self->reading_ = false;
+                              if (ec) return self->Close();
+                              self->OnBytes(n);
+                            });
+  }
+
+  void OnBytes(size_t n) {
+    if (!parser_.Feed(std::string_view(read_buffer_.data(), n))) return ProtocolError();
+    ParseBuffered();
+  }
+
+  // Dispatches the complete requests buffered, while fewer than
+  // max_pending_requests are unanswered, then reads more if it may.
+  void ParseBuffered() {
+    Args args;
+    while (!closed_ && !stop_reading_ && pending_ < server_.options_.max_pending_requests) {
+      const RespParser::Result r = parser_.Next(&args);
+      if (r == RespParser::Result::kNeedMore) break;
+      if (r == RespParser::Result::kError) return ProtocolError();
+      Dispatch(std::move(args));
+      args = Args();
+      if (client_.close_after_reply) stop_reading_ = true;
+    }
+    Read();
+  }
+
+  void Dispatch(Args args) {
+    server_.stats_.commands_processed++;
+    const uint64_t seq = next_seq_++;
+    slots_.push_back(Slot{});
+    ++pending_;
+    server_.dispatcher_.Dispatch(client_, std::move(args),
+                                 [self = shared_from_this(), seq](std::string resp) {
+                                   self->server_.QueueReply(self, seq, std::move(resp));
+                                 });
+  }
+
+ public:
+  void OnReply(uint64_t seq, std::string resp) {
+    --pending_;
+    if (closed_) return;
+    Slot& slot = slots_[seq - first_seq_];
+    slot.ready = true;
+    slot.data = std::move(resp);
+    while (!slots_.empty() && slots_.front().ready) {
+      out_ += slots_.front().data;
+      slots_.pop_front();
+      ++first_seq_;
+    }
+    if (out_.size() + writing_.size() > server_.options_.output_buffer_limit_bytes) {
+      server_.stats_.output_limit_disconnects++;
+      return Close();
+    }
+    Write();
+    if (!reading_ && !stop_reading_) ParseBuffered();
+  }
+
+ private:
+  void ProtocolError() {
+    server_.stats_.protocol_errors++;
+    std::string reply;
+    RespWriter(&reply).Error("ERR " + parser_.error());
+    const uint64_t seq = next_seq_++;
+    slots_.push_back(Slot{});
+    ++pending_;
+    stop_reading_ = true;
+    client_.close_after_reply = true;
+    OnReply(seq, std::move(reply));
+  }
+
+  void Write() {
+    if (closed_ || writing_active_) return;
+    if (out_.empty()) {
+      if (client_.close_after_reply && slots_.empty()) Close();
+      return;
+    }
+    writing_.swap(out_);
+    out_.clear();
+    writing_active_ = true;
+    asio::async_write(socket_, asio::buffer(writing_),
+                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                        self->writing_active_ = false;
+                        self->writing_.clear();
+                        if (ec) return self->Close();
+                        self->Write();
+                      });
+  }
+
+  Server& server_;
+  tcp::socket socket_;
+  RespParser parser_;
+  ClientInfo client_;
+  std::vector<char> read_buffer_;
+  bool reading_ = false;
+  bool stop_reading_ = false;
+  bool closed_ = false;
+
+  std::deque<Slot> slots_;  // unwritten replies, request order
+  uint64_t first_seq_ = 0;  // seq of slots_.front()
+  uint64_t next_seq_ = 0;
+  size_t pending_ = 0;  // requests without a reply yet
+
+  std::string out_;      // ready replies not yet handed to a write
+  std::string writing_;  // the bytes of the write in flight
+  bool writing_active_ = false;
+};
+
+Server::Server(asio::io_context& io, Dispatcher& dispatcher, ServerOptions options)
+    : io_(io), dispatcher_(dispatcher), options_(std::move(options)), acceptor_(io) {}
+
+Server::~Server() = default;
+
+Status Server::Listen(const std::string& host, uint16_t port) {
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(host, ec);
+  if (ec) return Status::Invalid("bad listen address " + host + ": " + ec.message());
+  const tcp::endpoint endpoint(address, port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status::Io("cannot listen on " + host + ":" + std::to_string(port) + ": " +
+                      ec.message());
+  }
+  Accept();
+  return Status::Ok();
+}
+
+uint16_t Server::port() const {
+  boost::system::error_code ec;
+  return acceptor_.local_endpoint(ec).port();
+}
+
+void Server::Accept() {
+  acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      stats_.connections_received++;
+      if (connections_.size() >= options_.max_clients) {
+        stats_.connections_rejected++;
+        auto message = std::make_shared<std::string>("-ERR max number of clients reached\r\n");
+        auto sock = std::make_shared<tcp::socket>(std::move(socket));
+        asio::async_write(*sock, asio::buffer(*message),
+                          [sock, message](boost::system::error_code, size_t) {
+                            boost::system::error_code ignored;
+                            sock->close(ignored);
+                          });
+      } else {
+        auto connection = std::make_shared<Connection>(*this, std::move(socket), next_client_id_++);
+        connections_.insert(connection);
+        stats_.connected_clients++;
+        connection->Start();
+      }
+    }
+    Accept();
+  });
+}
+
+void Server::QueueReply(std::shared_ptr<Connection> connection, uint64_t seq, std::string resp) {
+  bool schedule = false;
+  {
+    std::lock_guard lock(replies_mu_);
+    replies_.push_back(QueuedReply{std::move(connection), seq, std::move(resp)});
+    schedule = !replies_scheduled_;
+    replies_scheduled_ = true;
+  }
+  if (!schedule) return;
+  // One handler delivers every reply queued until it runs: a group of a
+  // hundred replies costs one wake-up of the I/O thread, not a hundred.
+  asio::post(io_, [this] {
+    std::vector<QueuedReply> ready;
+    {
+      std::lock_guard lock(replies_mu_);
+      ready.swap(replies_);
+      replies_scheduled_ = false;
+    }
+    for (QueuedReply& r : ready) r.connection->OnReply(r.seq, std::move(r.resp));
+  });
+}
+
+void Server::Stop() {
+  asio::post(io_, [this] {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    auto all = connections_;
+    for (const auto& c : all) c->Close();
+  });
+}
+
+}  // namespace geokv::replica

@@ -1,0 +1,125 @@
+// Server: the RESP front end on Boost.Asio.
+//
+// Accepts client connections, parses requests (RespParser), hands each one to
+// a Dispatcher and writes the replies back in request order. The server knows
+// nothing of storage or replication: the Dispatcher decides how a request is
+// answered and may answer from any thread.
+//
+// Limits (ServerOptions) bound every per-client resource: the parser bounds
+// bulk lengths and the query buffer; a connection stops reading while it has
+// max_pending_requests requests unanswered (pipelining back-pressure); a client
+// whose unsent replies exceed output_buffer_limit_bytes is disconnected, as
+// Redis does; beyond max_clients new connections are refused with an error.
+//
+// Threading: all socket work runs on the io_context's thread(s); Stop() may be
+// called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+// <utility> first: Boost 1.74's asio/awaitable.hpp uses std::exchange
+// without including it, which C++20 mode exposes.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <utility>
+
+#include "common/status.h"
+#include "replica/commands/command.h"
+#include "replica/resp/resp_parser.h"
+
+namespace geokv::replica {
+
+struct ServerOptions {
+  RespLimits resp;
+  size_t max_clients = 10'000;
+  size_t max_pending_requests = 1024;
+  size_t output_buffer_limit_bytes = size_t{256} << 20;
+  size_t read_chunk_bytes = 64 * 1024;
+};
+
+// Counters for INFO; updated by the server, read from any thread.
+struct ServerStats {
+  std::atomic<uint64_t> connections_received{0};
+  std::atomic<uint64_t> connections_rejected{0};
+  std::atomic<uint64_t> connected_clients{0};
+  std::atomic<uint64_t> commands_processed{0};
+  std::atomic<uint64_t> protocol_errors{0};
+  std::atomic<uint64_t> output_limit_disconnects{0};
+};
+
+// The writes a client made, for WAIT: partition -> this node's seq of the
+// client's latest write there. Updated on the storage writer thread, read on
+// the I/O thread.
+struct ClientWrites {
+  std::mutex mu;
+  std::map<uint32_t, uint64_t> last;  // guarded by mu
+};
+
+// What a connection knows about its client (CLIENT SETNAME/GETNAME/ID).
+struct ClientInfo {
+  uint64_t id = 0;
+  std::string name;
+  std::string address;
+  bool close_after_reply = false;  // set by QUIT
+  std::shared_ptr<ClientWrites> writes = std::make_shared<ClientWrites>();
+};
+
+// Answers requests. `reply` must be called exactly once per request, with the
+// complete RESP reply, from any thread; it is cheap and never blocks.
+class Dispatcher {
+ public:
+  using Reply = std::function<void(std::string resp)>;
+  virtual ~Dispatcher() = default;
+  // Called on the I/O thread. `client` lives until `reply` was called.
+  virtual void Dispatch(ClientInfo& client, Args args, Reply reply) = 0;
+};
+
+class Server {
+ public:
+  Server(boost::asio::io_context& io, Dispatcher& dispatcher, ServerOptions options);
+  ~Server();
+
+  // Binds and starts accepting on host:port.
+  Status Listen(const std::string& host, uint16_t port);
+  // The bound port (useful with port 0).
+  uint16_t port() const;
+  // Stops accepting and closes every connection (unanswered requests are
+  // still answered by the dispatcher; their replies are dropped).
+  void Stop();
+
+  const ServerStats& stats() const { return stats_; }
+  ServerOptions& options() { return options_; }  // CONFIG SET; I/O thread only
+
+ private:
+  class Connection;
+  struct QueuedReply {
+    std::shared_ptr<Connection> connection;
+    uint64_t seq;
+    std::string resp;
+  };
+  void Accept();
+  // Hands a reply (from any thread) to the I/O thread, batched.
+  void QueueReply(std::shared_ptr<Connection> connection, uint64_t seq, std::string resp);
+
+  boost::asio::io_context& io_;
+  Dispatcher& dispatcher_;
+  ServerOptions options_;
+  ServerStats stats_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::set<std::shared_ptr<Connection>> connections_;  // I/O thread only
+  uint64_t next_client_id_ = 1;
+
+  std::mutex replies_mu_;
+  std::vector<QueuedReply> replies_;  // guarded by replies_mu_
+  bool replies_scheduled_ = false;    // guarded by replies_mu_
+};
+
+}  // namespace geokv::replica

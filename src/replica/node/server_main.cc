@@ -1,0 +1,137 @@
+// geokv-server: one geokv node.
+//
+//   geokv-server --topology FILE --node ID --data DIR [limits] [--log-level L]
+//
+// Loads the topology (the embedded local 3-DC one without --topology), opens
+// the node's database under DIR, and serves the Redis protocol on the node's
+// client endpoint until SIGTERM or SIGINT, which stop it cleanly: no new
+// requests, every accepted write committed, sockets closed.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <filesystem>
+#include <optional>
+#include <utility>  // before Boost.Asio (see server.h)
+
+#include "placement/default_topology.h"
+#include "placement/ring.h"
+#include "placement/topology.h"
+#include "replica/node/node.h"
+#include "replica/node/server.h"
+#include "storage/engine.h"
+
+namespace {
+
+using namespace geokv;
+
+int Fail(const std::string& message) {
+  spdlog::error("{}", message);
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"geokv-server: one node of a geo-replicated key-value store"};
+  std::string topology_path, node_id, data_dir, log_level = "info", sync = "normal";
+  replica::ServerOptions options;
+  replica::ReplicationSettings replication;
+  app.add_option("--topology", topology_path,
+                 "topology file (TOML); default: the embedded local 3-DC topology");
+  app.add_option("--node", node_id, "this node's id in the topology")->required();
+  app.add_option("--data", data_dir, "data directory (created if missing); default ./data/<node>");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  app.add_option("--synchronous", sync,
+                 "normal: commits survive a process crash; full: also power loss")
+      ->check(CLI::IsMember({"normal", "full"}));
+  app.add_option("--maxclients", options.max_clients, "connections at most")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--proto-max-bulk-len", options.resp.max_bulk_bytes,
+                 "largest bulk string a client may send, bytes")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--client-query-buffer-limit", options.resp.max_query_buffer_bytes,
+                 "unparsed bytes buffered per client at most")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--client-output-buffer-limit", options.output_buffer_limit_bytes,
+                 "unsent reply bytes per client before it is disconnected")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--heartbeat-ms", replication.core.heartbeat_interval_ms,
+                 "replication heartbeat interval")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--down-after-ms", replication.core.down_after_ms,
+                 "silence after which a peer counts as down")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--repl-receive-hwm", replication.receive_high_water_mark,
+                 "ZeroMQ receive high-water mark of replication sockets (messages)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--repl-inbound-queue", replication.inbound_queue_max,
+                 "replication messages queued for processing at most (more are dropped "
+                 "and recovered by catch-up)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--testing-drop-every-nth-batch", replication.testing_drop_every_nth_batch,
+                 "TESTING ONLY: a deliberately broken store that loses every n-th received "
+                 "delta batch for good (geokv-check's self-test)")
+      ->group("Testing");
+  CLI11_PARSE(app, argc, argv);
+  if (replication.testing_drop_every_nth_batch > 0) {
+    replication.core.testing_ignore_gaps = true;  // and never repairs the loss
+  }
+
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [" + node_id + "] %v");
+
+  auto topology = topology_path.empty() ? placement::DefaultTopology()
+                                        : placement::LoadTopologyFile(topology_path);
+  if (!topology.ok()) return Fail(topology.status().message());
+  const auto node_index = topology->FindNode(node_id);
+  if (!node_index) {
+    return Fail("node '" + node_id + "' is not in " + topology->source_name());
+  }
+  placement::PlacementTable table(std::move(*topology));
+  const placement::Node& self = table.topology().nodes()[*node_index];
+
+  if (data_dir.empty()) data_dir = "data/" + node_id;
+  std::error_code fs_error;
+  std::filesystem::create_directories(data_dir, fs_error);
+  if (fs_error) return Fail("cannot create data directory " + data_dir + ": " + fs_error.message());
+
+  storage::Options storage_options;
+  storage_options.path = data_dir + "/geokv.db";
+  storage_options.partitions = table.partitions();
+  storage_options.synchronous =
+      sync == "full" ? storage::Synchronous::kFull : storage::Synchronous::kNormal;
+  auto engine = storage::Engine::Open(storage_options);
+  if (!engine.ok()) return Fail(engine.status().message());
+
+  boost::asio::io_context io;
+  replica::Node node(std::move(table), *node_index, **engine, io);
+  replica::Server server(io, node, options);
+  node.set_server(&server);
+  replica::NodeReplication replicator(node.table(), *node_index, **engine, io, replication);
+  if (Status s = replicator.Start(); !s.ok()) return Fail(s.message());
+  node.set_replication(&replicator);
+  if (Status s = server.Listen(self.client.host, self.client.port); !s.ok()) {
+    return Fail(s.message());
+  }
+  spdlog::info("node {} of datacenter {} serving {} partitions on {} (data {})", self.id, self.dc,
+               node.table().PartitionsOfNode(*node_index).size(), self.client.text, data_dir);
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int signal) {
+    spdlog::info("signal {}: stopping", signal);
+    server.Stop();
+    // Let in-flight replies drain briefly, then leave the loop.
+    auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(50));
+    timer->async_wait([&io, timer](boost::system::error_code) { io.stop(); });
+  });
+  io.run();
+  // No more replication traffic; then the engine's destructor runs every queued
+  // job and commits before closing.
+  replicator.Stop();
+  engine->reset();
+  spdlog::info("stopped");
+  return 0;
+}

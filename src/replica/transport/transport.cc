@@ -1,0 +1,263 @@
+#include "replica/transport/transport.h"
+
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+namespace geokv::replica {
+
+namespace {
+constexpr char kHeartbeatTopic[] = "h";
+constexpr char kWakeEndpointPrefix[] = "inproc://geokv-transport-wake-";
+}  // namespace
+
+std::string DeltaTopic(uint32_t partition) {
+  std::string topic = "d";
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    topic.push_back(static_cast<char>((partition >> shift) & 0xFF));
+  }
+  return topic;
+}
+
+struct Transport::Outbound {
+  enum class Kind : uint8_t { kPublish, kRequest, kReply };
+  Kind kind;
+  std::string target;  // topic for kPublish, peer id otherwise
+  std::string payload;
+};
+
+// Every socket, owned by the transport thread (the wake sender excepted, which
+// is guarded by the transport's mutex).
+class Transport::Sockets {
+ public:
+  zmq::context_t context{1};
+  zmq::socket_t pub{context, zmq::socket_type::pub};
+  zmq::socket_t router{context, zmq::socket_type::router};
+  zmq::socket_t wake_receiver{context, zmq::socket_type::pair};
+  zmq::socket_t wake_sender{context, zmq::socket_type::pair};
+  std::vector<zmq::socket_t> subs;     // one per peer, same order as options.peers
+  std::vector<zmq::socket_t> dealers;  // one per peer
+};
+
+Transport::Transport(TransportOptions options, std::function<void()> on_inbound)
+    : options_(std::move(options)), on_inbound_(std::move(on_inbound)) {}
+
+Result<std::unique_ptr<Transport>> Transport::Start(TransportOptions options,
+                                                    std::function<void()> on_inbound) {
+  std::unique_ptr<Transport> t(new Transport(std::move(options), std::move(on_inbound)));
+  const TransportOptions& o = t->options_;
+  try {
+    t->sockets_ = std::make_unique<Sockets>();
+    Sockets& s = *t->sockets_;
+    auto common = [&](zmq::socket_t& socket) {
+      socket.set(zmq::sockopt::linger, 0);
+      // ZMTP heartbeats: a connection whose peer vanished without closing it
+      // (a crash behind a partition, a dropped NAT entry) is noticed within
+      // seconds and redialled, instead of hanging half-open for hours.
+      socket.set(zmq::sockopt::heartbeat_ivl, o.heartbeat_interval_ms);
+      socket.set(zmq::sockopt::heartbeat_timeout, o.heartbeat_timeout_ms);
+      socket.set(zmq::sockopt::maxmsgsize, o.max_message_bytes);
+      socket.set(zmq::sockopt::sndhwm, o.send_high_water_mark);
+      socket.set(zmq::sockopt::rcvhwm, o.receive_high_water_mark);
+    };
+    common(s.pub);
+    s.pub.bind(o.repl_endpoint);
+    common(s.router);
+    s.router.set(zmq::sockopt::router_mandatory, 1);
+    s.router.bind(o.sync_endpoint);
+    const std::string wake =
+        kWakeEndpointPrefix + std::to_string(reinterpret_cast<uintptr_t>(t.get()));
+    s.wake_receiver.bind(wake);
+    s.wake_sender.connect(wake);
+    for (const TransportPeer& peer : o.peers) {
+      zmq::socket_t& sub = s.subs.emplace_back(s.context, zmq::socket_type::sub);
+      common(sub);
+      sub.set(zmq::sockopt::subscribe, kHeartbeatTopic);
+      for (uint32_t p : peer.partitions) sub.set(zmq::sockopt::subscribe, DeltaTopic(p));
+      sub.connect(peer.repl_endpoint);
+      zmq::socket_t& dealer = s.dealers.emplace_back(s.context, zmq::socket_type::dealer);
+      common(dealer);
+      dealer.set(zmq::sockopt::routing_id, o.self_id);
+      dealer.connect(peer.sync_endpoint);
+    }
+  } catch (const zmq::error_t& e) {
+    return Status::Io(std::string("replication transport: ") + e.what());
+  }
+  t->thread_ = std::thread([raw = t.get()] { raw->Loop(); });
+  return t;
+}
+
+Transport::~Transport() {
+  stopping_ = true;
+  {
+    std::lock_guard lock(mu_);
+    if (sockets_) sockets_->wake_sender.send(zmq::str_buffer("x"), zmq::send_flags::dontwait);
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Transport::Enqueue(Outbound out) {
+  std::lock_guard lock(mu_);
+  if (outbound_.size() >= options_.outbound_queue_max) {
+    stats_.outbound_dropped++;
+    return;
+  }
+  const bool was_empty = outbound_.empty();
+  outbound_.push_back(std::move(out));
+  if (was_empty) sockets_->wake_sender.send(zmq::str_buffer("x"), zmq::send_flags::dontwait);
+}
+
+void Transport::PublishDeltas(uint32_t partition, std::string payload) {
+  Enqueue({Outbound::Kind::kPublish, DeltaTopic(partition), std::move(payload)});
+}
+
+void Transport::PublishHeartbeat(std::string payload) {
+  Enqueue({Outbound::Kind::kPublish, kHeartbeatTopic, std::move(payload)});
+}
+
+void Transport::SendRequest(const std::string& peer, std::string payload) {
+  Enqueue({Outbound::Kind::kRequest, peer, std::move(payload)});
+}
+
+void Transport::SendReply(const std::string& peer, std::string payload) {
+  Enqueue({Outbound::Kind::kReply, peer, std::move(payload)});
+}
+
+std::vector<InboundMessage> Transport::Take(size_t max) {
+  std::lock_guard lock(mu_);
+  std::vector<InboundMessage> out;
+  while (!inbound_.empty() && out.size() < max) {
+    out.push_back(std::move(inbound_.front()));
+    inbound_.pop_front();
+  }
+  return out;
+}
+
+TransportStats Transport::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void Transport::Loop() {
+  Sockets& s = *sockets_;
+  const size_t peers = options_.peers.size();
+  std::vector<zmq::pollitem_t> items;
+  items.push_back({s.wake_receiver.handle(), 0, ZMQ_POLLIN, 0});
+  items.push_back({s.router.handle(), 0, ZMQ_POLLIN, 0});
+  for (auto& sub : s.subs) items.push_back({sub.handle(), 0, ZMQ_POLLIN, 0});
+  for (auto& dealer : s.dealers) items.push_back({dealer.handle(), 0, ZMQ_POLLIN, 0});
+
+  std::vector<zmq::message_t> frames;
+  std::vector<InboundMessage> received;
+  auto deliver = [&] {
+    if (received.empty()) return;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& m : received) {
+        stats_.messages_received++;
+        stats_.bytes_received += m.payload.size();
+        if (inbound_.size() >= options_.inbound_queue_max) {
+          stats_.inbound_dropped++;
+        } else {
+          inbound_.push_back(std::move(m));
+        }
+      }
+    }
+    received.clear();
+    on_inbound_();
+  };
+  // Reads what one socket has now (bounded per round so no socket starves the rest).
+  auto drain = [&](zmq::socket_t& socket, InboundMessage::Kind kind, const std::string* peer,
+                   size_t expected_frames) {
+    for (int round = 0; round < 256; ++round) {
+      frames.clear();
+      zmq::recv_result_t got;
+      try {
+        got = zmq::recv_multipart(socket, std::back_inserter(frames), zmq::recv_flags::dontwait);
+      } catch (const zmq::error_t&) {
+        return;
+      }
+      if (!got) return;
+      if (frames.size() != expected_frames) {
+        std::lock_guard lock(mu_);
+        stats_.malformed_frames++;
+        continue;
+      }
+      InboundMessage m;
+      m.kind = kind;
+      m.peer = peer ? *peer : frames[0].to_string();
+      m.payload = frames.back().to_string();
+      received.push_back(std::move(m));
+    }
+  };
+
+  while (!stopping_) {
+    try {
+      zmq::poll(items, std::chrono::milliseconds(100));
+    } catch (const zmq::error_t&) {
+      continue;  // EINTR
+    }
+    if (items[0].revents & ZMQ_POLLIN) {
+      zmq::message_t ignored;
+      while (s.wake_receiver.recv(ignored, zmq::recv_flags::dontwait)) {
+      }
+    }
+    if (items[1].revents & ZMQ_POLLIN) drain(s.router, InboundMessage::Kind::kRequest, nullptr, 2);
+    for (size_t i = 0; i < peers; ++i) {
+      if (items[2 + i].revents & ZMQ_POLLIN) {
+        drain(s.subs[i], InboundMessage::Kind::kPublished, &options_.peers[i].id, 2);
+      }
+      if (items[2 + peers + i].revents & ZMQ_POLLIN) {
+        drain(s.dealers[i], InboundMessage::Kind::kReply, &options_.peers[i].id, 1);
+      }
+    }
+    deliver();
+
+    std::deque<Outbound> sending;
+    {
+      std::lock_guard lock(mu_);
+      sending.swap(outbound_);
+    }
+    uint64_t sent = 0, bytes = 0, dropped = 0;
+    for (Outbound& out : sending) {
+      try {
+        switch (out.kind) {
+          case Outbound::Kind::kPublish:
+            s.pub.send(zmq::buffer(out.target), zmq::send_flags::sndmore);
+            s.pub.send(zmq::buffer(out.payload), zmq::send_flags::none);
+            bytes += out.target.size();
+            break;
+          case Outbound::Kind::kRequest: {
+            size_t i = 0;
+            while (i < peers && options_.peers[i].id != out.target) ++i;
+            if (i == peers ||
+                !s.dealers[i].send(zmq::buffer(out.payload), zmq::send_flags::dontwait)) {
+              ++dropped;
+              continue;
+            }
+            break;
+          }
+          case Outbound::Kind::kReply:
+            if (!s.router.send(zmq::buffer(out.target),
+                               zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
+                !s.router.send(zmq::buffer(out.payload), zmq::send_flags::dontwait)) {
+              ++dropped;
+              continue;
+            }
+            break;
+        }
+        ++sent;
+        bytes += out.payload.size();
+      } catch (const zmq::error_t&) {
+        ++dropped;  // e.g. EHOSTUNREACH: the peer is not connected (router_mandatory)
+      }
+    }
+    if (!sending.empty()) {
+      std::lock_guard lock(mu_);
+      stats_.messages_sent += sent;
+      stats_.bytes_sent += bytes;
+      stats_.outbound_dropped += dropped;
+    }
+  }
+}
+
+}  // namespace geokv::replica

@@ -1,0 +1,248 @@
+// The command table against an in-memory key space: each command's exact RESP
+// reply, including Redis's error replies. (The same handlers run in the server,
+// where integration tests check them through real clients.)
+#include <catch2/catch.hpp>
+#include <map>
+#include <set>
+
+#include "crdt/join.h"
+#include "crdt/key_type.h"
+#include "crdt/memory_state.h"
+#include "replica/commands/command.h"
+
+namespace geokv::replica {
+namespace {
+
+constexpr uint32_t kPartitions = 8;
+
+// Every partition held in memory, except `not_held` when a test sets it.
+class MemoryPartitions final : public Partitions {
+ public:
+  uint32_t PartitionOf(std::string_view key) const override {
+    uint32_t h = 2166136261u;  // FNV-1a: stable, and good enough for a test
+    for (char c : key) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
+    return h % kPartitions;
+  }
+  bool Holds(uint32_t p) const override { return p != not_held; }
+  std::vector<uint32_t> HeldPartitions() const override {
+    std::vector<uint32_t> held;
+    for (uint32_t p = 0; p < kPartitions; ++p) {
+      if (Holds(p)) held.push_back(p);
+    }
+    return held;
+  }
+  std::vector<std::string> PreferenceList(uint32_t p) const override {
+    return Holds(p) ? std::vector<std::string>{"me", "dc2-a"}
+                    : std::vector<std::string>{"dc2-a", "dc3-a"};
+  }
+  crdt::MutableState& State(uint32_t p) override { return states_[p]; }
+  void Commit(uint32_t p, const crdt::Delta& delta) override {
+    crdt::ApplyDelta(states_[p], delta);
+    ++commits;
+  }
+  void ForEachKey(uint32_t p, const std::function<bool(const std::string&)>& visit) override {
+    for (const auto& key : crdt::Keys(states_[p])) {
+      if (!visit(key)) return;
+    }
+  }
+  size_t KeyCount(uint32_t p) override { return crdt::Keys(states_[p]).size(); }
+  crdt::ReplicaId self() const override { return 42; }
+  crdt::Hlc Now() override { return crdt::Hlc{++hlc}; }
+
+  int commits = 0;
+  uint64_t hlc = 1000;
+  uint32_t not_held = kPartitions;  // none
+
+ private:
+  std::map<uint32_t, crdt::MemoryState> states_;
+};
+
+// A key that falls in partition `p`.
+std::string KeyIn(const MemoryPartitions& ks, uint32_t p) {
+  for (int i = 0;; ++i) {
+    std::string key = "key:" + std::to_string(i);
+    if (ks.PartitionOf(key) == p) return key;
+  }
+}
+
+std::string Run(MemoryPartitions& ks, Args args) {
+  std::string out;
+  RespWriter reply(&out);
+  const CommandSpec* spec = FindCommand(args[0]);
+  if (spec == nullptr) {
+    ReplyUnknownCommand(args, reply);
+  } else if (CheckArity(*spec, args, reply)) {
+    REQUIRE(spec->handler != nullptr);
+    CommandContext ctx{ks, reply};
+    spec->handler(ctx, args);
+  }
+  return out;
+}
+
+const std::string kWrongType =
+    "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+
+TEST_CASE("Commands: strings, SET options and counters", "[unit]") {
+  MemoryPartitions ks;
+  CHECK(Run(ks, {"GET", "a"}) == "$-1\r\n");
+  CHECK(Run(ks, {"set", "a", "1"}) == "+OK\r\n");
+  CHECK(Run(ks, {"GET", "a"}) == "$1\r\n1\r\n");
+  CHECK(Run(ks, {"SET", "a", "2", "NX"}) == "$-1\r\n");
+  CHECK(Run(ks, {"SET", "b", "2", "XX"}) == "$-1\r\n");
+  CHECK(Run(ks, {"SET", "a", "3", "XX", "GET"}) == "$1\r\n1\r\n");
+  CHECK(Run(ks, {"SET", "a", "3", "NX", "XX"}) == "-ERR syntax error\r\n");
+  CHECK(Run(ks, {"SET", "a", "3", "EX", "10"}) == "-ERR geokv does not support key expiry\r\n");
+  CHECK(Run(ks, {"INCR", "a"}) == ":4\r\n");
+  CHECK(Run(ks, {"INCRBY", "a", "-10"}) == ":-6\r\n");
+  CHECK(Run(ks, {"DECRBY", "a", "4"}) == ":-10\r\n");
+  CHECK(Run(ks, {"DECR", "n"}) == ":-1\r\n");
+  CHECK(Run(ks, {"GET", "a"}) == "$3\r\n-10\r\n");
+  CHECK(Run(ks, {"STRLEN", "a"}) == ":3\r\n");
+  CHECK(Run(ks, {"INCRBY", "a", "x"}) == "-ERR value is not an integer or out of range\r\n");
+  CHECK(Run(ks, {"SET", "big", "9223372036854775807"}) == "+OK\r\n");
+  CHECK(Run(ks, {"INCR", "big"}) == "-ERR increment or decrement would overflow\r\n");
+  CHECK(Run(ks, {"DECRBY", "a", "-9223372036854775808"}) == "-ERR decrement would overflow\r\n");
+  CHECK(Run(ks, {"SET", "t", "text"}) == "+OK\r\n");
+  CHECK(Run(ks, {"INCR", "t"}) == "-ERR value is not an integer or out of range\r\n");
+  CHECK(Run(ks, {"GETSET", "t", "new"}) == "$4\r\ntext\r\n");
+  CHECK(Run(ks, {"MSET", "m1", "x", "m2", "y"}) == "+OK\r\n");
+  CHECK(Run(ks, {"MSET", "m1", "x", "m2"}) ==
+        "-ERR wrong number of arguments for 'mset' command\r\n");
+  CHECK(Run(ks, {"SADD", "s", "x"}) == ":1\r\n");
+  CHECK(Run(ks, {"MGET", "m1", "nope", "s", "m2"}) == "*4\r\n$1\r\nx\r\n$-1\r\n$-1\r\n$1\r\ny\r\n");
+  CHECK(Run(ks, {"GET", "s"}) == kWrongType);
+  CHECK(Run(ks, {"INCR", "s"}) == kWrongType);
+  CHECK(Run(ks, {"SET", "s", "now a string"}) == "+OK\r\n");  // SET overwrites any type
+  CHECK(Run(ks, {"TYPE", "s"}) == "+string\r\n");
+}
+
+TEST_CASE("Commands: sets", "[unit]") {
+  MemoryPartitions ks;
+  CHECK(Run(ks, {"SADD", "s", "b", "a", "b"}) == ":2\r\n");
+  CHECK(Run(ks, {"SADD", "s", "a", "c"}) == ":1\r\n");
+  CHECK(Run(ks, {"SMEMBERS", "s"}) == "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
+  CHECK(Run(ks, {"SCARD", "s"}) == ":3\r\n");
+  CHECK(Run(ks, {"SISMEMBER", "s", "a"}) == ":1\r\n");
+  CHECK(Run(ks, {"SMISMEMBER", "s", "a", "z"}) == "*2\r\n:1\r\n:0\r\n");
+  CHECK(Run(ks, {"SREM", "s", "a", "z", "a"}) == ":1\r\n");
+  CHECK(Run(ks, {"SCARD", "nope"}) == ":0\r\n");
+  CHECK(Run(ks, {"SMEMBERS", "nope"}) == "*0\r\n");
+  CHECK(Run(ks, {"SET", "str", "v"}) == "+OK\r\n");
+  CHECK(Run(ks, {"SADD", "str", "x"}) == kWrongType);
+  CHECK(Run(ks, {"SADD", "s"}) == "-ERR wrong number of arguments for 'sadd' command\r\n");
+  CHECK(Run(ks, {"TYPE", "s"}) == "+set\r\n");
+}
+
+TEST_CASE("Commands: hashes, as a cart", "[unit]") {
+  MemoryPartitions ks;
+  CHECK(Run(ks, {"HSET", "cart", "sku1", "1", "sku2", "5", "sku1", "2"}) == ":2\r\n");
+  CHECK(Run(ks, {"HGET", "cart", "sku1"}) == "$1\r\n2\r\n");
+  CHECK(Run(ks, {"HINCRBY", "cart", "sku1", "3"}) == ":5\r\n");
+  CHECK(Run(ks, {"HINCRBY", "cart", "sku3", "1"}) == ":1\r\n");
+  CHECK(Run(ks, {"HMGET", "cart", "sku1", "nope"}) == "*2\r\n$1\r\n5\r\n$-1\r\n");
+  CHECK(Run(ks, {"HLEN", "cart"}) == ":3\r\n");
+  CHECK(Run(ks, {"HEXISTS", "cart", "sku2"}) == ":1\r\n");
+  CHECK(Run(ks, {"HDEL", "cart", "sku2", "nope"}) == ":1\r\n");
+  CHECK(Run(ks, {"HGETALL", "cart"}) == "*4\r\n$4\r\nsku1\r\n$1\r\n5\r\n$4\r\nsku3\r\n$1\r\n1\r\n");
+  CHECK(Run(ks, {"HKEYS", "cart"}) == "*2\r\n$4\r\nsku1\r\n$4\r\nsku3\r\n");
+  CHECK(Run(ks, {"HVALS", "cart"}) == "*2\r\n$1\r\n5\r\n$1\r\n1\r\n");
+  CHECK(Run(ks, {"HSET", "cart", "name", "x"}) == ":1\r\n");
+  CHECK(Run(ks, {"HINCRBY", "cart", "name", "1"}) == "-ERR hash value is not an integer\r\n");
+  CHECK(Run(ks, {"HSET", "cart", "f"}) == "-ERR wrong number of arguments for 'hset' command\r\n");
+  CHECK(Run(ks, {"TYPE", "cart"}) == "+hash\r\n");
+  CHECK(Run(ks, {"GET", "cart"}) == kWrongType);
+}
+
+TEST_CASE("Commands: multi-value registers with tokens", "[unit]") {
+  MemoryPartitions ks;
+  CHECK(Run(ks, {"MVGET", "mv"}) == "*2\r\n$0\r\n\r\n*0\r\n");
+  CHECK(Run(ks, {"MVSET", "mv", "a"}) == "+OK\r\n");
+  const std::string reply = Run(ks, {"MVGET", "mv"});
+  // *2 $<n> <token> *1 $1 a
+  const size_t start = reply.find("\r\n", 4) + 2;
+  const std::string token = reply.substr(start, reply.find("\r\n", start) - start);
+  CHECK(reply.substr(reply.size() - 11) == "*1\r\n$1\r\na\r\n");
+  CHECK(Run(ks, {"MVSET", "mv", "b", token}) == "+OK\r\n");
+  CHECK(Run(ks, {"MVGET", "mv"}).substr(Run(ks, {"MVGET", "mv"}).size() - 11) ==
+        "*1\r\n$1\r\nb\r\n");
+  CHECK(Run(ks, {"MVSET", "mv", "c", "not-hex"}) == "-ERR invalid MV token\r\n");
+  CHECK(Run(ks, {"TYPE", "mv"}) == "+mvreg\r\n");
+}
+
+TEST_CASE("Commands: DEL, EXISTS, DBSIZE, SCAN, FLUSHALL", "[unit]") {
+  MemoryPartitions ks;
+  std::vector<std::string> keys;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    keys.push_back(KeyIn(ks, p));
+    CHECK(Run(ks, {"SET", keys.back(), "v"}) == "+OK\r\n");
+  }
+  CHECK(Run(ks, {"DBSIZE"}) == ":8\r\n");
+  CHECK(Run(ks, {"EXISTS", keys[0], keys[0], "nope"}) == ":2\r\n");
+  // SCAN with COUNT 1 walks partition by partition and ends at cursor 0.
+  std::string cursor = "0";
+  std::set<std::string> seen;
+  for (int calls = 0; calls < 20; ++calls) {
+    std::string reply = Run(ks, {"SCAN", cursor, "COUNT", "1"});
+    size_t pos = reply.find("$");
+    size_t len_end = reply.find("\r\n", pos);
+    const int len = std::stoi(reply.substr(pos + 1, len_end - pos - 1));
+    cursor = reply.substr(len_end + 2, len);
+    for (const auto& k : keys) {
+      if (reply.find("\r\n" + k + "\r\n") != std::string::npos) seen.insert(k);
+    }
+    if (cursor == "0") break;
+  }
+  CHECK(cursor == "0");
+  CHECK(seen.size() == keys.size());
+  CHECK(Run(ks, {"SCAN", "0", "MATCH", "nomatch*", "COUNT", "100"}) == "*2\r\n$1\r\n0\r\n*0\r\n");
+  CHECK(Run(ks, {"SCAN", "x"}) == "-ERR invalid cursor\r\n");
+  CHECK(Run(ks, {"DEL", keys[0], keys[1], "nope"}) == ":2\r\n");
+  CHECK(Run(ks, {"DBSIZE"}) == ":6\r\n");
+  CHECK(Run(ks, {"FLUSHALL"}) == "+OK\r\n");
+  CHECK(Run(ks, {"DBSIZE"}) == ":0\r\n");
+  CHECK(Run(ks, {"FLUSHALL", "BOGUS"}) == "-ERR syntax error\r\n");
+}
+
+TEST_CASE("Commands: keys of partitions this node does not hold get MOVED", "[unit]") {
+  MemoryPartitions ks;
+  ks.not_held = 7;
+  const std::string foreign = KeyIn(ks, 7);
+  REQUIRE(ks.PartitionOf("a") != 7);
+  CHECK(Run(ks, {"GET", foreign}) == "-MOVED 7 dc2-a,dc3-a\r\n");
+  CHECK(Run(ks, {"MSET", "a", "1", foreign, "2"}) == "-MOVED 7 dc2-a,dc3-a\r\n");
+  CHECK(Run(ks, {"GET", "a"}) == "$-1\r\n");  // nothing of the refused MSET applied
+  CHECK(Run(ks, {"GEOKV.WHERE", foreign}) == "*2\r\n:7\r\n*2\r\n$5\r\ndc2-a\r\n$5\r\ndc3-a\r\n");
+}
+
+TEST_CASE("Commands: reads and no-op writes commit nothing", "[unit]") {
+  MemoryPartitions ks;
+  Run(ks, {"GET", "a"});
+  Run(ks, {"SREM", "s", "x"});
+  Run(ks, {"HDEL", "h", "f"});
+  Run(ks, {"DEL", "nope"});
+  CHECK(ks.commits == 0);
+  Run(ks, {"SET", "a", "1"});
+  CHECK(ks.commits == 1);
+}
+
+TEST_CASE("Commands: unknown commands, arity and the command table", "[unit]") {
+  MemoryPartitions ks;
+  CHECK(Run(ks, {"NOPE", "a", "b"}) ==
+        "-ERR unknown command 'NOPE', with args beginning with: 'a' 'b' \r\n");
+  CHECK(Run(ks, {"GET"}) == "-ERR wrong number of arguments for 'get' command\r\n");
+  CHECK(Run(ks, {"GET", "a", "b"}) == "-ERR wrong number of arguments for 'get' command\r\n");
+  CHECK(Run(ks, {"PING"}) == "+PONG\r\n");
+  CHECK(Run(ks, {"PING", "hi"}) == "$2\r\nhi\r\n");
+  CHECK(Run(ks, {"ECHO", "x"}) == "$1\r\nx\r\n");
+  CHECK(Run(ks, {"SELECT", "0"}) == "+OK\r\n");
+  CHECK(Run(ks, {"SELECT", "1"}) == "-ERR DB index is out of range\r\n");
+  CHECK(Run(ks, {"COMMAND", "COUNT"}) == ":" + std::to_string(AllCommands().size()) + "\r\n");
+  CHECK(Run(ks, {"COMMAND", "INFO", "get"}).rfind("*1\r\n*10\r\n$3\r\nget\r\n:2\r\n", 0) == 0);
+  // Every command in the table has a lower-case name and is found by it.
+  for (const CommandSpec& spec : AllCommands()) {
+    CHECK(FindCommand(spec.name) == &spec);
+  }
+}
+
+}  // namespace
+}  // namespace geokv::replica
