@@ -139,6 +139,14 @@ void ReplyUnknownCommand(const Args& args, RespWriter& reply) {
 
 std::vector<std::string_view> CommandKeys(const CommandSpec& spec, const Args& args) {
   std::vector<std::string_view> keys;
+  if (spec.key_finder != nullptr) {
+    if (auto indexes = spec.key_finder(args)) {
+      for (int i : *indexes) {
+        if (i > 0 && i < static_cast<int>(args.size())) keys.push_back(args[i]);
+      }
+    }
+    return keys;
+  }
   if (spec.first_key <= 0) return keys;
   const int argc = static_cast<int>(args.size());
   const int last = spec.last_key < 0 ? argc + spec.last_key : spec.last_key;

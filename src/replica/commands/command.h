@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,10 @@ struct CommandContext {
 };
 
 using Handler = void (*)(CommandContext& ctx, const Args& args);
+// For commands whose keys first/last/step cannot describe (a numkeys argument,
+// as SINTERCARD's): the argument indexes of the keys, or nullopt when the
+// arguments are malformed (the handler then replies with the error).
+using KeyFinder = std::optional<std::vector<int>> (*)(const Args& args);
 
 struct CommandSpec {
   const char* name;  // lower case
@@ -41,6 +46,7 @@ struct CommandSpec {
   int last_key;   // -1 = last argument
   int key_step;
   Handler handler;  // nullptr: handled by the connection/server layer
+  KeyFinder key_finder = nullptr;  // set: overrides first/last/step for routing
 };
 
 // The spec of a command by case-insensitive name, or nullptr.

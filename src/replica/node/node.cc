@@ -109,7 +109,7 @@ void Node::Dispatch(ClientInfo& client, Args args, Reply reply) {
     return reply(std::move(out));
   }
   if (!CheckArity(*spec, args, writer)) return reply(std::move(out));
-  if (spec->first_key > 0) {
+  if (spec->first_key > 0 || spec->key_finder != nullptr) {
     std::vector<uint32_t> partitions;
     for (std::string_view key : CommandKeys(*spec, args)) {
       partitions.push_back(table_.PartitionOfKey(key));
