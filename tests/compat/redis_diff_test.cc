@@ -192,6 +192,7 @@ class RedisServer {
 // One command to one server, with the cursor loop of the SCAN family.
 RespValue Exchange(RespClient& client, const Args& args, Compare compare) {
   auto reply = client.Command(args);
+  INFO("command " << Printable(args) << ": " << reply.status().ToString());
   REQUIRE(reply.ok());
   if ((compare != Compare::kScanSet && compare != Compare::kScanPairSet) || reply->is_error()) {
     return *reply;
@@ -267,6 +268,75 @@ class Generator {
     Add(1, [this] { return Args{"dbsize"}; });
     Add(1, [this] { return ScanCommand(); });
     Add(1, [this] { return FlushCommand(); });
+    // Strings: read-modify-write, ranges, bits.
+    Add(2, [this] { return WithPairs("msetnx", 1 + Small(3), [this] { return Value(); }); });
+    Add(3, [this] { return Args{"append", Key(), Value()}; });
+    Add(3, [this] { return Args{"setrange", Key(), Offset(), Value()}; });
+    Add(3, [this] { return Args{Pick({"getrange", "substr"}), Key(), Index(), Index()}; });
+    Add(2, [this] { return LcsCommand(); });
+    Add(3, [this] {
+      // Not 4294967295: that builds a 512 MB value (geokv then ships it as a delta).
+      const std::string offset = rng_.Chance(90) ? std::to_string(rng_.Below(80))
+                                                 : Pick({"-1", "x", "4294967296"});
+      return Args{"setbit", Key(), offset, Pick({"0", "1", "1", "2", "x"})};
+    });
+    Add(2, [this] { return Args{"getbit", Key(), BitOffset()}; });
+    Add(2, [this] { return BitRangeCommand({"bitcount", Key()}, false); });
+    Add(2, [this] { return BitRangeCommand({"bitpos", Key(), Pick({"0", "1", "2", "x"})}, true); });
+    Add(2, [this] {
+      return WithKeys({"bitop", Pick({"and", "OR", "xor", "not", "bogus"}), Key()}, 1 + Small(3));
+    });
+    // Sets.
+    Add(2, [this] { return WithKeys({Pick({"sinter", "sunion", "sdiff"})}, 1 + Small(3)); });
+    Add(2, [this] {
+      return WithKeys({Pick({"sinterstore", "sunionstore", "sdiffstore"}), Key()}, 1 + Small(3));
+    });
+    Add(2, [this] { return SInterCardCommand(); });
+    Add(2, [this] { return Args{"smove", Key(), Key(), Member()}; });
+    Add(1, [this] {
+      Args args{"spop", Key()};
+      if (rng_.Chance(60)) args.push_back(Pick({"0", "1", "3", "100", "-1", "x"}));
+      if (rng_.Chance(5)) args.push_back("extra");
+      return args;
+    });
+    Add(2, [this] {
+      Args args{"srandmember", Key()};
+      if (rng_.Chance(70)) args.push_back(RandomCount());
+      if (rng_.Chance(5)) args.push_back("extra");
+      return args;
+    });
+    Add(2, [this] { return CollectionScan("sscan"); });
+    // Hashes.
+    Add(2, [this] { return Args{"hsetnx", Key(), Field(), Value()}; });
+    Add(2, [this] { return Args{"hstrlen", Key(), Field()}; });
+    Add(2, [this] { return WithPairs("hmset", 1 + Small(3), [this] { return Value(); }, true); });
+    Add(2, [this] {
+      Args args{"hrandfield", Key()};
+      if (rng_.Chance(70)) args.push_back(RandomCount());
+      if (rng_.Chance(40)) args.push_back(Pick({"WITHVALUES", "withvalues", "bogus"}));
+      return args;
+    });
+    Add(2, [this] { return CollectionScan("hscan"); });
+    // Key space.
+    Add(1, [this] { return Args{"keys", Pick({"*", "a*", "?", "[a-c]", "*x*", "\\{*", ""})}; });
+    Add(1, [this] { return Args{"randomkey"}; });
+    Add(2, [this] { return Args{Pick({"rename", "renamenx"}), Key(), Key()}; });
+    Add(2, [this] {
+      Args args{"copy", Key(), Key()};
+      if (rng_.Chance(40)) args.push_back(Pick({"REPLACE", "replace", "bogus"}));
+      if (rng_.Chance(20)) {
+        args.push_back("DB");
+        args.push_back(Pick({"0", "x"}));
+      }
+      return args;
+    });
+    Add(1, [this] { return WithKeys({"touch"}, 1 + Small(3)); });
+    Add(1, [this] { return WithKeys({"unlink"}, 1 + Small(3)); });
+    Add(1, [this] {
+      return Args{"object", Pick({"encoding", "ENCODING", "freq", "idletime", "refcount", "bogus"}),
+                  Key()};
+    });
+    Add(1, [this] { return Args{"time"}; });
     Add(4, [this] { return WrongArity(); });
   }
 
@@ -357,6 +427,72 @@ class Generator {
     return args;
   }
 
+  // SETRANGE offsets: small ones, and the edges (the largest is past 512 MB).
+  std::string Offset() {
+    if (rng_.Chance(80)) return std::to_string(rng_.Below(20));
+    return Pick({"-1", "x", "536870912", "0"});
+  }
+  // GETRANGE and BIT* indexes.
+  std::string Index() {
+    if (rng_.Chance(70)) return std::to_string(rng_.Between(-12, 12));
+    return Pick({"-9223372036854775808", "9223372036854775807", "100", "-100", "x", ""});
+  }
+  std::string BitOffset() {
+    if (rng_.Chance(85)) return std::to_string(rng_.Below(80));
+    return Pick({"-1", "x", "4294967296", "4294967295"});
+  }
+  std::string RandomCount() {
+    if (rng_.Chance(75)) return std::to_string(rng_.Between(-5, 8));
+    return Pick({"9223372036854775807", "-9223372036854775808", "x", "4611686018427387904"});
+  }
+
+  Args LcsCommand() {
+    Args args{"lcs", Key(), Key()};
+    const uint64_t options = Small(3);
+    for (uint64_t i = 0; i < options; ++i) {
+      const std::string option = Pick({"LEN", "IDX", "WITHMATCHLEN", "MINMATCHLEN", "bogus"});
+      args.push_back(option);
+      if (option == "MINMATCHLEN" && rng_.Chance(90)) args.push_back(Pick({"0", "1", "2", "-1", "x"}));
+    }
+    return args;
+  }
+
+  // BITCOUNT key / BITPOS key bit, then [start [end [BYTE|BIT]]].
+  Args BitRangeCommand(Args args, bool start_alone) {
+    const uint64_t extra = Small(start_alone ? 5 : 4);
+    if (extra >= 1 && (start_alone || extra >= 2)) args.push_back(Index());
+    if (extra >= 2) args.push_back(Index());
+    if (extra >= 3) args.push_back(Pick({"BYTE", "BIT", "bit", "bogus"}));
+    if (extra >= 4) args.push_back("extra");
+    return args;
+  }
+
+  Args SInterCardCommand() {
+    const uint64_t keys = 1 + Small(3);
+    Args args{"sintercard", rng_.Chance(85) ? std::to_string(keys) : Pick({"0", "-1", "x", "9"})};
+    for (uint64_t i = 0; i < keys; ++i) args.push_back(Key());
+    if (rng_.Chance(30)) {
+      args.push_back(Pick({"LIMIT", "limit", "bogus"}));
+      if (rng_.Chance(90)) args.push_back(Pick({"0", "1", "2", "-1", "x"}));
+    }
+    return args;
+  }
+
+  // SSCAN/HSCAN key 0 [MATCH pattern] [COUNT count], sometimes a bad cursor.
+  Args CollectionScan(const char* name) {
+    Args args{name, Key(), rng_.Chance(90) ? "0" : Pick({"x", "+0", " 1"})};
+    if (rng_.Chance(30)) {
+      args.push_back("MATCH");
+      args.push_back(Pick({"*", "m*", "?", "[f-h]", "x*"}));
+    }
+    if (rng_.Chance(30)) {
+      args.push_back("COUNT");
+      args.push_back(Pick({"1", "2", "10", "0", "x"}));
+    }
+    if (rng_.Chance(5)) args.push_back(Pick({"TYPE", "bogus"}));
+    return args;
+  }
+
   Args SetCommand() {
     Args args{"set", Key(), Value()};
     const uint64_t options = rng_.Chance(60) ? 0 : 1 + Small(2);
@@ -400,6 +536,16 @@ class Generator {
         {"hgetall"},      {"hincrby", "a", "f"}, {"del"},             {"exists"},
         {"type"},         {"dbsize", "x"},       {"scan"},            {"hlen"},
         {"hexists", "a"}, {"hkeys"},             {"hvals"},           {"decr"},
+        {"msetnx", "a"},  {"append", "a"},       {"setrange", "a", "1"}, {"getrange", "a", "1"},
+        {"substr", "a"},  {"lcs", "a"},          {"setbit", "a", "1"}, {"getbit", "a"},
+        {"bitcount"},     {"bitpos", "a"},       {"bitop", "and", "d"}, {"sinter"},
+        {"sintercard", "1"}, {"sinterstore", "d"}, {"sunion"},        {"sunionstore", "d"},
+        {"sdiff"},        {"sdiffstore", "d"},   {"smove", "a", "b"}, {"spop"},
+        {"srandmember"},  {"sscan", "a"},        {"hsetnx", "a", "f"}, {"hstrlen", "a"},
+        {"hrandfield"},   {"hmset", "a", "f"},   {"hmset", "a", "f", "v", "g"}, {"hscan", "a"},
+        {"keys"},         {"randomkey", "a"},    {"rename", "a"},     {"renamenx", "a"},
+        {"copy", "a"},    {"touch"},             {"unlink"},          {"object"},
+        {"object", "encoding"}, {"object", "freq", "a", "b"}, {"time", "x"},
     };
     return kCases[rng_.Below(kCases.size())];
   }

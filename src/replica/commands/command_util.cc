@@ -1,5 +1,14 @@
 #include "replica/commands/command_util.h"
 
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <random>
+
+#include "common/prng.h"
 #include "crdt/scalar.h"
 
 namespace geokv::replica {
@@ -69,6 +78,96 @@ void ReplyScalar(CommandContext& ctx, const crdt::ScalarValue& value) {
   } else {
     ctx.reply.Bulk(value.ToBytes());
   }
+}
+
+}  // namespace geokv::replica
+
+namespace geokv::replica {
+
+std::string ReadString(CommandContext& ctx, const std::string& key) {
+  const crdt::ScalarValue v = crdt::ReadScalar(StateOf(ctx, key), crdt::ScalarRef{key, std::nullopt});
+  return v.present() ? v.ToBytes() : std::string();
+}
+
+void WriteString(CommandContext& ctx, const std::string& key, std::string value) {
+  const crdt::Hlc now = ctx.partitions.Now();
+  Mutate(ctx, key, [&](crdt::DeltaBuilder& b) {
+    crdt::ClaimKey(b, key, crdt::ValueType::kString);
+    crdt::SetScalar(b, crdt::ScalarRef{key, std::nullopt}, now, std::move(value));
+  });
+}
+
+uint64_t RandomBelow(uint64_t n) {
+  thread_local Prng rng([] {
+    std::random_device device;
+    return (static_cast<uint64_t>(device()) << 32) ^ device();
+  }());
+  return rng.Below(n);
+}
+
+std::optional<uint64_t> CursorArg(CommandContext& ctx, const std::string& arg) {
+  // strtoull, as Redis: "-1" wraps around, "+1" is 1.
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long value = std::strtoull(arg.c_str(), &end, 10);
+  if (arg.empty() || std::isspace(static_cast<unsigned char>(arg[0])) ||
+      end != arg.c_str() + arg.size() || errno == ERANGE) {
+    ctx.reply.Error("ERR invalid cursor");
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<ScanOptions> ScanOptionsArg(CommandContext& ctx, const Args& args, size_t from,
+                                          bool allow_type) {
+  ScanOptions options;
+  for (size_t i = from; i < args.size(); i += 2) {
+    const bool has_value = i + 1 < args.size();
+    if (has_value && EqualsIgnoreCase(args[i], "count")) {
+      auto n = IntegerArg(ctx, args[i + 1]);
+      if (!n) return std::nullopt;
+      if (*n < 1) {
+        ctx.reply.Error(errors::kSyntax);
+        return std::nullopt;
+      }
+      options.count = static_cast<uint64_t>(*n);
+    } else if (has_value && EqualsIgnoreCase(args[i], "match")) {
+      options.pattern = args[i + 1];
+    } else if (has_value && allow_type && EqualsIgnoreCase(args[i], "type")) {
+      options.type = args[i + 1];
+    } else {
+      ctx.reply.Error(errors::kSyntax);
+      return std::nullopt;
+    }
+  }
+  return options;
+}
+
+uint64_t ScanPosition(std::string_view element) {
+  return XXH64(element.data(), element.size(), 0) >> 16;
+}
+
+void ReplyEmptyScan(CommandContext& ctx) {
+  ctx.reply.ArrayHeader(2);
+  ctx.reply.Bulk("0");
+  ctx.reply.ArrayHeader(0);
+}
+
+std::vector<size_t> ScanBatch(const std::vector<std::string>& elements, uint64_t cursor,
+                              uint64_t count, uint64_t* next) {
+  std::vector<std::pair<uint64_t, size_t>> ahead;
+  for (size_t i = 0; i < elements.size(); ++i) {
+    const uint64_t position = ScanPosition(elements[i]);
+    if (position >= cursor) ahead.emplace_back(position, i);
+  }
+  std::sort(ahead.begin(), ahead.end());
+  size_t end = std::min<uint64_t>(count, ahead.size());
+  while (end > 0 && end < ahead.size() && ahead[end].first == ahead[end - 1].first) ++end;
+  *next = end < ahead.size() ? ahead[end - 1].first + 1 : 0;
+  std::vector<size_t> batch;
+  batch.reserve(end);
+  for (size_t i = 0; i < end; ++i) batch.push_back(ahead[i].second);
+  return batch;
 }
 
 }  // namespace geokv::replica

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "crdt/delta.h"
 #include "crdt/key_type.h"
@@ -53,5 +54,53 @@ std::optional<int64_t> CheckedIncrement(CommandContext& ctx, const crdt::ScalarV
 
 // Writes a scalar as a bulk string, or null when absent.
 void ReplyScalar(CommandContext& ctx, const crdt::ScalarValue& value);
+
+}  // namespace geokv::replica
+
+namespace geokv::replica {
+
+// The largest string a command may build (Redis's default proto-max-bulk-len),
+// and Redis's error past it.
+inline constexpr size_t kStringBytesMax = size_t{512} << 20;
+inline constexpr std::string_view kStringTooLong =
+    "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+
+// The bytes of a string key ("" when absent). REQUIRES: its type was checked.
+std::string ReadString(CommandContext& ctx, const std::string& key);
+// Replaces whatever `key` holds (any type) with a string register of `value`.
+void WriteString(CommandContext& ctx, const std::string& key, std::string value);
+
+// Uniform in [0, n) from a per-thread generator seeded once from the OS: for
+// the commands that choose at random (SPOP, SRANDMEMBER, HRANDFIELD,
+// RANDOMKEY). REQUIRES: n > 0.
+uint64_t RandomBelow(uint64_t n);
+
+// Parses a SCAN-family cursor as Redis does (strtoull: an optional sign, then
+// decimal digits, no spaces); on failure writes "invalid cursor".
+std::optional<uint64_t> CursorArg(CommandContext& ctx, const std::string& arg);
+
+// Parses Redis's "[MATCH pattern] [COUNT n]" (and, when `type` is given,
+// "[TYPE name]") options from args[from]; on failure writes the error.
+struct ScanOptions {
+  std::string pattern = "*";
+  uint64_t count = 10;
+  std::optional<std::string> type;
+};
+std::optional<ScanOptions> ScanOptionsArg(CommandContext& ctx, const Args& args, size_t from,
+                                          bool allow_type);
+
+// The 48-bit position of an element in a scan: elements are visited in this
+// order, so a cursor survives inserts and removals between calls.
+uint64_t ScanPosition(std::string_view element);
+
+// One call's batch of a scan over `elements`: the indexes of the elements at
+// positions >= cursor, in position order, `count` of them (and any that tie
+// with the last, so none is skipped). *next is the cursor of the following
+// call (last position + 1), or 0 when the batch reached the end.
+// The reply of a scan over a missing key: cursor 0, no elements.
+void ReplyEmptyScan(CommandContext& ctx);
+
+std::vector<size_t> ScanBatch(const std::vector<std::string>& elements, uint64_t cursor,
+                              uint64_t count, uint64_t* next);
 
 }  // namespace geokv::replica

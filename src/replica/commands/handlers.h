@@ -17,6 +17,17 @@ void CmdIncr(CommandContext&, const Args&);
 void CmdDecr(CommandContext&, const Args&);
 void CmdIncrBy(CommandContext&, const Args&);
 void CmdDecrBy(CommandContext&, const Args&);
+void CmdMSetNx(CommandContext&, const Args&);
+void CmdAppend(CommandContext&, const Args&);
+void CmdSetRange(CommandContext&, const Args&);
+void CmdGetRange(CommandContext&, const Args&);
+void CmdLcs(CommandContext&, const Args&);
+// t_bitops.cc
+void CmdSetBit(CommandContext&, const Args&);
+void CmdGetBit(CommandContext&, const Args&);
+void CmdBitCount(CommandContext&, const Args&);
+void CmdBitPos(CommandContext&, const Args&);
+void CmdBitOp(CommandContext&, const Args&);
 // t_set.cc
 void CmdSAdd(CommandContext&, const Args&);
 void CmdSRem(CommandContext&, const Args&);
@@ -24,6 +35,19 @@ void CmdSMembers(CommandContext&, const Args&);
 void CmdSIsMember(CommandContext&, const Args&);
 void CmdSMIsMember(CommandContext&, const Args&);
 void CmdSCard(CommandContext&, const Args&);
+void CmdSInter(CommandContext&, const Args&);
+void CmdSInterCard(CommandContext&, const Args&);
+void CmdSInterStore(CommandContext&, const Args&);
+void CmdSUnion(CommandContext&, const Args&);
+void CmdSUnionStore(CommandContext&, const Args&);
+void CmdSDiff(CommandContext&, const Args&);
+void CmdSDiffStore(CommandContext&, const Args&);
+void CmdSMove(CommandContext&, const Args&);
+void CmdSPop(CommandContext&, const Args&);
+void CmdSRandMember(CommandContext&, const Args&);
+void CmdSScan(CommandContext&, const Args&);
+// SINTERCARD's keys (the key finder of its table row).
+std::optional<std::vector<int>> SInterCardKeys(const Args&);
 // t_hash.cc
 void CmdHSet(CommandContext&, const Args&);
 void CmdHGet(CommandContext&, const Args&);
@@ -35,6 +59,11 @@ void CmdHVals(CommandContext&, const Args&);
 void CmdHLen(CommandContext&, const Args&);
 void CmdHExists(CommandContext&, const Args&);
 void CmdHIncrBy(CommandContext&, const Args&);
+void CmdHSetNx(CommandContext&, const Args&);
+void CmdHStrLen(CommandContext&, const Args&);
+void CmdHRandField(CommandContext&, const Args&);
+void CmdHMSet(CommandContext&, const Args&);
+void CmdHScan(CommandContext&, const Args&);
 // t_mvreg.cc
 void CmdMvSet(CommandContext&, const Args&);
 void CmdMvGet(CommandContext&, const Args&);
@@ -45,6 +74,14 @@ void CmdType(CommandContext&, const Args&);
 void CmdDbSize(CommandContext&, const Args&);
 void CmdScan(CommandContext&, const Args&);
 void CmdFlush(CommandContext&, const Args&);
+void CmdTouch(CommandContext&, const Args&);
+void CmdKeys(CommandContext&, const Args&);
+void CmdRandomKey(CommandContext&, const Args&);
+void CmdRename(CommandContext&, const Args&);
+void CmdRenameNx(CommandContext&, const Args&);
+void CmdCopy(CommandContext&, const Args&);
+void CmdObject(CommandContext&, const Args&);
+void CmdTime(CommandContext&, const Args&);
 void CmdGeokvWhere(CommandContext&, const Args&);
 void CmdGeokvDigest(CommandContext&, const Args&);
 // command.cc

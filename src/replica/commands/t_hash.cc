@@ -1,10 +1,11 @@
 // Hash commands: HSET HGET HMGET HDEL HGETALL HKEYS HVALS HLEN HEXISTS HINCRBY
-// (an OR-map of scalar fields: a cart's lines add up and survive concurrent
+// HSETNX HSTRLEN HRANDFIELD HINCRBYFLOAT HMSET HSCAN (an OR-map of scalar fields: a cart's lines add up and survive concurrent
 // deletes without resurrecting deleted quantities).
 #include <set>
 
 #include "crdt/or_map.h"
 #include "replica/commands/command_util.h"
+#include "replica/commands/glob.h"
 #include "replica/commands/handlers.h"
 
 namespace geokv::replica {
@@ -17,6 +18,13 @@ bool ReadableHash(CommandContext& ctx, const Args& args) {
 }
 
 enum class FieldPart { kBoth, kNames, kValues };
+std::string Lowered(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  }
+  return s;
+}
+
 void ReplyFields(CommandContext& ctx, const Args& args, FieldPart part) {
   if (!ReadableHash(ctx, args)) return;
   const auto fields = crdt::ReadFields(StateOf(ctx, args[1]), args[1]);
@@ -28,11 +36,14 @@ void ReplyFields(CommandContext& ctx, const Args& args, FieldPart part) {
 }
 }  // namespace
 
-void CmdHSet(CommandContext& ctx, const Args& args) {
+// HSET and HMSET: writes the pairs; returns how many fields were created, or
+// nullopt after an error.
+static std::optional<int64_t> SetFields(CommandContext& ctx, const Args& args) {
   if (args.size() % 2 != 0) {
-    return ctx.reply.Error("ERR wrong number of arguments for 'hset' command");
+    ctx.reply.Error("ERR wrong number of arguments for '" + Lowered(args[0]) + "' command");
+    return std::nullopt;
   }
-  if (!ReadableHash(ctx, args)) return;
+  if (!ReadableHash(ctx, args)) return std::nullopt;
   const std::string& key = args[1];
   const crdt::Hlc now = ctx.partitions.Now();
   int64_t created = 0;
@@ -45,7 +56,15 @@ void CmdHSet(CommandContext& ctx, const Args& args) {
       crdt::SetField(b, key, args[i], now, args[i + 1]);
     }
   });
-  ctx.reply.Integer(created);
+  return created;
+}
+
+void CmdHSet(CommandContext& ctx, const Args& args) {
+  if (auto created = SetFields(ctx, args)) ctx.reply.Integer(*created);
+}
+
+void CmdHMSet(CommandContext& ctx, const Args& args) {
+  if (SetFields(ctx, args)) ctx.reply.Simple("OK");
 }
 
 void CmdHGet(CommandContext& ctx, const Args& args) {
@@ -96,6 +115,101 @@ void CmdHIncrBy(CommandContext& ctx, const Args& args) {
   Mutate(ctx, args[1],
          [&](crdt::DeltaBuilder& b) { crdt::IncrementField(b, args[1], args[2], *by); });
   ctx.reply.Integer(*result);
+}
+
+// HSETNX key field value
+void CmdHSetNx(CommandContext& ctx, const Args& args) {
+  if (!ReadableHash(ctx, args)) return;
+  if (crdt::ReadField(StateOf(ctx, args[1]), args[1], args[2]).present()) {
+    return ctx.reply.Integer(0);
+  }
+  const crdt::Hlc now = ctx.partitions.Now();
+  Mutate(ctx, args[1],
+         [&](crdt::DeltaBuilder& b) { crdt::SetField(b, args[1], args[2], now, args[3]); });
+  ctx.reply.Integer(1);
+}
+
+void CmdHStrLen(CommandContext& ctx, const Args& args) {
+  if (!ReadableHash(ctx, args)) return;
+  const crdt::ScalarValue v = crdt::ReadField(StateOf(ctx, args[1]), args[1], args[2]);
+  ctx.reply.Integer(v.present() ? static_cast<int64_t>(v.ToBytes().size()) : 0);
+}
+
+// HRANDFIELD key [count [WITHVALUES]]: a positive count gives distinct
+// fields, a negative one may repeat them.
+void CmdHRandField(CommandContext& ctx, const Args& args) {
+  // Negative counts repeat fields: the reply is bounded here rather than by
+  // the client's number (as SRANDMEMBER's).
+  constexpr int64_t kRandomRepeatsMax = int64_t{1} << 20;
+  std::optional<int64_t> count;
+  bool with_values = false;
+  if (args.size() >= 3) {
+    count = IntegerArg(ctx, args[2]);
+    if (!count) return;
+    if (*count == INT64_MIN) {
+      return ctx.reply.Error(
+          "ERR value is out of range, value must between -9223372036854775807 and "
+          "9223372036854775807");
+    }
+    if (args.size() > 4 || (args.size() == 4 && !EqualsIgnoreCase(args[3], "withvalues"))) {
+      return ctx.reply.Error(errors::kSyntax);
+    }
+    with_values = args.size() == 4;
+    if (with_values && (*count < -(INT64_MAX / 2) || *count > INT64_MAX / 2)) {
+      return ctx.reply.Error("ERR value is out of range");
+    }
+    if (*count < -kRandomRepeatsMax) {
+      return ctx.reply.Error("ERR value is out of range, value must between -" +
+                             std::to_string(kRandomRepeatsMax) + " and 9223372036854775807");
+    }
+  }
+  if (!ReadableHash(ctx, args)) return;
+  auto fields = crdt::ReadFields(StateOf(ctx, args[1]), args[1]);
+  if (!count) {
+    if (fields.empty()) return ctx.reply.Null();
+    return ctx.reply.Bulk(fields[RandomBelow(fields.size())].first);
+  }
+  const auto reply_field = [&](const std::pair<std::string, crdt::ScalarValue>& field) {
+    ctx.reply.Bulk(field.first);
+    if (with_values) ctx.reply.Bulk(field.second.ToBytes());
+  };
+  const size_t width = with_values ? 2 : 1;
+  if (*count < 0) {
+    if (fields.empty()) return ctx.reply.ArrayHeader(0);
+    ctx.reply.ArrayHeader(static_cast<size_t>(-*count) * width);
+    for (int64_t i = 0; i < -*count; ++i) reply_field(fields[RandomBelow(fields.size())]);
+    return;
+  }
+  const size_t picked = std::min<uint64_t>(static_cast<uint64_t>(*count), fields.size());
+  for (size_t i = 0; i < picked; ++i) {
+    std::swap(fields[i], fields[i + RandomBelow(fields.size() - i)]);
+  }
+  ctx.reply.ArrayHeader(picked * width);
+  for (size_t i = 0; i < picked; ++i) reply_field(fields[i]);
+}
+
+// HSCAN key cursor [MATCH pattern] [COUNT count]
+void CmdHScan(CommandContext& ctx, const Args& args) {
+  auto cursor = CursorArg(ctx, args[2]);
+  if (!cursor || !ReadableHash(ctx, args)) return;
+  const auto fields = crdt::ReadFields(StateOf(ctx, args[1]), args[1]);
+  if (fields.empty()) return ReplyEmptyScan(ctx);  // Redis: before the options
+  auto options = ScanOptionsArg(ctx, args, 3, /*allow_type=*/false);
+  if (!options) return;
+  std::vector<std::string> names;
+  for (const auto& field : fields) names.push_back(field.first);
+  uint64_t next = 0;
+  std::vector<size_t> batch;
+  for (size_t i : ScanBatch(names, *cursor, options->count, &next)) {
+    if (GlobMatch(options->pattern, names[i])) batch.push_back(i);
+  }
+  ctx.reply.ArrayHeader(2);
+  ctx.reply.Bulk(std::to_string(next));
+  ctx.reply.ArrayHeader(batch.size() * 2);
+  for (size_t i : batch) {
+    ctx.reply.Bulk(fields[i].first);
+    ctx.reply.Bulk(fields[i].second.ToBytes());
+  }
 }
 
 }  // namespace geokv::replica

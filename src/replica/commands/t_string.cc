@@ -129,3 +129,180 @@ void CmdDecrBy(CommandContext& ctx, const Args& args) {
 }
 
 }  // namespace geokv::replica
+
+// Read-modify-write string commands (MSETNX APPEND SETRANGE GETRANGE SUBSTR
+// LCS). APPEND and SETRANGE write a new register value: concurrent ones
+// resolve as concurrent SETs (the greater (HLC, replica) wins on the whole
+// value; docs/crdt.md).
+namespace geokv::replica {
+
+// MSETNX key value [key value ...]: all or nothing.
+void CmdMSetNx(CommandContext& ctx, const Args& args) {
+  if (args.size() % 2 != 1) {
+    return ctx.reply.Error("ERR wrong number of arguments for 'msetnx' command");
+  }
+  for (size_t i = 1; i < args.size(); i += 2) {
+    if (crdt::VisibleType(StateOf(ctx, args[i]), args[i]) != crdt::ValueType::kNone) {
+      return ctx.reply.Integer(0);
+    }
+  }
+  for (size_t i = 1; i + 1 < args.size(); i += 2) WriteString(ctx, args[i], args[i + 1]);
+  ctx.reply.Integer(1);
+}
+
+// APPEND key value
+void CmdAppend(CommandContext& ctx, const Args& args) {
+  if (!CheckType(ctx, args[1], crdt::ValueType::kString)) return;
+  std::string value = ReadString(ctx, args[1]);
+  if (value.size() + args[2].size() > kStringBytesMax) return ctx.reply.Error(kStringTooLong);
+  value += args[2];
+  const auto length = static_cast<int64_t>(value.size());
+  WriteString(ctx, args[1], std::move(value));
+  ctx.reply.Integer(length);
+}
+
+// SETRANGE key offset value
+void CmdSetRange(CommandContext& ctx, const Args& args) {
+  auto offset = IntegerArg(ctx, args[2]);
+  if (!offset) return;
+  if (*offset < 0) return ctx.reply.Error("ERR offset is out of range");
+  auto type = CheckType(ctx, args[1], crdt::ValueType::kString);
+  if (!type) return;
+  std::string value = ReadString(ctx, args[1]);
+  const std::string& patch = args[3];
+  // Nothing to write: Redis creates no key and answers the current length.
+  if (patch.empty()) return ctx.reply.Integer(static_cast<int64_t>(value.size()));
+  if (static_cast<uint64_t>(*offset) + patch.size() > kStringBytesMax) {
+    return ctx.reply.Error(kStringTooLong);
+  }
+  const size_t at = static_cast<size_t>(*offset);
+  if (value.size() < at + patch.size()) value.resize(at + patch.size(), '\0');
+  value.replace(at, patch.size(), patch);
+  const auto length = static_cast<int64_t>(value.size());
+  WriteString(ctx, args[1], std::move(value));
+  ctx.reply.Integer(length);
+}
+
+// GETRANGE key start end (and its old name SUBSTR)
+void CmdGetRange(CommandContext& ctx, const Args& args) {
+  auto start = IntegerArg(ctx, args[2]);
+  if (!start) return;
+  auto end = IntegerArg(ctx, args[3]);
+  if (!end || !CheckType(ctx, args[1], crdt::ValueType::kString)) return;
+  const std::string value = ReadString(ctx, args[1]);
+  const auto length = static_cast<int64_t>(value.size());
+  if (*start < 0 && *end < 0 && *start > *end) return ctx.reply.Bulk("");
+  int64_t first = *start < 0 ? length + *start : *start;
+  int64_t last = *end < 0 ? length + *end : *end;
+  first = std::max<int64_t>(first, 0);
+  last = std::max<int64_t>(last, 0);
+  if (last >= length) last = length - 1;
+  if (first > last || length == 0) return ctx.reply.Bulk("");
+  ctx.reply.Bulk(std::string_view(value).substr(static_cast<size_t>(first),
+                                                static_cast<size_t>(last - first + 1)));
+}
+
+// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]: Redis's dynamic
+// programme, walked back the same way so that IDX lists the same matches.
+void CmdLcs(CommandContext& ctx, const Args& args) {
+  for (int i = 1; i <= 2; ++i) {
+    const auto type = crdt::VisibleType(StateOf(ctx, args[i]), args[i]);
+    if (type != crdt::ValueType::kNone && type != crdt::ValueType::kString) {
+      return ctx.reply.Error("ERR The specified keys must contain string values");
+    }
+  }
+  const std::string a = ReadString(ctx, args[1]), b = ReadString(ctx, args[2]);
+  bool get_len = false, get_idx = false, with_match_len = false;
+  int64_t min_match_len = 0;
+  for (size_t j = 3; j < args.size(); ++j) {
+    if (EqualsIgnoreCase(args[j], "idx")) {
+      get_idx = true;
+    } else if (EqualsIgnoreCase(args[j], "len")) {
+      get_len = true;
+    } else if (EqualsIgnoreCase(args[j], "withmatchlen")) {
+      with_match_len = true;
+    } else if (EqualsIgnoreCase(args[j], "minmatchlen") && j + 1 < args.size()) {
+      auto n = IntegerArg(ctx, args[++j]);
+      if (!n) return;
+      min_match_len = std::max<int64_t>(*n, 0);
+    } else {
+      return ctx.reply.Error(errors::kSyntax);
+    }
+  }
+  if (get_idx && get_len) {
+    return ctx.reply.Error("ERR If you want both the length and indexes, please just use IDX.");
+  }
+  const uint64_t cells = (uint64_t{a.size()} + 1) * (uint64_t{b.size()} + 1);
+  if (cells * sizeof(uint32_t) > kStringBytesMax) {
+    return ctx.reply.Error(
+        "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+  }
+  const size_t alen = a.size(), blen = b.size();
+  std::vector<uint32_t> table(cells, 0);
+  const auto at = [&](size_t i, size_t j) -> uint32_t& { return table[j + i * (blen + 1)]; };
+  for (size_t i = 1; i <= alen; ++i) {
+    for (size_t j = 1; j <= blen; ++j) {
+      at(i, j) = a[i - 1] == b[j - 1] ? at(i - 1, j - 1) + 1 : std::max(at(i - 1, j), at(i, j - 1));
+    }
+  }
+  const uint32_t total = at(alen, blen);
+  if (get_len) return ctx.reply.Integer(total);
+  std::string common(total, '\0');
+  struct Match {
+    size_t a_start, a_end, b_start, b_end;
+  };
+  std::vector<Match> matches;
+  size_t idx = total, i = alen, j = blen;
+  size_t a_start = alen, a_end = 0, b_start = 0, b_end = 0;  // a_start == alen: no range
+  while (i > 0 && j > 0) {
+    bool emit = false;
+    if (a[i - 1] == b[j - 1]) {
+      common[idx - 1] = a[i - 1];
+      if (a_start == alen) {
+        a_start = a_end = i - 1;
+        b_start = b_end = j - 1;
+      } else if (a_start == i && b_start == j) {
+        --a_start;
+        --b_start;
+      } else {
+        emit = true;
+      }
+      if (a_start == 0 || b_start == 0) emit = true;
+      --idx;
+      --i;
+      --j;
+    } else {
+      if (at(i - 1, j) > at(i, j - 1)) {
+        --i;
+      } else {
+        --j;
+      }
+      if (a_start != alen) emit = true;
+    }
+    if (emit) {
+      const size_t match_len = a_end - a_start + 1;
+      if (min_match_len == 0 || match_len >= static_cast<uint64_t>(min_match_len)) {
+        matches.push_back(Match{a_start, a_end, b_start, b_end});
+      }
+      a_start = alen;
+    }
+  }
+  if (!get_idx) return ctx.reply.Bulk(common);
+  ctx.reply.ArrayHeader(4);
+  ctx.reply.Bulk("matches");
+  ctx.reply.ArrayHeader(matches.size());
+  for (const Match& m : matches) {
+    ctx.reply.ArrayHeader(with_match_len ? 3 : 2);
+    ctx.reply.ArrayHeader(2);
+    ctx.reply.Integer(static_cast<int64_t>(m.a_start));
+    ctx.reply.Integer(static_cast<int64_t>(m.a_end));
+    ctx.reply.ArrayHeader(2);
+    ctx.reply.Integer(static_cast<int64_t>(m.b_start));
+    ctx.reply.Integer(static_cast<int64_t>(m.b_end));
+    if (with_match_len) ctx.reply.Integer(static_cast<int64_t>(m.a_end - m.a_start + 1));
+  }
+  ctx.reply.Bulk("len");
+  ctx.reply.Integer(total);
+}
+
+}  // namespace geokv::replica
