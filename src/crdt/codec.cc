@@ -3,6 +3,7 @@
 #include <limits>
 #include <msgpack.hpp>
 
+#include "crdt/decimal.h"
 #include "crdt/msgpack_reader.h"
 
 namespace geokv::crdt {
@@ -39,6 +40,7 @@ void PackPayload(Packer& pk, Slot slot, const Atom& atom) {
     case Slot::kCounter:
     case Slot::kFieldCounter:
       pk.pack_int64(atom.amount);
+      if (!atom.bytes.empty()) PackBin(pk, atom.bytes);
       return;
     case Slot::kMember:
       return;
@@ -48,19 +50,27 @@ void PackPayload(Packer& pk, Slot slot, const Atom& atom) {
   }
 }
 
-size_t PayloadSize(Slot slot) {
+// Elements of an atom's payload; counters carry one more with a decimal.
+size_t PayloadSize(Slot slot, const Atom& atom) {
   switch (slot) {
     case Slot::kRegister:
     case Slot::kFieldRegister:
       return 2;
     case Slot::kCounter:
     case Slot::kFieldCounter:
+      return atom.bytes.empty() ? 1 : 2;
     case Slot::kMultiValue:
       return 1;
     case Slot::kMember:
       return 0;
   }
   return 0;
+}
+
+// Whether `n` payload elements fit the slot.
+bool PayloadFits(Slot slot, size_t n) {
+  if (IsCounterSlot(slot)) return n == 1 || n == 2;
+  return n == PayloadSize(slot, Atom{});
 }
 
 // The codec's reads: the shared checks (msgpack_reader.h) with this codec's
@@ -109,8 +119,8 @@ class Reader : public MsgpackReader {
     return dots;
   }
 
-  // Reads the payload of `slot` from elements [at, at + PayloadSize(slot)).
-  void Payload(const msgpack::object* e, size_t at, Slot slot, Atom* atom) {
+  // Reads the payload of `slot` from its `n` elements at e[at].
+  void Payload(const msgpack::object* e, size_t at, size_t n, Slot slot, Atom* atom) {
     switch (slot) {
       case Slot::kRegister:
       case Slot::kFieldRegister:
@@ -120,6 +130,10 @@ class Reader : public MsgpackReader {
       case Slot::kCounter:
       case Slot::kFieldCounter:
         atom->amount = Int(e[at], "amount");
+        if (n == 2) {
+          atom->bytes = Bin(e[at + 1], "decimal");
+          if (ok() && !Decimal::ParseCanonical(atom->bytes)) Fail("decimal not canonical");
+        }
         return;
       case Slot::kMember:
         return;
@@ -221,7 +235,7 @@ std::string EncodeDelta(const Delta& delta) {
   }
   pk.pack_array(static_cast<uint32_t>(delta.additions.size()));
   for (const Addition& add : delta.additions) {
-    pk.pack_array(static_cast<uint32_t>(4 + PayloadSize(add.path.slot)));
+    pk.pack_array(static_cast<uint32_t>(4 + PayloadSize(add.path.slot, add.atom)));
     PackBin(pk, add.path.key);
     pk.pack_uint64(static_cast<uint64_t>(add.path.slot));
     PackBin(pk, add.path.field);
@@ -272,13 +286,13 @@ Result<Delta> DecodeDelta(std::string_view bytes, const DecodeLimits& limits) {
     Addition add;
     add.path = r.PathAt(fields);
     if (!r.ok()) break;
-    if (ad[i].via.array.size != 4 + PayloadSize(add.path.slot)) {
+    if (!PayloadFits(add.path.slot, ad[i].via.array.size - 4)) {
       r.Fail("addition payload does not fit its slot");
       break;
     }
     add.atom.dot = Dot{delta.origin, r.Uint(fields[3], "counter")};
     add.atom.first = add.atom.dot.counter;
-    r.Payload(fields, 4, add.path.slot, &add.atom);
+    r.Payload(fields, 4, ad[i].via.array.size - 4, add.path.slot, &add.atom);
     const uint64_t c = add.atom.dot.counter;
     if (r.ok() && (c < delta.first || c > delta.last || c <= previous)) {
       r.Fail("addition dot outside the delta's range or out of order");
@@ -298,7 +312,7 @@ std::string EncodeSnapshot(const Snapshot& snapshot) {
   PackDots(pk, snapshot.context);
   pk.pack_array(static_cast<uint32_t>(snapshot.atoms.size()));
   for (const auto& [path, atom] : snapshot.atoms) {
-    pk.pack_array(static_cast<uint32_t>(6 + PayloadSize(path.slot)));
+    pk.pack_array(static_cast<uint32_t>(6 + PayloadSize(path.slot, atom)));
     PackBin(pk, path.key);
     pk.pack_uint64(static_cast<uint64_t>(path.slot));
     PackBin(pk, path.field);
@@ -330,14 +344,14 @@ Result<Snapshot> DecodeSnapshot(std::string_view bytes, const DecodeLimits& limi
     const msgpack::object* fields = at[i].via.array.ptr;
     Path path = r.PathAt(fields);
     if (!r.ok()) break;
-    if (at[i].via.array.size != 6 + PayloadSize(path.slot)) {
+    if (!PayloadFits(path.slot, at[i].via.array.size - 6)) {
       r.Fail("atom payload does not fit its slot");
       break;
     }
     Atom atom;
     atom.dot = Dot{r.Uint(fields[3], "origin"), r.Uint(fields[4], "counter")};
     atom.first = r.Uint(fields[5], "first");
-    r.Payload(fields, 6, path.slot, &atom);
+    r.Payload(fields, 6, at[i].via.array.size - 6, path.slot, &atom);
     if (!r.ok()) break;
     const bool folded = atom.first != atom.dot.counter;
     if (atom.dot.counter < 1 || atom.first < 1 || atom.first > atom.dot.counter ||

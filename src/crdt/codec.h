@@ -12,7 +12,9 @@
 //                 its dot is (origin, counter), first <= counter <= last, counters
 //                 strictly increasing
 //   payload   = register, field-register: hlc:uint, bytes:bin
-//               counter, field-counter:   amount:int
+//               counter, field-counter:   amount:int [, decimal:bin]
+//                 decimal: a float increment (INCRBYFLOAT), exact, in the
+//                 canonical text of crdt/decimal.h (absent: none)
 //               member:                   (nothing)
 //               multi-value:              bytes:bin
 //   snapshot  = [ version:uint(1), dots, [ atom* ] ]

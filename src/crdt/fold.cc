@@ -1,6 +1,9 @@
 #include "crdt/fold.h"
 
+#include <optional>
 #include <vector>
+
+#include "crdt/decimal.h"
 
 #include "common/assert.h"
 
@@ -23,10 +26,20 @@ size_t FoldStableCounters(MutableState& state, const Scope& scope, const StableV
     if (atoms.size() < 2) continue;
     Atom folded = atoms.back();  // Scan order: the newest dot is last
     __int128 sum = 0;
+    // Float increments (decimal.h) add up exactly; the fold keeps a decimal
+    // part when any folded atom had one, so every replica folds the same
+    // atoms to the same bytes.
+    std::optional<Decimal> decimal_sum;
     for (const Atom& atom : atoms) {
       sum += atom.amount;
+      if (!atom.bytes.empty()) {
+        auto increment = Decimal::ParseCanonical(atom.bytes);
+        GEOKV_ASSERT(increment.has_value());
+        decimal_sum = decimal_sum.value_or(Decimal()) + *increment;
+      }
       if (atom.first < folded.first) folded.first = atom.first;
     }
+    folded.bytes = decimal_sum ? decimal_sum->ToCanonical() : std::string();
     // Amounts of one origin were each within int64 and were accepted as
     // increments of a value within int64, but a long history could overflow:
     // fold only what fits.

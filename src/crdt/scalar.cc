@@ -4,6 +4,8 @@
 #include <limits>
 #include <tuple>
 
+#include "common/assert.h"
+
 namespace geokv::crdt {
 
 Scope ScalarRef::scope() const {
@@ -12,7 +14,19 @@ Scope ScalarRef::scope() const {
 }
 
 std::string ScalarValue::ToBytes() const {
-  return kind == Kind::kInteger ? std::to_string(integer) : bytes;
+  switch (kind) {
+    case Kind::kInteger:
+      return std::to_string(integer);
+    case Kind::kDecimal: {
+      auto exact = Decimal::ParseCanonical(bytes);
+      GEOKV_ASSERT(exact.has_value());
+      return exact->FormatHuman();
+    }
+    case Kind::kAbsent:
+    case Kind::kBytes:
+      break;
+  }
+  return bytes;
 }
 
 std::optional<int64_t> ParseInt64(std::string_view s) {
@@ -32,7 +46,7 @@ std::optional<int64_t> ParseInt64(std::string_view s) {
 ScalarValue ReadScalar(const StateView& state, const ScalarRef& ref) {
   const Atom* winner = nullptr;
   Atom winner_copy;
-  bool any_counter = false;
+  bool any_counter = false, any_decimal = false;
   __int128 sum = 0;
   const Slot reg = ref.register_slot();
   state.Scan(ref.scope(), [&](const Path& path, const Atom& atom) {
@@ -43,6 +57,7 @@ ScalarValue ReadScalar(const StateView& state, const ScalarRef& ref) {
       }
     } else {
       any_counter = true;
+      any_decimal |= !atom.bytes.empty();
       sum += atom.amount;
     }
     return true;
@@ -50,6 +65,16 @@ ScalarValue ReadScalar(const StateView& state, const ScalarRef& ref) {
 
   ScalarValue value;
   if (winner == nullptr && !any_counter) return value;
+  if (any_decimal) {
+    if (auto exact = ExactScalar(state, ref)) {
+      value.kind = ScalarValue::Kind::kDecimal;
+      value.bytes = exact->ToCanonical();
+    } else {
+      value.kind = ScalarValue::Kind::kBytes;
+      value.bytes = std::move(winner_copy.bytes);
+    }
+    return value;
+  }
   if (!any_counter) {
     value.kind = ScalarValue::Kind::kBytes;
     value.bytes = std::move(winner_copy.bytes);
@@ -71,10 +96,40 @@ ScalarValue ReadScalar(const StateView& state, const ScalarRef& ref) {
   return value;
 }
 
+std::optional<Decimal> ExactScalar(const StateView& state, const ScalarRef& ref) {
+  // The newest register, as ReadScalar picks it, and the increments.
+  std::optional<Atom> winner;
+  Decimal sum;
+  state.Scan(ref.scope(), [&](const Path& path, const Atom& atom) {
+    if (path.slot == ref.register_slot()) {
+      if (!winner || std::tie(atom.hlc, atom.dot) > std::tie(winner->hlc, winner->dot)) {
+        winner = atom;
+      }
+    } else {
+      sum = sum + Decimal::FromInt64(atom.amount);
+      if (!atom.bytes.empty()) {
+        auto increment = Decimal::ParseCanonical(atom.bytes);
+        GEOKV_ASSERT(increment.has_value());  // the codec and the mutator check it
+        sum = sum + *increment;
+      }
+    }
+    return true;
+  });
+  if (!winner) return sum;
+  auto base = Decimal::Parse(winner->bytes);
+  if (!base) return std::nullopt;
+  return *base + sum;
+}
+
 IncrementError IncrementedValue(const ScalarValue& current, int64_t by, int64_t* result) {
   int64_t base = 0;
   if (current.kind == ScalarValue::Kind::kInteger) {
     base = current.integer;
+  } else if (current.kind == ScalarValue::Kind::kDecimal) {
+    // As the client sees it (Redis would hold the printed text).
+    auto integer = ParseInt64(current.ToBytes());
+    if (!integer) return IncrementError::kNotInteger;
+    base = *integer;
   } else if (current.kind == ScalarValue::Kind::kBytes) {
     auto parsed = ParseInt64(current.bytes);
     if (!parsed) return IncrementError::kNotInteger;
@@ -95,6 +150,12 @@ void SetScalar(DeltaBuilder& builder, const ScalarRef& ref, Hlc hlc, std::string
 void IncrementScalar(DeltaBuilder& builder, const ScalarRef& ref, int64_t by) {
   Atom atom;
   atom.amount = by;
+  builder.Add(Path{ref.key, ref.counter_slot(), ref.field.value_or("")}, std::move(atom));
+}
+
+void IncrementScalarDecimal(DeltaBuilder& builder, const ScalarRef& ref, const Decimal& by) {
+  Atom atom;
+  atom.bytes = by.ToCanonical();
   builder.Add(Path{ref.key, ref.counter_slot(), ref.field.value_or("")}, std::move(atom));
 }
 

@@ -12,6 +12,12 @@
 //     increments, clamped to int64 if concurrent increments overflow it. If the
 //     register is not an integer the increments stay hidden and the value is the
 //     register's bytes (a SET of text concurrent with an INCR: text wins).
+//   - INCRBYFLOAT adds a counter atom holding an exact decimal (decimal.h) in
+//     its bytes. With any such atom the value is exact: (the register as a
+//     decimal, or 0) + the integer and decimal increments, shown as Redis
+//     shows floats (17 fraction digits, trimmed); a register that is not a
+//     decimal hides the increments, as above. Exact sums make concurrent float
+//     increments converge to identical bytes in any delivery order and fold.
 // Locally a command sees Redis's behaviour: INCR of "10" gives 11, INCR of
 // "abc" is an error (the command layer checks with IncrementedValue first).
 #pragma once
@@ -21,6 +27,7 @@
 #include <string>
 #include <string_view>
 
+#include "crdt/decimal.h"
 #include "crdt/delta.h"
 #include "crdt/state.h"
 
@@ -37,17 +44,21 @@ struct ScalarRef {
 };
 
 struct ScalarValue {
-  enum class Kind : uint8_t { kAbsent, kBytes, kInteger };
+  enum class Kind : uint8_t { kAbsent, kBytes, kInteger, kDecimal };
   Kind kind = Kind::kAbsent;
-  std::string bytes;    // kBytes
+  std::string bytes;    // kBytes; kDecimal: the exact value, canonical (decimal.h)
   int64_t integer = 0;  // kInteger
 
   bool present() const { return kind != Kind::kAbsent; }
-  // The value as a client sees it (an integer in decimal).
+  // The value as a client sees it (an integer in decimal; a decimal rounded
+  // as Redis prints floats).
   std::string ToBytes() const;
 };
 
 ScalarValue ReadScalar(const StateView& state, const ScalarRef& ref);
+// The exact value: (the register as a decimal, or 0) + every increment; zero
+// when absent; nullopt when the register is not a decimal.
+std::optional<Decimal> ExactScalar(const StateView& state, const ScalarRef& ref);
 
 // Parses a Redis integer: optional '-', decimal digits, no leading zeros or
 // spaces, within int64 (Redis's string2ll).
@@ -61,6 +72,8 @@ IncrementError IncrementedValue(const ScalarValue& current, int64_t by, int64_t*
 void SetScalar(DeltaBuilder& builder, const ScalarRef& ref, Hlc hlc, std::string bytes);
 // INCRBY: adds `by` on top of the scalar.
 void IncrementScalar(DeltaBuilder& builder, const ScalarRef& ref, int64_t by);
+// INCRBYFLOAT: adds the exact `by` on top of the scalar.
+void IncrementScalarDecimal(DeltaBuilder& builder, const ScalarRef& ref, const Decimal& by);
 // HDEL (or part of DEL): removes what the replica observed. Returns whether
 // anything was there.
 bool RemoveScalar(DeltaBuilder& builder, const ScalarRef& ref);

@@ -271,6 +271,8 @@ class Generator {
     // Strings: read-modify-write, ranges, bits.
     Add(2, [this] { return WithPairs("msetnx", 1 + Small(3), [this] { return Value(); }); });
     Add(3, [this] { return Args{"append", Key(), Value()}; });
+    Add(4, [this] { return Args{"incrbyfloat", Key(), Float()}; });
+    Add(3, [this] { return Args{"hincrbyfloat", Key(), Field(), Float()}; });
     Add(3, [this] { return Args{"setrange", Key(), Offset(), Value()}; });
     Add(3, [this] { return Args{Pick({"getrange", "substr"}), Key(), Index(), Index()}; });
     Add(2, [this] { return LcsCommand(); });
@@ -427,6 +429,14 @@ class Generator {
     return args;
   }
 
+  // INCRBYFLOAT increments: plain, exponents, tiny and huge, hex, inf.
+  std::string Float() {
+    if (rng_.Chance(40)) return std::to_string(rng_.Between(-100, 100)) + "." + std::to_string(rng_.Below(1000));
+    return Pick({"0.1", "-0.1", "1e20", "-1e20", "1e-20", "1.5e3", "0x1p3", "inf", "-inf", "nan",
+                 "1e308", "1e4000", "1e5000", "1e-5000", "3.0000000000000000001", "-0", " 1",
+                 "1 ", "", "abc", "0.30000000000000004", "9223372036854775807", "5e-324"});
+  }
+
   // SETRANGE offsets: small ones, and the edges (the largest is past 512 MB).
   std::string Offset() {
     if (rng_.Chance(80)) return std::to_string(rng_.Below(20));
@@ -546,6 +556,7 @@ class Generator {
         {"keys"},         {"randomkey", "a"},    {"rename", "a"},     {"renamenx", "a"},
         {"copy", "a"},    {"touch"},             {"unlink"},          {"object"},
         {"object", "encoding"}, {"object", "freq", "a", "b"}, {"time", "x"},
+        {"incrbyfloat", "a"}, {"hincrbyfloat", "a", "f"},
     };
     return kCases[rng_.Below(kCases.size())];
   }
@@ -583,8 +594,14 @@ TEST_CASE("Compat: geokv answers a seeded command stream as redis-server does", 
       for (size_t i = history.size() - shown; i < history.size(); ++i) {
         prefix += "  " + std::to_string(i) + ": " + Printable(history[i]) + "\n";
       }
-      FAIL("GEOKV_SEED=" << seed << ": reply " << step << " differs\ncommands (last " << shown
-                         << " of " << history.size() << "):\n"
+      // The whole prefix, one command per line as redis-cli reads them.
+      const std::string dump = "/tmp/geokv-compat-" + std::to_string(seed) + ".txt";
+      if (std::FILE* f = std::fopen(dump.c_str(), "w")) {
+        for (const auto& line : history) std::fprintf(f, "%s\n", Printable(line).c_str());
+        std::fclose(f);
+      }
+      FAIL("GEOKV_SEED=" << seed << ": reply " << step << " differs (every command: " << dump
+                         << ")\ncommands (last " << shown << " of " << history.size() << "):\n"
                          << prefix << "redis: " << Printable(from_redis.ToString())
                          << "\ngeokv: " << Printable(from_geokv.ToString()));
     }

@@ -21,7 +21,7 @@ inline std::string Pick(Prng& rng, const char* prefix, int n) {
 
 // Performs one random operation at `r` and returns its delta. Every kind of
 // mutation is drawn: SET, DEL, INCRBY, SADD, SREM, HSET, HINCRBY, HDEL, MVSET
-// with and without a token, and (rarely) FLUSH.
+// with and without a token, INCRBYFLOAT, and (rarely) FLUSH.
 inline crdt::Delta RandomOperation(Prng& rng, TestReplica& r) {
   using namespace crdt;
   *r.wall_ms += rng.Below(3);  // clocks drift apart a little
@@ -32,8 +32,12 @@ inline crdt::Delta RandomOperation(Prng& rng, TestReplica& r) {
       SetScalar(b, ScalarRef{key, std::nullopt}, r.clock.Now(), Pick(rng, "v", 1000));
     } else if (op < 22) {
       DeleteKey(b, key);
-    } else if (op < 34) {
+    } else if (op < 30) {
       IncrementScalar(b, ScalarRef{key, std::nullopt}, rng.Between(-5, 10));
+    } else if (op < 34) {  // INCRBYFLOAT: an exact decimal
+      IncrementScalarDecimal(b, ScalarRef{key, std::nullopt},
+                             *Decimal::Parse(std::to_string(rng.Between(-5, 10)) + ".0" +
+                                             std::to_string(rng.Below(100)) + "1"));
     } else if (op < 48) {
       AddMember(b, key, Pick(rng, "m", 5));
     } else if (op < 56) {

@@ -56,6 +56,7 @@ const std::vector<CommandSpec>& Table() {
         {"decr", 2, kW | kF, 1, 1, 1, CmdDecr},
         {"incrby", 3, kW | kF, 1, 1, 1, CmdIncrBy},
         {"decrby", 3, kW | kF, 1, 1, 1, CmdDecrBy},
+        {"incrbyfloat", 3, kW | kF, 1, 1, 1, CmdIncrByFloat},
         {"msetnx", -3, kW, 1, -1, 2, CmdMSetNx},
         {"append", 3, kW | kF, 1, 1, 1, CmdAppend},
         {"setrange", 4, kW, 1, 1, 1, CmdSetRange},
@@ -100,6 +101,7 @@ const std::vector<CommandSpec>& Table() {
         {"hstrlen", 3, kR | kF, 1, 1, 1, CmdHStrLen},
         {"hrandfield", -2, kR, 1, 1, 1, CmdHRandField},
         {"hmset", -4, kW | kF, 1, 1, 1, CmdHMSet},
+        {"hincrbyfloat", 4, kW | kF, 1, 1, 1, CmdHIncrByFloat},
         {"hscan", -3, kR, 1, 1, 1, CmdHScan},
         // multi-value registers
         {"mvset", -3, kW | kF, 1, 1, 1, CmdMvSet},

@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdio>
 #include <cerrno>
 #include <cstdlib>
 #include <random>
 
+#include "common/assert.h"
 #include "common/prng.h"
 #include "crdt/scalar.h"
 
@@ -70,6 +73,79 @@ std::optional<int64_t> CheckedIncrement(CommandContext& ctx, const crdt::ScalarV
       break;
   }
   return result;
+}
+
+namespace {
+
+// Redis's string2ld: strtold over the whole text (a NUL inside ends it
+// early: refused), no leading space, no overflow or total underflow, no NaN.
+std::optional<long double> ParseLongDouble(std::string_view text) {
+  constexpr size_t kLongDoubleCharsMax = 5 * 1024;  // Redis's MAX_LONG_DOUBLE_CHARS
+  if (text.empty() || text.size() >= kLongDoubleCharsMax) return std::nullopt;
+  const std::string buffer(text);
+  errno = 0;
+  char* end = nullptr;
+  const long double value = std::strtold(buffer.c_str(), &end);
+  if (std::isspace(static_cast<unsigned char>(buffer[0])) || end != buffer.c_str() + buffer.size() ||
+      (errno == ERANGE && (value == HUGE_VALL || value == -HUGE_VALL || value == 0)) ||
+      std::isnan(value)) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+// Redis's ld2string(..., LD_STR_HUMAN).
+std::string FormatLongDouble(long double value) {
+  char buffer[5 * 1024 + 32];
+  int length = std::snprintf(buffer, sizeof(buffer), "%.17Lf", value);
+  GEOKV_ASSERT(length > 0 && static_cast<size_t>(length) < sizeof(buffer));
+  std::string out(buffer, static_cast<size_t>(length));
+  if (out.find('.') != std::string::npos) {
+    while (out.back() == '0') out.pop_back();
+    if (out.back() == '.') out.pop_back();
+  }
+  if (out == "-0") out = "0";
+  return out;
+}
+
+}  // namespace
+
+std::optional<long double> FloatArg(CommandContext& ctx, const std::string& arg) {
+  auto value = ParseLongDouble(arg);
+  if (!value) ctx.reply.Error("ERR value is not a valid float");
+  return value;
+}
+
+std::optional<FloatIncrement> CheckedFloatIncrement(CommandContext& ctx,
+                                                    const crdt::StateView& state,
+                                                    const crdt::ScalarRef& ref,
+                                                    long double by, std::string_view not_float) {
+  const crdt::ScalarValue current = crdt::ReadScalar(state, ref);
+  long double value = 0;
+  if (current.present()) {
+    auto parsed = ParseLongDouble(current.ToBytes());
+    if (!parsed) {
+      ctx.reply.Error(not_float);
+      return std::nullopt;
+    }
+    value = *parsed;
+  }
+  value += by;
+  if (std::isnan(value) || std::isinf(value)) {
+    ctx.reply.Error("ERR increment would produce NaN or Infinity");
+    return std::nullopt;
+  }
+  FloatIncrement step;
+  step.reply = FormatLongDouble(value);
+  auto result = crdt::Decimal::Parse(step.reply);
+  GEOKV_ASSERT(result.has_value());  // %.17Lf of a finite value is a decimal
+  auto exact = crdt::ExactScalar(state, ref);
+  if (!exact) {
+    step.rewrite = true;
+  } else {
+    step.delta = *result - *exact;
+  }
+  return step;
 }
 
 void ReplyScalar(CommandContext& ctx, const crdt::ScalarValue& value) {

@@ -52,6 +52,24 @@ void Mutate(CommandContext& ctx, std::string_view key, Mutator&& mutator) {
 std::optional<int64_t> CheckedIncrement(CommandContext& ctx, const crdt::ScalarValue& current,
                                         int64_t by, std::string_view not_integer);
 
+// A float increment as Redis computes it (long double arithmetic, the result
+// printed with 17 fraction digits), turned into an exact step.
+struct FloatIncrement {
+  std::string reply;     // the new value as Redis prints it
+  crdt::Decimal delta;   // exact: the current exact value + delta == reply
+  bool rewrite = false;  // the current value is not a decimal (hex, say):
+                         // write `reply` as a register instead of adding
+};
+// `by` must already have been checked (FloatArg). Writes `not_float` when the
+// current value is not a float, or the NaN/Infinity error, and returns nullopt.
+std::optional<FloatIncrement> CheckedFloatIncrement(CommandContext& ctx,
+                                                    const crdt::StateView& state,
+                                                    const crdt::ScalarRef& ref,
+                                                    long double by, std::string_view not_float);
+// Parses a float argument as Redis's string2ld; on failure writes "value is
+// not a valid float" and returns nullopt.
+std::optional<long double> FloatArg(CommandContext& ctx, const std::string& arg);
+
 // Writes a scalar as a bulk string, or null when absent.
 void ReplyScalar(CommandContext& ctx, const crdt::ScalarValue& value);
 

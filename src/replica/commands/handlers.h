@@ -22,6 +22,7 @@ void CmdAppend(CommandContext&, const Args&);
 void CmdSetRange(CommandContext&, const Args&);
 void CmdGetRange(CommandContext&, const Args&);
 void CmdLcs(CommandContext&, const Args&);
+void CmdIncrByFloat(CommandContext&, const Args&);
 // t_bitops.cc
 void CmdSetBit(CommandContext&, const Args&);
 void CmdGetBit(CommandContext&, const Args&);
@@ -64,6 +65,7 @@ void CmdHStrLen(CommandContext&, const Args&);
 void CmdHRandField(CommandContext&, const Args&);
 void CmdHMSet(CommandContext&, const Args&);
 void CmdHScan(CommandContext&, const Args&);
+void CmdHIncrByFloat(CommandContext&, const Args&);
 // t_mvreg.cc
 void CmdMvSet(CommandContext&, const Args&);
 void CmdMvGet(CommandContext&, const Args&);

@@ -1,6 +1,7 @@
 // Hash commands: HSET HGET HMGET HDEL HGETALL HKEYS HVALS HLEN HEXISTS HINCRBY
 // HSETNX HSTRLEN HRANDFIELD HINCRBYFLOAT HMSET HSCAN (an OR-map of scalar fields: a cart's lines add up and survive concurrent
 // deletes without resurrecting deleted quantities).
+#include <cmath>
 #include <set>
 
 #include "crdt/or_map.h"
@@ -210,6 +211,28 @@ void CmdHScan(CommandContext& ctx, const Args& args) {
     ctx.reply.Bulk(fields[i].first);
     ctx.reply.Bulk(fields[i].second.ToBytes());
   }
+}
+
+// HINCRBYFLOAT key field increment: an exact counter step (see INCRBYFLOAT).
+void CmdHIncrByFloat(CommandContext& ctx, const Args& args) {
+  auto by = FloatArg(ctx, args[3]);
+  if (!by) return;
+  if (std::isnan(*by) || std::isinf(*by)) return ctx.reply.Error("ERR value is NaN or Infinity");
+  if (!ReadableHash(ctx, args)) return;
+  const crdt::ScalarRef ref{args[1], args[2]};
+  auto step =
+      CheckedFloatIncrement(ctx, StateOf(ctx, args[1]), ref, *by, "ERR hash value is not a float");
+  if (!step) return;
+  const crdt::Hlc now = ctx.partitions.Now();
+  Mutate(ctx, args[1], [&](crdt::DeltaBuilder& b) {
+    crdt::ClaimKey(b, args[1], ValueType::kHash);
+    if (step->rewrite) {
+      crdt::SetScalar(b, ref, now, step->reply);
+    } else {
+      crdt::IncrementScalarDecimal(b, ref, step->delta);
+    }
+  });
+  ctx.reply.Bulk(step->reply);
 }
 
 }  // namespace geokv::replica
