@@ -244,5 +244,119 @@ TEST_CASE("Commands: unknown commands, arity and the command table", "[unit]") {
   }
 }
 
+// Bulk strings of a RESP array reply (flat; nested arrays are flattened).
+std::vector<std::string> Bulks(const std::string& reply) {
+  std::vector<std::string> out;
+  for (size_t at = reply.find('$'); at != std::string::npos; at = reply.find('$', at)) {
+    const size_t eol = reply.find("\r\n", at);
+    const long length = std::stol(reply.substr(at + 1, eol - at - 1));
+    if (length < 0) {
+      at = eol;
+      continue;
+    }
+    out.push_back(reply.substr(eol + 2, static_cast<size_t>(length)));
+    at = eol + 2 + static_cast<size_t>(length) + 2;
+  }
+  return out;
+}
+
+TEST_CASE("Commands: SCAN and SSCAN return every element present for the whole scan while "
+          "others come and go", "[unit]") {
+  MemoryPartitions ks;
+  std::set<std::string> stable;
+  for (int i = 0; i < 150; ++i) {
+    stable.insert("stable:" + std::to_string(i));
+    Run(ks, {"SET", "stable:" + std::to_string(i), "v"});
+    Run(ks, {"SADD", "set", "stable:" + std::to_string(i)});
+    Run(ks, {"SET", "churn:" + std::to_string(i), "v"});
+    Run(ks, {"SADD", "set", "churn:" + std::to_string(i)});
+  }
+  for (const std::string name : {"SCAN", "SSCAN"}) {
+    INFO(name);
+    std::set<std::string> seen;
+    std::string cursor = "0";
+    int calls = 0, churn = 0;
+    do {
+      Args args = name == "SCAN" ? Args{"SCAN", cursor, "COUNT", "7"}
+                                 : Args{"SSCAN", "set", cursor, "COUNT", "7"};
+      const std::vector<std::string> bulks = Bulks(Run(ks, args));
+      REQUIRE(!bulks.empty());
+      cursor = bulks[0];
+      seen.insert(bulks.begin() + 1, bulks.end());
+      // Between calls, elements that are not stable are deleted and added.
+      const std::string gone = "churn:" + std::to_string(churn), born = "new:" + std::to_string(churn);
+      ++churn;
+      Run(ks, name == "SCAN" ? Args{"DEL", gone} : Args{"SREM", "set", gone});
+      Run(ks, name == "SCAN" ? Args{"SET", born, "v"} : Args{"SADD", "set", born});
+      REQUIRE(++calls < 1000);
+    } while (cursor != "0");
+    CHECK(calls > 10);  // bounded batches, not everything at once
+    for (const std::string& key : stable) {
+      INFO(key);
+      CHECK(seen.count(key) == 1);
+    }
+  }
+}
+
+TEST_CASE("Commands: INCRBYFLOAT and HINCRBYFLOAT step as Redis and stay exact", "[unit]") {
+  MemoryPartitions ks;
+  CHECK(Run(ks, {"INCRBYFLOAT", "f", "0.1"}) == "$3\r\n0.1\r\n");
+  CHECK(Run(ks, {"INCRBYFLOAT", "f", "0.2"}) == "$3\r\n0.3\r\n");
+  CHECK(Run(ks, {"GET", "f"}) == "$3\r\n0.3\r\n");
+  CHECK(Run(ks, {"INCR", "f"}) == "-ERR value is not an integer or out of range\r\n");
+  CHECK(Run(ks, {"INCRBYFLOAT", "f", "0.7"}) == "$1\r\n1\r\n");
+  CHECK(Run(ks, {"INCR", "f"}) == ":2\r\n");  // "1" is an integer again
+  // Redis adds in long double: 2 is lost beside 1e20, here too.
+  CHECK(Run(ks, {"INCRBYFLOAT", "f", "1e20"}) == "$21\r\n100000000000000000000\r\n");
+  CHECK(Run(ks, {"INCRBYFLOAT", "f", "inf"}) ==
+        "-ERR increment would produce NaN or Infinity\r\n");
+  CHECK(Run(ks, {"INCRBYFLOAT", "f", "x"}) == "-ERR value is not a valid float\r\n");
+  CHECK(Run(ks, {"SET", "hex", "0x10"}) == "+OK\r\n");
+  CHECK(Run(ks, {"INCRBYFLOAT", "hex", "1"}) == "$2\r\n17\r\n");
+  CHECK(Run(ks, {"INCRBYFLOAT", "hex", "0.5"}) == "$4\r\n17.5\r\n");
+  CHECK(Run(ks, {"SET", "t", "abc"}) == "+OK\r\n");
+  CHECK(Run(ks, {"INCRBYFLOAT", "t", "1"}) == "-ERR value is not a valid float\r\n");
+  CHECK(Run(ks, {"HINCRBYFLOAT", "h", "a", "1.5"}) == "$3\r\n1.5\r\n");
+  CHECK(Run(ks, {"HINCRBYFLOAT", "h", "a", "-1.5"}) == "$1\r\n0\r\n");
+  CHECK(Run(ks, {"HINCRBYFLOAT", "h", "a", "inf"}) == "-ERR value is NaN or Infinity\r\n");
+  CHECK(Run(ks, {"HSET", "h", "s", "abc"}) == ":1\r\n");
+  CHECK(Run(ks, {"HINCRBYFLOAT", "h", "s", "1"}) == "-ERR hash value is not a float\r\n");
+  CHECK(Run(ks, {"HINCRBYFLOAT", "t", "s", "1"}) == kWrongType);
+}
+
+TEST_CASE("Commands: SPOP removes what it returns; COPY and RENAME carry every type", "[unit]") {
+  MemoryPartitions ks;
+  CHECK(Run(ks, {"SADD", "s", "a", "b", "c"}) == ":3\r\n");
+  const auto popped = Bulks(Run(ks, {"SPOP", "s", "2"}));
+  REQUIRE(popped.size() == 2);
+  CHECK(Run(ks, {"SCARD", "s"}) == ":1\r\n");
+  for (const auto& m : popped) CHECK(Run(ks, {"SISMEMBER", "s", m}) == ":0\r\n");
+  CHECK(Bulks(Run(ks, {"SPOP", "s"})).size() == 1);
+  CHECK(Run(ks, {"SPOP", "s"}) == "$-1\r\n");
+  CHECK(Run(ks, {"EXISTS", "s"}) == ":0\r\n");
+
+  CHECK(Run(ks, {"MVSET", "mv", "x"}) == "+OK\r\n");
+  CHECK(Run(ks, {"COPY", "mv", "mv2"}) == ":1\r\n");
+  CHECK(Bulks(Run(ks, {"MVGET", "mv2"})).back() == "x");
+  CHECK(Run(ks, {"HSET", "h", "f", "1"}) == ":1\r\n");
+  CHECK(Run(ks, {"HINCRBY", "h", "f", "2"}) == ":3\r\n");
+  CHECK(Run(ks, {"RENAME", "h", "h2"}) == "+OK\r\n");
+  CHECK(Run(ks, {"HGETALL", "h2"}) == "*2\r\n$1\r\nf\r\n$1\r\n3\r\n");
+  CHECK(Run(ks, {"EXISTS", "h"}) == ":0\r\n");
+  CHECK(Run(ks, {"RENAMENX", "h2", "mv"}) == ":0\r\n");
+  CHECK(Run(ks, {"COPY", "h2", "mv", "REPLACE"}) == ":1\r\n");
+  CHECK(Run(ks, {"TYPE", "mv"}) == "+hash\r\n");
+  CHECK(Run(ks, {"COPY", "h2", "x", "DB", "1"}) == "-ERR DB index is out of range\r\n");
+}
+
+TEST_CASE("Commands: SINTERCARD's keys come from its numkeys argument", "[unit]") {
+  const CommandSpec* spec = FindCommand("sintercard");
+  REQUIRE(spec != nullptr);
+  const auto keys = CommandKeys(*spec, {"sintercard", "2", "a", "b", "LIMIT", "1"});
+  CHECK(keys == std::vector<std::string_view>{"a", "b"});
+  CHECK(CommandKeys(*spec, {"sintercard", "3", "a", "b"}).empty());
+  CHECK(CommandKeys(*spec, {"sintercard", "x", "a"}).empty());
+}
+
 }  // namespace
 }  // namespace geokv::replica
