@@ -9,7 +9,7 @@ namespace geokv::replica {
 
 namespace {
 
-constexpr uint32_t kW = kWrite, kR = kReadOnly, kF = kFast, kA = kAdmin;
+constexpr uint32_t kW = kWrite, kR = kReadOnly, kF = kFast, kA = kAdmin, kT = kTransactionControl;
 
 // name, arity, flags, first key, last key, key step, handler[, key finder].
 const std::vector<CommandSpec>& Table() {
@@ -18,10 +18,16 @@ const std::vector<CommandSpec>& Table() {
         // connection (t_connection.cc)
         {"ping", -1, kF, 0, 0, 0, CmdPing},
         {"echo", 2, kF, 0, 0, 0, CmdEcho},
-        {"quit", -1, kF, 0, 0, 0, CmdQuit},
+        {"quit", -1, kF | kT, 0, 0, 0, CmdQuit},
         {"select", 2, kF, 0, 0, 0, CmdSelect},
         {"hello", -1, kF, 0, 0, 0, CmdHello},
         {"client", -2, 0, 0, 0, 0, CmdClient},
+        // transactions (t_transaction.cc)
+        {"multi", 1, kF | kT, 0, 0, 0, CmdMulti},
+        {"exec", 1, kT, 0, 0, 0, CmdExec},
+        {"discard", 1, kF | kT, 0, 0, 0, CmdDiscard},
+        {"watch", -2, kF | kT, 0, 0, 0, CmdWatch},
+        {"unwatch", 1, kF, 0, 0, 0, CmdUnwatch},
         // server (t_server.cc)
         {"command", -1, 0, 0, 0, 0, CmdCommand},
         {"config", -2, kA, 0, 0, 0, CmdConfig},

@@ -36,8 +36,12 @@ enum CommandFlags : uint32_t {
   kReadOnly = 1 << 1,  // reads data and never mutates it
   kFast = 1 << 2,      // O(1) or O(log n)
   kAdmin = 1 << 3,     // server administration (CONFIG)
+  // Runs at once inside MULTI instead of being queued (MULTI EXEC DISCARD
+  // WATCH QUIT); not shown by COMMAND.
+  kTransactionControl = 1 << 4,
 };
-inline constexpr uint32_t kAllCommandFlags = kWrite | kReadOnly | kFast | kAdmin;
+inline constexpr uint32_t kAllCommandFlags =
+    kWrite | kReadOnly | kFast | kAdmin | kTransactionControl;
 
 // What a data handler may use.
 struct CommandContext {

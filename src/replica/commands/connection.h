@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "replica/commands/transaction.h"
 #include "replica/resp/resp_writer.h"
 
 namespace geokv::replica {
 
-using Args = std::vector<std::string>;
 // Takes one complete RESP reply; may be called from any thread, exactly once.
 using Reply = std::function<void(std::string resp)>;
 
@@ -35,6 +35,8 @@ struct ClientSession {
   std::string address;
   bool close_after_reply = false;  // set by QUIT
   std::shared_ptr<ClientWrites> writes = std::make_shared<ClientWrites>();
+  Transaction multi;                     // MULTI ... EXEC
+  std::shared_ptr<WatchedKeys> watched;  // WATCH; null: none
 };
 
 // A CONFIG parameter: its current value, and where CONFIG SET writes it
@@ -57,6 +59,13 @@ class ServerControl {
   // Answers WAIT: how many other datacenters applied every write `client`
   // made, once that is >= numdcs or after timeout_ms (0: no timeout).
   virtual void Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply reply) = 0;
+  // Answers WATCH: records the keys' versions in client.watched (created if
+  // null), or refuses keys this node does not hold.
+  virtual void Watch(ClientSession& client, std::vector<std::string> keys, Reply reply) = 0;
+  // Answers EXEC: runs `queued` (data commands whose keys this node holds) as
+  // one storage job, unless a key in `watched` (may be null) changed.
+  virtual void Exec(ClientSession& client, std::vector<Args> queued,
+                    std::shared_ptr<WatchedKeys> watched, Reply reply) = 0;
 };
 
 // What a connection handler may use. It answers at once through `reply`, or

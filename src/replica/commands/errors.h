@@ -22,4 +22,10 @@ inline constexpr std::string_view kTooManyWaiting = "ERR too many clients in WAI
 // Prefix of the reply when a forwarded request's target has too many in flight.
 inline constexpr std::string_view kBusyForwardPrefix = "BUSY too many requests in flight to node ";
 
+inline constexpr std::string_view kExecAbort =
+    "EXECABORT Transaction discarded because of previous errors.";
+inline constexpr std::string_view kNotInTransaction = "ERR Command not allowed inside a transaction";
+inline constexpr std::string_view kTransactionTooLarge =
+    "ERR transaction too large: at most 100000 commands and 64 MiB queued";
+
 }  // namespace geokv::replica::errors

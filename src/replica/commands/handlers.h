@@ -55,6 +55,12 @@ void CmdQuit(ConnectionContext&, const Args&);
 void CmdSelect(ConnectionContext&, const Args&);
 void CmdHello(ConnectionContext&, const Args&);
 void CmdClient(ConnectionContext&, const Args&);
+// t_transaction.cc
+void CmdMulti(ConnectionContext&, const Args&);
+void CmdExec(ConnectionContext&, const Args&);
+void CmdDiscard(ConnectionContext&, const Args&);
+void CmdWatch(ConnectionContext&, const Args&);
+void CmdUnwatch(ConnectionContext&, const Args&);
 // t_server.cc
 void CmdCommand(ConnectionContext&, const Args&);
 void CmdConfig(ConnectionContext&, const Args&);

@@ -112,10 +112,17 @@ void Node::Dispatch(ClientSession& client, Args args, Reply reply) {
   RespWriter writer(&out);
   const CommandSpec* spec = FindCommand(args[0]);
   if (spec == nullptr) {
+    client.multi.aborted |= client.multi.active;
     ReplyUnknownCommand(args, writer);
     return reply(std::move(out));
   }
-  if (!CheckArity(*spec, args, writer)) return reply(std::move(out));
+  if (!CheckArity(*spec, args, writer)) {
+    client.multi.aborted |= client.multi.active;
+    return reply(std::move(out));
+  }
+  if (client.multi.active && !(spec->flags & kTransactionControl)) {
+    return Queue(*spec, client, std::move(args), std::move(reply));
+  }
   std::visit(Overloaded{
                  [&](DataHandler handler) {
                    DispatchData(*spec, handler, client, std::move(args), std::move(reply));
@@ -142,7 +149,69 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
     return forwarder_.Forward({node.id, node.client.host, node.client.port}, args,
                               std::move(reply));
   }
-  RunDataCommand(handler, std::move(args), std::move(reply), client.writes);
+  RunDataCommand([handler, args = std::move(args)](CommandContext& ctx) { handler(ctx, args); },
+                 std::move(reply), client.writes);
+}
+
+bool Node::HoldsAll(const std::vector<std::string_view>& keys) const {
+  for (std::string_view key : keys) {
+    if (!held_[table_.PartitionOfKey(key)]) return false;
+  }
+  return true;
+}
+
+void Node::Queue(const CommandSpec& spec, ClientSession& client, Args args, Reply reply) {
+  Transaction& multi = client.multi;
+  if (!spec.is_data()) {
+    multi.aborted = true;
+    return reply(ErrorReply(errors::kNotInTransaction));
+  }
+  // A transaction runs as one job on this node: every key must be held here.
+  if (!HoldsAll(CommandKeys(spec, args))) {
+    multi.aborted = true;
+    return reply(ErrorReply(errors::kCrossSlot));
+  }
+  size_t bytes = 0;
+  for (const std::string& a : args) bytes += a.size();
+  if (multi.queued.size() >= kTransactionCommandsMax ||
+      multi.queued_bytes + bytes > kTransactionBytesMax) {
+    multi.aborted = true;
+    return reply(ErrorReply(errors::kTransactionTooLarge));
+  }
+  multi.queued_bytes += bytes;
+  multi.queued.push_back(std::move(args));
+  reply("+QUEUED\r\n");
+}
+
+void Node::Watch(ClientSession& client, std::vector<std::string> keys, Reply reply) {
+  if (!HoldsAll({keys.begin(), keys.end()})) return reply(ErrorReply(errors::kCrossSlot));
+  if (!client.watched) client.watched = std::make_shared<WatchedKeys>();
+  RunDataCommand(
+      [watched = client.watched, keys = std::move(keys)](CommandContext& ctx) {
+        for (const std::string& key : keys) {
+          watched->Add(key, KeyVersion(StateOf(ctx, key), key));
+        }
+        ctx.reply.Simple("OK");
+      },
+      std::move(reply), client.writes);
+}
+
+void Node::Exec(ClientSession& client, std::vector<Args> queued,
+                std::shared_ptr<WatchedKeys> watched, Reply reply) {
+  std::vector<DataHandler> handlers;
+  for (const Args& args : queued) {
+    const CommandSpec* spec = FindCommand(args[0]);
+    GEOKV_ASSERT(spec != nullptr && spec->is_data());  // checked when queued
+    handlers.push_back(std::get<DataHandler>(spec->handler));
+  }
+  RunDataCommand(
+      [handlers = std::move(handlers), queued = std::move(queued),
+       watched = std::move(watched)](CommandContext& ctx) {
+        if (watched && !watched->Unchanged(ctx.partitions)) return ctx.reply.NullArray();
+        ctx.reply.ArrayHeader(queued.size());
+        for (size_t i = 0; i < queued.size(); ++i) handlers[i](ctx, queued[i]);
+      },
+      std::move(reply), client.writes);
 }
 
 void Node::Info(const std::string& section, Reply reply) {
@@ -192,9 +261,9 @@ std::optional<size_t> Node::RouteTo(const std::vector<uint32_t>& partitions) con
   return fallback;
 }
 
-void Node::RunDataCommand(DataHandler handler, Args args, Reply reply,
+void Node::RunDataCommand(std::function<void(CommandContext&)> run, Reply reply,
                           std::shared_ptr<ClientWrites> writes) {
-  batch_.push_back(PendingCommand{handler, std::move(args), std::move(reply), std::move(writes)});
+  batch_.push_back(PendingCommand{std::move(run), std::move(reply), std::move(writes)});
   if (batch_.size() == 1) boost::asio::post(io_, [this] { FlushBatch(); });
   if (batch_.size() >= kMaxBatch) FlushBatch();
 }
@@ -211,7 +280,7 @@ void Node::FlushBatch() {
     for (size_t i = 0; i < commands->size(); ++i) {
       RespWriter writer(&(*outputs)[i]);
       CommandContext ctx{partitions, writer};
-      (*commands)[i].handler(ctx, (*commands)[i].args);
+      (*commands)[i].run(ctx);
       (*writes)[i] = partitions.TakeWrites();
     }
     if (replication_ != nullptr) replication_->EndJob(txn);

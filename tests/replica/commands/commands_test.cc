@@ -80,8 +80,24 @@ class TestServer final : public ServerControl {
   void Wait(ClientSession&, int64_t numdcs, int64_t timeout_ms, Reply reply) override {
     reply(":" + std::to_string(numdcs + timeout_ms) + "\r\n");
   }
+  void Watch(ClientSession&, std::vector<std::string> keys, Reply reply) override {
+    watched_keys += keys.size();
+    reply("+OK\r\n");
+  }
+  void Exec(ClientSession&, std::vector<Args> queued, std::shared_ptr<WatchedKeys> watched,
+            Reply reply) override {
+    exec_had_watch = watched != nullptr;
+    reply(":" + std::to_string(queued.size()) + "\r\n");
+  }
+  size_t watched_keys = 0;
+  bool exec_had_watch = false;
   size_t max_clients = 100;
 };
+
+TestServer& Server() {
+  static TestServer server;
+  return server;
+}
 
 // Runs one request as the node does: table lookup, arity, then the row's
 // handler (data commands are not routed here: the test holds every key).
@@ -96,7 +112,7 @@ std::string Run(MemoryPartitions& ks, Args args, ClientSession* session = nullpt
       CommandContext ctx{ks, reply};
       std::get<DataHandler>(spec->handler)(ctx, args);
     } else {
-      static TestServer server;
+      TestServer& server = Server();
       ClientSession own;
       ConnectionContext ctx(session ? *session : own, server,
                             [&out](std::string resp) { out += resp; });
@@ -307,6 +323,54 @@ TEST_CASE("Commands: connection and server commands through the connection conte
   CHECK(Run(ks, {"WAIT", "x", "100"}) == "-ERR value is not an integer or out of range\r\n");
   CHECK(Run(ks, {"QUIT"}, &session) == "+OK\r\n");
   CHECK(session.close_after_reply);
+}
+
+TEST_CASE("Commands: MULTI, EXEC, DISCARD and WATCH keep the connection's transaction", "[unit]") {
+  MemoryPartitions ks;
+  ClientSession session;
+  CHECK(Run(ks, {"EXEC"}, &session) == "-ERR EXEC without MULTI\r\n");
+  CHECK(Run(ks, {"DISCARD"}, &session) == "-ERR DISCARD without MULTI\r\n");
+  CHECK(Run(ks, {"WATCH", "a", "b"}, &session) == "+OK\r\n");
+  CHECK(Server().watched_keys == 2);
+  session.watched = std::make_shared<WatchedKeys>();  // as the node would have set it
+  CHECK(Run(ks, {"MULTI"}, &session) == "+OK\r\n");
+  CHECK(session.multi.active);
+  CHECK(Run(ks, {"MULTI"}, &session) == "-ERR MULTI calls can not be nested\r\n");
+  CHECK(Run(ks, {"WATCH", "c"}, &session) == "-ERR WATCH inside MULTI is not allowed\r\n");
+  session.multi.queued = {{"SET", "a", "1"}, {"GET", "a"}};  // as the node queues them
+  CHECK(Run(ks, {"EXEC"}, &session) == ":2\r\n");
+  CHECK(Server().exec_had_watch);
+  CHECK_FALSE(session.multi.active);
+  CHECK(session.watched == nullptr);  // EXEC unwatches
+  // A command refused while queuing aborts the transaction.
+  CHECK(Run(ks, {"MULTI"}, &session) == "+OK\r\n");
+  session.multi.aborted = true;
+  CHECK(Run(ks, {"EXEC"}, &session) ==
+        "-EXECABORT Transaction discarded because of previous errors.\r\n");
+  CHECK_FALSE(session.multi.active);
+  CHECK(Run(ks, {"MULTI"}, &session) == "+OK\r\n");
+  CHECK(Run(ks, {"DISCARD"}, &session) == "+OK\r\n");
+  CHECK_FALSE(session.multi.active);
+}
+
+TEST_CASE("Commands: a key's WATCH version changes with every write to it", "[unit]") {
+  MemoryPartitions ks;
+  auto version = [&](const std::string& key) {
+    return KeyVersion(ks.State(ks.PartitionOf(key)), key);
+  };
+  const uint64_t empty = version("k");
+  Run(ks, {"SET", "k", "1"});
+  const uint64_t v1 = version("k");
+  CHECK(v1 != empty);
+  Run(ks, {"SET", "other", "1"});
+  CHECK(version("k") == v1);  // another key's write does not touch it
+  Run(ks, {"SET", "k", "1"});  // same value, new write
+  CHECK(version("k") != v1);
+  WatchedKeys watched;
+  watched.Add("k", version("k"));
+  CHECK(watched.Unchanged(ks));
+  Run(ks, {"DEL", "k"});
+  CHECK_FALSE(watched.Unchanged(ks));
 }
 
 TEST_CASE("Commands: reads and no-op writes commit nothing", "[unit]") {
