@@ -15,8 +15,8 @@
 #include <sys/wait.h>
 
 #include <algorithm>
-#include <cctype>
 #include <catch2/catch.hpp>
+#include <cctype>
 #include <cstdio>
 #include <functional>
 #include <set>
@@ -38,12 +38,12 @@ using Args = std::vector<std::string>;
 // How a command's successful replies are compared.
 enum class Compare {
   kExact,
-  kSet,          // an array compared as a set of elements
-  kPairSet,      // an array of (field, value) pairs compared as a set of pairs
-  kShape,        // random or time-dependent: types and lengths only
-  kShapeThenDel, // random and mutating: shape, then the key is deleted on both
-  kScanSet,      // a cursor: iterate to the end, compare the union of elements
-  kScanPairSet,  // as kScanSet, for (field, value) pairs
+  kSet,           // an array compared as a set of elements
+  kPairSet,       // an array of (field, value) pairs compared as a set of pairs
+  kShape,         // random or time-dependent: types and lengths only
+  kShapeThenDel,  // random and mutating: shape, then the key is deleted on both
+  kScanSet,       // a cursor: iterate to the end, compare the union of elements
+  kScanPairSet,   // as kScanSet, for (field, value) pairs
 };
 
 struct AllowedDifference {
@@ -252,7 +252,10 @@ class Generator {
     Add(2, [this] { return Args{"sismember", Key(), Member()}; });
     Add(2, [this] { return WithMembers({"smismember", Key()}, 1 + Small(3)); });
     Add(2, [this] { return Args{"scard", Key()}; });
-    Add(5, [this] { return WithPairs("hset", 1 + Small(3), [this] { return Value(); }, true); });
+    Add(5, [this] {
+      return WithPairs(
+          "hset", 1 + Small(3), [this] { return Value(); }, true);
+    });
     Add(3, [this] { return Args{"hget", Key(), Field()}; });
     Add(2, [this] { return WithFields({"hmget", Key()}, 1 + Small(3)); });
     Add(3, [this] { return WithFields({"hdel", Key()}, 1 + Small(3)); });
@@ -278,8 +281,8 @@ class Generator {
     Add(2, [this] { return LcsCommand(); });
     Add(3, [this] {
       // Not 4294967295: that builds a 512 MB value (geokv then ships it as a delta).
-      const std::string offset = rng_.Chance(90) ? std::to_string(rng_.Below(80))
-                                                 : Pick({"-1", "x", "4294967296"});
+      const std::string offset =
+          rng_.Chance(90) ? std::to_string(rng_.Below(80)) : Pick({"-1", "x", "4294967296"});
       return Args{"setbit", Key(), offset, Pick({"0", "1", "1", "2", "x"})};
     });
     Add(2, [this] { return Args{"getbit", Key(), BitOffset()}; });
@@ -311,7 +314,10 @@ class Generator {
     // Hashes.
     Add(2, [this] { return Args{"hsetnx", Key(), Field(), Value()}; });
     Add(2, [this] { return Args{"hstrlen", Key(), Field()}; });
-    Add(2, [this] { return WithPairs("hmset", 1 + Small(3), [this] { return Value(); }, true); });
+    Add(2, [this] {
+      return WithPairs(
+          "hmset", 1 + Small(3), [this] { return Value(); }, true);
+    });
     Add(2, [this] {
       Args args{"hrandfield", Key()};
       if (rng_.Chance(70)) args.push_back(RandomCount());
@@ -379,10 +385,26 @@ class Generator {
   }
   // Numbers at and around the edges of int64, and some that are not numbers.
   std::string Number() {
-    static const char* const kEdges[] = {
-        "0",  "1",  "-1", "9223372036854775807", "-9223372036854775808", "9223372036854775808",
-        "-9223372036854775809", "00", "-0", "+1", " 1", "1 ", "1.5", "1e3", "", "abc",
-        "99999999999999999999999", "0x10", "4611686018427387904", "-4611686018427387905"};
+    static const char* const kEdges[] = {"0",
+                                         "1",
+                                         "-1",
+                                         "9223372036854775807",
+                                         "-9223372036854775808",
+                                         "9223372036854775808",
+                                         "-9223372036854775809",
+                                         "00",
+                                         "-0",
+                                         "+1",
+                                         " 1",
+                                         "1 ",
+                                         "1.5",
+                                         "1e3",
+                                         "",
+                                         "abc",
+                                         "99999999999999999999999",
+                                         "0x10",
+                                         "4611686018427387904",
+                                         "-4611686018427387905"};
     if (rng_.Chance(50)) return std::to_string(rng_.Between(-1000, 1000));
     return kEdges[rng_.Below(std::size(kEdges))];
   }
@@ -431,10 +453,31 @@ class Generator {
 
   // INCRBYFLOAT increments: plain, exponents, tiny and huge, hex, inf.
   std::string Float() {
-    if (rng_.Chance(40)) return std::to_string(rng_.Between(-100, 100)) + "." + std::to_string(rng_.Below(1000));
-    return Pick({"0.1", "-0.1", "1e20", "-1e20", "1e-20", "1.5e3", "0x1p3", "inf", "-inf", "nan",
-                 "1e308", "1e4000", "1e5000", "1e-5000", "3.0000000000000000001", "-0", " 1",
-                 "1 ", "", "abc", "0.30000000000000004", "9223372036854775807", "5e-324"});
+    if (rng_.Chance(40))
+      return std::to_string(rng_.Between(-100, 100)) + "." + std::to_string(rng_.Below(1000));
+    return Pick({"0.1",
+                 "-0.1",
+                 "1e20",
+                 "-1e20",
+                 "1e-20",
+                 "1.5e3",
+                 "0x1p3",
+                 "inf",
+                 "-inf",
+                 "nan",
+                 "1e308",
+                 "1e4000",
+                 "1e5000",
+                 "1e-5000",
+                 "3.0000000000000000001",
+                 "-0",
+                 " 1",
+                 "1 ",
+                 "",
+                 "abc",
+                 "0.30000000000000004",
+                 "9223372036854775807",
+                 "5e-324"});
   }
 
   // SETRANGE offsets: small ones, and the edges (the largest is past 512 MB).
@@ -462,7 +505,8 @@ class Generator {
     for (uint64_t i = 0; i < options; ++i) {
       const std::string option = Pick({"LEN", "IDX", "WITHMATCHLEN", "MINMATCHLEN", "bogus"});
       args.push_back(option);
-      if (option == "MINMATCHLEN" && rng_.Chance(90)) args.push_back(Pick({"0", "1", "2", "-1", "x"}));
+      if (option == "MINMATCHLEN" && rng_.Chance(90))
+        args.push_back(Pick({"0", "1", "2", "-1", "x"}));
     }
     return args;
   }
@@ -538,25 +582,79 @@ class Generator {
   // A command with too few or too many arguments.
   Args WrongArity() {
     static const std::vector<Args> kCases = {
-        {"get"},          {"get", "a", "b"},     {"set", "a"},        {"getset", "a"},
-        {"mset", "a"},    {"mget"},              {"strlen"},          {"incr"},
-        {"incrby", "a"},  {"decrby", "a", "1", "2"}, {"sadd", "a"},   {"srem", "a"},
-        {"smembers"},     {"sismember", "a"},    {"smismember", "a"}, {"scard"},
-        {"hset", "a", "f"}, {"hget", "a"},       {"hmget", "a"},      {"hdel", "a"},
-        {"hgetall"},      {"hincrby", "a", "f"}, {"del"},             {"exists"},
-        {"type"},         {"dbsize", "x"},       {"scan"},            {"hlen"},
-        {"hexists", "a"}, {"hkeys"},             {"hvals"},           {"decr"},
-        {"msetnx", "a"},  {"append", "a"},       {"setrange", "a", "1"}, {"getrange", "a", "1"},
-        {"substr", "a"},  {"lcs", "a"},          {"setbit", "a", "1"}, {"getbit", "a"},
-        {"bitcount"},     {"bitpos", "a"},       {"bitop", "and", "d"}, {"sinter"},
-        {"sintercard", "1"}, {"sinterstore", "d"}, {"sunion"},        {"sunionstore", "d"},
-        {"sdiff"},        {"sdiffstore", "d"},   {"smove", "a", "b"}, {"spop"},
-        {"srandmember"},  {"sscan", "a"},        {"hsetnx", "a", "f"}, {"hstrlen", "a"},
-        {"hrandfield"},   {"hmset", "a", "f"},   {"hmset", "a", "f", "v", "g"}, {"hscan", "a"},
-        {"keys"},         {"randomkey", "a"},    {"rename", "a"},     {"renamenx", "a"},
-        {"copy", "a"},    {"touch"},             {"unlink"},          {"object"},
-        {"object", "encoding"}, {"object", "freq", "a", "b"}, {"time", "x"},
-        {"incrbyfloat", "a"}, {"hincrbyfloat", "a", "f"},
+        {"get"},
+        {"get", "a", "b"},
+        {"set", "a"},
+        {"getset", "a"},
+        {"mset", "a"},
+        {"mget"},
+        {"strlen"},
+        {"incr"},
+        {"incrby", "a"},
+        {"decrby", "a", "1", "2"},
+        {"sadd", "a"},
+        {"srem", "a"},
+        {"smembers"},
+        {"sismember", "a"},
+        {"smismember", "a"},
+        {"scard"},
+        {"hset", "a", "f"},
+        {"hget", "a"},
+        {"hmget", "a"},
+        {"hdel", "a"},
+        {"hgetall"},
+        {"hincrby", "a", "f"},
+        {"del"},
+        {"exists"},
+        {"type"},
+        {"dbsize", "x"},
+        {"scan"},
+        {"hlen"},
+        {"hexists", "a"},
+        {"hkeys"},
+        {"hvals"},
+        {"decr"},
+        {"msetnx", "a"},
+        {"append", "a"},
+        {"setrange", "a", "1"},
+        {"getrange", "a", "1"},
+        {"substr", "a"},
+        {"lcs", "a"},
+        {"setbit", "a", "1"},
+        {"getbit", "a"},
+        {"bitcount"},
+        {"bitpos", "a"},
+        {"bitop", "and", "d"},
+        {"sinter"},
+        {"sintercard", "1"},
+        {"sinterstore", "d"},
+        {"sunion"},
+        {"sunionstore", "d"},
+        {"sdiff"},
+        {"sdiffstore", "d"},
+        {"smove", "a", "b"},
+        {"spop"},
+        {"srandmember"},
+        {"sscan", "a"},
+        {"hsetnx", "a", "f"},
+        {"hstrlen", "a"},
+        {"hrandfield"},
+        {"hmset", "a", "f"},
+        {"hmset", "a", "f", "v", "g"},
+        {"hscan", "a"},
+        {"keys"},
+        {"randomkey", "a"},
+        {"rename", "a"},
+        {"renamenx", "a"},
+        {"copy", "a"},
+        {"touch"},
+        {"unlink"},
+        {"object"},
+        {"object", "encoding"},
+        {"object", "freq", "a", "b"},
+        {"time", "x"},
+        {"incrbyfloat", "a"},
+        {"hincrbyfloat", "a", "f"},
     };
     return kCases[rng_.Below(kCases.size())];
   }

@@ -1,6 +1,8 @@
 // Exact decimals and the float increments built on them (INCRBYFLOAT,
 // HINCRBYFLOAT): exact text, Redis's rounding when shown, and convergence to
 // identical bytes whatever the delivery order and whichever dots were folded.
+#include "crdt/decimal.h"
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
@@ -8,7 +10,6 @@
 
 #include "common/prng.h"
 #include "crdt/codec.h"
-#include "crdt/decimal.h"
 #include "crdt/fold.h"
 #include "crdt/scalar.h"
 #include "replica_harness.h"
@@ -66,8 +67,7 @@ TEST_CASE("Decimal: adds exactly and prints as Redis prints long doubles", "[uni
   CHECK_FALSE(d("1.5").ToInt64().has_value());
 }
 
-TEST_CASE("Codec: a counter atom's decimal round-trips; a non-canonical one is refused",
-          "[unit]") {
+TEST_CASE("Codec: a counter atom's decimal round-trips; a non-canonical one is refused", "[unit]") {
   test::TestReplica replica(7);
   const ScalarRef ref{"k", std::nullopt};
   const Delta delta = replica.Mutate(

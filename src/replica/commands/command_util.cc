@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cerrno>
 #include <cstdlib>
 #include <random>
 
@@ -26,23 +26,10 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-std::optional<int64_t> IntegerArg(CommandContext& ctx, const std::string& arg) {
+std::optional<int64_t> IntegerArg(RespWriter& reply, const std::string& arg) {
   auto value = crdt::ParseInt64(arg);
-  if (!value) ctx.reply.Error(errors::kNotInteger);
+  if (!value) reply.Error(errors::kNotInteger);
   return value;
-}
-
-bool CheckKeysHeld(CommandContext& ctx, const Args& args, int first, int last, int step) {
-  for (int i = first; i <= last && i < static_cast<int>(args.size()); i += step) {
-    const uint32_t partition = ctx.partitions.PartitionOf(args[i]);
-    if (ctx.partitions.Holds(partition)) continue;
-    std::string message = "MOVED " + std::to_string(partition) + " ";
-    const auto nodes = ctx.partitions.PreferenceList(partition);
-    for (size_t n = 0; n < nodes.size(); ++n) message += (n ? "," : "") + nodes[n];
-    ctx.reply.Error(message);
-    return false;
-  }
-  return true;
 }
 
 crdt::MutableState& StateOf(CommandContext& ctx, std::string_view key) {
@@ -86,7 +73,8 @@ std::optional<long double> ParseLongDouble(std::string_view text) {
   errno = 0;
   char* end = nullptr;
   const long double value = std::strtold(buffer.c_str(), &end);
-  if (std::isspace(static_cast<unsigned char>(buffer[0])) || end != buffer.c_str() + buffer.size() ||
+  if (std::isspace(static_cast<unsigned char>(buffer[0])) ||
+      end != buffer.c_str() + buffer.size() ||
       (errno == ERANGE && (value == HUGE_VALL || value == -HUGE_VALL || value == 0)) ||
       std::isnan(value)) {
     return std::nullopt;
@@ -112,14 +100,14 @@ std::string FormatLongDouble(long double value) {
 
 std::optional<long double> FloatArg(CommandContext& ctx, const std::string& arg) {
   auto value = ParseLongDouble(arg);
-  if (!value) ctx.reply.Error("ERR value is not a valid float");
+  if (!value) ctx.reply.Error(errors::kNotFloat);
   return value;
 }
 
 std::optional<FloatIncrement> CheckedFloatIncrement(CommandContext& ctx,
                                                     const crdt::StateView& state,
-                                                    const crdt::ScalarRef& ref,
-                                                    long double by, std::string_view not_float) {
+                                                    const crdt::ScalarRef& ref, long double by,
+                                                    std::string_view not_float) {
   const crdt::ScalarValue current = crdt::ReadScalar(state, ref);
   long double value = 0;
   if (current.present()) {
@@ -132,7 +120,7 @@ std::optional<FloatIncrement> CheckedFloatIncrement(CommandContext& ctx,
   }
   value += by;
   if (std::isnan(value) || std::isinf(value)) {
-    ctx.reply.Error("ERR increment would produce NaN or Infinity");
+    ctx.reply.Error(errors::kFloatNanOrInf);
     return std::nullopt;
   }
   FloatIncrement step;
@@ -161,7 +149,8 @@ void ReplyScalar(CommandContext& ctx, const crdt::ScalarValue& value) {
 namespace geokv::replica {
 
 std::string ReadString(CommandContext& ctx, const std::string& key) {
-  const crdt::ScalarValue v = crdt::ReadScalar(StateOf(ctx, key), crdt::ScalarRef{key, std::nullopt});
+  const crdt::ScalarValue v =
+      crdt::ReadScalar(StateOf(ctx, key), crdt::ScalarRef{key, std::nullopt});
   return v.present() ? v.ToBytes() : std::string();
 }
 
@@ -188,7 +177,7 @@ std::optional<uint64_t> CursorArg(CommandContext& ctx, const std::string& arg) {
   const unsigned long long value = std::strtoull(arg.c_str(), &end, 10);
   if (arg.empty() || std::isspace(static_cast<unsigned char>(arg[0])) ||
       end != arg.c_str() + arg.size() || errno == ERANGE) {
-    ctx.reply.Error("ERR invalid cursor");
+    ctx.reply.Error(errors::kInvalidCursor);
     return std::nullopt;
   }
   return value;

@@ -1,5 +1,5 @@
-// Helpers shared by the command handlers (t_*.cc): argument parsing, routing
-// checks, type checks and the mutate-then-commit step. Internal to src/replica.
+// Helpers shared by the command handlers (t_*.cc): argument parsing, type
+// checks and the mutate-then-commit step. Internal to src/replica/commands.
 #pragma once
 
 #include <optional>
@@ -19,17 +19,13 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 // Parses an integer argument; on failure writes "value is not an integer" and
 // returns nullopt.
-std::optional<int64_t> IntegerArg(CommandContext& ctx, const std::string& arg);
-
-// True if this node holds every key's partition. Otherwise writes
-// "-MOVED <partition> <node>,<node>..." for the first key it does not hold and
-// returns false. (Replication forwards such requests instead.)
-bool CheckKeysHeld(CommandContext& ctx, const Args& args, int first, int last, int step);
-inline bool CheckKeyHeld(CommandContext& ctx, const Args& args, int index) {
-  return CheckKeysHeld(ctx, args, index, index, 1);
+std::optional<int64_t> IntegerArg(RespWriter& reply, const std::string& arg);
+inline std::optional<int64_t> IntegerArg(CommandContext& ctx, const std::string& arg) {
+  return IntegerArg(ctx.reply, arg);
 }
 
-// The state of the partition that holds `key`. REQUIRES: the key is held.
+// The state of the partition that holds `key`. REQUIRES: the key is held
+// (routing guarantees it for every key of the command's key spec).
 crdt::MutableState& StateOf(CommandContext& ctx, std::string_view key);
 
 // The key's visible type if it is `expected` or none; otherwise writes
@@ -64,8 +60,8 @@ struct FloatIncrement {
 // current value is not a float, or the NaN/Infinity error, and returns nullopt.
 std::optional<FloatIncrement> CheckedFloatIncrement(CommandContext& ctx,
                                                     const crdt::StateView& state,
-                                                    const crdt::ScalarRef& ref,
-                                                    long double by, std::string_view not_float);
+                                                    const crdt::ScalarRef& ref, long double by,
+                                                    std::string_view not_float);
 // Parses a float argument as Redis's string2ld; on failure writes "value is
 // not a valid float" and returns nullopt.
 std::optional<long double> FloatArg(CommandContext& ctx, const std::string& arg);
@@ -77,16 +73,19 @@ void ReplyScalar(CommandContext& ctx, const crdt::ScalarValue& value);
 
 namespace geokv::replica {
 
-// The largest string a command may build (Redis's default proto-max-bulk-len),
-// and Redis's error past it.
+// The largest string a command may build (Redis's default proto-max-bulk-len;
+// errors::kStringTooLong past it).
 inline constexpr size_t kStringBytesMax = size_t{512} << 20;
-inline constexpr std::string_view kStringTooLong =
-    "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 
 // The bytes of a string key ("" when absent). REQUIRES: its type was checked.
 std::string ReadString(CommandContext& ctx, const std::string& key);
 // Replaces whatever `key` holds (any type) with a string register of `value`.
 void WriteString(CommandContext& ctx, const std::string& key, std::string value);
+
+// Negative counts of SRANDMEMBER and HRANDFIELD repeat elements: the reply is
+// bounded here rather than by the client's number (errors::kRandomCountRange
+// past it).
+inline constexpr int64_t kRandomRepeatsMax = int64_t{1} << 20;
 
 // Uniform in [0, n) from a per-thread generator seeded once from the OS: for
 // the commands that choose at random (SPOP, SRANDMEMBER, HRANDFIELD,

@@ -14,13 +14,11 @@ namespace {
 
 using crdt::ValueType;
 
-constexpr std::string_view kBadOffset = "ERR bit offset is not an integer or out of range";
-
 // A bit offset as Redis accepts it: 0 <= offset < 8 * kStringBytesMax.
 std::optional<uint64_t> BitOffsetArg(CommandContext& ctx, const std::string& arg) {
   auto offset = crdt::ParseInt64(arg);
   if (!offset || *offset < 0 || static_cast<uint64_t>(*offset >> 3) >= kStringBytesMax) {
-    ctx.reply.Error(kBadOffset);
+    ctx.reply.Error(errors::kBitOffset);
     return std::nullopt;
   }
   return static_cast<uint64_t>(*offset);
@@ -71,7 +69,7 @@ void CmdSetBit(CommandContext& ctx, const Args& args) {
   if (!offset) return;
   auto bit = crdt::ParseInt64(args[3]);
   if (!bit || (*bit & ~int64_t{1}) != 0) {
-    return ctx.reply.Error("ERR bit is not an integer or out of range");
+    return ctx.reply.Error(errors::kBitValue);
   }
   if (!CheckType(ctx, args[1], ValueType::kString)) return;
   std::string value = ReadString(ctx, args[1]);
@@ -129,7 +127,7 @@ void CmdBitCount(CommandContext& ctx, const Args& args) {
 void CmdBitPos(CommandContext& ctx, const Args& args) {
   auto bit = IntegerArg(ctx, args[2]);
   if (!bit) return;
-  if (*bit != 0 && *bit != 1) return ctx.reply.Error("ERR The bit argument must be 1 or 0.");
+  if (*bit != 0 && *bit != 1) return ctx.reply.Error(errors::kBitArgument);
   auto type = CheckType(ctx, args[1], ValueType::kString);
   if (!type) return;
   // A missing key is an infinite run of 0 bits.
@@ -179,7 +177,7 @@ void CmdBitOp(CommandContext& ctx, const Args& args) {
     return ctx.reply.Error(errors::kSyntax);
   }
   if (op == Op::kNot && args.size() != 4) {
-    return ctx.reply.Error("ERR BITOP NOT must be called with a single source key.");
+    return ctx.reply.Error(errors::kBitOpNot);
   }
   std::vector<std::string> sources;
   size_t longest = 0;

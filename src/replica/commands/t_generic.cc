@@ -22,7 +22,6 @@
 namespace geokv::replica {
 
 void CmdDel(CommandContext& ctx, const Args& args) {
-  if (!CheckKeysHeld(ctx, args, 1, static_cast<int>(args.size()) - 1, 1)) return;
   int64_t deleted = 0;
   for (size_t i = 1; i < args.size(); ++i) {
     Mutate(ctx, args[i], [&](crdt::DeltaBuilder& b) {
@@ -33,7 +32,6 @@ void CmdDel(CommandContext& ctx, const Args& args) {
 }
 
 void CmdExists(CommandContext& ctx, const Args& args) {
-  if (!CheckKeysHeld(ctx, args, 1, static_cast<int>(args.size()) - 1, 1)) return;
   int64_t count = 0;
   for (size_t i = 1; i < args.size(); ++i) {
     if (crdt::VisibleType(StateOf(ctx, args[i]), args[i]) != crdt::ValueType::kNone) ++count;
@@ -42,7 +40,6 @@ void CmdExists(CommandContext& ctx, const Args& args) {
 }
 
 void CmdType(CommandContext& ctx, const Args& args) {
-  if (!CheckKeyHeld(ctx, args, 1)) return;
   ctx.reply.Simple(crdt::TypeName(crdt::VisibleType(StateOf(ctx, args[1]), args[1])));
 }
 
@@ -221,7 +218,7 @@ void CopyValue(CommandContext& ctx, const std::string& from, const std::string& 
 
 void Rename(CommandContext& ctx, const Args& args, bool nx) {
   const std::string &from = args[1], &to = args[2];
-  if (!Exists(ctx, from)) return ctx.reply.Error("ERR no such key");
+  if (!Exists(ctx, from)) return ctx.reply.Error(errors::kNoSuchKey);
   if (from == to) return nx ? ctx.reply.Integer(0) : ctx.reply.Simple("OK");
   if (nx && Exists(ctx, to)) return ctx.reply.Integer(0);
   CopyValue(ctx, from, to);
@@ -325,12 +322,17 @@ void CmdCopy(CommandContext& ctx, const Args& args) {
       return ctx.reply.Error(errors::kSyntax);
     }
   }
-  if (db != 0) return ctx.reply.Error("ERR DB index is out of range");
+  if (db != 0) return ctx.reply.Error(errors::kDbIndex);
   const std::string &from = args[1], &to = args[2];
-  if (from == to) return ctx.reply.Error("ERR source and destination objects are the same");
+  if (from == to) return ctx.reply.Error(errors::kSameObject);
   if (!Exists(ctx, from) || (!replace && Exists(ctx, to))) return ctx.reply.Integer(0);
   CopyValue(ctx, from, to);
   ctx.reply.Integer(1);
+}
+
+std::optional<std::vector<int>> ObjectKeys(const Args& args) {
+  if (args.size() < 3) return std::vector<int>{};
+  return std::vector<int>{2};
 }
 
 // OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key, OBJECT HELP
@@ -374,9 +376,7 @@ void CmdObject(CommandContext& ctx, const Args& args) {
   if (EqualsIgnoreCase(sub, "encoding")) return ctx.reply.Bulk(EncodingName(ctx, args[2]));
   if (EqualsIgnoreCase(sub, "freq")) {
     return ctx.reply.Error(
-        "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
-        "that when switching between policies at runtime LRU and LFU data will take some time to "
-        "adjust.");
+        errors::kLfuNotSelected);
   }
   // IDLETIME: access times are not tracked (0); REFCOUNT: values are not shared.
   ctx.reply.Integer(EqualsIgnoreCase(sub, "idletime") ? 0 : 1);

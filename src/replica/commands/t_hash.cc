@@ -15,7 +15,7 @@ using crdt::ValueType;
 
 namespace {
 bool ReadableHash(CommandContext& ctx, const Args& args) {
-  return CheckKeyHeld(ctx, args, 1) && CheckType(ctx, args[1], ValueType::kHash).has_value();
+  return CheckType(ctx, args[1], ValueType::kHash).has_value();
 }
 
 enum class FieldPart { kBoth, kNames, kValues };
@@ -29,7 +29,8 @@ std::string Lowered(std::string s) {
 void ReplyFields(CommandContext& ctx, const Args& args, FieldPart part) {
   if (!ReadableHash(ctx, args)) return;
   const auto fields = crdt::ReadFields(StateOf(ctx, args[1]), args[1]);
-  ctx.reply.ArrayHeader(fields.size() * (part == FieldPart::kBoth ? 2 : 1));
+  part == FieldPart::kBoth ? ctx.reply.MapHeader(fields.size())
+                           : ctx.reply.ArrayHeader(fields.size());
   for (const auto& [name, value] : fields) {
     if (part != FieldPart::kValues) ctx.reply.Bulk(name);
     if (part != FieldPart::kNames) ctx.reply.Bulk(value.ToBytes());
@@ -139,29 +140,23 @@ void CmdHStrLen(CommandContext& ctx, const Args& args) {
 // HRANDFIELD key [count [WITHVALUES]]: a positive count gives distinct
 // fields, a negative one may repeat them.
 void CmdHRandField(CommandContext& ctx, const Args& args) {
-  // Negative counts repeat fields: the reply is bounded here rather than by
-  // the client's number (as SRANDMEMBER's).
-  constexpr int64_t kRandomRepeatsMax = int64_t{1} << 20;
   std::optional<int64_t> count;
   bool with_values = false;
   if (args.size() >= 3) {
     count = IntegerArg(ctx, args[2]);
     if (!count) return;
     if (*count == INT64_MIN) {
-      return ctx.reply.Error(
-          "ERR value is out of range, value must between -9223372036854775807 and "
-          "9223372036854775807");
+      return ctx.reply.Error(errors::kCountRange);
     }
     if (args.size() > 4 || (args.size() == 4 && !EqualsIgnoreCase(args[3], "withvalues"))) {
       return ctx.reply.Error(errors::kSyntax);
     }
     with_values = args.size() == 4;
     if (with_values && (*count < -(INT64_MAX / 2) || *count > INT64_MAX / 2)) {
-      return ctx.reply.Error("ERR value is out of range");
+      return ctx.reply.Error(errors::kOutOfRange);
     }
     if (*count < -kRandomRepeatsMax) {
-      return ctx.reply.Error("ERR value is out of range, value must between -" +
-                             std::to_string(kRandomRepeatsMax) + " and 9223372036854775807");
+      return ctx.reply.Error(errors::kRandomCountRange);
     }
   }
   if (!ReadableHash(ctx, args)) return;
@@ -170,11 +165,14 @@ void CmdHRandField(CommandContext& ctx, const Args& args) {
     if (fields.empty()) return ctx.reply.Null();
     return ctx.reply.Bulk(fields[RandomBelow(fields.size())].first);
   }
+  // With values: RESP3 nests each pair in an array, RESP2 flattens them.
+  const bool nested = with_values && ctx.reply.protocol() == kResp3;
   const auto reply_field = [&](const std::pair<std::string, crdt::ScalarValue>& field) {
+    if (nested) ctx.reply.ArrayHeader(2);
     ctx.reply.Bulk(field.first);
     if (with_values) ctx.reply.Bulk(field.second.ToBytes());
   };
-  const size_t width = with_values ? 2 : 1;
+  const size_t width = with_values && !nested ? 2 : 1;
   if (*count < 0) {
     if (fields.empty()) return ctx.reply.ArrayHeader(0);
     ctx.reply.ArrayHeader(static_cast<size_t>(-*count) * width);
@@ -217,11 +215,10 @@ void CmdHScan(CommandContext& ctx, const Args& args) {
 void CmdHIncrByFloat(CommandContext& ctx, const Args& args) {
   auto by = FloatArg(ctx, args[3]);
   if (!by) return;
-  if (std::isnan(*by) || std::isinf(*by)) return ctx.reply.Error("ERR value is NaN or Infinity");
+  if (std::isnan(*by) || std::isinf(*by)) return ctx.reply.Error(errors::kIncrementNanOrInf);
   if (!ReadableHash(ctx, args)) return;
   const crdt::ScalarRef ref{args[1], args[2]};
-  auto step =
-      CheckedFloatIncrement(ctx, StateOf(ctx, args[1]), ref, *by, "ERR hash value is not a float");
+  auto step = CheckedFloatIncrement(ctx, StateOf(ctx, args[1]), ref, *by, errors::kHashNotFloat);
   if (!step) return;
   const crdt::Hlc now = ctx.partitions.Now();
   Mutate(ctx, args[1], [&](crdt::DeltaBuilder& b) {

@@ -7,10 +7,9 @@
 #include <set>
 
 #include "crdt/key_type.h"
-#include "replica/commands/glob.h"
-
 #include "crdt/or_set.h"
 #include "replica/commands/command_util.h"
+#include "replica/commands/glob.h"
 #include "replica/commands/handlers.h"
 
 namespace geokv::replica {
@@ -19,7 +18,7 @@ using crdt::ValueType;
 
 namespace {
 bool ReadableSet(CommandContext& ctx, const Args& args) {
-  return CheckKeyHeld(ctx, args, 1) && CheckType(ctx, args[1], ValueType::kSet).has_value();
+  return CheckType(ctx, args[1], ValueType::kSet).has_value();
 }
 }  // namespace
 
@@ -35,7 +34,8 @@ std::optional<std::vector<Members>> ReadSets(CommandContext& ctx, const Args& ar
     if (!CheckType(ctx, args[i], ValueType::kSet)) return std::nullopt;
   }
   std::vector<Members> sets;
-  for (size_t i = first; i < end; ++i) sets.push_back(crdt::Members(StateOf(ctx, args[i]), args[i]));
+  for (size_t i = first; i < end; ++i)
+    sets.push_back(crdt::Members(StateOf(ctx, args[i]), args[i]));
   return sets;
 }
 
@@ -75,8 +75,10 @@ Members Combine(const std::vector<Members>& sets, SetOp op, size_t limit = SIZE_
   return out;
 }
 
-void ReplyMembers(CommandContext& ctx, const Members& members) {
-  ctx.reply.ArrayHeader(members.size());
+// As Redis 7.0: a set in RESP3 where members are distinct (SINTER, SPOP n),
+// an array where they may repeat or are a sample (SRANDMEMBER, SSCAN).
+void ReplyMembers(CommandContext& ctx, const Members& members, bool as_set) {
+  as_set ? ctx.reply.SetHeader(members.size()) : ctx.reply.ArrayHeader(members.size());
   for (const auto& m : members) ctx.reply.Bulk(m);
 }
 
@@ -91,7 +93,7 @@ void StoreSet(CommandContext& ctx, const std::string& key, const Members& member
 // SINTER/SUNION/SDIFF key [key ...]
 void SetOpCommand(CommandContext& ctx, const Args& args, SetOp op) {
   auto sets = ReadSets(ctx, args, 1, args.size());
-  if (sets) ReplyMembers(ctx, Combine(*sets, op));
+  if (sets) ReplyMembers(ctx, Combine(*sets, op), /*as_set=*/true);
 }
 
 // SINTERSTORE/SUNIONSTORE/SDIFFSTORE destination key [key ...]
@@ -102,10 +104,6 @@ void SetOpStoreCommand(CommandContext& ctx, const Args& args, SetOp op) {
   StoreSet(ctx, args[1], result);
   ctx.reply.Integer(static_cast<int64_t>(result.size()));
 }
-
-// Negative counts of SRANDMEMBER (and HRANDFIELD) repeat elements: the reply
-// is bounded here rather than by the client's number.
-constexpr int64_t kRandomRepeatsMax = int64_t{1} << 20;
 
 }  // namespace
 
@@ -139,7 +137,7 @@ void CmdSRem(CommandContext& ctx, const Args& args) {
 void CmdSMembers(CommandContext& ctx, const Args& args) {
   if (!ReadableSet(ctx, args)) return;
   const auto members = crdt::Members(StateOf(ctx, args[1]), args[1]);
-  ctx.reply.ArrayHeader(members.size());
+  ctx.reply.SetHeader(members.size());
   for (const auto& m : members) ctx.reply.Bulk(m);
 }
 
@@ -187,9 +185,9 @@ std::optional<std::vector<int>> SInterCardKeys(const Args& args) {
 // SINTERCARD numkeys key [key ...] [LIMIT limit]
 void CmdSInterCard(CommandContext& ctx, const Args& args) {
   auto numkeys = crdt::ParseInt64(args[1]);
-  if (!numkeys || *numkeys < 1) return ctx.reply.Error("ERR numkeys should be greater than 0");
+  if (!numkeys || *numkeys < 1) return ctx.reply.Error(errors::kNumKeysPositive);
   if (*numkeys > static_cast<int64_t>(args.size()) - 2) {
-    return ctx.reply.Error("ERR Number of keys can't be greater than number of args");
+    return ctx.reply.Error(errors::kNumKeysTooMany);
   }
   const size_t end = 2 + static_cast<size_t>(*numkeys);
   int64_t limit = 0;
@@ -198,7 +196,7 @@ void CmdSInterCard(CommandContext& ctx, const Args& args) {
       return ctx.reply.Error(errors::kSyntax);
     }
     auto n = crdt::ParseInt64(args[i + 1]);
-    if (!n || *n < 0) return ctx.reply.Error("ERR LIMIT can't be negative");
+    if (!n || *n < 0) return ctx.reply.Error(errors::kLimitNegative);
     limit = *n;
   }
   auto sets = ReadSets(ctx, args, 2, end);
@@ -229,7 +227,7 @@ void CmdSPop(CommandContext& ctx, const Args& args) {
   int64_t count = 1;
   if (args.size() == 3) {
     auto n = crdt::ParseInt64(args[2]);
-    if (!n || *n < 0) return ctx.reply.Error("ERR value is out of range, must be positive");
+    if (!n || *n < 0) return ctx.reply.Error(errors::kPositiveCount);
     count = *n;
   }
   if (!ReadableSet(ctx, args)) return;
@@ -245,7 +243,7 @@ void CmdSPop(CommandContext& ctx, const Args& args) {
     for (const auto& m : members) crdt::RemoveMember(b, args[1], m);
   });
   if (args.size() == 2) return ctx.reply.Bulk(members[0]);
-  ReplyMembers(ctx, members);
+  ReplyMembers(ctx, members, /*as_set=*/true);
 }
 
 // SRANDMEMBER key [count]: a positive count gives distinct members, a negative
@@ -257,13 +255,10 @@ void CmdSRandMember(CommandContext& ctx, const Args& args) {
     count = IntegerArg(ctx, args[2]);
     if (!count) return;
     if (*count == INT64_MIN) {
-      return ctx.reply.Error(
-          "ERR value is out of range, value must between -9223372036854775807 and "
-          "9223372036854775807");
+      return ctx.reply.Error(errors::kCountRange);
     }
     if (*count < -kRandomRepeatsMax) {
-      return ctx.reply.Error("ERR value is out of range, value must between -" +
-                             std::to_string(kRandomRepeatsMax) + " and 9223372036854775807");
+      return ctx.reply.Error(errors::kRandomCountRange);
     }
   }
   if (!ReadableSet(ctx, args)) return;
@@ -283,7 +278,7 @@ void CmdSRandMember(CommandContext& ctx, const Args& args) {
     std::swap(members[i], members[i + RandomBelow(members.size() - i)]);
   }
   members.resize(picked);
-  ReplyMembers(ctx, members);
+  ReplyMembers(ctx, members, /*as_set=*/false);
 }
 
 // SSCAN key cursor [MATCH pattern] [COUNT count]
@@ -301,7 +296,7 @@ void CmdSScan(CommandContext& ctx, const Args& args) {
   }
   ctx.reply.ArrayHeader(2);
   ctx.reply.Bulk(std::to_string(next));
-  ReplyMembers(ctx, batch);
+  ReplyMembers(ctx, batch, /*as_set=*/false);
 }
 
 }  // namespace geokv::replica

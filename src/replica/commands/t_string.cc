@@ -25,7 +25,6 @@ void Overwrite(CommandContext& ctx, const std::string& key, const std::string& v
 }
 
 void IncrementBy(CommandContext& ctx, const std::string& key, int64_t by) {
-  if (!CheckKeyHeld(ctx, {key}, 0)) return;
   if (!CheckType(ctx, key, ValueType::kString)) return;
   const auto result = CheckedIncrement(ctx, crdt::ReadScalar(StateOf(ctx, key), StringRef(key)), by,
                                        errors::kNotInteger);
@@ -37,7 +36,7 @@ void IncrementBy(CommandContext& ctx, const std::string& key, int64_t by) {
 }  // namespace
 
 void CmdGet(CommandContext& ctx, const Args& args) {
-  if (!CheckKeyHeld(ctx, args, 1) || !CheckType(ctx, args[1], ValueType::kString)) return;
+  if (!CheckType(ctx, args[1], ValueType::kString)) return;
   ReplyScalar(ctx, crdt::ReadScalar(StateOf(ctx, args[1]), StringRef(args[1])));
 }
 
@@ -60,7 +59,6 @@ void CmdSet(CommandContext& ctx, const Args& args) {
     }
   }
   const std::string& key = args[1];
-  if (!CheckKeyHeld(ctx, args, 1)) return;
   const ValueType type = crdt::VisibleType(StateOf(ctx, key), key);
   if (get && type != ValueType::kString && type != ValueType::kNone) {
     return ctx.reply.Error(errors::kWrongType);
@@ -80,7 +78,7 @@ void CmdSet(CommandContext& ctx, const Args& args) {
 }
 
 void CmdGetSet(CommandContext& ctx, const Args& args) {
-  if (!CheckKeyHeld(ctx, args, 1) || !CheckType(ctx, args[1], ValueType::kString)) return;
+  if (!CheckType(ctx, args[1], ValueType::kString)) return;
   const crdt::ScalarValue old = crdt::ReadScalar(StateOf(ctx, args[1]), StringRef(args[1]));
   Overwrite(ctx, args[1], args[2]);
   ReplyScalar(ctx, old);
@@ -90,13 +88,11 @@ void CmdMSet(CommandContext& ctx, const Args& args) {
   if (args.size() % 2 != 1) {
     return ctx.reply.Error("ERR wrong number of arguments for 'mset' command");
   }
-  if (!CheckKeysHeld(ctx, args, 1, static_cast<int>(args.size()) - 1, 2)) return;
   for (size_t i = 1; i + 1 < args.size(); i += 2) Overwrite(ctx, args[i], args[i + 1]);
   ctx.reply.Simple("OK");
 }
 
 void CmdMGet(CommandContext& ctx, const Args& args) {
-  if (!CheckKeysHeld(ctx, args, 1, static_cast<int>(args.size()) - 1, 1)) return;
   ctx.reply.ArrayHeader(args.size() - 1);
   for (size_t i = 1; i < args.size(); ++i) {
     const crdt::MutableState& state = StateOf(ctx, args[i]);
@@ -109,7 +105,7 @@ void CmdMGet(CommandContext& ctx, const Args& args) {
 }
 
 void CmdStrLen(CommandContext& ctx, const Args& args) {
-  if (!CheckKeyHeld(ctx, args, 1) || !CheckType(ctx, args[1], ValueType::kString)) return;
+  if (!CheckType(ctx, args[1], ValueType::kString)) return;
   const crdt::ScalarValue v = crdt::ReadScalar(StateOf(ctx, args[1]), StringRef(args[1]));
   ctx.reply.Integer(v.present() ? static_cast<int64_t>(v.ToBytes().size()) : 0);
 }
@@ -154,7 +150,7 @@ void CmdMSetNx(CommandContext& ctx, const Args& args) {
 void CmdAppend(CommandContext& ctx, const Args& args) {
   if (!CheckType(ctx, args[1], crdt::ValueType::kString)) return;
   std::string value = ReadString(ctx, args[1]);
-  if (value.size() + args[2].size() > kStringBytesMax) return ctx.reply.Error(kStringTooLong);
+  if (value.size() + args[2].size() > kStringBytesMax) return ctx.reply.Error(errors::kStringTooLong);
   value += args[2];
   const auto length = static_cast<int64_t>(value.size());
   WriteString(ctx, args[1], std::move(value));
@@ -165,7 +161,7 @@ void CmdAppend(CommandContext& ctx, const Args& args) {
 void CmdSetRange(CommandContext& ctx, const Args& args) {
   auto offset = IntegerArg(ctx, args[2]);
   if (!offset) return;
-  if (*offset < 0) return ctx.reply.Error("ERR offset is out of range");
+  if (*offset < 0) return ctx.reply.Error(errors::kOffsetRange);
   auto type = CheckType(ctx, args[1], crdt::ValueType::kString);
   if (!type) return;
   std::string value = ReadString(ctx, args[1]);
@@ -173,7 +169,7 @@ void CmdSetRange(CommandContext& ctx, const Args& args) {
   // Nothing to write: Redis creates no key and answers the current length.
   if (patch.empty()) return ctx.reply.Integer(static_cast<int64_t>(value.size()));
   if (static_cast<uint64_t>(*offset) + patch.size() > kStringBytesMax) {
-    return ctx.reply.Error(kStringTooLong);
+    return ctx.reply.Error(errors::kStringTooLong);
   }
   const size_t at = static_cast<size_t>(*offset);
   if (value.size() < at + patch.size()) value.resize(at + patch.size(), '\0');
@@ -208,7 +204,7 @@ void CmdLcs(CommandContext& ctx, const Args& args) {
   for (int i = 1; i <= 2; ++i) {
     const auto type = crdt::VisibleType(StateOf(ctx, args[i]), args[i]);
     if (type != crdt::ValueType::kNone && type != crdt::ValueType::kString) {
-      return ctx.reply.Error("ERR The specified keys must contain string values");
+      return ctx.reply.Error(errors::kLcsNotStrings);
     }
   }
   const std::string a = ReadString(ctx, args[1]), b = ReadString(ctx, args[2]);
@@ -230,12 +226,12 @@ void CmdLcs(CommandContext& ctx, const Args& args) {
     }
   }
   if (get_idx && get_len) {
-    return ctx.reply.Error("ERR If you want both the length and indexes, please just use IDX.");
+    return ctx.reply.Error(errors::kLcsLenAndIdx);
   }
   const uint64_t cells = (uint64_t{a.size()} + 1) * (uint64_t{b.size()} + 1);
   if (cells * sizeof(uint32_t) > kStringBytesMax) {
     return ctx.reply.Error(
-        "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+        errors::kLcsTooLarge);
   }
   const size_t alen = a.size(), blen = b.size();
   std::vector<uint32_t> table(cells, 0);
@@ -288,7 +284,7 @@ void CmdLcs(CommandContext& ctx, const Args& args) {
     }
   }
   if (!get_idx) return ctx.reply.Bulk(common);
-  ctx.reply.ArrayHeader(4);
+  ctx.reply.MapHeader(2);
   ctx.reply.Bulk("matches");
   ctx.reply.ArrayHeader(matches.size());
   for (const Match& m : matches) {
@@ -316,7 +312,7 @@ void CmdIncrByFloat(CommandContext& ctx, const Args& args) {
   if (!by) return;
   const crdt::ScalarRef ref{key, std::nullopt};
   auto step =
-      CheckedFloatIncrement(ctx, StateOf(ctx, key), ref, *by, "ERR value is not a valid float");
+      CheckedFloatIncrement(ctx, StateOf(ctx, key), ref, *by, errors::kNotFloat);
   if (!step) return;
   const crdt::Hlc now = ctx.partitions.Now();
   Mutate(ctx, key, [&](crdt::DeltaBuilder& b) {
