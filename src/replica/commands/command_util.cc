@@ -170,6 +170,20 @@ uint64_t RandomBelow(uint64_t n) {
   return rng.Below(n);
 }
 
+std::optional<int64_t> RandomCountArg(CommandContext& ctx, const std::string& arg) {
+  auto count = IntegerArg(ctx, arg);
+  if (!count) return std::nullopt;
+  if (*count == INT64_MIN) {
+    ctx.reply.Error(errors::kCountRange);
+    return std::nullopt;
+  }
+  if (*count < -kRandomRepeatsMax) {
+    ctx.reply.Error(errors::kRandomCountRange);
+    return std::nullopt;
+  }
+  return count;
+}
+
 std::optional<uint64_t> CursorArg(CommandContext& ctx, const std::string& arg) {
   // strtoull, as Redis: "-1" wraps around, "+1" is 1.
   errno = 0;

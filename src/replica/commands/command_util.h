@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "crdt/delta.h"
@@ -91,6 +92,20 @@ inline constexpr int64_t kRandomRepeatsMax = int64_t{1} << 20;
 // the commands that choose at random (SPOP, SRANDMEMBER, HRANDFIELD,
 // RANDOMKEY). REQUIRES: n > 0.
 uint64_t RandomBelow(uint64_t n);
+
+// Keeps min(n, size) distinct elements of `items`, chosen at random (a
+// partial Fisher-Yates shuffle), in random order.
+template <typename T>
+void KeepRandom(std::vector<T>& items, uint64_t n) {
+  const size_t kept = n < items.size() ? static_cast<size_t>(n) : items.size();
+  for (size_t i = 0; i < kept; ++i) std::swap(items[i], items[i + RandomBelow(items.size() - i)]);
+  items.resize(kept);
+}
+
+// The count of SRANDMEMBER and HRANDFIELD: an integer in
+// [-kRandomRepeatsMax, INT64_MAX]; otherwise writes Redis's error (or
+// geokv's bound) and returns nullopt.
+std::optional<int64_t> RandomCountArg(CommandContext& ctx, const std::string& arg);
 
 // Parses a SCAN-family cursor as Redis does (strtoull: an optional sign, then
 // decimal digits, no spaces); on failure writes "invalid cursor".

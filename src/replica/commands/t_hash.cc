@@ -143,20 +143,14 @@ void CmdHRandField(CommandContext& ctx, const Args& args) {
   std::optional<int64_t> count;
   bool with_values = false;
   if (args.size() >= 3) {
-    count = IntegerArg(ctx, args[2]);
+    count = RandomCountArg(ctx, args[2]);
     if (!count) return;
-    if (*count == INT64_MIN) {
-      return ctx.reply.Error(errors::kCountRange);
-    }
     if (args.size() > 4 || (args.size() == 4 && !EqualsIgnoreCase(args[3], "withvalues"))) {
       return ctx.reply.Error(errors::kSyntax);
     }
     with_values = args.size() == 4;
     if (with_values && (*count < -(INT64_MAX / 2) || *count > INT64_MAX / 2)) {
       return ctx.reply.Error(errors::kOutOfRange);
-    }
-    if (*count < -kRandomRepeatsMax) {
-      return ctx.reply.Error(errors::kRandomCountRange);
     }
   }
   if (!ReadableHash(ctx, args)) return;
@@ -179,12 +173,9 @@ void CmdHRandField(CommandContext& ctx, const Args& args) {
     for (int64_t i = 0; i < -*count; ++i) reply_field(fields[RandomBelow(fields.size())]);
     return;
   }
-  const size_t picked = std::min<uint64_t>(static_cast<uint64_t>(*count), fields.size());
-  for (size_t i = 0; i < picked; ++i) {
-    std::swap(fields[i], fields[i + RandomBelow(fields.size() - i)]);
-  }
-  ctx.reply.ArrayHeader(picked * width);
-  for (size_t i = 0; i < picked; ++i) reply_field(fields[i]);
+  KeepRandom(fields, static_cast<uint64_t>(*count));
+  ctx.reply.ArrayHeader(fields.size() * width);
+  for (const auto& field : fields) reply_field(field);
 }
 
 // HSCAN key cursor [MATCH pattern] [COUNT count]

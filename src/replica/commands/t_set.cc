@@ -233,12 +233,7 @@ void CmdSPop(CommandContext& ctx, const Args& args) {
   if (!ReadableSet(ctx, args)) return;
   Members members = crdt::Members(StateOf(ctx, args[1]), args[1]);
   if (args.size() == 2 && members.empty()) return ctx.reply.Null();
-  // A partial Fisher-Yates shuffle picks `count` distinct members.
-  const size_t picked = std::min<uint64_t>(static_cast<uint64_t>(count), members.size());
-  for (size_t i = 0; i < picked; ++i) {
-    std::swap(members[i], members[i + RandomBelow(members.size() - i)]);
-  }
-  members.resize(picked);
+  KeepRandom(members, static_cast<uint64_t>(count));
   Mutate(ctx, args[1], [&](crdt::DeltaBuilder& b) {
     for (const auto& m : members) crdt::RemoveMember(b, args[1], m);
   });
@@ -252,14 +247,8 @@ void CmdSRandMember(CommandContext& ctx, const Args& args) {
   if (args.size() > 3) return ctx.reply.Error(errors::kSyntax);
   std::optional<int64_t> count;
   if (args.size() == 3) {
-    count = IntegerArg(ctx, args[2]);
+    count = RandomCountArg(ctx, args[2]);
     if (!count) return;
-    if (*count == INT64_MIN) {
-      return ctx.reply.Error(errors::kCountRange);
-    }
-    if (*count < -kRandomRepeatsMax) {
-      return ctx.reply.Error(errors::kRandomCountRange);
-    }
   }
   if (!ReadableSet(ctx, args)) return;
   Members members = crdt::Members(StateOf(ctx, args[1]), args[1]);
@@ -273,11 +262,7 @@ void CmdSRandMember(CommandContext& ctx, const Args& args) {
     for (int64_t i = 0; i < -*count; ++i) ctx.reply.Bulk(members[RandomBelow(members.size())]);
     return;
   }
-  const size_t picked = std::min<uint64_t>(static_cast<uint64_t>(*count), members.size());
-  for (size_t i = 0; i < picked; ++i) {
-    std::swap(members[i], members[i + RandomBelow(members.size() - i)]);
-  }
-  members.resize(picked);
+  KeepRandom(members, static_cast<uint64_t>(*count));
   ReplyMembers(ctx, members, /*as_set=*/false);
 }
 
