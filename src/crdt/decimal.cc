@@ -63,7 +63,12 @@ void Decimal::Normalize() {
 }
 
 std::optional<Decimal> Decimal::Parse(std::string_view text) {
-  if (text.empty() || text.size() > kDecimalDigitsMax) return std::nullopt;
+  return Parse(text, kDecimalDigitsMax);
+}
+
+std::optional<Decimal> Decimal::Parse(std::string_view text, size_t digits_max) {
+  // Text longer than twice the digits (plus sign, point, exponent) cannot fit.
+  if (text.empty() || text.size() > 2 * digits_max + 16) return std::nullopt;
   size_t i = 0;
   Decimal d;
   if (text[i] == '+' || text[i] == '-') d.negative_ = text[i++] == '-';
@@ -101,20 +106,20 @@ std::optional<Decimal> Decimal::Parse(std::string_view text) {
     if (shift <= d.scale_) {
       d.scale_ -= shift;
     } else {
-      if (shift - d.scale_ + d.digits_.size() > kDecimalDigitsMax) return std::nullopt;
+      if (shift - d.scale_ + d.digits_.size() > digits_max) return std::nullopt;
       d.digits_.append(shift - d.scale_, '0');
       d.scale_ = 0;
     }
   } else if (exponent < 0) {
     d.scale_ += static_cast<size_t>(-exponent);
   }
-  if (std::max(d.digits_.size(), d.scale_) > kDecimalDigitsMax) return std::nullopt;
+  if (std::max(d.digits_.size(), d.scale_) > digits_max) return std::nullopt;
   d.Normalize();
   return d;
 }
 
 std::optional<Decimal> Decimal::ParseCanonical(std::string_view text) {
-  auto d = Parse(text);
+  auto d = Parse(text, kDecimalCanonicalDigitsMax);
   if (!d || d->ToCanonical() != text) return std::nullopt;
   return d;
 }

@@ -10,8 +10,10 @@
 //
 // Canonical text, used on the wire and in storage: an optional '-', the
 // integer digits without leading zeros ("0" if none), then optionally '.' and
-// fraction digits without trailing zeros; zero is "0". Sizes are bounded by
-// kDecimalDigitsMax (values past it are refused when parsed).
+// fraction digits without trailing zeros; zero is "0". What clients write is
+// bounded by kDecimalDigitsMax; exact sums and differences of such values are
+// longer, so canonical text (geokv's own) has the looser bound
+// kDecimalCanonicalDigitsMax.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +27,8 @@ namespace geokv::crdt {
 // long double written out in full (about 4933 integer digits, 4951 fraction
 // digits for the smallest subnormals) with room for sums of many of them.
 inline constexpr size_t kDecimalDigitsMax = 12'000;
+// Sums of many such values and differences between them stay far below it.
+inline constexpr size_t kDecimalCanonicalDigitsMax = size_t{1} << 20;
 
 class Decimal {
  public:
@@ -35,7 +39,8 @@ class Decimal {
   // [e[+-]digits], at least one mantissa digit, no spaces. Hexadecimal, inf and
   // nan are not decimals (nullopt), nor is anything past kDecimalDigitsMax.
   static std::optional<Decimal> Parse(std::string_view text);
-  // Canonical text only (see above); anything else is nullopt.
+  // Canonical text only (see above), up to kDecimalCanonicalDigitsMax digits;
+  // anything else is nullopt.
   static std::optional<Decimal> ParseCanonical(std::string_view text);
 
   std::string ToCanonical() const;
@@ -52,6 +57,7 @@ class Decimal {
 
  private:
   void Normalize();
+  static std::optional<Decimal> Parse(std::string_view text, size_t digits_max);
 
   bool negative_ = false;
   std::string digits_;  // magnitude = digits_ * 10^-scale_; no leading zeros; "" is zero

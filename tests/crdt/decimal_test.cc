@@ -44,6 +44,11 @@ TEST_CASE("Decimal: parses Redis's plain float syntax into canonical text", "[un
   CHECK_FALSE(Decimal::ParseCanonical("1.50").has_value());
   CHECK_FALSE(Decimal::ParseCanonical("-0").has_value());
   CHECK_FALSE(Decimal::ParseCanonical("01").has_value());
+  // Clients' numbers are bounded; geokv's own exact sums may be longer.
+  const std::string long_sum = "1" + std::string(20'000, '0') + ".5";
+  CHECK_FALSE(Decimal::Parse(long_sum).has_value());
+  REQUIRE(Decimal::ParseCanonical(long_sum).has_value());
+  CHECK(Decimal::ParseCanonical(long_sum)->FormatHuman() == long_sum);
 }
 
 TEST_CASE("Decimal: adds exactly and prints as Redis prints long doubles", "[unit]") {

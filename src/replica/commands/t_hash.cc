@@ -19,13 +19,6 @@ bool ReadableHash(CommandContext& ctx, const Args& args) {
 }
 
 enum class FieldPart { kBoth, kNames, kValues };
-std::string Lowered(std::string s) {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  }
-  return s;
-}
-
 void ReplyFields(CommandContext& ctx, const Args& args, FieldPart part) {
   if (!ReadableHash(ctx, args)) return;
   const auto fields = crdt::ReadFields(StateOf(ctx, args[1]), args[1]);
@@ -40,9 +33,10 @@ void ReplyFields(CommandContext& ctx, const Args& args, FieldPart part) {
 
 // HSET and HMSET: writes the pairs; returns how many fields were created, or
 // nullopt after an error.
-static std::optional<int64_t> SetFields(CommandContext& ctx, const Args& args) {
+static std::optional<int64_t> SetFields(CommandContext& ctx, const Args& args,
+                                        std::string_view name) {
   if (args.size() % 2 != 0) {
-    ctx.reply.Error("ERR wrong number of arguments for '" + Lowered(args[0]) + "' command");
+    ctx.reply.Error("ERR wrong number of arguments for '" + std::string(name) + "' command");
     return std::nullopt;
   }
   if (!ReadableHash(ctx, args)) return std::nullopt;
@@ -62,11 +56,11 @@ static std::optional<int64_t> SetFields(CommandContext& ctx, const Args& args) {
 }
 
 void CmdHSet(CommandContext& ctx, const Args& args) {
-  if (auto created = SetFields(ctx, args)) ctx.reply.Integer(*created);
+  if (auto created = SetFields(ctx, args, "hset")) ctx.reply.Integer(*created);
 }
 
 void CmdHMSet(CommandContext& ctx, const Args& args) {
-  if (SetFields(ctx, args)) ctx.reply.Simple("OK");
+  if (SetFields(ctx, args, "hmset")) ctx.reply.Simple("OK");
 }
 
 void CmdHGet(CommandContext& ctx, const Args& args) {
