@@ -176,6 +176,15 @@ TEST_CASE("Checker: a register keeps the last acknowledged write", "[unit]") {
   CHECK_FALSE(Passes(history, Register("r", std::nullopt)));
 }
 
+TEST_CASE("Checker: without one clock, the last register write is not judged by time",
+          "[unit]") {
+  // Nodes on several hosts: their clocks may disagree, so a may carry the
+  // greater timestamp. An undeletable write still cannot vanish.
+  const std::vector<Op> history = {Set("r", "a", 0, 1), Set("r", "b", 10, 11, Outcome::kOk, "dc2-a")};
+  CHECK(CheckHistory(history, Register("r", "a"), /*one_clock=*/false).empty());
+  CHECK_FALSE(CheckHistory(history, Register("r", std::nullopt), /*one_clock=*/false).empty());
+}
+
 TEST_CASE("Checker: concurrent register writes may end either way", "[unit]") {
   // Overlapping requests: either Hlc may be greater.
   const std::vector<Op> overlapping = {Set("r", "a", 0, 10), Set("r", "b", 5, 15, Outcome::kOk, "dc2-a")};

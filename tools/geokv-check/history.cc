@@ -139,9 +139,10 @@ std::string At(const Op& op) {
 //      may have been applied had ended (RemovalHorizon) cannot have been
 //      removed. Its atom, or that of a SET that observed it (whose Hlc is not
 //      smaller, as it was applied later), survives: the key cannot be absent.
-//   2. Last writer: if the final value was written by an acknowledged SET W,
-//      no undeletable SET may have started kClockSlackMs or more after W
-//      ended. Such a SET L has a greater Hlc than W; anything that removed L
+//   2. Last writer (only with one clock for every node): if the final value
+//      was written by an acknowledged SET W, no undeletable SET may have
+//      started kClockSlackMs or more after W ended. Such a SET L has a
+//      greater Hlc than W; anything that removed L
 //      was applied after L, so it is a DEL (excluded: L is undeletable) or a
 //      SET with a greater Hlc still, and so on: some atom greater than W's
 //      survives and GET cannot show W. A W of unknown outcome may have been
@@ -150,7 +151,7 @@ std::string At(const Op& op) {
 //      observed by a later SET or DEL (CertainlyObserved): that removed W's
 //      atom, and a removed dot never comes back.
 void CheckRegister(const std::vector<const Op*>& ops, const std::vector<const Op*>& dels,
-                   const std::optional<std::string>& value, const Fail& fail) {
+                   const std::optional<std::string>& value, bool one_clock, const Fail& fail) {
   const RemovalHorizon horizon(dels);
   const Op* last_undeletable = nullptr;
   for (const Op* op : ops) {
@@ -181,7 +182,7 @@ void CheckRegister(const std::vector<const Op*>& ops, const std::vector<const Op
       why = "register holds '" + *value + "', but the acknowledged " + At(**remover) +
             " came after the acknowledged " + At(*w) +
             " at the same node and replaced it: a removed value came back";
-    } else if (last_undeletable != nullptr &&
+    } else if (one_clock && last_undeletable != nullptr &&
                last_undeletable->start_ms >= w->end_ms + kClockSlackMs) {
       why = "register holds '" + *value + "' from the acknowledged " + At(*w) +
             ", but the acknowledged " + At(*last_undeletable) +
@@ -314,7 +315,8 @@ void CheckSet(const std::vector<const Op*>& ops, const std::vector<const Op*>& d
 
 }  // namespace
 
-std::vector<Violation> CheckHistory(const std::vector<Op>& history, const FinalState& state) {
+std::vector<Violation> CheckHistory(const std::vector<Op>& history, const FinalState& state,
+                                    bool one_clock) {
   std::vector<Violation> out;
   // Group operations by key.
   std::map<std::string, std::vector<const Op*>> by_key;
@@ -396,7 +398,7 @@ std::vector<Violation> CheckHistory(const std::vector<Op>& history, const FinalS
         CheckRegister(ops, dels,
                       it == state.registers.end() ? std::nullopt
                                                   : std::optional<std::string>(it->second),
-                      fail);
+                      one_clock, fail);
         break;
       }
       case OpKind::kMvSet: {
