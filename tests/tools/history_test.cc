@@ -170,30 +170,33 @@ TEST_CASE("Checker: carts, registers and MV registers hold only what was written
 
 TEST_CASE("Checker: a register keeps the last acknowledged write", "[unit]") {
   // b was written 10 ms after a was acknowledged, and nothing deleted it.
-  const std::vector<Op> history = {Set("r", "a", 0, 1), Set("r", "b", 10, 11, Outcome::kOk, "dc2-a")};
+  const std::vector<Op> history = {Set("r", "a", 0, 1),
+                                   Set("r", "b", 10, 11, Outcome::kOk, "dc2-a")};
   CHECK(Passes(history, Register("r", "b")));
   CHECK_FALSE(Passes(history, Register("r", "a")));  // the last write was lost
   CHECK_FALSE(Passes(history, Register("r", std::nullopt)));
 }
 
-TEST_CASE("Checker: without one clock, the last register write is not judged by time",
-          "[unit]") {
+TEST_CASE("Checker: without one clock, the last register write is not judged by time", "[unit]") {
   // Nodes on several hosts: their clocks may disagree, so a may carry the
   // greater timestamp. An undeletable write still cannot vanish.
-  const std::vector<Op> history = {Set("r", "a", 0, 1), Set("r", "b", 10, 11, Outcome::kOk, "dc2-a")};
+  const std::vector<Op> history = {Set("r", "a", 0, 1),
+                                   Set("r", "b", 10, 11, Outcome::kOk, "dc2-a")};
   CHECK(CheckHistory(history, Register("r", "a"), /*one_clock=*/false).empty());
   CHECK_FALSE(CheckHistory(history, Register("r", std::nullopt), /*one_clock=*/false).empty());
 }
 
 TEST_CASE("Checker: concurrent register writes may end either way", "[unit]") {
   // Overlapping requests: either Hlc may be greater.
-  const std::vector<Op> overlapping = {Set("r", "a", 0, 10), Set("r", "b", 5, 15, Outcome::kOk, "dc2-a")};
+  const std::vector<Op> overlapping = {Set("r", "a", 0, 10),
+                                       Set("r", "b", 5, 15, Outcome::kOk, "dc2-a")};
   CHECK(Passes(overlapping, Register("r", "a")));
   CHECK(Passes(overlapping, Register("r", "b")));
   CHECK_FALSE(Passes(overlapping, Register("r", std::nullopt)));
   // b started 2 ms after a ended: within the clock slack, a tie of Hlc
   // milliseconds is possible and the replica id decides.
-  const std::vector<Op> close = {Set("r", "a", 0, 10), Set("r", "b", 12, 13, Outcome::kOk, "dc2-a")};
+  const std::vector<Op> close = {Set("r", "a", 0, 10),
+                                 Set("r", "b", 12, 13, Outcome::kOk, "dc2-a")};
   CHECK(Passes(close, Register("r", "a")));
 }
 
@@ -241,18 +244,17 @@ TEST_CASE("Checker: a register value deleted at its own node does not come back"
   CHECK(Passes(history, Register("r", "a")));
 }
 
-TEST_CASE("Checker: an acknowledged MVSET stays a sibling unless something observed it",
-          "[unit]") {
+TEST_CASE("Checker: an acknowledged MVSET stays a sibling unless something observed it", "[unit]") {
   // b (no token) was issued after a ended: it may have replaced a, not the reverse.
-  const std::vector<Op> history = {MvSet("m", "a", 0, 1), MvSet("m", "b", 10, 11, Outcome::kOk, "dc2-a")};
+  const std::vector<Op> history = {MvSet("m", "a", 0, 1),
+                                   MvSet("m", "b", 10, 11, Outcome::kOk, "dc2-a")};
   CHECK(Passes(history, Siblings("m", {"b"})));
-  CHECK(Passes(history, Siblings("m", {"a", "b"})));  // b's replica had not seen a
+  CHECK(Passes(history, Siblings("m", {"a", "b"})));   // b's replica had not seen a
   CHECK_FALSE(Passes(history, Siblings("m", {"a"})));  // b lost
   CHECK_FALSE(Passes(history, Siblings("m", {})));
 }
 
-TEST_CASE("Checker: an MVSET with a token removes only the siblings its MVGET showed",
-          "[unit]") {
+TEST_CASE("Checker: an MVSET with a token removes only the siblings its MVGET showed", "[unit]") {
   // c was written at dc2 while dc1 resolved {a} into b: c must survive.
   const std::vector<Op> history = {
       MvSet("m", "a", 0, 1), MvSet("m", "c", 5, 20, Outcome::kOk, "dc2-a"),
@@ -281,8 +283,7 @@ TEST_CASE("Checker: a token-less MVSET of unknown outcome may have replaced anyt
   CHECK_FALSE(Passes(same_node, Siblings("m", {"a", "b"})));
 }
 
-TEST_CASE("Checker: a member removed at a node where it was read does not come back",
-          "[unit]") {
+TEST_CASE("Checker: a member removed at a node where it was read does not come back", "[unit]") {
   std::vector<Op> history = {SetOp(OpKind::kSAdd, "x", 0, 1, Outcome::kOk, "dc2-a"),
                              SetOp(OpKind::kSRem, "x", 5, 6)};
   FinalState gone;

@@ -60,9 +60,7 @@ constexpr uint64_t kClockSlackMs = 5;
 
 bool MayHaveApplied(const Op& op) { return op.outcome != Outcome::kError; }
 
-uint64_t LatestApplyMs(const Op& op) {
-  return op.outcome == Outcome::kOk ? op.end_ms : kNeverMs;
-}
+uint64_t LatestApplyMs(const Op& op) { return op.outcome == Outcome::kOk ? op.end_ms : kNeverMs; }
 
 // Whether `remover` may have been applied after `target` was (only then can it
 // have observed it).
@@ -128,8 +126,8 @@ Bounds CounterBounds(const std::vector<const Op*>& increments,
 using Fail = std::function<void(const std::string& what)>;
 
 std::string At(const Op& op) {
-  return std::string(OpKindName(op.kind)) + (op.value.empty() ? "" : " '" + op.value + "'") +
-         " [" + std::to_string(op.start_ms) + ", " + std::to_string(op.end_ms) + "] ms" +
+  return std::string(OpKindName(op.kind)) + (op.value.empty() ? "" : " '" + op.value + "'") + " [" +
+         std::to_string(op.start_ms) + ", " + std::to_string(op.end_ms) + "] ms" +
          (op.node.empty() ? "" : " at " + op.node);
 }
 
@@ -176,8 +174,8 @@ void CheckRegister(const std::vector<const Op*>& ops, const std::vector<const Op
   std::string why;
   for (const Op* w : writers) {
     if (w->outcome == Outcome::kUnknown) return;
-    const auto remover =
-        std::find_if(ops.begin(), ops.end(), [&](const Op* x) { return CertainlyObserved(*x, *w); });
+    const auto remover = std::find_if(ops.begin(), ops.end(),
+                                      [&](const Op* x) { return CertainlyObserved(*x, *w); });
     if (remover != ops.end()) {
       why = "register holds '" + *value + "', but the acknowledged " + At(**remover) +
             " came after the acknowledged " + At(*w) +
@@ -230,7 +228,8 @@ void CheckMvRegister(const std::vector<const Op*>& ops, const std::vector<std::s
     if (writers.empty()) {
       fail("MV sibling '" + v + "' was never written");
     } else if (removed_by_token.contains(v)) {
-      fail("MV sibling '" + v + "' is back, but an acknowledged MVSET replaced it with the token "
+      fail("MV sibling '" + v +
+           "' is back, but an acknowledged MVSET replaced it with the token "
            "of an MVGET that showed it on the same node");
     } else if (std::all_of(writers.begin(), writers.end(), [&](const Op* w) {
                  return std::any_of(overwrites.begin(), overwrites.end(),
@@ -295,7 +294,8 @@ void CheckSet(const std::vector<const Op*>& ops, const std::vector<const Op*>& d
   }
   for (const std::string& m : members) {
     const auto& m_adds = adds[m];
-    if (std::none_of(m_adds.begin(), m_adds.end(), [](const Op* a) { return MayHaveApplied(*a); })) {
+    if (std::none_of(m_adds.begin(), m_adds.end(),
+                     [](const Op* a) { return MayHaveApplied(*a); })) {
       fail("member '" + m + "' was never added");
       continue;
     }
@@ -395,10 +395,10 @@ std::vector<Violation> CheckHistory(const std::vector<Op>& history, const FinalS
       }
       case OpKind::kSet: {
         auto it = state.registers.find(key);
-        CheckRegister(ops, dels,
-                      it == state.registers.end() ? std::nullopt
-                                                  : std::optional<std::string>(it->second),
-                      one_clock, fail);
+        CheckRegister(
+            ops, dels,
+            it == state.registers.end() ? std::nullopt : std::optional<std::string>(it->second),
+            one_clock, fail);
         break;
       }
       case OpKind::kMvSet: {

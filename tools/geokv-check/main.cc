@@ -396,8 +396,9 @@ int Run(const Options& o, const std::string& command_line) {
   const std::vector<Op> history = workload.TakeHistory();
   // Nodes on loopback read this machine's clock: register timestamps compare
   // with the history's times.
-  const bool one_clock = std::all_of(topology->nodes().begin(), topology->nodes().end(),
-                                     [](const placement::Node& n) { return IsLoopback(n.client.host); });
+  const bool one_clock =
+      std::all_of(topology->nodes().begin(), topology->nodes().end(),
+                  [](const placement::Node& n) { return IsLoopback(n.client.host); });
   summary.violations = CheckHistory(history, final_state, one_clock);
   if (!read_error.empty())
     summary.violations.push_back({"", "final state unreadable: " + read_error});
