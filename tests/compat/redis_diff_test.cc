@@ -409,9 +409,14 @@ class Generator {
     return kEdges[rng_.Below(std::size(kEdges))];
   }
   std::string Value() {
-    switch (rng_.Below(6)) {
+    switch (rng_.Below(7)) {
       case 0:
         return Number();
+      case 5: {  // text over a small alphabet: LCS and the bit commands have work to do
+        std::string text(rng_.Below(40), 'a');
+        for (char& c : text) c = static_cast<char>('a' + rng_.Below(4));
+        return text;
+      }
       case 1:
         return std::string(1 + rng_.Below(3), static_cast<char>('a' + rng_.Below(3)));
       case 2: {
