@@ -69,6 +69,31 @@ TEST_CASE("Conflict: SET wins over a concurrent DEL", "[unit]") {
   CHECK(ReadScalar(o.a.state, Str("k")).bytes == "a");
 }
 
+TEST_CASE("Conflict: concurrent float increments add up exactly, with DEL and text as for INCRBY",
+          "[unit]") {
+  const auto by = [](const char* text) { return *Decimal::Parse(text); };
+  // 0.1 + 0.2 in binary floating point is 0.30000000000000004; exact sums give 0.3.
+  auto o = RunConcurrently(
+      nullptr,
+      [&](DeltaBuilder& b, TestReplica&) { IncrementScalarDecimal(b, Str("k"), by("0.1")); },
+      [&](DeltaBuilder& b, TestReplica&) { IncrementScalarDecimal(b, Str("k"), by("0.2")); });
+  CHECK(ReadScalar(o.c.state, Str("k")).ToBytes() == "0.3");
+
+  // DEL removes only the observed increments (no resurrection).
+  auto del = RunConcurrently(
+      [&](DeltaBuilder& b, TestReplica&) { IncrementScalarDecimal(b, Str("k"), by("10.5")); },
+      [](DeltaBuilder& b, TestReplica&) { CHECK(DeleteKey(b, "k")); },
+      [&](DeltaBuilder& b, TestReplica&) { IncrementScalarDecimal(b, Str("k"), by("2.25")); });
+  CHECK(ReadScalar(del.a.state, Str("k")).ToBytes() == "2.25");
+
+  // Text written concurrently hides the increments, as for INCRBY.
+  auto text = RunConcurrently(
+      nullptr,
+      [](DeltaBuilder& b, TestReplica& r) { SetScalar(b, Str("k"), r.clock.Now(), "abc"); },
+      [&](DeltaBuilder& b, TestReplica&) { IncrementScalarDecimal(b, Str("k"), by("1.5")); });
+  CHECK(ReadScalar(text.b.state, Str("k")).ToBytes() == "abc");
+}
+
 TEST_CASE("Conflict: concurrent INCRBYs add up", "[unit]") {
   auto o = RunConcurrently(
       nullptr, [](DeltaBuilder& b, TestReplica&) { IncrementScalar(b, Str("k"), 5); },
