@@ -35,8 +35,11 @@ TEST_CASE("Decimal: parses Redis's plain float syntax into canonical text", "[un
   CHECK(Canonical("0e999999999") == "0");
   CHECK(Canonical("1e-30") == "0." + std::string(29, '0') + "1");
   CHECK(Canonical("1e4000").size() == 4001);
-  for (const char* bad : {"", " 1", "1 ", "0x10", "inf", "-inf", "nan", "1e", "e5", ".", "-",
-                          "1.2.3", "1e+", std::string("1\0", 2).c_str(), "1e20000"}) {
+  const std::vector<std::string> bad_texts = {
+      "",       " 1", "1 ", "0x10", "inf",   "-inf", "nan",
+      "1e",     "e5", ".",  "-",    "1.2.3", "1e+",  std::string("1\0", 2),
+      "1e20000"};
+  for (const std::string& bad : bad_texts) {
     INFO(bad);
     CHECK_FALSE(Decimal::Parse(bad).has_value());
   }

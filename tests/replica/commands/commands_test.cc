@@ -415,8 +415,10 @@ std::vector<std::string> Bulks(const std::string& reply) {
   return out;
 }
 
-TEST_CASE("Commands: SCAN and SSCAN return every element present for the whole scan while "
-          "others come and go", "[unit]") {
+TEST_CASE(
+    "Commands: SCAN and SSCAN return every element present for the whole scan while "
+    "others come and go",
+    "[unit]") {
   MemoryPartitions ks;
   std::set<std::string> stable;
   for (int i = 0; i < 150; ++i) {
@@ -439,7 +441,8 @@ TEST_CASE("Commands: SCAN and SSCAN return every element present for the whole s
       cursor = bulks[0];
       seen.insert(bulks.begin() + 1, bulks.end());
       // Between calls, elements that are not stable are deleted and added.
-      const std::string gone = "churn:" + std::to_string(churn), born = "new:" + std::to_string(churn);
+      const std::string gone = "churn:" + std::to_string(churn),
+                        born = "new:" + std::to_string(churn);
       ++churn;
       Run(ks, name == "SCAN" ? Args{"DEL", gone} : Args{"SREM", "set", gone});
       Run(ks, name == "SCAN" ? Args{"SET", born, "v"} : Args{"SADD", "set", born});
@@ -463,8 +466,7 @@ TEST_CASE("Commands: INCRBYFLOAT and HINCRBYFLOAT step as Redis and stay exact",
   CHECK(Run(ks, {"INCR", "f"}) == ":2\r\n");  // "1" is an integer again
   // Redis adds in long double: 2 is lost beside 1e20, here too.
   CHECK(Run(ks, {"INCRBYFLOAT", "f", "1e20"}) == "$21\r\n100000000000000000000\r\n");
-  CHECK(Run(ks, {"INCRBYFLOAT", "f", "inf"}) ==
-        "-ERR increment would produce NaN or Infinity\r\n");
+  CHECK(Run(ks, {"INCRBYFLOAT", "f", "inf"}) == "-ERR increment would produce NaN or Infinity\r\n");
   CHECK(Run(ks, {"INCRBYFLOAT", "f", "x"}) == "-ERR value is not a valid float\r\n");
   CHECK(Run(ks, {"SET", "hex", "0x10"}) == "+OK\r\n");
   CHECK(Run(ks, {"INCRBYFLOAT", "hex", "1"}) == "$2\r\n17\r\n");
@@ -507,10 +509,11 @@ TEST_CASE("Commands: SPOP removes what it returns; COPY and RENAME carry every t
 TEST_CASE("Commands: SINTERCARD's keys come from its numkeys argument", "[unit]") {
   const CommandSpec* spec = FindCommand("sintercard");
   REQUIRE(spec != nullptr);
-  const auto keys = CommandKeys(*spec, {"sintercard", "2", "a", "b", "LIMIT", "1"});
-  CHECK(keys == std::vector<std::string_view>{"a", "b"});
-  CHECK(CommandKeys(*spec, {"sintercard", "3", "a", "b"}).empty());
-  CHECK(CommandKeys(*spec, {"sintercard", "x", "a"}).empty());
+  const Args args{"sintercard", "2", "a", "b", "LIMIT", "1"};
+  CHECK(CommandKeys(*spec, args) == std::vector<std::string_view>{"a", "b"});
+  const Args too_few{"sintercard", "3", "a", "b"}, not_a_number{"sintercard", "x", "a"};
+  CHECK(CommandKeys(*spec, too_few).empty());
+  CHECK(CommandKeys(*spec, not_a_number).empty());
 }
 
 }  // namespace
