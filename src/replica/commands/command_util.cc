@@ -144,10 +144,6 @@ void ReplyScalar(CommandContext& ctx, const crdt::ScalarValue& value) {
   }
 }
 
-}  // namespace geokv::replica
-
-namespace geokv::replica {
-
 std::string ReadString(CommandContext& ctx, const std::string& key) {
   const crdt::ScalarValue v =
       crdt::ReadScalar(StateOf(ctx, key), crdt::ScalarRef{key, std::nullopt});

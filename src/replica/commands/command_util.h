@@ -70,10 +70,6 @@ std::optional<long double> FloatArg(CommandContext& ctx, const std::string& arg)
 // Writes a scalar as a bulk string, or null when absent.
 void ReplyScalar(CommandContext& ctx, const crdt::ScalarValue& value);
 
-}  // namespace geokv::replica
-
-namespace geokv::replica {
-
 // The largest string a command may build (Redis's default proto-max-bulk-len;
 // errors::kStringTooLong past it).
 inline constexpr size_t kStringBytesMax = size_t{512} << 20;
@@ -111,7 +107,7 @@ std::optional<int64_t> RandomCountArg(CommandContext& ctx, const std::string& ar
 // decimal digits, no spaces); on failure writes "invalid cursor".
 std::optional<uint64_t> CursorArg(CommandContext& ctx, const std::string& arg);
 
-// Parses Redis's "[MATCH pattern] [COUNT n]" (and, when `type` is given,
+// Parses Redis's "[MATCH pattern] [COUNT n]" (and, with allow_type, SCAN's
 // "[TYPE name]") options from args[from]; on failure writes the error.
 struct ScanOptions {
   std::string pattern = "*";
@@ -125,13 +121,13 @@ std::optional<ScanOptions> ScanOptionsArg(CommandContext& ctx, const Args& args,
 // order, so a cursor survives inserts and removals between calls.
 uint64_t ScanPosition(std::string_view element);
 
+// The reply of a scan over a missing key: cursor 0, no elements.
+void ReplyEmptyScan(CommandContext& ctx);
+
 // One call's batch of a scan over `elements`: the indexes of the elements at
 // positions >= cursor, in position order, `count` of them (and any that tie
 // with the last, so none is skipped). *next is the cursor of the following
 // call (last position + 1), or 0 when the batch reached the end.
-// The reply of a scan over a missing key: cursor 0, no elements.
-void ReplyEmptyScan(CommandContext& ctx);
-
 std::vector<size_t> ScanBatch(const std::vector<std::string>& elements, uint64_t cursor,
                               uint64_t count, uint64_t* next);
 
