@@ -4,7 +4,6 @@
 #include <boost/asio/post.hpp>
 
 #include "common/assert.h"
-#include "crdt/fold.h"
 #include "crdt/join.h"
 #include "replica/commands/command_util.h"
 #include "replica/commands/glob.h"
@@ -12,11 +11,12 @@
 
 namespace geokv::replica {
 
-// The Partitions of one storage job. With no transaction (keyless commands on
-// the I/O thread) only the placement methods may be used.
+// The Partitions of one storage job. With no job (keyless commands on the I/O
+// thread) only the placement methods may be used.
 class Node::TxnPartitions final : public Partitions {
  public:
-  TxnPartitions(Node& node, storage::Transaction* txn) : node_(node), txn_(txn) {}
+  TxnPartitions(Node& node, NodeReplication::Job* job)
+      : node_(node), job_(job), txn_(job != nullptr ? &job->txn() : nullptr) {}
 
   // The (partition, seq) of every delta committed since the last call.
   std::vector<std::pair<uint32_t, uint64_t>> TakeWrites() { return std::exchange(writes_, {}); }
@@ -38,15 +38,9 @@ class Node::TxnPartitions final : public Partitions {
     return txn_->Partition(p);
   }
   void Commit(uint32_t p, const crdt::Delta& delta) override {
-    GEOKV_ASSERT(txn_ != nullptr && node_.held_[p]);
-    crdt::MutableState& state = txn_->Partition(p);
-    crdt::ApplyDelta(state, delta);
-    if (node_.replication_ != nullptr) {
-      node_.replication_->OnLocalDelta(*txn_, p, delta);  // logs it, queues it to ship
-    } else {
-      txn_->AppendLog(p, delta);
-    }
-    node_.FoldCounters(state, p, delta);
+    GEOKV_ASSERT(job_ != nullptr && node_.held_[p]);
+    crdt::ApplyDelta(txn_->Partition(p), delta);
+    job_->OnLocalDelta(p, delta);  // logs it; with replication, ships it after the commit
     writes_.emplace_back(p, delta.last);
   }
   void ForEachKey(uint32_t p, const std::function<bool(const std::string&)>& visit) override {
@@ -70,6 +64,7 @@ class Node::TxnPartitions final : public Partitions {
 
  private:
   Node& node_;
+  NodeReplication::Job* job_;
   storage::Transaction* txn_;
   std::vector<std::pair<uint32_t, uint64_t>> writes_;
 };
@@ -81,22 +76,6 @@ Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& 
   for (uint32_t p : table_.PartitionsOfNode(node_index_)) held_[p] = true;
   for (uint32_t p = 0; p < table_.partitions(); ++p) {
     if (held_[p]) held_list_.push_back(p);
-  }
-}
-
-void Node::FoldCounters(crdt::MutableState& state, uint32_t p, const crdt::Delta& delta) {
-  // A partition with no other replica: every dot is causally stable as soon as
-  // it is committed, so increments fold at once and a hot counter stays one
-  // atom. (With other replicas, stability comes from their heartbeats.)
-  if (table_.PreferenceList(p).size() != 1) return;
-  const crdt::StableVector stable{{delta.origin, delta.last}};
-  for (const crdt::Addition& add : delta.additions) {
-    if (!crdt::IsCounterSlot(add.path.slot)) continue;
-    const crdt::Scope scope =
-        add.path.field.empty() && !crdt::HasField(add.path.slot)
-            ? crdt::Scope::Key(add.path.key, crdt::Bit(add.path.slot))
-            : crdt::Scope::Field(add.path.key, crdt::Bit(add.path.slot), add.path.field);
-    crdt::FoldStableCounters(state, scope, stable);
   }
 }
 
@@ -191,21 +170,18 @@ void Node::FlushBatch() {
   auto outputs = std::make_shared<std::vector<std::string>>(commands->size());
   auto writes =
       std::make_shared<std::vector<std::vector<std::pair<uint32_t, uint64_t>>>>(commands->size());
-  auto job = [this, commands, outputs, writes](storage::Transaction& txn) {
-    TxnPartitions keyspace(*this, &txn);
+  auto body = [this, commands, outputs, writes](NodeReplication::Job& job) {
+    TxnPartitions keyspace(*this, &job);
     for (size_t i = 0; i < commands->size(); ++i) {
       RespWriter writer(&(*outputs)[i]);
       CommandContext ctx{keyspace, writer};
       (*commands)[i].handler(ctx, (*commands)[i].args);
       (*writes)[i] = keyspace.TakeWrites();
     }
-    if (replication_ != nullptr) replication_->EndJob(txn);
-    return Status::Ok();
   };
   auto done = [this, commands, outputs, writes](Status status) {
     std::string error;
     if (!status.ok()) RespWriter(&error).Error("ERR storage: " + status.message());
-    if (replication_ != nullptr) replication_->AfterCommit(status);
     for (size_t i = 0; i < commands->size(); ++i) {
       PendingCommand& c = (*commands)[i];
       if (status.ok() && !(*writes)[i].empty()) {
@@ -215,7 +191,7 @@ void Node::FlushBatch() {
       c.reply(status.ok() ? std::move((*outputs)[i]) : error);
     }
   };
-  if (!engine_.Submit(std::move(job), std::move(done)).ok()) {
+  if (!NodeReplication::Submit(replication_, engine_, std::move(body), std::move(done)).ok()) {
     for (auto& c : *commands) c.reply("-BUSY geokv is overloaded, try again\r\n");
   }
 }

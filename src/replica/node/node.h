@@ -49,9 +49,6 @@ class Node final : public Dispatcher {
 
  private:
   class TxnPartitions;
-  // Folds the counter increments `delta` added where they are already causally
-  // stable (see crdt/fold.h). Runs in the job that committed the delta.
-  void FoldCounters(crdt::MutableState& state, uint32_t partition, const crdt::Delta& delta);
   // Data commands dispatched during one pass of the I/O loop run as one storage
   // job (one hand-off to the writer thread, one savepoint): FlushBatch is
   // posted when the first one arrives and runs after the pass.
