@@ -25,7 +25,6 @@ void Overwrite(CommandContext& ctx, const std::string& key, const std::string& v
 }
 
 void IncrementBy(CommandContext& ctx, const std::string& key, int64_t by) {
-  if (!CheckKeyHeld(ctx, {key}, 0)) return;
   if (!CheckType(ctx, key, ValueType::kString)) return;
   const auto result = CheckedIncrement(ctx, crdt::ReadScalar(StateOf(ctx, key), StringRef(key)), by,
                                        errors::kNotInteger);
@@ -37,7 +36,7 @@ void IncrementBy(CommandContext& ctx, const std::string& key, int64_t by) {
 }  // namespace
 
 void CmdGet(CommandContext& ctx, const Args& args) {
-  if (!CheckKeyHeld(ctx, args, 1) || !CheckType(ctx, args[1], ValueType::kString)) return;
+  if (!CheckType(ctx, args[1], ValueType::kString)) return;
   ReplyScalar(ctx, crdt::ReadScalar(StateOf(ctx, args[1]), StringRef(args[1])));
 }
 
@@ -60,7 +59,6 @@ void CmdSet(CommandContext& ctx, const Args& args) {
     }
   }
   const std::string& key = args[1];
-  if (!CheckKeyHeld(ctx, args, 1)) return;
   const ValueType type = crdt::VisibleType(StateOf(ctx, key), key);
   if (get && type != ValueType::kString && type != ValueType::kNone) {
     return ctx.reply.Error(errors::kWrongType);
@@ -80,7 +78,7 @@ void CmdSet(CommandContext& ctx, const Args& args) {
 }
 
 void CmdGetSet(CommandContext& ctx, const Args& args) {
-  if (!CheckKeyHeld(ctx, args, 1) || !CheckType(ctx, args[1], ValueType::kString)) return;
+  if (!CheckType(ctx, args[1], ValueType::kString)) return;
   const crdt::ScalarValue old = crdt::ReadScalar(StateOf(ctx, args[1]), StringRef(args[1]));
   Overwrite(ctx, args[1], args[2]);
   ReplyScalar(ctx, old);
@@ -90,13 +88,11 @@ void CmdMSet(CommandContext& ctx, const Args& args) {
   if (args.size() % 2 != 1) {
     return ctx.reply.Error("ERR wrong number of arguments for 'mset' command");
   }
-  if (!CheckKeysHeld(ctx, args, 1, static_cast<int>(args.size()) - 1, 2)) return;
   for (size_t i = 1; i + 1 < args.size(); i += 2) Overwrite(ctx, args[i], args[i + 1]);
   ctx.reply.Simple("OK");
 }
 
 void CmdMGet(CommandContext& ctx, const Args& args) {
-  if (!CheckKeysHeld(ctx, args, 1, static_cast<int>(args.size()) - 1, 1)) return;
   ctx.reply.ArrayHeader(args.size() - 1);
   for (size_t i = 1; i < args.size(); ++i) {
     const crdt::MutableState& state = StateOf(ctx, args[i]);
@@ -109,7 +105,7 @@ void CmdMGet(CommandContext& ctx, const Args& args) {
 }
 
 void CmdStrLen(CommandContext& ctx, const Args& args) {
-  if (!CheckKeyHeld(ctx, args, 1) || !CheckType(ctx, args[1], ValueType::kString)) return;
+  if (!CheckType(ctx, args[1], ValueType::kString)) return;
   const crdt::ScalarValue v = crdt::ReadScalar(StateOf(ctx, args[1]), StringRef(args[1]));
   ctx.reply.Integer(v.present() ? static_cast<int64_t>(v.ToBytes().size()) : 0);
 }
