@@ -110,8 +110,13 @@ TEST_CASE("Messages: a batch that carries its deltas' bytes encodes exactly as o
     for (const crdt::Delta& d : plain.deltas) carrying.encoded.push_back(crdt::EncodeDelta(d));
     CHECK(carrying == plain);  // the bytes are a cache, not part of the value
     CHECK(EncodeMessage(carrying) == EncodeMessage(plain));
-    CatchUpReply reply{kA, plain.partition, kA, plain.first_seq - 1, plain.last_seq,
-                       CatchUpReply::Kind::kDeltas, carrying, {}, {}};
+    CatchUpReply reply;
+    reply.from = reply.origin = kA;
+    reply.partition = plain.partition;
+    reply.after = plain.first_seq - 1;
+    reply.responder_applied = plain.last_seq;
+    reply.kind = CatchUpReply::Kind::kDeltas;
+    reply.batch = carrying;
     const std::string bytes = EncodeMessage(reply);
     reply.batch = plain;
     CHECK(bytes == EncodeMessage(reply));
