@@ -48,6 +48,9 @@ class Partitions {
   virtual crdt::ReplicaId self() const = 0;
   // A fresh timestamp for a register write.
   virtual crdt::Hlc Now() = 0;
+  // This node's wall clock in ms since the Unix epoch: the "now" that key
+  // expiry is read and written at (crdt/expiry.h).
+  virtual int64_t NowMs() = 0;
 };
 
 }  // namespace geokv::replica

@@ -67,6 +67,7 @@ class Node::TxnPartitions final : public Partitions {
   }
   crdt::ReplicaId self() const override { return node_.self().replica_id; }
   crdt::Hlc Now() override { return node_.clock_.Now(); }
+  int64_t NowMs() override { return static_cast<int64_t>(crdt::HybridClock::SystemWallClock()); }
 
  private:
   Node& node_;
