@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,13 @@ class Partitions {
   // until visit returns false.
   virtual void ForEachKey(uint32_t partition,
                           const std::function<bool(const std::string&)>& visit) = 0;
+
+  // Up to max_keys keys of the partition that hold at least one atom, in byte
+  // order, strictly after `after` (from the first if nullopt); empty at the end.
+  // For walks that resume across jobs (active expiry). REQUIRES: max_keys >= 1.
+  virtual std::vector<std::string> ScanKeys(uint32_t partition,
+                                            const std::optional<std::string>& after,
+                                            size_t max_keys) = 0;
 
   // Number of keys with at least one atom in the partition.
   virtual size_t KeyCount(uint32_t partition) = 0;

@@ -46,6 +46,15 @@ class MemoryPartitions final : public Partitions {
       if (!visit(key)) return;
     }
   }
+  std::vector<std::string> ScanKeys(uint32_t p, const std::optional<std::string>& after,
+                                    size_t max_keys) override {
+    std::vector<std::string> keys;
+    for (const auto& key : crdt::Keys(states_[p])) {
+      if (keys.size() >= max_keys) break;
+      if (!after || key > *after) keys.push_back(key);
+    }
+    return keys;
+  }
   size_t KeyCount(uint32_t p) override { return crdt::Keys(states_[p]).size(); }
   crdt::ReplicaId self() const override { return 42; }
   crdt::Hlc Now() override { return crdt::Hlc{++hlc}; }
