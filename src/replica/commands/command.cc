@@ -3,40 +3,45 @@
 #include <algorithm>
 #include <unordered_map>
 
-#include "replica/commands/command_util.h"
 #include "replica/commands/handlers.h"
 
 namespace geokv::replica {
 
 namespace {
 
-constexpr uint32_t kW = kWrite, kR = kReadOnly, kK = kKeyless, kF = kFast;
+constexpr uint32_t kW = kWrite, kR = kReadOnly, kF = kFast, kA = kAdmin, kT = kTransactionControl;
 
-// name, arity, flags, first key, last key, step, handler (nullptr: the
-// connection or server layer answers it).
+// name, arity, flags, first key, last key, key step, handler[, key finder].
 const std::vector<CommandSpec>& Table() {
   static const std::vector<CommandSpec> table = [] {
     std::vector<CommandSpec> t = {
-        // connection and server
-        {"ping", -1, kK | kF, 0, 0, 0, CmdPing},
-        {"echo", 2, kK | kF, 0, 0, 0, CmdEcho},
-        {"quit", -1, kK | kF, 0, 0, 0, nullptr},
-        {"select", 2, kK | kF, 0, 0, 0, CmdSelect},
-        {"hello", -1, kK | kF, 0, 0, 0, nullptr},
-        {"client", -2, kK, 0, 0, 0, nullptr},
-        {"command", -1, kK, 0, 0, 0, CmdCommand},
-        {"config", -2, kK, 0, 0, 0, nullptr},
-        {"info", -1, kK, 0, 0, 0, nullptr},
-        {"wait", 3, kK, 0, 0, 0, nullptr},
-        // key space
-        {"dbsize", 1, kR | kK, 0, 0, 0, CmdDbSize},
-        {"scan", -2, kR | kK, 0, 0, 0, CmdScan},
+        // connection (t_connection.cc)
+        {"ping", -1, kF, 0, 0, 0, CmdPing},
+        {"echo", 2, kF, 0, 0, 0, CmdEcho},
+        {"quit", -1, kF | kT, 0, 0, 0, CmdQuit},
+        {"select", 2, kF, 0, 0, 0, CmdSelect},
+        {"hello", -1, kF, 0, 0, 0, CmdHello},
+        {"client", -2, 0, 0, 0, 0, CmdClient},
+        // transactions (t_transaction.cc)
+        {"multi", 1, kF | kT, 0, 0, 0, CmdMulti},
+        {"exec", 1, kT, 0, 0, 0, CmdExec},
+        {"discard", 1, kF | kT, 0, 0, 0, CmdDiscard},
+        {"watch", -2, kF | kT, 0, 0, 0, CmdWatch},
+        {"unwatch", 1, kF, 0, 0, 0, CmdUnwatch},
+        // server (t_server.cc)
+        {"command", -1, 0, 0, 0, 0, CmdCommand},
+        {"config", -2, kA, 0, 0, 0, CmdConfig},
+        {"info", -1, 0, 0, 0, 0, CmdInfo},
+        {"wait", 3, 0, 0, 0, 0, CmdWait},
+        // key space (t_generic.cc)
+        {"dbsize", 1, kR | kF, 0, 0, 0, CmdDbSize},
+        {"scan", -2, kR, 0, 0, 0, CmdScan},
         {"type", 2, kR | kF, 1, 1, 1, CmdType},
         {"exists", -2, kR | kF, 1, -1, 1, CmdExists},
         {"del", -2, kW, 1, -1, 1, CmdDel},
-        {"flushdb", -1, kW | kK, 0, 0, 0, CmdFlush},
-        {"flushall", -1, kW | kK, 0, 0, 0, CmdFlush},
-        // strings and counters
+        {"flushdb", -1, kW, 0, 0, 0, CmdFlush},
+        {"flushall", -1, kW, 0, 0, 0, CmdFlush},
+        // strings and counters (t_string.cc)
         {"get", 2, kR | kF, 1, 1, 1, CmdGet},
         {"set", -3, kW, 1, 1, 1, CmdSet},
         {"getset", 3, kW | kF, 1, 1, 1, CmdGetSet},
@@ -47,7 +52,13 @@ const std::vector<CommandSpec>& Table() {
         {"decr", 2, kW | kF, 1, 1, 1, CmdDecr},
         {"incrby", 3, kW | kF, 1, 1, 1, CmdIncrBy},
         {"decrby", 3, kW | kF, 1, 1, 1, CmdDecrBy},
-        // key expiry
+        // strings with a TTL (t_string.cc)
+        {"setex", 4, kW, 1, 1, 1, CmdSetEx},
+        {"psetex", 4, kW, 1, 1, 1, CmdPSetEx},
+        {"setnx", 3, kW | kF, 1, 1, 1, CmdSetNx},
+        {"getex", -2, kW | kF, 1, 1, 1, CmdGetEx},
+        {"getdel", 2, kW | kF, 1, 1, 1, CmdGetDel},
+        // key expiry (t_expire.cc)
         {"expire", -3, kW | kF, 1, 1, 1, CmdExpire},
         {"pexpire", -3, kW | kF, 1, 1, 1, CmdPExpire},
         {"expireat", -3, kW | kF, 1, 1, 1, CmdExpireAt},
@@ -57,19 +68,14 @@ const std::vector<CommandSpec>& Table() {
         {"expiretime", 2, kR | kF, 1, 1, 1, CmdExpireTime},
         {"pexpiretime", 2, kR | kF, 1, 1, 1, CmdPExpireTime},
         {"persist", 2, kW | kF, 1, 1, 1, CmdPersist},
-        {"setex", 4, kW, 1, 1, 1, CmdSetEx},
-        {"psetex", 4, kW, 1, 1, 1, CmdPSetEx},
-        {"setnx", 3, kW | kF, 1, 1, 1, CmdSetNx},
-        {"getex", -2, kW | kF, 1, 1, 1, CmdGetEx},
-        {"getdel", 2, kW | kF, 1, 1, 1, CmdGetDel},
-        // sets
+        // sets (t_set.cc)
         {"sadd", -3, kW | kF, 1, 1, 1, CmdSAdd},
         {"srem", -3, kW | kF, 1, 1, 1, CmdSRem},
         {"smembers", 2, kR, 1, 1, 1, CmdSMembers},
         {"sismember", 3, kR | kF, 1, 1, 1, CmdSIsMember},
         {"smismember", -3, kR | kF, 1, 1, 1, CmdSMIsMember},
         {"scard", 2, kR | kF, 1, 1, 1, CmdSCard},
-        // hashes
+        // hashes (t_hash.cc)
         {"hset", -4, kW | kF, 1, 1, 1, CmdHSet},
         {"hget", 3, kR | kF, 1, 1, 1, CmdHGet},
         {"hmget", -3, kR | kF, 1, 1, 1, CmdHMGet},
@@ -80,12 +86,12 @@ const std::vector<CommandSpec>& Table() {
         {"hlen", 2, kR | kF, 1, 1, 1, CmdHLen},
         {"hexists", 3, kR | kF, 1, 1, 1, CmdHExists},
         {"hincrby", 4, kW | kF, 1, 1, 1, CmdHIncrBy},
-        // multi-value registers
+        // multi-value registers (t_mvreg.cc)
         {"mvset", -3, kW | kF, 1, 1, 1, CmdMvSet},
         {"mvget", 2, kR | kF, 1, 1, 1, CmdMvGet},
-        // geokv
-        {"geokv.where", 2, kK | kF, 0, 0, 0, CmdGeokvWhere},
-        {"geokv.digest", 1, kR | kK, 0, 0, 0, CmdGeokvDigest},
+        // geokv (t_generic.cc)
+        {"geokv.where", 2, kR | kF, 0, 0, 0, CmdGeokvWhere},
+        {"geokv.digest", 1, kR, 0, 0, 0, CmdGeokvDigest},
     };
     std::sort(t.begin(), t.end(), [](const CommandSpec& a, const CommandSpec& b) {
       return std::string_view(a.name) < b.name;
@@ -101,22 +107,6 @@ std::string Lower(std::string_view s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
   }
   return out;
-}
-
-void ReplyCommandInfo(RespWriter& reply, const CommandSpec& spec) {
-  reply.ArrayHeader(10);
-  reply.Bulk(spec.name);
-  reply.Integer(spec.arity);
-  std::vector<const char*> flags;
-  if (spec.flags & kWrite) flags.push_back("write");
-  if (spec.flags & kReadOnly) flags.push_back("readonly");
-  if (spec.flags & kFast) flags.push_back("fast");
-  reply.ArrayHeader(flags.size());
-  for (const char* f : flags) reply.Simple(f);
-  reply.Integer(spec.first_key);
-  reply.Integer(spec.last_key);
-  reply.Integer(spec.key_step);
-  for (int i = 0; i < 4; ++i) reply.ArrayHeader(0);  // ACL categories, tips, key specs, subcommands
 }
 
 }  // namespace
@@ -167,46 +157,6 @@ std::vector<std::string_view> CommandKeys(const CommandSpec& spec, const Args& a
   const int last = spec.last_key < 0 ? argc + spec.last_key : spec.last_key;
   for (int i = spec.first_key; i <= last && i < argc; i += spec.key_step) keys.push_back(args[i]);
   return keys;
-}
-
-void CmdPing(CommandContext& ctx, const Args& args) {
-  if (args.size() > 2) {
-    return ctx.reply.Error("ERR wrong number of arguments for 'ping' command");
-  }
-  if (args.size() == 2) return ctx.reply.Bulk(args[1]);
-  ctx.reply.Simple("PONG");
-}
-
-void CmdEcho(CommandContext& ctx, const Args& args) { ctx.reply.Bulk(args[1]); }
-
-void CmdSelect(CommandContext& ctx, const Args& args) {
-  auto index = IntegerArg(ctx, args[1]);
-  if (!index) return;
-  if (*index != 0) return ctx.reply.Error("ERR DB index is out of range");
-  ctx.reply.Simple("OK");
-}
-
-// COMMAND, COMMAND COUNT, COMMAND INFO name..., COMMAND DOCS [name...]
-void CmdCommand(CommandContext& ctx, const Args& args) {
-  if (args.size() == 1) {
-    ctx.reply.ArrayHeader(AllCommands().size());
-    for (const CommandSpec& spec : AllCommands()) ReplyCommandInfo(ctx.reply, spec);
-  } else if (EqualsIgnoreCase(args[1], "count")) {
-    ctx.reply.Integer(static_cast<int64_t>(AllCommands().size()));
-  } else if (EqualsIgnoreCase(args[1], "info")) {
-    ctx.reply.ArrayHeader(args.size() - 2);
-    for (size_t i = 2; i < args.size(); ++i) {
-      if (const CommandSpec* spec = FindCommand(args[i])) {
-        ReplyCommandInfo(ctx.reply, *spec);
-      } else {
-        ctx.reply.NullArray();
-      }
-    }
-  } else if (EqualsIgnoreCase(args[1], "docs")) {
-    ctx.reply.ArrayHeader(0);  // no docs: clients fall back to plain help
-  } else {
-    ctx.reply.Error("ERR unknown subcommand '" + args[1].substr(0, 128) + "'. Try COMMAND HELP.");
-  }
 }
 
 }  // namespace geokv::replica

@@ -16,23 +16,10 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-std::optional<int64_t> IntegerArg(CommandContext& ctx, const std::string& arg) {
+std::optional<int64_t> IntegerArg(RespWriter& reply, const std::string& arg) {
   auto value = crdt::ParseInt64(arg);
-  if (!value) ctx.reply.Error(errors::kNotInteger);
+  if (!value) reply.Error(errors::kNotInteger);
   return value;
-}
-
-bool CheckKeysHeld(CommandContext& ctx, const Args& args, int first, int last, int step) {
-  for (int i = first; i <= last && i < static_cast<int>(args.size()); i += step) {
-    const uint32_t partition = ctx.partitions.PartitionOf(args[i]);
-    if (ctx.partitions.Holds(partition)) continue;
-    std::string message = "MOVED " + std::to_string(partition) + " ";
-    const auto nodes = ctx.partitions.PreferenceList(partition);
-    for (size_t n = 0; n < nodes.size(); ++n) message += (n ? "," : "") + nodes[n];
-    ctx.reply.Error(message);
-    return false;
-  }
-  return true;
 }
 
 crdt::LiveView StateOf(CommandContext& ctx, std::string_view key) {

@@ -1,5 +1,5 @@
-// Helpers shared by the command handlers (t_*.cc): argument parsing, routing
-// checks, type checks and the mutate-then-commit step. Internal to src/replica.
+// Helpers shared by the command handlers (t_*.cc): argument parsing, type
+// checks and the mutate-then-commit step. Internal to src/replica/commands.
 #pragma once
 
 #include <functional>
@@ -20,19 +20,15 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 // Parses an integer argument; on failure writes "value is not an integer" and
 // returns nullopt.
-std::optional<int64_t> IntegerArg(CommandContext& ctx, const std::string& arg);
-
-// True if this node holds every key's partition. Otherwise writes
-// "-MOVED <partition> <node>,<node>..." for the first key it does not hold and
-// returns false. (Replication forwards such requests instead.)
-bool CheckKeysHeld(CommandContext& ctx, const Args& args, int first, int last, int step);
-inline bool CheckKeyHeld(CommandContext& ctx, const Args& args, int index) {
-  return CheckKeysHeld(ctx, args, index, index, 1);
+std::optional<int64_t> IntegerArg(RespWriter& reply, const std::string& arg);
+inline std::optional<int64_t> IntegerArg(CommandContext& ctx, const std::string& arg) {
+  return IntegerArg(ctx.reply, arg);
 }
 
 // The state of the partition that holds `key` as a reader sees it now: a key
 // whose TTL has passed is absent (crdt::LiveView at Partitions::NowMs). Every
-// read goes through here. REQUIRES: the key is held.
+// read goes through here. REQUIRES: the key is held (routing guarantees it
+// for every key of the command's key spec).
 crdt::LiveView StateOf(CommandContext& ctx, std::string_view key);
 
 // Each key of partition p a reader sees now (no expired key), in byte order,

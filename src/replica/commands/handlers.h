@@ -1,5 +1,7 @@
-// The data command handlers, one file per value type (t_string.cc, t_set.cc,
-// t_hash.cc, t_mvreg.cc, t_generic.cc; t_expire.cc for TTLs). command.cc lists them in the table.
+// The command handlers, one file per value type (t_string.cc, t_set.cc,
+// t_hash.cc, t_mvreg.cc, t_generic.cc; t_expire.cc for TTLs) and for
+// connection and server commands (t_connection.cc, t_server.cc). command.cc
+// lists them in the table.
 #pragma once
 
 #include "replica/commands/command.h"
@@ -63,11 +65,24 @@ void CmdScan(CommandContext&, const Args&);
 void CmdFlush(CommandContext&, const Args&);
 void CmdGeokvWhere(CommandContext&, const Args&);
 void CmdGeokvDigest(CommandContext&, const Args&);
-// command.cc
-void CmdPing(CommandContext&, const Args&);
-void CmdEcho(CommandContext&, const Args&);
-void CmdSelect(CommandContext&, const Args&);
-void CmdCommand(CommandContext&, const Args&);
+// t_connection.cc
+void CmdPing(ConnectionContext&, const Args&);
+void CmdEcho(ConnectionContext&, const Args&);
+void CmdQuit(ConnectionContext&, const Args&);
+void CmdSelect(ConnectionContext&, const Args&);
+void CmdHello(ConnectionContext&, const Args&);
+void CmdClient(ConnectionContext&, const Args&);
+// t_transaction.cc
+void CmdMulti(ConnectionContext&, const Args&);
+void CmdExec(ConnectionContext&, const Args&);
+void CmdDiscard(ConnectionContext&, const Args&);
+void CmdWatch(ConnectionContext&, const Args&);
+void CmdUnwatch(ConnectionContext&, const Args&);
+// t_server.cc
+void CmdCommand(ConnectionContext&, const Args&);
+void CmdConfig(ConnectionContext&, const Args&);
+void CmdInfo(ConnectionContext&, const Args&);
+void CmdWait(ConnectionContext&, const Args&);
 
 // Hex digest of a partition replica's state (atoms and causal context).
 std::string PartitionDigest(const crdt::StateView& state);

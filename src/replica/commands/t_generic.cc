@@ -14,7 +14,6 @@
 namespace geokv::replica {
 
 void CmdDel(CommandContext& ctx, const Args& args) {
-  if (!CheckKeysHeld(ctx, args, 1, static_cast<int>(args.size()) - 1, 1)) return;
   int64_t deleted = 0;
   for (size_t i = 1; i < args.size(); ++i) {
     Mutate(ctx, args[i], [&](crdt::DeltaBuilder& b) {
@@ -25,7 +24,6 @@ void CmdDel(CommandContext& ctx, const Args& args) {
 }
 
 void CmdExists(CommandContext& ctx, const Args& args) {
-  if (!CheckKeysHeld(ctx, args, 1, static_cast<int>(args.size()) - 1, 1)) return;
   int64_t count = 0;
   for (size_t i = 1; i < args.size(); ++i) {
     if (crdt::VisibleType(StateOf(ctx, args[i]), args[i]) != crdt::ValueType::kNone) ++count;
@@ -34,7 +32,6 @@ void CmdExists(CommandContext& ctx, const Args& args) {
 }
 
 void CmdType(CommandContext& ctx, const Args& args) {
-  if (!CheckKeyHeld(ctx, args, 1)) return;
   ctx.reply.Simple(crdt::TypeName(crdt::VisibleType(StateOf(ctx, args[1]), args[1])));
 }
 

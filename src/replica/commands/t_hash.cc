@@ -13,7 +13,7 @@ using crdt::ValueType;
 
 namespace {
 bool ReadableHash(CommandContext& ctx, const Args& args) {
-  return CheckKeyHeld(ctx, args, 1) && CheckType(ctx, args[1], ValueType::kHash).has_value();
+  return CheckType(ctx, args[1], ValueType::kHash).has_value();
 }
 
 enum class FieldPart { kBoth, kNames, kValues };

@@ -16,7 +16,7 @@ void CmdMvSet(CommandContext& ctx, const Args& args) {
     if (!decoded.ok()) return ctx.reply.Error("ERR invalid MV token");
     token = std::move(*decoded);
   }
-  if (!CheckKeyHeld(ctx, args, 1) || !CheckType(ctx, args[1], ValueType::kMvRegister)) return;
+  if (!CheckType(ctx, args[1], ValueType::kMvRegister)) return;
   Mutate(ctx, args[1], [&](crdt::DeltaBuilder& b) {
     crdt::MvSet(b, args[1], args[2], token ? &*token : nullptr);
   });
@@ -24,7 +24,7 @@ void CmdMvSet(CommandContext& ctx, const Args& args) {
 }
 
 void CmdMvGet(CommandContext& ctx, const Args& args) {
-  if (!CheckKeyHeld(ctx, args, 1) || !CheckType(ctx, args[1], ValueType::kMvRegister)) return;
+  if (!CheckType(ctx, args[1], ValueType::kMvRegister)) return;
   const crdt::MvSiblings siblings = crdt::MvGet(StateOf(ctx, args[1]), args[1]);
   ctx.reply.ArrayHeader(2);
   ctx.reply.Bulk(siblings.values.empty() ? "" : crdt::EncodeMvToken(siblings.token));

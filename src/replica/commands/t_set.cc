@@ -11,7 +11,7 @@ using crdt::ValueType;
 
 namespace {
 bool ReadableSet(CommandContext& ctx, const Args& args) {
-  return CheckKeyHeld(ctx, args, 1) && CheckType(ctx, args[1], ValueType::kSet).has_value();
+  return CheckType(ctx, args[1], ValueType::kSet).has_value();
 }
 }  // namespace
 

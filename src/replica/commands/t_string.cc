@@ -110,7 +110,6 @@ std::optional<StringOptions> ParseStringOptions(CommandContext& ctx, const Args&
 }
 
 void IncrementBy(CommandContext& ctx, const std::string& key, int64_t by) {
-  if (!CheckKeyHeld(ctx, {key}, 0)) return;
   if (!CheckType(ctx, key, ValueType::kString)) return;
   const auto result = CheckedIncrement(ctx, crdt::ReadScalar(StateOf(ctx, key), StringRef(key)), by,
                                        errors::kNotInteger);
@@ -122,7 +121,7 @@ void IncrementBy(CommandContext& ctx, const std::string& key, int64_t by) {
 }  // namespace
 
 void CmdGet(CommandContext& ctx, const Args& args) {
-  if (!CheckKeyHeld(ctx, args, 1) || !CheckType(ctx, args[1], ValueType::kString)) return;
+  if (!CheckType(ctx, args[1], ValueType::kString)) return;
   ReplyScalar(ctx, crdt::ReadScalar(StateOf(ctx, args[1]), StringRef(args[1])));
 }
 
@@ -156,7 +155,7 @@ void CmdSet(CommandContext& ctx, const Args& args) {
 }
 
 void CmdGetSet(CommandContext& ctx, const Args& args) {
-  if (!CheckKeyHeld(ctx, args, 1) || !CheckType(ctx, args[1], ValueType::kString)) return;
+  if (!CheckType(ctx, args[1], ValueType::kString)) return;
   const crdt::ScalarValue old = crdt::ReadScalar(StateOf(ctx, args[1]), StringRef(args[1]));
   WriteString(ctx, args[1], args[2], Ttl::Persist());
   ReplyScalar(ctx, old);
@@ -166,7 +165,6 @@ void CmdMSet(CommandContext& ctx, const Args& args) {
   if (args.size() % 2 != 1) {
     return ctx.reply.Error("ERR wrong number of arguments for 'mset' command");
   }
-  if (!CheckKeysHeld(ctx, args, 1, static_cast<int>(args.size()) - 1, 2)) return;
   for (size_t i = 1; i + 1 < args.size(); i += 2) {
     WriteString(ctx, args[i], args[i + 1], Ttl::Persist());
   }
@@ -174,7 +172,6 @@ void CmdMSet(CommandContext& ctx, const Args& args) {
 }
 
 void CmdMGet(CommandContext& ctx, const Args& args) {
-  if (!CheckKeysHeld(ctx, args, 1, static_cast<int>(args.size()) - 1, 1)) return;
   ctx.reply.ArrayHeader(args.size() - 1);
   for (size_t i = 1; i < args.size(); ++i) {
     const crdt::LiveView state = StateOf(ctx, args[i]);
@@ -187,7 +184,7 @@ void CmdMGet(CommandContext& ctx, const Args& args) {
 }
 
 void CmdStrLen(CommandContext& ctx, const Args& args) {
-  if (!CheckKeyHeld(ctx, args, 1) || !CheckType(ctx, args[1], ValueType::kString)) return;
+  if (!CheckType(ctx, args[1], ValueType::kString)) return;
   const crdt::ScalarValue v = crdt::ReadScalar(StateOf(ctx, args[1]), StringRef(args[1]));
   ctx.reply.Integer(v.present() ? static_cast<int64_t>(v.ToBytes().size()) : 0);
 }

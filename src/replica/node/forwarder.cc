@@ -46,12 +46,6 @@ int64_t ScanReply(std::string_view b, size_t at, int depth, size_t max_bulk) {
   return -1;
 }
 
-std::string ErrorReply(const std::string& message) {
-  std::string out;
-  RespWriter(&out).Error(message);
-  return out;
-}
-
 }  // namespace
 
 int64_t CompleteReplyLength(std::string_view bytes, size_t max_bulk_bytes) {
@@ -179,7 +173,7 @@ void Forwarder::Forward(const ForwardTarget& target, const Args& args, Reply rep
   auto& link = links_[target.node_id];
   if (!link) link = std::make_shared<Link>(*this, target);
   if (link->in_flight() >= max_in_flight_) {
-    return reply("-BUSY too many requests in flight to node " + target.node_id + "\r\n");
+    return reply(ErrorReply(std::string(errors::kBusyForwardPrefix) + target.node_id));
   }
   ++forwarded_;
   link->Send(EncodeRequest(args), std::move(reply));

@@ -39,8 +39,6 @@ struct ForwardTarget {
 
 class Forwarder {
  public:
-  using Reply = std::function<void(std::string resp)>;
-
   explicit Forwarder(boost::asio::io_context& io, size_t max_in_flight = 4096,
                      int timeout_ms = 5000);
   ~Forwarder();

@@ -7,13 +7,11 @@
 #include "crdt/fold.h"
 #include "crdt/join.h"
 #include "replica/commands/command_util.h"
-#include "replica/commands/glob.h"
 #include "replica/resp/resp_writer.h"
 
 namespace geokv::replica {
 
-// The Partitions of one storage job. With no transaction (keyless commands on
-// the I/O thread) only the placement methods may be used.
+// The Partitions of one storage job.
 class Node::TxnPartitions final : public Partitions {
  public:
   TxnPartitions(Node& node, storage::Transaction* txn) : node_(node), txn_(txn) {}
@@ -106,54 +104,141 @@ void Node::FoldCounters(crdt::MutableState& state, uint32_t p, const crdt::Delta
   }
 }
 
-void Node::Dispatch(ClientInfo& client, Args args, Reply reply) {
+namespace {
+template <typename... Fs>
+struct Overloaded : Fs... {
+  using Fs::operator()...;
+};
+template <typename... Fs>
+Overloaded(Fs...) -> Overloaded<Fs...>;
+}  // namespace
+
+void Node::Dispatch(ClientSession& client, Args args, Reply reply) {
   std::string out;
   RespWriter writer(&out);
   const CommandSpec* spec = FindCommand(args[0]);
   if (spec == nullptr) {
+    client.multi.aborted |= client.multi.active;
     ReplyUnknownCommand(args, writer);
     return reply(std::move(out));
   }
-  if (!CheckArity(*spec, args, writer)) return reply(std::move(out));
-  if (spec->first_key > 0 || spec->key_finder != nullptr) {
-    std::vector<uint32_t> partitions;
-    for (std::string_view key : CommandKeys(*spec, args)) {
-      partitions.push_back(table_.PartitionOfKey(key));
-    }
-    const std::optional<size_t> target = RouteTo(partitions);
-    if (!target) {
-      writer.Error("CROSSSLOT Keys in request are not all held by one node");
-      return reply(std::move(out));
-    }
-    if (*target != node_index_) {
-      const placement::Node& node = table_.topology().nodes()[*target];
-      return forwarder_.Forward({node.id, node.client.host, node.client.port}, args,
-                                std::move(reply));
-    }
+  if (!CheckArity(*spec, args, writer)) {
+    client.multi.aborted |= client.multi.active;
+    return reply(std::move(out));
   }
-  if (spec->flags & (kWrite | kReadOnly))
-    return RunDataCommand(*spec, std::move(args), std::move(reply), client.writes);
-  if (std::string_view(spec->name) == "wait") return Wait(client, args, std::move(reply));
-  if (std::string_view(spec->name) == "info") {
-    // INFO needs the key counts, which live in storage, and the replication
-    // state, which lives on the writer thread: it is answered from jobs.
-    auto keys = std::make_shared<uint64_t>(0);
-    auto finish = [this, args, reply, keys](std::string replication) {
-      reply(Info(args, *keys, replication));
-    };
-    const Status s = engine_.Submit(
-        [this, keys](storage::Transaction& txn) {
-          for (uint32_t p : held_list_) *keys += txn.KeyCount(p);
-          return Status::Ok();
-        },
-        [this, finish](Status) {
-          if (replication_ != nullptr) return replication_->InfoSection(finish);
-          finish("");
-        });
-    if (!s.ok()) reply("-BUSY geokv is overloaded, try again\r\n");
-    return;
+  if (client.multi.active && !(spec->flags & kTransactionControl)) {
+    return Queue(*spec, client, std::move(args), std::move(reply));
   }
-  reply(ConnectionCommand(*spec, client, args));
+  std::visit(Overloaded{
+                 [&](DataHandler handler) {
+                   DispatchData(*spec, handler, client, std::move(args), std::move(reply));
+                 },
+                 [&](ConnectionHandler handler) {
+                   ConnectionContext ctx(client, *this, std::move(reply));
+                   handler(ctx, args);
+                   ctx.Finish();
+                 },
+             },
+             spec->handler);
+}
+
+void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSession& client,
+                        Args args, Reply reply) {
+  std::vector<uint32_t> partitions;
+  for (std::string_view key : CommandKeys(spec, args)) {
+    partitions.push_back(table_.PartitionOfKey(key));
+  }
+  const std::optional<size_t> target = RouteTo(partitions);
+  if (!target) return reply(ErrorReply(errors::kCrossSlot));
+  if (*target != node_index_) {
+    const placement::Node& node = table_.topology().nodes()[*target];
+    return forwarder_.Forward({node.id, node.client.host, node.client.port}, args,
+                              std::move(reply));
+  }
+  RunDataCommand([handler, args = std::move(args)](CommandContext& ctx) { handler(ctx, args); },
+                 std::move(reply), client.writes);
+}
+
+bool Node::HoldsAll(const std::vector<std::string_view>& keys) const {
+  for (std::string_view key : keys) {
+    if (!held_[table_.PartitionOfKey(key)]) return false;
+  }
+  return true;
+}
+
+void Node::Queue(const CommandSpec& spec, ClientSession& client, Args args, Reply reply) {
+  Transaction& multi = client.multi;
+  if (!spec.is_data()) {
+    multi.aborted = true;
+    return reply(ErrorReply(errors::kNotInTransaction));
+  }
+  // A transaction runs as one job on this node: every key must be held here.
+  if (!HoldsAll(CommandKeys(spec, args))) {
+    multi.aborted = true;
+    return reply(ErrorReply(errors::kCrossSlot));
+  }
+  size_t bytes = 0;
+  for (const std::string& a : args) bytes += a.size();
+  if (multi.queued.size() >= kTransactionCommandsMax ||
+      multi.queued_bytes + bytes > kTransactionBytesMax) {
+    multi.aborted = true;
+    return reply(ErrorReply(errors::kTransactionTooLarge));
+  }
+  multi.queued_bytes += bytes;
+  multi.queued.push_back(std::move(args));
+  reply("+QUEUED\r\n");
+}
+
+void Node::Watch(ClientSession& client, std::vector<std::string> keys, Reply reply) {
+  if (!HoldsAll({keys.begin(), keys.end()})) return reply(ErrorReply(errors::kCrossSlot));
+  if (!client.watched) client.watched = std::make_shared<WatchedKeys>();
+  RunDataCommand(
+      [watched = client.watched, keys = std::move(keys)](CommandContext& ctx) {
+        for (const std::string& key : keys) {
+          watched->Add(key, KeyVersion(StateOf(ctx, key), key));
+        }
+        ctx.reply.Simple("OK");
+      },
+      std::move(reply), client.writes);
+}
+
+void Node::Exec(ClientSession& client, std::vector<Args> queued,
+                std::shared_ptr<WatchedKeys> watched, Reply reply) {
+  std::vector<DataHandler> handlers;
+  for (const Args& args : queued) {
+    const CommandSpec* spec = FindCommand(args[0]);
+    GEOKV_ASSERT(spec != nullptr && spec->is_data());  // checked when queued
+    handlers.push_back(std::get<DataHandler>(spec->handler));
+  }
+  RunDataCommand(
+      [handlers = std::move(handlers), queued = std::move(queued),
+       watched = std::move(watched)](CommandContext& ctx) {
+        if (watched && !watched->Unchanged(ctx.partitions)) return ctx.reply.NullArray();
+        ctx.reply.ArrayHeader(queued.size());
+        for (size_t i = 0; i < queued.size(); ++i) handlers[i](ctx, queued[i]);
+      },
+      std::move(reply), client.writes);
+}
+
+void Node::Info(const std::string& section, Reply reply) {
+  // INFO needs the key counts, which live in storage, and the replication
+  // state, which lives on the writer thread: it is answered from jobs.
+  auto keys = std::make_shared<uint64_t>(0);
+  auto finish = [this, section, reply, keys](std::string replication) {
+    std::string out;
+    RespWriter(&out).Bulk(InfoText(section, *keys, replication));
+    reply(std::move(out));
+  };
+  const Status s = engine_.Submit(
+      [this, keys](storage::Transaction& txn) {
+        for (uint32_t p : held_list_) *keys += txn.KeyCount(p);
+        return Status::Ok();
+      },
+      [this, finish](Status) {
+        if (replication_ != nullptr) return replication_->InfoSection(finish);
+        finish("");
+      });
+  if (!s.ok()) reply(ErrorReply(errors::kBusy));
 }
 
 void Node::StartActiveExpiry(std::chrono::milliseconds period) {
@@ -207,10 +292,9 @@ std::optional<size_t> Node::RouteTo(const std::vector<uint32_t>& partitions) con
   return fallback;
 }
 
-void Node::RunDataCommand(const CommandSpec& spec, Args args, Reply reply,
+void Node::RunDataCommand(std::function<void(CommandContext&)> run, Reply reply,
                           std::shared_ptr<ClientWrites> writes) {
-  batch_.push_back(
-      PendingCommand{spec.handler, std::move(args), std::move(reply), std::move(writes)});
+  batch_.push_back(PendingCommand{std::move(run), std::move(reply), std::move(writes)});
   if (batch_.size() == 1) boost::asio::post(io_, [this] { FlushBatch(); });
   if (batch_.size() >= kMaxBatch) FlushBatch();
 }
@@ -223,12 +307,12 @@ void Node::FlushBatch() {
   auto writes =
       std::make_shared<std::vector<std::vector<std::pair<uint32_t, uint64_t>>>>(commands->size());
   auto job = [this, commands, outputs, writes](storage::Transaction& txn) {
-    TxnPartitions keyspace(*this, &txn);
+    TxnPartitions partitions(*this, &txn);
     for (size_t i = 0; i < commands->size(); ++i) {
       RespWriter writer(&(*outputs)[i]);
-      CommandContext ctx{keyspace, writer};
-      (*commands)[i].handler(ctx, (*commands)[i].args);
-      (*writes)[i] = keyspace.TakeWrites();
+      CommandContext ctx{partitions, writer};
+      (*commands)[i].run(ctx);
+      (*writes)[i] = partitions.TakeWrites();
     }
     if (replication_ != nullptr) replication_->EndJob(txn);
     return Status::Ok();
@@ -247,97 +331,23 @@ void Node::FlushBatch() {
     }
   };
   if (!engine_.Submit(std::move(job), std::move(done)).ok()) {
-    for (auto& c : *commands) c.reply("-BUSY geokv is overloaded, try again\r\n");
+    for (auto& c : *commands) c.reply(ErrorReply(errors::kBusy));
   }
 }
 
-std::string Node::ConnectionCommand(const CommandSpec& spec, ClientInfo& client, const Args& args) {
-  std::string out;
-  RespWriter w(&out);
-  const std::string_view name = spec.name;
-  if (spec.handler != nullptr) {  // PING, ECHO, SELECT, COMMAND, GEOKV.WHERE
-    TxnPartitions keyspace(*this, nullptr);
-    CommandContext ctx{keyspace, w};
-    spec.handler(ctx, args);
-  } else if (name == "quit") {
-    client.close_after_reply = true;
-    w.Simple("OK");
-  } else if (name == "hello") {
-    if (args.size() >= 2 && args[1] != "2") {
-      if (args[1] == "3") {
-        w.Error("NOPROTO this server speaks RESP2 only; HELLO 2 or no HELLO");
-      } else {
-        w.Error("NOPROTO unsupported protocol version");
-      }
-      return out;
-    }
-    for (size_t i = 2; i + 1 < args.size(); ++i) {
-      if (EqualsIgnoreCase(args[i], "setname")) client.name = args[++i];
-    }
-    w.ArrayHeader(14);
-    w.Bulk("server");
-    w.Bulk("geokv");
-    w.Bulk("version");
-    w.Bulk("0.1.0");
-    w.Bulk("proto");
-    w.Integer(2);
-    w.Bulk("id");
-    w.Integer(static_cast<int64_t>(client.id));
-    w.Bulk("mode");
-    w.Bulk("standalone");
-    w.Bulk("role");
-    w.Bulk("master");
-    w.Bulk("modules");
-    w.ArrayHeader(0);
-  } else if (name == "client") {
-    if (EqualsIgnoreCase(args[1], "setname") && args.size() == 3) {
-      client.name = args[2];
-      w.Simple("OK");
-    } else if (EqualsIgnoreCase(args[1], "getname") && args.size() == 2) {
-      client.name.empty() ? w.Null() : w.Bulk(client.name);
-    } else if (EqualsIgnoreCase(args[1], "id") && args.size() == 2) {
-      w.Integer(static_cast<int64_t>(client.id));
-    } else if (EqualsIgnoreCase(args[1], "setinfo")) {
-      w.Simple("OK");  // client libraries announce themselves; nothing to keep
-    } else {
-      w.Error("ERR unknown subcommand or wrong number of arguments for '" + args[1].substr(0, 64) +
-              "'. Try CLIENT HELP.");
-    }
-  } else if (name == "config") {
-    return Config(args);
-  } else {
-    w.Error(std::string("ERR command '") + spec.name + "' is not available");
-  }
-  return out;
-}
-
-// WAIT numdcs timeout_ms: how many other datacenters have applied every write
-// this connection made (Redis's WAIT, with datacenters for replicas).
-void Node::Wait(ClientInfo& client, const Args& args, Reply reply) {
-  auto numdcs = crdt::ParseInt64(args[1]);
-  auto timeout = crdt::ParseInt64(args[2]);
-  if (!numdcs || !timeout || *numdcs < 0 || *timeout < 0) {
-    return reply("-ERR value is not an integer or out of range\r\n");
-  }
+void Node::Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply reply) {
   std::vector<NodeReplication::Write> writes;
   {
     std::lock_guard lock(client.writes->mu);
     writes.assign(client.writes->last.begin(), client.writes->last.end());
   }
   if (replication_ == nullptr) return reply(":0\r\n");
-  replication_->Wait(std::move(writes), *numdcs, *timeout, std::move(reply));
+  replication_->Wait(std::move(writes), numdcs, timeout_ms, std::move(reply));
 }
 
-std::string Node::Config(const Args& args) {
-  std::string out;
-  RespWriter w(&out);
+std::vector<ConfigParam> Node::ConfigParams() {
   ServerOptions& o = server_->options();
-  struct Param {
-    const char* name;
-    std::string value;
-    size_t* settable;
-  };
-  std::vector<Param> params = {
+  return {
       {"maxclients", std::to_string(o.max_clients), &o.max_clients},
       {"proto-max-bulk-len", std::to_string(o.resp.max_bulk_bytes), &o.resp.max_bulk_bytes},
       {"client-query-buffer-limit", std::to_string(o.resp.max_query_buffer_bytes),
@@ -350,55 +360,10 @@ std::string Node::Config(const Args& args) {
       {"appendonly", "no", nullptr},
       {"databases", "1", nullptr},
   };
-  if (EqualsIgnoreCase(args[1], "get") && args.size() >= 3) {
-    std::vector<const Param*> matched;
-    for (const Param& p : params) {
-      for (size_t i = 2; i < args.size(); ++i) {
-        if (GlobMatch(args[i], p.name)) {
-          matched.push_back(&p);
-          break;
-        }
-      }
-    }
-    w.ArrayHeader(matched.size() * 2);
-    for (const Param* p : matched) {
-      w.Bulk(p->name);
-      w.Bulk(p->value);
-    }
-  } else if (EqualsIgnoreCase(args[1], "set") && args.size() >= 4 && args.size() % 2 == 0) {
-    // Validate every pair first: all or nothing, as Redis does.
-    std::vector<std::pair<size_t*, size_t>> changes;
-    for (size_t i = 2; i + 1 < args.size(); i += 2) {
-      const Param* found = nullptr;
-      for (const Param& p : params) {
-        if (EqualsIgnoreCase(args[i], p.name)) found = &p;
-      }
-      if (found == nullptr || found->settable == nullptr) {
-        w.Error("ERR Unknown option or number of arguments for CONFIG SET - '" +
-                args[i].substr(0, 64) + "'");
-        return out;
-      }
-      auto value = crdt::ParseInt64(args[i + 1]);
-      if (!value || *value < 1) {
-        w.Error("ERR CONFIG SET failed (possibly related to argument '" + args[i].substr(0, 64) +
-                "') - argument must be a positive integer");
-        return out;
-      }
-      changes.emplace_back(found->settable, static_cast<size_t>(*value));
-    }
-    for (auto [field, value] : changes) *field = value;
-    w.Simple("OK");
-  } else if (EqualsIgnoreCase(args[1], "resetstat") && args.size() == 2) {
-    w.Simple("OK");
-  } else {
-    w.Error("ERR unknown subcommand or wrong number of arguments for '" + args[1].substr(0, 64) +
-            "'. Try CONFIG HELP.");
-  }
-  return out;
 }
 
-std::string Node::Info(const Args& args, uint64_t keys, const std::string& replication) {
-  const std::string section = args.size() >= 2 ? args[1] : "default";
+std::string Node::InfoText(const std::string& section, uint64_t keys,
+                           const std::string& replication) {
   auto want = [&](const char* name) {
     return EqualsIgnoreCase(section, "default") || EqualsIgnoreCase(section, "all") ||
            EqualsIgnoreCase(section, "everything") || EqualsIgnoreCase(section, name);
@@ -441,9 +406,7 @@ std::string Node::Info(const Args& args, uint64_t keys, const std::string& repli
     if (keys > 0) line("db0", "keys=" + std::to_string(keys) + ",expires=0,avg_ttl=0");
     text += "\r\n";
   }
-  std::string out;
-  RespWriter(&out).Bulk(text);
-  return out;
+  return text;
 }
 
 }  // namespace geokv::replica

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,14 +31,22 @@ struct NodeOptions {
   std::string node_id;
 };
 
-class Node final : public Dispatcher {
+class Node final : public Dispatcher, public ServerControl {
  public:
   // REQUIRES: node_id is a node of the table's topology; engine has the same
   // partition count as the topology.
   Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,
        boost::asio::io_context& io);
 
-  void Dispatch(ClientInfo& client, Args args, Reply reply) override;
+  void Dispatch(ClientSession& client, Args args, Reply reply) override;
+
+  // ServerControl (I/O thread).
+  std::vector<ConfigParam> ConfigParams() override;
+  void Info(const std::string& section, Reply reply) override;
+  void Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply reply) override;
+  void Watch(ClientSession& client, std::vector<std::string> keys, Reply reply) override;
+  void Exec(ClientSession& client, std::vector<Args> queued, std::shared_ptr<WatchedKeys> watched,
+            Reply reply) override;
 
   // The server whose limits CONFIG GET/SET show and change, and whose counters
   // INFO shows. Set once before serving.
@@ -64,22 +73,27 @@ class Node final : public Dispatcher {
   // job (one hand-off to the writer thread, one savepoint): FlushBatch is
   // posted when the first one arrives and runs after the pass.
   struct PendingCommand {
-    Handler handler;
-    Args args;
+    std::function<void(CommandContext&)> run;  // one command, or a transaction
     Reply reply;
     std::shared_ptr<ClientWrites> writes;
   };
-  void RunDataCommand(const CommandSpec& spec, Args args, Reply reply,
+  // Routes a data command by its keys, then forwards it or queues it for
+  // the next storage job.
+  void DispatchData(const CommandSpec& spec, DataHandler handler, ClientSession& client, Args args,
+                    Reply reply);
+  void RunDataCommand(std::function<void(CommandContext&)> run, Reply reply,
                       std::shared_ptr<ClientWrites> writes);
+  // Inside MULTI: queues a data command whose keys this node holds; refuses
+  // (and marks the transaction aborted) anything else.
+  void Queue(const CommandSpec& spec, ClientSession& client, Args args, Reply reply);
+  // Whether this node holds every key in `keys`.
+  bool HoldsAll(const std::vector<std::string_view>& keys) const;
   // The node to serve a request whose keys fall in `partitions`: this node if
   // it holds them all, else a node that does, same datacenter first, then in
   // preference order; nullopt if no single node holds them all.
   std::optional<size_t> RouteTo(const std::vector<uint32_t>& partitions) const;
   void FlushBatch();
-  std::string ConnectionCommand(const CommandSpec& spec, ClientInfo& client, const Args& args);
-  std::string Config(const Args& args);
-  std::string Info(const Args& args, uint64_t keys, const std::string& replication);
-  void Wait(ClientInfo& client, const Args& args, Reply reply);
+  std::string InfoText(const std::string& section, uint64_t keys, const std::string& replication);
 
   placement::PlacementTable table_;
   size_t node_index_;
@@ -90,6 +104,8 @@ class Node final : public Dispatcher {
   std::vector<PendingCommand> batch_;  // I/O thread only
   Forwarder forwarder_;                // I/O thread only
   static constexpr size_t kMaxBatch = 1024;
+  static constexpr size_t kTransactionCommandsMax = 100'000;
+  static constexpr size_t kTransactionBytesMax = size_t{64} << 20;
   std::vector<bool> held_;
   std::vector<uint32_t> held_list_;
   crdt::HybridClock clock_;  // used on the writer thread only

@@ -4,6 +4,7 @@
 #include <boost/asio/write.hpp>
 #include <deque>
 
+#include "replica/commands/errors.h"
 #include "replica/resp/resp_writer.h"
 
 namespace geokv::replica {
@@ -141,7 +142,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   Server& server_;
   tcp::socket socket_;
   RespParser parser_;
-  ClientInfo client_;
+  ClientSession client_;
   std::vector<char> read_buffer_;
   bool reading_ = false;
   bool stop_reading_ = false;
@@ -191,7 +192,7 @@ void Server::Accept() {
       stats_.connections_received++;
       if (connections_.size() >= options_.max_clients) {
         stats_.connections_rejected++;
-        auto message = std::make_shared<std::string>("-ERR max number of clients reached\r\n");
+        auto message = std::make_shared<std::string>(ErrorReply(errors::kMaxClients));
         auto sock = std::make_shared<tcp::socket>(std::move(socket));
         asio::async_write(*sock, asio::buffer(*message),
                           [sock, message](boost::system::error_code, size_t) {

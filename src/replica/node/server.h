@@ -32,7 +32,7 @@
 #include <utility>
 
 #include "common/status.h"
-#include "replica/commands/command.h"
+#include "replica/commands/connection.h"
 #include "replica/resp/resp_parser.h"
 
 namespace geokv::replica {
@@ -55,31 +55,13 @@ struct ServerStats {
   std::atomic<uint64_t> output_limit_disconnects{0};
 };
 
-// The writes a client made, for WAIT: partition -> this node's seq of the
-// client's latest write there. Updated on the storage writer thread, read on
-// the I/O thread.
-struct ClientWrites {
-  std::mutex mu;
-  std::map<uint32_t, uint64_t> last;  // guarded by mu
-};
-
-// What a connection knows about its client (CLIENT SETNAME/GETNAME/ID).
-struct ClientInfo {
-  uint64_t id = 0;
-  std::string name;
-  std::string address;
-  bool close_after_reply = false;  // set by QUIT
-  std::shared_ptr<ClientWrites> writes = std::make_shared<ClientWrites>();
-};
-
 // Answers requests. `reply` must be called exactly once per request, with the
 // complete RESP reply, from any thread; it is cheap and never blocks.
 class Dispatcher {
  public:
-  using Reply = std::function<void(std::string resp)>;
   virtual ~Dispatcher() = default;
   // Called on the I/O thread. `client` lives until `reply` was called.
-  virtual void Dispatch(ClientInfo& client, Args args, Reply reply) = 0;
+  virtual void Dispatch(ClientSession& client, Args args, Reply reply) = 0;
 };
 
 class Server {

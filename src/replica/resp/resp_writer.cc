@@ -48,4 +48,10 @@ void RespWriter::ArrayHeader(size_t count) {
   out_->append("\r\n");
 }
 
+std::string ErrorReply(std::string_view message) {
+  std::string out;
+  RespWriter(&out).Error(message);
+  return out;
+}
+
 }  // namespace geokv::replica

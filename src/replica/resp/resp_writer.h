@@ -30,4 +30,8 @@ class RespWriter {
   std::string* out_;
 };
 
+// The RESP encoding of one error reply, for code that hands replies on as
+// bytes (e.g. "-ERR ...\r\n" for "ERR ..."); same rules as RespWriter::Error.
+std::string ErrorReply(std::string_view message);
+
 }  // namespace geokv::replica

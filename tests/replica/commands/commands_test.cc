@@ -2,6 +2,7 @@
 // reply, including Redis's error replies. (The same handlers run in the server,
 // where integration tests check them through real clients.)
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -17,7 +18,63 @@ namespace {
 using test::KeyIn;
 using test::kPartitions;
 using test::MemoryPartitions;
-using test::Run;
+
+// The server side of connection commands: fixed parameters, and a record of
+// what INFO and WAIT were asked.
+class TestServer final : public ServerControl {
+ public:
+  std::vector<ConfigParam> ConfigParams() override {
+    return {{"maxclients", std::to_string(max_clients), &max_clients},
+            {"databases", "1", nullptr}};
+  }
+  void Info(const std::string& section, Reply reply) override {
+    reply("$" + std::to_string(section.size()) + "\r\n" + section + "\r\n");
+  }
+  void Wait(ClientSession&, int64_t numdcs, int64_t timeout_ms, Reply reply) override {
+    reply(":" + std::to_string(numdcs + timeout_ms) + "\r\n");
+  }
+  void Watch(ClientSession&, std::vector<std::string> keys, Reply reply) override {
+    watched_keys += keys.size();
+    reply("+OK\r\n");
+  }
+  void Exec(ClientSession&, std::vector<Args> queued, std::shared_ptr<WatchedKeys> watched,
+            Reply reply) override {
+    exec_had_watch = watched != nullptr;
+    reply(":" + std::to_string(queued.size()) + "\r\n");
+  }
+  size_t watched_keys = 0;
+  bool exec_had_watch = false;
+  size_t max_clients = 100;
+};
+
+TestServer& Server() {
+  static TestServer server;
+  return server;
+}
+
+// Runs one request as the node does: table lookup, arity, then the row's
+// handler (data commands are not routed here: the test holds every key).
+std::string Run(MemoryPartitions& ks, Args args, ClientSession* session = nullptr) {
+  std::string out;
+  RespWriter reply(&out);
+  const CommandSpec* spec = FindCommand(args[0]);
+  if (spec == nullptr) {
+    ReplyUnknownCommand(args, reply);
+  } else if (CheckArity(*spec, args, reply)) {
+    if (spec->is_data()) {
+      CommandContext ctx{ks, reply};
+      std::get<DataHandler>(spec->handler)(ctx, args);
+    } else {
+      TestServer& server = Server();
+      ClientSession own;
+      ConnectionContext ctx(session ? *session : own, server,
+                            [&out](std::string resp) { out += resp; });
+      std::get<ConnectionHandler>(spec->handler)(ctx, args);
+      ctx.Finish();
+    }
+  }
+  return out;
+}
 
 const std::string kWrongType =
     "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
@@ -142,15 +199,130 @@ TEST_CASE("Commands: DEL, EXISTS, DBSIZE, SCAN, FLUSHALL", "[unit]") {
   CHECK(Run(ks, {"FLUSHALL", "BOGUS"}) == "-ERR syntax error\r\n");
 }
 
-TEST_CASE("Commands: keys of partitions this node does not hold get MOVED", "[unit]") {
+TEST_CASE("Commands: routing keys come from the table's key spec", "[unit]") {
+  auto keys = [](Args args) {
+    const CommandSpec* spec = FindCommand(args[0]);
+    REQUIRE(spec != nullptr);
+    std::vector<std::string> out;
+    for (std::string_view k : CommandKeys(*spec, args)) out.emplace_back(k);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  CHECK(keys({"GET", "a"}) == V{"a"});
+  CHECK(keys({"MSET", "a", "1", "b", "2"}) == V{"a", "b"});
+  CHECK(keys({"DEL", "a", "b", "c"}) == V{"a", "b", "c"});
+  CHECK(keys({"HSET", "h", "f", "v"}) == V{"h"});
+  // GEOKV.WHERE names a key but is answered by any node: it is not routed.
+  CHECK(keys({"GEOKV.WHERE", "a"}).empty());
+  CHECK(keys({"DBSIZE"}).empty());
   MemoryPartitions ks;
   ks.not_held = 7;
   const std::string foreign = KeyIn(ks, 7);
-  REQUIRE(ks.PartitionOf("a") != 7);
-  CHECK(Run(ks, {"GET", foreign}) == "-MOVED 7 dc2-a,dc3-a\r\n");
-  CHECK(Run(ks, {"MSET", "a", "1", foreign, "2"}) == "-MOVED 7 dc2-a,dc3-a\r\n");
-  CHECK(Run(ks, {"GET", "a"}) == "$-1\r\n");  // nothing of the refused MSET applied
   CHECK(Run(ks, {"GEOKV.WHERE", foreign}) == "*2\r\n:7\r\n*2\r\n$5\r\ndc2-a\r\n$5\r\ndc3-a\r\n");
+}
+
+TEST_CASE("Commands: every table row has a handler, valid flags and a valid key spec", "[unit]") {
+  std::string previous;
+  for (const CommandSpec& spec : AllCommands()) {
+    INFO(spec.name);
+    const std::string name = spec.name;
+    CHECK(name > previous);  // sorted, no duplicates
+    previous = name;
+    for (char c : name) CHECK_FALSE((c >= 'A' && c <= 'Z'));
+    CHECK(FindCommand(name) == &spec);
+    CHECK(spec.arity != 0);
+    CHECK((spec.flags & ~kAllCommandFlags) == 0);
+    CHECK_FALSE(((spec.flags & kWrite) && (spec.flags & kReadOnly)));
+    // A row's kind and flags agree: data commands read or write data,
+    // connection commands do neither.
+    const bool touches_data = (spec.flags & (kWrite | kReadOnly)) != 0;
+    CHECK(spec.is_data() == touches_data);
+    if (spec.is_data()) {
+      CHECK(std::get<DataHandler>(spec.handler) != nullptr);
+    } else {
+      CHECK(std::get<ConnectionHandler>(spec.handler) != nullptr);
+      CHECK(spec.first_key == 0);  // connection commands are never routed
+      CHECK(spec.key_finder == nullptr);
+    }
+    if (spec.first_key > 0) {
+      CHECK(spec.key_step > 0);
+      CHECK((spec.last_key < 0 || spec.last_key >= spec.first_key));
+      // The arity guarantees the first key is present.
+      CHECK(std::abs(spec.arity) > spec.first_key);
+    } else {
+      CHECK(spec.last_key == 0);
+      CHECK(spec.key_step == 0);
+    }
+  }
+}
+
+TEST_CASE("Commands: connection and server commands through the connection context", "[unit]") {
+  MemoryPartitions ks;
+  ClientSession session;
+  session.id = 9;
+  CHECK(Run(ks, {"CLIENT", "SETNAME", "app"}, &session) == "+OK\r\n");
+  CHECK(session.name == "app");
+  CHECK(Run(ks, {"CLIENT", "GETNAME"}, &session) == "$3\r\napp\r\n");
+  CHECK(Run(ks, {"CLIENT", "ID"}, &session) == ":9\r\n");
+  CHECK(Run(ks, {"CONFIG", "GET", "max*"}) == "*2\r\n$10\r\nmaxclients\r\n$3\r\n100\r\n");
+  CHECK(Run(ks, {"CONFIG", "SET", "maxclients", "7"}) == "+OK\r\n");
+  CHECK(Run(ks, {"CONFIG", "GET", "maxclients"}) == "*2\r\n$10\r\nmaxclients\r\n$1\r\n7\r\n");
+  CHECK(Run(ks, {"CONFIG", "SET", "databases", "2"})
+            .rfind("-ERR Unknown option or number of arguments for CONFIG SET", 0) == 0);
+  // INFO and WAIT answer later, through the deferred reply.
+  CHECK(Run(ks, {"INFO", "keyspace"}) == "$8\r\nkeyspace\r\n");
+  CHECK(Run(ks, {"WAIT", "2", "100"}) == ":102\r\n");
+  CHECK(Run(ks, {"WAIT", "x", "100"}) == "-ERR value is not an integer or out of range\r\n");
+  CHECK(Run(ks, {"QUIT"}, &session) == "+OK\r\n");
+  CHECK(session.close_after_reply);
+}
+
+TEST_CASE("Commands: MULTI, EXEC, DISCARD and WATCH keep the connection's transaction", "[unit]") {
+  MemoryPartitions ks;
+  ClientSession session;
+  CHECK(Run(ks, {"EXEC"}, &session) == "-ERR EXEC without MULTI\r\n");
+  CHECK(Run(ks, {"DISCARD"}, &session) == "-ERR DISCARD without MULTI\r\n");
+  CHECK(Run(ks, {"WATCH", "a", "b"}, &session) == "+OK\r\n");
+  CHECK(Server().watched_keys == 2);
+  session.watched = std::make_shared<WatchedKeys>();  // as the node would have set it
+  CHECK(Run(ks, {"MULTI"}, &session) == "+OK\r\n");
+  CHECK(session.multi.active);
+  CHECK(Run(ks, {"MULTI"}, &session) == "-ERR MULTI calls can not be nested\r\n");
+  CHECK(Run(ks, {"WATCH", "c"}, &session) == "-ERR WATCH inside MULTI is not allowed\r\n");
+  session.multi.queued = {{"SET", "a", "1"}, {"GET", "a"}};  // as the node queues them
+  CHECK(Run(ks, {"EXEC"}, &session) == ":2\r\n");
+  CHECK(Server().exec_had_watch);
+  CHECK_FALSE(session.multi.active);
+  CHECK(session.watched == nullptr);  // EXEC unwatches
+  // A command refused while queuing aborts the transaction.
+  CHECK(Run(ks, {"MULTI"}, &session) == "+OK\r\n");
+  session.multi.aborted = true;
+  CHECK(Run(ks, {"EXEC"}, &session) ==
+        "-EXECABORT Transaction discarded because of previous errors.\r\n");
+  CHECK_FALSE(session.multi.active);
+  CHECK(Run(ks, {"MULTI"}, &session) == "+OK\r\n");
+  CHECK(Run(ks, {"DISCARD"}, &session) == "+OK\r\n");
+  CHECK_FALSE(session.multi.active);
+}
+
+TEST_CASE("Commands: a key's WATCH version changes with every write to it", "[unit]") {
+  MemoryPartitions ks;
+  auto version = [&](const std::string& key) {
+    return KeyVersion(ks.State(ks.PartitionOf(key)), key);
+  };
+  const uint64_t empty = version("k");
+  Run(ks, {"SET", "k", "1"});
+  const uint64_t v1 = version("k");
+  CHECK(v1 != empty);
+  Run(ks, {"SET", "other", "1"});
+  CHECK(version("k") == v1);  // another key's write does not touch it
+  Run(ks, {"SET", "k", "1"});  // same value, new write
+  CHECK(version("k") != v1);
+  WatchedKeys watched;
+  watched.Add("k", version("k"));
+  CHECK(watched.Unchanged(ks));
+  Run(ks, {"DEL", "k"});
+  CHECK_FALSE(watched.Unchanged(ks));
 }
 
 TEST_CASE("Commands: reads and no-op writes commit nothing", "[unit]") {
@@ -177,10 +349,6 @@ TEST_CASE("Commands: unknown commands, arity and the command table", "[unit]") {
   CHECK(Run(ks, {"SELECT", "1"}) == "-ERR DB index is out of range\r\n");
   CHECK(Run(ks, {"COMMAND", "COUNT"}) == ":" + std::to_string(AllCommands().size()) + "\r\n");
   CHECK(Run(ks, {"COMMAND", "INFO", "get"}).rfind("*1\r\n*10\r\n$3\r\nget\r\n:2\r\n", 0) == 0);
-  // Every command in the table has a lower-case name and is found by it.
-  for (const CommandSpec& spec : AllCommands()) {
-    CHECK(FindCommand(spec.name) == &spec);
-  }
 }
 
 }  // namespace

@@ -77,16 +77,18 @@ inline std::string KeyIn(const MemoryPartitions& ks, uint32_t p) {
   }
 }
 
-inline std::string Run(MemoryPartitions& ks, Args args) {
+// Runs one data command as the node does (table lookup, arity, handler) and
+// returns its reply; the test holds every key, so nothing is routed.
+inline std::string RunData(MemoryPartitions& ks, Args args) {
   std::string out;
   RespWriter reply(&out);
   const CommandSpec* spec = FindCommand(args[0]);
   if (spec == nullptr) {
     ReplyUnknownCommand(args, reply);
   } else if (CheckArity(*spec, args, reply)) {
-    REQUIRE(spec->handler != nullptr);
+    REQUIRE(spec->is_data());
     CommandContext ctx{ks, reply};
-    spec->handler(ctx, args);
+    std::get<DataHandler>(spec->handler)(ctx, args);
   }
   return out;
 }

@@ -10,16 +10,16 @@ namespace geokv::replica {
 namespace {
 
 using test::MemoryPartitions;
-using test::Run;
+using test::RunData;
 
 TEST_CASE("ActiveExpiry: removes expired keys in bounded rounds, leaves the rest", "[unit]") {
   MemoryPartitions ks;
   for (int i = 0; i < 300; ++i) {
     const std::string n = std::to_string(i);
-    REQUIRE(Run(ks, {"SET", "live:" + n, "v"}) == "+OK\r\n");
-    REQUIRE(Run(ks, {"SET", "ttl:" + n, "v", "PX", "100"}) == "+OK\r\n");
+    REQUIRE(RunData(ks, {"SET", "live:" + n, "v"}) == "+OK\r\n");
+    REQUIRE(RunData(ks, {"SET", "ttl:" + n, "v", "PX", "100"}) == "+OK\r\n");
   }
-  REQUIRE(Run(ks, {"SET", "later", "v", "PX", "10000"}) == "+OK\r\n");
+  REQUIRE(RunData(ks, {"SET", "later", "v", "PX", "10000"}) == "+OK\r\n");
   ActiveExpiry expiry(ActiveExpiryLimits{.keys_per_round = 20,
                                          .visits_per_round_max = 50,
                                          .rounds_max = 4,
@@ -42,8 +42,8 @@ TEST_CASE("ActiveExpiry: removes expired keys in bounded rounds, leaves the rest
   }
   CHECK(removed == 300);
   CHECK(ks.commits - commits == 300);  // one committed removal per key
-  CHECK(Run(ks, {"DBSIZE"}) == ":301\r\n");
-  CHECK(Run(ks, {"EXISTS", "later"}) == ":1\r\n");
+  CHECK(RunData(ks, {"DBSIZE"}) == ":301\r\n");
+  CHECK(RunData(ks, {"EXISTS", "later"}) == ":1\r\n");
   // Nothing left to do: a full pass removes nothing.
   for (int i = 0; i < 20; ++i) CHECK(expiry.RunCycle(ks).removed == 0);
 }

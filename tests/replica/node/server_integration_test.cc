@@ -206,10 +206,17 @@ TEST_CASE("Server: a client that does not read its replies is disconnected at th
   for (int i = 0; i < 1000; ++i) pipeline += replica::EncodeRequest({"GET", "v"});  // 100 MB
   greedy.set_timeout_ms(500);
   (void)greedy.SendRaw(pipeline);  // may fail once the server hangs up
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  auto info = writer.Command({"INFO", "stats"});
-  REQUIRE(info.ok());
-  CHECK(info->str.find("client_output_buffer_limit_disconnections:0") == std::string::npos);
+  // The server needs a moment to run the pipeline (longer on a loaded
+  // machine): poll, bounded.
+  bool disconnected = false;
+  for (int attempt = 0; attempt < 200 && !disconnected; ++attempt) {
+    auto info = writer.Command({"INFO", "stats"});
+    REQUIRE(info.ok());
+    disconnected =
+        info->str.find("client_output_buffer_limit_disconnections:0") == std::string::npos;
+    if (!disconnected) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(disconnected);
   CHECK(Serves(node.cluster));
 }
 
@@ -264,6 +271,65 @@ TEST_CASE("Server: a second server on the same data directory is refused", "[int
   CHECK(status != 0);
   CHECK(out.find("geokv.db") != std::string::npos);
   CHECK(Serves(node.cluster));
+}
+
+TEST_CASE("Server: MULTI/EXEC runs queued commands at once, WATCH aborts on a change",
+          "[integration]") {
+  SingleNode node;
+  RespClient a = node.cluster.Client(0);
+  RespClient b = node.cluster.Client(0);
+  auto run = [](RespClient& c, std::vector<std::string> args) {
+    auto r = c.Command(args);
+    REQUIRE(r.ok());
+    return r->ToString();
+  };
+  CHECK(run(a, {"MULTI"}) == "OK");
+  CHECK(run(a, {"SET", "k", "1"}) == "QUEUED");
+  CHECK(run(a, {"INCR", "n"}) == "QUEUED");
+  CHECK(run(a, {"GET", "k"}) == "QUEUED");
+  CHECK(run(b, {"GET", "k"}) == "(nil)");  // nothing ran yet
+  CHECK(run(a, {"EXEC"}) == "[OK, (integer) 1, \"1\"]");
+  CHECK(run(b, {"GET", "k"}) == "\"1\"");
+
+  // A refused command aborts the whole transaction; nothing of it applies.
+  CHECK(run(a, {"MULTI"}) == "OK");
+  CHECK(run(a, {"SET", "k", "2"}) == "QUEUED");
+  CHECK(run(a, {"NOPE"}).rfind("(error) ERR unknown command", 0) == 0);
+  CHECK(run(a, {"PING"}) == "(error) ERR Command not allowed inside a transaction");
+  CHECK(run(a, {"EXEC"}) ==
+        "(error) EXECABORT Transaction discarded because of previous errors.");
+  CHECK(run(b, {"GET", "k"}) == "\"1\"");
+
+  // WATCH: a write by another client between WATCH and EXEC aborts it.
+  CHECK(run(a, {"WATCH", "k"}) == "OK");
+  CHECK(run(b, {"SET", "k", "3"}) == "OK");
+  CHECK(run(a, {"MULTI"}) == "OK");
+  CHECK(run(a, {"SET", "k", "4"}) == "QUEUED");
+  CHECK(run(a, {"EXEC"}) == "(nil)");
+  CHECK(run(b, {"GET", "k"}) == "\"3\"");
+  // ... and without a change it runs (EXEC unwatched the key).
+  CHECK(run(a, {"WATCH", "k"}) == "OK");
+  CHECK(run(a, {"MULTI"}) == "OK");
+  CHECK(run(a, {"SET", "k", "5"}) == "QUEUED");
+  CHECK(run(a, {"EXEC"}) == "[OK]");
+  CHECK(run(b, {"GET", "k"}) == "\"5\"");
+
+  // Pipelined in one write, as client libraries send it.
+  std::string pipeline;
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"MULTI"}, {"SADD", "s", "x"}, {"SCARD", "s"}, {"EXEC"}}) {
+    pipeline += replica::EncodeRequest(args);
+  }
+  REQUIRE(a.SendRaw(pipeline).ok());
+  std::vector<std::string> replies;
+  for (int i = 0; i < 4; ++i) {
+    auto r = a.ReadReply();
+    REQUIRE(r.ok());
+    replies.push_back(r->ToString());
+  }
+  CHECK(replies == std::vector<std::string>{"OK", "QUEUED", "QUEUED",
+                                            "[(integer) 1, (integer) 1]"});
+  CHECK(run(a, {"DISCARD"}) == "(error) ERR DISCARD without MULTI");
 }
 
 }  // namespace

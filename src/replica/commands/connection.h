@@ -1,0 +1,99 @@
+// What connection and server commands see: the client's session and the
+// server's services. The node implements ServerControl; the handlers (in
+// t_connection.cc and t_server.cc) hold the protocol logic, so that the node
+// never recognises a command by name.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "replica/commands/transaction.h"
+#include "replica/resp/resp_writer.h"
+
+namespace geokv::replica {
+
+// Takes one complete RESP reply; may be called from any thread, exactly once.
+using Reply = std::function<void(std::string resp)>;
+
+// The writes a client made, for WAIT: partition -> this node's seq of the
+// client's latest write there. Updated on the storage writer thread, read on
+// the I/O thread.
+struct ClientWrites {
+  std::mutex mu;
+  std::map<uint32_t, uint64_t> last;  // guarded by mu
+};
+
+// One client connection's state (CLIENT SETNAME/GETNAME/ID, QUIT, WAIT).
+struct ClientSession {
+  uint64_t id = 0;
+  std::string name;
+  std::string address;
+  bool close_after_reply = false;  // set by QUIT
+  std::shared_ptr<ClientWrites> writes = std::make_shared<ClientWrites>();
+  Transaction multi;                     // MULTI ... EXEC
+  std::shared_ptr<WatchedKeys> watched;  // WATCH; null: none
+};
+
+// A CONFIG parameter: its current value, and where CONFIG SET writes it
+// (nullptr: read-only).
+struct ConfigParam {
+  const char* name;
+  std::string value;
+  size_t* settable;
+};
+
+// The server-level services connection commands use. Implemented by the node;
+// called on the I/O thread.
+class ServerControl {
+ public:
+  virtual ~ServerControl() = default;
+  // The parameters CONFIG GET shows and CONFIG SET may change.
+  virtual std::vector<ConfigParam> ConfigParams() = 0;
+  // Answers INFO [section] (needs storage and replication state, so later).
+  virtual void Info(const std::string& section, Reply reply) = 0;
+  // Answers WAIT: how many other datacenters applied every write `client`
+  // made, once that is >= numdcs or after timeout_ms (0: no timeout).
+  virtual void Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply reply) = 0;
+  // Answers WATCH: records the keys' versions in client.watched (created if
+  // null), or refuses keys this node does not hold.
+  virtual void Watch(ClientSession& client, std::vector<std::string> keys, Reply reply) = 0;
+  // Answers EXEC: runs `queued` (data commands whose keys this node holds) as
+  // one storage job, unless a key in `watched` (may be null) changed.
+  virtual void Exec(ClientSession& client, std::vector<Args> queued,
+                    std::shared_ptr<WatchedKeys> watched, Reply reply) = 0;
+};
+
+// What a connection handler may use. It answers at once through `reply`, or
+// calls Defer() and answers later through the callback it returns.
+class ConnectionContext {
+ public:
+  ConnectionContext(ClientSession& session, ServerControl& control, Reply answer)
+      : client(session), server(control), reply(&out_), later_(std::move(answer)) {}
+
+  ClientSession& client;
+  ServerControl& server;
+  RespWriter reply;
+
+  // The callback that takes the reply; after this call, `reply` is ignored.
+  Reply Defer() {
+    deferred_ = true;
+    return later_;
+  }
+  // Called by the dispatcher after the handler: sends the reply written to
+  // `reply` unless the handler deferred it.
+  void Finish() {
+    if (!deferred_) later_(std::move(out_));
+  }
+
+ private:
+  std::string out_;
+  Reply later_;
+  bool deferred_ = false;
+};
+
+}  // namespace geokv::replica

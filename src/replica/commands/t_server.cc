@@ -1,0 +1,119 @@
+// Server commands: COMMAND CONFIG INFO WAIT. The protocol lives here; the
+// node supplies the values through ServerControl.
+#include "crdt/scalar.h"
+#include "replica/commands/command_util.h"
+#include "replica/commands/glob.h"
+#include "replica/commands/handlers.h"
+
+namespace geokv::replica {
+
+namespace {
+
+void ReplyCommandInfo(RespWriter& reply, const CommandSpec& spec) {
+  reply.ArrayHeader(10);
+  reply.Bulk(spec.name);
+  reply.Integer(spec.arity);
+  std::vector<const char*> flags;
+  if (spec.flags & kWrite) flags.push_back("write");
+  if (spec.flags & kReadOnly) flags.push_back("readonly");
+  if (spec.flags & kFast) flags.push_back("fast");
+  if (spec.flags & kAdmin) flags.push_back("admin");
+  if (spec.key_finder != nullptr) flags.push_back("movablekeys");
+  reply.ArrayHeader(flags.size());
+  for (const char* f : flags) reply.Simple(f);
+  reply.Integer(spec.first_key);
+  reply.Integer(spec.last_key);
+  reply.Integer(spec.key_step);
+  for (int i = 0; i < 4; ++i) reply.ArrayHeader(0);  // ACL categories, tips, key specs, subcommands
+}
+
+}  // namespace
+
+// COMMAND, COMMAND COUNT, COMMAND INFO name..., COMMAND DOCS [name...]
+void CmdCommand(ConnectionContext& ctx, const Args& args) {
+  if (args.size() == 1) {
+    ctx.reply.ArrayHeader(AllCommands().size());
+    for (const CommandSpec& spec : AllCommands()) ReplyCommandInfo(ctx.reply, spec);
+  } else if (EqualsIgnoreCase(args[1], "count")) {
+    ctx.reply.Integer(static_cast<int64_t>(AllCommands().size()));
+  } else if (EqualsIgnoreCase(args[1], "info")) {
+    ctx.reply.ArrayHeader(args.size() - 2);
+    for (size_t i = 2; i < args.size(); ++i) {
+      if (const CommandSpec* spec = FindCommand(args[i])) {
+        ReplyCommandInfo(ctx.reply, *spec);
+      } else {
+        ctx.reply.NullArray();
+      }
+    }
+  } else if (EqualsIgnoreCase(args[1], "docs")) {
+    ctx.reply.ArrayHeader(0);  // no docs: clients fall back to plain help
+  } else {
+    ctx.reply.Error("ERR unknown subcommand '" + args[1].substr(0, 128) + "'. Try COMMAND HELP.");
+  }
+}
+
+// CONFIG GET pattern... | SET name value [name value ...] | RESETSTAT
+void CmdConfig(ConnectionContext& ctx, const Args& args) {
+  RespWriter& w = ctx.reply;
+  std::vector<ConfigParam> params = ctx.server.ConfigParams();
+  if (EqualsIgnoreCase(args[1], "get") && args.size() >= 3) {
+    std::vector<const ConfigParam*> matched;
+    for (const ConfigParam& p : params) {
+      for (size_t i = 2; i < args.size(); ++i) {
+        if (GlobMatch(args[i], p.name)) {
+          matched.push_back(&p);
+          break;
+        }
+      }
+    }
+    w.ArrayHeader(matched.size() * 2);
+    for (const ConfigParam* p : matched) {
+      w.Bulk(p->name);
+      w.Bulk(p->value);
+    }
+  } else if (EqualsIgnoreCase(args[1], "set") && args.size() >= 4 && args.size() % 2 == 0) {
+    // Validate every pair first: all or nothing, as Redis does.
+    std::vector<std::pair<size_t*, size_t>> changes;
+    for (size_t i = 2; i + 1 < args.size(); i += 2) {
+      const ConfigParam* found = nullptr;
+      for (const ConfigParam& p : params) {
+        if (EqualsIgnoreCase(args[i], p.name)) found = &p;
+      }
+      if (found == nullptr || found->settable == nullptr) {
+        return w.Error("ERR Unknown option or number of arguments for CONFIG SET - '" +
+                       args[i].substr(0, 64) + "'");
+      }
+      auto value = crdt::ParseInt64(args[i + 1]);
+      if (!value || *value < 1) {
+        return w.Error("ERR CONFIG SET failed (possibly related to argument '" +
+                       args[i].substr(0, 64) + "') - argument must be a positive integer");
+      }
+      changes.emplace_back(found->settable, static_cast<size_t>(*value));
+    }
+    for (auto [field, value] : changes) *field = value;
+    w.Simple("OK");
+  } else if (EqualsIgnoreCase(args[1], "resetstat") && args.size() == 2) {
+    w.Simple("OK");
+  } else {
+    w.Error("ERR unknown subcommand or wrong number of arguments for '" + args[1].substr(0, 64) +
+            "'. Try CONFIG HELP.");
+  }
+}
+
+// INFO [section]
+void CmdInfo(ConnectionContext& ctx, const Args& args) {
+  ctx.server.Info(args.size() >= 2 ? args[1] : "default", ctx.Defer());
+}
+
+// WAIT numdcs timeout_ms: how many other datacenters have applied every write
+// this connection made (Redis's WAIT, with datacenters for replicas).
+void CmdWait(ConnectionContext& ctx, const Args& args) {
+  auto numdcs = crdt::ParseInt64(args[1]);
+  auto timeout = crdt::ParseInt64(args[2]);
+  if (!numdcs || !timeout || *numdcs < 0 || *timeout < 0) {
+    return ctx.reply.Error(errors::kNotInteger);
+  }
+  ctx.server.Wait(ctx.client, *numdcs, *timeout, ctx.Defer());
+}
+
+}  // namespace geokv::replica
