@@ -36,22 +36,28 @@ bool ActiveExpiry::Round(Partitions& partitions, int64_t now_ms, ActiveExpirySta
     const uint32_t p = held[partition_index_];
     const size_t want = limits_.visits_per_round_max - visits;
     const std::vector<std::string> keys = partitions.ScanKeys(p, after_, want);
+    // The removals of one batch of keys go out as one delta (distinct keys:
+    // each removal reads only its own key's atoms, which the others leave).
+    crdt::DeltaBuilder builder(partitions.State(p), partitions.self());
+    bool full = false;
     for (const std::string& key : keys) {
       ++visits;
       ++stats->visited;
       after_ = key;
-      crdt::MutableState& state = partitions.State(p);
-      if (!HasExpiryAtoms(state, key)) continue;
+      if (!HasExpiryAtoms(builder.state(), key)) continue;
       ++stats->with_ttl;
       ++*round_ttl;
-      crdt::DeltaBuilder builder(state, partitions.self());
       if (crdt::RemoveIfDead(builder, key, now_ms)) {
-        partitions.Commit(p, std::move(builder).Finish());
         ++stats->removed;
         ++*round_removed;
       }
-      if (*round_ttl >= limits_.keys_per_round) return true;
+      if (*round_ttl >= limits_.keys_per_round) {
+        full = true;
+        break;
+      }
     }
+    if (!builder.empty()) partitions.Commit(p, std::move(builder).Finish());
+    if (full) return true;
     if (keys.size() < want) {  // the partition is done: on to the next
       ++partition_index_;
       after_.reset();

@@ -6,7 +6,7 @@
 // round visits keys until it has met keys_per_round keys with expiry atoms (or
 // visited visits_per_round_max keys), and removes the dead ones (crdt/expiry.h
 // RemoveIfDead: an observed-remove, committed and replicated like a DEL, so a
-// write concurrent with it survives). As in Redis, the cycle runs another
+// write concurrent with it survives; one delta per partition and round). As in Redis, the cycle runs another
 // round while more than a quarter of the keys with a TTL it met were dead, up
 // to rounds_max rounds: bounded work per cycle, and faster when many keys
 // expire at once.

@@ -41,7 +41,8 @@ TEST_CASE("ActiveExpiry: removes expired keys in bounded rounds, leaves the rest
     removed += s.removed;
   }
   CHECK(removed == 300);
-  CHECK(ks.commits - commits == 300);  // one committed removal per key
+  CHECK(ks.commits - commits > 0);
+  CHECK(ks.commits - commits < 300);  // removals of a batch share one delta
   CHECK(RunData(ks, {"DBSIZE"}) == ":301\r\n");
   CHECK(RunData(ks, {"EXISTS", "later"}) == ":1\r\n");
   // Nothing left to do: a full pass removes nothing.
