@@ -20,6 +20,7 @@ const std::vector<CommandSpec>& Table() {
         {"echo", 2, kF, 0, 0, 0, CmdEcho},
         {"quit", -1, kF | kT, 0, 0, 0, CmdQuit},
         {"select", 2, kF, 0, 0, 0, CmdSelect},
+        {"auth", -2, kF, 0, 0, 0, CmdAuth},
         {"hello", -1, kF, 0, 0, 0, CmdHello},
         {"client", -2, 0, 0, 0, 0, CmdClient},
         // transactions (t_transaction.cc)
@@ -90,6 +91,7 @@ const std::vector<CommandSpec>& Table() {
         {"mvset", -3, kW | kF, 1, 1, 1, CmdMvSet},
         {"mvget", 2, kR | kF, 1, 1, 1, CmdMvGet},
         // geokv (t_generic.cc)
+        {"geokv.forwarder", 1, kF, 0, 0, 0, CmdGeokvForwarder},
         {"geokv.where", 2, kR | kF, 0, 0, 0, CmdGeokvWhere},
         {"geokv.digest", 1, kR, 0, 0, 0, CmdGeokvDigest},
     };

@@ -70,8 +70,10 @@ void CmdPing(ConnectionContext&, const Args&);
 void CmdEcho(ConnectionContext&, const Args&);
 void CmdQuit(ConnectionContext&, const Args&);
 void CmdSelect(ConnectionContext&, const Args&);
+void CmdAuth(ConnectionContext&, const Args&);
 void CmdHello(ConnectionContext&, const Args&);
 void CmdClient(ConnectionContext&, const Args&);
+void CmdGeokvForwarder(ConnectionContext&, const Args&);
 // t_transaction.cc
 void CmdMulti(ConnectionContext&, const Args&);
 void CmdExec(ConnectionContext&, const Args&);

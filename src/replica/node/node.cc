@@ -151,12 +151,13 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
   const std::optional<size_t> target = RouteTo(partitions);
   if (!target) return reply(ErrorReply(errors::kCrossSlot));
   if (*target != node_index_) {
+    if (client.forwarder) return reply(ErrorReply(errors::kForwardedTwice));
     const placement::Node& node = table_.topology().nodes()[*target];
     return forwarder_.Forward({node.id, node.client.host, node.client.port}, args,
-                              std::move(reply));
+                              client.protocol, std::move(reply));
   }
   RunDataCommand([handler, args = std::move(args)](CommandContext& ctx) { handler(ctx, args); },
-                 std::move(reply), client.writes);
+                 client, std::move(reply));
 }
 
 bool Node::HoldsAll(const std::vector<std::string_view>& keys) const {
@@ -199,7 +200,7 @@ void Node::Watch(ClientSession& client, std::vector<std::string> keys, Reply rep
         }
         ctx.reply.Simple("OK");
       },
-      std::move(reply), client.writes);
+      client, std::move(reply));
 }
 
 void Node::Exec(ClientSession& client, std::vector<Args> queued,
@@ -217,7 +218,7 @@ void Node::Exec(ClientSession& client, std::vector<Args> queued,
         ctx.reply.ArrayHeader(queued.size());
         for (size_t i = 0; i < queued.size(); ++i) handlers[i](ctx, queued[i]);
       },
-      std::move(reply), client.writes);
+      client, std::move(reply));
 }
 
 void Node::Info(const std::string& section, Reply reply) {
@@ -292,9 +293,9 @@ std::optional<size_t> Node::RouteTo(const std::vector<uint32_t>& partitions) con
   return fallback;
 }
 
-void Node::RunDataCommand(std::function<void(CommandContext&)> run, Reply reply,
-                          std::shared_ptr<ClientWrites> writes) {
-  batch_.push_back(PendingCommand{std::move(run), std::move(reply), std::move(writes)});
+void Node::RunDataCommand(std::function<void(CommandContext&)> run, const ClientSession& client,
+                          Reply reply) {
+  batch_.push_back(PendingCommand{std::move(run), std::move(reply), client.writes, client.protocol});
   if (batch_.size() == 1) boost::asio::post(io_, [this] { FlushBatch(); });
   if (batch_.size() >= kMaxBatch) FlushBatch();
 }
@@ -309,7 +310,7 @@ void Node::FlushBatch() {
   auto job = [this, commands, outputs, writes](storage::Transaction& txn) {
     TxnPartitions partitions(*this, &txn);
     for (size_t i = 0; i < commands->size(); ++i) {
-      RespWriter writer(&(*outputs)[i]);
+      RespWriter writer(&(*outputs)[i], (*commands)[i].protocol);
       CommandContext ctx{partitions, writer};
       (*commands)[i].run(ctx);
       (*writes)[i] = partitions.TakeWrites();

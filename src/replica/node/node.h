@@ -76,13 +76,14 @@ class Node final : public Dispatcher, public ServerControl {
     std::function<void(CommandContext&)> run;  // one command, or a transaction
     Reply reply;
     std::shared_ptr<ClientWrites> writes;
+    int protocol;  // of the client's connection
   };
   // Routes a data command by its keys, then forwards it or queues it for
   // the next storage job.
   void DispatchData(const CommandSpec& spec, DataHandler handler, ClientSession& client, Args args,
                     Reply reply);
-  void RunDataCommand(std::function<void(CommandContext&)> run, Reply reply,
-                      std::shared_ptr<ClientWrites> writes);
+  void RunDataCommand(std::function<void(CommandContext&)> run, const ClientSession& client,
+                      Reply reply);
   // Inside MULTI: queues a data command whose keys this node holds; refuses
   // (and marks the transaction aborted) anything else.
   void Queue(const CommandSpec& spec, ClientSession& client, Args args, Reply reply);
