@@ -77,7 +77,8 @@ size_t PayloadSize(Slot slot, const Atom& atom) {
 bool PayloadSizeFits(Slot slot, size_t n) {
   Atom flagged;
   flagged.amount = kClearsExpiry;
-  return n == PayloadSize(slot, Atom{}) || (slot == Slot::kRegister && n == PayloadSize(slot, flagged));
+  return n == PayloadSize(slot, Atom{}) ||
+         (slot == Slot::kRegister && n == PayloadSize(slot, flagged));
 }
 
 // The codec's reads: the shared checks (msgpack_reader.h) with this codec's

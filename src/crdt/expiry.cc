@@ -20,7 +20,8 @@ class ExpiryAccumulator {
   void Add(const Path& path, const Atom& atom) {
     if (path.slot != Slot::kExpiry) {
       any_value_ = true;
-      if (path.slot == Slot::kRegister && atom.amount == kClearsExpiry) named_none_.Insert(atom.dot);
+      if (path.slot == Slot::kRegister && atom.amount == kClearsExpiry)
+        named_none_.Insert(atom.dot);
       return;
     }
     any_expiry_ = true;

@@ -191,12 +191,12 @@ void CheckDeadlineEverywhere(Outcome& o, const char* key, std::optional<int64_t>
 }
 
 TEST_CASE("Conflict: EXPIRE 10 concurrent with EXPIRE 100 gives the later deadline", "[unit]") {
-  auto o = RunConcurrently(SetStep("k", "x"), ExpireStep("k", 2'000'010),
-                           ExpireStep("k", 2'000'100));
+  auto o =
+      RunConcurrently(SetStep("k", "x"), ExpireStep("k", 2'000'010), ExpireStep("k", 2'000'100));
   CheckDeadlineEverywhere(o, "k", 2'000'100);
   // Either order of the concurrent pair: the same (the later deadline at B).
-  auto swapped = RunConcurrently(SetStep("k", "x"), ExpireStep("k", 2'000'100),
-                                 ExpireStep("k", 2'000'010));
+  auto swapped =
+      RunConcurrently(SetStep("k", "x"), ExpireStep("k", 2'000'100), ExpireStep("k", 2'000'010));
   CheckDeadlineEverywhere(swapped, "k", 2'000'100);
 }
 
@@ -239,7 +239,8 @@ TEST_CASE("Expiry: a write that follows another replaces it", "[unit]") {
   CHECK(expiry_atoms == 0);
   // EXPIRE 100 then EXPIRE 10: the later write wins even with an earlier deadline.
   auto e = RunConcurrentlyAfter(
-      {SetStep("k", "x"), ExpireStep("k", 2'000'100), ExpireStep("k", 2'000'010)}, nullptr, nullptr);
+      {SetStep("k", "x"), ExpireStep("k", 2'000'100), ExpireStep("k", 2'000'010)}, nullptr,
+      nullptr);
   CheckDeadlineEverywhere(e, "k", 2'000'010);
 }
 
@@ -260,8 +261,9 @@ TEST_CASE("Conflict: writes that keep the TTL, concurrent with EXPIRE, keep its 
                                 SetScalar(b, Str("k"), r.clock.Now(), "y");
                               });
   CheckDeadlineEverywhere(keep, "k", 2'000'000);
-  auto incr = RunConcurrently(SetStep("k", "1"), ExpireStep("k", 2'000'000),
-                              [](DeltaBuilder& b, TestReplica&) { IncrementScalar(b, Str("k"), 2); });
+  auto incr =
+      RunConcurrently(SetStep("k", "1"), ExpireStep("k", 2'000'000),
+                      [](DeltaBuilder& b, TestReplica&) { IncrementScalar(b, Str("k"), 2); });
   CheckDeadlineEverywhere(incr, "k", 2'000'000);
   auto hset = RunConcurrently(
       [](DeltaBuilder& b, TestReplica& r) { SetField(b, "h", "f", r.clock.Now(), "1"); },

@@ -4,6 +4,8 @@
 // the deadline the model gives. (The conflict rows are in
 // conflict_table_test.cc; convergence with every other operation in
 // convergence_property_test.cc.)
+#include "crdt/expiry.h"
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <optional>
@@ -11,7 +13,6 @@
 #include <vector>
 
 #include "common/prng.h"
-#include "crdt/expiry.h"
 #include "crdt/key_type.h"
 #include "crdt/or_set.h"
 #include "crdt/scalar.h"
@@ -45,12 +46,12 @@ ModelValue Merge(const ModelValue& a, const ModelValue& b) {
 }
 
 enum class Op { kSet, kSetKeepTtl, kSetEx, kIncr, kSAdd, kExpire, kPersist, kDel };
-constexpr Op kOps[] = {Op::kSet,    Op::kSetKeepTtl, Op::kSetEx,   Op::kIncr,
-                       Op::kSAdd,   Op::kExpire,     Op::kPersist, Op::kDel};
+constexpr Op kOps[] = {Op::kSet,  Op::kSetKeepTtl, Op::kSetEx,   Op::kIncr,
+                       Op::kSAdd, Op::kExpire,     Op::kPersist, Op::kDel};
 
 const char* Name(Op op) {
-  static const char* names[] = {"SET", "SET KEEPTTL", "SET EX", "INCR", "SADD",
-                                "EXPIRE", "PERSIST", "DEL"};
+  static const char* names[] = {"SET",  "SET KEEPTTL", "SET EX",  "INCR",
+                                "SADD", "EXPIRE",      "PERSIST", "DEL"};
   return names[static_cast<int>(op)];
 }
 

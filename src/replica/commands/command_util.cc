@@ -31,9 +31,8 @@ void ForEachLiveKey(CommandContext& ctx, uint32_t p,
                     const std::function<bool(const std::string&)>& visit) {
   const int64_t now_ms = ctx.partitions.NowMs();
   const crdt::MutableState& state = ctx.partitions.State(p);
-  ctx.partitions.ForEachKey(p, [&](const std::string& key) {
-    return crdt::IsDead(state, key, now_ms) || visit(key);
-  });
+  ctx.partitions.ForEachKey(
+      p, [&](const std::string& key) { return crdt::IsDead(state, key, now_ms) || visit(key); });
 }
 
 void RemoveIfDead(CommandContext& ctx, uint32_t partition, std::string_view key) {

@@ -23,7 +23,7 @@ struct Ttl {
   enum class Kind : uint8_t { kPersist, kKeep, kDeadline } kind = Kind::kPersist;
   int64_t deadline_ms = 0;  // kDeadline: absolute ms
 
-  static Ttl Persist() { return {}; }  // SET, GETSET, MSET: the key becomes persistent
+  static Ttl Persist() { return {}; }             // SET, GETSET, MSET: the key becomes persistent
   static Ttl Keep() { return {Kind::kKeep, 0}; }  // SET KEEPTTL (APPEND and the like)
   static Ttl At(int64_t deadline_ms) { return {Kind::kDeadline, deadline_ms}; }
 };
@@ -67,8 +67,8 @@ struct StringOptions {
 };
 enum class OptionsOf : uint8_t { kSet, kGetEx };
 
-std::optional<StringOptions> ParseStringOptions(CommandContext& ctx, const Args& args,
-                                                size_t first, OptionsOf command) {
+std::optional<StringOptions> ParseStringOptions(CommandContext& ctx, const Args& args, size_t first,
+                                                OptionsOf command) {
   StringOptions o;
   const bool set = command == OptionsOf::kSet;
   for (size_t i = first; i < args.size(); ++i) {
@@ -206,8 +206,7 @@ void CmdDecrBy(CommandContext& ctx, const Args& args) {
 namespace {
 // SETEX key seconds value / PSETEX key ms value
 void SetWithTtl(CommandContext& ctx, const Args& args, bool seconds) {
-  auto deadline =
-      SetOptionDeadline(ctx, args, args[2], {.seconds = seconds, .relative = true});
+  auto deadline = SetOptionDeadline(ctx, args, args[2], {.seconds = seconds, .relative = true});
   if (!deadline) return;
   WriteString(ctx, args[1], args[3], Ttl::At(*deadline));
   ctx.reply.Simple("OK");

@@ -53,11 +53,11 @@ class ActiveExpiry {
 
  private:
   // One round; false when the walk wrapped around (every key seen once).
-  bool Round(Partitions& partitions, int64_t now_ms, ActiveExpiryStats* stats,
-             size_t* round_ttl, size_t* round_removed);
+  bool Round(Partitions& partitions, int64_t now_ms, ActiveExpiryStats* stats, size_t* round_ttl,
+             size_t* round_removed);
 
   ActiveExpiryLimits limits_;
-  size_t partition_index_ = 0;       // into HeldPartitions()
+  size_t partition_index_ = 0;        // into HeldPartitions()
   std::optional<std::string> after_;  // the last key visited in that partition
 };
 

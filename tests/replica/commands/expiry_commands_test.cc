@@ -27,8 +27,7 @@ std::string InvalidTime(const std::string& command) {
   return "-ERR invalid expire time in '" + command + "' command\r\n";
 }
 
-TEST_CASE("Expiry commands: EXPIRE family, TTL family and PERSIST reply as Redis 7.0",
-          "[unit]") {
+TEST_CASE("Expiry commands: EXPIRE family, TTL family and PERSIST reply as Redis 7.0", "[unit]") {
   MemoryPartitions ks;
   REQUIRE(ks.now_ms == kNow);
   CHECK(RunData(ks, {"EXPIRE", "k", "10"}) == Int(0));  // no key
@@ -100,8 +99,7 @@ TEST_CASE("Expiry commands: EXPIRE family, TTL family and PERSIST reply as Redis
   CHECK(RunData(ks, {"TYPE", "s"}) == "+set\r\n");
 }
 
-TEST_CASE("Expiry commands: SET's TTL options in every combination Redis 7.0 allows",
-          "[unit]") {
+TEST_CASE("Expiry commands: SET's TTL options in every combination Redis 7.0 allows", "[unit]") {
   MemoryPartitions ks;
   CHECK(RunData(ks, {"SET", "k", "v", "EX", "10"}) == kOk);
   CHECK(RunData(ks, {"TTL", "k"}) == Int(10));
@@ -224,8 +222,7 @@ TEST_CASE("Expiry commands: writes that keep the TTL keep it, those that replace
   CHECK(RunData(ks, {"TTL", "c"}) == Int(-1));
 }
 
-TEST_CASE("Expiry commands: an expired key is absent to every read and starts afresh",
-          "[unit]") {
+TEST_CASE("Expiry commands: an expired key is absent to every read and starts afresh", "[unit]") {
   MemoryPartitions ks;
   CHECK(RunData(ks, {"SET", "str", "v", "PX", "100"}) == kOk);
   CHECK(RunData(ks, {"SADD", "set", "a", "b"}) == Int(2));

@@ -63,7 +63,7 @@ class MemoryPartitions final : public Partitions {
   int commits = 0;
   uint64_t hlc = 1000;
   int64_t now_ms = 1'700'000'000'000;  // the wall clock; tests move it
-  uint32_t not_held = kPartitions;  // none
+  uint32_t not_held = kPartitions;     // none
 
  private:
   std::map<uint32_t, crdt::MemoryState> states_;
