@@ -5,7 +5,9 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "crdt/expiry.h"
 #include "memory_partitions.h"
+#include "replica/commands/transaction.h"
 
 namespace geokv::replica {
 namespace {
@@ -261,6 +263,23 @@ TEST_CASE("Expiry commands: an expired key is absent to every read and starts af
   CHECK(RunData(ks, {"SET", "hash", "now a string", "GET"}) == kNil);  // no WRONGTYPE
   CHECK(RunData(ks, {"DEL", "mv"}) == Int(0));
   CHECK(RunData(ks, {"DBSIZE"}) == Int(4));  // str set hash keep: mv was removed by DEL's write
+}
+
+TEST_CASE("Expiry commands: a watched key that expires before EXEC counts as changed",
+          "[unit]") {
+  MemoryPartitions ks;
+  CHECK(RunData(ks, {"SET", "k", "v", "PX", "100"}) == kOk);
+  auto watch = [&] {
+    WatchedKeys w;  // as WATCH records it: through the reader's view
+    w.Add("k", KeyVersion(crdt::LiveView(ks.State(ks.PartitionOf("k")), ks.now_ms), "k"));
+    return w;
+  };
+  const WatchedKeys live = watch();
+  CHECK(live.Unchanged(ks));
+  ks.now_ms += 101;
+  CHECK_FALSE(live.Unchanged(ks));  // Redis 7.0: EXEC aborts
+  const WatchedKeys expired = watch();
+  CHECK(expired.Unchanged(ks));  // already gone at WATCH: nothing changed
 }
 
 }  // namespace
