@@ -265,8 +265,7 @@ TEST_CASE("Expiry commands: an expired key is absent to every read and starts af
   CHECK(RunData(ks, {"DBSIZE"}) == Int(4));  // str set hash keep: mv was removed by DEL's write
 }
 
-TEST_CASE("Expiry commands: a watched key that expires before EXEC counts as changed",
-          "[unit]") {
+TEST_CASE("Expiry commands: a watched key that expires before EXEC counts as changed", "[unit]") {
   MemoryPartitions ks;
   CHECK(RunData(ks, {"SET", "k", "v", "PX", "100"}) == kOk);
   auto watch = [&] {
