@@ -53,6 +53,22 @@ const std::vector<CommandSpec>& Table() {
         {"decr", 2, kW | kF, 1, 1, 1, CmdDecr},
         {"incrby", 3, kW | kF, 1, 1, 1, CmdIncrBy},
         {"decrby", 3, kW | kF, 1, 1, 1, CmdDecrBy},
+        // strings with a TTL (t_string.cc)
+        {"setex", 4, kW, 1, 1, 1, CmdSetEx},
+        {"psetex", 4, kW, 1, 1, 1, CmdPSetEx},
+        {"setnx", 3, kW | kF, 1, 1, 1, CmdSetNx},
+        {"getex", -2, kW | kF, 1, 1, 1, CmdGetEx},
+        {"getdel", 2, kW | kF, 1, 1, 1, CmdGetDel},
+        // key expiry (t_expire.cc)
+        {"expire", -3, kW | kF, 1, 1, 1, CmdExpire},
+        {"pexpire", -3, kW | kF, 1, 1, 1, CmdPExpire},
+        {"expireat", -3, kW | kF, 1, 1, 1, CmdExpireAt},
+        {"pexpireat", -3, kW | kF, 1, 1, 1, CmdPExpireAt},
+        {"ttl", 2, kR | kF, 1, 1, 1, CmdTtl},
+        {"pttl", 2, kR | kF, 1, 1, 1, CmdPTtl},
+        {"expiretime", 2, kR | kF, 1, 1, 1, CmdExpireTime},
+        {"pexpiretime", 2, kR | kF, 1, 1, 1, CmdPExpireTime},
+        {"persist", 2, kW | kF, 1, 1, 1, CmdPersist},
         // sets (t_set.cc)
         {"sadd", -3, kW | kF, 1, 1, 1, CmdSAdd},
         {"srem", -3, kW | kF, 1, 1, 1, CmdSRem},

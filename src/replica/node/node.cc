@@ -53,12 +53,18 @@ class Node::TxnPartitions final : public Partitions {
       after = keys.back();
     }
   }
+  std::vector<std::string> ScanKeys(uint32_t p, const std::optional<std::string>& after,
+                                    size_t max_keys) override {
+    GEOKV_ASSERT(txn_ != nullptr);
+    return txn_->ScanKeys(p, after, max_keys);
+  }
   size_t KeyCount(uint32_t p) override {
     GEOKV_ASSERT(txn_ != nullptr);
     return txn_->KeyCount(p);
   }
   crdt::ReplicaId self() const override { return node_.self().replica_id; }
   crdt::Hlc Now() override { return node_.clock_.Now(); }
+  int64_t NowMs() override { return static_cast<int64_t>(crdt::HybridClock::SystemWallClock()); }
 
  private:
   Node& node_;
@@ -213,6 +219,31 @@ void Node::Info(const std::string& section, Reply reply) {
         finish("");
       });
   if (!s.ok()) reply(ErrorReply(errors::kBusy));
+}
+
+void Node::StartActiveExpiry(std::chrono::milliseconds period) {
+  GEOKV_ASSERT(expiry_timer_ == nullptr);
+  expiry_period_ = period;
+  expiry_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  ScheduleActiveExpiry();
+}
+
+void Node::ScheduleActiveExpiry() {
+  expiry_timer_->expires_after(expiry_period_);
+  expiry_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    auto job = [this](storage::Transaction& txn) {
+      TxnPartitions partitions(*this, &txn);
+      active_expiry_.RunCycle(partitions);
+      if (replication_ != nullptr) replication_->EndJob(txn);
+      return Status::Ok();
+    };
+    auto done = [this](Status status) {
+      if (replication_ != nullptr) replication_->AfterCommit(status);
+      boost::asio::post(io_, [this] { ScheduleActiveExpiry(); });
+    };
+    if (!engine_.Submit(std::move(job), std::move(done)).ok()) ScheduleActiveExpiry();  // busy
+  });
 }
 
 std::optional<size_t> Node::RouteTo(const std::vector<uint32_t>& partitions) const {
