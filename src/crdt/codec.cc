@@ -4,6 +4,7 @@
 #include <msgpack.hpp>
 
 #include "crdt/decimal.h"
+#include "crdt/expiry.h"
 #include "crdt/msgpack_reader.h"
 
 namespace geokv::crdt {
@@ -36,6 +37,7 @@ void PackPayload(Packer& pk, Slot slot, const Atom& atom) {
     case Slot::kFieldRegister:
       pk.pack_uint64(atom.hlc.value);
       PackBin(pk, atom.bytes);
+      if (atom.amount != 0) pk.pack_uint64(static_cast<uint64_t>(atom.amount));
       return;
     case Slot::kCounter:
     case Slot::kFieldCounter:
@@ -47,30 +49,40 @@ void PackPayload(Packer& pk, Slot slot, const Atom& atom) {
     case Slot::kMultiValue:
       PackBin(pk, atom.bytes);
       return;
+    case Slot::kExpiry:
+      pk.pack_uint64(static_cast<uint64_t>(atom.amount));
+      PackBin(pk, atom.bytes);
+      return;
   }
 }
 
-// Elements of an atom's payload; counters carry one more with a decimal.
+// The number of payload elements `atom` encodes to at `slot`.
 size_t PayloadSize(Slot slot, const Atom& atom) {
   switch (slot) {
     case Slot::kRegister:
     case Slot::kFieldRegister:
-      return 2;
+      return atom.amount != 0 ? 3 : 2;
     case Slot::kCounter:
     case Slot::kFieldCounter:
       return atom.bytes.empty() ? 1 : 2;
     case Slot::kMultiValue:
       return 1;
+    case Slot::kExpiry:
+      return 2;
     case Slot::kMember:
       return 0;
   }
   return 0;
 }
 
-// Whether `n` payload elements fit the slot.
-bool PayloadFits(Slot slot, size_t n) {
+// Whether `n` payload elements fit `slot` (a string register's flags and a
+// counter's decimal are optional).
+bool PayloadSizeFits(Slot slot, size_t n) {
+  Atom flagged;
+  flagged.amount = kClearsExpiry;
   if (IsCounterSlot(slot)) return n == 1 || n == 2;
-  return n == PayloadSize(slot, Atom{});
+  return n == PayloadSize(slot, Atom{}) ||
+         (slot == Slot::kRegister && n == PayloadSize(slot, flagged));
 }
 
 // The codec's reads: the shared checks (msgpack_reader.h) with this codec's
@@ -119,14 +131,37 @@ class Reader : public MsgpackReader {
     return dots;
   }
 
-  // Reads the payload of `slot` from its `n` elements at e[at].
+  // Reads the payload of `slot` from the n elements at e[at...].
+  // REQUIRES: PayloadSizeFits(slot, n).
   void Payload(const msgpack::object* e, size_t at, size_t n, Slot slot, Atom* atom) {
     switch (slot) {
       case Slot::kRegister:
       case Slot::kFieldRegister:
         atom->hlc = Hlc{Uint(e[at], "hlc")};
         atom->bytes = Bin(e[at + 1], "value");
+        if (n == 3) {
+          const uint64_t flags = Uint(e[at + 2], "register flags");
+          if (ok() && flags != static_cast<uint64_t>(kClearsExpiry)) Fail("unknown register flags");
+          atom->amount = kClearsExpiry;
+        }
         return;
+      case Slot::kExpiry: {
+        const uint64_t deadline = Uint(e[at], "deadline");
+        if (ok() && deadline > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+          Fail("deadline out of range");
+        }
+        atom->amount = static_cast<int64_t>(deadline);
+        atom->bytes = Bin(e[at + 1], "covers");
+        // The covers are a dots encoding (or empty), canonical so that equal
+        // states encode equally.
+        if (ok() && !atom->bytes.empty()) {
+          auto covers = DecodeDotContext(atom->bytes, limits_);
+          if (!covers.ok() || covers->empty() || EncodeDotContext(*covers) != atom->bytes) {
+            Fail("expiry covers are not a canonical set of dots");
+          }
+        }
+        return;
+      }
       case Slot::kCounter:
       case Slot::kFieldCounter:
         atom->amount = Int(e[at], "amount");
@@ -166,9 +201,8 @@ class Reader : public MsgpackReader {
     scope.slots = static_cast<SlotMask>(slots);
     switch (scope.kind) {
       case Scope::Kind::kPartition:
-        if (!scope.key.empty() || !scope.field.empty() || slots != kAllSlots) {
-          Fail("partition scope with key, field or slots");
-        }
+        if (!scope.key.empty() || !scope.field.empty()) Fail("partition scope with key or field");
+        scope.slots = kAllSlots;  // a partition scope is every slot (older nodes had fewer)
         break;
       case Scope::Kind::kKey:
         if (!scope.field.empty()) Fail("key scope with a field");
@@ -286,13 +320,14 @@ Result<Delta> DecodeDelta(std::string_view bytes, const DecodeLimits& limits) {
     Addition add;
     add.path = r.PathAt(fields);
     if (!r.ok()) break;
-    if (!PayloadFits(add.path.slot, ad[i].via.array.size - 4)) {
+    const size_t payload = ad[i].via.array.size - 4;
+    if (!PayloadSizeFits(add.path.slot, payload)) {
       r.Fail("addition payload does not fit its slot");
       break;
     }
     add.atom.dot = Dot{delta.origin, r.Uint(fields[3], "counter")};
     add.atom.first = add.atom.dot.counter;
-    r.Payload(fields, 4, ad[i].via.array.size - 4, add.path.slot, &add.atom);
+    r.Payload(fields, 4, payload, add.path.slot, &add.atom);
     const uint64_t c = add.atom.dot.counter;
     if (r.ok() && (c < delta.first || c > delta.last || c <= previous)) {
       r.Fail("addition dot outside the delta's range or out of order");
@@ -344,14 +379,15 @@ Result<Snapshot> DecodeSnapshot(std::string_view bytes, const DecodeLimits& limi
     const msgpack::object* fields = at[i].via.array.ptr;
     Path path = r.PathAt(fields);
     if (!r.ok()) break;
-    if (!PayloadFits(path.slot, at[i].via.array.size - 6)) {
+    const size_t payload = at[i].via.array.size - 6;
+    if (!PayloadSizeFits(path.slot, payload)) {
       r.Fail("atom payload does not fit its slot");
       break;
     }
     Atom atom;
     atom.dot = Dot{r.Uint(fields[3], "origin"), r.Uint(fields[4], "counter")};
     atom.first = r.Uint(fields[5], "first");
-    r.Payload(fields, 6, at[i].via.array.size - 6, path.slot, &atom);
+    r.Payload(fields, 6, payload, path.slot, &atom);
     if (!r.ok()) break;
     const bool folded = atom.first != atom.dot.counter;
     if (atom.dot.counter < 1 || atom.first < 1 || atom.first > atom.dot.counter ||

@@ -16,8 +16,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <future>
+#include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -149,6 +153,41 @@ Status Configure(sqlite::Connection& db, const Options& options) {
 
 }  // namespace
 
+// The queue of jobs and the writer thread that runs them in groups over the
+// database it owns.
+class Engine::Writer {
+ public:
+  Writer(std::unique_ptr<internal::Store> store, int lock_fd, const Options& options);
+  // Runs every job already queued, commits, stops the thread, closes the
+  // database and releases the lock.
+  ~Writer();
+
+  Status Submit(Job job, Done done);
+  bool OnWriterThread() const { return std::this_thread::get_id() == thread_.get_id(); }
+
+ private:
+  struct Queued {
+    Job job;
+    Done done;
+  };
+  void Loop();
+  // Runs queued jobs as one group transaction and acknowledges them.
+  void RunGroup();
+
+  const std::string path_;
+  const size_t group_max_jobs_;
+  const size_t queue_max_jobs_;
+  std::unique_ptr<internal::Store> store_;  // writer thread only
+  int lock_fd_;
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<Queued> queue_;     // guarded by mu_
+  bool stopping_ = false;        // guarded by mu_
+  bool writer_waiting_ = false;  // guarded by mu_
+  std::thread thread_;           // last: starts once everything above is built
+};
+
 Result<std::unique_ptr<Engine>> Engine::Open(const Options& options) {
   if (Status s = CheckOptions(options); !s.ok()) return s;
   auto lock = LockDatabase(options.path);
@@ -176,30 +215,49 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Options& options) {
     return fail(Status::Corrupt("database " + options.path + ": " + store.status().message()));
   }
   sqlite3_db_config((*store)->db(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
-  return std::unique_ptr<Engine>(new Engine(std::move(*store), lock_fd, options));
+  auto writer = std::make_unique<Writer>(std::move(*store), lock_fd, options);
+  return std::unique_ptr<Engine>(new Engine(std::move(writer), options));
 }
 
-Engine::Engine(std::unique_ptr<internal::Store> store, int lock_fd, const Options& options)
+Engine::Engine(std::unique_ptr<Writer> writer, const Options& options)
+    : path_(options.path), partitions_(options.partitions), writer_(std::move(writer)) {}
+
+Engine::~Engine() = default;
+
+Status Engine::Submit(Job job, Done done) {
+  return writer_->Submit(std::move(job), std::move(done));
+}
+
+Status Engine::Run(Job job) {
+  GEOKV_ASSERT(!writer_->OnWriterThread());
+  std::promise<Status> promise;
+  std::future<Status> result = promise.get_future();
+  Status submitted =
+      Submit(std::move(job), [&promise](Status status) { promise.set_value(std::move(status)); });
+  if (!submitted.ok()) return submitted;
+  return result.get();
+}
+
+Engine::Writer::Writer(std::unique_ptr<internal::Store> store, int lock_fd, const Options& options)
     : path_(options.path),
-      partitions_(options.partitions),
       group_max_jobs_(options.group_max_jobs),
       queue_max_jobs_(options.queue_max_jobs),
       store_(std::move(store)),
       lock_fd_(lock_fd),
-      writer_([this] { WriterLoop(); }) {}
+      thread_([this] { Loop(); }) {}
 
-Engine::~Engine() {
+Engine::Writer::~Writer() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
   wake_.notify_one();
-  writer_.join();
+  thread_.join();
   store_.reset();     // closes the connection (and checkpoints the WAL)
   ::close(lock_fd_);  // releases the lock, after the database is closed
 }
 
-Status Engine::Submit(Job job, Done done) {
+Status Engine::Writer::Submit(Job job, Done done) {
   GEOKV_ASSERT(job && done);
   bool wake = false;
   {
@@ -216,17 +274,7 @@ Status Engine::Submit(Job job, Done done) {
   return Status::Ok();
 }
 
-Status Engine::Run(Job job) {
-  GEOKV_ASSERT(std::this_thread::get_id() != writer_.get_id());
-  std::promise<Status> promise;
-  std::future<Status> result = promise.get_future();
-  Status submitted =
-      Submit(std::move(job), [&promise](Status status) { promise.set_value(std::move(status)); });
-  if (!submitted.ok()) return submitted;
-  return result.get();
-}
-
-void Engine::WriterLoop() {
+void Engine::Writer::Loop() {
   pthread_setname_np(pthread_self(), "geokv-storage");
   for (;;) {
     {
@@ -240,7 +288,7 @@ void Engine::WriterLoop() {
   }
 }
 
-void Engine::RunGroup() {
+void Engine::Writer::RunGroup() {
   std::vector<Queued> jobs;
   std::vector<Status> results;
   Status open = store_->BeginGroup();

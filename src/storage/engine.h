@@ -28,15 +28,11 @@
 // then leaves the file untouched.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "common/status.h"
 #include "storage/transaction.h"
@@ -135,29 +131,12 @@ class Engine {
   const std::string& path() const { return path_; }
 
  private:
-  struct Queued {
-    Job job;
-    Done done;
-  };
-
-  Engine(std::unique_ptr<internal::Store> store, int lock_fd, const Options& options);
-  void WriterLoop();
-  // Runs queued jobs as one group transaction and acknowledges them.
-  void RunGroup();
+  class Writer;  // engine.cc: the job queue, the writer thread and its database
+  Engine(std::unique_ptr<Writer> writer, const Options& options);
 
   const std::string path_;
   const uint32_t partitions_;
-  const size_t group_max_jobs_;
-  const size_t queue_max_jobs_;
-  std::unique_ptr<internal::Store> store_;  // writer thread only
-  int lock_fd_;
-
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::deque<Queued> queue_;     // guarded by mu_
-  bool stopping_ = false;        // guarded by mu_
-  bool writer_waiting_ = false;  // guarded by mu_
-  std::thread writer_;
+  std::unique_ptr<Writer> writer_;
 };
 
 }  // namespace geokv::storage

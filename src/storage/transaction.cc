@@ -161,6 +161,10 @@ std::vector<std::string> Transaction::ScanKeys(uint32_t p, std::optional<std::st
 }
 
 void Transaction::AppendLog(uint32_t p, const crdt::Delta& delta) {
+  AppendLog(p, delta, crdt::EncodeDelta(delta));
+}
+
+void Transaction::AppendLog(uint32_t p, const crdt::Delta& delta, std::string_view bytes) {
   GEOKV_ASSERT(store_->in_job() && p < store_->partitions());
   GEOKV_ASSERT(delta.first >= 1 && delta.first <= delta.last);
   if (store_->failed()) return;
@@ -176,7 +180,6 @@ void Transaction::AppendLog(uint32_t p, const crdt::Delta& delta) {
   // The log is a sequence: a delta at or below what was logged is a caller bug.
   GEOKV_ASSERT(delta.first > last->second);
 
-  const std::string bytes = crdt::EncodeDelta(delta);
   {
     Store::Lease lease = store_->Acquire(Sql::kLogInsert);
     if (!lease) return;

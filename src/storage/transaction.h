@@ -81,6 +81,10 @@ class Transaction {
   // REQUIRES: p < partitions(); 1 <= delta.first <= delta.last; delta.first is
   // greater than every seq of delta.origin appended to p before.
   void AppendLog(uint32_t p, const crdt::Delta& delta);
+  // The same, storing `encoded` as it is: for a caller that has the bytes
+  // already (replication encodes each delta once, for the log and the wire).
+  // REQUIRES: as above; encoded == crdt::EncodeDelta(delta).
+  void AppendLog(uint32_t p, const crdt::Delta& delta, std::string_view encoded);
 
   // The logged deltas of (p, origin) that hold a seq > after, in order: at
   // least one if there is any, then more while their encoded bytes total at

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <random>
 
 #include "common/assert.h"
@@ -32,8 +33,24 @@ std::optional<int64_t> IntegerArg(RespWriter& reply, const std::string& arg) {
   return value;
 }
 
-crdt::MutableState& StateOf(CommandContext& ctx, std::string_view key) {
-  return ctx.partitions.State(ctx.partitions.PartitionOf(key));
+crdt::LiveView StateOf(CommandContext& ctx, std::string_view key) {
+  return crdt::LiveView(ctx.partitions.State(ctx.partitions.PartitionOf(key)),
+                        ctx.partitions.NowMs());
+}
+
+void ForEachLiveKey(CommandContext& ctx, uint32_t p,
+                    const std::function<bool(const std::string&)>& visit) {
+  const int64_t now_ms = ctx.partitions.NowMs();
+  const crdt::MutableState& state = ctx.partitions.State(p);
+  ctx.partitions.ForEachKey(
+      p, [&](const std::string& key) { return crdt::IsDead(state, key, now_ms) || visit(key); });
+}
+
+void RemoveIfDead(CommandContext& ctx, uint32_t partition, std::string_view key) {
+  crdt::DeltaBuilder builder(ctx.partitions.State(partition), ctx.partitions.self());
+  if (crdt::RemoveIfDead(builder, key, ctx.partitions.NowMs())) {
+    ctx.partitions.Commit(partition, std::move(builder).Finish());
+  }
 }
 
 std::optional<crdt::ValueType> CheckType(CommandContext& ctx, std::string_view key,
@@ -144,17 +161,49 @@ void ReplyScalar(CommandContext& ctx, const crdt::ScalarValue& value) {
   }
 }
 
+void ReplyInvalidExpireTime(CommandContext& ctx, const Args& args) {
+  std::string name = args[0].substr(0, 32);
+  for (char& c : name) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  }
+  ctx.reply.Error("ERR invalid expire time in '" + name + "' command");
+}
+
+std::optional<int64_t> SetOptionDeadline(CommandContext& ctx, const Args& args,
+                                         const std::string& value, TtlUnit unit) {
+  auto ms = IntegerArg(ctx, value);
+  if (!ms) return std::nullopt;
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  if (*ms <= 0 || (unit.seconds && *ms > kMax / 1000)) {
+    ReplyInvalidExpireTime(ctx, args);
+    return std::nullopt;
+  }
+  if (unit.seconds) *ms *= 1000;
+  if (unit.relative) {
+    const int64_t now_ms = ctx.partitions.NowMs();
+    if (*ms > kMax - now_ms) {  // Redis's sum wraps negative and is refused
+      ReplyInvalidExpireTime(ctx, args);
+      return std::nullopt;
+    }
+    *ms += now_ms;
+  }
+  return ms;
+}
+
 std::string ReadString(CommandContext& ctx, const std::string& key) {
   const crdt::ScalarValue v =
       crdt::ReadScalar(StateOf(ctx, key), crdt::ScalarRef{key, std::nullopt});
   return v.present() ? v.ToBytes() : std::string();
 }
 
-void WriteString(CommandContext& ctx, const std::string& key, std::string value) {
+void ReplaceString(CommandContext& ctx, const std::string& key, std::string value,
+                   crdt::TtlEffect ttl) {
+  GEOKV_ASSERT(ttl != crdt::TtlEffect::kReplace);
   const crdt::Hlc now = ctx.partitions.Now();
   Mutate(ctx, key, [&](crdt::DeltaBuilder& b) {
     crdt::ClaimKey(b, key, crdt::ValueType::kString);
-    crdt::SetScalar(b, crdt::ScalarRef{key, std::nullopt}, now, std::move(value));
+    if (ttl == crdt::TtlEffect::kClear) crdt::ClearExpiry(b, key);
+    crdt::SetScalar(b, crdt::ScalarRef{key, std::nullopt}, now, std::move(value), ttl);
   });
 }
 

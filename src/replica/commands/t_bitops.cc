@@ -79,7 +79,7 @@ void CmdSetBit(CommandContext& ctx, const Args& args) {
   const uint8_t mask = static_cast<uint8_t>(1u << (7 - (*offset & 7)));
   value[byte] = static_cast<char>(*bit ? (static_cast<uint8_t>(value[byte]) | mask)
                                        : (static_cast<uint8_t>(value[byte]) & ~mask));
-  WriteString(ctx, args[1], std::move(value));
+  ReplaceString(ctx, args[1], std::move(value), crdt::TtlEffect::kKeep);
   ctx.reply.Integer(old);
 }
 
@@ -200,7 +200,7 @@ void CmdBitOp(CommandContext& ctx, const Args& args) {
   if (longest == 0) {
     Mutate(ctx, args[2], [&](crdt::DeltaBuilder& b) { crdt::DeleteKey(b, args[2]); });
   } else {
-    WriteString(ctx, args[2], std::move(result));
+    ReplaceString(ctx, args[2], std::move(result), crdt::TtlEffect::kClear);
   }
   ctx.reply.Integer(static_cast<int64_t>(longest));
 }

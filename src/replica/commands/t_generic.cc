@@ -43,6 +43,9 @@ void CmdType(CommandContext& ctx, const Args& args) {
   ctx.reply.Simple(crdt::TypeName(crdt::VisibleType(StateOf(ctx, args[1]), args[1])));
 }
 
+// DBSIZE: the keys this node holds. As in Redis, a key whose TTL passed counts
+// until it is removed (active expiry does within a few cycles): an exact count
+// would cost a pass over every key.
 void CmdDbSize(CommandContext& ctx, const Args&) {
   int64_t total = 0;
   for (uint32_t p : ctx.partitions.HeldPartitions()) {
@@ -80,7 +83,7 @@ void CmdScan(CommandContext& ctx, const Args& args) {
       break;
     }
     std::vector<std::string> keys;
-    ctx.partitions.ForEachKey(p, [&](const std::string& key) {
+    ForEachLiveKey(ctx, p, [&](const std::string& key) {
       keys.push_back(key);
       return true;
     });
@@ -90,9 +93,8 @@ void CmdScan(CommandContext& ctx, const Args& args) {
     for (size_t i : batch) {
       const std::string& key = keys[i];
       if (!GlobMatch(options->pattern, key)) continue;
-      if (options->type &&
-          !EqualsIgnoreCase(*options->type,
-                            crdt::TypeName(crdt::VisibleType(ctx.partitions.State(p), key)))) {
+      if (options->type && !EqualsIgnoreCase(*options->type, crdt::TypeName(crdt::VisibleType(
+                                                                 ctx.partitions.State(p), key)))) {
         continue;
       }
       found.push_back(key);
@@ -159,11 +161,12 @@ bool Exists(CommandContext& ctx, const std::string& key) {
   return crdt::VisibleType(StateOf(ctx, key), key) != crdt::ValueType::kNone;
 }
 
-// Replaces `to` (whatever it held) by a copy of `from`'s visible value: a
-// string becomes a register of its bytes, collections are written afresh.
+// Replaces `to` (whatever it held) by a copy of `from`'s visible value and its
+// TTL: a string becomes a register of its bytes, collections are written
+// afresh.
 // REQUIRES: `from` exists.
 void CopyValue(CommandContext& ctx, const std::string& from, const std::string& to) {
-  const crdt::MutableState& source = StateOf(ctx, from);
+  const crdt::LiveView source = StateOf(ctx, from);
   const crdt::ValueType type = crdt::VisibleType(source, from);
   std::string bytes;
   std::vector<std::string> items;  // set members or mvreg siblings
@@ -184,6 +187,7 @@ void CopyValue(CommandContext& ctx, const std::string& from, const std::string& 
     case crdt::ValueType::kNone:
       GEOKV_ASSERT(false);
   }
+  const std::optional<int64_t> deadline = crdt::Deadline(source, from);
   const crdt::Hlc now = ctx.partitions.Now();
   Mutate(ctx, to, [&](crdt::DeltaBuilder& b) {
     crdt::DeleteKey(b, to);
@@ -192,6 +196,8 @@ void CopyValue(CommandContext& ctx, const std::string& from, const std::string& 
     switch (type) {
       case crdt::ValueType::kString:
         atom.bytes = bytes;
+        // As a SET: "none" against concurrent EXPIREs unless a TTL is copied.
+        if (!deadline) atom.amount = crdt::kClearsExpiry;
         b.Add(crdt::Path{to, crdt::Slot::kRegister, ""}, atom);
         break;
       case crdt::ValueType::kSet:
@@ -213,6 +219,7 @@ void CopyValue(CommandContext& ctx, const std::string& from, const std::string& 
       case crdt::ValueType::kNone:
         break;
     }
+    if (deadline) crdt::SetDeadline(b, to, *deadline);  // Redis copies the TTL
   });
 }
 
@@ -229,10 +236,11 @@ void Rename(CommandContext& ctx, const Args& args, bool nx) {
 // OBJECT ENCODING: the name Redis 7.0 would give the value's encoding (clients
 // and tools only show it).
 std::string EncodingName(CommandContext& ctx, const std::string& key) {
-  const crdt::MutableState& state = StateOf(ctx, key);
+  const crdt::LiveView state = StateOf(ctx, key);
   switch (crdt::VisibleType(state, key)) {
     case crdt::ValueType::kString: {
-      const std::string value = crdt::ReadScalar(state, crdt::ScalarRef{key, std::nullopt}).ToBytes();
+      const std::string value =
+          crdt::ReadScalar(state, crdt::ScalarRef{key, std::nullopt}).ToBytes();
       if (crdt::ParseInt64(value)) return "int";
       return value.size() <= 44 ? "embstr" : "raw";
     }
@@ -246,10 +254,10 @@ std::string EncodingName(CommandContext& ctx, const std::string& key) {
     }
     case crdt::ValueType::kHash: {
       const auto fields = crdt::ReadFields(state, key);
-      const bool small = fields.size() <= 128 &&
-                         std::all_of(fields.begin(), fields.end(), [](const auto& f) {
-                           return f.first.size() <= 64 && f.second.ToBytes().size() <= 64;
-                         });
+      const bool small =
+          fields.size() <= 128 && std::all_of(fields.begin(), fields.end(), [](const auto& f) {
+            return f.first.size() <= 64 && f.second.ToBytes().size() <= 64;
+          });
       return small ? "listpack" : "hashtable";
     }
     case crdt::ValueType::kMvRegister:
@@ -272,7 +280,7 @@ void CmdTouch(CommandContext& ctx, const Args& args) {
 void CmdKeys(CommandContext& ctx, const Args& args) {
   std::vector<std::string> keys;
   for (uint32_t p : ctx.partitions.HeldPartitions()) {
-    ctx.partitions.ForEachKey(p, [&](const std::string& key) {
+    ForEachLiveKey(ctx, p, [&](const std::string& key) {
       if (GlobMatch(args[1], key)) keys.push_back(key);
       return true;
     });
@@ -281,25 +289,26 @@ void CmdKeys(CommandContext& ctx, const Args& args) {
   for (const auto& k : keys) ctx.reply.Bulk(k);
 }
 
+// RANDOMKEY: a partition drawn by its key count, then one of its live keys
+// (the counts include keys that expired and are not yet removed: a partition
+// left with none of its own passes the draw on to the next).
 void CmdRandomKey(CommandContext& ctx, const Args&) {
   const auto held = ctx.partitions.HeldPartitions();
   uint64_t total = 0;
   for (uint32_t p : held) total += ctx.partitions.KeyCount(p);
   if (total == 0) return ctx.reply.Null();
   uint64_t pick = RandomBelow(total);
-  for (uint32_t p : held) {
-    const uint64_t n = ctx.partitions.KeyCount(p);
-    if (pick >= n) {
-      pick -= n;
-      continue;
-    }
-    std::string chosen;
-    ctx.partitions.ForEachKey(p, [&](const std::string& key) {
-      if (pick-- > 0) return true;
-      chosen = key;
-      return false;
+  size_t first = 0;
+  while (first + 1 < held.size() && pick >= ctx.partitions.KeyCount(held[first])) {
+    pick -= ctx.partitions.KeyCount(held[first++]);
+  }
+  for (size_t i = 0; i < held.size(); ++i) {
+    std::vector<std::string> live;
+    ForEachLiveKey(ctx, held[(first + i) % held.size()], [&](const std::string& key) {
+      live.push_back(key);
+      return true;
     });
-    return ctx.reply.Bulk(chosen);
+    if (!live.empty()) return ctx.reply.Bulk(live[RandomBelow(live.size())]);
   }
   ctx.reply.Null();
 }
@@ -362,8 +371,7 @@ void CmdObject(CommandContext& ctx, const Args& args) {
     return;
   }
   if (!keyed && !EqualsIgnoreCase(sub, "help")) {
-    return ctx.reply.Error("ERR unknown subcommand '" + sub.substr(0, 128) +
-                           "'. Try OBJECT HELP.");
+    return ctx.reply.Error("ERR unknown subcommand '" + sub.substr(0, 128) + "'. Try OBJECT HELP.");
   }
   if (args.size() != (keyed ? 3u : 2u)) {
     std::string name = "object|" + sub;
@@ -375,8 +383,7 @@ void CmdObject(CommandContext& ctx, const Args& args) {
   if (!Exists(ctx, args[2])) return ctx.reply.Null();
   if (EqualsIgnoreCase(sub, "encoding")) return ctx.reply.Bulk(EncodingName(ctx, args[2]));
   if (EqualsIgnoreCase(sub, "freq")) {
-    return ctx.reply.Error(
-        errors::kLfuNotSelected);
+    return ctx.reply.Error(errors::kLfuNotSelected);
   }
   // IDLETIME: access times are not tracked (0); REFCOUNT: values are not shared.
   ctx.reply.Integer(EqualsIgnoreCase(sub, "idletime") ? 0 : 1);

@@ -4,7 +4,6 @@
 #include <boost/asio/post.hpp>
 
 #include "common/assert.h"
-#include "crdt/fold.h"
 #include "crdt/join.h"
 #include "replica/commands/command_util.h"
 #include "replica/resp/resp_writer.h"
@@ -14,7 +13,8 @@ namespace geokv::replica {
 // The Partitions of one storage job.
 class Node::TxnPartitions final : public Partitions {
  public:
-  TxnPartitions(Node& node, storage::Transaction* txn) : node_(node), txn_(txn) {}
+  TxnPartitions(Node& node, NodeReplication::Job* job)
+      : node_(node), job_(job), txn_(job != nullptr ? &job->txn() : nullptr) {}
 
   // The (partition, seq) of every delta committed since the last call.
   std::vector<std::pair<uint32_t, uint64_t>> TakeWrites() { return std::exchange(writes_, {}); }
@@ -36,15 +36,9 @@ class Node::TxnPartitions final : public Partitions {
     return txn_->Partition(p);
   }
   void Commit(uint32_t p, const crdt::Delta& delta) override {
-    GEOKV_ASSERT(txn_ != nullptr && node_.held_[p]);
-    crdt::MutableState& state = txn_->Partition(p);
-    crdt::ApplyDelta(state, delta);
-    if (node_.replication_ != nullptr) {
-      node_.replication_->OnLocalDelta(*txn_, p, delta);  // logs it, queues it to ship
-    } else {
-      txn_->AppendLog(p, delta);
-    }
-    node_.FoldCounters(state, p, delta);
+    GEOKV_ASSERT(job_ != nullptr && node_.held_[p]);
+    crdt::ApplyDelta(txn_->Partition(p), delta);
+    job_->OnLocalDelta(p, delta);  // logs it; with replication, ships it after the commit
     writes_.emplace_back(p, delta.last);
   }
   void ForEachKey(uint32_t p, const std::function<bool(const std::string&)>& visit) override {
@@ -59,15 +53,22 @@ class Node::TxnPartitions final : public Partitions {
       after = keys.back();
     }
   }
+  std::vector<std::string> ScanKeys(uint32_t p, const std::optional<std::string>& after,
+                                    size_t max_keys) override {
+    GEOKV_ASSERT(txn_ != nullptr);
+    return txn_->ScanKeys(p, after, max_keys);
+  }
   size_t KeyCount(uint32_t p) override {
     GEOKV_ASSERT(txn_ != nullptr);
     return txn_->KeyCount(p);
   }
   crdt::ReplicaId self() const override { return node_.self().replica_id; }
   crdt::Hlc Now() override { return node_.clock_.Now(); }
+  int64_t NowMs() override { return static_cast<int64_t>(crdt::HybridClock::SystemWallClock()); }
 
  private:
   Node& node_;
+  NodeReplication::Job* job_;
   storage::Transaction* txn_;
   std::vector<std::pair<uint32_t, uint64_t>> writes_;
 };
@@ -79,22 +80,6 @@ Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& 
   for (uint32_t p : table_.PartitionsOfNode(node_index_)) held_[p] = true;
   for (uint32_t p = 0; p < table_.partitions(); ++p) {
     if (held_[p]) held_list_.push_back(p);
-  }
-}
-
-void Node::FoldCounters(crdt::MutableState& state, uint32_t p, const crdt::Delta& delta) {
-  // A partition with no other replica: every dot is causally stable as soon as
-  // it is committed, so increments fold at once and a hot counter stays one
-  // atom. (With other replicas, stability comes from their heartbeats.)
-  if (table_.PreferenceList(p).size() != 1) return;
-  const crdt::StableVector stable{{delta.origin, delta.last}};
-  for (const crdt::Addition& add : delta.additions) {
-    if (!crdt::IsCounterSlot(add.path.slot)) continue;
-    const crdt::Scope scope =
-        add.path.field.empty() && !crdt::HasField(add.path.slot)
-            ? crdt::Scope::Key(add.path.key, crdt::Bit(add.path.slot))
-            : crdt::Scope::Field(add.path.key, crdt::Bit(add.path.slot), add.path.field);
-    crdt::FoldStableCounters(state, scope, stable);
   }
 }
 
@@ -236,6 +221,31 @@ void Node::Info(const std::string& section, Reply reply) {
   if (!s.ok()) reply(ErrorReply(errors::kBusy));
 }
 
+void Node::StartActiveExpiry(std::chrono::milliseconds period) {
+  GEOKV_ASSERT(expiry_timer_ == nullptr);
+  expiry_period_ = period;
+  expiry_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  ScheduleActiveExpiry();
+}
+
+void Node::ScheduleActiveExpiry() {
+  expiry_timer_->expires_after(expiry_period_);
+  expiry_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    auto job = [this](storage::Transaction& txn) {
+      TxnPartitions partitions(*this, &txn);
+      active_expiry_.RunCycle(partitions);
+      if (replication_ != nullptr) replication_->EndJob(txn);
+      return Status::Ok();
+    };
+    auto done = [this](Status status) {
+      if (replication_ != nullptr) replication_->AfterCommit(status);
+      boost::asio::post(io_, [this] { ScheduleActiveExpiry(); });
+    };
+    if (!engine_.Submit(std::move(job), std::move(done)).ok()) ScheduleActiveExpiry();  // busy
+  });
+}
+
 std::optional<size_t> Node::RouteTo(const std::vector<uint32_t>& partitions) const {
   auto holds_all = [&](size_t node) {
     for (uint32_t p : partitions) {
@@ -276,21 +286,18 @@ void Node::FlushBatch() {
   auto outputs = std::make_shared<std::vector<std::string>>(commands->size());
   auto writes =
       std::make_shared<std::vector<std::vector<std::pair<uint32_t, uint64_t>>>>(commands->size());
-  auto job = [this, commands, outputs, writes](storage::Transaction& txn) {
-    TxnPartitions partitions(*this, &txn);
+  auto body = [this, commands, outputs, writes](NodeReplication::Job& job) {
+    TxnPartitions partitions(*this, &job);
     for (size_t i = 0; i < commands->size(); ++i) {
       RespWriter writer(&(*outputs)[i], (*commands)[i].protocol);
       CommandContext ctx{partitions, writer};
       (*commands)[i].run(ctx);
       (*writes)[i] = partitions.TakeWrites();
     }
-    if (replication_ != nullptr) replication_->EndJob(txn);
-    return Status::Ok();
   };
   auto done = [this, commands, outputs, writes](Status status) {
     std::string error;
     if (!status.ok()) RespWriter(&error).Error("ERR storage: " + status.message());
-    if (replication_ != nullptr) replication_->AfterCommit(status);
     for (size_t i = 0; i < commands->size(); ++i) {
       PendingCommand& c = (*commands)[i];
       if (status.ok() && !(*writes)[i].empty()) {
@@ -300,7 +307,7 @@ void Node::FlushBatch() {
       c.reply(status.ok() ? std::move((*outputs)[i]) : error);
     }
   };
-  if (!engine_.Submit(std::move(job), std::move(done)).ok()) {
+  if (!NodeReplication::Submit(replication_, engine_, std::move(body), std::move(done)).ok()) {
     for (auto& c : *commands) c.reply(ErrorReply(errors::kBusy));
   }
 }

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <set>
 #include <variant>
 
 #include "common/assert.h"
@@ -21,7 +20,9 @@ class NodeReplication::TxnStore final : public replication::ReplicaStore {
   void SetApplied(uint32_t p, crdt::ReplicaId origin, uint64_t seq) override {
     txn_.SetApplied(p, origin, seq);
   }
-  void AppendLog(uint32_t p, const crdt::Delta& delta) override { txn_.AppendLog(p, delta); }
+  void AppendLog(uint32_t p, const crdt::Delta& delta, std::string_view encoded) override {
+    txn_.AppendLog(p, delta, encoded);
+  }
   Result<std::vector<crdt::Delta>> ReadLog(uint32_t p, crdt::ReplicaId origin, uint64_t after,
                                            size_t max_bytes) override {
     return txn_.ReadLog(p, origin, after, max_bytes);
@@ -75,8 +76,7 @@ Status NodeReplication::Start() {
   // The core, from what storage committed.
   Status built = engine_.Run([this](storage::Transaction& txn) {
     TxnStore store(txn);
-    core_ =
-        std::make_unique<replication::ReplicationCore>(membership_, settings_.core, store, NowMs());
+    (void)Core(store);
     return Status::Ok();
   });
   if (!built.ok()) return built;
@@ -122,32 +122,57 @@ void NodeReplication::Stop() {
   transport.reset();  // joins its thread
 }
 
-replication::ReplicationCore& NodeReplication::Core(TxnStore& store) {
-  if (stale_) {
+replication::ReplicationCore& NodeReplication::Core(replication::ReplicaStore& store) {
+  if (core_ && !stale_) return *core_;
+  if (stale_)
     spdlog::warn("rebuilding the replication core from committed state after a failed job");
-    core_ =
-        std::make_unique<replication::ReplicationCore>(membership_, settings_.core, store, NowMs());
-    stale_ = false;
-  }
+  core_ =
+      std::make_unique<replication::ReplicationCore>(membership_, settings_.core, store, NowMs());
+  stale_ = false;
   return *core_;
 }
 
-void NodeReplication::OnLocalDelta(storage::Transaction& txn, uint32_t partition,
-                                   const crdt::Delta& delta) {
-  TxnStore store(txn);
-  Core(store).OnLocalDelta(store, partition, delta, NowMs());
+void NodeReplication::Job::OnLocalDelta(uint32_t p, const crdt::Delta& delta) {
+  if (core_ == nullptr) return txn_.AppendLog(p, delta);
+  core_->OnLocalDelta(store_, p, delta, now_ms_);
 }
 
-void NodeReplication::EndJob(const storage::Transaction& txn) {
-  if (!txn.status().ok()) stale_ = true;
-}
-
-void NodeReplication::AfterCommit(const Status& status) {
-  if (!status.ok()) {
-    stale_ = true;
-    return;
+Status NodeReplication::Submit(NodeReplication* replication, storage::Engine& engine, Body body,
+                               Done done) {
+  GEOKV_ASSERT(body && done);
+  if (replication == nullptr) {
+    auto job = [body = std::move(body)](storage::Transaction& txn) {
+      TxnStore store(txn);
+      Job j(txn, store, nullptr, 0);
+      body(j);
+      return Status::Ok();
+    };
+    return engine.Submit(std::move(job), std::move(done));
   }
-  if (!stale_) Send(core_->TakeOutgoing(NowMs()));
+  NodeReplication& self = *replication;
+  auto job = [&self, body = std::move(body)](storage::Transaction& txn) {
+    TxnStore store(txn);
+    const uint64_t now = self.NowMs();
+    Job j(txn, store, &self.Core(store), now);
+    try {
+      body(j);
+    } catch (...) {
+      self.stale_ = true;  // rolled back: the core ran ahead of storage
+      throw;
+    }
+    // A store error fails the job whatever it returns (storage/transaction.h).
+    if (!txn.status().ok()) self.stale_ = true;
+    return Status::Ok();
+  };
+  auto after = [&self, done = std::move(done)](Status status) {
+    if (!status.ok()) {
+      self.stale_ = true;  // the job, or the group's COMMIT, failed
+    } else if (!self.stale_) {
+      self.Send(self.core_->TakeOutgoing(self.NowMs()));  // committed: now it may go out
+    }
+    done(std::move(status));
+  };
+  return engine.Submit(std::move(job), std::move(after));
 }
 
 void NodeReplication::Send(std::vector<replication::Outgoing> out) {
@@ -178,17 +203,22 @@ namespace {
 // request, a DEALER which peer's ROUTER replied.
 bool FromItsSender(const InboundMessage& m, const replication::Message& message,
                    crdt::ReplicaId sender) {
-  if (const auto* batch = std::get_if<replication::DeltaBatch>(&message)) {
-    return m.kind == InboundMessage::Kind::kPublished && batch->origin == sender;
-  }
-  if (const auto* heartbeat = std::get_if<replication::Heartbeat>(&message)) {
-    return m.kind == InboundMessage::Kind::kPublished && heartbeat->from == sender;
-  }
-  if (const auto* request = std::get_if<replication::CatchUpRequest>(&message)) {
-    return m.kind == InboundMessage::Kind::kRequest && request->from == sender;
-  }
-  const auto& reply = std::get<replication::CatchUpReply>(message);
-  return m.kind == InboundMessage::Kind::kReply && reply.from == sender;
+  using Kind = InboundMessage::Kind;
+  return std::visit(replication::Overloaded{
+                        [&](const replication::DeltaBatch& batch) {
+                          return m.kind == Kind::kPublished && batch.origin == sender;
+                        },
+                        [&](const replication::Heartbeat& heartbeat) {
+                          return m.kind == Kind::kPublished && heartbeat.from == sender;
+                        },
+                        [&](const replication::CatchUpRequest& request) {
+                          return m.kind == Kind::kRequest && request.from == sender;
+                        },
+                        [&](const replication::CatchUpReply& reply) {
+                          return m.kind == Kind::kReply && reply.from == sender;
+                        },
+                    },
+                    message);
 }
 }  // namespace
 
@@ -200,16 +230,14 @@ bool NodeReplication::FromItsSender(const InboundMessage& m,
 
 void NodeReplication::ScheduleInbound() {
   if (stopped_ || inbound_scheduled_.exchange(true)) return;
-  auto job = [this](storage::Transaction& txn) {
+  auto body = [this](Job& job) {
     inbound_scheduled_ = false;
     std::vector<InboundMessage> messages;
     {
       std::lock_guard lock(transport_mu_);
-      if (transport_) messages = transport_->Take(256);
+      if (transport_) messages = transport_->Take(kInboundPerJobMax);
     }
-    TxnStore store(txn);
-    const uint64_t now = NowMs();
-    replication::ReplicationCore& core = Core(store);
+    replication::ReplicationCore& core = *job.core_;
     for (const InboundMessage& m : messages) {
       auto decoded = replication::DecodeMessage(m.payload);
       if (!decoded.ok()) {
@@ -228,15 +256,12 @@ void NodeReplication::ScheduleInbound() {
           ++batches_received_ % settings_.testing_drop_every_nth_batch == 0) {
         continue;  // deliberately broken store (see ReplicationSettings)
       }
-      core.OnMessage(store, *decoded, now);
+      core.OnMessage(job.store_, *decoded, job.now_ms_);
     }
-    CheckWaiters(now);
-    EndJob(txn);
-    if (messages.size() == 256) ScheduleInbound();  // more may be waiting
-    return Status::Ok();
+    CheckWaiters(core, job.now_ms_);
+    if (messages.size() == kInboundPerJobMax) ScheduleInbound();  // more may be waiting
   };
-  auto done = [this](Status status) { AfterCommit(status); };
-  if (!engine_.Submit(std::move(job), std::move(done)).ok()) {
+  if (!Submit(this, engine_, std::move(body), [](Status) {}).ok()) {
     inbound_scheduled_ = false;  // the tick retries
   }
 }
@@ -247,29 +272,26 @@ void NodeReplication::ScheduleTick() {
   tick_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec || stopped_) return;
     if (!tick_scheduled_.exchange(true)) {
-      auto job = [this](storage::Transaction& txn) {
+      auto body = [this](Job& job) {
         tick_scheduled_ = false;
-        TxnStore store(txn);
-        const uint64_t now = NowMs();
-        replication::ReplicationCore& core = Core(store);
-        core.OnTick(store, now);
-        for (const auto& peer : core.Peers(now)) node_up_[index_of_.at(peer.id)] = peer.up;
-        CheckWaiters(now);
-        EndJob(txn);
-        return Status::Ok();
+        replication::ReplicationCore& core = *job.core_;
+        core.OnTick(job.store_, job.now_ms_);
+        for (const auto& peer : core.Peers(job.now_ms_)) {
+          node_up_[index_of_.at(peer.id)] = peer.up;
+        }
+        CheckWaiters(core, job.now_ms_);
       };
-      auto done = [this](Status status) { AfterCommit(status); };
-      if (!engine_.Submit(std::move(job), std::move(done)).ok()) tick_scheduled_ = false;
+      if (!Submit(this, engine_, std::move(body), [](Status) {}).ok()) tick_scheduled_ = false;
     }
     ScheduleInbound();  // picks up anything whose signal found a job already queued
     ScheduleTick();
   });
 }
 
-void NodeReplication::CheckWaiters(uint64_t now_ms) {
+void NodeReplication::CheckWaiters(const replication::ReplicationCore& core, uint64_t now_ms) {
   for (size_t i = 0; i < waiters_.size();) {
     Waiter& w = waiters_[i];
-    const uint32_t dcs = stale_ ? 0 : core_->DcsThatApplied(w.writes);
+    const uint32_t dcs = core.DcsThatApplied(w.writes);
     if (dcs >= w.numdcs || (w.deadline_ms != 0 && now_ms >= w.deadline_ms)) {
       std::string out;
       RespWriter(&out).Integer(dcs);
@@ -284,31 +306,28 @@ void NodeReplication::CheckWaiters(uint64_t now_ms) {
 
 void NodeReplication::Wait(std::vector<Write> writes, int64_t numdcs, int64_t timeout_ms,
                            Reply reply) {
-  auto job = [this, writes = std::move(writes), numdcs, timeout_ms,
-              reply](storage::Transaction&) mutable {
+  auto body = [this, writes = std::move(writes), numdcs, timeout_ms, reply](Job& job) mutable {
     if (waiters_.size() >= settings_.max_waiters) {
       reply("-ERR too many clients in WAIT\r\n");
-      return Status::Ok();
+      return;
     }
-    const uint64_t now = NowMs();
+    const uint64_t now = job.now_ms_;
     waiters_.push_back(Waiter{std::move(writes), static_cast<uint32_t>(numdcs),
                               // +1: times are whole ms, and WAIT must wait at least the timeout
                               timeout_ms > 0 ? now + static_cast<uint64_t>(timeout_ms) + 1 : 0,
                               std::move(reply)});
-    CheckWaiters(now);
-    return Status::Ok();
+    CheckWaiters(*job.core_, now);
   };
-  if (!engine_.Submit(std::move(job), [](Status) {}).ok()) {
+  if (!Submit(this, engine_, std::move(body), [](Status) {}).ok()) {
     reply("-BUSY geokv is overloaded, try again\r\n");
   }
 }
 
 void NodeReplication::InfoSection(std::function<void(std::string)> reply) {
   auto text = std::make_shared<std::string>();
-  auto job = [this, text](storage::Transaction&) {
-    const uint64_t now = NowMs();
-    const auto peers = core_->Peers(now);
-    const auto& stats = core_->stats();
+  auto body = [this, text](Job& job) {
+    const auto peers = job.core_->Peers(job.now_ms_);
+    const auto& stats = job.core_->stats();
     const auto& dcs = table_.topology().datacenters();
     auto line = [&](const std::string& k, const std::string& v) { *text += k + ":" + v + "\r\n"; };
     *text += "# Replication\r\n";
@@ -342,9 +361,10 @@ void NodeReplication::InfoSection(std::function<void(std::string)> reply) {
       }
     }
     *text += "\r\n";
-    return Status::Ok();
   };
-  if (!engine_.Submit(std::move(job), [text, reply](Status) { reply(*text); }).ok()) reply("");
+  if (!Submit(this, engine_, std::move(body), [text, reply](Status) { reply(*text); }).ok()) {
+    reply("");
+  }
 }
 
 }  // namespace geokv::replica

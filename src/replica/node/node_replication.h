@@ -2,12 +2,16 @@
 // and the ZeroMQ transport.
 //
 // The core (replication/core.h) is a socket-free state machine. Here it lives
-// on the storage writer thread: every call to it runs inside a storage job, so
-// its effects on the node's replicas commit in the same transaction as the
-// progress it records, and its outgoing messages are sent only after that
-// commit (a delta published before its commit could be lost by a crash and
-// its dots reused). Inputs reach it as jobs:
-//   - local deltas: from the command jobs that commit them (OnLocalDelta);
+// on the storage writer thread, and every job that touches it — command jobs
+// with their local deltas, inbound peer messages, ticks, WAIT, INFO — goes
+// through one wrapper, Submit, which owns the core's contract with its caller:
+// the core works over the job's transaction, so its effects on the node's
+// replicas commit together with the progress it records; it is marked stale
+// (rebuilt from storage before the next job uses it) when the job fails or
+// throws, or the commit fails; and its outgoing messages are sent only after
+// a successful commit (a delta published before its commit could be lost by a
+// crash and its dots reused). Inputs reach it as jobs:
+//   - local deltas: from the command jobs that commit them (Job::OnLocalDelta);
 //   - peer messages: the transport signals, a job takes a bounded batch;
 //   - time: a timer on the I/O thread submits a tick job every few ms.
 // WAIT waiters are registered and answered from those jobs too.
@@ -63,15 +67,40 @@ class NodeReplication {
   // Stops the timer and the transport (call before the engine shuts down).
   void Stop();
 
-  // In a command job, after the delta was applied to the partition: logs it
-  // and queues it for publication.
-  void OnLocalDelta(storage::Transaction& txn, uint32_t partition, const crdt::Delta& delta);
-  // At the end of every job that called OnLocalDelta: if the transaction
-  // failed, the core's memory ran ahead of storage and must be rebuilt.
-  void EndJob(const storage::Transaction& txn);
-  // In the `done` of such a job: sends what the core queued once the commit
-  // succeeded, or marks the core for a rebuild if it did not.
-  void AfterCommit(const Status& status);
+  // What the body of a job sees: its transaction and, with replication, the
+  // core over it. Valid during the body only; writer thread.
+  class Job {
+   public:
+    storage::Transaction& txn() { return txn_; }
+    // A local mutation's delta, already applied to txn().Partition(p) in this
+    // job: logs it, and with replication queues it to be published after the
+    // commit (see ReplicationCore::OnLocalDelta, which also folds counters
+    // where this node is p's only replica).
+    void OnLocalDelta(uint32_t p, const crdt::Delta& delta);
+
+   private:
+    friend class NodeReplication;
+    Job(storage::Transaction& txn, replication::ReplicaStore& store,
+        replication::ReplicationCore* core, uint64_t now_ms)
+        : txn_(txn), store_(store), core_(core), now_ms_(now_ms) {}
+    storage::Transaction& txn_;
+    replication::ReplicaStore& store_;
+    replication::ReplicationCore* core_;  // null: a node without replication
+    uint64_t now_ms_;
+  };
+  using Body = std::function<void(Job&)>;
+  using Done = std::function<void(Status)>;
+
+  // Runs `body` as a storage job with the core (rebuilt first if a failed job
+  // left it stale) over the job's transaction. Marks the core stale if the
+  // transaction failed or the body threw (the exception then fails the job,
+  // as Engine::Job says). In `done`, on the writer thread: sends the core's
+  // outgoing messages if the job committed and the core is not stale (else
+  // marks it stale), then calls the caller's `done` with the job's status.
+  // Returns Busy, and calls nothing, when the engine refuses the job.
+  // `replication` null (a node without replication: tests, tools): the same
+  // job without a core, whose local deltas are only logged.
+  static Status Submit(NodeReplication* replication, storage::Engine& engine, Body body, Done done);
 
   // WAIT numdcs timeout_ms for a client whose writes are `writes` (I/O thread).
   void Wait(std::vector<Write> writes, int64_t numdcs, int64_t timeout_ms, Reply reply);
@@ -79,7 +108,8 @@ class NodeReplication {
   // readable from any thread; this node counts as up.
   bool IsUp(size_t node_index) const { return node_up_[node_index].load(); }
 
-  // The "# Replication" section of INFO (from a job; `reply` gets the text).
+  // The "# Replication" section of INFO (from a job; `reply` gets the text,
+  // or "" if the engine refused the job).
   void InfoSection(std::function<void(std::string)> reply);
 
  private:
@@ -90,14 +120,17 @@ class NodeReplication {
     uint64_t deadline_ms;  // 0: none
     Reply reply;
   };
+  static constexpr size_t kInboundPerJobMax = 256;  // peer messages one inbound job takes
+
   uint64_t NowMs() const;
-  // The core, rebuilt first from what storage committed if a failed job left
-  // it stale (its queued messages are dropped with it: they may describe
-  // writes that were rolled back). Writer thread.
-  replication::ReplicationCore& Core(TxnStore& store);
-  void ScheduleInbound();                             // transport thread
-  void ScheduleTick();                                // I/O thread
-  void CheckWaiters(uint64_t now_ms);                 // writer thread
+  // The core, built first from what storage committed if there is none yet or
+  // a failed job left it stale (its queued messages are dropped with it: they
+  // may describe writes that were rolled back). Writer thread.
+  replication::ReplicationCore& Core(replication::ReplicaStore& store);
+  void ScheduleInbound();  // transport thread
+  void ScheduleTick();     // I/O thread
+  // Answers the WAIT waiters that are satisfied or timed out. Writer thread.
+  void CheckWaiters(const replication::ReplicationCore& core, uint64_t now_ms);
   void Send(std::vector<replication::Outgoing> out);  // writer thread
   bool FromItsSender(const InboundMessage& m, const replication::Message& message) const;
 

@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
   replica::NodeReplication replicator(node.table(), *node_index, **engine, io, replication);
   if (Status s = replicator.Start(); !s.ok()) return Fail(s.message());
   node.set_replication(&replicator);
+  node.StartActiveExpiry(std::chrono::milliseconds(100));
   if (Status s = server.Listen(self.client.host, self.client.port); !s.ok()) {
     return Fail(s.message());
   }

@@ -6,8 +6,9 @@
 
 #include "common/assert.h"
 #include "crdt/join.h"
+#include "replica/replication/core_internal.h"
 
-namespace geokv::replication {
+namespace geokv::replication::internal {
 
 namespace {
 
@@ -21,8 +22,7 @@ size_t BatchBytes(const DeltaBatch& batch) {
 
 }  // namespace
 
-ReplicationCore::ReplicationCore(Membership membership, Options options, ReplicaStore& store,
-                                 uint64_t now_ms)
+CoreImpl::CoreImpl(Membership membership, Options options, ReplicaStore& store, uint64_t now_ms)
     : membership_(std::move(membership)), options_(options) {
   const crdt::ReplicaId self = membership_.self;
   auto self_dc = membership_.dc_of.find(self);
@@ -74,35 +74,35 @@ ReplicationCore::ReplicationCore(Membership membership, Options options, Replica
 
 // --- Lookups -----------------------------------------------------------------
 
-ReplicationCore::Held* ReplicationCore::HeldOf(uint32_t p) {
+CoreImpl::Held* CoreImpl::HeldOf(uint32_t p) {
   if (p >= held_index_.size() || held_index_[p] < 0) return nullptr;
   return &held_[static_cast<size_t>(held_index_[p])];
 }
 
-const ReplicationCore::Held* ReplicationCore::HeldOf(uint32_t p) const {
+const CoreImpl::Held* CoreImpl::HeldOf(uint32_t p) const {
   if (p >= held_index_.size() || held_index_[p] < 0) return nullptr;
   return &held_[static_cast<size_t>(held_index_[p])];
 }
 
-size_t ReplicationCore::IndexOf(const Held& h, crdt::ReplicaId id) {
+size_t CoreImpl::IndexOf(const Held& h, crdt::ReplicaId id) {
   auto it = std::lower_bound(h.replicas.begin(), h.replicas.end(), id);
   if (it == h.replicas.end() || *it != id) return kNoIndex;
   return static_cast<size_t>(it - h.replicas.begin());
 }
 
-ReplicationCore::Peer* ReplicationCore::PeerOf(crdt::ReplicaId id) {
+CoreImpl::Peer* CoreImpl::PeerOf(crdt::ReplicaId id) {
   auto it = peers_.find(id);
   return it == peers_.end() ? nullptr : &it->second;
 }
 
-void ReplicationCore::Touch(Peer& peer, uint64_t now_ms) {
+void CoreImpl::Touch(Peer& peer, uint64_t now_ms) {
   peer.last_heard_ms = std::max(peer.last_heard_ms, now_ms);
   peer.up = true;
 }
 
-bool ReplicationCore::Holds(uint32_t p) const { return HeldOf(p) != nullptr; }
+bool CoreImpl::Holds(uint32_t p) const { return HeldOf(p) != nullptr; }
 
-uint64_t ReplicationCore::Applied(uint32_t p, crdt::ReplicaId origin) const {
+uint64_t CoreImpl::Applied(uint32_t p, crdt::ReplicaId origin) const {
   const Held* h = HeldOf(p);
   GEOKV_ASSERT(h != nullptr);
   const size_t i = IndexOf(*h, origin);
@@ -111,7 +111,7 @@ uint64_t ReplicationCore::Applied(uint32_t p, crdt::ReplicaId origin) const {
 
 // --- Output --------------------------------------------------------------------
 
-void ReplicationCore::Emit(Outgoing out) {
+void CoreImpl::Emit(Outgoing out) {
   if (outbox_.size() >= options_.outbox_max_messages) {
     ++stats_.dropped;  // receivers recover it: gap detection, the next heartbeat, a retry
     return;
@@ -119,25 +119,28 @@ void ReplicationCore::Emit(Outgoing out) {
   outbox_.push_back(std::move(out));
 }
 
-void ReplicationCore::CloseBatch(Held& h) {
+void CoreImpl::CloseBatch(Held& h) {
   if (h.pending.empty()) return;
   DeltaBatch batch;
   batch.origin = membership_.self;
   batch.partition = h.p;
   batch.first_seq = h.pending.front().first;
   batch.last_seq = h.pending.back().last;
+  GEOKV_ASSERT(h.pending_encoded.size() == h.pending.size());
   batch.deltas = std::move(h.pending);
+  batch.encoded = std::move(h.pending_encoded);
   h.pending.clear();
+  h.pending_encoded.clear();
   h.pending_bytes = 0;
   ++stats_.batches_published;
   Emit(Outgoing{Outgoing::Kind::kPublishPartition, h.p, 0, std::move(batch)});
 }
 
-void ReplicationCore::CloseAllBatches() {
+void CoreImpl::CloseAllBatches() {
   for (Held& h : held_) CloseBatch(h);
 }
 
-void ReplicationCore::EmitHeartbeat(bool full, uint64_t now_ms) {
+void CoreImpl::EmitHeartbeat(bool full, uint64_t now_ms) {
   Heartbeat hb;
   hb.from = membership_.self;
   hb.sent_ms = now_ms;
@@ -162,7 +165,7 @@ void ReplicationCore::EmitHeartbeat(bool full, uint64_t now_ms) {
   Emit(Outgoing{Outgoing::Kind::kPublishHeartbeat, 0, 0, std::move(hb)});
 }
 
-std::vector<Outgoing> ReplicationCore::TakeOutgoing(uint64_t now_ms) {
+std::vector<Outgoing> CoreImpl::TakeOutgoing(uint64_t now_ms) {
   // Batches first, then the heartbeat that reports them: on one PUB socket a
   // subscriber then sees the batch before the report of its seq.
   CloseAllBatches();
@@ -175,17 +178,25 @@ std::vector<Outgoing> ReplicationCore::TakeOutgoing(uint64_t now_ms) {
 
 // --- Local deltas ----------------------------------------------------------------
 
-void ReplicationCore::OnLocalDelta(ReplicaStore& store, uint32_t p, const crdt::Delta& delta,
-                                   uint64_t now_ms) {
+void CoreImpl::OnLocalDelta(ReplicaStore& store, uint32_t p, const crdt::Delta& delta,
+                            uint64_t now_ms) {
   Held* h = HeldOf(p);
-  GEOKV_ASSERT(h != nullptr && delta.origin == membership_.self);
+  GEOKV_ASSERT(h != nullptr);
+  GEOKV_ASSERT(delta.origin == membership_.self);
   Stream& own = h->streams[h->self_index];
-  GEOKV_ASSERT(delta.first >= 1 && delta.first <= delta.last && delta.first > own.applied);
-  store.AppendLog(p, delta);
-  store.SetApplied(p, membership_.self, delta.last);
-  own.applied = delta.last;
+  GEOKV_ASSERT(delta.first >= 1);
+  GEOKV_ASSERT(delta.first <= delta.last);
+  GEOKV_ASSERT(delta.first > own.applied);  // a rolled-back delta's dots are never reused
+  // Encoded once: the log keeps these bytes and the batch embeds them.
+  std::string encoded = crdt::EncodeDelta(delta);
+  store.AppendLog(p, delta, encoded);
+  SetApplied(store, *h, h->self_index, delta.last);
   own.known_end = delta.last;
-  NoteCounters(*h, h->self_index, delta);
+  if (h->replicas.size() == 1) {
+    FoldCommitted(store, *h, delta);
+  } else {
+    NoteCounters(*h, h->self_index, delta);
+  }
 
   h->commit_ms.emplace_back(delta.last, now_ms);
   while (h->commit_ms.size() > options_.commit_times_per_partition) h->commit_ms.pop_front();
@@ -193,8 +204,10 @@ void ReplicationCore::OnLocalDelta(ReplicaStore& store, uint32_t p, const crdt::
   // A batch is contiguous; own seqs jump only if the context learned own dots
   // from elsewhere (then receivers fall back to a state transfer).
   if (!h->pending.empty() && delta.first != h->pending.back().last + 1) CloseBatch(*h);
+  GEOKV_ASSERT(h->pending.empty() || delta.first == h->pending.back().last + 1);
   h->pending_bytes += EstimateDeltaBytes(delta);
   h->pending.push_back(delta);
+  h->pending_encoded.push_back(std::move(encoded));
   if (h->pending.size() >= options_.batch_max_deltas ||
       h->pending_bytes >= options_.batch_max_bytes) {
     CloseBatch(*h);
@@ -203,24 +216,17 @@ void ReplicationCore::OnLocalDelta(ReplicaStore& store, uint32_t p, const crdt::
 
 // --- Messages ------------------------------------------------------------------------
 
-void ReplicationCore::OnMessage(ReplicaStore& store, const Message& message, uint64_t now_ms) {
-  std::visit(
-      [&](const auto& m) {
-        using T = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<T, DeltaBatch>) {
-          OnBatch(store, m, now_ms);
-        } else if constexpr (std::is_same_v<T, Heartbeat>) {
-          OnHeartbeat(m, now_ms);
-        } else if constexpr (std::is_same_v<T, CatchUpRequest>) {
-          OnRequest(store, m, now_ms);
-        } else {
-          OnReply(store, m, now_ms);
-        }
-      },
-      message);
+void CoreImpl::OnMessage(ReplicaStore& store, const Message& message, uint64_t now_ms) {
+  std::visit(Overloaded{
+                 [&](const DeltaBatch& m) { OnBatch(store, m, now_ms); },
+                 [&](const Heartbeat& m) { OnHeartbeat(m, now_ms); },
+                 [&](const CatchUpRequest& m) { OnRequest(store, m, now_ms); },
+                 [&](const CatchUpReply& m) { OnReply(store, m, now_ms); },
+             },
+             message);
 }
 
-void ReplicationCore::OnBatch(ReplicaStore& store, const DeltaBatch& batch, uint64_t now_ms) {
+void CoreImpl::OnBatch(ReplicaStore& store, const DeltaBatch& batch, uint64_t now_ms) {
   Held* h = HeldOf(batch.partition);
   const size_t index = h ? IndexOf(*h, batch.origin) : kNoIndex;
   if (index == kNoIndex || index == h->self_index || batch.deltas.empty()) {
@@ -231,8 +237,8 @@ void ReplicationCore::OnBatch(ReplicaStore& store, const DeltaBatch& batch, uint
   ReceiveBatch(store, *h, index, batch, now_ms);
 }
 
-void ReplicationCore::ReceiveBatch(ReplicaStore& store, Held& h, size_t index,
-                                   const DeltaBatch& batch, uint64_t now_ms) {
+void CoreImpl::ReceiveBatch(ReplicaStore& store, Held& h, size_t index, const DeltaBatch& batch,
+                            uint64_t now_ms) {
   Stream& s = h.streams[index];
   s.known_end = std::max(s.known_end, batch.last_seq);
   if (batch.last_seq <= s.applied) {
@@ -252,9 +258,14 @@ void ReplicationCore::ReceiveBatch(ReplicaStore& store, Held& h, size_t index,
   AfterProgress(h, index, now_ms);
 }
 
-void ReplicationCore::ApplyContiguous(ReplicaStore& store, Held& h, size_t index,
-                                      const DeltaBatch& batch) {
+void CoreImpl::ApplyContiguous(ReplicaStore& store, Held& h, size_t index,
+                               const DeltaBatch& batch) {
   Stream& s = h.streams[index];
+  GEOKV_ASSERT(!batch.deltas.empty());
+  GEOKV_ASSERT(batch.last_seq > s.applied);
+  // Contiguous with what was applied (unless the test-only switch says to
+  // pretend so): applied never skips a delta.
+  GEOKV_ASSERT(batch.first_seq <= s.applied + 1 || options_.testing_ignore_gaps);
   crdt::MutableState& state = store.Partition(h.p);
   for (const crdt::Delta& d : batch.deltas) {
     if (d.last <= s.applied) continue;  // the overlap with what we have
@@ -262,12 +273,19 @@ void ReplicationCore::ApplyContiguous(ReplicaStore& store, Held& h, size_t index
     NoteCounters(h, index, d);
     ++stats_.deltas_applied;
   }
-  s.applied = std::max(s.applied, batch.last_seq);
-  store.SetApplied(h.p, h.replicas[index], s.applied);
+  SetApplied(store, h, index, batch.last_seq);
   ++stats_.batches_applied;
 }
 
-void ReplicationCore::Buffer(Stream& s, const DeltaBatch& batch) {
+void CoreImpl::SetApplied(ReplicaStore& store, Held& h, size_t index, uint64_t seq) {
+  Stream& s = h.streams[index];
+  GEOKV_ASSERT(seq > s.applied);  // applied only grows
+  s.applied = seq;
+  store.SetApplied(h.p, h.replicas[index], seq);
+}
+
+void CoreImpl::Buffer(Stream& s, const DeltaBatch& batch) {
+  GEOKV_ASSERT(batch.first_seq > s.applied + 1);  // what continues applied is applied, not kept
   if (s.buffered.contains(batch.first_seq)) {
     ++stats_.duplicates;
     return;
@@ -282,7 +300,7 @@ void ReplicationCore::Buffer(Stream& s, const DeltaBatch& batch) {
   buffered_bytes_ += bytes;
 }
 
-void ReplicationCore::DrainBuffer(ReplicaStore& store, Held& h, size_t index) {
+void CoreImpl::DrainBuffer(ReplicaStore& store, Held& h, size_t index) {
   Stream& s = h.streams[index];
   while (!s.buffered.empty()) {
     auto it = s.buffered.begin();
@@ -294,14 +312,14 @@ void ReplicationCore::DrainBuffer(ReplicaStore& store, Held& h, size_t index) {
   }
 }
 
-void ReplicationCore::UpdateGap(Stream& s, uint64_t now_ms) {
+void CoreImpl::UpdateGap(Stream& s, uint64_t now_ms) {
   const bool gap = s.known_end > s.applied || s.relayed_end > s.applied || !s.buffered.empty();
   if (gap && !s.gap) s.gap_since_ms = now_ms;
   if (!gap) s.attempts = 0;
   s.gap = gap;
 }
 
-void ReplicationCore::AfterProgress(Held& h, size_t index, uint64_t now_ms) {
+void CoreImpl::AfterProgress(Held& h, size_t index, uint64_t now_ms) {
   Stream& s = h.streams[index];
   s.attempts = 0;
   s.retry_at_ms = 0;
@@ -313,7 +331,7 @@ void ReplicationCore::AfterProgress(Held& h, size_t index, uint64_t now_ms) {
   if (s.gap) ScheduleCatchUp(h, index, now_ms);
 }
 
-void ReplicationCore::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
+void CoreImpl::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
   Peer* peer = PeerOf(hb.from);
   if (peer == nullptr) {
     ++stats_.rejected;
@@ -352,7 +370,7 @@ void ReplicationCore::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
   }
 }
 
-void ReplicationCore::PromoteReport(Held& h, Peer& peer) {
+void CoreImpl::PromoteReport(Held& h, Peer& peer) {
   Report& r = peer.reports.at(h.p);
   if (!r.has_latest) return;
   const size_t i = IndexOf(h, peer.id);
@@ -364,8 +382,7 @@ void ReplicationCore::PromoteReport(Held& h, Peer& peer) {
   }
 }
 
-void ReplicationCore::RecordLag(Held& h, Peer& peer, uint64_t old_seq, uint64_t new_seq,
-                                uint64_t now_ms) {
+void CoreImpl::RecordLag(Held& h, Peer& peer, uint64_t old_seq, uint64_t new_seq, uint64_t now_ms) {
   new_seq = std::min(new_seq, h.streams[h.self_index].applied);
   // The oldest own delta this report newly acknowledges.
   auto it =
@@ -376,18 +393,18 @@ void ReplicationCore::RecordLag(Held& h, Peer& peer, uint64_t old_seq, uint64_t 
 
 // --- Catch-up ------------------------------------------------------------------------
 
-uint64_t ReplicationCore::CatchUpTimeout(uint32_t attempts) const {
+uint64_t CoreImpl::CatchUpTimeout(uint32_t attempts) const {
   uint64_t t = options_.catchup_timeout_ms;
   for (uint32_t i = 0; i < attempts && t < options_.catchup_timeout_max_ms; ++i) t *= 2;
   return std::min(t, options_.catchup_timeout_max_ms);
 }
 
-void ReplicationCore::BackOff(Stream& s, uint64_t now_ms) {
+void CoreImpl::BackOff(Stream& s, uint64_t now_ms) {
   s.retry_at_ms = now_ms + CatchUpTimeout(s.attempts);
   ++s.attempts;
 }
 
-std::optional<crdt::ReplicaId> ReplicationCore::CatchUpTarget(const Held& h, size_t index) const {
+std::optional<crdt::ReplicaId> CoreImpl::CatchUpTarget(const Held& h, size_t index) const {
   const crdt::ReplicaId origin = h.replicas[index];
   if (peers_.at(origin).up) return origin;  // its log, or its state
   // The origin is down: a live replica that reported more of it sends its state.
@@ -405,14 +422,14 @@ std::optional<crdt::ReplicaId> ReplicationCore::CatchUpTarget(const Held& h, siz
   return best;
 }
 
-bool ReplicationCore::WantsCatchUp(const Held& h, size_t index) const {
+bool CoreImpl::WantsCatchUp(const Held& h, size_t index) const {
   if (options_.testing_ignore_gaps) return false;
   const Stream& s = h.streams[index];
   if (s.known_end > s.applied || !s.buffered.empty()) return true;
   return s.relayed_end > s.applied && !peers_.at(h.replicas[index]).up;
 }
 
-void ReplicationCore::ScheduleCatchUp(Held& h, size_t index, uint64_t now_ms) {
+void CoreImpl::ScheduleCatchUp(Held& h, size_t index, uint64_t now_ms) {
   if (options_.testing_ignore_gaps) return;
   Stream& s = h.streams[index];
   if (s.outstanding) {
@@ -442,7 +459,7 @@ void ReplicationCore::ScheduleCatchUp(Held& h, size_t index, uint64_t now_ms) {
   ++stats_.catchup_requests;
 }
 
-void ReplicationCore::OnRequest(ReplicaStore& store, const CatchUpRequest& req, uint64_t now_ms) {
+void CoreImpl::OnRequest(ReplicaStore& store, const CatchUpRequest& req, uint64_t now_ms) {
   Held* h = HeldOf(req.partition);
   const size_t from = h ? IndexOf(*h, req.from) : kNoIndex;
   const size_t origin = h ? IndexOf(*h, req.origin) : kNoIndex;
@@ -494,7 +511,7 @@ void ReplicationCore::OnRequest(ReplicaStore& store, const CatchUpRequest& req, 
   Emit(Outgoing{Outgoing::Kind::kSendReply, 0, req.from, std::move(reply)});
 }
 
-bool ReplicationCore::FillStateReply(ReplicaStore& store, const Held& h, CatchUpReply& reply) {
+bool CoreImpl::FillStateReply(ReplicaStore& store, const Held& h, CatchUpReply& reply) {
   if (outbox_state_transfers_ >= options_.outbox_max_state_transfers) {
     ++stats_.dropped;  // the requester retries later
     return false;
@@ -509,7 +526,7 @@ bool ReplicationCore::FillStateReply(ReplicaStore& store, const Held& h, CatchUp
   return true;
 }
 
-void ReplicationCore::OnReply(ReplicaStore& store, const CatchUpReply& reply, uint64_t now_ms) {
+void CoreImpl::OnReply(ReplicaStore& store, const CatchUpReply& reply, uint64_t now_ms) {
   Held* h = HeldOf(reply.partition);
   const size_t from = h ? IndexOf(*h, reply.from) : kNoIndex;
   const size_t origin = h ? IndexOf(*h, reply.origin) : kNoIndex;
@@ -545,7 +562,7 @@ void ReplicationCore::OnReply(ReplicaStore& store, const CatchUpReply& reply, ui
   if (freed) WakeWaiting(now_ms);
 }
 
-void ReplicationCore::WakeWaiting(uint64_t now_ms) {
+void CoreImpl::WakeWaiting(uint64_t now_ms) {
   for (Held& h : held_) {
     for (size_t j = 0; j < h.replicas.size(); ++j) {
       if (outstanding_ >= options_.catchup_max_outstanding) return;
@@ -554,8 +571,8 @@ void ReplicationCore::WakeWaiting(uint64_t now_ms) {
   }
 }
 
-void ReplicationCore::ApplyState(ReplicaStore& store, Held& h, size_t index,
-                                 const CatchUpReply& reply, uint64_t now_ms) {
+void CoreImpl::ApplyState(ReplicaStore& store, Held& h, size_t index, const CatchUpReply& reply,
+                          uint64_t now_ms) {
   // What the snapshot brings: the replicas' seqs above ours. Our own stream is
   // never taken from a peer.
   std::vector<std::pair<size_t, uint64_t>> raise;
@@ -573,10 +590,8 @@ void ReplicationCore::ApplyState(ReplicaStore& store, Held& h, size_t index,
   crdt::JoinState(store.Partition(h.p), reply.snapshot);
   ++stats_.state_transfers_applied;
   for (const auto& [i, seq] : raise) {
-    Stream& s = h.streams[i];
-    s.applied = seq;
-    s.known_end = std::max(s.known_end, seq);
-    store.SetApplied(h.p, h.replicas[i], seq);
+    SetApplied(store, h, i, seq);
+    h.streams[i].known_end = std::max(h.streams[i].known_end, seq);
   }
   FoldAll(h);  // the snapshot's counters may be anywhere
   for (const auto& [i, seq] : raise) {
@@ -587,7 +602,7 @@ void ReplicationCore::ApplyState(ReplicaStore& store, Held& h, size_t index,
 
 // --- Timers ----------------------------------------------------------------------------
 
-void ReplicationCore::OnTick(ReplicaStore& store, uint64_t now_ms) {
+void CoreImpl::OnTick(ReplicaStore& store, uint64_t now_ms) {
   for (auto& [id, peer] : peers_) {
     if (peer.up && now_ms > peer.last_heard_ms + options_.down_after_ms) {
       peer.up = false;
@@ -613,7 +628,7 @@ void ReplicationCore::OnTick(ReplicaStore& store, uint64_t now_ms) {
   }
 }
 
-uint64_t ReplicationCore::NextTickMs() const {
+uint64_t CoreImpl::NextTickMs() const {
   uint64_t t = sent_any_heartbeat_ ? last_full_heartbeat_ms_ + options_.heartbeat_interval_ms : 0;
   if (heartbeat_due_) t = std::min(t, last_heartbeat_ms_ + options_.heartbeat_min_gap_ms);
   t = std::min(t, last_maintenance_ms_ + options_.maintenance_interval_ms);
@@ -634,7 +649,7 @@ uint64_t ReplicationCore::NextTickMs() const {
   return t;
 }
 
-std::vector<uint64_t> ReplicationCore::StableOf(const Held& h) const {
+std::vector<uint64_t> CoreImpl::StableOf(const Held& h) const {
   std::vector<uint64_t> v(h.replicas.size());
   for (size_t i = 0; i < v.size(); ++i) v[i] = h.streams[i].applied;
   for (size_t j = 0; j < h.replicas.size(); ++j) {
@@ -649,18 +664,22 @@ std::vector<uint64_t> ReplicationCore::StableOf(const Held& h) const {
   return v;
 }
 
-crdt::StableVector ReplicationCore::Stable(uint32_t p) const {
-  const Held* h = HeldOf(p);
-  GEOKV_ASSERT(h != nullptr);
+crdt::StableVector CoreImpl::StableMapOf(const Held& h) const {
   crdt::StableVector stable;
-  const std::vector<uint64_t> v = StableOf(*h);
+  const std::vector<uint64_t> v = StableOf(h);
   for (size_t i = 0; i < v.size(); ++i) {
-    if (v[i] > 0) stable[h->replicas[i]] = v[i];
+    if (v[i] > 0) stable[h.replicas[i]] = v[i];
   }
   return stable;
 }
 
-void ReplicationCore::NoteCounters(Held& h, size_t index, const crdt::Delta& delta) {
+crdt::StableVector CoreImpl::Stable(uint32_t p) const {
+  const Held* h = HeldOf(p);
+  GEOKV_ASSERT(h != nullptr);
+  return StableMapOf(*h);
+}
+
+void CoreImpl::NoteCounters(Held& h, size_t index, const crdt::Delta& delta) {
   if (!options_.fold_counters) return;
   for (const crdt::Addition& add : delta.additions) {
     if (!crdt::IsCounterSlot(add.path.slot)) continue;
@@ -677,7 +696,23 @@ void ReplicationCore::NoteCounters(Held& h, size_t index, const crdt::Delta& del
   }
 }
 
-void ReplicationCore::FoldAll(Held& h) {
+void CoreImpl::FoldCommitted(ReplicaStore& store, const Held& h, const crdt::Delta& delta) {
+  GEOKV_ASSERT(h.replicas.size() == 1);
+  if (!options_.fold_counters) return;
+  const crdt::StableVector stable = StableMapOf(h);  // {self: delta.last}
+  for (const crdt::Addition& add : delta.additions) {
+    if (!crdt::IsCounterSlot(add.path.slot)) continue;
+    // The point scope of the addition (one key's slot, or one field), so that
+    // an increment in a big hash does not visit its other fields.
+    const crdt::Scope scope =
+        add.path.field.empty() && !crdt::HasField(add.path.slot)
+            ? crdt::Scope::Key(add.path.key, crdt::Bit(add.path.slot))
+            : crdt::Scope::Field(add.path.key, crdt::Bit(add.path.slot), add.path.field);
+    stats_.folded_atoms += crdt::FoldStableCounters(store.Partition(h.p), scope, stable);
+  }
+}
+
+void CoreImpl::FoldAll(Held& h) {
   if (!options_.fold_counters) return;
   for (size_t i = 0; i < h.replicas.size(); ++i) {
     h.fold_all_until[i] = std::max(h.fold_all_until[i], h.streams[i].applied);
@@ -685,7 +720,7 @@ void ReplicationCore::FoldAll(Held& h) {
   }
 }
 
-void ReplicationCore::FoldCounters(ReplicaStore& store) {
+void CoreImpl::FoldCounters(ReplicaStore& store) {
   constexpr crdt::SlotMask kCounterSlots =
       crdt::Bit(crdt::Slot::kCounter) | crdt::Bit(crdt::Slot::kFieldCounter);
   size_t partitions = options_.fold_partitions_per_maintenance;
@@ -694,10 +729,7 @@ void ReplicationCore::FoldCounters(ReplicaStore& store) {
   for (; k < held_.size() && (partitions > 0 || keys > 0); ++k) {
     Held& h = held_[(fold_cursor_ + k) % held_.size()];
     const std::vector<uint64_t> stable = StableOf(h);
-    crdt::StableVector map;
-    for (size_t i = 0; i < stable.size(); ++i) {
-      if (stable[i] > 0) map[h.replicas[i]] = stable[i];
-    }
+    const crdt::StableVector map = StableMapOf(h);
     if (map.empty()) continue;
     auto covers = [&](const std::vector<uint64_t>& dots) {
       for (size_t i = 0; i < dots.size(); ++i) {
@@ -730,7 +762,7 @@ void ReplicationCore::FoldCounters(ReplicaStore& store) {
   fold_cursor_ = held_.empty() ? 0 : (fold_cursor_ + k) % held_.size();
 }
 
-void ReplicationCore::Maintain(ReplicaStore& store, uint64_t /*now_ms*/) {
+void CoreImpl::Maintain(ReplicaStore& store, uint64_t /*now_ms*/) {
   if (options_.fold_counters) FoldCounters(store);
   if (options_.truncate_logs) {
     for (Held& h : held_) {
@@ -757,8 +789,7 @@ void ReplicationCore::Maintain(ReplicaStore& store, uint64_t /*now_ms*/) {
 
 // --- Queries ---------------------------------------------------------------------------
 
-uint32_t ReplicationCore::DcsThatApplied(
-    const std::vector<std::pair<uint32_t, uint64_t>>& writes) const {
+uint32_t CoreImpl::DcsThatApplied(const std::vector<std::pair<uint32_t, uint64_t>>& writes) const {
   std::set<uint32_t> dcs;
   for (const auto& [id, peer] : peers_) {
     if (peer.dc != self_dc_) dcs.insert(peer.dc);
@@ -782,7 +813,7 @@ uint32_t ReplicationCore::DcsThatApplied(
   return count;
 }
 
-std::vector<PeerStatus> ReplicationCore::Peers(uint64_t now_ms) const {
+std::vector<PeerStatus> CoreImpl::Peers(uint64_t now_ms) const {
   std::vector<PeerStatus> out;
   for (const auto& [id, peer] : peers_) {
     PeerStatus st;
@@ -808,7 +839,7 @@ std::vector<PeerStatus> ReplicationCore::Peers(uint64_t now_ms) const {
   return out;
 }
 
-bool ReplicationCore::Settled() const {
+bool CoreImpl::Settled() const {
   if (outstanding_ != 0) return false;
   for (const Held& h : held_) {
     if (!h.pending.empty()) return false;
@@ -826,5 +857,43 @@ bool ReplicationCore::Settled() const {
   }
   return true;
 }
+
+}  // namespace geokv::replication::internal
+
+namespace geokv::replication {
+
+ReplicationCore::ReplicationCore(Membership membership, Options options, ReplicaStore& store,
+                                 uint64_t now_ms)
+    : impl_(std::make_unique<internal::CoreImpl>(std::move(membership), options, store, now_ms)) {}
+
+ReplicationCore::~ReplicationCore() = default;
+
+void ReplicationCore::OnLocalDelta(ReplicaStore& store, uint32_t p, const crdt::Delta& delta,
+                                   uint64_t now_ms) {
+  impl_->OnLocalDelta(store, p, delta, now_ms);
+}
+void ReplicationCore::OnMessage(ReplicaStore& store, const Message& message, uint64_t now_ms) {
+  impl_->OnMessage(store, message, now_ms);
+}
+void ReplicationCore::OnTick(ReplicaStore& store, uint64_t now_ms) { impl_->OnTick(store, now_ms); }
+uint64_t ReplicationCore::NextTickMs() const { return impl_->NextTickMs(); }
+std::vector<Outgoing> ReplicationCore::TakeOutgoing(uint64_t now_ms) {
+  return impl_->TakeOutgoing(now_ms);
+}
+uint32_t ReplicationCore::DcsThatApplied(
+    const std::vector<std::pair<uint32_t, uint64_t>>& writes) const {
+  return impl_->DcsThatApplied(writes);
+}
+bool ReplicationCore::Holds(uint32_t p) const { return impl_->Holds(p); }
+uint64_t ReplicationCore::Applied(uint32_t p, crdt::ReplicaId origin) const {
+  return impl_->Applied(p, origin);
+}
+crdt::StableVector ReplicationCore::Stable(uint32_t p) const { return impl_->Stable(p); }
+std::vector<PeerStatus> ReplicationCore::Peers(uint64_t now_ms) const {
+  return impl_->Peers(now_ms);
+}
+bool ReplicationCore::Settled() const { return impl_->Settled(); }
+const Stats& ReplicationCore::stats() const { return impl_->stats(); }
+const Membership& ReplicationCore::membership() const { return impl_->membership(); }
 
 }  // namespace geokv::replication

@@ -1,68 +1,29 @@
 // ReplicationCore: one node's replication protocol as a state machine with no
-// sockets, threads or clocks inside.
+// sockets, threads or clocks inside. The protocol it runs (streams of
+// contiguous seqs, catch-up, heartbeats, stability, folding, truncation) is
+// described in docs/replication.md.
 //
-// Inputs: local deltas (OnLocalDelta), peer messages (OnMessage) and timer ticks
-// (OnTick), each with the current time. Outputs: messages to send, queued until
-// the caller takes them (TakeOutgoing), and work on a ReplicaStore passed to
-// each call. The same code runs over ZeroMQ and storage jobs in the node and
-// over a seeded network and memory stores in the simulation
-// (tests/replica/replication/).
+// Inputs: local deltas (OnLocalDelta), peer messages (OnMessage) and timer
+// ticks (OnTick), each with the current time and the ReplicaStore to work on.
+// Output: messages to send, queued until the caller takes them
+// (TakeOutgoing). The same code runs over ZeroMQ and storage jobs in the node
+// (replica/node/node_replication.h) and over a seeded network and memory
+// stores in the simulation (tests/replica/replication/).
 //
-// Protocol, per partition p this node holds and each origin O of p's replicas:
-//   - O numbers its deltas in p by their dots (gap-free). O publishes them in
-//     batches of contiguous deltas on p's topic and logs them.
-//   - applied[p][O] is the seq through which O's deltas were applied here,
-//     contiguously; it is persisted with the deltas (ReplicaStore::SetApplied)
-//     and is never derived from the causal context, which may hold O's dots
-//     learned from someone else's removal.
-//   - A batch that starts beyond applied + 1 reveals a gap: it is buffered
-//     (bounded) and, unless the gap fills within catchup_delay_ms, this node asks
-//     O for "p, O, after applied" (when O is down: a live replica that reported
-//     more of O; while O is up, such third-party reports are not acted on, as
-//     O's own batch or heartbeat may just be slower to arrive). Requests are
-//     retried with exponential backoff, at most catchup_max_outstanding at a
-//     time. The origin answers from its log, or, when the log no longer
-//     reaches back, with a state transfer: a snapshot of p and its applied
-//     vector, which the receiver joins and then takes applied = max(own,
-//     sender's) per origin. A tail gap (the last batch lost) is revealed by
-//     heartbeats, which carry every node's applied vectors.
-//   - Heartbeats (every heartbeat_interval_ms, and at most heartbeat_min_gap_ms
-//     after applying something) drive failure detection (a peer is down after
-//     down_after_ms of silence), replication lag, WAIT, log truncation (own log
-//     through the minimum that every live replica reported) and causal
-//     stability: stable[O] = min over p's replicas R of R's report of O, using
-//     only reports that are "usable" (this node has applied R's own stream up
-//     to what R reported for itself, so every removal R issued before the report
-//     is here), which allows folding counters (crdt::FoldStableCounters): the
-//     keys whose counters changed are remembered (bounded) and folded each
-//     maintenance round, a bounded number per round.
-//
-// Invariants:
-//   - applied[p][O] only grows, and every delta of O in p with seq <= applied
-//     has been joined into the store's partition (directly or by a state
-//     transfer that included it);
-//   - for O == self, applied is the last seq this node originated in p, and the
-//     log holds its deltas (minus what truncation and retention dropped);
-//   - every queue and buffer has a limit (Options); what goes over it is dropped
-//     and counted, and the protocol recovers it (catch-up, next heartbeat).
-//
-// Commit before send. Messages in the outbox describe changes made in the
-// store during the calls that queued them (a heartbeat reports applied seqs, a
-// batch carries deltas whose dots must never be reused). The caller takes the
-// outbox only after the storage job(s) of those calls committed.
-//
-// Failed jobs. If a storage job in which the core was called fails (and rolls
-// back), the core's memory no longer matches storage: the caller discards the
-// core and its outbox and builds a new one from the store (the constructor),
-// exactly as after a restart. Nothing else needs to survive a restart. This is
-// needed for correctness, not tidiness: a core that kept an applied seq whose
-// deltas were rolled back would never fetch them again, and one that kept a
-// rolled-back local delta would see its dots reused (OnLocalDelta asserts).
-// With group commit, a later job of the same group may run before the failed
-// job's `done`: so mark the core stale in the failing job itself (when it is
-// about to fail: an error return, or a store that recorded an error), and in
-// `done` when the group's COMMIT failed; rebuild it, in the next job that uses
-// it, before any other call.
+// What the caller must do:
+//   - Commit before send. The outbox describes changes made in the store by the
+//     calls that queued it (a heartbeat reports applied seqs, a batch carries
+//     deltas whose dots must never be reused): take it only after the storage
+//     job(s) of those calls committed.
+//   - Failed jobs. If a storage job in which the core was called fails (and
+//     rolls back), the core's memory no longer matches the store: discard the
+//     core and its outbox and build a new one from the store (the
+//     constructor), as after a restart, before any other call. With group
+//     commit a later job of the same group may run before the failed job's
+//     `done`, so mark the core stale in the failing job itself, and in `done`
+//     when the group's COMMIT failed. (A core that kept an applied seq whose
+//     deltas were rolled back would never fetch them again; one that kept a
+//     rolled-back local delta would see its dots reused: OnLocalDelta asserts.)
 //
 // Not thread-safe: one thread (the storage writer thread, in the node) calls
 // everything.
@@ -70,10 +31,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <map>
+#include <memory>
 #include <optional>
-#include <string>
 #include <utility>
 #include <vector>
 
@@ -83,6 +43,10 @@
 #include "replica/replication/replica_store.h"
 
 namespace geokv::replication {
+
+namespace internal {
+class CoreImpl;
+}
 
 // Who holds what: plain data taken from the placement table.
 struct Membership {
@@ -190,13 +154,17 @@ class ReplicationCore {
   // REQUIRES: membership is consistent (self and every replica have a dc; each
   // replica set is distinct); options' counts and intervals are >= 1.
   ReplicationCore(Membership membership, Options options, ReplicaStore& store, uint64_t now_ms);
+  ~ReplicationCore();
 
   ReplicationCore(const ReplicationCore&) = delete;
   ReplicationCore& operator=(const ReplicationCore&) = delete;
 
-  // A local mutation's delta: logs it (store.AppendLog), records applied (own
-  // seq), remembers its commit time for lag, and queues it for publication
-  // (batched with the partition's other pending deltas).
+  // A local mutation's delta: logs it (store.AppendLog, with the bytes the
+  // batch that publishes it will embed), records applied (own seq), remembers
+  // its commit time for lag, and queues it for publication (batched with the
+  // partition's other pending deltas). Where this node is p's only replica,
+  // every dot is causally stable as soon as it commits: the delta's counter
+  // increments are folded at once (a hot counter stays one atom).
   // REQUIRES: called in the storage job that applied `delta` to
   // store.Partition(p) (the node's command job), right after ApplyDelta;
   // Holds(p); delta.origin == self; delta.first > Applied(p, self) (DeltaBuilder
@@ -238,9 +206,7 @@ class ReplicationCore {
   // applied[p][origin] (0 for an origin that is not a replica of p).
   // REQUIRES: Holds(p).
   uint64_t Applied(uint32_t p, crdt::ReplicaId origin) const;
-  // The causally stable vector of p now (what the next fold uses). A caller
-  // may fold a hot key at once with crdt::FoldStableCounters(state,
-  // Scope::Key(key), Stable(p)) rather than wait for the maintenance round.
+  // The causally stable vector of p now (what the next fold uses).
   // REQUIRES: Holds(p).
   crdt::StableVector Stable(uint32_t p) const;
   // Every peer (a node sharing a partition with this one), ascending id.
@@ -251,135 +217,11 @@ class ReplicationCore {
   // every node, every replica has applied the same deltas.
   bool Settled() const;
 
-  const Stats& stats() const { return stats_; }
-  const Membership& membership() const { return membership_; }
+  const Stats& stats() const;
+  const Membership& membership() const;
 
  private:
-  struct Buffered {
-    DeltaBatch batch;
-    size_t bytes = 0;  // estimated
-  };
-  // One (held partition, replica) pair: origin's stream as received here.
-  struct Stream {
-    uint64_t applied = 0;
-    uint64_t known_end = 0;     // the highest seq of origin seen in its batches or heartbeats
-    uint64_t relayed_end = 0;   // the highest seq of origin other replicas reported applying
-    uint64_t gap_since_ms = 0;  // when a gap (either end > applied) was first seen
-    bool gap = false;
-    std::map<uint64_t, Buffered> buffered;  // by first_seq; all start > applied + 1
-    bool outstanding = false;               // a catch-up request in flight
-    bool waiting_slot = false;              // wants one, but catchup_max_outstanding are in flight
-    crdt::ReplicaId asked = 0;
-    uint64_t deadline_ms = 0;
-    uint64_t retry_at_ms = 0;
-    uint32_t attempts = 0;
-  };
-  struct Held {
-    uint32_t p = 0;
-    std::vector<crdt::ReplicaId> replicas;  // ascending
-    size_t self_index = 0;
-    std::vector<Stream> streams;  // parallel to replicas
-    std::vector<crdt::Delta> pending;
-    size_t pending_bytes = 0;
-    std::deque<std::pair<uint64_t, uint64_t>> commit_ms;  // (own seq, ms), ascending seq
-    bool dirty = false;  // applied changed since the last heartbeat
-    uint64_t truncated_through = 0;
-    // Keys with counter increments not folded yet -> the highest counter dot
-    // seen there per replica (parallel to replicas). At most fold_keys_max.
-    std::map<std::string, std::vector<uint64_t>> fold_keys;
-    std::string fold_key_cursor;  // where the next round of key folds starts
-    // Fold the whole partition until stable reaches fold_all_until (set when
-    // counters arrived that fold_keys does not name).
-    bool fold_all = false;
-    std::vector<uint64_t> fold_all_until;
-    std::vector<uint64_t> folded_stable;  // the stable vector of the last whole fold
-  };
-  // A peer's reports for one shared partition, parallel to Held::replicas.
-  struct Report {
-    bool has_latest = false;
-    std::vector<uint64_t> latest;
-    bool has_usable = false;
-    std::vector<uint64_t> usable;
-  };
-  struct Peer {
-    crdt::ReplicaId id = 0;
-    uint32_t dc = 0;
-    bool up = true;
-    uint64_t last_heard_ms = 0;
-    std::map<uint32_t, Report> reports;  // every partition shared with us
-    std::optional<uint64_t> lag_ms;
-  };
-
-  Held* HeldOf(uint32_t p);
-  const Held* HeldOf(uint32_t p) const;
-  // The index of id in h.replicas, or kNoIndex.
-  static constexpr size_t kNoIndex = static_cast<size_t>(-1);
-  static size_t IndexOf(const Held& h, crdt::ReplicaId id);
-  Peer* PeerOf(crdt::ReplicaId id);
-  void Touch(Peer& peer, uint64_t now_ms);
-
-  void Emit(Outgoing out);
-  void CloseBatch(Held& h);
-  void CloseAllBatches();
-  void EmitHeartbeat(bool full, uint64_t now_ms);
-
-  void OnBatch(ReplicaStore& store, const DeltaBatch& batch, uint64_t now_ms);
-  void OnHeartbeat(const Heartbeat& hb, uint64_t now_ms);
-  void OnRequest(ReplicaStore& store, const CatchUpRequest& req, uint64_t now_ms);
-  void OnReply(ReplicaStore& store, const CatchUpReply& reply, uint64_t now_ms);
-
-  // Applies a batch of stream `index` of h (live or from catch-up).
-  void ReceiveBatch(ReplicaStore& store, Held& h, size_t index, const DeltaBatch& batch,
-                    uint64_t now_ms);
-  void ApplyContiguous(ReplicaStore& store, Held& h, size_t index, const DeltaBatch& batch);
-  void Buffer(Stream& s, const DeltaBatch& batch);
-  void DrainBuffer(ReplicaStore& store, Held& h, size_t index);
-  void AfterProgress(Held& h, size_t index, uint64_t now_ms);
-  void UpdateGap(Stream& s, uint64_t now_ms);
-  void PromoteReport(Held& h, Peer& peer);
-  void RecordLag(Held& h, Peer& peer, uint64_t old_seq, uint64_t new_seq, uint64_t now_ms);
-
-  // Whether stream `index` of h should be caught up now: the origin showed a
-  // gap, or it is down and another replica reported more of it. (While the
-  // origin is up, a third party's report is not acted on: the origin's own
-  // batch or heartbeat may simply be slower to arrive.)
-  bool WantsCatchUp(const Held& h, size_t index) const;
-  // Gives freed request slots to the streams waiting for one.
-  void WakeWaiting(uint64_t now_ms);
-  void ScheduleCatchUp(Held& h, size_t index, uint64_t now_ms);
-  std::optional<crdt::ReplicaId> CatchUpTarget(const Held& h, size_t index) const;
-  uint64_t CatchUpTimeout(uint32_t attempts) const;
-  // Fills `reply` as a state transfer of h; false if over the limit of the outbox.
-  bool FillStateReply(ReplicaStore& store, const Held& h, CatchUpReply& reply);
-  void ApplyState(ReplicaStore& store, Held& h, size_t index, const CatchUpReply& reply,
-                  uint64_t now_ms);
-  void BackOff(Stream& s, uint64_t now_ms);
-
-  void Maintain(ReplicaStore& store, uint64_t now_ms);
-  // Remembers the counter keys of a delta of stream `index` (just applied).
-  void NoteCounters(Held& h, size_t index, const crdt::Delta& delta);
-  // Fold the whole partition until everything applied so far is folded.
-  void FoldAll(Held& h);
-  void FoldCounters(ReplicaStore& store);
-  std::vector<uint64_t> StableOf(const Held& h) const;
-
-  Membership membership_;
-  Options options_;
-  uint32_t self_dc_ = 0;
-  std::vector<int32_t> held_index_;  // partition -> index into held_, -1 if not held
-  std::vector<Held> held_;
-  std::map<crdt::ReplicaId, Peer> peers_;
-  std::vector<Outgoing> outbox_;
-  size_t outbox_state_transfers_ = 0;
-  size_t outstanding_ = 0;     // streams with a catch-up request in flight
-  size_t buffered_bytes_ = 0;  // of every stream's buffered batches
-  bool heartbeat_due_ = false;
-  uint64_t last_heartbeat_ms_ = 0;
-  uint64_t last_full_heartbeat_ms_ = 0;
-  bool sent_any_heartbeat_ = false;
-  uint64_t last_maintenance_ms_ = 0;
-  size_t fold_cursor_ = 0;
-  Stats stats_;
+  std::unique_ptr<internal::CoreImpl> impl_;  // core_internal.h
 };
 
 }  // namespace geokv::replication

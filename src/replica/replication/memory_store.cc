@@ -3,7 +3,6 @@
 #include <string>
 
 #include "common/assert.h"
-#include "crdt/codec.h"
 
 namespace geokv::replication {
 
@@ -37,12 +36,12 @@ void MemoryReplicaStore::DropFront(Part& part, Log& log) {
   log.entries.pop_front();
 }
 
-void MemoryReplicaStore::AppendLog(uint32_t p, const crdt::Delta& delta) {
+void MemoryReplicaStore::AppendLog(uint32_t p, const crdt::Delta& delta, std::string_view encoded) {
   Part& part = At(p);
   GEOKV_ASSERT(delta.first >= 1 && delta.first <= delta.last);
   Log& log = part.logs[delta.origin];
   GEOKV_ASSERT(delta.first > std::max(log.last, log.floor));
-  const size_t bytes = crdt::EncodeDelta(delta).size();
+  const size_t bytes = encoded.size();
   log.entries.push_back(Entry{delta, bytes});
   log.last = delta.last;
   part.log_bytes += bytes + kLogEntryOverheadBytes;

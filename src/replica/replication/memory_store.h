@@ -35,7 +35,7 @@ class MemoryReplicaStore final : public ReplicaStore {
   crdt::MutableState& Partition(uint32_t p) override;
   uint64_t Applied(uint32_t p, crdt::ReplicaId origin) override;
   void SetApplied(uint32_t p, crdt::ReplicaId origin, uint64_t seq) override;
-  void AppendLog(uint32_t p, const crdt::Delta& delta) override;
+  void AppendLog(uint32_t p, const crdt::Delta& delta, std::string_view encoded) override;
   Result<std::vector<crdt::Delta>> ReadLog(uint32_t p, crdt::ReplicaId origin, uint64_t after,
                                            size_t max_bytes) override;
   void TruncateLog(uint32_t p, crdt::ReplicaId origin, uint64_t through) override;

@@ -35,9 +35,16 @@ void PackApplied(Packer& pk, const AppliedVector& applied) {
   }
 }
 
-void PackDeltas(Packer& pk, const std::vector<crdt::Delta>& deltas) {
-  pk.pack_array(static_cast<uint32_t>(deltas.size()));
-  for (const crdt::Delta& d : deltas) PackBin(pk, crdt::EncodeDelta(d));
+// The batch's deltas, as the bytes the sender kept if it has them (encoded
+// once, for its log and for the wire), else encoded here.
+void PackDeltas(Packer& pk, const DeltaBatch& batch) {
+  GEOKV_ASSERT(batch.encoded.empty() || batch.encoded.size() == batch.deltas.size());
+  pk.pack_array(static_cast<uint32_t>(batch.deltas.size()));
+  if (!batch.encoded.empty()) {
+    for (const std::string& bytes : batch.encoded) PackBin(pk, bytes);
+    return;
+  }
+  for (const crdt::Delta& d : batch.deltas) PackBin(pk, crdt::EncodeDelta(d));
 }
 
 void PackHead(Packer& pk, Kind kind, size_t fields) {
@@ -301,55 +308,55 @@ Result<Message> DecodeReply(Reader& r, const msgpack::object* e, size_t n,
 std::string EncodeMessage(const Message& message) {
   msgpack::sbuffer buf;
   Packer pk(&buf);
-  std::visit(
-      [&](const auto& m) {
-        using T = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<T, DeltaBatch>) {
-          PackHead(pk, Kind::kBatch, kBatchFields);
-          pk.pack_uint64(m.origin);
-          pk.pack_uint64(m.partition);
-          pk.pack_uint64(m.first_seq);
-          pk.pack_uint64(m.last_seq);
-          PackDeltas(pk, m.deltas);
-        } else if constexpr (std::is_same_v<T, Heartbeat>) {
-          PackHead(pk, Kind::kHeartbeat, kHeartbeatFields);
-          pk.pack_uint64(m.from);
-          pk.pack_uint64(m.sent_ms);
-          pk.pack_array(static_cast<uint32_t>(m.partitions.size()));
-          for (const PartitionApplied& pa : m.partitions) {
-            pk.pack_array(2);
-            pk.pack_uint64(pa.partition);
-            PackApplied(pk, pa.applied);
-          }
-        } else if constexpr (std::is_same_v<T, CatchUpRequest>) {
-          PackHead(pk, Kind::kRequest, kRequestFields);
-          pk.pack_uint64(m.from);
-          pk.pack_uint64(m.partition);
-          pk.pack_uint64(m.origin);
-          pk.pack_uint64(m.after);
-        } else {
-          static_assert(std::is_same_v<T, CatchUpReply>);
-          const size_t body = m.kind == CatchUpReply::Kind::kUpToDate ? 0
-                              : m.kind == CatchUpReply::Kind::kDeltas ? 3
-                                                                      : 2;
-          PackHead(pk, Kind::kReply, kReplyHeadFields + body);
-          pk.pack_uint64(m.from);
-          pk.pack_uint64(m.partition);
-          pk.pack_uint64(m.origin);
-          pk.pack_uint64(m.after);
-          pk.pack_uint64(m.responder_applied);
-          pk.pack_uint64(static_cast<uint64_t>(m.kind));
-          if (m.kind == CatchUpReply::Kind::kDeltas) {
-            pk.pack_uint64(m.batch.first_seq);
-            pk.pack_uint64(m.batch.last_seq);
-            PackDeltas(pk, m.batch.deltas);
-          } else if (m.kind == CatchUpReply::Kind::kState) {
-            PackBin(pk, crdt::EncodeSnapshot(m.snapshot));
-            PackApplied(pk, m.applied);
-          }
-        }
-      },
-      message);
+  std::visit(Overloaded{
+                 [&](const DeltaBatch& m) {
+                   PackHead(pk, Kind::kBatch, kBatchFields);
+                   pk.pack_uint64(m.origin);
+                   pk.pack_uint64(m.partition);
+                   pk.pack_uint64(m.first_seq);
+                   pk.pack_uint64(m.last_seq);
+                   PackDeltas(pk, m);
+                 },
+                 [&](const Heartbeat& m) {
+                   PackHead(pk, Kind::kHeartbeat, kHeartbeatFields);
+                   pk.pack_uint64(m.from);
+                   pk.pack_uint64(m.sent_ms);
+                   pk.pack_array(static_cast<uint32_t>(m.partitions.size()));
+                   for (const PartitionApplied& pa : m.partitions) {
+                     pk.pack_array(2);
+                     pk.pack_uint64(pa.partition);
+                     PackApplied(pk, pa.applied);
+                   }
+                 },
+                 [&](const CatchUpRequest& m) {
+                   PackHead(pk, Kind::kRequest, kRequestFields);
+                   pk.pack_uint64(m.from);
+                   pk.pack_uint64(m.partition);
+                   pk.pack_uint64(m.origin);
+                   pk.pack_uint64(m.after);
+                 },
+                 [&](const CatchUpReply& m) {
+                   const size_t body = m.kind == CatchUpReply::Kind::kUpToDate ? 0
+                                       : m.kind == CatchUpReply::Kind::kDeltas ? 3
+                                                                               : 2;
+                   PackHead(pk, Kind::kReply, kReplyHeadFields + body);
+                   pk.pack_uint64(m.from);
+                   pk.pack_uint64(m.partition);
+                   pk.pack_uint64(m.origin);
+                   pk.pack_uint64(m.after);
+                   pk.pack_uint64(m.responder_applied);
+                   pk.pack_uint64(static_cast<uint64_t>(m.kind));
+                   if (m.kind == CatchUpReply::Kind::kDeltas) {
+                     pk.pack_uint64(m.batch.first_seq);
+                     pk.pack_uint64(m.batch.last_seq);
+                     PackDeltas(pk, m.batch);
+                   } else if (m.kind == CatchUpReply::Kind::kState) {
+                     PackBin(pk, crdt::EncodeSnapshot(m.snapshot));
+                     PackApplied(pk, m.applied);
+                   }
+                 },
+             },
+             message);
   return std::string(buf.data(), buf.size());
 }
 
@@ -401,16 +408,13 @@ size_t EstimateDeltaBytes(const crdt::Delta& delta) {
 }
 
 const char* MessageKindName(const Message& message) {
-  switch (message.index()) {
-    case 0:
-      return "batch";
-    case 1:
-      return "heartbeat";
-    case 2:
-      return "catch-up request";
-    default:
-      return "catch-up reply";
-  }
+  return std::visit(Overloaded{
+                        [](const DeltaBatch&) { return "batch"; },
+                        [](const Heartbeat&) { return "heartbeat"; },
+                        [](const CatchUpRequest&) { return "catch-up request"; },
+                        [](const CatchUpReply&) { return "catch-up reply"; },
+                    },
+                    message);
 }
 
 }  // namespace geokv::replication

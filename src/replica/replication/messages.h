@@ -20,7 +20,8 @@
 //   partition-applied = [ partition:uint, applied ]
 //   applied           = [ origin:uint, seq, origin:uint, seq, ... ]   (flattened pairs,
 //                       origins strictly ascending)
-//   delta:bin         = crdt::EncodeDelta bytes (src/crdt/codec.h); in a batch the deltas
+//   delta:bin         = crdt::EncodeDelta bytes (src/crdt/codec.h), the same bytes the
+//                       origin's log holds (encoded once); in a batch the deltas
 //                       all have the batch's origin and are contiguous: the first starts
 //                       at `first`, each next one at the previous one's last + 1, the last
 //                       ends at `last`
@@ -62,8 +63,16 @@ struct DeltaBatch {
   uint64_t first_seq = 0;  // == deltas.front().first
   uint64_t last_seq = 0;   // == deltas.back().last
   std::vector<crdt::Delta> deltas;
+  // Empty, or encoded[i] == crdt::EncodeDelta(deltas[i]): the bytes a sender
+  // already has (its core logged them), which EncodeMessage then embeds as
+  // they are rather than encode each delta a second time. A cache, not part
+  // of the batch's value (== ignores it); DecodeMessage leaves it empty.
+  std::vector<std::string> encoded = {};
 
-  bool operator==(const DeltaBatch&) const = default;
+  bool operator==(const DeltaBatch& other) const {
+    return origin == other.origin && partition == other.partition && first_seq == other.first_seq &&
+           last_seq == other.last_seq && deltas == other.deltas;
+  }
 };
 
 // origin -> the seq through which a node applied that origin's deltas in one
@@ -119,6 +128,17 @@ struct CatchUpReply {
 };
 
 using Message = std::variant<DeltaBatch, Heartbeat, CatchUpRequest, CatchUpReply>;
+
+// A set of handlers for std::visit over a Message, one per kind:
+//   std::visit(Overloaded{[](const DeltaBatch&) {...}, [](const Heartbeat&) {...}, ...}, m);
+// A kind without a handler is a compile error (no generic fallback), so a new
+// message kind cannot reach a dispatcher that does not know it.
+template <typename... Handlers>
+struct Overloaded : Handlers... {
+  using Handlers::operator()...;
+};
+template <typename... Handlers>
+Overloaded(Handlers...) -> Overloaded<Handlers...>;
 
 // Bounds a decoder enforces before it allocates or trusts anything.
 struct MessageLimits {

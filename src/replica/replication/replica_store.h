@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -36,10 +37,13 @@ class ReplicaStore {
   // Records it (overwrites). REQUIRES: p < Q.
   virtual void SetApplied(uint32_t p, crdt::ReplicaId origin, uint64_t seq) = 0;
 
-  // Appends one of this node's own deltas to p's log. Retention may drop the
-  // oldest entries (storage: Options::log_max_bytes_per_partition).
-  // REQUIRES: p < Q; delta.first is above every seq of delta.origin logged in p.
-  virtual void AppendLog(uint32_t p, const crdt::Delta& delta) = 0;
+  // Appends one of this node's own deltas to p's log, stored as `encoded`
+  // (the caller encoded it once, for the log and the batch that ships it).
+  // Retention may drop the oldest entries (storage:
+  // Options::log_max_bytes_per_partition).
+  // REQUIRES: p < Q; encoded == crdt::EncodeDelta(delta); delta.first is above
+  // every seq of delta.origin logged in p.
+  virtual void AppendLog(uint32_t p, const crdt::Delta& delta, std::string_view encoded) = 0;
   // The logged deltas of (p, origin) holding a seq > after, in order: at least
   // one if there is any, then more while their bytes total at most max_bytes.
   // Empty: nothing after `after`. NotFound ("log truncated"): entries after

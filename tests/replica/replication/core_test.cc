@@ -473,6 +473,40 @@ TEST_CASE("Core: counters are folded once stable, a bounded number of keys per r
   CHECK(c.core(kA).stats().folded_atoms == 4);  // nothing new is stable
 }
 
+TEST_CASE("Core: where this node is a partition's only replica, counters fold as they commit",
+          "[unit]") {
+  // p0 is held by A alone; p1 by A, B and C.
+  Cluster c({{kA, 0}, {kB, 1}, {kC, 2}}, {{kA}, {kA, kB, kC}}, Quiet());
+  for (uint32_t p : {0u, 1u}) {
+    for (int i = 0; i < 3; ++i) {
+      c.Incr(kA, p, 1, 2);
+      c.Mutate(kA, p, 1, [](crdt::DeltaBuilder& b) {
+        crdt::IncrementScalar(b, crdt::ScalarRef{"h", std::string("f")}, 1);
+      });
+    }
+  }
+  CHECK(c.store(kA).State(0).AtomCount() == 2);  // one atom per counter, without a tick
+  CHECK(c.View(kA, 0) == c.View(kA, 1));
+  CHECK(c.store(kA).State(1).AtomCount() == 6);  // waits for B's and C's reports
+  CHECK(c.core(kA).stats().folded_atoms == 4);
+  CHECK(c.store(kA).LogEntries(0, kA).size() == 6);  // the log keeps every delta as committed
+}
+
+TEST_CASE("Core: a published batch embeds each delta's bytes, encoded once for log and wire",
+          "[unit]") {
+  Cluster c = Cluster::ThreeDcs(Quiet(), 1);
+  c.Incr(kA, 0, 1, 5);
+  c.Incr(kA, 0, 1, 6);
+  const DeltaBatch batch = One<DeltaBatch>(c.Take(kA, 1));
+  REQUIRE(batch.encoded.size() == 2);
+  const std::vector<crdt::Delta> logged = c.store(kA).LogEntries(0, kA);
+  REQUIRE(logged.size() == 2);
+  for (size_t i = 0; i < 2; ++i) {
+    CHECK(logged[i] == batch.deltas[i]);
+    CHECK(batch.encoded[i] == crdt::EncodeDelta(batch.deltas[i]));
+  }
+}
+
 TEST_CASE("Core: beyond fold_keys_max keys, and after a restart, whole partitions are folded",
           "[unit]") {
   Options o = Quiet();

@@ -1,0 +1,188 @@
+// The ReplicationCore's state and steps: private to core.cc (and not a
+// contract). The protocol they implement is described in docs/replication.md;
+// the contract is core.h.
+//
+// Invariants (asserted where they change):
+//   - a stream's applied seq only grows, and every delta of its origin with a
+//     seq <= applied has been joined into the store's partition (directly or by
+//     a state transfer that included it);
+//   - for the own stream, applied is the last seq this node originated in the
+//     partition, and the log holds its deltas (minus what truncation and
+//     retention dropped);
+//   - a pending (or published) batch is contiguous: each delta starts right
+//     after the previous one ends;
+//   - every queue and buffer has a limit (Options); what goes over it is dropped
+//     and counted, and the protocol recovers it (catch-up, next heartbeat).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "replica/replication/core.h"
+
+namespace geokv::replication::internal {
+
+class CoreImpl {
+ public:
+  struct Buffered {
+    DeltaBatch batch;
+    size_t bytes = 0;  // estimated
+  };
+  // One (held partition, replica) pair: origin's stream as received here.
+  struct Stream {
+    uint64_t applied = 0;
+    uint64_t known_end = 0;     // the highest seq of origin seen in its batches or heartbeats
+    uint64_t relayed_end = 0;   // the highest seq of origin other replicas reported applying
+    uint64_t gap_since_ms = 0;  // when a gap (either end > applied) was first seen
+    bool gap = false;
+    std::map<uint64_t, Buffered> buffered;  // by first_seq; all start > applied + 1
+    bool outstanding = false;               // a catch-up request in flight
+    bool waiting_slot = false;              // wants one, but catchup_max_outstanding are in flight
+    crdt::ReplicaId asked = 0;
+    uint64_t deadline_ms = 0;
+    uint64_t retry_at_ms = 0;
+    uint32_t attempts = 0;
+  };
+  struct Held {
+    uint32_t p = 0;
+    std::vector<crdt::ReplicaId> replicas;  // ascending
+    size_t self_index = 0;
+    std::vector<Stream> streams;  // parallel to replicas
+    // The own deltas of the next batch, and their EncodeDelta bytes (the ones
+    // logged: the batch embeds them as they are).
+    std::vector<crdt::Delta> pending;
+    std::vector<std::string> pending_encoded;  // parallel to pending
+    size_t pending_bytes = 0;
+    std::deque<std::pair<uint64_t, uint64_t>> commit_ms;  // (own seq, ms), ascending seq
+    bool dirty = false;  // applied changed since the last heartbeat
+    uint64_t truncated_through = 0;
+    // Keys with counter increments not folded yet -> the highest counter dot
+    // seen there per replica (parallel to replicas). At most fold_keys_max.
+    std::map<std::string, std::vector<uint64_t>> fold_keys;
+    std::string fold_key_cursor;  // where the next round of key folds starts
+    // Fold the whole partition until stable reaches fold_all_until (set when
+    // counters arrived that fold_keys does not name).
+    bool fold_all = false;
+    std::vector<uint64_t> fold_all_until;
+    std::vector<uint64_t> folded_stable;  // the stable vector of the last whole fold
+  };
+  // A peer's reports for one shared partition, parallel to Held::replicas.
+  struct Report {
+    bool has_latest = false;
+    std::vector<uint64_t> latest;
+    bool has_usable = false;
+    std::vector<uint64_t> usable;
+  };
+  struct Peer {
+    crdt::ReplicaId id = 0;
+    uint32_t dc = 0;
+    bool up = true;
+    uint64_t last_heard_ms = 0;
+    std::map<uint32_t, Report> reports;  // every partition shared with us
+    std::optional<uint64_t> lag_ms;
+  };
+
+  // The public operations, as documented in core.h.
+  CoreImpl(Membership membership, Options options, ReplicaStore& store, uint64_t now_ms);
+  void OnLocalDelta(ReplicaStore& store, uint32_t p, const crdt::Delta& delta, uint64_t now_ms);
+  void OnMessage(ReplicaStore& store, const Message& message, uint64_t now_ms);
+  void OnTick(ReplicaStore& store, uint64_t now_ms);
+  uint64_t NextTickMs() const;
+  std::vector<Outgoing> TakeOutgoing(uint64_t now_ms);
+  uint32_t DcsThatApplied(const std::vector<std::pair<uint32_t, uint64_t>>& writes) const;
+  bool Holds(uint32_t p) const;
+  uint64_t Applied(uint32_t p, crdt::ReplicaId origin) const;
+  crdt::StableVector Stable(uint32_t p) const;
+  std::vector<PeerStatus> Peers(uint64_t now_ms) const;
+  bool Settled() const;
+  const Stats& stats() const { return stats_; }
+  const Membership& membership() const { return membership_; }
+
+ private:
+  Held* HeldOf(uint32_t p);
+  const Held* HeldOf(uint32_t p) const;
+  // The index of id in h.replicas, or kNoIndex.
+  static constexpr size_t kNoIndex = static_cast<size_t>(-1);
+  static size_t IndexOf(const Held& h, crdt::ReplicaId id);
+  Peer* PeerOf(crdt::ReplicaId id);
+  void Touch(Peer& peer, uint64_t now_ms);
+
+  void Emit(Outgoing out);
+  void CloseBatch(Held& h);
+  void CloseAllBatches();
+  void EmitHeartbeat(bool full, uint64_t now_ms);
+
+  void OnBatch(ReplicaStore& store, const DeltaBatch& batch, uint64_t now_ms);
+  void OnHeartbeat(const Heartbeat& hb, uint64_t now_ms);
+  void OnRequest(ReplicaStore& store, const CatchUpRequest& req, uint64_t now_ms);
+  void OnReply(ReplicaStore& store, const CatchUpReply& reply, uint64_t now_ms);
+
+  // Applies a batch of stream `index` of h (live or from catch-up).
+  void ReceiveBatch(ReplicaStore& store, Held& h, size_t index, const DeltaBatch& batch,
+                    uint64_t now_ms);
+  void ApplyContiguous(ReplicaStore& store, Held& h, size_t index, const DeltaBatch& batch);
+  // Sets stream `index` of h to `seq` and records it in the store.
+  // REQUIRES: seq > its applied (applied only grows).
+  void SetApplied(ReplicaStore& store, Held& h, size_t index, uint64_t seq);
+  void Buffer(Stream& s, const DeltaBatch& batch);
+  void DrainBuffer(ReplicaStore& store, Held& h, size_t index);
+  void AfterProgress(Held& h, size_t index, uint64_t now_ms);
+  void UpdateGap(Stream& s, uint64_t now_ms);
+  void PromoteReport(Held& h, Peer& peer);
+  void RecordLag(Held& h, Peer& peer, uint64_t old_seq, uint64_t new_seq, uint64_t now_ms);
+
+  // Whether stream `index` of h should be caught up now: the origin showed a
+  // gap, or it is down and another replica reported more of it. (While the
+  // origin is up, a third party's report is not acted on: the origin's own
+  // batch or heartbeat may simply be slower to arrive.)
+  bool WantsCatchUp(const Held& h, size_t index) const;
+  // Gives freed request slots to the streams waiting for one.
+  void WakeWaiting(uint64_t now_ms);
+  void ScheduleCatchUp(Held& h, size_t index, uint64_t now_ms);
+  std::optional<crdt::ReplicaId> CatchUpTarget(const Held& h, size_t index) const;
+  uint64_t CatchUpTimeout(uint32_t attempts) const;
+  // Fills `reply` as a state transfer of h; false if over the limit of the outbox.
+  bool FillStateReply(ReplicaStore& store, const Held& h, CatchUpReply& reply);
+  void ApplyState(ReplicaStore& store, Held& h, size_t index, const CatchUpReply& reply,
+                  uint64_t now_ms);
+  void BackOff(Stream& s, uint64_t now_ms);
+
+  void Maintain(ReplicaStore& store, uint64_t now_ms);
+  // Remembers the counter keys of a delta of stream `index` (just applied).
+  void NoteCounters(Held& h, size_t index, const crdt::Delta& delta);
+  // Folds the counter increments of an own delta just committed in h, whose
+  // only replica is this node (so every dot is stable as soon as it commits).
+  void FoldCommitted(ReplicaStore& store, const Held& h, const crdt::Delta& delta);
+  // Fold the whole partition until everything applied so far is folded.
+  void FoldAll(Held& h);
+  void FoldCounters(ReplicaStore& store);
+  std::vector<uint64_t> StableOf(const Held& h) const;
+  // StableOf as a map, without the zero entries.
+  crdt::StableVector StableMapOf(const Held& h) const;
+
+  Membership membership_;
+  Options options_;
+  uint32_t self_dc_ = 0;
+  std::vector<int32_t> held_index_;  // partition -> index into held_, -1 if not held
+  std::vector<Held> held_;
+  std::map<crdt::ReplicaId, Peer> peers_;
+  std::vector<Outgoing> outbox_;
+  size_t outbox_state_transfers_ = 0;
+  size_t outstanding_ = 0;     // streams with a catch-up request in flight
+  size_t buffered_bytes_ = 0;  // of every stream's buffered batches
+  bool heartbeat_due_ = false;
+  uint64_t last_heartbeat_ms_ = 0;
+  uint64_t last_full_heartbeat_ms_ = 0;
+  bool sent_any_heartbeat_ = false;
+  uint64_t last_maintenance_ms_ = 0;
+  size_t fold_cursor_ = 0;
+  Stats stats_;
+};
+
+}  // namespace geokv::replication::internal
