@@ -232,17 +232,16 @@ void Node::ScheduleActiveExpiry() {
   expiry_timer_->expires_after(expiry_period_);
   expiry_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
-    auto job = [this](storage::Transaction& txn) {
-      TxnPartitions partitions(*this, &txn);
+    auto body = [this](NodeReplication::Job& job) {
+      TxnPartitions partitions(*this, &job);
       active_expiry_.RunCycle(partitions);
-      if (replication_ != nullptr) replication_->EndJob(txn);
-      return Status::Ok();
     };
-    auto done = [this](Status status) {
-      if (replication_ != nullptr) replication_->AfterCommit(status);
+    auto done = [this](Status) {
       boost::asio::post(io_, [this] { ScheduleActiveExpiry(); });
     };
-    if (!engine_.Submit(std::move(job), std::move(done)).ok()) ScheduleActiveExpiry();  // busy
+    if (!NodeReplication::Submit(replication_, engine_, std::move(body), std::move(done)).ok()) {
+      ScheduleActiveExpiry();  // busy: next period
+    }
   });
 }
 
