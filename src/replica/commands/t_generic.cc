@@ -72,9 +72,7 @@ void CmdScan(CommandContext& ctx, const Args& args) {
   uint64_t position = *cursor & ((uint64_t{1} << kPartitionShift) - 1);
   std::vector<std::string> found;
   uint64_t visited = 0, next = 0;
-  const auto held = ctx.partitions.HeldPartitions();
-  for (size_t h = 0; h < held.size(); ++h) {
-    const uint32_t p = held[h];
+  for (uint32_t p : ctx.partitions.HeldPartitions()) {
     GEOKV_ASSERT(p < (uint64_t{1} << (64 - kPartitionShift)));
     if (p < start_partition) continue;
     if (p > start_partition) position = 0;
