@@ -53,6 +53,10 @@ void RemoveIfDead(CommandContext& ctx, uint32_t partition, std::string_view key)
   }
 }
 
+void DeleteIfEmptied(CommandContext& ctx, std::string_view key) {
+  RemoveIfDead(ctx, ctx.partitions.PartitionOf(key), key);
+}
+
 std::optional<crdt::ValueType> CheckType(CommandContext& ctx, std::string_view key,
                                          crdt::ValueType expected) {
   const crdt::ValueType type = crdt::VisibleType(StateOf(ctx, key), key);

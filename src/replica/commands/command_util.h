@@ -60,6 +60,12 @@ void Mutate(CommandContext& ctx, std::string_view key, Mutator&& mutator) {
   if (!builder.empty()) ctx.partitions.Commit(partition, std::move(builder).Finish());
 }
 
+// After a removal from a set or hash (SREM, SPOP, SMOVE, HDEL): if the key
+// has nothing left but its TTL, deletes it with the TTL, as Redis deletes a
+// collection that became empty (a later write then starts a persistent key,
+// and DBSIZE does not count it).
+void DeleteIfEmptied(CommandContext& ctx, std::string_view key);
+
 // The value `current` incremented by `by`; or nullopt after writing the error
 // (`not_integer` when the value is not an integer, overflow otherwise).
 std::optional<int64_t> CheckedIncrement(CommandContext& ctx, const crdt::ScalarValue& current,

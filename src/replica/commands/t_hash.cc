@@ -85,6 +85,7 @@ void CmdHDel(CommandContext& ctx, const Args& args) {
       if (seen.insert(args[i]).second && crdt::DeleteField(b, args[1], args[i])) ++removed;
     }
   });
+  DeleteIfEmptied(ctx, args[1]);
   ctx.reply.Integer(removed);
 }
 

@@ -131,6 +131,7 @@ void CmdSRem(CommandContext& ctx, const Args& args) {
       if (seen.insert(args[i]).second && crdt::RemoveMember(b, args[1], args[i])) ++removed;
     }
   });
+  DeleteIfEmptied(ctx, args[1]);
   ctx.reply.Integer(removed);
 }
 
@@ -217,6 +218,7 @@ void CmdSMove(CommandContext& ctx, const Args& args) {
   const bool present = crdt::IsMember(StateOf(ctx, source), source, member);
   if (source == destination || !present) return ctx.reply.Integer(present ? 1 : 0);
   Mutate(ctx, source, [&](crdt::DeltaBuilder& b) { crdt::RemoveMember(b, source, member); });
+  DeleteIfEmptied(ctx, source);
   Mutate(ctx, destination, [&](crdt::DeltaBuilder& b) { crdt::AddMember(b, destination, member); });
   ctx.reply.Integer(1);
 }
@@ -237,6 +239,7 @@ void CmdSPop(CommandContext& ctx, const Args& args) {
   Mutate(ctx, args[1], [&](crdt::DeltaBuilder& b) {
     for (const auto& m : members) crdt::RemoveMember(b, args[1], m);
   });
+  DeleteIfEmptied(ctx, args[1]);
   if (args.size() == 2) return ctx.reply.Bulk(members[0]);
   ReplyMembers(ctx, members, /*as_set=*/true);
 }

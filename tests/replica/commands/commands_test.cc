@@ -458,6 +458,22 @@ TEST_CASE("Commands: SPOP removes what it returns; COPY and RENAME carry every t
   CHECK(Run(ks, {"COPY", "h2", "x", "DB", "1"}) == "-ERR DB index is out of range\r\n");
 }
 
+TEST_CASE("Commands: a set or hash emptied by a removal is deleted with its TTL, as in Redis",
+          "[unit]") {
+  MemoryPartitions ks;
+  for (const Args& empty_it : {Args{"SREM", "k", "a"}, Args{"SPOP", "k"},
+                               Args{"SMOVE", "k", "other", "a"}, Args{"HDEL", "k", "a"}}) {
+    INFO(empty_it[0]);
+    Run(ks, {"FLUSHALL"});
+    Run(ks, empty_it[0] == "HDEL" ? Args{"HSET", "k", "a", "1"} : Args{"SADD", "k", "a"});
+    CHECK(Run(ks, {"EXPIRE", "k", "1000"}) == ":1\r\n");
+    Run(ks, empty_it);
+    CHECK(Run(ks, {"DBSIZE"}) == (empty_it[0] == "SMOVE" ? ":1\r\n" : ":0\r\n"));
+    CHECK(Run(ks, {"SADD", "k", "b"}) == ":1\r\n");
+    CHECK(Run(ks, {"TTL", "k"}) == ":-1\r\n");  // a new, persistent key
+  }
+}
+
 TEST_CASE("Commands: SINTERCARD's keys come from its numkeys argument", "[unit]") {
   const CommandSpec* spec = FindCommand("sintercard");
   REQUIRE(spec != nullptr);
