@@ -18,7 +18,7 @@ CMAKE_GEN  := -G Ninja
 # Our own builds treat warnings as errors (a plain cmake build does not).
 CMAKE_OPTS := -DGEOKV_WERROR=ON
 
-.PHONY: all deps build build-release test test-sanitized fuzz run bench clean
+.PHONY: all deps build build-release test test-sanitized fuzz run bench check-long clean
 
 all: build
 
@@ -67,6 +67,12 @@ run: build
 
 bench: build
 	@for b in $(BUILD)/bench/*; do [ -x "$$b" ] && [ -f "$$b" ] && echo "== $$b" && "$$b"; done; true
+
+# The long geokv-check campaign, on demand (minutes, not part of make test):
+# seeds x duration at 3 and 5 datacenters under faults; settings in
+# scripts/check-long (make check-long CHECK_SEEDS=6 CHECK_DURATION=30s).
+check-long: build
+	scripts/check-long --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD) $(FUZZ_BUILD)

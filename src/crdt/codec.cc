@@ -3,6 +3,7 @@
 #include <limits>
 #include <msgpack.hpp>
 
+#include "crdt/expiry.h"
 #include "crdt/msgpack_reader.h"
 
 namespace geokv::crdt {
@@ -35,6 +36,7 @@ void PackPayload(Packer& pk, Slot slot, const Atom& atom) {
     case Slot::kFieldRegister:
       pk.pack_uint64(atom.hlc.value);
       PackBin(pk, atom.bytes);
+      if (atom.amount != 0) pk.pack_uint64(static_cast<uint64_t>(atom.amount));
       return;
     case Slot::kCounter:
     case Slot::kFieldCounter:
@@ -45,22 +47,38 @@ void PackPayload(Packer& pk, Slot slot, const Atom& atom) {
     case Slot::kMultiValue:
       PackBin(pk, atom.bytes);
       return;
+    case Slot::kExpiry:
+      pk.pack_uint64(static_cast<uint64_t>(atom.amount));
+      PackBin(pk, atom.bytes);
+      return;
   }
 }
 
-size_t PayloadSize(Slot slot) {
+// The number of payload elements `atom` encodes to at `slot`.
+size_t PayloadSize(Slot slot, const Atom& atom) {
   switch (slot) {
     case Slot::kRegister:
     case Slot::kFieldRegister:
-      return 2;
+      return atom.amount != 0 ? 3 : 2;
     case Slot::kCounter:
     case Slot::kFieldCounter:
     case Slot::kMultiValue:
       return 1;
+    case Slot::kExpiry:
+      return 2;
     case Slot::kMember:
       return 0;
   }
   return 0;
+}
+
+// Whether `n` payload elements fit `slot` (a string register's flags are
+// optional).
+bool PayloadSizeFits(Slot slot, size_t n) {
+  Atom flagged;
+  flagged.amount = kClearsExpiry;
+  return n == PayloadSize(slot, Atom{}) ||
+         (slot == Slot::kRegister && n == PayloadSize(slot, flagged));
 }
 
 // The codec's reads: the shared checks (msgpack_reader.h) with this codec's
@@ -109,14 +127,37 @@ class Reader : public MsgpackReader {
     return dots;
   }
 
-  // Reads the payload of `slot` from elements [at, at + PayloadSize(slot)).
-  void Payload(const msgpack::object* e, size_t at, Slot slot, Atom* atom) {
+  // Reads the payload of `slot` from the n elements at e[at...].
+  // REQUIRES: PayloadSizeFits(slot, n).
+  void Payload(const msgpack::object* e, size_t at, size_t n, Slot slot, Atom* atom) {
     switch (slot) {
       case Slot::kRegister:
       case Slot::kFieldRegister:
         atom->hlc = Hlc{Uint(e[at], "hlc")};
         atom->bytes = Bin(e[at + 1], "value");
+        if (n == 3) {
+          const uint64_t flags = Uint(e[at + 2], "register flags");
+          if (ok() && flags != static_cast<uint64_t>(kClearsExpiry)) Fail("unknown register flags");
+          atom->amount = kClearsExpiry;
+        }
         return;
+      case Slot::kExpiry: {
+        const uint64_t deadline = Uint(e[at], "deadline");
+        if (ok() && deadline > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+          Fail("deadline out of range");
+        }
+        atom->amount = static_cast<int64_t>(deadline);
+        atom->bytes = Bin(e[at + 1], "covers");
+        // The covers are a dots encoding (or empty), canonical so that equal
+        // states encode equally.
+        if (ok() && !atom->bytes.empty()) {
+          auto covers = DecodeDotContext(atom->bytes, limits_);
+          if (!covers.ok() || covers->empty() || EncodeDotContext(*covers) != atom->bytes) {
+            Fail("expiry covers are not a canonical set of dots");
+          }
+        }
+        return;
+      }
       case Slot::kCounter:
       case Slot::kFieldCounter:
         atom->amount = Int(e[at], "amount");
@@ -152,9 +193,8 @@ class Reader : public MsgpackReader {
     scope.slots = static_cast<SlotMask>(slots);
     switch (scope.kind) {
       case Scope::Kind::kPartition:
-        if (!scope.key.empty() || !scope.field.empty() || slots != kAllSlots) {
-          Fail("partition scope with key, field or slots");
-        }
+        if (!scope.key.empty() || !scope.field.empty()) Fail("partition scope with key or field");
+        scope.slots = kAllSlots;  // a partition scope is every slot (older nodes had fewer)
         break;
       case Scope::Kind::kKey:
         if (!scope.field.empty()) Fail("key scope with a field");
@@ -221,7 +261,7 @@ std::string EncodeDelta(const Delta& delta) {
   }
   pk.pack_array(static_cast<uint32_t>(delta.additions.size()));
   for (const Addition& add : delta.additions) {
-    pk.pack_array(static_cast<uint32_t>(4 + PayloadSize(add.path.slot)));
+    pk.pack_array(static_cast<uint32_t>(4 + PayloadSize(add.path.slot, add.atom)));
     PackBin(pk, add.path.key);
     pk.pack_uint64(static_cast<uint64_t>(add.path.slot));
     PackBin(pk, add.path.field);
@@ -272,13 +312,14 @@ Result<Delta> DecodeDelta(std::string_view bytes, const DecodeLimits& limits) {
     Addition add;
     add.path = r.PathAt(fields);
     if (!r.ok()) break;
-    if (ad[i].via.array.size != 4 + PayloadSize(add.path.slot)) {
+    const size_t payload = ad[i].via.array.size - 4;
+    if (!PayloadSizeFits(add.path.slot, payload)) {
       r.Fail("addition payload does not fit its slot");
       break;
     }
     add.atom.dot = Dot{delta.origin, r.Uint(fields[3], "counter")};
     add.atom.first = add.atom.dot.counter;
-    r.Payload(fields, 4, add.path.slot, &add.atom);
+    r.Payload(fields, 4, payload, add.path.slot, &add.atom);
     const uint64_t c = add.atom.dot.counter;
     if (r.ok() && (c < delta.first || c > delta.last || c <= previous)) {
       r.Fail("addition dot outside the delta's range or out of order");
@@ -298,7 +339,7 @@ std::string EncodeSnapshot(const Snapshot& snapshot) {
   PackDots(pk, snapshot.context);
   pk.pack_array(static_cast<uint32_t>(snapshot.atoms.size()));
   for (const auto& [path, atom] : snapshot.atoms) {
-    pk.pack_array(static_cast<uint32_t>(6 + PayloadSize(path.slot)));
+    pk.pack_array(static_cast<uint32_t>(6 + PayloadSize(path.slot, atom)));
     PackBin(pk, path.key);
     pk.pack_uint64(static_cast<uint64_t>(path.slot));
     PackBin(pk, path.field);
@@ -330,14 +371,15 @@ Result<Snapshot> DecodeSnapshot(std::string_view bytes, const DecodeLimits& limi
     const msgpack::object* fields = at[i].via.array.ptr;
     Path path = r.PathAt(fields);
     if (!r.ok()) break;
-    if (at[i].via.array.size != 6 + PayloadSize(path.slot)) {
+    const size_t payload = at[i].via.array.size - 6;
+    if (!PayloadSizeFits(path.slot, payload)) {
       r.Fail("atom payload does not fit its slot");
       break;
     }
     Atom atom;
     atom.dot = Dot{r.Uint(fields[3], "origin"), r.Uint(fields[4], "counter")};
     atom.first = r.Uint(fields[5], "first");
-    r.Payload(fields, 6, path.slot, &atom);
+    r.Payload(fields, 6, payload, path.slot, &atom);
     if (!r.ok()) break;
     const bool folded = atom.first != atom.dot.counter;
     if (atom.dot.counter < 1 || atom.first < 1 || atom.first > atom.dot.counter ||

@@ -6,15 +6,24 @@
 //   delta     = [ version:uint(1), origin:uint, first:uint, last:uint,
 //                 [ removal* ], [ addition* ] ]
 //   removal   = [ scope-kind:uint, key:bin, slots:uint, field:bin, dots ]
-//                 scope-kind: 0 partition (key, field empty; slots all),
+//                 scope-kind: 0 partition (key, field empty; slots ignored: all),
 //                             1 key (field empty), 2 field (slots within the field slots)
 //   addition  = [ key:bin, slot:uint, field:bin, counter:uint, payload... ]
 //                 its dot is (origin, counter), first <= counter <= last, counters
 //                 strictly increasing
-//   payload   = register, field-register: hlc:uint, bytes:bin
+//   payload   = register:                 hlc:uint, bytes:bin [, flags:uint]
+//                 flags: present only when not 0; 1 = the SET cleared the TTL
+//                 (expiry.h kClearsExpiry), no other value
+//               field-register:           hlc:uint, bytes:bin
 //               counter, field-counter:   amount:int
 //               member:                   (nothing)
 //               multi-value:              bytes:bin
+//               expiry:                   deadline:uint, covers:bin
+//                 deadline: ms since the Unix epoch, at most 2^63-1, or 0 =
+//                 none (persistent); covers: empty, or a non-empty `dots`
+//                 (below) in its canonical encoding, decoded within the same
+//                 limits: for a deadline the writer's context, for none the
+//                 SETs it stands for (crdt/expiry.h)
 //   snapshot  = [ version:uint(1), dots, [ atom* ] ]
 //   atom      = [ key:bin, slot:uint, field:bin, origin:uint, counter:uint, first:uint,
 //                 payload... ]     (every atom's dot is in the snapshot's dots)

@@ -1,6 +1,7 @@
 #include "crdt/key_type.h"
 
 #include "common/assert.h"
+#include "crdt/expiry.h"
 
 namespace geokv::crdt {
 
@@ -52,7 +53,10 @@ ValueType VisibleType(const StateView& state, std::string_view key) {
 }
 
 void ClaimKey(DeltaBuilder& builder, std::string_view key, ValueType type) {
-  const SlotMask others = kAllSlots & ~SlotsOf(type);
+  // The expiry slot belongs to no type: a write keeps the key's TTL, also the
+  // "none" of the string SETs it removes (expiry.h).
+  const SlotMask others = kAllSlots & ~SlotsOf(type) & ~Bit(Slot::kExpiry);
+  if (type != ValueType::kString) CarryClearedTtl(builder, key);
   builder.RemoveObserved(Scope::Key(std::string(key), others));
 }
 

@@ -37,10 +37,11 @@ const char* TypeName(ValueType type);
 ValueType VisibleType(const StateView& state, std::string_view key);
 
 // A write of `type` claims the key: removes the observed atoms of every other
-// type's slots.
+// type's slots. The expiry slot is no type's: it stays (expiry.h).
 void ClaimKey(DeltaBuilder& builder, std::string_view key, ValueType type);
 
-// DEL: removes every observed atom of the key. Returns whether it had any.
+// DEL: removes every observed atom of the key, its expiry included. Returns
+// whether it had any.
 bool DeleteKey(DeltaBuilder& builder, std::string_view key);
 
 // FLUSHDB/FLUSHALL, for one partition: removes every atom this replica has seen.
@@ -48,6 +49,7 @@ bool DeleteKey(DeltaBuilder& builder, std::string_view key);
 void FlushPartition(DeltaBuilder& builder);
 
 // The keys that hold at least one atom, in order. Costs a pass over the state.
+// (Over a LiveView: the keys a reader sees.)
 std::vector<std::string> Keys(const StateView& state);
 
 }  // namespace geokv::crdt

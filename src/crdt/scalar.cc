@@ -4,6 +4,9 @@
 #include <limits>
 #include <tuple>
 
+#include "common/assert.h"
+#include "crdt/expiry.h"
+
 namespace geokv::crdt {
 
 Scope ScalarRef::scope() const {
@@ -84,11 +87,15 @@ IncrementError IncrementedValue(const ScalarValue& current, int64_t by, int64_t*
   return IncrementError::kNone;
 }
 
-void SetScalar(DeltaBuilder& builder, const ScalarRef& ref, Hlc hlc, std::string bytes) {
+void SetScalar(DeltaBuilder& builder, const ScalarRef& ref, Hlc hlc, std::string bytes,
+               TtlEffect ttl) {
+  GEOKV_ASSERT(ttl == TtlEffect::kKeep || !ref.field);
+  if (ttl == TtlEffect::kKeep && !ref.field) CarryClearedTtl(builder, ref.key);
   builder.RemoveObserved(ref.scope());
   Atom atom;
   atom.hlc = hlc;
   atom.bytes = std::move(bytes);
+  if (ttl == TtlEffect::kClear) atom.amount = kClearsExpiry;
   builder.Add(Path{ref.key, ref.register_slot(), ref.field.value_or("")}, std::move(atom));
 }
 

@@ -57,8 +57,19 @@ enum class IncrementError : uint8_t { kNone, kNotInteger, kOverflow };
 // The value an increment by `by` would give, or why it cannot apply.
 IncrementError IncrementedValue(const ScalarValue& current, int64_t by, int64_t* result);
 
+// What a SET of a string key does to the key's TTL (expiry.h).
+enum class TtlEffect : uint8_t {
+  kKeep,     // leaves it (SET KEEPTTL, APPEND, ...); hash fields always
+  kClear,    // "none": the register atom carries kClearsExpiry (SET); the
+             // caller also calls ClearExpiry
+  kReplace,  // the caller writes the new expiry itself (SET EX: ClearExpiry
+             // and SetDeadline)
+};
+
 // SET: replaces what the replica observed of the scalar with `bytes`.
-void SetScalar(DeltaBuilder& builder, const ScalarRef& ref, Hlc hlc, std::string bytes);
+// REQUIRES: ttl == kKeep for a hash field.
+void SetScalar(DeltaBuilder& builder, const ScalarRef& ref, Hlc hlc, std::string bytes,
+               TtlEffect ttl = TtlEffect::kKeep);
 // INCRBY: adds `by` on top of the scalar.
 void IncrementScalar(DeltaBuilder& builder, const ScalarRef& ref, int64_t by);
 // HDEL (or part of DEL): removes what the replica observed. Returns whether

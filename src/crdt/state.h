@@ -4,12 +4,17 @@
 // its payload, stored at a path (key, slot, field):
 //
 //   slot            field     payload          type     CRDT role
-//   kRegister       ""        hlc, bytes       string   LWW register (concurrent writes kept)
+//   kRegister       ""        hlc, bytes,      string   LWW register (concurrent writes kept)
+//                             amount (flags)            amount = kClearsExpiry: a SET that
+//                                                       cleared the key's TTL (expiry.h)
 //   kCounter        ""        amount, first    string   increments on top of the register
 //   kMember         member    -                set      add-wins OR-set
 //   kFieldRegister  field     hlc, bytes       hash     a field's register
 //   kFieldCounter   field     amount, first    hash     a field's increments
 //   kMultiValue     ""        bytes            mvreg    multi-value register siblings
+//   kExpiry         ""        amount, bytes    (any)    the key's TTL: deadline ms or 0 =
+//                                                       none; bytes = the register dots it
+//                                                       covers (expiry.h)
 //
 // This is the delta-state OR-map of Almeida, Shoker and Baquero (2018) with all
 // keys sharing the partition's causal context, flattened so that each atom can be
@@ -42,8 +47,10 @@ enum class Slot : uint8_t {
   kFieldRegister = 3,
   kFieldCounter = 4,
   kMultiValue = 5,
+  kExpiry = 6,
 };
-constexpr int kSlotCount = 6;
+constexpr int kSlotCount = 7;
+static_assert(static_cast<int>(Slot::kExpiry) + 1 == kSlotCount);
 
 // A set of slots, one bit each.
 using SlotMask = uint8_t;
@@ -75,8 +82,8 @@ struct Atom {
   Dot dot;
   uint64_t first = 0;  // counters: lowest folded counter; otherwise dot.counter
   Hlc hlc;             // registers
-  int64_t amount = 0;  // counters
-  std::string bytes;   // registers, multi-value registers
+  int64_t amount = 0;  // counters; expiry deadlines; string register flags
+  std::string bytes;   // registers, multi-value registers; expiry: covered dots
 
   bool operator==(const Atom&) const = default;
 };

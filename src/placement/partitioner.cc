@@ -16,7 +16,19 @@ int PartitionBits(uint32_t partitions) {
 }
 }  // namespace
 
-uint64_t KeyHash(std::string_view key) { return XXH64(key.data(), key.size(), 0); }
+std::string_view HashTag(std::string_view key) {
+  // As Redis's keyHashSlot: the first '{', then the first '}' after it.
+  const size_t open = key.find('{');
+  if (open == std::string_view::npos) return key;
+  const size_t close = key.find('}', open + 1);
+  if (close == std::string_view::npos || close == open + 1) return key;
+  return key.substr(open + 1, close - open - 1);
+}
+
+uint64_t KeyHash(std::string_view key) {
+  const std::string_view hashed = HashTag(key);
+  return XXH64(hashed.data(), hashed.size(), 0);
+}
 
 bool IsValidPartitionCount(uint64_t partitions) {
   return partitions >= 1 && partitions <= kMaxPartitions && std::has_single_bit(partitions);

@@ -2,8 +2,14 @@
 //
 // Invariants (these are a wire-level contract: every node, every tool and every
 // build must agree, so none of this may change without a data migration):
-//   * KeyHash(key) = XXH64(key bytes, seed 0). XXH64 is specified bit-for-bit
-//     and endian-independent, so the value is the same on every machine.
+//   * KeyHash(key) = XXH64(HashTag(key) bytes, seed 0). XXH64 is specified
+//     bit-for-bit and endian-independent, so the value is the same on every
+//     machine.
+//   * HashTag(key) is Redis Cluster's hash tag: if the key contains a '{' and,
+//     after the first '{', a '}' with at least one byte between them, only the
+//     bytes between that first '{' and the next '}' are hashed; otherwise the
+//     whole key is. So `cart:{u42}` and `session:{u42}` share a partition.
+//     (Keys without such a tag hash as they always did.)
 //   * Q (the partition count) is a power of two, 1 <= Q <= kMaxPartitions.
 //   * A key's partition is the top log2(Q) bits of its hash:
 //       partition = KeyHash(key) >> (64 - log2(Q))        (0 when Q == 1)
@@ -25,7 +31,12 @@ namespace geokv::placement {
 // The largest partition count a topology may declare.
 inline constexpr uint32_t kMaxPartitions = 65536;
 
-// XXH64 of the key's bytes with seed 0. Total; thread-safe.
+// The part of `key` that is hashed: the bytes between the first '{' and the
+// next '}' when there is at least one, else the whole key (Redis Cluster's
+// rule, byte for byte). A view into `key`. Total; thread-safe.
+std::string_view HashTag(std::string_view key);
+
+// XXH64 of HashTag(key)'s bytes with seed 0. Total; thread-safe.
 uint64_t KeyHash(std::string_view key);
 
 // True if `partitions` is a power of two in [1, kMaxPartitions].

@@ -40,8 +40,13 @@
 namespace geokv::storage {
 
 enum class Synchronous : uint8_t {
-  kNormal,  // survives a process crash; power loss may lose the last commits
-  kFull,    // survives power loss: fsync at every commit
+  // Survives a process crash; a power loss may lose the last commits, and
+  // with them deltas that peers may already hold: acknowledged writes of this
+  // node then live only at its peers until it catches them up again.
+  kNormal,
+  // Survives power loss: fsync at every group commit (one per group, so it
+  // costs little under load; docs/benchmarks.md). The default.
+  kFull,
 };
 
 struct Options {
@@ -53,7 +58,7 @@ struct Options {
   // Q, the number of partitions. Fixed when the database is created; opening
   // it with another count fails. 1 <= partitions <= kMaxPartitions.
   uint32_t partitions = 64;
-  Synchronous synchronous = Synchronous::kNormal;
+  Synchronous synchronous = Synchronous::kFull;
   // Bound on each partition's delta log (see Transaction::AppendLog).
   size_t log_max_bytes_per_partition = size_t{64} << 20;
   // Jobs per group-commit transaction (>= 1).

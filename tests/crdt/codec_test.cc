@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "crdt/expiry.h"
 #include "crdt/join.h"
 #include "crdt/memory_state.h"
 #include "random_ops.h"
@@ -75,6 +76,51 @@ TEST_CASE("Codec: extreme values round-trip", "[unit]") {
   auto decoded = DecodeDelta(EncodeDelta(d));
   REQUIRE(decoded.ok());
   CHECK(*decoded == d);
+}
+
+TEST_CASE("Codec: expiry atoms and TTL-clearing registers round-trip; bad ones are refused",
+          "[unit]") {
+  auto delta_with = [](Slot slot, const Atom& payload) {
+    Delta d;
+    d.origin = 9;
+    d.first = d.last = 4;
+    Atom atom = payload;
+    atom.dot = Dot{9, 4};
+    atom.first = 4;
+    d.additions.push_back({Path{"k", slot, ""}, atom});
+    return d;
+  };
+  DotContext covers;
+  covers.Insert(Dot{3, 17});
+  covers.InsertRange(UINT64_MAX, 1, UINT64_MAX);
+  Atom expiry;
+  expiry.amount = INT64_MAX;
+  expiry.bytes = EncodeDotContext(covers);
+  Atom none;  // kNoDeadline, no covers
+  Atom flagged;
+  flagged.hlc = Hlc{77};
+  flagged.bytes = "v";
+  flagged.amount = kClearsExpiry;
+  for (const auto& [slot, atom] : {std::pair{Slot::kExpiry, expiry}, std::pair{Slot::kExpiry, none},
+                                   std::pair{Slot::kRegister, flagged}}) {
+    const Delta d = delta_with(slot, atom);
+    auto decoded = DecodeDelta(EncodeDelta(d));
+    REQUIRE(decoded.ok());
+    CHECK(*decoded == d);
+  }
+  Atom bad_covers = expiry;
+  bad_covers.bytes = "\x91";  // a truncated array, not a set of dots
+  auto r = DecodeDelta(EncodeDelta(delta_with(Slot::kExpiry, bad_covers)));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().find("covers") != std::string::npos);
+  Atom negative = expiry;
+  negative.amount = -1;  // encodes as 2^64-1: beyond int64
+  CHECK_FALSE(DecodeDelta(EncodeDelta(delta_with(Slot::kExpiry, negative))).ok());
+  Atom unknown_flag = flagged;
+  unknown_flag.amount = 2;
+  CHECK_FALSE(DecodeDelta(EncodeDelta(delta_with(Slot::kRegister, unknown_flag))).ok());
+  // Only a string register carries flags.
+  CHECK_FALSE(DecodeDelta(EncodeDelta(delta_with(Slot::kFieldRegister, flagged))).ok());
 }
 
 TEST_CASE("Codec: malformed deltas are rejected with a reason", "[unit]") {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/prng.h"
+#include "crdt/expiry.h"
 #include "crdt/key_type.h"
 #include "crdt/mv_register.h"
 #include "crdt/or_map.h"
@@ -20,15 +21,30 @@ inline std::string Pick(Prng& rng, const char* prefix, int n) {
 }
 
 // Performs one random operation at `r` and returns its delta. Every kind of
-// mutation is drawn: SET, DEL, INCRBY, SADD, SREM, HSET, HINCRBY, HDEL, MVSET
-// with and without a token, and (rarely) FLUSH.
+// mutation is drawn: SET (keeping and clearing the TTL), DEL, INCRBY, SADD,
+// SREM, HSET, HINCRBY, HDEL, MVSET with and without a token, EXPIRE, PERSIST,
+// the removal of an expired key, and (rarely) FLUSH.
 inline crdt::Delta RandomOperation(Prng& rng, TestReplica& r) {
   using namespace crdt;
   *r.wall_ms += rng.Below(3);  // clocks drift apart a little
   const std::string key = Pick(rng, "k", 4);
-  const uint64_t op = rng.Below(100);
+  const uint64_t op = rng.Below(116);
+  const auto now_ms = static_cast<int64_t>(*r.wall_ms);
   return r.Mutate([&](DeltaBuilder& b) {
-    if (op < 12) {
+    if (op >= 100) {
+      if (op < 106) {
+        SetDeadline(b, key, now_ms + static_cast<int64_t>(rng.Below(40)) + 1);
+      } else if (op < 108) {
+        Persist(b, key);
+      } else if (op < 112) {  // SET without KEEPTTL
+        ClaimKey(b, key, ValueType::kString);
+        ClearExpiry(b, key);
+        SetScalar(b, ScalarRef{key, std::nullopt}, r.clock.Now(), Pick(rng, "v", 1000),
+                  TtlEffect::kClear);
+      } else {
+        RemoveIfDead(b, key, now_ms);
+      }
+    } else if (op < 12) {
       SetScalar(b, ScalarRef{key, std::nullopt}, r.clock.Now(), Pick(rng, "v", 1000));
     } else if (op < 22) {
       DeleteKey(b, key);
@@ -61,7 +77,9 @@ inline std::string Observe(const crdt::StateView& state) {
   std::ostringstream out;
   for (const std::string& key : Keys(state)) {
     const ValueType type = VisibleType(state, key);
-    out << key << ':' << TypeName(type) << '=';
+    out << key << ':' << TypeName(type);
+    if (auto deadline = Deadline(state, key)) out << '@' << *deadline;
+    out << '=';
     switch (type) {
       case ValueType::kString:
         out << ReadScalar(state, ScalarRef{key, std::nullopt}).ToBytes();

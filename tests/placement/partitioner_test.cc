@@ -1,5 +1,7 @@
 #include "placement/partitioner.h"
 
+#include <xxhash.h>
+
 #include <bit>
 #include <catch2/catch.hpp>
 #include <string>
@@ -26,6 +28,37 @@ TEST_CASE("KeyHash: hashes every byte, including NUL and high bytes", "[unit]") 
   CHECK(KeyHash(with_nul) != KeyHash("a"));
   CHECK(KeyHash(with_nul) != KeyHash(std::string("a\0c", 3)));
   CHECK(KeyHash("\xff") != KeyHash("\xfe"));
+}
+
+TEST_CASE("HashTag: Redis Cluster's examples", "[unit]") {
+  // The examples of the Redis Cluster specification ("Hash tags").
+  CHECK(HashTag("{user1000}.following") == "user1000");
+  CHECK(HashTag("{user1000}.followers") == "user1000");
+  CHECK(HashTag("foo{}{bar}") == "foo{}{bar}");  // nothing between the first { and }
+  CHECK(HashTag("foo{{bar}}zap") == "{bar");     // the first { up to the next }
+  CHECK(HashTag("foo{bar}{zap}") == "bar");      // only the first tag counts
+  // Edge cases of the same rule.
+  CHECK(HashTag("") == "");
+  CHECK(HashTag("plain") == "plain");
+  CHECK(HashTag("{") == "{");
+  CHECK(HashTag("}{") == "}{");
+  CHECK(HashTag("a{b") == "a{b");
+  CHECK(HashTag("a}b{c}") == "c");
+  CHECK(HashTag("{}") == "{}");
+  CHECK(HashTag("{x}") == "x");
+  CHECK(HashTag(std::string_view("k{\0}", 4)) == std::string_view("\0", 1));
+}
+
+TEST_CASE("KeyHash: keys with the same hash tag share a partition", "[unit]") {
+  CHECK(KeyHash("{user1000}.following") == KeyHash("user1000"));
+  CHECK(KeyHash("{user1000}.following") == KeyHash("{user1000}.followers"));
+  CHECK(KeyHash("cart:{u42}") == KeyHash("session:{u42}"));
+  CHECK(KeyHash("foo{}{bar}") == XXH64("foo{}{bar}", 10, 0));
+  CHECK(KeyHash("foo{{bar}}zap") == KeyHash("{bar"));
+  CHECK(KeyHash("foo{bar}{zap}") == KeyHash("bar"));
+  for (uint32_t q = 1; q <= kMaxPartitions; q *= 8) {
+    CHECK(PartitionOfKey("cart:{u42}", q) == PartitionOfKey("session:{u42}", q));
+  }
 }
 
 TEST_CASE("IsValidPartitionCount: powers of two from 1 to 65536", "[unit]") {

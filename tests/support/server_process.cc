@@ -134,6 +134,14 @@ void TestCluster::Kill(size_t i) {
   pids_[i] = 0;
 }
 
+void TestCluster::Pause(size_t i) {
+  if (pids_[i] > 0) ::kill(pids_[i], SIGSTOP);
+}
+
+void TestCluster::Resume(size_t i) {
+  if (pids_[i] > 0) ::kill(pids_[i], SIGCONT);
+}
+
 std::string TestCluster::Log(size_t i) const {
   std::ifstream in(dir_.path() + "/" + nodes_[i].id + ".log");
   std::stringstream s;

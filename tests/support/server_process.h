@@ -57,6 +57,9 @@ class TestCluster {
   int Stop(size_t i);
   // SIGKILL and wait.
   void Kill(size_t i);
+  // SIGSTOP / SIGCONT: the node keeps its sockets but processes nothing.
+  void Pause(size_t i);
+  void Resume(size_t i);
   bool running(size_t i) const { return pids_[i] > 0; }
   // The node's log, for failure messages.
   std::string Log(size_t i) const;

@@ -41,6 +41,7 @@ TEST_CASE("geokv-check: a healthy 3-DC cluster passes under kills, pauses and pa
   const std::string json = ReadAll(cluster.dir() + "/report/history.json");
   CHECK(json.find("\"verdict\":\"PASS\"") != std::string::npos);
   CHECK(json.find("\"outcome\":\"ok\"") != std::string::npos);
+  CHECK(json.find("\"token_values\":[") != std::string::npos);  // MVSETs record their token
   const std::string html = ReadAll(cluster.dir() + "/report/report.html");
   CHECK(html.find("<svg") != std::string::npos);
   CHECK(html.find("replication lag") != std::string::npos);

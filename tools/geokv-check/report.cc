@@ -151,6 +151,12 @@ bool WriteReport(const std::string& dir, const RunSummary& s, const std::vector<
       if (!op.field.empty()) json << ",\"field\":" << Json(op.field);
       if (!op.value.empty()) json << ",\"value\":" << Json(op.value);
       if (op.amount != 0) json << ",\"amount\":" << op.amount;
+      if (op.with_token) {
+        json << ",\"token_values\":[";
+        for (size_t t = 0; t < op.token_values.size(); ++t)
+          json << (t ? "," : "") << Json(op.token_values[t]);
+        json << "]";
+      }
       json << ",\"start_ms\":" << op.start_ms << ",\"end_ms\":" << op.end_ms
            << ",\"outcome\":" << Json(OutcomeName(op.outcome)) << "}";
     }

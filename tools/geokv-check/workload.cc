@@ -173,6 +173,8 @@ void Workload::Client(size_t dc, int index, const std::atomic<bool>& stop) {
         }
         if (seen->elements.size() == 2 && !seen->elements[0].str.empty()) {
           args.push_back(seen->elements[0].str);
+          op.with_token = true;
+          for (const auto& v : seen->elements[1].elements) op.token_values.push_back(v.str);
         }
       }
       perform(op, args);

@@ -20,6 +20,7 @@ const std::vector<CommandSpec>& Table() {
         {"echo", 2, kF, 0, 0, 0, CmdEcho},
         {"quit", -1, kF | kT, 0, 0, 0, CmdQuit},
         {"select", 2, kF, 0, 0, 0, CmdSelect},
+        {"auth", -2, kF, 0, 0, 0, CmdAuth},
         {"hello", -1, kF, 0, 0, 0, CmdHello},
         {"client", -2, 0, 0, 0, 0, CmdClient},
         // transactions (t_transaction.cc)
@@ -52,6 +53,22 @@ const std::vector<CommandSpec>& Table() {
         {"decr", 2, kW | kF, 1, 1, 1, CmdDecr},
         {"incrby", 3, kW | kF, 1, 1, 1, CmdIncrBy},
         {"decrby", 3, kW | kF, 1, 1, 1, CmdDecrBy},
+        // strings with a TTL (t_string.cc)
+        {"setex", 4, kW, 1, 1, 1, CmdSetEx},
+        {"psetex", 4, kW, 1, 1, 1, CmdPSetEx},
+        {"setnx", 3, kW | kF, 1, 1, 1, CmdSetNx},
+        {"getex", -2, kW | kF, 1, 1, 1, CmdGetEx},
+        {"getdel", 2, kW | kF, 1, 1, 1, CmdGetDel},
+        // key expiry (t_expire.cc)
+        {"expire", -3, kW | kF, 1, 1, 1, CmdExpire},
+        {"pexpire", -3, kW | kF, 1, 1, 1, CmdPExpire},
+        {"expireat", -3, kW | kF, 1, 1, 1, CmdExpireAt},
+        {"pexpireat", -3, kW | kF, 1, 1, 1, CmdPExpireAt},
+        {"ttl", 2, kR | kF, 1, 1, 1, CmdTtl},
+        {"pttl", 2, kR | kF, 1, 1, 1, CmdPTtl},
+        {"expiretime", 2, kR | kF, 1, 1, 1, CmdExpireTime},
+        {"pexpiretime", 2, kR | kF, 1, 1, 1, CmdPExpireTime},
+        {"persist", 2, kW | kF, 1, 1, 1, CmdPersist},
         // sets (t_set.cc)
         {"sadd", -3, kW | kF, 1, 1, 1, CmdSAdd},
         {"srem", -3, kW | kF, 1, 1, 1, CmdSRem},
@@ -74,6 +91,7 @@ const std::vector<CommandSpec>& Table() {
         {"mvset", -3, kW | kF, 1, 1, 1, CmdMvSet},
         {"mvget", 2, kR | kF, 1, 1, 1, CmdMvGet},
         // geokv (t_generic.cc)
+        {"geokv.forwarder", 1, kF, 0, 0, 0, CmdGeokvForwarder},
         {"geokv.where", 2, kR | kF, 0, 0, 0, CmdGeokvWhere},
         {"geokv.digest", 1, kR, 0, 0, 0, CmdGeokvDigest},
     };

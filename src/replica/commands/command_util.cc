@@ -1,5 +1,7 @@
 #include "replica/commands/command_util.h"
 
+#include <limits>
+
 #include "crdt/scalar.h"
 
 namespace geokv::replica {
@@ -20,8 +22,24 @@ std::optional<int64_t> IntegerArg(RespWriter& reply, const std::string& arg) {
   return value;
 }
 
-crdt::MutableState& StateOf(CommandContext& ctx, std::string_view key) {
-  return ctx.partitions.State(ctx.partitions.PartitionOf(key));
+crdt::LiveView StateOf(CommandContext& ctx, std::string_view key) {
+  return crdt::LiveView(ctx.partitions.State(ctx.partitions.PartitionOf(key)),
+                        ctx.partitions.NowMs());
+}
+
+void ForEachLiveKey(CommandContext& ctx, uint32_t p,
+                    const std::function<bool(const std::string&)>& visit) {
+  const int64_t now_ms = ctx.partitions.NowMs();
+  const crdt::MutableState& state = ctx.partitions.State(p);
+  ctx.partitions.ForEachKey(
+      p, [&](const std::string& key) { return crdt::IsDead(state, key, now_ms) || visit(key); });
+}
+
+void RemoveIfDead(CommandContext& ctx, uint32_t partition, std::string_view key) {
+  crdt::DeltaBuilder builder(ctx.partitions.State(partition), ctx.partitions.self());
+  if (crdt::RemoveIfDead(builder, key, ctx.partitions.NowMs())) {
+    ctx.partitions.Commit(partition, std::move(builder).Finish());
+  }
 }
 
 std::optional<crdt::ValueType> CheckType(CommandContext& ctx, std::string_view key,
@@ -56,6 +74,35 @@ void ReplyScalar(CommandContext& ctx, const crdt::ScalarValue& value) {
   } else {
     ctx.reply.Bulk(value.ToBytes());
   }
+}
+
+void ReplyInvalidExpireTime(CommandContext& ctx, const Args& args) {
+  std::string name = args[0].substr(0, 32);
+  for (char& c : name) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  }
+  ctx.reply.Error("ERR invalid expire time in '" + name + "' command");
+}
+
+std::optional<int64_t> SetOptionDeadline(CommandContext& ctx, const Args& args,
+                                         const std::string& value, TtlUnit unit) {
+  auto ms = IntegerArg(ctx, value);
+  if (!ms) return std::nullopt;
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  if (*ms <= 0 || (unit.seconds && *ms > kMax / 1000)) {
+    ReplyInvalidExpireTime(ctx, args);
+    return std::nullopt;
+  }
+  if (unit.seconds) *ms *= 1000;
+  if (unit.relative) {
+    const int64_t now_ms = ctx.partitions.NowMs();
+    if (*ms > kMax - now_ms) {  // Redis's sum wraps negative and is refused
+      ReplyInvalidExpireTime(ctx, args);
+      return std::nullopt;
+    }
+    *ms += now_ms;
+  }
+  return ms;
 }
 
 }  // namespace geokv::replica

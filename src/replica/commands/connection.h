@@ -35,6 +35,8 @@ struct ClientSession {
   std::string address;
   bool close_after_reply = false;  // set by QUIT
   std::shared_ptr<ClientWrites> writes = std::make_shared<ClientWrites>();
+  int protocol = kResp2;                 // HELLO: kResp2 or kResp3
+  bool forwarder = false;                // another node's forwarding link (GEOKV.FORWARDER)
   Transaction multi;                     // MULTI ... EXEC
   std::shared_ptr<WatchedKeys> watched;  // WATCH; null: none
 };
@@ -73,11 +75,20 @@ class ServerControl {
 class ConnectionContext {
  public:
   ConnectionContext(ClientSession& session, ServerControl& control, Reply answer)
-      : client(session), server(control), reply(&out_), later_(std::move(answer)) {}
+      : client(session),
+        server(control),
+        reply(&out_, session.protocol),
+        later_(std::move(answer)) {}
 
   ClientSession& client;
   ServerControl& server;
   RespWriter reply;
+
+  // Switches the connection's protocol (HELLO), this command's reply included.
+  void SetProtocol(int protocol) {
+    client.protocol = protocol;
+    reply = RespWriter(&out_, protocol);
+  }
 
   // The callback that takes the reply; after this call, `reply` is ignored.
   Reply Defer() {

@@ -22,6 +22,10 @@ inline constexpr std::string_view kTooManyWaiting = "ERR too many clients in WAI
 // Prefix of the reply when a forwarded request's target has too many in flight.
 inline constexpr std::string_view kBusyForwardPrefix = "BUSY too many requests in flight to node ";
 
+// A forwarded request reached a node that does not hold its keys either (the
+// two nodes disagree about placement, e.g. during a topology change).
+inline constexpr std::string_view kForwardedTwice =
+    "TRYAGAIN keys not held by the node a request was forwarded to; not forwarded again";
 inline constexpr std::string_view kExecAbort =
     "EXECABORT Transaction discarded because of previous errors.";
 inline constexpr std::string_view kNotInTransaction = "ERR Command not allowed inside a transaction";

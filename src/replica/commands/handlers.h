@@ -1,6 +1,7 @@
 // The command handlers, one file per value type (t_string.cc, t_set.cc,
-// t_hash.cc, t_mvreg.cc, t_generic.cc) and for connection and server commands
-// (t_connection.cc, t_server.cc). command.cc lists them in the table.
+// t_hash.cc, t_mvreg.cc, t_generic.cc; t_expire.cc for TTLs) and for
+// connection and server commands (t_connection.cc, t_server.cc). command.cc
+// lists them in the table.
 #pragma once
 
 #include "replica/commands/command.h"
@@ -18,6 +19,22 @@ void CmdIncr(CommandContext&, const Args&);
 void CmdDecr(CommandContext&, const Args&);
 void CmdIncrBy(CommandContext&, const Args&);
 void CmdDecrBy(CommandContext&, const Args&);
+// t_string.cc: values with a TTL
+void CmdSetEx(CommandContext&, const Args&);
+void CmdPSetEx(CommandContext&, const Args&);
+void CmdSetNx(CommandContext&, const Args&);
+void CmdGetEx(CommandContext&, const Args&);
+void CmdGetDel(CommandContext&, const Args&);
+// t_expire.cc
+void CmdExpire(CommandContext&, const Args&);
+void CmdPExpire(CommandContext&, const Args&);
+void CmdExpireAt(CommandContext&, const Args&);
+void CmdPExpireAt(CommandContext&, const Args&);
+void CmdTtl(CommandContext&, const Args&);
+void CmdPTtl(CommandContext&, const Args&);
+void CmdExpireTime(CommandContext&, const Args&);
+void CmdPExpireTime(CommandContext&, const Args&);
+void CmdPersist(CommandContext&, const Args&);
 // t_set.cc
 void CmdSAdd(CommandContext&, const Args&);
 void CmdSRem(CommandContext&, const Args&);
@@ -53,8 +70,10 @@ void CmdPing(ConnectionContext&, const Args&);
 void CmdEcho(ConnectionContext&, const Args&);
 void CmdQuit(ConnectionContext&, const Args&);
 void CmdSelect(ConnectionContext&, const Args&);
+void CmdAuth(ConnectionContext&, const Args&);
 void CmdHello(ConnectionContext&, const Args&);
 void CmdClient(ConnectionContext&, const Args&);
+void CmdGeokvForwarder(ConnectionContext&, const Args&);
 // t_transaction.cc
 void CmdMulti(ConnectionContext&, const Args&);
 void CmdExec(ConnectionContext&, const Args&);

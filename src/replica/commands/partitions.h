@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,12 +43,22 @@ class Partitions {
   virtual void ForEachKey(uint32_t partition,
                           const std::function<bool(const std::string&)>& visit) = 0;
 
+  // Up to max_keys keys of the partition that hold at least one atom, in byte
+  // order, strictly after `after` (from the first if nullopt); empty at the end.
+  // For walks that resume across jobs (active expiry). REQUIRES: max_keys >= 1.
+  virtual std::vector<std::string> ScanKeys(uint32_t partition,
+                                            const std::optional<std::string>& after,
+                                            size_t max_keys) = 0;
+
   // Number of keys with at least one atom in the partition.
   virtual size_t KeyCount(uint32_t partition) = 0;
 
   virtual crdt::ReplicaId self() const = 0;
   // A fresh timestamp for a register write.
   virtual crdt::Hlc Now() = 0;
+  // This node's wall clock in ms since the Unix epoch: the "now" that key
+  // expiry is read and written at (crdt/expiry.h).
+  virtual int64_t NowMs() = 0;
 };
 
 }  // namespace geokv::replica

@@ -1,5 +1,6 @@
-// Connection commands: PING ECHO QUIT SELECT HELLO CLIENT. They answer from
+// Connection commands: PING ECHO QUIT SELECT AUTH HELLO CLIENT. They answer from
 // the client's session alone.
+#include "crdt/scalar.h"
 #include "replica/commands/command_util.h"
 #include "replica/commands/handlers.h"
 
@@ -27,25 +28,61 @@ void CmdSelect(ConnectionContext& ctx, const Args& args) {
   ctx.reply.Simple("OK");
 }
 
-// HELLO [protover [SETNAME name]]: RESP2 only.
+namespace {
+// The only user until ACLs exist: "default", with no password (any password is
+// accepted for it, as Redis accepts for a nopass user).
+bool Authenticates(const std::string& user, const std::string& /*password*/) {
+  return user == "default";
+}
+constexpr std::string_view kWrongPass =
+    "WRONGPASS invalid username-password pair or user is disabled.";
+}  // namespace
+
+// AUTH [username] password
+void CmdAuth(ConnectionContext& ctx, const Args& args) {
+  if (args.size() > 3) return ctx.reply.Error(errors::kSyntax);
+  if (args.size() == 2) {
+    return ctx.reply.Error(
+        "ERR AUTH <password> called without any password configured for the default user. Are "
+        "you sure your configuration is correct?");
+  }
+  if (!Authenticates(args[1], args[2])) return ctx.reply.Error(kWrongPass);
+  ctx.reply.Simple("OK");
+}
+
+// HELLO [protover [AUTH username password] [SETNAME clientname]]
 void CmdHello(ConnectionContext& ctx, const Args& args) {
-  if (args.size() >= 2 && args[1] != "2") {
-    if (args[1] == "3") {
-      return ctx.reply.Error("NOPROTO this server speaks RESP2 only; HELLO 2 or no HELLO");
+  int protocol = ctx.client.protocol;
+  if (args.size() >= 2) {
+    auto version = crdt::ParseInt64(args[1]);
+    if (!version) return ctx.reply.Error("ERR Protocol version is not an integer or out of range");
+    if (*version != kResp2 && *version != kResp3) {
+      return ctx.reply.Error("NOPROTO sorry, this protocol version is not supported.");
     }
-    return ctx.reply.Error("NOPROTO unsupported protocol version");
+    protocol = static_cast<int>(*version);
   }
-  for (size_t i = 2; i + 1 < args.size(); ++i) {
-    if (EqualsIgnoreCase(args[i], "setname")) ctx.client.name = args[++i];
+  const std::string* name = nullptr;
+  for (size_t i = 2; i < args.size(); ++i) {
+    const size_t left = args.size() - i - 1;  // arguments after this option word
+    if (EqualsIgnoreCase(args[i], "auth") && left >= 2) {
+      if (!Authenticates(args[i + 1], args[i + 2])) return ctx.reply.Error(kWrongPass);
+      i += 2;
+    } else if (EqualsIgnoreCase(args[i], "setname") && left >= 1) {
+      name = &args[++i];
+    } else {
+      return ctx.reply.Error("ERR Syntax error in HELLO option '" + args[i].substr(0, 64) + "'");
+    }
   }
+  if (name != nullptr) ctx.client.name = *name;
+  ctx.SetProtocol(protocol);
   RespWriter& w = ctx.reply;
-  w.ArrayHeader(14);
+  w.MapHeader(7);
   w.Bulk("server");
   w.Bulk("geokv");
   w.Bulk("version");
   w.Bulk("0.1.0");
   w.Bulk("proto");
-  w.Integer(2);
+  w.Integer(protocol);
   w.Bulk("id");
   w.Integer(static_cast<int64_t>(ctx.client.id));
   w.Bulk("mode");
@@ -54,6 +91,13 @@ void CmdHello(ConnectionContext& ctx, const Args& args) {
   w.Bulk("master");
   w.Bulk("modules");
   w.ArrayHeader(0);
+}
+
+// GEOKV.FORWARDER: this connection carries requests another node forwarded;
+// they are served here or refused, never forwarded again.
+void CmdGeokvForwarder(ConnectionContext& ctx, const Args&) {
+  ctx.client.forwarder = true;
+  ctx.reply.Simple("OK");
 }
 
 // CLIENT SETNAME name | GETNAME | ID | SETINFO ...

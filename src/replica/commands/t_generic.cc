@@ -35,6 +35,9 @@ void CmdType(CommandContext& ctx, const Args& args) {
   ctx.reply.Simple(crdt::TypeName(crdt::VisibleType(StateOf(ctx, args[1]), args[1])));
 }
 
+// DBSIZE: the keys this node holds. As in Redis, a key whose TTL passed counts
+// until it is removed (active expiry does within a few cycles): an exact count
+// would cost a pass over every key.
 void CmdDbSize(CommandContext& ctx, const Args&) {
   int64_t total = 0;
   for (uint32_t p : ctx.partitions.HeldPartitions()) {
@@ -78,7 +81,7 @@ void CmdScan(CommandContext& ctx, const Args& args) {
       next = p;
       break;
     }
-    ctx.partitions.ForEachKey(p, [&](const std::string& key) {
+    ForEachLiveKey(ctx, p, [&](const std::string& key) {
       if (!GlobMatch(pattern, key)) return true;
       if (type &&
           !EqualsIgnoreCase(*type, crdt::TypeName(crdt::VisibleType(ctx.partitions.State(p), key)))) {

@@ -20,7 +20,8 @@ enum class FieldPart { kBoth, kNames, kValues };
 void ReplyFields(CommandContext& ctx, const Args& args, FieldPart part) {
   if (!ReadableHash(ctx, args)) return;
   const auto fields = crdt::ReadFields(StateOf(ctx, args[1]), args[1]);
-  ctx.reply.ArrayHeader(fields.size() * (part == FieldPart::kBoth ? 2 : 1));
+  part == FieldPart::kBoth ? ctx.reply.MapHeader(fields.size())
+                           : ctx.reply.ArrayHeader(fields.size());
   for (const auto& [name, value] : fields) {
     if (part != FieldPart::kValues) ctx.reply.Bulk(name);
     if (part != FieldPart::kNames) ctx.reply.Bulk(value.ToBytes());

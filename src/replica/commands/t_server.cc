@@ -19,7 +19,7 @@ void ReplyCommandInfo(RespWriter& reply, const CommandSpec& spec) {
   if (spec.flags & kFast) flags.push_back("fast");
   if (spec.flags & kAdmin) flags.push_back("admin");
   if (spec.key_finder != nullptr) flags.push_back("movablekeys");
-  reply.ArrayHeader(flags.size());
+  reply.SetHeader(flags.size());
   for (const char* f : flags) reply.Simple(f);
   reply.Integer(spec.first_key);
   reply.Integer(spec.last_key);
@@ -66,7 +66,7 @@ void CmdConfig(ConnectionContext& ctx, const Args& args) {
         }
       }
     }
-    w.ArrayHeader(matched.size() * 2);
+    w.MapHeader(matched.size());
     for (const ConfigParam* p : matched) {
       w.Bulk(p->name);
       w.Bulk(p->value);

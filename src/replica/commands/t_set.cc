@@ -45,7 +45,7 @@ void CmdSRem(CommandContext& ctx, const Args& args) {
 void CmdSMembers(CommandContext& ctx, const Args& args) {
   if (!ReadableSet(ctx, args)) return;
   const auto members = crdt::Members(StateOf(ctx, args[1]), args[1]);
-  ctx.reply.ArrayHeader(members.size());
+  ctx.reply.SetHeader(members.size());
   for (const auto& m : members) ctx.reply.Bulk(m);
 }
 

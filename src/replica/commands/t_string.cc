@@ -1,6 +1,9 @@
 // String and counter commands: GET SET MSET MGET GETSET STRLEN INCR INCRBY DECR
-// DECRBY. Semantics: docs/crdt.md (a string is a register with increments on
-// top). Each handler: check routing, check type, read, mutate, reply.
+// DECRBY, and those that write a TTL with the value (SET EX..., SETEX PSETEX
+// GETEX SETNX GETDEL). Semantics: docs/crdt.md (a string is a register with
+// increments on top; a SET without KEEPTTL makes the key persistent). Each
+// handler: check type, read, mutate, reply.
+#include "crdt/expiry.h"
 #include "crdt/key_type.h"
 #include "crdt/scalar.h"
 #include "replica/commands/command_util.h"
@@ -15,13 +18,95 @@ using crdt::ValueType;
 
 ScalarRef StringRef(const std::string& key) { return ScalarRef{key, std::nullopt}; }
 
-// Replaces whatever the key holds (any type) with a string.
-void Overwrite(CommandContext& ctx, const std::string& key, const std::string& value) {
+// What a whole-string write does to the key's TTL.
+struct Ttl {
+  enum class Kind : uint8_t { kPersist, kKeep, kDeadline } kind = Kind::kPersist;
+  int64_t deadline_ms = 0;  // kDeadline: absolute ms
+
+  static Ttl Persist() { return {}; }             // SET, GETSET, MSET: the key becomes persistent
+  static Ttl Keep() { return {Kind::kKeep, 0}; }  // SET KEEPTTL (APPEND and the like)
+  static Ttl At(int64_t deadline_ms) { return {Kind::kDeadline, deadline_ms}; }
+};
+
+// Replaces whatever the key holds (any type) with a string, and its TTL as
+// `ttl` says. A deadline already passed deletes the key (Redis's lazy expiry
+// would, at once).
+void WriteString(CommandContext& ctx, const std::string& key, const std::string& value, Ttl ttl) {
   const crdt::Hlc now = ctx.partitions.Now();
+  const bool gone = ttl.kind == Ttl::Kind::kDeadline && ttl.deadline_ms < ctx.partitions.NowMs();
   Mutate(ctx, key, [&](crdt::DeltaBuilder& b) {
+    if (gone) {
+      crdt::DeleteKey(b, key);
+      return;
+    }
     crdt::ClaimKey(b, key, ValueType::kString);
-    crdt::SetScalar(b, StringRef(key), now, value);
+    switch (ttl.kind) {
+      case Ttl::Kind::kPersist:
+        crdt::ClearExpiry(b, key);
+        crdt::SetScalar(b, StringRef(key), now, value, crdt::TtlEffect::kClear);
+        break;
+      case Ttl::Kind::kKeep:
+        crdt::SetScalar(b, StringRef(key), now, value, crdt::TtlEffect::kKeep);
+        break;
+      case Ttl::Kind::kDeadline:
+        crdt::ClearExpiry(b, key);
+        crdt::SetScalar(b, StringRef(key), now, value, crdt::TtlEffect::kReplace);
+        crdt::SetDeadline(b, key, ttl.deadline_ms);
+        break;
+    }
   });
+}
+
+// The options of SET (kSet) and GETEX (kGetEx), parsed as Redis 7.0's
+// parseExtendedStringArgumentsOrReply does: each option once its conflicting
+// ones are absent, the last of a repeated one winning.
+struct StringOptions {
+  bool nx = false, xx = false, get = false, keepttl = false, persist = false;
+  const std::string* ttl_value = nullptr;  // the EX/PX/EXAT/PXAT argument
+  TtlUnit ttl_unit;
+};
+enum class OptionsOf : uint8_t { kSet, kGetEx };
+
+std::optional<StringOptions> ParseStringOptions(CommandContext& ctx, const Args& args, size_t first,
+                                                OptionsOf command) {
+  StringOptions o;
+  const bool set = command == OptionsOf::kSet;
+  for (size_t i = first; i < args.size(); ++i) {
+    const std::string& opt = args[i];
+    const bool has_next = i + 1 < args.size();
+    const bool no_ttl_yet = o.ttl_value == nullptr && !o.keepttl && !o.persist;
+    auto ttl_option = [&](const char* name, TtlUnit unit) {
+      if (!EqualsIgnoreCase(opt, name) || !has_next) return false;
+      // The same option may repeat (EX 1 EX 2); another TTL option may not.
+      if (!no_ttl_yet && !(o.ttl_value != nullptr && o.ttl_unit.seconds == unit.seconds &&
+                           o.ttl_unit.relative == unit.relative)) {
+        return false;
+      }
+      o.ttl_value = &args[++i];
+      o.ttl_unit = unit;
+      return true;
+    };
+    if (set && EqualsIgnoreCase(opt, "nx") && !o.xx) {
+      o.nx = true;
+    } else if (set && EqualsIgnoreCase(opt, "xx") && !o.nx) {
+      o.xx = true;
+    } else if (set && EqualsIgnoreCase(opt, "get")) {
+      o.get = true;
+    } else if (set && EqualsIgnoreCase(opt, "keepttl") && !o.persist && o.ttl_value == nullptr) {
+      o.keepttl = true;
+    } else if (!set && EqualsIgnoreCase(opt, "persist") && !o.keepttl && o.ttl_value == nullptr) {
+      o.persist = true;
+    } else if (ttl_option("ex", {.seconds = true, .relative = true}) ||
+               ttl_option("px", {.seconds = false, .relative = true}) ||
+               ttl_option("exat", {.seconds = true, .relative = false}) ||
+               ttl_option("pxat", {.seconds = false, .relative = false})) {
+      continue;
+    } else {
+      ctx.reply.Error(errors::kSyntax);
+      return std::nullopt;
+    }
+  }
+  return o;
 }
 
 void IncrementBy(CommandContext& ctx, const std::string& key, int64_t by) {
@@ -40,37 +125,29 @@ void CmdGet(CommandContext& ctx, const Args& args) {
   ReplyScalar(ctx, crdt::ReadScalar(StateOf(ctx, args[1]), StringRef(args[1])));
 }
 
-// SET key value [NX | XX] [GET]
+// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]
 void CmdSet(CommandContext& ctx, const Args& args) {
-  bool nx = false, xx = false, get = false;
-  for (size_t i = 3; i < args.size(); ++i) {
-    if (EqualsIgnoreCase(args[i], "nx") && !xx) {
-      nx = true;
-    } else if (EqualsIgnoreCase(args[i], "xx") && !nx) {
-      xx = true;
-    } else if (EqualsIgnoreCase(args[i], "get")) {
-      get = true;
-    } else if (EqualsIgnoreCase(args[i], "ex") || EqualsIgnoreCase(args[i], "px") ||
-               EqualsIgnoreCase(args[i], "exat") || EqualsIgnoreCase(args[i], "pxat") ||
-               EqualsIgnoreCase(args[i], "keepttl")) {
-      return ctx.reply.Error("ERR geokv does not support key expiry");
-    } else {
-      return ctx.reply.Error(errors::kSyntax);
-    }
+  auto o = ParseStringOptions(ctx, args, 3, OptionsOf::kSet);
+  if (!o) return;
+  Ttl ttl = o->keepttl ? Ttl::Keep() : Ttl::Persist();
+  if (o->ttl_value != nullptr) {
+    auto deadline = SetOptionDeadline(ctx, args, *o->ttl_value, o->ttl_unit);
+    if (!deadline) return;
+    ttl = Ttl::At(*deadline);
   }
   const std::string& key = args[1];
   const ValueType type = crdt::VisibleType(StateOf(ctx, key), key);
-  if (get && type != ValueType::kString && type != ValueType::kNone) {
+  if (o->get && type != ValueType::kString && type != ValueType::kNone) {
     return ctx.reply.Error(errors::kWrongType);
   }
   const crdt::ScalarValue old =
-      get ? crdt::ReadScalar(StateOf(ctx, key), StringRef(key)) : crdt::ScalarValue{};
+      o->get ? crdt::ReadScalar(StateOf(ctx, key), StringRef(key)) : crdt::ScalarValue{};
   const bool exists = type != ValueType::kNone;
-  if ((nx && exists) || (xx && !exists)) {
-    return get ? ReplyScalar(ctx, old) : ctx.reply.Null();
+  if ((o->nx && exists) || (o->xx && !exists)) {
+    return o->get ? ReplyScalar(ctx, old) : ctx.reply.Null();
   }
-  Overwrite(ctx, key, args[2]);
-  if (get) {
+  WriteString(ctx, key, args[2], ttl);
+  if (o->get) {
     ReplyScalar(ctx, old);
   } else {
     ctx.reply.Simple("OK");
@@ -80,7 +157,7 @@ void CmdSet(CommandContext& ctx, const Args& args) {
 void CmdGetSet(CommandContext& ctx, const Args& args) {
   if (!CheckType(ctx, args[1], ValueType::kString)) return;
   const crdt::ScalarValue old = crdt::ReadScalar(StateOf(ctx, args[1]), StringRef(args[1]));
-  Overwrite(ctx, args[1], args[2]);
+  WriteString(ctx, args[1], args[2], Ttl::Persist());
   ReplyScalar(ctx, old);
 }
 
@@ -88,14 +165,16 @@ void CmdMSet(CommandContext& ctx, const Args& args) {
   if (args.size() % 2 != 1) {
     return ctx.reply.Error("ERR wrong number of arguments for 'mset' command");
   }
-  for (size_t i = 1; i + 1 < args.size(); i += 2) Overwrite(ctx, args[i], args[i + 1]);
+  for (size_t i = 1; i + 1 < args.size(); i += 2) {
+    WriteString(ctx, args[i], args[i + 1], Ttl::Persist());
+  }
   ctx.reply.Simple("OK");
 }
 
 void CmdMGet(CommandContext& ctx, const Args& args) {
   ctx.reply.ArrayHeader(args.size() - 1);
   for (size_t i = 1; i < args.size(); ++i) {
-    const crdt::MutableState& state = StateOf(ctx, args[i]);
+    const crdt::LiveView state = StateOf(ctx, args[i]);
     if (crdt::VisibleType(state, args[i]) != ValueType::kString) {
       ctx.reply.Null();  // Redis: MGET answers nil for a key of another type
     } else {
@@ -122,6 +201,67 @@ void CmdDecrBy(CommandContext& ctx, const Args& args) {
   if (!by) return;
   if (*by == INT64_MIN) return ctx.reply.Error("ERR decrement would overflow");
   IncrementBy(ctx, args[1], -*by);
+}
+
+namespace {
+// SETEX key seconds value / PSETEX key ms value
+void SetWithTtl(CommandContext& ctx, const Args& args, bool seconds) {
+  auto deadline = SetOptionDeadline(ctx, args, args[2], {.seconds = seconds, .relative = true});
+  if (!deadline) return;
+  WriteString(ctx, args[1], args[3], Ttl::At(*deadline));
+  ctx.reply.Simple("OK");
+}
+}  // namespace
+
+void CmdSetEx(CommandContext& ctx, const Args& args) { SetWithTtl(ctx, args, true); }
+void CmdPSetEx(CommandContext& ctx, const Args& args) { SetWithTtl(ctx, args, false); }
+
+// SETNX key value -> 1 if set, 0 if the key exists (any type)
+void CmdSetNx(CommandContext& ctx, const Args& args) {
+  if (crdt::VisibleType(StateOf(ctx, args[1]), args[1]) != ValueType::kNone) {
+    return ctx.reply.Integer(0);
+  }
+  WriteString(ctx, args[1], args[2], Ttl::Persist());
+  ctx.reply.Integer(1);
+}
+
+// GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]: the value, and a new
+// TTL. As in Redis 7.0 a missing key answers nil before the TTL is checked.
+void CmdGetEx(CommandContext& ctx, const Args& args) {
+  auto o = ParseStringOptions(ctx, args, 2, OptionsOf::kGetEx);
+  if (!o) return;
+  const std::string& key = args[1];
+  if (!CheckType(ctx, key, ValueType::kString)) return;
+  const crdt::ScalarValue value = crdt::ReadScalar(StateOf(ctx, key), StringRef(key));
+  if (!value.present()) return ctx.reply.Null();
+  std::optional<int64_t> deadline;
+  if (o->ttl_value != nullptr) {
+    deadline = SetOptionDeadline(ctx, args, *o->ttl_value, o->ttl_unit);
+    if (!deadline) return;
+  }
+  ReplyScalar(ctx, value);
+  if (!deadline && !o->persist) return;
+  const int64_t now_ms = ctx.partitions.NowMs();
+  Mutate(ctx, key, [&](crdt::DeltaBuilder& b) {
+    if (!deadline) {
+      crdt::Persist(b, key);
+    } else if (!o->ttl_unit.relative && *deadline <= now_ms) {
+      crdt::DeleteKey(b, key);  // EXAT/PXAT in the past: Redis deletes the key
+    } else {
+      crdt::SetDeadline(b, key, *deadline);
+    }
+  });
+}
+
+// GETDEL key: the value, and the key deleted.
+void CmdGetDel(CommandContext& ctx, const Args& args) {
+  const std::string& key = args[1];
+  if (!CheckType(ctx, key, ValueType::kString)) return;
+  const crdt::ScalarValue value = crdt::ReadScalar(StateOf(ctx, key), StringRef(key));
+  if (value.present()) {
+    Mutate(ctx, key, [&](crdt::DeltaBuilder& b) { crdt::DeleteKey(b, key); });
+  }
+  ReplyScalar(ctx, value);
 }
 
 }  // namespace geokv::replica

@@ -2,6 +2,8 @@
 
 #include <xxhash.h>
 
+#include "crdt/expiry.h"
+
 namespace geokv::replica {
 
 uint64_t KeyVersion(const crdt::StateView& state, const std::string& key) {
@@ -18,8 +20,12 @@ uint64_t KeyVersion(const crdt::StateView& state, const std::string& key) {
 }
 
 bool WatchedKeys::Unchanged(Partitions& partitions) const {
+  // As WATCH saw it (StateOf: expired keys absent), so a key that expired in
+  // between aborts EXEC, and one already expired at WATCH does not (Redis 7.0).
+  const int64_t now_ms = partitions.NowMs();
   for (const auto& [key, version] : keys_) {
-    if (KeyVersion(partitions.State(partitions.PartitionOf(key)), key) != version) return false;
+    const crdt::LiveView live(partitions.State(partitions.PartitionOf(key)), now_ms);
+    if (KeyVersion(live, key) != version) return false;
   }
   return true;
 }

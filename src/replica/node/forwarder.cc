@@ -24,19 +24,29 @@ int64_t ScanReply(std::string_view b, size_t at, int depth, size_t max_bulk) {
   const char type = b[at];
   std::string_view body = b.substr(at + 1, eol - at - 1);
   const size_t after = eol + 2;
-  if (type == '+' || type == '-' || type == ':') return static_cast<int64_t>(after);
+  // Line types: RESP2 simple, error, integer; RESP3 null, double, boolean,
+  // big number.
+  switch (type) {
+    case '+': case '-': case ':': case '_': case ',': case '#': case '(':
+      return static_cast<int64_t>(after);
+    default:
+      break;
+  }
   int64_t n = 0;
   auto [end, ec] = std::from_chars(body.data(), body.data() + body.size(), n);
   if (ec != std::errc() || end != body.data() + body.size() || n < -1) return -1;
-  if (type == '$') {
+  if (n > (int64_t{1} << 32)) return -1;
+  if (type == '$' || type == '=' || type == '!') {  // bulk, verbatim, bulk error
     if (n == -1) return static_cast<int64_t>(after);
     if (static_cast<uint64_t>(n) > max_bulk) return -1;
     if (b.size() < after + static_cast<size_t>(n) + 2) return 0;
     return static_cast<int64_t>(after + static_cast<size_t>(n) + 2);
   }
-  if (type == '*') {
+  if (type == '*' || type == '~' || type == '>' || type == '%') {  // array, set, push, map
+    if (n == -1) return static_cast<int64_t>(after);
+    const int64_t elements = type == '%' ? 2 * n : n;
     size_t pos = after;
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = 0; i < elements; ++i) {
       const int64_t next = ScanReply(b, pos, depth + 1, max_bulk);
       if (next <= 0) return next;
       pos = static_cast<size_t>(next);
@@ -55,22 +65,47 @@ int64_t CompleteReplyLength(std::string_view bytes, size_t max_bulk_bytes) {
 // The connection to one target node.
 class Forwarder::Link : public std::enable_shared_from_this<Link> {
  public:
-  Link(Forwarder& owner, ForwardTarget target)
-      : owner_(owner), target_(std::move(target)), socket_(owner.io_), timer_(owner.io_) {}
+  Link(Forwarder& owner, ForwardTarget target, int protocol)
+      : owner_(owner),
+        target_(std::move(target)),
+        protocol_(protocol),
+        socket_(owner.io_),
+        timer_(owner.io_) {}
 
   size_t in_flight() const { return waiting_.size(); }
 
   void Send(std::string request, Reply reply) {
-    waiting_.push_back(std::move(reply));
+    const bool was_idle = waiting_.empty();
+    waiting_.push_back(Waiting{std::move(reply), Deadline()});
     out_ += request;
     if (!connected_ && !connecting_) return Connect();
+    if (was_idle) ArmTimer();
     Write();
   }
 
   void Shutdown() { Fail("node shutting down"); }
 
  private:
+  struct Waiting {
+    Reply reply;  // nullptr: the reply to the link's own handshake, dropped
+    std::chrono::steady_clock::time_point deadline;
+  };
+
+  std::chrono::steady_clock::time_point Deadline() const {
+    return std::chrono::steady_clock::now() + std::chrono::milliseconds(owner_.timeout_ms_);
+  }
+
+  // Every new connection first says it is a forwarding link (the target then
+  // never forwards its requests again: one hop at most) and, for RESP3
+  // clients, switches to RESP3 so replies pass through unchanged.
   void Connect() {
+    std::string handshake = EncodeRequest({"GEOKV.FORWARDER"});
+    waiting_.push_front(Waiting{nullptr, Deadline()});
+    if (protocol_ != kResp2) {
+      handshake += EncodeRequest({"HELLO", std::to_string(protocol_)});
+      waiting_.push_front(Waiting{nullptr, Deadline()});
+    }
+    out_.insert(0, handshake);
     connecting_ = true;
     boost::system::error_code ec;
     auto address = asio::ip::make_address(target_.host, ec);
@@ -89,13 +124,21 @@ class Forwarder::Link : public std::enable_shared_from_this<Link> {
                           });
   }
 
+  // The timer fires at the oldest request's deadline, so a target that stops
+  // answering fails its requests in time however many more keep arriving.
   void ArmTimer() {
-    timer_.expires_after(std::chrono::milliseconds(owner_.timeout_ms_));
+    if (waiting_.empty()) {
+      timer_.cancel();
+      return;
+    }
+    timer_.expires_at(waiting_.front().deadline);
     timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
       auto self = weak.lock();
-      if (!ec && self && !self->waiting_.empty()) {
-        self->Fail("timed out waiting for node " + self->target_.node_id);
+      if (ec || !self || self->waiting_.empty()) return;
+      if (self->waiting_.front().deadline <= std::chrono::steady_clock::now()) {
+        return self->Fail("timed out waiting for node " + self->target_.node_id);
       }
+      self->ArmTimer();
     });
   }
 
@@ -104,7 +147,6 @@ class Forwarder::Link : public std::enable_shared_from_this<Link> {
     writing_ = true;
     sending_.swap(out_);
     out_.clear();
-    ArmTimer();
     asio::async_write(socket_, asio::buffer(sending_),
                       [self = shared_from_this()](boost::system::error_code ec, size_t) {
                         self->writing_ = false;
@@ -125,16 +167,18 @@ class Forwarder::Link : public std::enable_shared_from_this<Link> {
   }
 
   void Deliver() {
+    bool delivered = false;
     for (;;) {
       const int64_t n = CompleteReplyLength(in_);
       if (n < 0) return Fail("malformed reply from node " + target_.node_id);
       if (n == 0 || waiting_.empty()) break;
-      Reply reply = std::move(waiting_.front());
+      Reply reply = std::move(waiting_.front().reply);
       waiting_.pop_front();
-      reply(in_.substr(0, static_cast<size_t>(n)));
+      if (reply) reply(in_.substr(0, static_cast<size_t>(n)));
       in_.erase(0, static_cast<size_t>(n));
+      delivered = true;
     }
-    if (waiting_.empty()) timer_.cancel();
+    if (delivered) ArmTimer();
   }
 
   // Answers every waiting request with an error and resets the connection (the
@@ -148,16 +192,20 @@ class Forwarder::Link : public std::enable_shared_from_this<Link> {
     out_.clear();
     auto waiting = std::move(waiting_);
     waiting_.clear();
-    owner_.failed_ += waiting.size();
-    for (auto& reply : waiting) reply(ErrorReply("TRYAGAIN forwarding failed: " + why));
+    for (auto& w : waiting) {
+      if (!w.reply) continue;
+      ++owner_.failed_;
+      w.reply(ErrorReply("TRYAGAIN forwarding failed: " + why));
+    }
   }
 
   Forwarder& owner_;
   ForwardTarget target_;
+  int protocol_;
   tcp::socket socket_;
   asio::steady_timer timer_;
   bool connected_ = false, connecting_ = false, writing_ = false;
-  std::deque<Reply> waiting_;
+  std::deque<Waiting> waiting_;
   std::string out_, sending_, in_;
   std::array<char, 64 * 1024> chunk_{};
 };
@@ -169,9 +217,10 @@ Forwarder::~Forwarder() {
   for (auto& [id, link] : links_) link->Shutdown();
 }
 
-void Forwarder::Forward(const ForwardTarget& target, const Args& args, Reply reply) {
-  auto& link = links_[target.node_id];
-  if (!link) link = std::make_shared<Link>(*this, target);
+void Forwarder::Forward(const ForwardTarget& target, const Args& args, int protocol,
+                        Reply reply) {
+  auto& link = links_[{target.node_id, protocol}];
+  if (!link) link = std::make_shared<Link>(*this, target, protocol);
   if (link->in_flight() >= max_in_flight_) {
     return reply(ErrorReply(std::string(errors::kBusyForwardPrefix) + target.node_id));
   }

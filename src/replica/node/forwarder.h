@@ -1,12 +1,17 @@
 // Forwarder: relays requests for keys this node does not hold to a node that
 // does, and the replies back, verbatim.
 //
-// One pipelined connection per target node, opened on first use and reopened
-// after a failure. Requests to one node are written in order and replies are
-// matched first-in first-out, as the Redis protocol guarantees. A request that
-// cannot be delivered (connection refused, closed, timed out) is answered with
-// an error naming the node, never left hanging. Bounded: at most
-// max_in_flight requests per target; beyond that the caller gets BUSY.
+// One pipelined connection per target node and protocol (RESP2 or RESP3, so
+// replies pass through in the client's protocol), opened on first use and
+// reopened after a failure. Each connection first announces itself with
+// GEOKV.FORWARDER, so the target never forwards a forwarded request again (at
+// most one hop, whatever two nodes believe about placement). Requests to one
+// node are written in order and replies are matched first-in first-out, as the
+// Redis protocol guarantees. A request that cannot be delivered (connection
+// refused, closed, or no reply within timeout_ms of its sending, however much
+// other traffic follows it) is answered with -TRYAGAIN naming the node, never
+// left hanging. Bounded: at most max_in_flight requests per target; beyond
+// that the caller gets BUSY.
 //
 // Threading: all calls on the I/O thread (the io_context's).
 #pragma once
@@ -43,8 +48,9 @@ class Forwarder {
                      int timeout_ms = 5000);
   ~Forwarder();
 
-  // Sends `args` to the target and calls `reply` with its reply (or an error).
-  void Forward(const ForwardTarget& target, const Args& args, Reply reply);
+  // Sends `args` to the target over a connection speaking `protocol` and calls
+  // `reply` with its reply (or an error).
+  void Forward(const ForwardTarget& target, const Args& args, int protocol, Reply reply);
 
   uint64_t forwarded() const { return forwarded_; }
   uint64_t failed() const { return failed_; }
@@ -54,7 +60,7 @@ class Forwarder {
   boost::asio::io_context& io_;
   size_t max_in_flight_;
   int timeout_ms_;
-  std::map<std::string, std::shared_ptr<Link>> links_;
+  std::map<std::pair<std::string, int>, std::shared_ptr<Link>> links_;  // by (node id, protocol)
   uint64_t forwarded_ = 0;
   uint64_t failed_ = 0;
 };

@@ -53,12 +53,18 @@ class Node::TxnPartitions final : public Partitions {
       after = keys.back();
     }
   }
+  std::vector<std::string> ScanKeys(uint32_t p, const std::optional<std::string>& after,
+                                    size_t max_keys) override {
+    GEOKV_ASSERT(txn_ != nullptr);
+    return txn_->ScanKeys(p, after, max_keys);
+  }
   size_t KeyCount(uint32_t p) override {
     GEOKV_ASSERT(txn_ != nullptr);
     return txn_->KeyCount(p);
   }
   crdt::ReplicaId self() const override { return node_.self().replica_id; }
   crdt::Hlc Now() override { return node_.clock_.Now(); }
+  int64_t NowMs() override { return static_cast<int64_t>(crdt::HybridClock::SystemWallClock()); }
 
  private:
   Node& node_;
@@ -124,12 +130,13 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
   const std::optional<size_t> target = RouteTo(partitions);
   if (!target) return reply(ErrorReply(errors::kCrossSlot));
   if (*target != node_index_) {
+    if (client.forwarder) return reply(ErrorReply(errors::kForwardedTwice));
     const placement::Node& node = table_.topology().nodes()[*target];
     return forwarder_.Forward({node.id, node.client.host, node.client.port}, args,
-                              std::move(reply));
+                              client.protocol, std::move(reply));
   }
   RunDataCommand([handler, args = std::move(args)](CommandContext& ctx) { handler(ctx, args); },
-                 std::move(reply), client.writes);
+                 client, std::move(reply));
 }
 
 bool Node::HoldsAll(const std::vector<std::string_view>& keys) const {
@@ -172,7 +179,7 @@ void Node::Watch(ClientSession& client, std::vector<std::string> keys, Reply rep
         }
         ctx.reply.Simple("OK");
       },
-      std::move(reply), client.writes);
+      client, std::move(reply));
 }
 
 void Node::Exec(ClientSession& client, std::vector<Args> queued,
@@ -190,7 +197,7 @@ void Node::Exec(ClientSession& client, std::vector<Args> queued,
         ctx.reply.ArrayHeader(queued.size());
         for (size_t i = 0; i < queued.size(); ++i) handlers[i](ctx, queued[i]);
       },
-      std::move(reply), client.writes);
+      client, std::move(reply));
 }
 
 void Node::Info(const std::string& section, Reply reply) {
@@ -212,6 +219,30 @@ void Node::Info(const std::string& section, Reply reply) {
         finish("");
       });
   if (!s.ok()) reply(ErrorReply(errors::kBusy));
+}
+
+void Node::StartActiveExpiry(std::chrono::milliseconds period) {
+  GEOKV_ASSERT(expiry_timer_ == nullptr);
+  expiry_period_ = period;
+  expiry_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  ScheduleActiveExpiry();
+}
+
+void Node::ScheduleActiveExpiry() {
+  expiry_timer_->expires_after(expiry_period_);
+  expiry_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    auto body = [this](NodeReplication::Job& job) {
+      TxnPartitions partitions(*this, &job);
+      active_expiry_.RunCycle(partitions);
+    };
+    auto done = [this](Status) {
+      boost::asio::post(io_, [this] { ScheduleActiveExpiry(); });
+    };
+    if (!NodeReplication::Submit(replication_, engine_, std::move(body), std::move(done)).ok()) {
+      ScheduleActiveExpiry();  // busy: next period
+    }
+  });
 }
 
 std::optional<size_t> Node::RouteTo(const std::vector<uint32_t>& partitions) const {
@@ -240,9 +271,9 @@ std::optional<size_t> Node::RouteTo(const std::vector<uint32_t>& partitions) con
   return fallback;
 }
 
-void Node::RunDataCommand(std::function<void(CommandContext&)> run, Reply reply,
-                          std::shared_ptr<ClientWrites> writes) {
-  batch_.push_back(PendingCommand{std::move(run), std::move(reply), std::move(writes)});
+void Node::RunDataCommand(std::function<void(CommandContext&)> run, const ClientSession& client,
+                          Reply reply) {
+  batch_.push_back(PendingCommand{std::move(run), std::move(reply), client.writes, client.protocol});
   if (batch_.size() == 1) boost::asio::post(io_, [this] { FlushBatch(); });
   if (batch_.size() >= kMaxBatch) FlushBatch();
 }
@@ -257,7 +288,7 @@ void Node::FlushBatch() {
   auto body = [this, commands, outputs, writes](NodeReplication::Job& job) {
     TxnPartitions partitions(*this, &job);
     for (size_t i = 0; i < commands->size(); ++i) {
-      RespWriter writer(&(*outputs)[i]);
+      RespWriter writer(&(*outputs)[i], (*commands)[i].protocol);
       CommandContext ctx{partitions, writer};
       (*commands)[i].run(ctx);
       (*writes)[i] = partitions.TakeWrites();

@@ -16,7 +16,10 @@
 #include <vector>
 
 #include "crdt/hlc.h"
+#include <boost/asio/steady_timer.hpp>
+
 #include "placement/ring.h"
+#include "replica/node/active_expiry.h"
 #include "replica/node/forwarder.h"
 #include "replica/node/node_replication.h"
 #include "replica/node/server.h"
@@ -52,6 +55,11 @@ class Node final : public Dispatcher, public ServerControl {
   // deltas are only logged. Set once before serving.
   void set_replication(NodeReplication* replication) { replication_ = replication; }
 
+  // Starts active expiry (active_expiry.h): one cycle per period, each a
+  // storage job whose removals commit and replicate like any write. Call once,
+  // on the I/O thread, after set_replication.
+  void StartActiveExpiry(std::chrono::milliseconds period);
+
   const placement::Node& self() const { return table_.topology().nodes()[node_index_]; }
   const placement::PlacementTable& table() const { return table_; }
   bool Holds(uint32_t partition) const { return held_[partition]; }
@@ -65,13 +73,14 @@ class Node final : public Dispatcher, public ServerControl {
     std::function<void(CommandContext&)> run;  // one command, or a transaction
     Reply reply;
     std::shared_ptr<ClientWrites> writes;
+    int protocol;  // of the client's connection
   };
   // Routes a data command by its keys, then forwards it or queues it for
   // the next storage job.
   void DispatchData(const CommandSpec& spec, DataHandler handler, ClientSession& client, Args args,
                     Reply reply);
-  void RunDataCommand(std::function<void(CommandContext&)> run, Reply reply,
-                      std::shared_ptr<ClientWrites> writes);
+  void RunDataCommand(std::function<void(CommandContext&)> run, const ClientSession& client,
+                      Reply reply);
   // Inside MULTI: queues a data command whose keys this node holds; refuses
   // (and marks the transaction aborted) anything else.
   void Queue(const CommandSpec& spec, ClientSession& client, Args args, Reply reply);
@@ -98,6 +107,10 @@ class Node final : public Dispatcher, public ServerControl {
   std::vector<bool> held_;
   std::vector<uint32_t> held_list_;
   crdt::HybridClock clock_;  // used on the writer thread only
+  void ScheduleActiveExpiry();
+  ActiveExpiry active_expiry_;                                // writer thread only
+  std::unique_ptr<boost::asio::steady_timer> expiry_timer_;  // I/O thread only
+  std::chrono::milliseconds expiry_period_{100};
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -35,7 +35,7 @@ int Fail(const std::string& message) {
 
 int main(int argc, char** argv) {
   CLI::App app{"geokv-server: one node of a geo-replicated key-value store"};
-  std::string topology_path, node_id, data_dir, log_level = "info", sync = "normal";
+  std::string topology_path, node_id, data_dir, log_level = "info", sync = "full";
   replica::ServerOptions options;
   replica::ReplicationSettings replication;
   app.add_option("--topology", topology_path,
@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   app.add_option("--synchronous", sync,
-                 "normal: commits survive a process crash; full: also power loss")
+                 "full (default): commits survive power loss; normal: only a process crash "
+                 "(a power loss may drop the last acknowledged writes from this node's disk)")
       ->check(CLI::IsMember({"normal", "full"}));
   app.add_option("--maxclients", options.max_clients, "connections at most")
       ->check(CLI::PositiveNumber);
@@ -113,6 +114,7 @@ int main(int argc, char** argv) {
   replica::NodeReplication replicator(node.table(), *node_index, **engine, io, replication);
   if (Status s = replicator.Start(); !s.ok()) return Fail(s.message());
   node.set_replication(&replicator);
+  node.StartActiveExpiry(std::chrono::milliseconds(100));
   if (Status s = server.Listen(self.client.host, self.client.port); !s.ok()) {
     return Fail(s.message());
   }

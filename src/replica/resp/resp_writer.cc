@@ -38,12 +38,20 @@ void RespWriter::Bulk(std::string_view bytes) {
   out_->append("\r\n");
 }
 
-void RespWriter::Null() { out_->append("$-1\r\n"); }
+void RespWriter::Null() { out_->append(protocol_ == kResp3 ? "_\r\n" : "$-1\r\n"); }
 
-void RespWriter::NullArray() { out_->append("*-1\r\n"); }
+void RespWriter::NullArray() { out_->append(protocol_ == kResp3 ? "_\r\n" : "*-1\r\n"); }
 
-void RespWriter::ArrayHeader(size_t count) {
-  out_->push_back('*');
+void RespWriter::ArrayHeader(size_t count) { Header('*', count); }
+
+void RespWriter::MapHeader(size_t pairs) {
+  protocol_ == kResp3 ? Header('%', pairs) : Header('*', 2 * pairs);
+}
+
+void RespWriter::SetHeader(size_t count) { Header(protocol_ == kResp3 ? '~' : '*', count); }
+
+void RespWriter::Header(char type, size_t count) {
+  out_->push_back(type);
   AppendNumber(out_, static_cast<int64_t>(count));
   out_->append("\r\n");
 }

@@ -9,62 +9,15 @@
 #include "crdt/join.h"
 #include "crdt/key_type.h"
 #include "crdt/memory_state.h"
+#include "memory_partitions.h"
 #include "replica/commands/command.h"
 
 namespace geokv::replica {
 namespace {
 
-constexpr uint32_t kPartitions = 8;
-
-// Every partition held in memory, except `not_held` when a test sets it.
-class MemoryPartitions final : public Partitions {
- public:
-  uint32_t PartitionOf(std::string_view key) const override {
-    uint32_t h = 2166136261u;  // FNV-1a: stable, and good enough for a test
-    for (char c : key) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
-    return h % kPartitions;
-  }
-  bool Holds(uint32_t p) const override { return p != not_held; }
-  std::vector<uint32_t> HeldPartitions() const override {
-    std::vector<uint32_t> held;
-    for (uint32_t p = 0; p < kPartitions; ++p) {
-      if (Holds(p)) held.push_back(p);
-    }
-    return held;
-  }
-  std::vector<std::string> PreferenceList(uint32_t p) const override {
-    return Holds(p) ? std::vector<std::string>{"me", "dc2-a"}
-                    : std::vector<std::string>{"dc2-a", "dc3-a"};
-  }
-  crdt::MutableState& State(uint32_t p) override { return states_[p]; }
-  void Commit(uint32_t p, const crdt::Delta& delta) override {
-    crdt::ApplyDelta(states_[p], delta);
-    ++commits;
-  }
-  void ForEachKey(uint32_t p, const std::function<bool(const std::string&)>& visit) override {
-    for (const auto& key : crdt::Keys(states_[p])) {
-      if (!visit(key)) return;
-    }
-  }
-  size_t KeyCount(uint32_t p) override { return crdt::Keys(states_[p]).size(); }
-  crdt::ReplicaId self() const override { return 42; }
-  crdt::Hlc Now() override { return crdt::Hlc{++hlc}; }
-
-  int commits = 0;
-  uint64_t hlc = 1000;
-  uint32_t not_held = kPartitions;  // none
-
- private:
-  std::map<uint32_t, crdt::MemoryState> states_;
-};
-
-// A key that falls in partition `p`.
-std::string KeyIn(const MemoryPartitions& ks, uint32_t p) {
-  for (int i = 0;; ++i) {
-    std::string key = "key:" + std::to_string(i);
-    if (ks.PartitionOf(key) == p) return key;
-  }
-}
+using test::KeyIn;
+using test::kPartitions;
+using test::MemoryPartitions;
 
 // The server side of connection commands: fixed parameters, and a record of
 // what INFO and WAIT were asked.
@@ -135,7 +88,6 @@ TEST_CASE("Commands: strings, SET options and counters", "[unit]") {
   CHECK(Run(ks, {"SET", "b", "2", "XX"}) == "$-1\r\n");
   CHECK(Run(ks, {"SET", "a", "3", "XX", "GET"}) == "$1\r\n1\r\n");
   CHECK(Run(ks, {"SET", "a", "3", "NX", "XX"}) == "-ERR syntax error\r\n");
-  CHECK(Run(ks, {"SET", "a", "3", "EX", "10"}) == "-ERR geokv does not support key expiry\r\n");
   CHECK(Run(ks, {"INCR", "a"}) == ":4\r\n");
   CHECK(Run(ks, {"INCRBY", "a", "-10"}) == ":-6\r\n");
   CHECK(Run(ks, {"DECRBY", "a", "4"}) == ":-10\r\n");

@@ -114,5 +114,26 @@ TEST_CASE("Cluster: forwarding skips a replica the failure detector reports down
   CHECK(reply->ToString() == "\"v\"");
 }
 
+TEST_CASE("Cluster: a forwarded request is never forwarded again; RESP3 replies pass through",
+          "[integration]") {
+  TestCluster cluster(5, 1, 3, 16);
+  for (size_t i = 0; i < 5; ++i) REQUIRE(cluster.Start(i).ok());
+  std::vector<std::string> holders;
+  const std::string key = KeyNotHeldBy(cluster, "dc1-a", &holders);
+  // A connection that says it is another node's forwarding link gets an
+  // error for a key node 0 does not hold, instead of a second hop.
+  RespClient link = cluster.Client(0);
+  REQUIRE(link.Command({"GEOKV.FORWARDER"})->str == "OK");
+  auto refused = link.Command({"GET", key});
+  REQUIRE(refused.ok());
+  CHECK(refused->str.rfind("TRYAGAIN keys not held by the node a request was forwarded to", 0) ==
+        0);
+  // An ordinary client's request is forwarded, in the client's protocol.
+  const std::string cli = "redis-cli --no-raw -3 -p " + std::to_string(cluster.nodes()[0].client_port);
+  CHECK(RunCommand(cli + " HSET " + key + " f v 2>&1") == "(integer) 1\n");
+  CHECK(RunCommand(cli + " HGETALL " + key + " 2>&1") == "1# \"f\" => \"v\"\n");
+  CHECK(RunCommand(cli + " GET nokey:{" + key + "} 2>&1") == "(nil)\n");
+}
+
 }  // namespace
 }  // namespace geokv::test

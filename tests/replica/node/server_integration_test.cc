@@ -332,5 +332,36 @@ TEST_CASE("Server: MULTI/EXEC runs queued commands at once, WATCH aborts on a ch
   CHECK(run(a, {"DISCARD"}) == "(error) ERR DISCARD without MULTI");
 }
 
+TEST_CASE("Server: HELLO 3 switches the connection to RESP3 (maps, sets, nulls)",
+          "[integration]") {
+  SingleNode node;
+  RespClient c = node.cluster.Client(0);
+  auto run = [&](std::vector<std::string> args) {
+    auto r = c.Command(args);
+    REQUIRE(r.ok());
+    return r->ToString();
+  };
+  CHECK(run({"HELLO", "4"}) == "(error) NOPROTO sorry, this protocol version is not supported.");
+  CHECK(run({"HELLO", "x"}) ==
+        "(error) ERR Protocol version is not an integer or out of range");
+  CHECK(run({"HELLO", "2", "AUTH", "bob", "pw"}) ==
+        "(error) WRONGPASS invalid username-password pair or user is disabled.");
+  CHECK(run({"HELLO", "2", "BOGUS"}) == "(error) ERR Syntax error in HELLO option 'BOGUS'");
+  CHECK(run({"HELLO", "2", "AUTH", "default", "pw", "SETNAME", "app"}).find("proto") !=
+        std::string::npos);
+  CHECK(run({"CLIENT", "GETNAME"}) == "\"app\"");
+  REQUIRE(run({"HSET", "h", "f", "v"}) == "(integer) 1");
+  REQUIRE(run({"SADD", "s", "m"}) == "(integer) 1");
+  // RESP3 as a real client reads it.
+  const std::string cli = "redis-cli --no-raw -3 -p " + std::to_string(node.cluster.nodes()[0].client_port);
+  CHECK(RunCommand(cli + " HGETALL h 2>&1") == "1# \"f\" => \"v\"\n");
+  CHECK(RunCommand(cli + " SMEMBERS s 2>&1") == "1~ \"m\"\n");
+  CHECK(RunCommand(cli + " GET missing 2>&1") == "(nil)\n");
+  CHECK(RunCommand(cli + " CONFIG GET databases 2>&1") == "1# \"databases\" => \"1\"\n");
+  const std::string hello = RunCommand(cli + " HELLO 3 2>&1");
+  CHECK(hello.rfind("1# \"server\" => \"geokv\"\n", 0) == 0);
+  CHECK(hello.find("3# \"proto\" => (integer) 3\n") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace geokv::test
