@@ -129,7 +129,10 @@ TEST_CASE("Replication sim: with gap detection off, drops lose writes and the ch
   std::printf("gap detection off: %d of %d schedules diverged, %d did not settle, %d ok\n",
               outcomes[Result::Outcome::kDiverged], schedules,
               outcomes[Result::Outcome::kNotQuiescent], outcomes[Result::Outcome::kOk]);
-  CHECK(outcomes[Result::Outcome::kDiverged] >= schedules / 2);
+  // Diverged, or never settled (a stream stuck behind a lost delta): either
+  // way the checker reports the loss.
+  CHECK(outcomes[Result::Outcome::kDiverged] + outcomes[Result::Outcome::kNotQuiescent] >=
+        schedules / 2);
 
   // The invariant checked during the run (the context covers applied) notices
   // too, earlier.

@@ -135,6 +135,8 @@ class Simulation {
     std::unique_ptr<MemoryReplicaStore> store;
     std::unique_ptr<ReplicationCore> core;  // null while crashed
     std::unique_ptr<MemoryReplicaStore> backup;  // an older copy of store (restore faults)
+    // Restored and not yet writable everywhere: see RestoreInProgress.
+    bool restoring = false;
     uint64_t generation = 0;                // of the core: ticks of an older one are void
     std::vector<uint32_t> held;
     std::vector<size_t> peers;  // nodes sharing a partition
@@ -169,10 +171,19 @@ class Simulation {
   void Crash(size_t n);
   void Restart(size_t n);
   // Crashes n and puts its backup in place of its store, as an operator
-  // restoring a copy would: only when every own delta it would lose is held
-  // by another replica (else acknowledged writes would be gone for good,
-  // which no protocol can undo), so that the final check stays exact.
+  // restoring a copy would: only when every delta it would lose (of any
+  // origin) is held by another replica (else acknowledged writes would be
+  // gone for good, which no protocol can undo), so that the final check
+  // stays exact.
   void Restore(size_t n);
+  // The fence trusts what live peers report (DESIGN.md "Never reuse a dot"):
+  // a restored node that cannot hear the peer holding its lost deltas (that
+  // peer crashed, or cut off for longer than down_after_ms, before it was
+  // heard) can still reuse their dots. That double fault is outside what the
+  // fence covers (docs/replication.md), so a restored node restarts only while
+  // every node runs and no DC is cut, and no crash or cut begins until its
+  // partitions are writable again.
+  bool RestoreInProgress();
   void CheckInvariants(size_t n);
   bool AllSettled() const;
   // Every own log truncated and every counter folded (when enabled).
@@ -365,11 +376,15 @@ void Simulation::Restore(size_t n) {
   Node& node = nodes_[n];
   if (!node.backup) return;
   for (uint32_t p : node.held) {
-    uint64_t elsewhere = 0;
-    for (size_t r : replicas_[p]) {
-      if (r != n) elsewhere = std::max(elsewhere, nodes_[r].store->Applied(p, node.id));
+    for (size_t o : replicas_[p]) {
+      const ReplicaId origin = nodes_[o].id;
+      uint64_t elsewhere = 0;
+      for (size_t r : replicas_[p]) {
+        if (r != n) elsewhere = std::max(elsewhere, nodes_[r].store->Applied(p, origin));
+      }
+      // Some delta is only here: restoring would lose acknowledged writes.
+      if (node.store->Applied(p, origin) > elsewhere) return;
     }
-    if (node.store->Applied(p, node.id) > elsewhere) return;  // would lose acknowledged writes
   }
   if (node.core) {
     (void)node.core->TakeOutgoing(now_);  // unsent: the check above found it held elsewhere
@@ -377,12 +392,33 @@ void Simulation::Restore(size_t n) {
     ++result_.crashes;
   }
   node.store = std::move(node.backup);
+  node.restoring = true;
   Trace("node " + std::to_string(n) + " restored from its backup");
+}
+
+bool Simulation::RestoreInProgress() {
+  bool any = false;
+  for (Node& node : nodes_) {
+    if (!node.restoring) continue;
+    const bool writable = node.core && std::all_of(node.held.begin(), node.held.end(), [&](uint32_t p) {
+                            return node.core->OwnWritable(p);
+                          });
+    node.restoring = !writable;
+    any |= node.restoring;
+  }
+  return any;
 }
 
 void Simulation::Restart(size_t n) {
   Node& node = nodes_[n];
   if (node.core) return;
+  const bool peer_crashed = std::any_of(nodes_.begin(), nodes_.end(), [&](const Node& other) {
+    return &other != &node && !other.core;
+  });
+  if (node.restoring && (!cut_dcs_.empty() || peer_crashed) && faults_) {
+    Schedule(now_ + 20, Event{Type::kRestart, n, 0, 0, {}});  // see RestoreInProgress
+    return;
+  }
   ++node.generation;  // the new process's incarnation (MembershipOf)
   node.core =
       std::make_unique<ReplicationCore>(MembershipOf(node), params_.options, *node.store, now_);
@@ -434,6 +470,11 @@ void Simulation::Handle(Event& e) {
       return;
     }
     case Type::kCrash:
+      if (!faults_) return;       // postponed past the fault phase
+      if (RestoreInProgress()) {  // see RestoreInProgress
+        if (faults_) Schedule(now_ + 20, e);
+        return;
+      }
       Crash(e.node);
       return;
     case Type::kRestart:
@@ -444,9 +485,14 @@ void Simulation::Handle(Event& e) {
       Trace("node " + std::to_string(e.node) + " backed up");
       return;
     case Type::kRestore:
-      Restore(e.node);
+      if (faults_) Restore(e.node);
       return;
     case Type::kCut:
+      if (!faults_) return;       // a cut postponed past the fault phase
+      if (RestoreInProgress()) {  // see RestoreInProgress
+        Schedule(now_ + 20, e);
+        return;
+      }
       cut_dcs_.insert(e.dc);
       Trace("dc " + std::to_string(e.dc) + " cut off");
       return;
@@ -592,7 +638,11 @@ Result Simulation::Run() {
     const uint64_t restore_at = backup_at + rng_.Between(50, params_.fault_ms / 2);
     Schedule(backup_at, Event{Type::kBackup, n, 0, 0, {}});
     Schedule(restore_at, Event{Type::kRestore, n, 0, 0, {}});
-    Schedule(restore_at + rng_.Between(1, 200), Event{Type::kRestart, n, 0, 0, {}});
+    // Restoring a copy takes longer than any message of the old process
+    // takes to arrive (a delta it sent before it died, delivered after the
+    // restored process numbered new dots, would carry a reused dot).
+    Schedule(restore_at + params_.delay_max_ms + rng_.Between(1, 200),
+             Event{Type::kRestart, n, 0, 0, {}});
   }
 
   uint64_t handled = 0;
