@@ -26,6 +26,10 @@ inline constexpr std::string_view kBusyForwardPrefix = "BUSY too many requests i
 // two nodes disagree about placement, e.g. during a topology change).
 inline constexpr std::string_view kForwardedTwice =
     "TRYAGAIN keys not held by the node a request was forwarded to; not forwarded again";
+// A write to a partition whose own high-water mark this node is still
+// learning from its peers after a start (never reuse a dot).
+inline constexpr std::string_view kFenced =
+    "TRYAGAIN this node is recovering its own writes to this partition from its peers";
 inline constexpr std::string_view kExecAbort =
     "EXECABORT Transaction discarded because of previous errors.";
 inline constexpr std::string_view kNotInTransaction =

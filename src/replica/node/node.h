@@ -74,13 +74,19 @@ class Node final : public Dispatcher, public ServerControl {
     Reply reply;
     std::shared_ptr<ClientWrites> writes;
     int protocol;  // of the client's connection
+    // The partitions it may write (answered -TRYAGAIN while one of them is
+    // fenced: ReplicationCore::FenceOwnStreams); empty for reads.
+    std::vector<uint32_t> writes_to;
   };
   // Routes a data command by its keys, then forwards it or queues it for
   // the next storage job.
   void DispatchData(const CommandSpec& spec, DataHandler handler, ClientSession& client, Args args,
                     Reply reply);
   void RunDataCommand(std::function<void(CommandContext&)> run, const ClientSession& client,
-                      Reply reply);
+                      Reply reply, std::vector<uint32_t> writes_to = {});
+  // The partitions a data command may write: its keys', or every held one
+  // for a keyless write (FLUSHALL); none for a read.
+  std::vector<uint32_t> WritesTo(const CommandSpec& spec, const Args& args) const;
   // Inside MULTI: queues a data command whose keys this node holds; refuses
   // (and marks the transaction aborted) anything else.
   void Queue(const CommandSpec& spec, ClientSession& client, Args args, Reply reply);

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
+
 #include <algorithm>
 #include <variant>
 
@@ -43,9 +45,16 @@ NodeReplication::NodeReplication(const placement::PlacementTable& table, size_t 
       engine_(engine),
       io_(io),
       settings_(std::move(settings)),
-      tick_timer_(io) {
+      tick_timer_(io),
+      own_fence_(settings_.fence_own_streams) {
   const auto& nodes = table_.topology().nodes();
   membership_.self = nodes[node_index_].replica_id;
+  // Grows with every start (peers tell a restart, or a second process with
+  // this node id, by it): the wall clock in ms at start.
+  membership_.incarnation = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
   membership_.replicas.resize(table_.partitions());
   for (uint32_t p = 0; p < table_.partitions(); ++p) {
     for (uint32_t n : table_.PreferenceList(p))
@@ -79,6 +88,7 @@ Status NodeReplication::Start() {
     (void)Core(store);
     return Status::Ok();
   });
+  // Core() fences a new core's partitions until each is writable (own_fence_).
   if (!built.ok()) return built;
 
   // Peers: every node that shares a partition with this one.
@@ -128,6 +138,9 @@ replication::ReplicationCore& NodeReplication::Core(replication::ReplicaStore& s
     spdlog::warn("rebuilding the replication core from committed state after a failed job");
   core_ =
       std::make_unique<replication::ReplicationCore>(membership_, settings_.core, store, NowMs());
+  // Never reuse a dot: after opening the data, no new own dots until peers
+  // told how far this node's streams got (a rebuild before that fences again).
+  if (own_fence_) core_->FenceOwnStreams();
   stale_ = false;
   return *core_;
 }
@@ -256,7 +269,15 @@ void NodeReplication::ScheduleInbound() {
           ++batches_received_ % settings_.testing_drop_every_nth_batch == 0) {
         continue;  // deliberately broken store (see ReplicationSettings)
       }
+      const uint64_t stale_before = core.stats().stale_incarnations;
       core.OnMessage(job.store_, *decoded, job.now_ms_);
+      if (const uint64_t stale = core.stats().stale_incarnations;
+          stale > stale_before && stale % 100 == 1) {
+        spdlog::error(
+            "refusing an older process of node {} ({} heartbeats so far): is a second process "
+            "running with that node id?",
+            m.peer, stale);
+      }
     }
     CheckWaiters(core, job.now_ms_);
     if (messages.size() == kInboundPerJobMax) ScheduleInbound();  // more may be waiting
@@ -264,6 +285,29 @@ void NodeReplication::ScheduleInbound() {
   if (!Submit(this, engine_, std::move(body), [](Status) {}).ok()) {
     inbound_scheduled_ = false;  // the tick retries
   }
+}
+
+void NodeReplication::WhenOwnStreamsKnown(std::chrono::milliseconds max_wait,
+                                          std::function<void()> ready) {
+  const auto deadline = std::chrono::steady_clock::now() + max_wait;
+  auto poll = std::make_shared<std::function<void()>>();
+  auto timer = std::make_shared<boost::asio::steady_timer>(io_);
+  *poll = [this, deadline, ready = std::move(ready), timer, poll] {
+    if (own_streams_known_ || stopped_ || std::chrono::steady_clock::now() >= deadline) {
+      if (!own_streams_known_) {
+        spdlog::warn("serving before every peer reported: partitions still learning their own "
+                     "high-water marks answer writes with -TRYAGAIN");
+      }
+      std::function<void()> run = ready;  // the closure dies with the next line
+      *poll = nullptr;                    // breaks the cycle
+      return run();
+    }
+    timer->expires_after(std::chrono::milliseconds(10));
+    timer->async_wait([poll](boost::system::error_code) {
+      if (*poll) (*poll)();
+    });
+  };
+  boost::asio::post(io_, [poll] { (*poll)(); });
 }
 
 void NodeReplication::ScheduleTick() {
@@ -278,6 +322,13 @@ void NodeReplication::ScheduleTick() {
         core.OnTick(job.store_, job.now_ms_);
         for (const auto& peer : core.Peers(job.now_ms_)) {
           node_up_[index_of_.at(peer.id)] = peer.up;
+        }
+        if (!own_streams_known_ && core.OwnStreamsKnown()) own_streams_known_ = true;
+        if (own_fence_) {
+          const auto held = table_.PartitionsOfNode(node_index_);
+          own_fence_ = !std::all_of(held.begin(), held.end(),
+                                    [&](uint32_t p) { return core.OwnWritable(p); });
+          if (!own_fence_) spdlog::info("own streams known in every partition: writes accepted");
         }
         CheckWaiters(core, job.now_ms_);
       };
@@ -351,6 +402,11 @@ void NodeReplication::InfoSection(std::function<void(std::string)> reply) {
     line("state_transfers_applied", std::to_string(stats.state_transfers_applied));
     line("rejected_messages", std::to_string(stats.rejected + malformed_messages_));
     line("folded_atoms", std::to_string(stats.folded_atoms));
+    line("peer_restarts", std::to_string(stats.peer_restarts));
+    // Heartbeats of an older process of a peer: a second process with a peer's
+    // node id shows here (and in the log) instead of mixing its reports in.
+    line("stale_incarnations", std::to_string(stats.stale_incarnations));
+    line("own_recoveries", std::to_string(stats.own_recoveries));
     {
       std::lock_guard lock(transport_mu_);
       if (transport_) {

@@ -48,6 +48,9 @@ struct ReplicationSettings {
   // gap. A deliberately broken store, so that geokv-check's own tests can show
   // that it reports divergence. 0 = off.
   uint64_t testing_drop_every_nth_batch = 0;
+  // Fence own streams at start until peers report them (ReplicationCore::
+  // FenceOwnStreams). Off only in tests that drive jobs with no peer running.
+  bool fence_own_streams = true;
 };
 
 class NodeReplication {
@@ -66,6 +69,12 @@ class NodeReplication {
   Status Start();
   // Stops the timer and the transport (call before the engine shuts down).
   void Stop();
+  // Calls `ready` on the I/O thread once every peer sharing a partition has
+  // reported how far it applied this node's own streams (or is down), or
+  // after max_wait: the node opens its client port then, so that after a
+  // restart clients rarely meet a fenced partition (ReplicationCore::
+  // FenceOwnStreams). REQUIRES: Start() succeeded.
+  void WhenOwnStreamsKnown(std::chrono::milliseconds max_wait, std::function<void()> ready);
 
   // What the body of a job sees: its transaction and, with replication, the
   // core over it. Valid during the body only; writer thread.
@@ -77,6 +86,8 @@ class NodeReplication {
     // commit (see ReplicationCore::OnLocalDelta, which also folds counters
     // where this node is p's only replica).
     void OnLocalDelta(uint32_t p, const crdt::Delta& delta);
+    // Whether local writes to p may take new dots (ReplicationCore::OwnWritable).
+    bool OwnWritable(uint32_t p) const { return core_ == nullptr || core_->OwnWritable(p); }
 
    private:
     friend class NodeReplication;
@@ -156,6 +167,10 @@ class NodeReplication {
   std::atomic<bool> inbound_scheduled_{false};
   std::atomic<bool> tick_scheduled_{false};
   std::atomic<bool> stopped_{false};
+  // Never reuse a dot: true until every held partition's own stream is known
+  // (cores built meanwhile are fenced); writer thread.
+  bool own_fence_;  // from settings_.fence_own_streams
+  std::atomic<bool> own_streams_known_{false};
   std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();
 };
 

@@ -115,11 +115,20 @@ int main(int argc, char** argv) {
   if (Status s = replicator.Start(); !s.ok()) return Fail(s.message());
   node.set_replication(&replicator);
   node.StartActiveExpiry(std::chrono::milliseconds(100));
-  if (Status s = server.Listen(self.client.host, self.client.port); !s.ok()) {
-    return Fail(s.message());
-  }
-  spdlog::info("node {} of datacenter {} serving {} partitions on {} (data {})", self.id, self.dc,
-               node.table().PartitionsOfNode(*node_index).size(), self.client.text, data_dir);
+  // Clients are let in once peers told this node how far its own writes got
+  // (bounded by the failure detector's timeout): see "Never reuse a dot".
+  int exit_code = 0;
+  replicator.WhenOwnStreamsKnown(
+      std::chrono::milliseconds(replication.core.down_after_ms + 500), [&] {
+        if (Status s = server.Listen(self.client.host, self.client.port); !s.ok()) {
+          spdlog::error("{}", s.message());
+          exit_code = 1;
+          return io.stop();
+        }
+        spdlog::info("node {} of datacenter {} serving {} partitions on {} (data {})", self.id,
+                     self.dc, node.table().PartitionsOfNode(*node_index).size(), self.client.text,
+                     data_dir);
+      });
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code, int signal) {
@@ -135,5 +144,5 @@ int main(int argc, char** argv) {
   replicator.Stop();
   engine->reset();
   spdlog::info("stopped");
-  return 0;
+  return exit_code;
 }

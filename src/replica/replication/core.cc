@@ -102,6 +102,69 @@ void CoreImpl::Touch(Peer& peer, uint64_t now_ms) {
 
 bool CoreImpl::Holds(uint32_t p) const { return HeldOf(p) != nullptr; }
 
+// --- Own high-water marks (never reuse a dot) --------------------------------------
+
+void CoreImpl::FenceOwnStreams() {
+  // A partition with no other replica: nobody else can hold its dots.
+  for (Held& h : held_) h.own_fenced = h.replicas.size() > 1;
+}
+
+bool CoreImpl::OwnWritable(uint32_t p) const {
+  const Held* h = HeldOf(p);
+  GEOKV_ASSERT(h != nullptr);
+  return !h->own_fenced;
+}
+
+bool CoreImpl::OwnStreamsKnown() const {
+  for (const Held& h : held_) {
+    if (h.own_fenced && !HeardAllLive(h)) return false;
+  }
+  return true;
+}
+
+bool CoreImpl::HeardAllLive(const Held& h) const {
+  for (size_t j = 0; j < h.replicas.size(); ++j) {
+    if (j == h.self_index) continue;
+    const Peer& peer = peers_.at(h.replicas[j]);
+    if (peer.up && !peer.reports.at(h.p).has_latest) return false;
+  }
+  return true;
+}
+
+uint64_t CoreImpl::OwnReported(const Held& h) const {
+  uint64_t most = 0;
+  for (size_t j = 0; j < h.replicas.size(); ++j) {
+    if (j == h.self_index) continue;
+    const Peer& peer = peers_.at(h.replicas[j]);
+    const Report& r = peer.reports.at(h.p);
+    if (peer.up && r.has_latest) most = std::max(most, r.latest[h.self_index]);
+  }
+  return most;
+}
+
+void CoreImpl::UpdateFence(Held& h, uint64_t now_ms) {
+  if (!h.own_fenced || !HeardAllLive(h)) return;
+  Stream& own = h.streams[h.self_index];
+  const uint64_t reported = OwnReported(h);
+  if (reported > own.applied) {
+    // A peer has own deltas this store lost: take them back first (the peer
+    // answers with its state), then number after them.
+    if (reported > own.known_end) ++stats_.own_recoveries;
+    own.known_end = std::max(own.known_end, reported);
+    UpdateGap(own, now_ms);
+    ScheduleCatchUp(h, h.self_index, now_ms);
+    return;
+  }
+  h.own_fenced = false;
+  own.known_end = own.applied;
+  own.waiting_slot = false;
+  if (own.outstanding) {  // the peer that had more went down or restarted: not needed now
+    own.outstanding = false;
+    --outstanding_;
+  }
+  UpdateGap(own, now_ms);
+}
+
 uint64_t CoreImpl::Applied(uint32_t p, crdt::ReplicaId origin) const {
   const Held* h = HeldOf(p);
   GEOKV_ASSERT(h != nullptr);
@@ -144,6 +207,7 @@ void CoreImpl::EmitHeartbeat(bool full, uint64_t now_ms) {
   Heartbeat hb;
   hb.from = membership_.self;
   hb.sent_ms = now_ms;
+  hb.incarnation = membership_.incarnation;
   for (Held& h : held_) {
     if (!full && !h.dirty) continue;
     PartitionApplied pa;
@@ -184,6 +248,7 @@ void CoreImpl::OnLocalDelta(ReplicaStore& store, uint32_t p, const crdt::Delta& 
   GEOKV_ASSERT(h != nullptr);
   GEOKV_ASSERT(delta.origin == membership_.self);
   Stream& own = h->streams[h->self_index];
+  GEOKV_ASSERT(!h->own_fenced);  // its dots could be a lost delta's (FenceOwnStreams)
   GEOKV_ASSERT(delta.first >= 1);
   GEOKV_ASSERT(delta.first <= delta.last);
   GEOKV_ASSERT(delta.first > own.applied);  // a rolled-back delta's dots are never reused
@@ -337,6 +402,25 @@ void CoreImpl::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
     ++stats_.rejected;
     return;
   }
+  if (hb.incarnation < peer->incarnation) {
+    // An older process of that node is still talking (a stale message, or a
+    // second process started with the same node id): never mix its reports in.
+    ++stats_.stale_incarnations;
+    return;
+  }
+  if (hb.incarnation > peer->incarnation) {
+    if (peer->incarnation != 0) {
+      // A restart: the new process may have lost what the old one reported
+      // (stability must not count on it), so its reports start over.
+      ++stats_.peer_restarts;
+      for (auto& [p, r] : peer->reports) {
+        std::fill(r.latest.begin(), r.latest.end(), 0);
+        std::fill(r.usable.begin(), r.usable.end(), 0);
+        r.has_latest = r.has_usable = false;
+      }
+    }
+    peer->incarnation = hb.incarnation;
+  }
   Touch(*peer, now_ms);
   for (const PartitionApplied& pa : hb.partitions) {
     Held* h = HeldOf(pa.partition);
@@ -367,6 +451,7 @@ void CoreImpl::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
       }
     }
     PromoteReport(*h, *peer);
+    UpdateFence(*h, now_ms);
   }
 }
 
@@ -406,8 +491,9 @@ void CoreImpl::BackOff(Stream& s, uint64_t now_ms) {
 
 std::optional<crdt::ReplicaId> CoreImpl::CatchUpTarget(const Held& h, size_t index) const {
   const crdt::ReplicaId origin = h.replicas[index];
-  if (peers_.at(origin).up) return origin;  // its log, or its state
-  // The origin is down: a live replica that reported more of it sends its state.
+  if (index != h.self_index && peers_.at(origin).up) return origin;  // its log, or its state
+  // The origin is down (or it is this node, taking back lost own deltas): a
+  // live replica that reported more of it sends its state.
   std::optional<crdt::ReplicaId> best;
   uint64_t best_seq = h.streams[index].applied;
   for (size_t j = 0; j < h.replicas.size(); ++j) {
@@ -534,8 +620,8 @@ void CoreImpl::OnReply(ReplicaStore& store, const CatchUpReply& reply, uint64_t 
       reply.kind != CatchUpReply::Kind::kDeltas ||
       (reply.batch.origin == reply.origin && reply.batch.partition == reply.partition &&
        !reply.batch.deltas.empty());
-  if (from == kNoIndex || from == h->self_index || origin == kNoIndex || origin == h->self_index ||
-      !batch_matches) {
+  if (from == kNoIndex || from == h->self_index || origin == kNoIndex ||
+      (origin == h->self_index && !h->own_fenced) || !batch_matches) {
     ++stats_.rejected;
     return;
   }
@@ -574,11 +660,11 @@ void CoreImpl::WakeWaiting(uint64_t now_ms) {
 void CoreImpl::ApplyState(ReplicaStore& store, Held& h, size_t index, const CatchUpReply& reply,
                           uint64_t now_ms) {
   // What the snapshot brings: the replicas' seqs above ours. Our own stream is
-  // never taken from a peer.
+  // taken from a peer only while fenced (lost own deltas coming back).
   std::vector<std::pair<size_t, uint64_t>> raise;
   for (const auto& [origin, seq] : reply.applied) {
     const size_t i = IndexOf(h, origin);
-    if (i != kNoIndex && i != h.self_index && seq > h.streams[i].applied) {
+    if (i != kNoIndex && (i != h.self_index || h.own_fenced) && seq > h.streams[i].applied) {
       raise.emplace_back(i, seq);
     }
   }
@@ -598,6 +684,7 @@ void CoreImpl::ApplyState(ReplicaStore& store, Held& h, size_t index, const Catc
     DrainBuffer(store, h, i);
     AfterProgress(h, i, now_ms);
   }
+  UpdateFence(h, now_ms);
 }
 
 // --- Timers ----------------------------------------------------------------------------
@@ -609,6 +696,7 @@ void CoreImpl::OnTick(ReplicaStore& store, uint64_t now_ms) {
       ++stats_.peers_down;
     }
   }
+  for (Held& h : held_) UpdateFence(h, now_ms);  // a peer that went down is not waited for
   if (!sent_any_heartbeat_ || now_ms >= last_full_heartbeat_ms_ + options_.heartbeat_interval_ms) {
     CloseAllBatches();
     EmitHeartbeat(true, now_ms);
@@ -619,7 +707,9 @@ void CoreImpl::OnTick(ReplicaStore& store, uint64_t now_ms) {
   for (Held& h : held_) {
     for (size_t j = 0; j < h.replicas.size(); ++j) {
       const Stream& s = h.streams[j];
-      if (j != h.self_index && (s.gap || s.outstanding)) ScheduleCatchUp(h, j, now_ms);
+      if ((j != h.self_index || h.own_fenced) && (s.gap || s.outstanding)) {
+        ScheduleCatchUp(h, j, now_ms);
+      }
     }
   }
   if (now_ms >= last_maintenance_ms_ + options_.maintenance_interval_ms) {
@@ -638,7 +728,7 @@ uint64_t CoreImpl::NextTickMs() const {
   for (const Held& h : held_) {
     for (size_t j = 0; j < h.replicas.size(); ++j) {
       const Stream& s = h.streams[j];
-      if (j == h.self_index) continue;
+      if (j == h.self_index && !h.own_fenced) continue;
       if (s.outstanding) {
         t = std::min(t, s.deadline_ms);
       } else if (WantsCatchUp(h, j) && !s.waiting_slot) {
@@ -884,6 +974,9 @@ uint32_t ReplicationCore::DcsThatApplied(
     const std::vector<std::pair<uint32_t, uint64_t>>& writes) const {
   return impl_->DcsThatApplied(writes);
 }
+void ReplicationCore::FenceOwnStreams() { impl_->FenceOwnStreams(); }
+bool ReplicationCore::OwnWritable(uint32_t p) const { return impl_->OwnWritable(p); }
+bool ReplicationCore::OwnStreamsKnown() const { return impl_->OwnStreamsKnown(); }
 bool ReplicationCore::Holds(uint32_t p) const { return impl_->Holds(p); }
 uint64_t ReplicationCore::Applied(uint32_t p, crdt::ReplicaId origin) const {
   return impl_->Applied(p, origin);

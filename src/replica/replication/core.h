@@ -51,6 +51,12 @@ class CoreImpl;
 // Who holds what: plain data taken from the placement table.
 struct Membership {
   crdt::ReplicaId self = 0;
+  // This process's incarnation, carried in heartbeats: it must grow with every
+  // start of the node (the node uses its start time in ms). Peers take a
+  // higher one as a restart (the old process's reports are dropped: it may
+  // have lost what it reported) and refuse a lower one (a stale or second
+  // process claiming the same node id).
+  uint64_t incarnation = 0;
   // replicas[p]: the distinct nodes that hold partition p. Its size is Q.
   std::vector<std::vector<crdt::ReplicaId>> replicas;
   // The datacenter (any numbering) of self and of every node in `replicas`.
@@ -144,6 +150,9 @@ struct Stats {
   uint64_t folded_atoms = 0;
   uint64_t truncations = 0;
   uint64_t peers_down = 0;  // up -> down transitions
+  uint64_t peer_restarts = 0;       // heartbeats of a peer's new incarnation
+  uint64_t stale_incarnations = 0;  // heartbeats refused: an older process of a peer
+  uint64_t own_recoveries = 0;      // own deltas lost here and taken back from a peer
 };
 
 class ReplicationCore {
@@ -200,6 +209,23 @@ class ReplicationCore {
   // datacenter.) With no writes, counts every other datacenter holding a
   // replica of any partition this node holds. REQUIRES: Holds(p) for each.
   uint32_t DcsThatApplied(const std::vector<std::pair<uint32_t, uint64_t>>& writes) const;
+
+  // Never reuse a dot (DESIGN.md): called once after the core is built at a
+  // node's start (not after a rebuild from the same store), it fences every
+  // held partition with other replicas against local writes until this node
+  // knows its own stream's high-water mark there: every peer replica of the
+  // partition has reported since (or is down), and none reports more of this
+  // node's stream than the store holds. If one does, the store lost own
+  // deltas (a restored backup, a wiped directory, a power loss under
+  // synchronous=normal): they are taken back from that peer by a state
+  // transfer, and only then is the partition writable. New dots then number
+  // after everything any live peer has of this node.
+  void FenceOwnStreams();
+  // Whether local writes to p may take new dots now. REQUIRES: Holds(p).
+  bool OwnWritable(uint32_t p) const;
+  // Whether every fenced partition has heard from each of its live peers (so
+  // only partitions that are still taking lost deltas back remain fenced).
+  bool OwnStreamsKnown() const;
 
   // Whether this node holds a replica of p.
   bool Holds(uint32_t p) const;

@@ -71,6 +71,9 @@ class CoreImpl {
     bool fold_all = false;
     std::vector<uint64_t> fold_all_until;
     std::vector<uint64_t> folded_stable;  // the stable vector of the last whole fold
+    // No new own dots until the own stream's high-water mark is known
+    // (FenceOwnStreams); lifted by UpdateFence.
+    bool own_fenced = false;
   };
   // A peer's reports for one shared partition, parallel to Held::replicas.
   struct Report {
@@ -86,6 +89,7 @@ class CoreImpl {
     uint64_t last_heard_ms = 0;
     std::map<uint32_t, Report> reports;  // every partition shared with us
     std::optional<uint64_t> lag_ms;
+    uint64_t incarnation = 0;  // the highest heard; its heartbeats only are taken
   };
 
   // The public operations, as documented in core.h.
@@ -96,6 +100,9 @@ class CoreImpl {
   uint64_t NextTickMs() const;
   std::vector<Outgoing> TakeOutgoing(uint64_t now_ms);
   uint32_t DcsThatApplied(const std::vector<std::pair<uint32_t, uint64_t>>& writes) const;
+  void FenceOwnStreams();
+  bool OwnWritable(uint32_t p) const;
+  bool OwnStreamsKnown() const;
   bool Holds(uint32_t p) const;
   uint64_t Applied(uint32_t p, crdt::ReplicaId origin) const;
   crdt::StableVector Stable(uint32_t p) const;
@@ -112,6 +119,13 @@ class CoreImpl {
   static size_t IndexOf(const Held& h, crdt::ReplicaId id);
   Peer* PeerOf(crdt::ReplicaId id);
   void Touch(Peer& peer, uint64_t now_ms);
+  // Whether every live peer replica of h reported since the fence was set.
+  bool HeardAllLive(const Held& h) const;
+  // The most of this node's own stream in h any live peer reported.
+  uint64_t OwnReported(const Held& h) const;
+  // Lifts h's fence once its own high-water mark is known and held here;
+  // asks for lost own deltas when a peer has more.
+  void UpdateFence(Held& h, uint64_t now_ms);
 
   void Emit(Outgoing out);
   void CloseBatch(Held& h);

@@ -17,7 +17,7 @@ enum class Kind : uint64_t { kBatch = 1, kHeartbeat = 2, kRequest = 3, kReply = 
 // Fixed element counts of each message's outer array (the reply's body adds
 // to its count).
 constexpr size_t kBatchFields = 7;
-constexpr size_t kHeartbeatFields = 5;
+constexpr size_t kHeartbeatFields = 6;
 constexpr size_t kRequestFields = 6;
 constexpr size_t kReplyHeadFields = 8;
 constexpr size_t kMaxDepth = 8;  // message > heartbeat list > partition entry > applied
@@ -226,6 +226,7 @@ Result<Message> DecodeHeartbeat(Reader& r, const msgpack::object* e, const Messa
   Heartbeat hb;
   hb.from = r.Uint(e[2], "from");
   hb.sent_ms = r.Uint(e[3], "sent ms");
+  hb.incarnation = r.Uint(e[5], "incarnation");
   size_t n = 0;
   const msgpack::object* parts =
       r.Array(e[4], Reader::kAny, limits.max_heartbeat_partitions, &n, "heartbeat partitions");
@@ -327,6 +328,7 @@ std::string EncodeMessage(const Message& message) {
                      pk.pack_uint64(pa.partition);
                      PackApplied(pk, pa.applied);
                    }
+                   pk.pack_uint64(m.incarnation);
                  },
                  [&](const CatchUpRequest& m) {
                    PackHead(pk, Kind::kRequest, kRequestFields);

@@ -7,7 +7,7 @@
 //   kind 1, delta batch:
 //                [ 1, 1, origin:uint, partition:uint, first:seq, last:seq, [ delta:bin+ ] ]
 //   kind 2, heartbeat:
-//                [ 1, 2, from:uint, sent_ms:uint, [ partition-applied* ] ]
+//                [ 1, 2, from:uint, sent_ms:uint, [ partition-applied* ], incarnation:uint ]
 //   kind 3, catch-up request:
 //                [ 1, 3, from:uint, partition:uint, origin:uint, after:seq ]
 //   kind 4, catch-up reply:
@@ -93,6 +93,10 @@ struct Heartbeat {
   crdt::ReplicaId from = 0;
   uint64_t sent_ms = 0;                      // sender's clock; informational
   std::vector<PartitionApplied> partitions;  // ascending partition
+  // The sender's process incarnation (Membership::incarnation): a higher one
+  // is a restart, whose reports replace the old process's; a lower one than
+  // already heard is a stale or duplicate process, and is refused.
+  uint64_t incarnation = 0;
 
   bool operator==(const Heartbeat&) const = default;
 };

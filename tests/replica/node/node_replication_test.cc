@@ -36,7 +36,7 @@ class Fixture {
     REQUIRE(engine.ok());
     engine_ = std::move(*engine);
     replication_ =
-        std::make_unique<NodeReplication>(table_, 0, *engine_, io_, ReplicationSettings{});
+        std::make_unique<NodeReplication>(table_, 0, *engine_, io_, Settings());
     self_ = table_.topology().nodes()[0].replica_id;
     partition_ = table_.PartitionsOfNode(0).front();
   }
@@ -86,6 +86,12 @@ class Fixture {
   }
 
  private:
+  // No peer runs here: a fenced core would (rightly) refuse these writes.
+  static ReplicationSettings Settings() {
+    ReplicationSettings settings;
+    settings.fence_own_streams = false;
+    return settings;
+  }
   static placement::Topology Topology() {
     auto topology = placement::DefaultTopology();
     REQUIRE(topology.ok());

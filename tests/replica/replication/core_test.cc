@@ -723,5 +723,51 @@ TEST_CASE("Core: Settled holds once every peer reported this node's applied vect
   CHECK_FALSE(c.core(kB).Settled());  // peers have not reported it
 }
 
+TEST_CASE("Core: a peer's restart drops its old reports; an older process of it is refused",
+          "[unit]") {
+  Cluster c({{kA, 0}, {kB, 1}}, {{kA, kB}}, Quiet());
+  Heartbeat hb{kB, 0, {{0, {{kA, 0}, {kB, 0}}}}, /*incarnation=*/5};
+  c.Deliver(kA, hb, 1);
+  CHECK(c.core(kA).stats().peer_restarts == 0);
+  hb.incarnation = 4;  // a process of B older than one already heard
+  c.Deliver(kA, hb, 2);
+  CHECK(c.core(kA).stats().stale_incarnations == 1);
+  hb.incarnation = 6;  // B restarted
+  c.Deliver(kA, hb, 3);
+  CHECK(c.core(kA).stats().peer_restarts == 1);
+  CHECK(c.core(kA).stats().stale_incarnations == 1);
+}
+
+TEST_CASE("Core: after a start, own writes wait until every live peer reported the own stream",
+          "[unit]") {
+  Cluster c({{kA, 0}, {kB, 1}, {kC, 2}}, {{kA, kB, kC}, {kA}}, Quiet());
+  c.core(kA).FenceOwnStreams();
+  CHECK_FALSE(c.core(kA).OwnWritable(0));
+  CHECK(c.core(kA).OwnWritable(1));  // no other replica: nobody else holds its dots
+  CHECK_FALSE(c.core(kA).OwnStreamsKnown());
+  c.Deliver(kA, Heartbeat{kB, 0, {{0, {{kA, 0}, {kB, 0}, {kC, 0}}}}, 1}, 1);
+  CHECK_FALSE(c.core(kA).OwnWritable(0));  // C has not reported yet
+  c.Deliver(kA, Heartbeat{kC, 0, {{0, {{kA, 0}, {kB, 0}, {kC, 0}}}}, 1}, 2);
+  CHECK(c.core(kA).OwnWritable(0));
+  CHECK(c.core(kA).OwnStreamsKnown());
+}
+
+TEST_CASE("Core: a peer that holds more of the own stream than the store keeps the fence up",
+          "[unit]") {
+  Cluster c({{kA, 0}, {kB, 1}}, {{kA, kB}}, Quiet());
+  c.core(kA).FenceOwnStreams();
+  // B applied A's deltas up to 7; A's store has none: they were lost here.
+  c.Deliver(kA, Heartbeat{kB, 0, {{0, {{kA, 7}, {kB, 0}}}}, 1}, 1);
+  CHECK(c.core(kA).OwnStreamsKnown());
+  CHECK_FALSE(c.core(kA).OwnWritable(0));
+  CHECK(c.core(kA).stats().own_recoveries == 1);
+  c.Tick(kA, 50);
+  // A asks B for its own stream back (B answers with its state).
+  const auto requests = All<CatchUpRequest>(c.Take(kA, 50));
+  REQUIRE(requests.size() == 1);
+  CHECK(requests[0].origin == kA);
+  CHECK(requests[0].after == 0);
+}
+
 }  // namespace
 }  // namespace geokv::replication

@@ -34,6 +34,8 @@ struct Tweaks {
   bool force_closing_writes = false;  // every node writes once per partition after healing
   bool force_fold = false;            // and fold eagerly (maintenance every few ms)
   bool slow_batches = false;          // published batches take 50 ms longer than the rest
+  bool force_restores = false;        // 1-3 nodes restored from an older copy of their store
+  bool no_fence = false;              // restarts write at once (may reuse dots): must fail
   bool check_invariants = true;       // during the run (off: only the final check judges)
   bool trace = false;                 // print every event to stderr
 };
