@@ -354,6 +354,16 @@ std::vector<ConfigParam> Node::ConfigParams() {
       {"save", "", nullptr},
       {"appendonly", "no", nullptr},
       {"databases", "1", nullptr},
+      // Redis's encoding tunables: accepted and shown, changing nothing (geokv
+      // keeps one representation), so that clients and tools that set them
+      // keep working.
+      {"hash-max-ziplist-entries", std::to_string(tunables_.hash_entries), &tunables_.hash_entries},
+      {"hash-max-listpack-entries", std::to_string(tunables_.hash_entries),
+       &tunables_.hash_entries},
+      {"hash-max-ziplist-value", std::to_string(tunables_.hash_value), &tunables_.hash_value},
+      {"hash-max-listpack-value", std::to_string(tunables_.hash_value), &tunables_.hash_value},
+      {"set-max-intset-entries", std::to_string(tunables_.set_intset_entries),
+       &tunables_.set_intset_entries},
   };
 }
 

@@ -113,6 +113,12 @@ class Node final : public Dispatcher, public ServerControl {
   std::vector<bool> held_;
   std::vector<uint32_t> held_list_;
   crdt::HybridClock clock_;  // used on the writer thread only
+  // CONFIG SET's Redis encoding tunables: kept and shown, used for nothing.
+  struct EncodingTunables {
+    size_t hash_entries = 128;
+    size_t hash_value = 64;
+    size_t set_intset_entries = 512;
+  } tunables_;  // I/O thread
   void ScheduleActiveExpiry();
   ActiveExpiry active_expiry_;                                // writer thread only
   std::unique_ptr<boost::asio::steady_timer> expiry_timer_;  // I/O thread only

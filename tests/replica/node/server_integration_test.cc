@@ -363,5 +363,20 @@ TEST_CASE("Server: HELLO 3 switches the connection to RESP3 (maps, sets, nulls)"
   CHECK(hello.find("3# \"proto\" => (integer) 3\n") != std::string::npos);
 }
 
+TEST_CASE("Server: CONFIG SET takes Redis's encoding tunables as accepted no-ops",
+          "[integration]") {
+  SingleNode node;
+  RespClient c = node.cluster.Client(0);
+  CHECK(c.Command({"CONFIG", "SET", "hash-max-ziplist-value", "128", "set-max-intset-entries",
+                   "1024"})
+            ->str == "OK");
+  CHECK(c.Command({"CONFIG", "GET", "hash-max-ziplist-value"})->ToString() ==
+        "[\"hash-max-ziplist-value\", \"128\"]");
+  CHECK(c.Command({"CONFIG", "GET", "set-max-intset-entries"})->ToString() ==
+        "[\"set-max-intset-entries\", \"1024\"]");
+  CHECK(c.Command({"CONFIG", "RESETSTAT"})->str == "OK");
+  CHECK(c.Command({"HSET", "h", "f", std::string(200, 'x')})->integer == 1);  // nothing changed
+}
+
 }  // namespace
 }  // namespace geokv::test
