@@ -83,15 +83,6 @@ Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& 
   }
 }
 
-namespace {
-template <typename... Fs>
-struct Overloaded : Fs... {
-  using Fs::operator()...;
-};
-template <typename... Fs>
-Overloaded(Fs...) -> Overloaded<Fs...>;
-}  // namespace
-
 void Node::Dispatch(ClientSession& client, Args args, Reply reply) {
   std::string out;
   RespWriter writer(&out);
@@ -108,7 +99,7 @@ void Node::Dispatch(ClientSession& client, Args args, Reply reply) {
   if (client.multi.active && !(spec->flags & kTransactionControl)) {
     return Queue(*spec, client, std::move(args), std::move(reply));
   }
-  std::visit(Overloaded{
+  std::visit(replication::Overloaded{
                  [&](DataHandler handler) {
                    DispatchData(*spec, handler, client, std::move(args), std::move(reply));
                  },

@@ -55,23 +55,16 @@ TestServer& Server() {
 // Runs one request as the node does: table lookup, arity, then the row's
 // handler (data commands are not routed here: the test holds every key).
 std::string Run(MemoryPartitions& ks, Args args, ClientSession* session = nullptr) {
+  const CommandSpec* spec = FindCommand(args[0]);
+  if (spec == nullptr || spec->is_data()) return RunData(ks, std::move(args));
   std::string out;
   RespWriter reply(&out);
-  const CommandSpec* spec = FindCommand(args[0]);
-  if (spec == nullptr) {
-    ReplyUnknownCommand(args, reply);
-  } else if (CheckArity(*spec, args, reply)) {
-    if (spec->is_data()) {
-      CommandContext ctx{ks, reply};
-      std::get<DataHandler>(spec->handler)(ctx, args);
-    } else {
-      TestServer& server = Server();
-      ClientSession own;
-      ConnectionContext ctx(session ? *session : own, server,
-                            [&out](std::string resp) { out += resp; });
-      std::get<ConnectionHandler>(spec->handler)(ctx, args);
-      ctx.Finish();
-    }
+  if (CheckArity(*spec, args, reply)) {
+    ClientSession own;
+    ConnectionContext ctx(session ? *session : own, Server(),
+                          [&out](std::string resp) { out += resp; });
+    std::get<ConnectionHandler>(spec->handler)(ctx, args);
+    ctx.Finish();
   }
   return out;
 }
