@@ -3,9 +3,8 @@
 #include <optional>
 #include <vector>
 
-#include "crdt/decimal.h"
-
 #include "common/assert.h"
+#include "crdt/decimal.h"
 
 namespace geokv::crdt {
 

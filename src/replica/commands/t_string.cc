@@ -292,7 +292,8 @@ void CmdMSetNx(CommandContext& ctx, const Args& args) {
 void CmdAppend(CommandContext& ctx, const Args& args) {
   if (!CheckType(ctx, args[1], crdt::ValueType::kString)) return;
   std::string value = ReadString(ctx, args[1]);
-  if (value.size() + args[2].size() > kStringBytesMax) return ctx.reply.Error(errors::kStringTooLong);
+  if (value.size() + args[2].size() > kStringBytesMax)
+    return ctx.reply.Error(errors::kStringTooLong);
   value += args[2];
   const auto length = static_cast<int64_t>(value.size());
   ReplaceString(ctx, args[1], std::move(value), crdt::TtlEffect::kKeep);
@@ -372,8 +373,7 @@ void CmdLcs(CommandContext& ctx, const Args& args) {
   }
   const uint64_t cells = (uint64_t{a.size()} + 1) * (uint64_t{b.size()} + 1);
   if (cells * sizeof(uint32_t) > kStringBytesMax) {
-    return ctx.reply.Error(
-        errors::kLcsTooLarge);
+    return ctx.reply.Error(errors::kLcsTooLarge);
   }
   const size_t alen = a.size(), blen = b.size();
   std::vector<uint32_t> table(cells, 0);
@@ -453,8 +453,7 @@ void CmdIncrByFloat(CommandContext& ctx, const Args& args) {
   auto by = FloatArg(ctx, args[2]);
   if (!by) return;
   const crdt::ScalarRef ref{key, std::nullopt};
-  auto step =
-      CheckedFloatIncrement(ctx, StateOf(ctx, key), ref, *by, errors::kNotFloat);
+  auto step = CheckedFloatIncrement(ctx, StateOf(ctx, key), ref, *by, errors::kNotFloat);
   if (!step) return;
   const crdt::Hlc now = ctx.partitions.Now();
   Mutate(ctx, key, [&](crdt::DeltaBuilder& b) {

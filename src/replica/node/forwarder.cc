@@ -27,7 +27,13 @@ int64_t ScanReply(std::string_view b, size_t at, int depth, size_t max_bulk) {
   // Line types: RESP2 simple, error, integer; RESP3 null, double, boolean,
   // big number.
   switch (type) {
-    case '+': case '-': case ':': case '_': case ',': case '#': case '(':
+    case '+':
+    case '-':
+    case ':':
+    case '_':
+    case ',':
+    case '#':
+    case '(':
       return static_cast<int64_t>(after);
     default:
       break;
@@ -217,8 +223,7 @@ Forwarder::~Forwarder() {
   for (auto& [id, link] : links_) link->Shutdown();
 }
 
-void Forwarder::Forward(const ForwardTarget& target, const Args& args, int protocol,
-                        Reply reply) {
+void Forwarder::Forward(const ForwardTarget& target, const Args& args, int protocol, Reply reply) {
   auto& link = links_[{target.node_id, protocol}];
   if (!link) link = std::make_shared<Link>(*this, target, protocol);
   if (link->in_flight() >= max_in_flight_) {

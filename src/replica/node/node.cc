@@ -123,8 +123,8 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
   if (*target != node_index_) {
     if (client.forwarder) return reply(ErrorReply(errors::kForwardedTwice));
     const placement::Node& node = table_.topology().nodes()[*target];
-    return forwarder_.Forward({node.id, node.client.host, node.client.port}, args,
-                              client.protocol, std::move(reply));
+    return forwarder_.Forward({node.id, node.client.host, node.client.port}, args, client.protocol,
+                              std::move(reply));
   }
   std::vector<uint32_t> writes_to = WritesTo(spec, args);
   RunDataCommand([handler, args = std::move(args)](CommandContext& ctx) { handler(ctx, args); },
@@ -239,9 +239,7 @@ void Node::ScheduleActiveExpiry() {
       TxnPartitions partitions(*this, &job);
       active_expiry_.RunCycle(partitions);
     };
-    auto done = [this](Status) {
-      boost::asio::post(io_, [this] { ScheduleActiveExpiry(); });
-    };
+    auto done = [this](Status) { boost::asio::post(io_, [this] { ScheduleActiveExpiry(); }); };
     if (!NodeReplication::Submit(replication_, engine_, std::move(body), std::move(done)).ok()) {
       ScheduleActiveExpiry();  // busy: next period
     }

@@ -8,6 +8,7 @@
 // CONFIG, QUIT, ...) are answered on the I/O thread.
 #pragma once
 
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -16,8 +17,6 @@
 #include <vector>
 
 #include "crdt/hlc.h"
-#include <boost/asio/steady_timer.hpp>
-
 #include "placement/ring.h"
 #include "replica/node/active_expiry.h"
 #include "replica/node/forwarder.h"
@@ -120,7 +119,7 @@ class Node final : public Dispatcher, public ServerControl {
     size_t set_intset_entries = 512;
   } tunables_;  // I/O thread
   void ScheduleActiveExpiry();
-  ActiveExpiry active_expiry_;                                // writer thread only
+  ActiveExpiry active_expiry_;                               // writer thread only
   std::unique_ptr<boost::asio::steady_timer> expiry_timer_;  // I/O thread only
   std::chrono::milliseconds expiry_period_{100};
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

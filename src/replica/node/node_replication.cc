@@ -2,9 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/post.hpp>
-
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <variant>
 
 #include "common/assert.h"
@@ -51,10 +50,10 @@ NodeReplication::NodeReplication(const placement::PlacementTable& table, size_t 
   membership_.self = nodes[node_index_].replica_id;
   // Grows with every start (peers tell a restart, or a second process with
   // this node id, by it): the wall clock in ms at start.
-  membership_.incarnation = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  membership_.incarnation =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
   membership_.replicas.resize(table_.partitions());
   for (uint32_t p = 0; p < table_.partitions(); ++p) {
     for (uint32_t n : table_.PreferenceList(p))
@@ -295,8 +294,9 @@ void NodeReplication::WhenOwnStreamsKnown(std::chrono::milliseconds max_wait,
   *poll = [this, deadline, ready = std::move(ready), timer, poll] {
     if (own_streams_known_ || stopped_ || std::chrono::steady_clock::now() >= deadline) {
       if (!own_streams_known_) {
-        spdlog::warn("serving before every peer reported: partitions still learning their own "
-                     "high-water marks answer writes with -TRYAGAIN");
+        spdlog::warn(
+            "serving before every peer reported: partitions still learning their own "
+            "high-water marks answer writes with -TRYAGAIN");
       }
       std::function<void()> run = ready;  // the closure dies with the next line
       *poll = nullptr;                    // breaks the cycle

@@ -149,7 +149,7 @@ struct Stats {
   uint64_t store_errors = 0;  // log reads that failed (no reply sent)
   uint64_t folded_atoms = 0;
   uint64_t truncations = 0;
-  uint64_t peers_down = 0;  // up -> down transitions
+  uint64_t peers_down = 0;          // up -> down transitions
   uint64_t peer_restarts = 0;       // heartbeats of a peer's new incarnation
   uint64_t stale_incarnations = 0;  // heartbeats refused: an older process of a peer
   uint64_t own_recoveries = 0;      // own deltas lost here and taken back from a peer

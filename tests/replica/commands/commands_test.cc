@@ -24,8 +24,7 @@ using test::MemoryPartitions;
 class TestServer final : public ServerControl {
  public:
   std::vector<ConfigParam> ConfigParams() override {
-    return {{"maxclients", std::to_string(max_clients), &max_clients},
-            {"databases", "1", nullptr}};
+    return {{"maxclients", std::to_string(max_clients), &max_clients}, {"databases", "1", nullptr}};
   }
   void Info(const std::string& section, Reply reply) override {
     reply("$" + std::to_string(section.size()) + "\r\n" + section + "\r\n");
@@ -308,7 +307,7 @@ TEST_CASE("Commands: a key's WATCH version changes with every write to it", "[un
   const uint64_t v1 = version("k");
   CHECK(v1 != empty);
   Run(ks, {"SET", "other", "1"});
-  CHECK(version("k") == v1);  // another key's write does not touch it
+  CHECK(version("k") == v1);   // another key's write does not touch it
   Run(ks, {"SET", "k", "1"});  // same value, new write
   CHECK(version("k") != v1);
   WatchedKeys watched;

@@ -129,7 +129,8 @@ TEST_CASE("Cluster: a forwarded request is never forwarded again; RESP3 replies 
   CHECK(refused->str.rfind("TRYAGAIN keys not held by the node a request was forwarded to", 0) ==
         0);
   // An ordinary client's request is forwarded, in the client's protocol.
-  const std::string cli = "redis-cli --no-raw -3 -p " + std::to_string(cluster.nodes()[0].client_port);
+  const std::string cli =
+      "redis-cli --no-raw -3 -p " + std::to_string(cluster.nodes()[0].client_port);
   CHECK(RunCommand(cli + " HSET " + key + " f v 2>&1") == "(integer) 1\n");
   CHECK(RunCommand(cli + " HGETALL " + key + " 2>&1") == "1# \"f\" => \"v\"\n");
   CHECK(RunCommand(cli + " GET nokey:{" + key + "} 2>&1") == "(nil)\n");

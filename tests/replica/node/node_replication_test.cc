@@ -35,8 +35,7 @@ class Fixture {
     auto engine = storage::Engine::Open(options);
     REQUIRE(engine.ok());
     engine_ = std::move(*engine);
-    replication_ =
-        std::make_unique<NodeReplication>(table_, 0, *engine_, io_, Settings());
+    replication_ = std::make_unique<NodeReplication>(table_, 0, *engine_, io_, Settings());
     self_ = table_.topology().nodes()[0].replica_id;
     partition_ = table_.PartitionsOfNode(0).front();
   }

@@ -301,8 +301,9 @@ TEST_CASE("Replication: WAIT counts the DCs that applied the connection's writes
   CHECK(Clock::now() - start >= 300ms);
 }
 
-TEST_CASE("Replication: a node restored from an older copy of its data loses nothing and reuses no dot",
-          "[integration]") {
+TEST_CASE(
+    "Replication: a node restored from an older copy of its data loses nothing and reuses no dot",
+    "[integration]") {
   // Never reuse a dot (DESIGN.md): the restored node learns from its peers how
   // far its own writes got, takes the lost ones back, and numbers after them.
   auto cluster = StartCluster(3, 3);

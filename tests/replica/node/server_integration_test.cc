@@ -296,8 +296,7 @@ TEST_CASE("Server: MULTI/EXEC runs queued commands at once, WATCH aborts on a ch
   CHECK(run(a, {"SET", "k", "2"}) == "QUEUED");
   CHECK(run(a, {"NOPE"}).rfind("(error) ERR unknown command", 0) == 0);
   CHECK(run(a, {"PING"}) == "(error) ERR Command not allowed inside a transaction");
-  CHECK(run(a, {"EXEC"}) ==
-        "(error) EXECABORT Transaction discarded because of previous errors.");
+  CHECK(run(a, {"EXEC"}) == "(error) EXECABORT Transaction discarded because of previous errors.");
   CHECK(run(b, {"GET", "k"}) == "\"1\"");
 
   // WATCH: a write by another client between WATCH and EXEC aborts it.
@@ -327,13 +326,12 @@ TEST_CASE("Server: MULTI/EXEC runs queued commands at once, WATCH aborts on a ch
     REQUIRE(r.ok());
     replies.push_back(r->ToString());
   }
-  CHECK(replies == std::vector<std::string>{"OK", "QUEUED", "QUEUED",
-                                            "[(integer) 1, (integer) 1]"});
+  CHECK(replies ==
+        std::vector<std::string>{"OK", "QUEUED", "QUEUED", "[(integer) 1, (integer) 1]"});
   CHECK(run(a, {"DISCARD"}) == "(error) ERR DISCARD without MULTI");
 }
 
-TEST_CASE("Server: HELLO 3 switches the connection to RESP3 (maps, sets, nulls)",
-          "[integration]") {
+TEST_CASE("Server: HELLO 3 switches the connection to RESP3 (maps, sets, nulls)", "[integration]") {
   SingleNode node;
   RespClient c = node.cluster.Client(0);
   auto run = [&](std::vector<std::string> args) {
@@ -342,8 +340,7 @@ TEST_CASE("Server: HELLO 3 switches the connection to RESP3 (maps, sets, nulls)"
     return r->ToString();
   };
   CHECK(run({"HELLO", "4"}) == "(error) NOPROTO sorry, this protocol version is not supported.");
-  CHECK(run({"HELLO", "x"}) ==
-        "(error) ERR Protocol version is not an integer or out of range");
+  CHECK(run({"HELLO", "x"}) == "(error) ERR Protocol version is not an integer or out of range");
   CHECK(run({"HELLO", "2", "AUTH", "bob", "pw"}) ==
         "(error) WRONGPASS invalid username-password pair or user is disabled.");
   CHECK(run({"HELLO", "2", "BOGUS"}) == "(error) ERR Syntax error in HELLO option 'BOGUS'");
@@ -353,7 +350,8 @@ TEST_CASE("Server: HELLO 3 switches the connection to RESP3 (maps, sets, nulls)"
   REQUIRE(run({"HSET", "h", "f", "v"}) == "(integer) 1");
   REQUIRE(run({"SADD", "s", "m"}) == "(integer) 1");
   // RESP3 as a real client reads it.
-  const std::string cli = "redis-cli --no-raw -3 -p " + std::to_string(node.cluster.nodes()[0].client_port);
+  const std::string cli =
+      "redis-cli --no-raw -3 -p " + std::to_string(node.cluster.nodes()[0].client_port);
   CHECK(RunCommand(cli + " HGETALL h 2>&1") == "1# \"f\" => \"v\"\n");
   CHECK(RunCommand(cli + " SMEMBERS s 2>&1") == "1~ \"m\"\n");
   CHECK(RunCommand(cli + " GET missing 2>&1") == "(nil)\n");
@@ -367,8 +365,8 @@ TEST_CASE("Server: CONFIG SET takes Redis's encoding tunables as accepted no-ops
           "[integration]") {
   SingleNode node;
   RespClient c = node.cluster.Client(0);
-  CHECK(c.Command({"CONFIG", "SET", "hash-max-ziplist-value", "128", "set-max-intset-entries",
-                   "1024"})
+  CHECK(c.Command(
+             {"CONFIG", "SET", "hash-max-ziplist-value", "128", "set-max-intset-entries", "1024"})
             ->str == "OK");
   CHECK(c.Command({"CONFIG", "GET", "hash-max-ziplist-value"})->ToString() ==
         "[\"hash-max-ziplist-value\", \"128\"]");

@@ -93,7 +93,7 @@ TEST_CASE("Replication sim: every replica converges to the acknowledged writes u
 
 // Runs `schedules` schedules with `tweaks` and counts each outcome.
 std::map<Result::Outcome, int> Outcomes(const Tweaks& tweaks, int schedules, uint64_t salt,
-                                         bool print_first_failure = false) {
+                                        bool print_first_failure = false) {
   const uint64_t seed = test::TestSeed();
   std::map<Result::Outcome, int> outcomes;
   bool printed = false;

@@ -47,8 +47,7 @@ struct Params {
     for (int n : nodes_per_dc) out << n << ' ';
     out << "] Q=" << partitions << " ops=" << ops << " fault_ms=" << fault_ms
         << " drop=" << drop_pct << "% dup=" << dup_pct << "% delay=" << delay_min_ms << ".."
-        << delay_max_ms << "ms crashes=" << crashes << " restores=" << restores
-        << " cuts=" << cuts
+        << delay_max_ms << "ms crashes=" << crashes << " restores=" << restores << " cuts=" << cuts
         << " log_max_bytes=" << log_max_bytes << " tick_ms=" << tick_ms
         << " closing_writes=" << closing_writes << " fold=" << options.fold_counters
         << " hb=" << options.heartbeat_interval_ms << "ms down_after=" << options.down_after_ms
@@ -79,8 +78,8 @@ Params DrawParams(Prng& rng, const Tweaks& tweaks) {
   p.delay_max_ms = p.delay_min_ms + static_cast<uint64_t>(rng.Between(0, 40));
   p.crashes = static_cast<int>(rng.Below(4));
   p.cuts = static_cast<int>(rng.Below(3));
-  p.restores = tweaks.force_restores ? static_cast<int>(rng.Between(1, 3))
-                                     : (rng.Chance(25) ? 1 : 0);
+  p.restores =
+      tweaks.force_restores ? static_cast<int>(rng.Between(1, 3)) : (rng.Chance(25) ? 1 : 0);
   p.log_max_bytes = rng.Chance(40) ? static_cast<size_t>(rng.Between(200, 2000)) : size_t{1} << 20;
   p.tick_ms = static_cast<uint64_t>(rng.Between(1, 10));
   p.closing_writes = tweaks.force_closing_writes || rng.Chance(30);
@@ -133,11 +132,11 @@ class Simulation {
     ReplicaId id = 0;
     uint32_t dc = 0;
     std::unique_ptr<MemoryReplicaStore> store;
-    std::unique_ptr<ReplicationCore> core;  // null while crashed
+    std::unique_ptr<ReplicationCore> core;       // null while crashed
     std::unique_ptr<MemoryReplicaStore> backup;  // an older copy of store (restore faults)
     // Restored and not yet writable everywhere: see RestoreInProgress.
     bool restoring = false;
-    uint64_t generation = 0;                // of the core: ticks of an older one are void
+    uint64_t generation = 0;  // of the core: ticks of an older one are void
     std::vector<uint32_t> held;
     std::vector<size_t> peers;  // nodes sharing a partition
     // Per held partition: the clock the workload's mutations use (its state is
@@ -400,9 +399,9 @@ bool Simulation::RestoreInProgress() {
   bool any = false;
   for (Node& node : nodes_) {
     if (!node.restoring) continue;
-    const bool writable = node.core && std::all_of(node.held.begin(), node.held.end(), [&](uint32_t p) {
-                            return node.core->OwnWritable(p);
-                          });
+    const bool writable =
+        node.core && std::all_of(node.held.begin(), node.held.end(),
+                                 [&](uint32_t p) { return node.core->OwnWritable(p); });
     node.restoring = !writable;
     any |= node.restoring;
   }
