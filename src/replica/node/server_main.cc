@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
   // (bounded by the failure detector's timeout): see "Never reuse a dot".
   int exit_code = 0;
   replicator.WhenOwnStreamsKnown(
-      std::chrono::milliseconds(replication.core.down_after_ms + 500), [&] {
+      std::chrono::milliseconds(3 * replication.core.down_after_ms + 500), [&] {
         if (Status s = server.Listen(self.client.host, self.client.port); !s.ok()) {
           spdlog::error("{}", s.message());
           exit_code = 1;

@@ -70,6 +70,7 @@ CoreImpl::CoreImpl(Membership membership, Options options, ReplicaStore& store, 
     held_.push_back(std::move(h));
   }
   last_maintenance_ms_ = now_ms;
+  built_ms_ = latest_now_ms_ = now_ms;
 }
 
 // --- Lookups -----------------------------------------------------------------
@@ -123,10 +124,14 @@ bool CoreImpl::OwnStreamsKnown() const {
 }
 
 bool CoreImpl::HeardAllLive(const Held& h) const {
+  // A peer the failure detector calls down is not waited for, but only once
+  // the fence has lasted kFencePatience x down_after_ms: a few lost heartbeats
+  // of the very peer that holds the lost deltas must not lift it.
+  const bool patient = latest_now_ms_ < built_ms_ + kFencePatience * options_.down_after_ms;
   for (size_t j = 0; j < h.replicas.size(); ++j) {
     if (j == h.self_index) continue;
     const Peer& peer = peers_.at(h.replicas[j]);
-    if (peer.up && !peer.reports.at(h.p).has_latest) return false;
+    if (!peer.reports.at(h.p).has_latest && (peer.up || patient)) return false;
   }
   return true;
 }
@@ -135,9 +140,8 @@ uint64_t CoreImpl::OwnReported(const Held& h) const {
   uint64_t most = 0;
   for (size_t j = 0; j < h.replicas.size(); ++j) {
     if (j == h.self_index) continue;
-    const Peer& peer = peers_.at(h.replicas[j]);
-    const Report& r = peer.reports.at(h.p);
-    if (peer.up && r.has_latest) most = std::max(most, r.latest[h.self_index]);
+    const Report& r = peers_.at(h.replicas[j]).reports.at(h.p);
+    if (r.has_latest) most = std::max(most, r.latest[h.self_index]);  // even if down since
   }
   return most;
 }
@@ -282,6 +286,7 @@ void CoreImpl::OnLocalDelta(ReplicaStore& store, uint32_t p, const crdt::Delta& 
 // --- Messages ------------------------------------------------------------------------
 
 void CoreImpl::OnMessage(ReplicaStore& store, const Message& message, uint64_t now_ms) {
+  latest_now_ms_ = std::max(latest_now_ms_, now_ms);
   std::visit(Overloaded{
                  [&](const DeltaBatch& m) { OnBatch(store, m, now_ms); },
                  [&](const Heartbeat& m) { OnHeartbeat(m, now_ms); },
@@ -690,6 +695,7 @@ void CoreImpl::ApplyState(ReplicaStore& store, Held& h, size_t index, const Catc
 // --- Timers ----------------------------------------------------------------------------
 
 void CoreImpl::OnTick(ReplicaStore& store, uint64_t now_ms) {
+  latest_now_ms_ = std::max(latest_now_ms_, now_ms);
   for (auto& [id, peer] : peers_) {
     if (peer.up && now_ms > peer.last_heard_ms + options_.down_after_ms) {
       peer.up = false;

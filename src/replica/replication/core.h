@@ -214,7 +214,8 @@ class ReplicationCore {
   // node's start (not after a rebuild from the same store), it fences every
   // held partition with other replicas against local writes until this node
   // knows its own stream's high-water mark there: every peer replica of the
-  // partition has reported since (or is down), and none reports more of this
+  // partition has reported since (or is down and has been silent for 3 x
+  // down_after_ms since the core was built), and none reports more of this
   // node's stream than the store holds. If one does, the store lost own
   // deltas (a restored backup, a wiped directory, a power loss under
   // synchronous=normal): they are taken back from that peer by a state

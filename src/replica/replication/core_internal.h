@@ -182,6 +182,9 @@ class CoreImpl {
 
   Membership membership_;
   Options options_;
+  static constexpr uint64_t kFencePatience = 3;  // x down_after_ms (HeardAllLive)
+  uint64_t built_ms_ = 0;       // when this core was built (a start, or a rebuild)
+  uint64_t latest_now_ms_ = 0;  // the latest time any input brought
   uint32_t self_dc_ = 0;
   std::vector<int32_t> held_index_;  // partition -> index into held_, -1 if not held
   std::vector<Held> held_;
