@@ -114,10 +114,7 @@ void Node::Dispatch(ClientSession& client, Args args, Reply reply) {
 
 void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSession& client,
                         Args args, Reply reply) {
-  std::vector<uint32_t> partitions;
-  for (std::string_view key : CommandKeys(spec, args)) {
-    partitions.push_back(table_.PartitionOfKey(key));
-  }
+  std::vector<uint32_t> partitions = KeyPartitions(spec, args);
   const std::optional<size_t> target = RouteTo(partitions);
   if (!target) return reply(ErrorReply(errors::kCrossSlot));
   if (*target != node_index_) {
@@ -126,18 +123,23 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
     return forwarder_.Forward({node.id, node.client.host, node.client.port}, args, client.protocol,
                               std::move(reply));
   }
-  std::vector<uint32_t> writes_to = WritesTo(spec, args);
+  std::vector<uint32_t> writes_to = WritesTo(spec, std::move(partitions));
   RunDataCommand([handler, args = std::move(args)](CommandContext& ctx) { handler(ctx, args); },
                  client, std::move(reply), std::move(writes_to));
 }
 
-std::vector<uint32_t> Node::WritesTo(const CommandSpec& spec, const Args& args) const {
-  if (!(spec.flags & kWrite)) return {};
+std::vector<uint32_t> Node::KeyPartitions(const CommandSpec& spec, const Args& args) const {
   std::vector<uint32_t> partitions;
   for (std::string_view key : CommandKeys(spec, args)) {
     partitions.push_back(table_.PartitionOfKey(key));
   }
-  return partitions.empty() ? held_list_ : partitions;
+  return partitions;
+}
+
+std::vector<uint32_t> Node::WritesTo(const CommandSpec& spec,
+                                     std::vector<uint32_t> key_partitions) const {
+  if (!(spec.flags & kWrite)) return {};
+  return key_partitions.empty() ? held_list_ : key_partitions;
 }
 
 bool Node::HoldsAll(const std::vector<std::string_view>& keys) const {
@@ -191,7 +193,7 @@ void Node::Exec(ClientSession& client, std::vector<Args> queued,
     const CommandSpec* spec = FindCommand(args[0]);
     GEOKV_ASSERT(spec != nullptr && spec->is_data());  // checked when queued
     handlers.push_back(std::get<DataHandler>(spec->handler));
-    for (uint32_t p : WritesTo(*spec, args)) writes_to.push_back(p);
+    for (uint32_t p : WritesTo(*spec, KeyPartitions(*spec, args))) writes_to.push_back(p);
   }
   RunDataCommand(
       [handlers = std::move(handlers), queued = std::move(queued),

@@ -83,9 +83,12 @@ class Node final : public Dispatcher, public ServerControl {
                     Reply reply);
   void RunDataCommand(std::function<void(CommandContext&)> run, const ClientSession& client,
                       Reply reply, std::vector<uint32_t> writes_to = {});
-  // The partitions a data command may write: its keys', or every held one
-  // for a keyless write (FLUSHALL); none for a read.
-  std::vector<uint32_t> WritesTo(const CommandSpec& spec, const Args& args) const;
+  // The partitions of a command's keys (per its key spec), in key order.
+  std::vector<uint32_t> KeyPartitions(const CommandSpec& spec, const Args& args) const;
+  // The partitions a data command may write: its keys' (key_partitions), or
+  // every held one for a keyless write (FLUSHALL); none for a read.
+  std::vector<uint32_t> WritesTo(const CommandSpec& spec,
+                                 std::vector<uint32_t> key_partitions) const;
   // Inside MULTI: queues a data command whose keys this node holds; refuses
   // (and marks the transaction aborted) anything else.
   void Queue(const CommandSpec& spec, ClientSession& client, Args args, Reply reply);
