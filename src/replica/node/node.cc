@@ -1,6 +1,7 @@
 #include "replica/node/node.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <boost/asio/post.hpp>
 
 #include "common/assert.h"
@@ -63,7 +64,21 @@ class Node::TxnPartitions final : public Partitions {
     return txn_->KeyCount(p);
   }
   crdt::ReplicaId self() const override { return node_.self().replica_id; }
-  crdt::Hlc Now() override { return node_.clock_.Now(); }
+  crdt::Hlc Now() override {
+    GEOKV_ASSERT(txn_ != nullptr);
+    crdt::HybridClock& clock = node_.clock_;
+    if (!hlc_bound_ms_) {  // first HLC of this job: the bound as storage has it
+      const std::optional<std::string> stored = txn_->Meta(kHlcBoundMeta);
+      hlc_bound_ms_ = stored ? std::strtoull(stored->c_str(), nullptr, 10) : 0;
+      clock.Restore(crdt::Hlc::FromParts(*hlc_bound_ms_, 0));
+    }
+    const crdt::Hlc now = clock.Now();
+    if (now.physical_ms() >= *hlc_bound_ms_) {
+      hlc_bound_ms_ = now.physical_ms() + kHlcBoundAheadMs;
+      txn_->SetMeta(kHlcBoundMeta, std::to_string(*hlc_bound_ms_));
+    }
+    return now;
+  }
   int64_t NowMs() override { return static_cast<int64_t>(crdt::HybridClock::SystemWallClock()); }
 
  private:
@@ -71,6 +86,7 @@ class Node::TxnPartitions final : public Partitions {
   NodeReplication::Job* job_;
   storage::Transaction* txn_;
   std::vector<std::pair<uint32_t, uint64_t>> writes_;
+  std::optional<uint64_t> hlc_bound_ms_;  // read at the job's first Now()
 };
 
 Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,
@@ -81,6 +97,13 @@ Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& 
   for (uint32_t p = 0; p < table_.partitions(); ++p) {
     if (held_[p]) held_list_.push_back(p);
   }
+}
+
+void Node::set_testing_clock_offset_ms(int64_t offset_ms) {
+  clock_ = crdt::HybridClock([offset_ms] {
+    return static_cast<uint64_t>(static_cast<int64_t>(crdt::HybridClock::SystemWallClock()) +
+                                 offset_ms);
+  });
 }
 
 void Node::Dispatch(ClientSession& client, Args args, Reply reply) {
@@ -209,13 +232,15 @@ void Node::Info(const std::string& section, Reply reply) {
   // INFO needs the key counts, which live in storage, and the replication
   // state, which lives on the writer thread: it is answered from jobs.
   auto keys = std::make_shared<uint64_t>(0);
-  auto finish = [this, section, reply, keys](std::string replication) {
+  auto hlc = std::make_shared<uint64_t>(0);
+  auto finish = [this, section, reply, keys, hlc](std::string replication) {
     std::string out;
-    RespWriter(&out).Bulk(InfoText(section, *keys, replication));
+    RespWriter(&out).Bulk(InfoText(section, *keys, *hlc, replication));
     reply(std::move(out));
   };
   const Status s = engine_.Submit(
-      [this, keys](storage::Transaction& txn) {
+      [this, keys, hlc](storage::Transaction& txn) {
+        *hlc = clock_.last().value;
         for (uint32_t p : held_list_) *keys += txn.KeyCount(p);
         return Status::Ok();
       },
@@ -292,6 +317,9 @@ void Node::FlushBatch() {
   auto body = [this, commands, outputs, writes](NodeReplication::Job& job) {
     TxnPartitions partitions(*this, &job);
     for (size_t i = 0; i < commands->size(); ++i) {
+      // A storage error (a full disk) fails the whole job: running more
+      // commands over a transaction that ignores their writes is pointless.
+      if (!job.txn().status().ok()) break;
       RespWriter writer(&(*outputs)[i], (*commands)[i].protocol);
       const std::vector<uint32_t>& writes_to = (*commands)[i].writes_to;
       if (!std::all_of(writes_to.begin(), writes_to.end(),
@@ -322,13 +350,23 @@ void Node::FlushBatch() {
 }
 
 void Node::Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply reply) {
-  std::vector<NodeReplication::Write> writes;
-  {
-    std::lock_guard lock(client.writes->mu);
-    writes.assign(client.writes->last.begin(), client.writes->last.end());
-  }
   if (replication_ == nullptr) return reply(":0\r\n");
-  replication_->Wait(std::move(writes), numdcs, timeout_ms, std::move(reply));
+  // The connection's earlier requests may still be queued (a pipeline) or
+  // running: its writes are read in the `done` of a job submitted after
+  // theirs, which runs after their `done`s recorded them (engine.h: jobs and
+  // their `done`s run in submission order).
+  FlushBatch();
+  auto run = [this, writes = client.writes, numdcs, timeout_ms, reply](Status) {
+    std::vector<NodeReplication::Write> seqs;
+    {
+      std::lock_guard lock(writes->mu);
+      seqs.assign(writes->last.begin(), writes->last.end());
+    }
+    replication_->Wait(std::move(seqs), numdcs, timeout_ms, reply);
+  };
+  if (!engine_.Submit([](storage::Transaction&) { return Status::Ok(); }, std::move(run)).ok()) {
+    reply(ErrorReply(errors::kBusy));
+  }
 }
 
 std::vector<ConfigParam> Node::ConfigParams() {
@@ -358,7 +396,7 @@ std::vector<ConfigParam> Node::ConfigParams() {
   };
 }
 
-std::string Node::InfoText(const std::string& section, uint64_t keys,
+std::string Node::InfoText(const std::string& section, uint64_t keys, uint64_t hlc,
                            const std::string& replication) {
   auto want = [&](const char* name) {
     return EqualsIgnoreCase(section, "default") || EqualsIgnoreCase(section, "all") ||
@@ -378,6 +416,7 @@ std::string Node::InfoText(const std::string& section, uint64_t keys,
     line("tcp_port", std::to_string(self().client.port));
     line("uptime_in_seconds", std::to_string(uptime));
     line("partitions_held", std::to_string(held_list_.size()));
+    line("hlc", std::to_string(hlc));  // the latest HLC issued or adopted (0: none yet)
     text += "\r\n";
   }
   if (want("clients") && server_ != nullptr) {

@@ -59,6 +59,12 @@ class Node final : public Dispatcher, public ServerControl {
   // on the I/O thread, after set_replication.
   void StartActiveExpiry(std::chrono::milliseconds period);
 
+  // TESTING ONLY: the HLC's wall clock runs `offset_ms` off the system clock
+  // (a node whose clock jumps back across a restart). Call before serving.
+  void set_testing_clock_offset_ms(int64_t offset_ms);
+  // The clock this node stamps its writes with (NodeReplication::set_clock).
+  crdt::HybridClock* clock() { return &clock_; }
+
   const placement::Node& self() const { return table_.topology().nodes()[node_index_]; }
   const placement::PlacementTable& table() const { return table_; }
   bool Holds(uint32_t partition) const { return held_[partition]; }
@@ -99,7 +105,8 @@ class Node final : public Dispatcher, public ServerControl {
   // preference order; nullopt if no single node holds them all.
   std::optional<size_t> RouteTo(const std::vector<uint32_t>& partitions) const;
   void FlushBatch();
-  std::string InfoText(const std::string& section, uint64_t keys, const std::string& replication);
+  std::string InfoText(const std::string& section, uint64_t keys, uint64_t hlc,
+                       const std::string& replication);
 
   placement::PlacementTable table_;
   size_t node_index_;
@@ -114,7 +121,14 @@ class Node final : public Dispatcher, public ServerControl {
   static constexpr size_t kTransactionBytesMax = size_t{64} << 20;
   std::vector<bool> held_;
   std::vector<uint32_t> held_list_;
-  crdt::HybridClock clock_;  // used on the writer thread only
+  // Used on the writer thread only. Never goes backwards across a restart:
+  // every HLC issued has a physical part below the bound kept in the meta
+  // table (kHlcBoundMeta), which a job raises kHlcBoundAheadMs ahead when it
+  // needs to, so the bound commits with the writes it covers; each job
+  // restores the clock from it before its first HLC.
+  crdt::HybridClock clock_;
+  static constexpr const char* kHlcBoundMeta = "hlc_bound_ms";
+  static constexpr uint64_t kHlcBoundAheadMs = 1000;
   // CONFIG SET's Redis encoding tunables: kept and shown, used for nothing.
   struct EncodingTunables {
     size_t hash_entries = 128;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <boost/asio/post.hpp>
 #include <variant>
 
@@ -145,8 +146,20 @@ replication::ReplicationCore& NodeReplication::Core(replication::ReplicaStore& s
 }
 
 void NodeReplication::Job::OnLocalDelta(uint32_t p, const crdt::Delta& delta) {
+  // After a storage error (a full disk in the middle of the job) the job will
+  // be rolled back: the core must not advance its own seq past a causal
+  // context that may not have (the next delta could then reuse its dots).
+  if (!txn_.status().ok()) return;
+  ++local_deltas_;
   if (core_ == nullptr) return txn_.AppendLog(p, delta);
   core_->OnLocalDelta(store_, p, delta, now_ms_);
+}
+
+void NodeReplication::InjectFault(const Job& job) {
+  const uint64_t every = std::max(settings_.testing_fail_job_every, settings_.testing_throw_job_every);
+  if (every == 0 || job.local_deltas_ == 0 || ++jobs_with_deltas_ % every != 0) return;
+  if (settings_.testing_throw_job_every > 0) throw std::runtime_error("testing: injected throw");
+  job.txn_.FailForTesting(Status::Io("testing: injected storage failure"));
 }
 
 Status NodeReplication::Submit(NodeReplication* replication, storage::Engine& engine, Body body,
@@ -163,11 +176,15 @@ Status NodeReplication::Submit(NodeReplication* replication, storage::Engine& en
   }
   NodeReplication& self = *replication;
   auto job = [&self, body = std::move(body)](storage::Transaction& txn) {
+    // A job before this one was rolled back (alone, or with its whole group)
+    // and its `done` has not run yet: the core may hold its deltas and seqs.
+    if (!txn.PreviousJobKept()) self.stale_ = true;
     TxnStore store(txn);
     const uint64_t now = self.NowMs();
     Job j(txn, store, &self.Core(store), now);
     try {
       body(j);
+      self.InjectFault(j);
     } catch (...) {
       self.stale_ = true;  // rolled back: the core ran ahead of storage
       throw;
@@ -251,6 +268,10 @@ void NodeReplication::ScheduleInbound() {
     }
     replication::ReplicationCore& core = *job.core_;
     for (const InboundMessage& m : messages) {
+      // Storage failed (a full disk): the job is rolled back and the core
+      // rebuilt; the messages not yet applied are recovered by catch-up, as
+      // any lost message is.
+      if (!job.txn().status().ok()) break;
       auto decoded = replication::DecodeMessage(m.payload);
       if (!decoded.ok()) {
         if (malformed_messages_++ % 1000 == 0) {
@@ -268,6 +289,7 @@ void NodeReplication::ScheduleInbound() {
           ++batches_received_ % settings_.testing_drop_every_nth_batch == 0) {
         continue;  // deliberately broken store (see ReplicationSettings)
       }
+      AdoptClock(*decoded);
       const uint64_t stale_before = core.stats().stale_incarnations;
       core.OnMessage(job.store_, *decoded, job.now_ms_);
       if (const uint64_t stale = core.stats().stale_incarnations;
@@ -283,6 +305,25 @@ void NodeReplication::ScheduleInbound() {
   };
   if (!Submit(this, engine_, std::move(body), [](Status) {}).ok()) {
     inbound_scheduled_ = false;  // the tick retries
+  }
+}
+
+void NodeReplication::AdoptClock(const replication::Message& message) {
+  if (clock_ == nullptr) return;
+  crdt::Hlc latest;
+  auto scan = [&](const replication::DeltaBatch& batch) {
+    for (const crdt::Delta& delta : batch.deltas) {
+      for (const crdt::Addition& addition : delta.additions) {
+        latest = std::max(latest, addition.atom.hlc);
+      }
+    }
+  };
+  if (const auto* batch = std::get_if<replication::DeltaBatch>(&message)) scan(*batch);
+  if (const auto* reply = std::get_if<replication::CatchUpReply>(&message)) scan(reply->batch);
+  if (latest.value != 0 && !clock_->Update(latest) && clock_refused_++ % 1000 == 0) {
+    spdlog::warn("not adopting a peer's HLC at {} ms since the epoch: too far ahead of this "
+                 "node's clock (is the peer's clock wrong?)",
+                 latest.physical_ms());
   }
 }
 
@@ -407,6 +448,7 @@ void NodeReplication::InfoSection(std::function<void(std::string)> reply) {
     // node id shows here (and in the log) instead of mixing its reports in.
     line("stale_incarnations", std::to_string(stats.stale_incarnations));
     line("own_recoveries", std::to_string(stats.own_recoveries));
+    line("hlc_refused", std::to_string(clock_refused_));
     {
       std::lock_guard lock(transport_mu_);
       if (transport_) {
