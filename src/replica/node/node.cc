@@ -1,6 +1,8 @@
 #include "replica/node/node.h"
 
 #include <algorithm>
+#include <charconv>
+#include <climits>
 #include <cstdlib>
 #include <boost/asio/post.hpp>
 
@@ -10,6 +12,18 @@
 #include "replica/resp/resp_writer.h"
 
 namespace geokv::replica {
+
+namespace {
+// The value of a RESP integer reply (":n\r\n"); nullopt for any other reply.
+std::optional<int64_t> IntegerReply(std::string_view r) {
+  if (r.size() < 4 || r[0] != ':' || r.substr(r.size() - 2) != "\r\n") return std::nullopt;
+  int64_t n = 0;
+  const char* end = r.data() + r.size() - 2;
+  auto [at, ec] = std::from_chars(r.data() + 1, end, n);
+  if (ec != std::errc() || at != end) return std::nullopt;
+  return n;
+}
+}  // namespace
 
 // The Partitions of one storage job.
 class Node::TxnPartitions final : public Partitions {
@@ -143,6 +157,17 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
   if (*target != node_index_) {
     if (client.forwarder) return reply(ErrorReply(errors::kForwardedTwice));
     const placement::Node& node = table_.topology().nodes()[*target];
+    if (spec.flags & kWrite) {
+      // For WAIT: where the write went, and when its reply is back.
+      std::shared_ptr<ClientWrites> writes = client.writes;
+      writes->forwarded[*target].insert(partitions.begin(), partitions.end());
+      ++writes->forwards_in_flight;
+      reply = [writes, reply = std::move(reply)](std::string resp) {
+        reply(std::move(resp));
+        if (--writes->forwards_in_flight > 0) return;
+        for (auto& run : std::exchange(writes->after_forwards, {})) run();
+      };
+    }
     return forwarder_.Forward({node.id, node.client.host, node.client.port}, args, client.protocol,
                               std::move(reply));
   }
@@ -351,22 +376,88 @@ void Node::FlushBatch() {
 
 void Node::Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply reply) {
   if (replication_ == nullptr) return reply(":0\r\n");
-  // The connection's earlier requests may still be queued (a pipeline) or
-  // running: its writes are read in the `done` of a job submitted after
-  // theirs, which runs after their `done`s recorded them (engine.h: jobs and
-  // their `done`s run in submission order).
+  // The connection's earlier requests may still be queued (a pipeline),
+  // running, or forwarded. Local writes are read in the `done` of a job
+  // submitted after theirs, which runs after their `done`s recorded them
+  // (engine.h: jobs and their `done`s run in submission order); forwarded
+  // ones once their replies are back (docs/replication.md, "WAIT").
   FlushBatch();
-  auto run = [this, writes = client.writes, numdcs, timeout_ms, reply](Status) {
-    std::vector<NodeReplication::Write> seqs;
-    {
-      std::lock_guard lock(writes->mu);
-      seqs.assign(writes->last.begin(), writes->last.end());
+  std::shared_ptr<ClientWrites> writes = client.writes;
+  auto start = [this, writes, numdcs, timeout_ms, reply] {
+    // The answer is the least count of the parts: the local writes, and each
+    // node the connection forwarded writes to.
+    struct Combined {
+      size_t parts = 0;
+      int64_t least = INT64_MAX;
+      Reply reply;
+    };
+    auto combined = std::make_shared<Combined>();
+    combined->reply = reply;
+    const bool local = !writes->last.empty() || writes->forwarded.empty();
+    combined->parts = writes->forwarded.size() + (local ? 1 : 0);
+    auto part = [combined](int64_t count) {
+      combined->least = std::min(combined->least, count);
+      if (--combined->parts > 0) return;
+      combined->reply(":" + std::to_string(combined->least) + "\r\n");
+    };
+    for (const auto& [target, partitions] : writes->forwarded) {
+      AskWaitOwn(target, partitions, numdcs, timeout_ms, part);
     }
-    replication_->Wait(std::move(seqs), numdcs, timeout_ms, reply);
+    if (!local) return;
+    auto run = [this, writes, numdcs, timeout_ms, part, reply](Status) {
+      std::vector<NodeReplication::Write> seqs;
+      {
+        std::lock_guard lock(writes->mu);
+        seqs.assign(writes->last.begin(), writes->last.end());
+      }
+      replication_->Wait(std::move(seqs), numdcs, timeout_ms, [this, part, reply](std::string r) {
+        // Called on the writer thread: the parts are combined on the I/O thread.
+        boost::asio::post(io_, [part, reply, r = std::move(r)] {
+          const std::optional<int64_t> count = IntegerReply(r);
+          if (!count) return reply(r);  // an error: as it is
+          part(*count);
+        });
+      });
+    };
+    if (!engine_.Submit([](storage::Transaction&) { return Status::Ok(); }, std::move(run)).ok()) {
+      part(0);
+    }
   };
-  if (!engine_.Submit([](storage::Transaction&) { return Status::Ok(); }, std::move(run)).ok()) {
-    reply(ErrorReply(errors::kBusy));
+  if (writes->forwards_in_flight > 0) return writes->after_forwards.push_back(std::move(start));
+  start();
+}
+
+void Node::AskWaitOwn(size_t target, const std::set<uint32_t>& partitions, int64_t numdcs,
+                      int64_t timeout_ms, std::function<void(int64_t)> part) {
+  // The target counts the datacenters other than its own that applied its
+  // writes. Its own datacenter applied them too: when that is not this
+  // node's and this node's datacenter holds none of the partitions (so the
+  // target cannot have counted it), it adds one; otherwise the target's count
+  // is a lower bound.
+  const placement::Node& node = table_.topology().nodes()[target];
+  bool own_dc_holds = false;
+  for (uint32_t p : partitions) {
+    for (uint32_t n : table_.PreferenceList(p)) {
+      own_dc_holds |= table_.topology().nodes()[n].dc_index == self().dc_index;
+    }
   }
+  const int64_t extra = node.dc_index != self().dc_index && !own_dc_holds ? 1 : 0;
+  Args args = {"GEOKV.WAITOWN", std::to_string(std::max<int64_t>(numdcs - extra, 0)),
+               std::to_string(timeout_ms)};
+  for (uint32_t p : partitions) args.push_back(std::to_string(p));
+  // No reply within the WAIT's timeout (plus a margin) counts as nothing.
+  const int64_t deadline_ms = timeout_ms > 0 ? timeout_ms + 1000 : kWaitForeverMs;
+  forwarder_.Ask({node.id, node.client.host, node.client.port}, args, deadline_ms,
+                 [part = std::move(part), extra](const std::string& r) {
+                   const std::optional<int64_t> count = IntegerReply(r);
+                   part(count ? *count + extra : 0);
+                 });
+}
+
+void Node::WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, int64_t timeout_ms,
+                   Reply reply) {
+  if (replication_ == nullptr) return reply(":0\r\n");
+  replication_->WaitOwn(std::move(partitions), numdcs, timeout_ms, std::move(reply));
 }
 
 std::vector<ConfigParam> Node::ConfigParams() {

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,8 @@ class Node final : public Dispatcher, public ServerControl {
   std::vector<ConfigParam> ConfigParams() override;
   void Info(const std::string& section, Reply reply) override;
   void Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply reply) override;
+  void WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, int64_t timeout_ms,
+               Reply reply) override;
   void Watch(ClientSession& client, std::vector<std::string> keys, Reply reply) override;
   void Exec(ClientSession& client, std::vector<Args> queued, std::shared_ptr<WatchedKeys> watched,
             Reply reply) override;
@@ -105,6 +108,11 @@ class Node final : public Dispatcher, public ServerControl {
   // preference order; nullopt if no single node holds them all.
   std::optional<size_t> RouteTo(const std::vector<uint32_t>& partitions) const;
   void FlushBatch();
+  // WAIT's part for the writes a connection forwarded to node `target`: asks
+  // it (GEOKV.WAITOWN) and calls `part` with the count (0 if no answer).
+  void AskWaitOwn(size_t target, const std::set<uint32_t>& partitions, int64_t numdcs,
+                  int64_t timeout_ms, std::function<void(int64_t)> part);
+  static constexpr int64_t kWaitForeverMs = int64_t{7} * 24 * 3600 * 1000;  // WAIT .. 0
   std::string InfoText(const std::string& section, uint64_t keys, uint64_t hlc,
                        const std::string& replication);
 

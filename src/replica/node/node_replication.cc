@@ -396,19 +396,41 @@ void NodeReplication::CheckWaiters(const replication::ReplicationCore& core, uin
   }
 }
 
+void NodeReplication::AddWaiter(Job& job, std::vector<Write> writes, int64_t numdcs,
+                                int64_t timeout_ms, Reply reply) {
+  if (waiters_.size() >= settings_.max_waiters) {
+    reply("-ERR too many clients in WAIT\r\n");
+    return;
+  }
+  const uint64_t now = job.now_ms_;
+  waiters_.push_back(Waiter{std::move(writes), static_cast<uint32_t>(numdcs),
+                            // +1: times are whole ms, and WAIT must wait at least the timeout
+                            timeout_ms > 0 ? now + static_cast<uint64_t>(timeout_ms) + 1 : 0,
+                            std::move(reply)});
+  CheckWaiters(*job.core_, now);
+}
+
 void NodeReplication::Wait(std::vector<Write> writes, int64_t numdcs, int64_t timeout_ms,
                            Reply reply) {
   auto body = [this, writes = std::move(writes), numdcs, timeout_ms, reply](Job& job) mutable {
-    if (waiters_.size() >= settings_.max_waiters) {
-      reply("-ERR too many clients in WAIT\r\n");
-      return;
+    AddWaiter(job, std::move(writes), numdcs, timeout_ms, std::move(reply));
+  };
+  if (!Submit(this, engine_, std::move(body), [](Status) {}).ok()) {
+    reply("-BUSY geokv is overloaded, try again\r\n");
+  }
+}
+
+void NodeReplication::WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs,
+                              int64_t timeout_ms, Reply reply) {
+  auto body = [this, partitions = std::move(partitions), numdcs, timeout_ms,
+               reply](Job& job) mutable {
+    std::vector<Write> writes;
+    for (uint32_t p : partitions) {
+      if (p < table_.partitions() && job.core_->Holds(p)) {
+        writes.emplace_back(p, job.core_->Applied(p, membership_.self));
+      }
     }
-    const uint64_t now = job.now_ms_;
-    waiters_.push_back(Waiter{std::move(writes), static_cast<uint32_t>(numdcs),
-                              // +1: times are whole ms, and WAIT must wait at least the timeout
-                              timeout_ms > 0 ? now + static_cast<uint64_t>(timeout_ms) + 1 : 0,
-                              std::move(reply)});
-    CheckWaiters(*job.core_, now);
+    AddWaiter(job, std::move(writes), numdcs, timeout_ms, std::move(reply));
   };
   if (!Submit(this, engine_, std::move(body), [](Status) {}).ok()) {
     reply("-BUSY geokv is overloaded, try again\r\n");

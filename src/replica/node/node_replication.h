@@ -123,6 +123,9 @@ class NodeReplication {
 
   // WAIT numdcs timeout_ms for a client whose writes are `writes` (I/O thread).
   void Wait(std::vector<Write> writes, int64_t numdcs, int64_t timeout_ms, Reply reply);
+  // The same for everything this node wrote so far in `partitions` (those it
+  // holds): GEOKV.WAITOWN, for a node that forwarded a client's writes here.
+  void WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, int64_t timeout_ms, Reply reply);
   // Whether the failure detector considers the node (a topology index) up:
   // readable from any thread; this node counts as up.
   bool IsUp(size_t node_index) const { return node_up_[node_index].load(); }
@@ -164,6 +167,8 @@ class NodeReplication {
   void ScheduleTick();     // I/O thread
   // Answers the WAIT waiters that are satisfied or timed out. Writer thread.
   void CheckWaiters(const replication::ReplicationCore& core, uint64_t now_ms);
+  void AddWaiter(Job& job, std::vector<Write> writes, int64_t numdcs, int64_t timeout_ms,
+                 Reply reply);
   void Send(std::vector<replication::Outgoing> out);  // writer thread
   bool FromItsSender(const InboundMessage& m, const replication::Message& message) const;
 

@@ -2,6 +2,7 @@
 // what really replicated, a failed job leaves nothing behind, a full disk
 // (in a job or at COMMIT) is an error and not a crash, and the HLC never goes
 // backwards across a restart.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <map>
 #include <set>
@@ -91,6 +92,47 @@ TEST_CASE("WAIT: a pipelined SET and WAIT with two DCs frozen answers 0 after th
   CHECK(waited >= 500ms);
   // Once they run again the same write is counted.
   CHECK(dc1.Command({"WAIT", "2", "5000"})->integer == 2);
+}
+
+TEST_CASE("WAIT: a forwarded write counts only the DCs that applied it at its target",
+          "[integration]") {
+  // 3 DCs, N = 2: some keys live on the two other DCs only; dc1 forwards them.
+  auto cluster = StartCluster(3, 2);
+  RespClient dc1 = cluster->Client(0);
+  std::string key;
+  std::vector<std::string> holders;
+  for (int i = 0; i < 1000 && key.empty(); ++i) {
+    const std::string k = "fwd:" + std::to_string(i);
+    auto where = dc1.Command({"GEOKV.WHERE", k});
+    REQUIRE(where.ok());
+    std::vector<std::string> ids;
+    for (const auto& e : where->elements[1].elements) ids.push_back(e.str);
+    if (std::find(ids.begin(), ids.end(), cluster->nodes()[0].id) == ids.end()) {
+      key = k;
+      holders = ids;
+    }
+  }
+  REQUIRE_FALSE(key.empty());
+  // Forwarding skips a node its failure detector calls down: wait until both are up.
+  const auto up_by = Clock::now() + 10s;
+  while (InfoField(*cluster, 0, "connected_peers") < 2 && Clock::now() < up_by) {
+    std::this_thread::sleep_for(20ms);
+  }
+  REQUIRE(InfoField(*cluster, 0, "connected_peers") == 2);
+  // The write goes to the first holder; the second is frozen.
+  const size_t other = holders[1] == cluster->nodes()[1].id ? 1 : 2;
+  cluster->Pause(other);
+  const auto start = Clock::now();
+  auto replies = Pipeline(dc1, {{"SET", key, "v"}, {"WAIT", "2", "500"}});
+  const auto waited = Clock::now() - start;
+  cluster->Resume(other);
+  CHECK(replies[0].str == "OK");
+  CHECK(replies[1].integer == 1);  // the target's DC only (was 2 at once: nothing counted)
+  CHECK(waited >= 500ms);
+  CHECK(dc1.Command({"WAIT", "2", "5000"})->integer == 2);
+  // Local and forwarded writes together: the least of the two counts.
+  REQUIRE(dc1.Command({"SET", "local:" + key, "v"}).ok());
+  CHECK(dc1.Command({"WAIT", "2", "5000"})->integer >= 1);
 }
 
 // With the fault hook failing every n-th job that wrote, a key is present on
