@@ -102,9 +102,9 @@ Status TestCluster::Start(size_t i, const std::vector<std::string>& extra_flags,
                           const std::vector<std::string>& launcher) {
   const NodeSpec& n = nodes_[i];
   std::vector<std::string> argv = launcher;
-  for (const std::string& arg : {std::string(GEOKV_SERVER_BIN), std::string("--topology"),
-                                 topology_path_, std::string("--node"), n.id,
-                                 std::string("--data"), dir_.path() + "/" + n.id}) {
+  for (const std::string& arg :
+       {std::string(GEOKV_SERVER_BIN), std::string("--topology"), topology_path_,
+        std::string("--node"), n.id, std::string("--data"), dir_.path() + "/" + n.id}) {
     argv.push_back(arg);
   }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());

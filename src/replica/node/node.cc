@@ -1,10 +1,10 @@
 #include "replica/node/node.h"
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <charconv>
 #include <climits>
 #include <cstdlib>
-#include <boost/asio/post.hpp>
 
 #include "common/assert.h"
 #include "crdt/join.h"

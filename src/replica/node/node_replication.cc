@@ -3,8 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <stdexcept>
 #include <boost/asio/post.hpp>
+#include <stdexcept>
 #include <variant>
 
 #include "common/assert.h"
@@ -156,7 +156,8 @@ void NodeReplication::Job::OnLocalDelta(uint32_t p, const crdt::Delta& delta) {
 }
 
 void NodeReplication::InjectFault(const Job& job) {
-  const uint64_t every = std::max(settings_.testing_fail_job_every, settings_.testing_throw_job_every);
+  const uint64_t every =
+      std::max(settings_.testing_fail_job_every, settings_.testing_throw_job_every);
   if (every == 0 || job.local_deltas_ == 0 || ++jobs_with_deltas_ % every != 0) return;
   if (settings_.testing_throw_job_every > 0) throw std::runtime_error("testing: injected throw");
   job.txn_.FailForTesting(Status::Io("testing: injected storage failure"));
@@ -321,9 +322,10 @@ void NodeReplication::AdoptClock(const replication::Message& message) {
   if (const auto* batch = std::get_if<replication::DeltaBatch>(&message)) scan(*batch);
   if (const auto* reply = std::get_if<replication::CatchUpReply>(&message)) scan(reply->batch);
   if (latest.value != 0 && !clock_->Update(latest) && clock_refused_++ % 1000 == 0) {
-    spdlog::warn("not adopting a peer's HLC at {} ms since the epoch: too far ahead of this "
-                 "node's clock (is the peer's clock wrong?)",
-                 latest.physical_ms());
+    spdlog::warn(
+        "not adopting a peer's HLC at {} ms since the epoch: too far ahead of this "
+        "node's clock (is the peer's clock wrong?)",
+        latest.physical_ms());
   }
 }
 
@@ -420,8 +422,8 @@ void NodeReplication::Wait(std::vector<Write> writes, int64_t numdcs, int64_t ti
   }
 }
 
-void NodeReplication::WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs,
-                              int64_t timeout_ms, Reply reply) {
+void NodeReplication::WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, int64_t timeout_ms,
+                              Reply reply) {
   auto body = [this, partitions = std::move(partitions), numdcs, timeout_ms,
                reply](Job& job) mutable {
     std::vector<Write> writes;

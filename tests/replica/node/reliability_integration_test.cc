@@ -162,7 +162,7 @@ void CheckFailedJobsLeaveNothing(const std::string& flag, const std::string& err
   }
   size_t failures = 0;
   for (const auto& [key, ok] : acked) failures += ok ? 0 : 1;
-  CHECK(failures > 0);            // the hook did fire...
+  CHECK(failures > 0);             // the hook did fire...
   CHECK(failures < acked.size());  // ...and the node kept working
   REQUIRE(Converged(*cluster));
   for (size_t n = 0; n < 3; ++n) {
@@ -277,7 +277,10 @@ TEST_CASE("Full disk at COMMIT (a small tmpfs): clean errors, reads and recovery
   // Node 0's data directory is an 8 MiB tmpfs of its own mount namespace, of
   // which a 2 MiB filler file takes a part.
   const std::vector<std::string> launcher = {
-      "/usr/bin/unshare", "-rm", "sh", "-c",
+      "/usr/bin/unshare",
+      "-rm",
+      "sh",
+      "-c",
       "mkdir -p '" + data + "' && mount -t tmpfs -o size=8m tmpfs '" + data +
           "' && dd if=/dev/zero of='" + data + "/filler' bs=1M count=2 2>/dev/null && exec \"$@\"",
       "sh"};
@@ -312,15 +315,16 @@ TEST_CASE("HLC: a received delta moves the clock forward, within a bound", "[int
   REQUIRE(cluster->Start(0).ok());
   REQUIRE(cluster->Start(1, {"--testing-clock-offset-ms", "20000"}).ok());    // 20 s ahead
   REQUIRE(cluster->Start(2, {"--testing-clock-offset-ms", "3600000"}).ok());  // an hour ahead
-  const uint64_t wall_ms = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  const uint64_t wall_ms =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
   REQUIRE(cluster->Client(1).Command({"SET", "from:dc2", "x"})->str == "OK");
   REQUIRE(cluster->Client(2).Command({"SET", "from:dc3", "y"})->str == "OK");
   RespClient dc1 = cluster->Client(0);
   const auto deadline = Clock::now() + 5s;
-  while (Clock::now() < deadline && (dc1.Command({"EXISTS", "from:dc2", "from:dc3"})->integer < 2)) {
+  while (Clock::now() < deadline &&
+         (dc1.Command({"EXISTS", "from:dc2", "from:dc3"})->integer < 2)) {
     std::this_thread::sleep_for(10ms);
   }
   REQUIRE(dc1.Command({"EXISTS", "from:dc2", "from:dc3"})->integer == 2);
