@@ -413,6 +413,15 @@ void CoreImpl::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
     ++stats_.stale_incarnations;
     return;
   }
+  if (hb.incarnation > peer->incarnation && peer->incarnation != 0 &&
+      now_ms < peer->incarnation_heard_ms + options_.down_after_ms) {
+    // A newer process while the accepted one still talks: not a restart but a
+    // second live process with the same node id (a copied unit file). Taking
+    // it would mix two numberings of one stream's dots; the accepted process
+    // keeps the identity until it falls silent.
+    ++stats_.duplicate_identities;
+    return;
+  }
   if (hb.incarnation > peer->incarnation) {
     if (peer->incarnation != 0) {
       // A restart: the new process may have lost what the old one reported
@@ -426,6 +435,7 @@ void CoreImpl::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
     }
     peer->incarnation = hb.incarnation;
   }
+  peer->incarnation_heard_ms = std::max(peer->incarnation_heard_ms, now_ms);
   Touch(*peer, now_ms);
   for (const PartitionApplied& pa : hb.partitions) {
     Held* h = HeldOf(pa.partition);

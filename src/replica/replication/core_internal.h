@@ -89,7 +89,8 @@ class CoreImpl {
     uint64_t last_heard_ms = 0;
     std::map<uint32_t, Report> reports;  // every partition shared with us
     std::optional<uint64_t> lag_ms;
-    uint64_t incarnation = 0;  // the highest heard; its heartbeats only are taken
+    uint64_t incarnation = 0;  // the accepted one; its heartbeats only are taken
+    uint64_t incarnation_heard_ms = 0;  // last heartbeat of the accepted incarnation
   };
 
   // The public operations, as documented in core.h.
