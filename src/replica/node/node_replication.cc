@@ -274,8 +274,8 @@ void NodeReplication::ScheduleInbound() {
       if (const uint64_t d = core.stats().duplicate_identities;
           d > duplicates_before && d % 100 == 1) {
         spdlog::error(
-            "refusing a second live process claiming node id {} ({} heartbeats so far): two "
-            "processes run with that id; stop the one that should not",
+            "two live processes claim node id {} ({} heartbeats of the first heard while a "
+            "newer one talks): refusing the newer one; stop the one that should not run",
             m.peer, d);
       }
       if (const uint64_t stale = core.stats().stale_incarnations;

@@ -760,7 +760,24 @@ TEST_CASE("Core: a second live process with a peer's id is refused until the fir
   CHECK(c.core(kA).stats().peer_restarts == 0);
   c.Deliver(kA, second, 2950 + 1000);
   CHECK(c.core(kA).stats().peer_restarts == 1);
-  CHECK(c.core(kA).stats().duplicate_identities == 30);
+  CHECK(c.core(kA).stats().duplicate_identities == 29);
+}
+
+TEST_CASE("Core: a fast restart is taken once the old process has been silent, with no alarm",
+          "[unit]") {
+  Options o = Quiet();
+  o.down_after_ms = 1000;
+  Cluster c({{kA, 0}, {kB, 1}}, {{kA, kB}}, o);
+  Heartbeat old_process{kB, 0, {{0, {{kA, 0}, {kB, 0}}}}, /*incarnation=*/5};
+  Heartbeat restarted = old_process;
+  restarted.incarnation = 8;
+  c.Deliver(kA, old_process, 100);  // then killed
+  for (uint64_t t = 300; t < 1100; t += 100) c.Deliver(kA, restarted, t);
+  CHECK(c.core(kA).stats().peer_restarts == 0);
+  c.Deliver(kA, restarted, 1100);
+  CHECK(c.core(kA).stats().peer_restarts == 1);
+  CHECK(c.core(kA).stats().duplicate_identities == 0);
+  CHECK(c.core(kA).stats().stale_incarnations == 0);
 }
 
 TEST_CASE("Core: after a start, own writes wait until every live peer reported the own stream",
