@@ -25,18 +25,16 @@ std::string ReadAll(const std::string& path) {
   return s.str();
 }
 
-TEST_CASE(
-    "geokv-check: a healthy 3-DC cluster passes under kills, pauses, partitions and restores",
-    "[integration]") {
+TEST_CASE("geokv-check: a healthy 3-DC cluster passes under kills, pauses, partitions and restores",
+          "[integration]") {
   TestCluster cluster(3, 1, 3, 16);  // writes the topology; the checker starts the nodes
   int status = -1;
-  const std::string out =
-      Check(cluster,
-            "--duration 12s --faults kill,pause,partition,restore "
-            "--latency dc1-dc2=15ms,dc2-dc3=25ms "
-            "--seed " +
-                std::to_string(TestSeed()),
-            &status);
+  const std::string out = Check(cluster,
+                                "--duration 12s --faults kill,pause,partition,restore "
+                                "--latency dc1-dc2=15ms,dc2-dc3=25ms "
+                                "--seed " +
+                                    std::to_string(TestSeed()),
+                                &status);
   INFO(out);
   CHECK(status == 0);
   CHECK(out.find("PASS") != std::string::npos);
@@ -75,8 +73,7 @@ TEST_CASE("geokv-check: a store that loses deltas is reported broken", "[integra
   CHECK(out.find("--seed 7") != std::string::npos);
 }
 
-TEST_CASE("geokv-check: a store that loses acknowledged SETs is reported broken",
-          "[integration]") {
+TEST_CASE("geokv-check: a store that loses acknowledged SETs is reported broken", "[integration]") {
   // Every 50th SET a node would apply itself is acknowledged and dropped: the
   // replicas agree, so only the register rules can see it. Many keys, so
   // that some key's last SET is among the dropped ones.

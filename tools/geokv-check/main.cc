@@ -516,7 +516,8 @@ int main(int argc, char** argv) {
                "start every node here (behind WAN proxies) and stop them after");
   app.add_option("--duration", o.duration, "how long the workload runs (30s, 500ms, 2m)");
   app.add_option("--seed", o.seed, "seed of the workload and fault schedule (default: random)");
-  app.add_option("--faults", o.faults, "faults to inject: kill,pause,partition,restore (needs --launch)");
+  app.add_option("--faults", o.faults,
+                 "faults to inject: kill,pause,partition,restore (needs --launch)");
   app.add_option("--latency", o.latency, "one-way latency per DC pair: dc1-dc2=40ms,...");
   app.add_option("--report", o.report, "directory for history.json and report.html");
   app.add_option("--server", o.server,
@@ -533,7 +534,8 @@ int main(int argc, char** argv) {
   if (o.seed == 0) o.seed = std::random_device{}() | 1;
   if (o.server.empty()) {
     const auto self = std::filesystem::canonical("/proc/self/exe");
-    o.server = (self.parent_path().parent_path() / "src" / "replica" / "node" / "geokv-server").string();
+    o.server =
+        (self.parent_path().parent_path() / "src" / "replica" / "node" / "geokv-server").string();
   }
   // The exact command, with the seed, for replay.
   std::string command = argv[0];

@@ -50,8 +50,7 @@ void Workload::Run(const std::atomic<bool>& stop) {
 void Workload::Hold(bool on, uint64_t max_wait_ms) {
   held_ = on;
   if (!on) return;
-  const int clients =
-      static_cast<int>(topology_.datacenters().size()) * options_.clients_per_dc;
+  const int clients = static_cast<int>(topology_.datacenters().size()) * options_.clients_per_dc;
   const uint64_t until = NowMs() + max_wait_ms;
   while (parked_ < clients && NowMs() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));

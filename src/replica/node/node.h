@@ -113,8 +113,8 @@ class Node final : public Dispatcher, public ServerControl {
   NodeReplication* replication_ = nullptr;
   uint64_t testing_drop_every_nth_set_ = 0;  // I/O thread
   uint64_t testing_sets_seen_ = 0;           // I/O thread
-  std::vector<PendingCommand> batch_;  // I/O thread only
-  Forwarder forwarder_;                // I/O thread only
+  std::vector<PendingCommand> batch_;        // I/O thread only
+  Forwarder forwarder_;                      // I/O thread only
   static constexpr size_t kMaxBatch = 1024;
   static constexpr size_t kTransactionCommandsMax = 100'000;
   static constexpr size_t kTransactionBytesMax = size_t{64} << 20;

@@ -159,7 +159,7 @@ struct Stats {
   // the same node id also talks (two live processes with one id; the newer
   // one's heartbeats are refused).
   uint64_t duplicate_identities = 0;
-  uint64_t own_recoveries = 0;      // own deltas lost here and taken back from a peer
+  uint64_t own_recoveries = 0;  // own deltas lost here and taken back from a peer
 };
 
 class ReplicationCore {
