@@ -92,7 +92,19 @@ int main(int argc, char** argv) {
   app.add_option("--testing-clock-offset-ms", clock_offset_ms,
                  "TESTING ONLY: run the HLC's wall clock this many ms off the system clock")
       ->group("Testing");
+  // Broken stores for geokv-check's self-tests (tests/tools/check_run_test.cc):
+  // hidden from --help (an empty group), never for real use.
+  uint64_t testing_drop_every_nth_set = 0;
+  bool testing_no_restart_fence = false;
+  app.add_option("--testing-drop-every-nth-set", testing_drop_every_nth_set,
+                 "TESTING ONLY: acknowledge every n-th local SET and never apply it")
+      ->group("");
+  app.add_flag("--testing-no-restart-fence", testing_no_restart_fence,
+               "TESTING ONLY: no restart fence: after a restore from an older copy the node "
+               "reuses dots its peers hold (DESIGN.md \"Never reuse a dot\")")
+      ->group("");
   CLI11_PARSE(app, argc, argv);
+  if (testing_no_restart_fence) replication.fence_own_streams = false;
   if (replication.testing_drop_every_nth_batch > 0) {
     replication.core.testing_ignore_gaps = true;  // and never repairs the loss
   }
@@ -129,6 +141,7 @@ int main(int argc, char** argv) {
   if (clock_offset_ms != 0) node.set_testing_clock_offset_ms(clock_offset_ms);
   replica::Server server(io, node, options);
   node.set_server(&server);
+  node.set_testing_drop_every_nth_set(testing_drop_every_nth_set);
   replica::NodeReplication replicator(node.table(), *node_index, **engine, io, replication);
   replicator.set_clock(node.clock());
   if (Status s = replicator.Start(); !s.ok()) return Fail(s.message());
