@@ -388,8 +388,9 @@ void Node::Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply
   FlushBatch();
   std::shared_ptr<ClientWrites> writes = client.writes;
   auto start = [this, writes, numdcs, timeout_ms, reply] {
-    // The answer is the least count of the parts: the local writes, and each
-    // node the connection forwarded writes to.
+    // The answer is the least count of the parts: the local writes (none:
+    // every other datacenter counts), and each node the connection forwarded
+    // writes to.
     struct Combined {
       size_t parts = 0;
       int64_t least = INT64_MAX;
@@ -397,8 +398,7 @@ void Node::Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply
     };
     auto combined = std::make_shared<Combined>();
     combined->reply = reply;
-    const bool local = !writes->last.empty() || writes->forwarded.empty();
-    combined->parts = writes->forwarded.size() + (local ? 1 : 0);
+    combined->parts = writes->forwarded.size() + 1;
     auto part = [combined](int64_t count) {
       combined->least = std::min(combined->least, count);
       if (--combined->parts > 0) return;
@@ -407,7 +407,6 @@ void Node::Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply
     for (const auto& [target, partitions] : writes->forwarded) {
       AskWaitOwn(target, partitions, numdcs, timeout_ms, part);
     }
-    if (!local) return;
     auto run = [this, writes, numdcs, timeout_ms, part, reply](Status) {
       std::vector<NodeReplication::Write> seqs;
       {
