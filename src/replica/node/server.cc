@@ -37,12 +37,12 @@ class Server::StreamConnection final : public Server::Connection {
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
   StreamConnection(Server& server, Stream stream, uint64_t id)
-      : server_(server), socket_(std::move(stream)), parser_(server.options_.resp) {
+      : server_(server), stream_(std::move(stream)), parser_(server.options_.resp) {
     client_.id = id;
     boost::system::error_code ec;
-    auto remote = socket_.lowest_layer().remote_endpoint(ec);
+    auto remote = stream_.lowest_layer().remote_endpoint(ec);
     if (!ec) client_.address = remote.address().to_string() + ":" + std::to_string(remote.port());
-    socket_.lowest_layer().set_option(tcp::no_delay(true), ec);
+    stream_.lowest_layer().set_option(tcp::no_delay(true), ec);
     read_buffer_.resize(server.options_.read_chunk_bytes);
   }
 
@@ -57,7 +57,7 @@ class Server::StreamConnection final : public Server::Connection {
         self->server_.stats_.tls_handshake_failures++;
         self->Close();
       });
-      socket_.async_handshake(asio::ssl::stream_base::server,
+      stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = Self(), timer](boost::system::error_code ec) {
                                 timer->cancel();
                                 if (self->closed_) return;
@@ -77,8 +77,8 @@ class Server::StreamConnection final : public Server::Connection {
     if (closed_) return;
     closed_ = true;
     boost::system::error_code ec;
-    socket_.lowest_layer().shutdown(tcp::socket::shutdown_both, ec);
-    socket_.lowest_layer().close(ec);
+    stream_.lowest_layer().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.lowest_layer().close(ec);
     server_.stats_.connected_clients--;
     server_.connections_.erase(shared_from_this());
   }
@@ -97,7 +97,7 @@ class Server::StreamConnection final : public Server::Connection {
     if (closed_ || reading_ || stop_reading_) return;
     if (pending_ >= server_.options_.max_pending_requests) return;  // resumed by OnReply
     reading_ = true;
-    socket_.async_read_some(asio::buffer(read_buffer_),
+    stream_.async_read_some(asio::buffer(read_buffer_),
                             [self = Self()](boost::system::error_code ec, size_t n) {
                               self->reading_ = false;
                               if (ec) return self->Close();
@@ -177,7 +177,7 @@ class Server::StreamConnection final : public Server::Connection {
     writing_.swap(out_);
     out_.clear();
     writing_active_ = true;
-    asio::async_write(socket_, asio::buffer(writing_),
+    asio::async_write(stream_, asio::buffer(writing_),
                       [self = Self()](boost::system::error_code ec, size_t) {
                         self->writing_active_ = false;
                         self->writing_.clear();
@@ -187,7 +187,7 @@ class Server::StreamConnection final : public Server::Connection {
   }
 
   Server& server_;
-  Stream socket_;
+  Stream stream_;
   bool handshake_done_ = false;  // TLS only
   RespParser parser_;
   ClientSession client_;
