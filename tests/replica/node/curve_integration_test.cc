@@ -167,5 +167,29 @@ TEST_CASE("CURVE: a node refuses to start with a missing, loose or foreign secre
         std::string::npos);
 }
 
+TEST_CASE("geokv-keygen: prints the topology line and writes a 0600 secret key file",
+          "[integration]") {
+  TempDir dir;
+  const std::string file = dir.path() + "/node.key";
+  int status = -1;
+  const std::string out = RunCommand(std::string(GEOKV_KEYGEN_BIN) + " " + file, &status);
+  REQUIRE(status == 0);
+  const std::string prefix = "curve_public = \"";
+  REQUIRE(out.size() == prefix.size() + replica::kCurveKeyZ85Chars + 2);
+  CHECK(out.substr(0, prefix.size()) == prefix);
+  CHECK(out.substr(out.size() - 2) == "\"\n");
+  struct stat st {};
+  REQUIRE(::stat(file.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  auto keys = replica::LoadCurveSecretFile(file);
+  REQUIRE(keys.ok());
+  CHECK(out.substr(prefix.size(), replica::kCurveKeyZ85Chars) == keys->public_key);
+  // Never overwrites a key.
+  const std::string again =
+      RunCommand(std::string(GEOKV_KEYGEN_BIN) + " " + file + " 2>&1", &status);
+  CHECK(status == 1);
+  CHECK(again.find("File exists") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace geokv::test
