@@ -1,7 +1,7 @@
 // CURVE between real geokv-server processes: a keyed cluster replicates, and
-// a process posing as a node with a key of its own injects nothing. The same
-// impostor without CURVE does get its write in (the control: the test can
-// fail).
+// a process posing as a node with a key of its own injects nothing and learns
+// nothing. The same impostor without CURVE does both (the control: the test
+// can fail).
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -59,9 +59,14 @@ std::string ReadFile(const std::string& path) {
 // A process that stands in for node `i` (stopped first) on its addresses,
 // with a fresh data directory and, when the cluster uses CURVE, a key pair
 // of its own (it writes its own topology, giving node i its public key: the
-// other nodes' keys are public). Writes intruder=forged through it and
-// returns whether that write succeeded; stops it.
-bool ImpostorWrites(TestCluster& cluster, size_t i, bool curve) {
+// other nodes' keys are public). Writes intruder=forged through it, then
+// reads `greeting` through it for 2 s (what it learnt from the cluster);
+// stops it.
+struct ImpostorRun {
+  bool written = false;
+  std::string greeting;  // "" if it never saw one
+};
+ImpostorRun RunImpostor(TestCluster& cluster, size_t i, bool curve) {
   const NodeSpec& node = cluster.nodes()[i];
   cluster.Stop(i);
   std::string topology = ReadFile(cluster.topology_path());
@@ -87,7 +92,8 @@ bool ImpostorWrites(TestCluster& cluster, size_t i, bool curve) {
   Status up = replica::WaitUntilServing("127.0.0.1", node.client_port, *pid, 10'000);
   INFO(ReadFile(log));
   REQUIRE(up.ok());
-  bool written = false;
+  ImpostorRun run;
+  bool& written = run.written;
   RespClient c;
   REQUIRE(c.Connect("127.0.0.1", node.client_port).ok());
   // Its partitions are fenced until its peers report, or until they count
@@ -97,11 +103,18 @@ bool ImpostorWrites(TestCluster& cluster, size_t i, bool curve) {
     written = r.ok() && !r->is_error();
     if (!written) std::this_thread::sleep_for(50ms);
   }
-  // Long enough for a delta to cross loopback many times over.
-  std::this_thread::sleep_for(2s);
+  // Long enough for a delta to cross loopback many times over, or for a
+  // catch-up to bring the cluster's data.
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (run.greeting.empty() && std::chrono::steady_clock::now() < deadline) {
+    auto r = c.Command({"GET", "greeting"});
+    if (r.ok() && !r->is_error()) run.greeting = r->str;
+    std::this_thread::sleep_for(50ms);
+  }
+  if (!run.greeting.empty()) std::this_thread::sleep_for(1s);  // its write's turn
   ::kill(*pid, SIGKILL);
   ::waitpid(*pid, nullptr, 0);
-  return written;
+  return run;
 }
 
 TEST_CASE("CURVE: a keyed 3-DC cluster converges, and a node with a wrong key injects nothing",
@@ -118,7 +131,9 @@ TEST_CASE("CURVE: a keyed 3-DC cluster converges, and a node with a wrong key in
   CHECK(AppearsAt(cluster, 2, "greeting", "hello", 10s));
   CHECK(InfoField(cluster, 0, "repl_curve_refused") == 0);
 
-  REQUIRE(ImpostorWrites(cluster, 1, /*curve=*/true));
+  const ImpostorRun impostor = RunImpostor(cluster, 1, /*curve=*/true);
+  REQUIRE(impostor.written);
+  CHECK(impostor.greeting.empty());  // it learnt nothing either
   CHECK(Get(cluster, 0, "intruder").empty());
   CHECK(Get(cluster, 2, "intruder").empty());
   // Its SUB and DEALER knocked on dc1's PUB and ROUTER and were refused.
@@ -137,7 +152,13 @@ TEST_CASE("CURVE: without keys the same impostor's write does get in (the contro
           "[integration]") {
   TestCluster cluster(3, 1, 3);
   for (size_t i = 0; i < 3; ++i) REQUIRE(cluster.Start(i).ok());
-  REQUIRE(ImpostorWrites(cluster, 1, /*curve=*/false));
+  {
+    RespClient c = cluster.Client(0);
+    REQUIRE(c.Command({"SET", "greeting", "hello"}).ok());
+  }
+  const ImpostorRun impostor = RunImpostor(cluster, 1, /*curve=*/false);
+  REQUIRE(impostor.written);
+  CHECK(impostor.greeting == "hello");
   CHECK(AppearsAt(cluster, 0, "intruder", "forged", 5s));
 }
 
