@@ -130,6 +130,18 @@ TEST_CASE("TLS: with tls-auth-clients no, a client needs only the CA; redis-py w
   CHECK(out.find("redis-py over TLS: ok") != std::string::npos);
 }
 
+TEST_CASE("TLS: with tls-auth-clients optional, clients with and without a certificate work",
+          "[integration]") {
+  TlsNode node("optional");
+  CHECK(RedisCliTls(node.certs, node.tls_port, false, "SET anon 1") == "OK\n");
+  CHECK(RedisCliTls(node.certs, node.tls_port, true, "GET anon") == "1\n");
+  RespClient plain = node.cluster.Client(0);
+  auto r = plain.Command({"CONFIG", "GET", "tls-auth-clients"});
+  REQUIRE(r.ok());
+  REQUIRE(r->elements.size() == 2);
+  CHECK(r->elements[1].str == "optional");
+}
+
 TEST_CASE("TLS: garbage and silence on the TLS port close those connections only",
           "[integration][hostile]") {
   TlsNode node("yes");
