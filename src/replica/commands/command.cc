@@ -9,7 +9,8 @@ namespace geokv::replica {
 
 namespace {
 
-constexpr uint32_t kW = kWrite, kR = kReadOnly, kF = kFast, kA = kAdmin, kT = kTransactionControl;
+constexpr uint32_t kW = kWrite, kR = kReadOnly, kF = kFast, kA = kAdmin, kT = kTransactionControl,
+                   kN = kNoAuth;
 
 // name, arity, flags, first key, last key, key step, handler[, key finder].
 const std::vector<CommandSpec>& Table() {
@@ -18,10 +19,10 @@ const std::vector<CommandSpec>& Table() {
         // connection (t_connection.cc)
         {"ping", -1, kF, 0, 0, 0, CmdPing},
         {"echo", 2, kF, 0, 0, 0, CmdEcho},
-        {"quit", -1, kF | kT, 0, 0, 0, CmdQuit},
+        {"quit", -1, kF | kT | kN, 0, 0, 0, CmdQuit},
         {"select", 2, kF, 0, 0, 0, CmdSelect},
-        {"auth", -2, kF, 0, 0, 0, CmdAuth},
-        {"hello", -1, kF, 0, 0, 0, CmdHello},
+        {"auth", -2, kF | kN, 0, 0, 0, CmdAuth},
+        {"hello", -1, kF | kN, 0, 0, 0, CmdHello},
         {"client", -2, 0, 0, 0, 0, CmdClient},
         // transactions (t_transaction.cc)
         {"multi", 1, kF | kT, 0, 0, 0, CmdMulti},
@@ -31,6 +32,7 @@ const std::vector<CommandSpec>& Table() {
         {"unwatch", 1, kF, 0, 0, 0, CmdUnwatch},
         // server (t_server.cc)
         {"command", -1, 0, 0, 0, 0, CmdCommand},
+        {"acl", -2, kA, 0, 0, 0, CmdAcl},
         {"config", -2, kA, 0, 0, 0, CmdConfig},
         {"info", -1, 0, 0, 0, 0, CmdInfo},
         {"wait", 3, 0, 0, 0, 0, CmdWait},

@@ -44,6 +44,9 @@ struct ClientSession {
   std::shared_ptr<ClientWrites> writes = std::make_shared<ClientWrites>();
   int protocol = kResp2;                 // HELLO: kResp2 or kResp3
   bool forwarder = false;                // another node's forwarding link (GEOKV.FORWARDER)
+  // The ACL user (access_control.h); "default" until AUTH succeeds.
+  std::string user = "default";
+  bool authenticated = false;
   Transaction multi;                     // MULTI ... EXEC
   std::shared_ptr<WatchedKeys> watched;  // WATCH; null: none
 };
@@ -58,9 +61,13 @@ struct ConfigParam {
 
 // The server-level services connection commands use. Implemented by the node;
 // called on the I/O thread.
+class AccessControl;
+
 class ServerControl {
  public:
   virtual ~ServerControl() = default;
+  // The node's ACL users (AUTH, HELLO AUTH, ACL).
+  virtual AccessControl& access() = 0;
   // The parameters CONFIG GET shows and CONFIG SET may change.
   virtual std::vector<ConfigParam> ConfigParams() = 0;
   // Answers INFO [section] (needs storage and replication state, so later).
