@@ -232,7 +232,12 @@ std::optional<std::string> AccessControl::Check(ClientSession& client, const Com
     return std::string(errors::kNoAuth);
   }
   if (!user->MayRun(spec)) {
-    return std::string(errors::kNoPermCommandPrefix) + spec.name + "' command";
+    std::string name = spec.name;
+    if ((spec.flags & kSubcommands) && args.size() >= 2) {
+      name += "|" + args[1].substr(0, 64);
+      for (char& c : name) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    }
+    return std::string(errors::kNoPermCommandPrefix) + name + "' command";
   }
   if (!user->all_keys) {
     for (std::string_view key : CommandKeys(spec, args)) {

@@ -10,7 +10,7 @@ namespace geokv::replica {
 namespace {
 
 constexpr uint32_t kW = kWrite, kR = kReadOnly, kF = kFast, kA = kAdmin, kT = kTransactionControl,
-                   kN = kNoAuth;
+                   kN = kNoAuth, kS = kSubcommands;
 
 // name, arity, flags, first key, last key, key step, handler[, key finder].
 const std::vector<CommandSpec>& Table() {
@@ -23,7 +23,7 @@ const std::vector<CommandSpec>& Table() {
         {"select", 2, kF, 0, 0, 0, CmdSelect},
         {"auth", -2, kF | kN, 0, 0, 0, CmdAuth},
         {"hello", -1, kF | kN, 0, 0, 0, CmdHello},
-        {"client", -2, 0, 0, 0, 0, CmdClient},
+        {"client", -2, kS, 0, 0, 0, CmdClient},
         // transactions (t_transaction.cc)
         {"multi", 1, kF | kT, 0, 0, 0, CmdMulti},
         {"exec", 1, kT, 0, 0, 0, CmdExec},
@@ -31,9 +31,9 @@ const std::vector<CommandSpec>& Table() {
         {"watch", -2, kF | kT, 0, 0, 0, CmdWatch},
         {"unwatch", 1, kF, 0, 0, 0, CmdUnwatch},
         // server (t_server.cc)
-        {"command", -1, 0, 0, 0, 0, CmdCommand},
-        {"acl", -2, kA, 0, 0, 0, CmdAcl},
-        {"config", -2, kA, 0, 0, 0, CmdConfig},
+        {"command", -1, kS, 0, 0, 0, CmdCommand},
+        {"acl", -2, kA | kS, 0, 0, 0, CmdAcl},
+        {"config", -2, kA | kS, 0, 0, 0, CmdConfig},
         {"info", -1, 0, 0, 0, 0, CmdInfo},
         {"wait", 3, 0, 0, 0, 0, CmdWait},
         // key space (t_generic.cc)
@@ -51,7 +51,7 @@ const std::vector<CommandSpec>& Table() {
         {"rename", 3, kW, 1, 2, 1, CmdRename},
         {"renamenx", 3, kW | kF, 1, 2, 1, CmdRenameNx},
         {"copy", -3, kW, 1, 2, 1, CmdCopy},
-        {"object", -2, kR, 0, 0, 0, CmdObject, ObjectKeys},
+        {"object", -2, kR | kS, 0, 0, 0, CmdObject, ObjectKeys},
         {"time", 1, kR | kF, 0, 0, 0, CmdTime},
         // strings and counters (t_string.cc)
         {"get", 2, kR | kF, 1, 1, 1, CmdGet},

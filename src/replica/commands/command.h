@@ -42,9 +42,12 @@ enum CommandFlags : uint32_t {
   // Runs before the client authenticated, whatever its user's rules (AUTH
   // HELLO QUIT: Redis's no_auth).
   kNoAuth = 1 << 5,
+  // Its first argument names a subcommand (CONFIG GET): errors about the
+  // command name "config|get", as Redis's do.
+  kSubcommands = 1 << 6,
 };
 inline constexpr uint32_t kAllCommandFlags =
-    kWrite | kReadOnly | kFast | kAdmin | kTransactionControl | kNoAuth;
+    kWrite | kReadOnly | kFast | kAdmin | kTransactionControl | kNoAuth | kSubcommands;
 
 // What a data handler may use.
 struct CommandContext {

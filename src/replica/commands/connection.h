@@ -42,8 +42,8 @@ struct ClientSession {
   std::string address;
   bool close_after_reply = false;  // set by QUIT
   std::shared_ptr<ClientWrites> writes = std::make_shared<ClientWrites>();
-  int protocol = kResp2;                 // HELLO: kResp2 or kResp3
-  bool forwarder = false;                // another node's forwarding link (GEOKV.FORWARDER)
+  int protocol = kResp2;   // HELLO: kResp2 or kResp3
+  bool forwarder = false;  // another node's forwarding link (GEOKV.FORWARDER)
   // The ACL user (access_control.h); "default" until AUTH succeeds.
   std::string user = "default";
   bool authenticated = false;

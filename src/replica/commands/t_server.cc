@@ -1,6 +1,7 @@
 // Server commands: COMMAND CONFIG INFO WAIT. The protocol lives here; the
 // node supplies the values through ServerControl.
 #include "crdt/scalar.h"
+#include "replica/commands/acl_user.h"
 #include "replica/commands/command_util.h"
 #include "replica/commands/glob.h"
 #include "replica/commands/handlers.h"
@@ -24,7 +25,14 @@ void ReplyCommandInfo(RespWriter& reply, const CommandSpec& spec) {
   reply.Integer(spec.first_key);
   reply.Integer(spec.last_key);
   reply.Integer(spec.key_step);
-  for (int i = 0; i < 4; ++i) reply.ArrayHeader(0);  // ACL categories, tips, key specs, subcommands
+  std::vector<std::string> categories;
+  const uint32_t mask = AclCategories(spec);
+  for (size_t i = 0; i < kAclCategoryCount; ++i) {
+    if (mask & (uint32_t{1} << i)) categories.push_back(std::string("@") + kAclCategoryNames[i]);
+  }
+  reply.SetHeader(categories.size());
+  for (const std::string& c : categories) reply.Simple(c);
+  for (int i = 0; i < 3; ++i) reply.ArrayHeader(0);  // tips, key specs, subcommands
 }
 
 }  // namespace
