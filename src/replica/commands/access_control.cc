@@ -128,11 +128,15 @@ Status AccessControl::Load() {
   std::ifstream in(aclfile_, std::ios::binary);
   if (!in)
     return Status::Io("Error loading ACLs, opening file '" + aclfile_ + "': " + strerror(errno));
-  std::string text;
-  text.resize(kAclFileBytesMax + 1);
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (text.size() > kAclFileBytesMax) return Status::Invalid(aclfile_ + ": larger than 16 MiB");
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  if (size < 0 || static_cast<uint64_t>(size) > kAclFileBytesMax) {
+    return Status::Invalid(aclfile_ + ": not a readable file of at most 16 MiB");
+  }
+  in.seekg(0);
+  std::string text(static_cast<size_t>(size), '\0');
+  in.read(text.data(), size);
+  if (in.gcount() != size) return Status::Io("Error loading ACLs, reading file '" + aclfile_ + "'");
   auto users = ParseAclFile(text, aclfile_);
   if (!users.ok()) return users.status();
   users_ = std::move(*users);

@@ -42,13 +42,13 @@ struct ClientSession {
   std::string address;
   bool close_after_reply = false;  // set by QUIT
   std::shared_ptr<ClientWrites> writes = std::make_shared<ClientWrites>();
-  int protocol = kResp2;   // HELLO: kResp2 or kResp3
-  bool forwarder = false;  // another node's forwarding link (GEOKV.FORWARDER)
+  int protocol = kResp2;                 // HELLO: kResp2 or kResp3
+  bool forwarder = false;                // another node's forwarding link (GEOKV.FORWARDER)
+  Transaction multi;                     // MULTI ... EXEC
+  std::shared_ptr<WatchedKeys> watched;  // WATCH; null: none
   // The ACL user (access_control.h); "default" until AUTH succeeds.
   std::string user = "default";
   bool authenticated = false;
-  Transaction multi;                     // MULTI ... EXEC
-  std::shared_ptr<WatchedKeys> watched;  // WATCH; null: none
 };
 
 // A CONFIG parameter: its current value, and where CONFIG SET writes it
@@ -59,10 +59,10 @@ struct ConfigParam {
   size_t* settable;
 };
 
-// The server-level services connection commands use. Implemented by the node;
-// called on the I/O thread.
 class AccessControl;
 
+// The server-level services connection commands use. Implemented by the node;
+// called on the I/O thread.
 class ServerControl {
  public:
   virtual ~ServerControl() = default;

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "common/prng.h"
@@ -40,6 +41,12 @@ std::string ReadFile(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+std::map<std::string, std::string> Descriptions(const AccessControl& access) {
+  std::map<std::string, std::string> out;
+  for (const auto& [name, user] : access.users()) out[name] = user.Describe();
+  return out;
 }
 
 TEST_CASE("Acl: passwords are kept as SHA-256 and checked", "[unit]") {
@@ -219,7 +226,8 @@ TEST_CASE("Acl: the ACL file loads atomically and saves what it loads", "[unit]"
 
 // Rules from clients are arbitrary bytes: any rule either applies or gives an
 // error, the user stays describable, and a description round-trips.
-TEST_CASE("Acl: random rules never break a user", "[property]") {
+// ([hostile]: also run under ASan and UBSan by make test-sanitized.)
+TEST_CASE("Acl: random rules never break a user", "[hostile]") {
   const uint64_t seed = test::TestSeed();
   INFO("GEOKV_SEED=" << seed);
   Prng rng(seed);
@@ -252,6 +260,62 @@ TEST_CASE("Acl: random rules never break a user", "[property]") {
     CHECK(access.FindUser("fuzz")->Describe() == description);
     CHECK(access.FindUser("fuzz")->allowed == user.allowed);
   }
+}
+
+// ACL files and AUTH arguments are untrusted too: random and mutated files
+// load or fail with a line number, never half-load; huge credentials are
+// refused.
+TEST_CASE("Acl: random ACL files and credentials never crash or half-load", "[hostile]") {
+  const uint64_t seed = test::TestSeed();
+  INFO("GEOKV_SEED=" << seed);
+  Prng rng(seed);
+  const std::string path = TempPath("random.acl");
+  const std::string good = "user default on >admin ~* &* +@all\nuser app on >apw ~app:* +@read\n";
+  AccessControl access;
+  WriteFile(path, good);
+  REQUIRE(access.UseAclFile(path).ok());
+  const int cases = test::CaseCount(500);
+  for (int i = 0; i < cases; ++i) {
+    std::string text = good;
+    for (int m = 0, mutations = 1 + static_cast<int>(rng.Below(8)); m < mutations; ++m) {
+      const size_t at = rng.Below(text.size() + 1);
+      switch (rng.Below(3)) {
+        case 0:
+          text.insert(at, 1, static_cast<char>(rng.Below(256)));
+          break;
+        case 1:
+          if (at < text.size()) text.erase(at, 1 + rng.Below(8));
+          break;
+        default:
+          text.insert(at, rng.Chance(50) ? " " : "\n");
+      }
+    }
+    WriteFile(path, text);
+    const auto before = Descriptions(access);
+    const Status s = access.Load();
+    if (!s.ok()) {
+      INFO(s.message());
+      CHECK(s.message().rfind(path + ":", 0) == 0);  // names the file and line
+      CHECK(Descriptions(access) == before);         // all or nothing
+    }
+    CHECK(access.FindUser("default") != nullptr);
+    // Restore a known state now and then.
+    if (rng.Chance(20)) {
+      WriteFile(path, good);
+      REQUIRE(access.Load().ok());
+    }
+  }
+  std::remove(path.c_str());
+
+  ClientSession client;
+  const std::string huge(size_t{8} << 20, 'p');
+  CHECK_FALSE(access.Authenticate(client, huge, huge));
+  CHECK_FALSE(access.Authenticate(client, "default", huge));
+  CHECK_FALSE(access.Authenticate(client, "", ""));
+  CHECK_FALSE(access.SetUser(huge, {"on"}).ok());
+  CHECK_FALSE(access.SetUser("x", {"~" + huge}).ok());
+  CHECK_FALSE(access.SetUser(std::string("a\0b", 3), {"on"}).ok());
+  CHECK(access.FindUser("x") == nullptr);
 }
 
 }  // namespace
