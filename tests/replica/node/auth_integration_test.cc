@@ -181,6 +181,10 @@ TEST_CASE("Auth: a forwarded request runs with the rights of the client that sen
   RespClient app = AuthedClient(cluster, 0, "app", "apw");
   CHECK(Text(app, {"SET", allowed, "v"}) == "OK");  // forwarded, peer-authenticated
   CHECK(Text(app, {"GET", allowed}) == "v");
+  // A RESP3 client's forwarding link authenticates, then switches protocol.
+  const std::string port = std::to_string(cluster.nodes()[0].client_port);
+  CHECK(RunCommand("redis-cli -3 -p " + port + " --no-auth-warning --user app --pass apw GET " +
+                   allowed + " 2>&1") == "v\n");
   CHECK(Text(app, {"SET", forbidden, "v"}) == kNoPermKey);
   CHECK(Text(admin, {"GET", forbidden}).empty());  // nothing was written
   // A client cannot make itself a forwarding link, nor log in as the peer
