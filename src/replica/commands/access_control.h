@@ -43,6 +43,7 @@ class AccessControl {
   // --cluster-secret-file's secret: enables the peer user.
   // REQUIRES: secret is not empty.
   void SetPeerSecret(std::string_view secret);
+  bool HasPeerSecret() const { return peer_hash_.has_value(); }
   // --aclfile. Loads it at once; an error names the file and the line, and
   // keeps the users as they were (ACL LOAD's contract too).
   [[nodiscard]] Status UseAclFile(const std::string& path);

@@ -52,11 +52,13 @@ struct ClientSession {
 };
 
 // A CONFIG parameter: its current value, and where CONFIG SET writes it
-// (nullptr: read-only).
+// (nullptr: read-only) or, for a text parameter, what CONFIG SET calls (it
+// returns the reason it refuses, empty when it applied the value).
 struct ConfigParam {
   const char* name;
   std::string value;
   size_t* settable;
+  std::function<std::string(const std::string&)> set_text = nullptr;
 };
 
 class AccessControl;

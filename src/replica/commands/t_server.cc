@@ -82,10 +82,15 @@ void CmdConfig(ConnectionContext& ctx, const Args& args) {
   } else if (EqualsIgnoreCase(args[1], "set") && args.size() >= 4 && args.size() % 2 == 0) {
     // Validate every pair first: all or nothing, as Redis does.
     std::vector<std::pair<size_t*, size_t>> changes;
+    std::vector<std::pair<const ConfigParam*, const std::string*>> text_changes;
     for (size_t i = 2; i + 1 < args.size(); i += 2) {
       const ConfigParam* found = nullptr;
       for (const ConfigParam& p : params) {
         if (EqualsIgnoreCase(args[i], p.name)) found = &p;
+      }
+      if (found != nullptr && found->set_text) {
+        text_changes.emplace_back(found, &args[i + 1]);
+        continue;
       }
       if (found == nullptr || found->settable == nullptr) {
         return w.Error("ERR Unknown option or number of arguments for CONFIG SET - '" +
@@ -97,6 +102,12 @@ void CmdConfig(ConnectionContext& ctx, const Args& args) {
                        args[i].substr(0, 64) + "') - argument must be a positive integer");
       }
       changes.emplace_back(found->settable, static_cast<size_t>(*value));
+    }
+    for (auto [param, text] : text_changes) {
+      if (std::string refused = param->set_text(*text); !refused.empty()) {
+        return w.Error("ERR CONFIG SET failed (possibly related to argument '" +
+                       std::string(param->name) + "') - " + refused);
+      }
     }
     for (auto [field, value] : changes) *field = value;
     w.Simple("OK");

@@ -489,7 +489,16 @@ std::vector<ConfigParam> Node::ConfigParams() {
       {"tls-key-file", server_->tls().key_file, nullptr},
       {"tls-ca-cert-file", server_->tls().ca_cert_file, nullptr},
       {"tls-auth-clients", server_->tls().auth_clients, nullptr},
-      {"requirepass", access_.requirepass(), nullptr},
+      {"requirepass", access_.requirepass(), nullptr,
+       [this](const std::string& password) -> std::string {
+         // Forwarded requests must still authenticate at their targets.
+         if (!password.empty() && !access_.HasPeerSecret() &&
+             table_.topology().nodes().size() > 1) {
+           return "a multi-node topology needs --cluster-secret-file for a password";
+         }
+         access_.SetRequirePass(password);
+         return "";
+       }},
       {"aclfile", access_.aclfile(), nullptr},
       {"save", "", nullptr},
       {"appendonly", "no", nullptr},

@@ -94,6 +94,13 @@ TEST_CASE("Auth: with --requirepass a client gets NOAUTH until AUTH, WRONGPASS o
   INFO(py);
   CHECK(status == 0);
   CHECK(py == "redis-py ok\n");
+
+  // CONFIG SET requirepass rotates the password; clients already in stay in.
+  CHECK(Text(c, {"CONFIG", "SET", "requirepass", "rotated"}) == "OK");
+  CHECK(Text(c, {"GET", "k"}) == "v");
+  RespClient after = cluster.Client(0);
+  CHECK(Text(after, {"AUTH", "s3cret"}) == kWrongPass);
+  CHECK(Text(after, {"AUTH", "rotated"}) == "OK");
 }
 
 TEST_CASE("Auth: an ACL file's users are held to their commands and keys; LOAD and SAVE",
