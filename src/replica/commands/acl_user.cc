@@ -4,9 +4,11 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <bit>
 #include <unordered_map>
 
 #include "common/assert.h"
+#include "replica/commands/command_util.h"
 #include "replica/commands/glob.h"
 
 namespace geokv::replica {
@@ -75,17 +77,6 @@ bool IsLowerHex64(std::string_view s) {
   return true;
 }
 
-bool EqualsNoCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
-
 size_t CommandIndex(const CommandSpec& spec) {
   const auto& all = AllCommands();
   GEOKV_ASSERT(&spec >= all.data() && &spec < all.data() + all.size());
@@ -110,7 +101,7 @@ std::string Sha256Hex(std::string_view text) {
 
 std::optional<uint32_t> AclCategoryBit(std::string_view name) {
   for (size_t i = 0; i < kAclCategoryCount; ++i) {
-    if (EqualsNoCase(name, kAclCategoryNames[i])) return uint32_t{1} << i;
+    if (EqualsIgnoreCase(name, kAclCategoryNames[i])) return uint32_t{1} << i;
   }
   return std::nullopt;
 }
@@ -139,35 +130,35 @@ void AclUser::SetCommands(uint32_t category_mask, bool allow) {
 Status AclUser::ApplyRule(std::string_view rule) {
   auto syntax = [] { return Status::Invalid("Syntax error"); };
   if (rule.size() > kRuleBytesMax) return Status::Invalid("The rule is too long");
-  if (EqualsNoCase(rule, "on")) {
+  if (EqualsIgnoreCase(rule, "on")) {
     enabled = true;
-  } else if (EqualsNoCase(rule, "off")) {
+  } else if (EqualsIgnoreCase(rule, "off")) {
     enabled = false;
-  } else if (EqualsNoCase(rule, "nopass")) {
+  } else if (EqualsIgnoreCase(rule, "nopass")) {
     nopass = true;
     password_hashes.clear();
-  } else if (EqualsNoCase(rule, "resetpass")) {
+  } else if (EqualsIgnoreCase(rule, "resetpass")) {
     nopass = false;
     password_hashes.clear();
-  } else if (EqualsNoCase(rule, "allkeys")) {
+  } else if (EqualsIgnoreCase(rule, "allkeys")) {
     all_keys = true;
     key_patterns.clear();
-  } else if (EqualsNoCase(rule, "resetkeys")) {
+  } else if (EqualsIgnoreCase(rule, "resetkeys")) {
     all_keys = false;
     key_patterns.clear();
-  } else if (EqualsNoCase(rule, "allchannels")) {
+  } else if (EqualsIgnoreCase(rule, "allchannels")) {
     all_channels = true;
-  } else if (EqualsNoCase(rule, "resetchannels")) {
+  } else if (EqualsIgnoreCase(rule, "resetchannels")) {
     all_channels = false;
-  } else if (EqualsNoCase(rule, "allcommands")) {
+  } else if (EqualsIgnoreCase(rule, "allcommands")) {
     return ApplyRule("+@all");
-  } else if (EqualsNoCase(rule, "nocommands")) {
+  } else if (EqualsIgnoreCase(rule, "nocommands")) {
     return ApplyRule("-@all");
-  } else if (EqualsNoCase(rule, "reset")) {
+  } else if (EqualsIgnoreCase(rule, "reset")) {
     AclUser fresh(name);
     *this = std::move(fresh);
-  } else if (EqualsNoCase(rule, "sanitize-payload") ||
-             EqualsNoCase(rule, "skip-sanitize-payload")) {
+  } else if (EqualsIgnoreCase(rule, "sanitize-payload") ||
+             EqualsIgnoreCase(rule, "skip-sanitize-payload")) {
     // Redis's RESTORE payload checks: geokv has no RESTORE; accepted for
     // Redis's ACL files.
   } else if (rule.empty()) {
@@ -218,27 +209,29 @@ Status AclUser::ApplyRule(std::string_view rule) {
   } else if (rule[0] == '+' || rule[0] == '-') {
     const bool allow = rule[0] == '+';
     std::string_view what = rule.substr(1);
-    if (!what.empty() && what[0] == '@') {
-      if (EqualsNoCase(what, "@all")) {
-        allowed.assign(allowed.size(), allow);
-        command_rules = allow ? "+@all" : "-@all";
-        return Status::Ok();
-      }
-      auto bit = AclCategoryBit(what.substr(1));
-      if (!bit) return Status::Invalid("Unknown command or category name in ACL");
-      SetCommands(*bit, allow);
-    } else {
-      const CommandSpec* spec = FindCommand(what);
-      if (spec == nullptr) return Status::Invalid("Unknown command or category name in ACL");
-      allowed[CommandIndex(*spec)] = allow;
-      what = spec->name;
+    if (EqualsIgnoreCase(what, "@all")) {
+      allowed.assign(allowed.size(), allow);
+      command_rules = allow ? "+@all" : "-@all";
+      return Status::Ok();
     }
-    if (command_rules.size() + what.size() + 2 > kCommandRulesBytesMax) {
+    // Checked before anything changes: the rule as ACL LIST will show it.
+    auto bit = what.empty() || what[0] != '@' ? std::nullopt : AclCategoryBit(what.substr(1));
+    const CommandSpec* spec = bit ? nullptr : FindCommand(what);
+    if (!bit && spec == nullptr) {
+      return Status::Invalid("Unknown command or category name in ACL");
+    }
+    const std::string shown = std::string(1, rule[0]) +
+                              (bit ? "@" + std::string(kAclCategoryNames[std::countr_zero(*bit)])
+                                   : std::string(spec->name));
+    if (command_rules.size() + shown.size() + 1 > kCommandRulesBytesMax) {
       return Status::Invalid("Too many command rules");
     }
-    command_rules += ' ';
-    command_rules += rule[0];
-    for (char c : what) command_rules += (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    command_rules += " " + shown;
+    if (bit) {
+      SetCommands(*bit, allow);
+    } else {
+      allowed[CommandIndex(*spec)] = allow;
+    }
   } else {
     // Selectors "(...)", %R~ / %W~ key permissions: not modelled.
     return syntax();

@@ -93,6 +93,17 @@ TEST_CASE("Acl: command and category rules apply in order", "[unit]") {
   CHECK_FALSE(strings.MayRun(Cmd("sadd")));
   CHECK(strings.command_rules == "-@all");
 
+  // The rules kept for ACL LIST are bounded; a refused rule changes nothing.
+  AclUser many = UserWith({"+@READ"});
+  CHECK(many.command_rules == "-@all +@read");
+  Status full;
+  for (int i = 0; i < 100'000 && full.ok(); ++i) full = many.ApplyRule(i % 2 ? "+get" : "-get");
+  CHECK(full.message() == "Too many command rules");
+  CHECK(many.command_rules.size() <= AclUser::kCommandRulesBytesMax);
+  const bool get_allowed = many.MayRun(Cmd("get"));
+  CHECK(many.ApplyRule(get_allowed ? "-get" : "+get").message() == "Too many command rules");
+  CHECK(many.MayRun(Cmd("get")) == get_allowed);
+
   AclUser u("u");
   CHECK(u.ApplyRule("+@nosuch").message() == "Unknown command or category name in ACL");
   CHECK(u.ApplyRule("+nosuch").message() == "Unknown command or category name in ACL");
