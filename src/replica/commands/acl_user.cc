@@ -37,7 +37,9 @@ const std::unordered_map<std::string, uint32_t>& TypeCategories() {
     }
     t["client"] |= dangerous;
     for (const char* c : {"multi", "exec", "discard", "watch", "unwatch"}) t[c] = transaction;
-    for (const char* c : {"config", "info", "acl", "geokv.forwarder", "geokv.digest"}) {
+    // GEOKV.FORWARDER and GEOKV.WAITOWN are nodes' own (the peer user's).
+    for (const char* c :
+         {"config", "info", "acl", "geokv.forwarder", "geokv.waitown", "geokv.digest"}) {
       t[c] = admin | dangerous;
     }
     for (const char* c : {"dbsize",     "scan",        "type",     "exists",     "del",  "unlink",

@@ -188,6 +188,13 @@ TEST_CASE("Auth: a forwarded request runs with the rights of the client that sen
   RespClient app = AuthedClient(cluster, 0, "app", "apw");
   CHECK(Text(app, {"SET", allowed, "v"}) == "OK");  // forwarded, peer-authenticated
   CHECK(Text(app, {"GET", allowed}) == "v");
+  // WAIT on a forwarded write asks the target over a link of its own, which
+  // authenticates too.
+  auto waited = app.Command({"WAIT", "1", "5000"});
+  REQUIRE(waited.ok());
+  INFO(waited->ToString());
+  CHECK(waited->type == RespValue::Type::kInteger);
+  CHECK(waited->integer >= 1);
   // A RESP3 client's forwarding link authenticates, then switches protocol.
   const std::string port = std::to_string(cluster.nodes()[0].client_port);
   CHECK(RunCommand("redis-cli -3 -p " + port + " --no-auth-warning --user app --pass apw GET " +
