@@ -410,6 +410,8 @@ void NodeReplication::InfoSection(std::function<void(std::string)> reply) {
     line("catchup_requests", std::to_string(stats.catchup_requests));
     line("state_transfers_sent", std::to_string(stats.state_transfers_sent));
     line("state_transfers_applied", std::to_string(stats.state_transfers_applied));
+    line("state_chunks_sent", std::to_string(stats.state_chunks_sent));
+    line("state_chunks_applied", std::to_string(stats.state_chunks_applied));
     line("rejected_messages", std::to_string(stats.rejected + malformed_messages_));
     line("folded_atoms", std::to_string(stats.folded_atoms));
     line("peer_restarts", std::to_string(stats.peer_restarts));
