@@ -36,8 +36,8 @@ ChunkRead ReadChunk(const MutableState& state, const AtomPosition& from, size_t 
   size_t key_start = 0;  // index of the first atom of the last key begun in the chunk
   state.ScanFrom(from, [&](const Path& path, const Atom& atom) {
     const size_t atom_bytes = EstimateAtomBytes(path, atom);
-    const bool full = chunk.atoms.size() >= atoms_max ||
-                      (!chunk.atoms.empty() && bytes + atom_bytes > bytes_max);
+    const bool full =
+        chunk.atoms.size() >= atoms_max || (!chunk.atoms.empty() && bytes + atom_bytes > bytes_max);
     if (full) {
       // Ends before this atom, or after the last key that ended in the chunk.
       if (path.key == chunk.atoms.back().first.key && key_start > 0) {
@@ -86,11 +86,13 @@ ChunkJoinResult JoinChunk(MutableState& state, const AtomPosition& from,
   size_t i = 0, j = 0;
   while (true) {
     const bool has_local = i < local.size();
-    const bool has_theirs = j < atoms.size() && before_end(PositionOf(atoms[j].first, atoms[j].second));
+    const bool has_theirs =
+        j < atoms.size() && before_end(PositionOf(atoms[j].first, atoms[j].second));
     if (!has_local && !has_theirs) break;
     const auto& [path, atom] = has_theirs ? atoms[j] : local[i];
     const AtomPosition theirs = has_theirs ? PositionOf(path, atom) : AtomPosition{};
-    const AtomPosition ours = has_local ? PositionOf(local[i].first, local[i].second) : AtomPosition{};
+    const AtomPosition ours =
+        has_local ? PositionOf(local[i].first, local[i].second) : AtomPosition{};
     if (has_local && has_theirs && ours == theirs) {
       // Held on both sides: join the payloads (a fold covering more wins).
       const Atom& kept = JoinSameDot(local[i].second, atom);

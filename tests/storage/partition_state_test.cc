@@ -111,7 +111,8 @@ std::string RandomSteps(Prng& rng, Transaction& txn, MemoryState& model, int ste
       // A range scan from a position (state transfer chunks): an atom's, or
       // any, with edge values in every column.
       crdt::AtomPosition from{RandomPath(rng), Dot{PickNumber(rng), PickNumber(rng)}};
-      if (!known.empty() && rng.Chance(50)) std::tie(from.path, from.dot) = known[rng.Below(known.size())];
+      if (!known.empty() && rng.Chance(50))
+        std::tie(from.path, from.dot) = known[rng.Below(known.size())];
       const size_t limit = rng.Chance(50) ? SIZE_MAX : 1 + rng.Below(4);
       auto scan_from = [&](const MutableState& state) {
         std::vector<std::string> seen;

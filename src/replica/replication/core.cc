@@ -652,8 +652,8 @@ bool CoreImpl::FillStateReply(ReplicaStore& store, const Held& h, const crdt::At
   // One range scan of at most state_chunk_max_atoms + 1 atoms, never the
   // whole partition.
   crdt::MutableState& state = store.Partition(h.p);
-  crdt::ChunkRead chunk = crdt::ReadChunk(state, from, options_.state_chunk_max_atoms,
-                                          options_.state_chunk_max_bytes);
+  crdt::ChunkRead chunk =
+      crdt::ReadChunk(state, from, options_.state_chunk_max_atoms, options_.state_chunk_max_bytes);
   // A transfer into h under way may have added a folded counter whose range
   // the context does not hold yet (crdt/chunk.h): not a state to send; the
   // requester retries, after that transfer is whole.
@@ -685,8 +685,9 @@ void CoreImpl::OnReply(ReplicaStore& store, const CatchUpReply& reply, uint64_t 
       reply.kind != CatchUpReply::Kind::kDeltas ||
       (reply.batch.origin == reply.origin && reply.batch.partition == reply.partition &&
        !reply.batch.deltas.empty());
-  const bool own_allowed = h != nullptr && (h->own_fenced || (h->transfer.active &&
-                                                              reply.kind == CatchUpReply::Kind::kState));
+  const bool own_allowed =
+      h != nullptr &&
+      (h->own_fenced || (h->transfer.active && reply.kind == CatchUpReply::Kind::kState));
   if (from == kNoIndex || from == h->self_index || origin == kNoIndex ||
       (origin == h->self_index && !own_allowed) || !batch_matches) {
     ++stats_.rejected;
@@ -762,9 +763,9 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
     return;
   }
   if (answered) t.outstanding = false;
-  const crdt::ChunkJoinResult joined = crdt::JoinChunk(
-      store.Partition(h.p), reply.range_from, reply.range_to, reply.snapshot.atoms,
-      reply.snapshot.context, t.first_context, options_.state_chunk_max_atoms);
+  const crdt::ChunkJoinResult joined =
+      crdt::JoinChunk(store.Partition(h.p), reply.range_from, reply.range_to, reply.snapshot.atoms,
+                      reply.snapshot.context, t.first_context, options_.state_chunk_max_atoms);
   if (joined.outcome == crdt::ChunkJoinResult::Outcome::kRestart) {
     // A counter folded since the first chunk, over dots the first context
     // lacks: start over from this chunk's context, which holds them.
@@ -781,7 +782,8 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   t.asked = reply.from;
   t.attempts = 0;
   t.retry_at_ms = 0;
-  if (options_.testing_merge_chunk_context) store.Partition(h.p).JoinContext(reply.snapshot.context);
+  if (options_.testing_merge_chunk_context)
+    store.Partition(h.p).JoinContext(reply.snapshot.context);
   if (!joined.reached) {
     FinishTransfer(store, h, now_ms);
     return;
@@ -805,8 +807,8 @@ void CoreImpl::BeginTransfer(Held& h, size_t index, const CatchUpReply& reply) {
 void CoreImpl::SaveTransfer(ReplicaStore& store, const Held& h) {
   const Transfer& t = h.transfer;
   store.SetTransferRecord(
-      h.p, EncodeTransferRecord(TransferRecord{h.replicas[t.index], t.cursor, t.first_context,
-                                               t.first_applied}));
+      h.p, EncodeTransferRecord(
+               TransferRecord{h.replicas[t.index], t.cursor, t.first_context, t.first_applied}));
 }
 
 void CoreImpl::FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms) {

@@ -55,8 +55,8 @@ class CoreImpl {
   // (ReplicaStore::TransferRecord) with every chunk joined.
   struct Transfer {
     bool active = false;
-    size_t index = 0;          // the stream it was begun for (its requests name that origin)
-    crdt::AtomPosition cursor;  // ranges before it are joined; the next chunk starts here
+    size_t index = 0;                // the stream it was begun for (its requests name that origin)
+    crdt::AtomPosition cursor;       // ranges before it are joined; the next chunk starts here
     crdt::DotContext first_context;  // joined into the partition when the last chunk is
     AppliedVector first_applied;     // raises applied then
     bool outstanding = false;        // a chunk request in flight
@@ -214,8 +214,8 @@ class CoreImpl {
   Membership membership_;
   Options options_;
   static constexpr uint64_t kFencePatience = 3;  // x down_after_ms (HeardAllLive)
-  uint64_t built_ms_ = 0;       // when this core was built (a start, or a rebuild)
-  uint64_t latest_now_ms_ = 0;  // the latest time any input brought
+  uint64_t built_ms_ = 0;                        // when this core was built (a start, or a rebuild)
+  uint64_t latest_now_ms_ = 0;                   // the latest time any input brought
   uint32_t self_dc_ = 0;
   std::vector<int32_t> held_index_;  // partition -> index into held_, -1 if not held
   std::vector<Held> held_;

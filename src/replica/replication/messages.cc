@@ -23,7 +23,7 @@ constexpr size_t kRequestFields = 6;  // + 1 with a cursor
 constexpr size_t kReplyHeadFields = 8;
 constexpr size_t kPositionFields = 5;
 constexpr uint64_t kRetiredStateBody = 2;  // a whole-partition snapshot (before chunks)
-constexpr size_t kMaxDepth = 8;  // message > heartbeat list > partition entry > applied
+constexpr size_t kMaxDepth = 8;            // message > heartbeat list > partition entry > applied
 
 void PackBin(Packer& pk, std::string_view s) {
   pk.pack_bin(static_cast<uint32_t>(s.size()));

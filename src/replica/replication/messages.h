@@ -147,10 +147,10 @@ struct CatchUpReply {
   uint64_t after = 0;              // as in the request
   uint64_t responder_applied = 0;  // from's applied seq of origin in partition
   Kind kind = Kind::kUpToDate;
-  DeltaBatch batch;         // kDeltas: origin and partition as above
-  crdt::Snapshot snapshot;  // kState
-  AppliedVector applied;    // kState: from's applied vector of the partition
-  crdt::AtomPosition range_from = {};               // kState
+  DeltaBatch batch;                    // kDeltas: origin and partition as above
+  crdt::Snapshot snapshot;             // kState
+  AppliedVector applied;               // kState: from's applied vector of the partition
+  crdt::AtomPosition range_from = {};  // kState
   std::optional<crdt::AtomPosition> range_to = {};  // kState; nullopt: the partition's end
 
   bool operator==(const CatchUpReply&) const = default;

@@ -244,8 +244,7 @@ TEST_CASE("Messages: malformed encodings are rejected with a reason", "[unit]") 
   }
 }
 
-TEST_CASE("Messages: malformed state chunks and cursors are rejected with a reason",
-          "[hostile]") {
+TEST_CASE("Messages: malformed state chunks and cursors are rejected with a reason", "[hostile]") {
   auto rejects = [](const std::string& bytes, const std::string& reason) {
     auto r = DecodeMessage(bytes);
     REQUIRE_FALSE(r.ok());
@@ -300,8 +299,8 @@ TEST_CASE("Messages: malformed state chunks and cursors are rejected with a reas
   auto body = [&](auto&& pack_from, auto&& pack_to) {
     buf.clear();
     pk.pack_array(12);
-    for (uint64_t v : {uint64_t{1}, uint64_t{4}, kA, uint64_t{0}, kA, uint64_t{0}, uint64_t{3},
-                       uint64_t{3}}) {
+    for (uint64_t v :
+         {uint64_t{1}, uint64_t{4}, kA, uint64_t{0}, kA, uint64_t{0}, uint64_t{3}, uint64_t{3}}) {
       pk.pack_uint64(v);
     }
     pack_from();
