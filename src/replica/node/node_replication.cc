@@ -279,7 +279,15 @@ void NodeReplication::ScheduleInbound() {
         continue;  // deliberately broken store (see ReplicationSettings)
       }
       const uint64_t stale_before = core.stats().stale_incarnations;
+      const uint64_t duplicates_before = core.stats().duplicate_identities;
       core.OnMessage(job.store_, *decoded, job.now_ms_);
+      if (const uint64_t d = core.stats().duplicate_identities;
+          d > duplicates_before && d % 100 == 1) {
+        spdlog::error(
+            "two live processes claim node id {} ({} heartbeats of the first heard while a "
+            "newer one talks): refusing the newer one; stop the one that should not run",
+            m.peer, d);
+      }
       if (const uint64_t stale = core.stats().stale_incarnations;
           stale > stale_before && stale % 100 == 1) {
         spdlog::error(
@@ -418,6 +426,8 @@ void NodeReplication::InfoSection(std::function<void(std::string)> reply) {
     // Heartbeats of an older process of a peer: a second process with a peer's
     // node id shows here (and in the log) instead of mixing its reports in.
     line("stale_incarnations", std::to_string(stats.stale_incarnations));
+    // ... and of a second live process while the accepted one still talks.
+    line("duplicate_identities", std::to_string(stats.duplicate_identities));
     line("own_recoveries", std::to_string(stats.own_recoveries));
     {
       std::lock_guard lock(transport_mu_);

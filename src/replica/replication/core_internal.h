@@ -107,7 +107,10 @@ class CoreImpl {
     uint64_t last_heard_ms = 0;
     std::map<uint32_t, Report> reports;  // every partition shared with us
     std::optional<uint64_t> lag_ms;
-    uint64_t incarnation = 0;  // the highest heard; its heartbeats only are taken
+    uint64_t incarnation = 0;           // the accepted one; its heartbeats only are taken
+    uint64_t incarnation_heard_ms = 0;  // last heartbeat of the accepted incarnation
+    uint64_t rival_incarnation = 0;     // a newer one not (yet) taken, and when heard
+    uint64_t rival_heard_ms = 0;
   };
 
   // The public operations, as documented in core.h.
