@@ -904,7 +904,9 @@ void CoreImpl::ScheduleTransfer(Held& h, uint64_t now_ms) {
   Emit(Outgoing{Outgoing::Kind::kSendRequest, 0, *target, req});
   t.outstanding = true;
   t.asked = *target;
-  t.deadline_ms = now_ms + CatchUpTimeout(t.attempts);
+  // A chunk takes longer to read, ship and join than a log reply: a deadline
+  // as short would have the sender read many chunks twice.
+  t.deadline_ms = now_ms + CatchUpTimeout(t.attempts + 2);
   ++stats_.catchup_requests;
 }
 
