@@ -377,6 +377,47 @@ TEST_CASE(
   CHECK(c.store(kB).State(0).Context() == c.store(kA).State(0).Context());
 }
 
+TEST_CASE(
+    "Core: a chunk whose sender lacks part of the first chunk's context is refused; a replica "
+    "that has it continues the transfer",
+    "[unit]") {
+  Options o = Quiet();
+  o.state_chunk_max_atoms = 1;
+  Cluster c = Cluster::ThreeDcs(o, 1);
+  for (int i = 0; i < 3; ++i) c.Incr(kA, 0, 1, 1, "k" + std::to_string(i));
+  (void)c.Take(kA, 1);
+  c.store(kA).TruncateLog(0, kA, 3);
+  c.Deliver(kA, CatchUpRequest{kB, 0, kA, 0}, 2);
+  c.Deliver(kB, One<CatchUpReply>(c.Take(kA, 2)), 3);
+  const CatchUpRequest next = One<CatchUpRequest>(c.Take(kB, 3));
+  REQUIRE(next.cursor.has_value());
+  // C has seen nothing of A (as a replica restored from an old copy).
+  c.Deliver(kC, next, 4);
+  const CatchUpReply stale = One<CatchUpReply>(c.Take(kC, 4));
+  REQUIRE(stale.kind == CatchUpReply::Kind::kState);
+  const uint64_t rejected = c.core(kB).stats().rejected;
+  c.Deliver(kB, stale, 5);
+  CHECK(c.core(kB).stats().rejected == rejected + 1);
+  CHECK(c.core(kB).stats().state_chunks_applied == 1);
+  // B asks again, another replica than the one it refused (A): any sender
+  // whose context includes the first one moves the cursor on.
+  for (uint64_t now = 10'000; now < 200'000 && c.core(kB).stats().state_transfers_applied == 0;
+       now += 10'000) {
+    c.Tick(kB, now);
+    for (const Outgoing& out : c.Take(kB, now)) {
+      const auto* req = std::get_if<CatchUpRequest>(&out.message);
+      if (req == nullptr) continue;
+      c.Deliver(out.to, *req, now);
+      for (const CatchUpReply& reply : All<CatchUpReply>(c.Take(out.to, now))) {
+        c.Deliver(kB, reply, now);
+      }
+    }
+  }
+  CHECK(c.core(kB).stats().state_transfers_applied == 1);
+  CHECK(c.View(kB, 0) == c.View(kA, 0));
+  CHECK(c.core(kB).Applied(0, kA) == 3);
+}
+
 TEST_CASE("Core: a node receiving a transfer into a partition serves a valid state of it meanwhile",
           "[unit]") {
   Options o = Quiet();
