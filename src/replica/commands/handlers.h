@@ -126,6 +126,7 @@ void CmdCommand(ConnectionContext&, const Args&);
 void CmdConfig(ConnectionContext&, const Args&);
 void CmdInfo(ConnectionContext&, const Args&);
 void CmdWait(ConnectionContext&, const Args&);
+void CmdGeokvWaitOwn(ConnectionContext&, const Args&);
 
 // Hex digest of a partition replica's state (atoms and causal context).
 std::string PartitionDigest(const crdt::StateView& state);
