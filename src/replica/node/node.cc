@@ -474,6 +474,12 @@ std::vector<ConfigParam> Node::ConfigParams() {
        &o.output_buffer_limit_bytes},
       {"geokv-max-pending-requests", std::to_string(o.max_pending_requests),
        &o.max_pending_requests},
+      // TLS (read-only: set by geokv-server's --tls-* flags).
+      {"tls-port", std::to_string(server_->tls().port), nullptr},
+      {"tls-cert-file", server_->tls().cert_file, nullptr},
+      {"tls-key-file", server_->tls().key_file, nullptr},
+      {"tls-ca-cert-file", server_->tls().ca_cert_file, nullptr},
+      {"tls-auth-clients", server_->tls().auth_clients, nullptr},
       {"save", "", nullptr},
       {"appendonly", "no", nullptr},
       {"databases", "1", nullptr},

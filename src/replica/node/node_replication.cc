@@ -116,9 +116,19 @@ Status NodeReplication::Start() {
   options.send_high_water_mark = settings_.send_high_water_mark;
   options.receive_high_water_mark = settings_.receive_high_water_mark;
   options.inbound_queue_max = settings_.inbound_queue_max;
+  options.curve_public_key = settings_.curve_public_key;
+  options.curve_secret_key = settings_.curve_secret_key;
+  if (table_.topology().curve() != !settings_.curve_secret_key.empty()) {
+    return Status::Invalid(table_.topology().curve()
+                               ? "the topology has CURVE keys, but this node has no secret key"
+                               : "this node has a CURVE secret key, but the topology no keys");
+  }
+  if (table_.topology().curve()) {
+    for (const placement::Node& node : nodes) options.curve_clients[node.curve_public] = node.id;
+  }
   for (const auto& [n, partitions] : shared) {
-    options.peers.push_back(
-        TransportPeer{nodes[n].id, nodes[n].repl.text, nodes[n].sync.text, partitions});
+    options.peers.push_back(TransportPeer{nodes[n].id, nodes[n].repl.text, nodes[n].sync.text,
+                                          partitions, nodes[n].curve_public});
   }
   auto transport = Transport::Start(std::move(options), [this] { ScheduleInbound(); });
   if (!transport.ok()) return transport.status();
@@ -502,6 +512,9 @@ void NodeReplication::InfoSection(std::function<void(std::string)> reply) {
         line("repl_bytes_sent", std::to_string(t.bytes_sent));
         line("repl_messages_sent", std::to_string(t.messages_sent));
         line("repl_inbound_dropped", std::to_string(t.inbound_dropped));
+        // Peers refused by CURVE: a key not in the topology, or a request in
+        // another node's name.
+        line("repl_curve_refused", std::to_string(t.curve_refused));
       }
     }
     *text += "\r\n";

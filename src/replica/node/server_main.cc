@@ -1,6 +1,8 @@
 // geokv-server: one geokv node.
 //
 //   geokv-server --topology FILE --node ID --data DIR [limits] [--log-level L]
+//                [--tls-port P --tls-cert-file F --tls-key-file F ...]
+//                [--curve-secret-file F]
 //
 // Loads the topology (the embedded local 3-DC one without --topology), opens
 // the node's database under DIR, and serves the Redis protocol on the node's
@@ -20,6 +22,7 @@
 #include "placement/topology.h"
 #include "replica/node/node.h"
 #include "replica/node/server.h"
+#include "replica/transport/curve_keys.h"
 #include "storage/engine.h"
 
 namespace {
@@ -29,6 +32,33 @@ using namespace geokv;
 int Fail(const std::string& message) {
   spdlog::error("{}", message);
   return 1;
+}
+
+// This node's CURVE key pair from --curve-secret-file, checked against the
+// topology: a file is needed exactly when the topology has keys, and its key
+// must be the one the topology gives this node. None (both empty) without.
+geokv::Result<replica::CurveKeyPair> CurveKeys(const placement::Topology& topology,
+                                               const placement::Node& self,
+                                               const std::string& secret_file) {
+  if (secret_file.empty() && !topology.curve()) return replica::CurveKeyPair{};
+  if (!topology.curve()) {
+    return Status::Invalid("--curve-secret-file is given, but " + topology.source_name() +
+                           " has no curve_public keys: add every node's key to it, or drop the "
+                           "flag");
+  }
+  if (secret_file.empty()) {
+    return Status::Invalid(topology.source_name() +
+                           " has CURVE keys (curve_public): this node needs its secret key, "
+                           "--curve-secret-file FILE (geokv-keygen makes a key pair)");
+  }
+  auto keys = replica::LoadCurveSecretFile(secret_file);
+  if (!keys.ok()) return keys.status();
+  if (keys->public_key != self.curve_public) {
+    return Status::Invalid(secret_file + " is the secret key of public key \"" + keys->public_key +
+                           "\", but " + topology.source_name() + " gives node " + self.id +
+                           " the key \"" + self.curve_public + "\"");
+  }
+  return keys;
 }
 
 }  // namespace
@@ -80,6 +110,24 @@ int main(int argc, char** argv) {
   app.add_option("--state-chunk-max-atoms", replication.core.state_chunk_max_atoms,
                  "atoms per state transfer chunk at most")
       ->check(CLI::PositiveNumber);
+  replica::TlsOptions tls;
+  app.add_option("--tls-port", tls.port,
+                 "also serve TLS on this port, on the host of the node's client endpoint");
+  app.add_option("--tls-cert-file", tls.cert_file, "the TLS port's certificate chain (PEM)");
+  app.add_option("--tls-key-file", tls.key_file, "its private key (PEM)");
+  app.add_option("--tls-ca-cert-file", tls.ca_cert_file,
+                 "CA certificates (PEM) that client certificates must be signed by");
+  app.add_option("--tls-auth-clients", tls.auth_clients,
+                 "yes (default): clients need a certificate signed by the CA; optional: "
+                 "checked if given; no: not asked for")
+      ->check(CLI::IsMember({"yes", "no", "optional"}));
+  app.add_option("--tls-handshake-timeout-ms", options.tls_handshake_timeout_ms,
+                 "a TLS client that has not completed its handshake by then is closed")
+      ->check(CLI::PositiveNumber);
+  std::string curve_secret_file;
+  app.add_option("--curve-secret-file", curve_secret_file,
+                 "this node's CURVE secret key (geokv-keygen), when the topology has "
+                 "curve_public keys; mode 0600");
   app.add_option("--testing-drop-every-nth-batch", replication.testing_drop_every_nth_batch,
                  "TESTING ONLY: a deliberately broken store that loses every n-th received "
                  "delta batch for good (geokv-check's self-test)")
@@ -129,6 +177,10 @@ int main(int argc, char** argv) {
   }
   placement::PlacementTable table(std::move(*topology));
   const placement::Node& self = table.topology().nodes()[*node_index];
+  auto curve = CurveKeys(table.topology(), self, curve_secret_file);
+  if (!curve.ok()) return Fail(curve.status().message());
+  replication.curve_public_key = curve->public_key;
+  replication.curve_secret_key = curve->secret_key;
 
   if (data_dir.empty()) data_dir = "data/" + node_id;
   std::error_code fs_error;
@@ -149,6 +201,9 @@ int main(int argc, char** argv) {
   replica::Node node(std::move(table), *node_index, **engine, io);
   if (clock_offset_ms != 0) node.set_testing_clock_offset_ms(clock_offset_ms);
   replica::Server server(io, node, options);
+  if (tls.port != 0) {
+    if (Status s = server.ConfigureTls(tls); !s.ok()) return Fail(s.message());
+  }
   node.set_server(&server);
   node.set_testing_drop_every_nth_set(testing_drop_every_nth_set);
   replica::NodeReplication replicator(node.table(), *node_index, **engine, io, replication);
@@ -165,6 +220,15 @@ int main(int argc, char** argv) {
           spdlog::error("{}", s.message());
           exit_code = 1;
           return io.stop();
+        }
+        if (tls.port != 0) {
+          if (Status s = server.ListenTls(self.client.host); !s.ok()) {
+            spdlog::error("{}", s.message());
+            exit_code = 1;
+            return io.stop();
+          }
+          spdlog::info("TLS on {}:{} (tls-auth-clients {})", self.client.host, server.tls_port(),
+                       tls.auth_clients);
         }
         spdlog::info("node {} of datacenter {} serving {} partitions on {} (data {})", self.id,
                      self.dc, node.table().PartitionsOfNode(*node_index).size(), self.client.text,
