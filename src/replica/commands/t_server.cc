@@ -1,6 +1,7 @@
 // Server commands: COMMAND CONFIG INFO WAIT. The protocol lives here; the
 // node supplies the values through ServerControl.
 #include "crdt/scalar.h"
+#include "replica/commands/acl_user.h"
 #include "replica/commands/command_util.h"
 #include "replica/commands/glob.h"
 #include "replica/commands/handlers.h"
@@ -24,7 +25,14 @@ void ReplyCommandInfo(RespWriter& reply, const CommandSpec& spec) {
   reply.Integer(spec.first_key);
   reply.Integer(spec.last_key);
   reply.Integer(spec.key_step);
-  for (int i = 0; i < 4; ++i) reply.ArrayHeader(0);  // ACL categories, tips, key specs, subcommands
+  std::vector<std::string> categories;
+  const uint32_t mask = AclCategories(spec);
+  for (size_t i = 0; i < kAclCategoryCount; ++i) {
+    if (mask & (uint32_t{1} << i)) categories.push_back(std::string("@") + kAclCategoryNames[i]);
+  }
+  reply.SetHeader(categories.size());
+  for (const std::string& c : categories) reply.Simple(c);
+  for (int i = 0; i < 3; ++i) reply.ArrayHeader(0);  // tips, key specs, subcommands
 }
 
 }  // namespace
@@ -74,10 +82,15 @@ void CmdConfig(ConnectionContext& ctx, const Args& args) {
   } else if (EqualsIgnoreCase(args[1], "set") && args.size() >= 4 && args.size() % 2 == 0) {
     // Validate every pair first: all or nothing, as Redis does.
     std::vector<std::pair<size_t*, size_t>> changes;
+    std::vector<std::pair<const ConfigParam*, const std::string*>> text_changes;
     for (size_t i = 2; i + 1 < args.size(); i += 2) {
       const ConfigParam* found = nullptr;
       for (const ConfigParam& p : params) {
         if (EqualsIgnoreCase(args[i], p.name)) found = &p;
+      }
+      if (found != nullptr && found->set_text) {
+        text_changes.emplace_back(found, &args[i + 1]);
+        continue;
       }
       if (found == nullptr || found->settable == nullptr) {
         return w.Error("ERR Unknown option or number of arguments for CONFIG SET - '" +
@@ -89,6 +102,12 @@ void CmdConfig(ConnectionContext& ctx, const Args& args) {
                        args[i].substr(0, 64) + "') - argument must be a positive integer");
       }
       changes.emplace_back(found->settable, static_cast<size_t>(*value));
+    }
+    for (auto [param, text] : text_changes) {
+      if (std::string refused = param->set_text(*text); !refused.empty()) {
+        return w.Error("ERR CONFIG SET failed (possibly related to argument '" +
+                       std::string(param->name) + "') - " + refused);
+      }
     }
     for (auto [field, value] : changes) *field = value;
     w.Simple("OK");

@@ -133,6 +133,10 @@ void Node::Dispatch(ClientSession& client, Args args, Reply reply) {
     client.multi.aborted |= client.multi.active;
     return reply(std::move(out));
   }
+  if (auto denied = access_.Check(client, *spec, args)) {
+    client.multi.aborted |= client.multi.active;
+    return reply(ErrorReply(*denied));
+  }
   if (client.multi.active && !(spec->flags & kTransactionControl)) {
     return Queue(*spec, client, std::move(args), std::move(reply));
   }
@@ -147,6 +151,11 @@ void Node::Dispatch(ClientSession& client, Args args, Reply reply) {
                  },
              },
              spec->handler);
+}
+
+void Node::set_cluster_secret(const std::string& secret) {
+  access_.SetPeerSecret(secret);
+  forwarder_.set_credentials(std::string(AccessControl::kPeerUser), secret);
 }
 
 void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSession& client,
@@ -480,6 +489,17 @@ std::vector<ConfigParam> Node::ConfigParams() {
       {"tls-key-file", server_->tls().key_file, nullptr},
       {"tls-ca-cert-file", server_->tls().ca_cert_file, nullptr},
       {"tls-auth-clients", server_->tls().auth_clients, nullptr},
+      {"requirepass", access_.requirepass(), nullptr,
+       [this](const std::string& password) -> std::string {
+         // Forwarded requests must still authenticate at their targets.
+         if (!password.empty() && !access_.HasPeerSecret() &&
+             table_.topology().nodes().size() > 1) {
+           return "a multi-node topology needs --cluster-secret-file for a password";
+         }
+         access_.SetRequirePass(password);
+         return "";
+       }},
+      {"aclfile", access_.aclfile(), nullptr},
       {"save", "", nullptr},
       {"appendonly", "no", nullptr},
       {"databases", "1", nullptr},

@@ -3,6 +3,8 @@
 //   geokv-server --topology FILE --node ID --data DIR [limits] [--log-level L]
 //                [--tls-port P --tls-cert-file F --tls-key-file F ...]
 //                [--curve-secret-file F]
+//                [--requirepass PASS | --aclfile FILE] [--cluster-secret-file FILE]
+//                [--unprotected]
 //
 // Loads the topology (the embedded local 3-DC one without --topology), opens
 // the node's database under DIR, and serves the Redis protocol on the node's
@@ -14,6 +16,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <utility>  // before Boost.Asio (see server.h)
 
@@ -59,6 +62,24 @@ geokv::Result<replica::CurveKeyPair> CurveKeys(const placement::Topology& topolo
                            " the key \"" + self.curve_public + "\"");
   }
   return keys;
+}
+
+bool IsLoopback(const std::string& host) {
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(host, ec);
+  return host == "localhost" || (!ec && address.is_loopback());
+}
+
+// The cluster secret: the file's first line, at most 4 KiB.
+Result<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream in(path);
+  std::string secret;
+  if (!in || !std::getline(in, secret)) return Status::Io("cannot read " + path);
+  while (!secret.empty() && (secret.back() == '\r' || secret.back() == ' ')) secret.pop_back();
+  if (secret.empty() || secret.size() > 4096) {
+    return Status::Invalid(path + ": the first line must hold the secret (1 to 4096 bytes)");
+  }
+  return secret;
 }
 
 }  // namespace
@@ -128,6 +149,17 @@ int main(int argc, char** argv) {
   app.add_option("--curve-secret-file", curve_secret_file,
                  "this node's CURVE secret key (geokv-keygen), when the topology has "
                  "curve_public keys; mode 0600");
+  std::string requirepass, aclfile, cluster_secret_file;
+  bool unprotected = false;
+  app.add_option("--requirepass", requirepass,
+                 "the default user's password (clients AUTH with it), as redis-server's");
+  app.add_option("--aclfile", aclfile,
+                 "ACL users file, Redis's format (user <name> <rules...>); ACL LOAD/SAVE use it");
+  app.add_option("--cluster-secret-file", cluster_secret_file,
+                 "file whose first line is the secret nodes authenticate to each other with "
+                 "(needed with --requirepass/--aclfile on a multi-node topology)");
+  app.add_flag("--unprotected", unprotected,
+               "serve clients on a non-loopback address without authentication");
   app.add_option("--testing-drop-every-nth-batch", replication.testing_drop_every_nth_batch,
                  "TESTING ONLY: a deliberately broken store that loses every n-th received "
                  "delta batch for good (geokv-check's self-test)")
@@ -182,6 +214,33 @@ int main(int argc, char** argv) {
   replication.curve_public_key = curve->public_key;
   replication.curve_secret_key = curve->secret_key;
 
+  replica::AccessControl access;
+  if (!requirepass.empty() && !aclfile.empty()) {
+    return Fail(
+        "--requirepass and --aclfile together: set the default user's password in the "
+        "ACL file instead");
+  }
+  if (!requirepass.empty()) access.SetRequirePass(requirepass);
+  if (!aclfile.empty()) {
+    if (Status s = access.UseAclFile(aclfile); !s.ok()) return Fail("--aclfile: " + s.message());
+  }
+  std::optional<std::string> cluster_secret;
+  if (!cluster_secret_file.empty()) {
+    auto secret = ReadSecretFile(cluster_secret_file);
+    if (!secret.ok()) return Fail("--cluster-secret-file: " + secret.status().message());
+    cluster_secret = *secret;
+  }
+  if (access.AuthConfigured() && !cluster_secret && table.topology().nodes().size() > 1) {
+    return Fail(
+        "--requirepass/--aclfile on a multi-node topology needs --cluster-secret-file "
+        "(nodes authenticate to each other to forward requests)");
+  }
+  if (!IsLoopback(self.client.host) && !access.AuthConfigured() && !unprotected) {
+    return Fail("refusing to serve clients on " + self.client.text +
+                " (not loopback) without authentication: give --requirepass or --aclfile, or "
+                "--unprotected to serve it open");
+  }
+
   if (data_dir.empty()) data_dir = "data/" + node_id;
   std::error_code fs_error;
   std::filesystem::create_directories(data_dir, fs_error);
@@ -200,6 +259,8 @@ int main(int argc, char** argv) {
   boost::asio::io_context io;
   replica::Node node(std::move(table), *node_index, **engine, io);
   if (clock_offset_ms != 0) node.set_testing_clock_offset_ms(clock_offset_ms);
+  node.access() = std::move(access);
+  if (cluster_secret) node.set_cluster_secret(*cluster_secret);
   replica::Server server(io, node, options);
   if (tls.port != 0) {
     if (Status s = server.ConfigureTls(tls); !s.ok()) return Fail(s.message());
