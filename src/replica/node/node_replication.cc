@@ -14,6 +14,10 @@
 namespace geokv::replica {
 
 // The core's storage interface over a storage transaction.
+namespace {
+std::string TransferRecordName(uint32_t p) { return "replication.transfer." + std::to_string(p); }
+}  // namespace
+
 class NodeReplication::TxnStore final : public replication::ReplicaStore {
  public:
   explicit TxnStore(storage::Transaction& txn) : txn_(txn) {}
@@ -31,6 +35,12 @@ class NodeReplication::TxnStore final : public replication::ReplicaStore {
   }
   void TruncateLog(uint32_t p, crdt::ReplicaId origin, uint64_t through) override {
     txn_.TruncateLog(p, origin, through);
+  }
+  std::string TransferRecord(uint32_t p) override {
+    return txn_.Meta(TransferRecordName(p)).value_or("");
+  }
+  void SetTransferRecord(uint32_t p, std::string_view record) override {
+    txn_.SetMeta(TransferRecordName(p), record);
   }
 
  private:
@@ -483,6 +493,8 @@ void NodeReplication::InfoSection(std::function<void(std::string)> reply) {
     line("catchup_requests", std::to_string(stats.catchup_requests));
     line("state_transfers_sent", std::to_string(stats.state_transfers_sent));
     line("state_transfers_applied", std::to_string(stats.state_transfers_applied));
+    line("state_chunks_sent", std::to_string(stats.state_chunks_sent));
+    line("state_chunks_applied", std::to_string(stats.state_chunks_applied));
     line("rejected_messages", std::to_string(stats.rejected + malformed_messages_));
     line("folded_atoms", std::to_string(stats.folded_atoms));
     line("peer_restarts", std::to_string(stats.peer_restarts));
