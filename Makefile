@@ -39,9 +39,11 @@ test: build
 
 # Every standard build type must build; the default build is RelWithDebInfo,
 # the sanitizer build Debug, and this one Release (-O3 finds warnings -O2 does
-# not).
+# not). It builds what users run (server, tools, benchmarks), not the tests,
+# which the RelWithDebInfo build compiles: that keeps make test within its
+# time budget on two cores.
 build-release: deps
-	cmake -S . -B $(RELEASE_BUILD) $(CMAKE_GEN) $(CMAKE_OPTS) -DCMAKE_BUILD_TYPE=Release
+	cmake -S . -B $(RELEASE_BUILD) $(CMAKE_GEN) $(CMAKE_OPTS) -DCMAKE_BUILD_TYPE=Release -DGEOKV_TESTS=OFF
 	cmake --build $(RELEASE_BUILD) -j $(JOBS)
 
 # The tests that feed hostile bytes to decoders and parsers, again under
