@@ -33,6 +33,8 @@ const std::vector<CommandSpec>& Table() {
         {"command", -1, 0, 0, 0, 0, CmdCommand},
         {"config", -2, kA, 0, 0, 0, CmdConfig},
         {"info", -1, 0, 0, 0, 0, CmdInfo},
+        {"slowlog", -2, kA, 0, 0, 0, CmdSlowLog},
+        {"latency", -2, kA, 0, 0, 0, CmdLatency},
         {"wait", 3, 0, 0, 0, 0, CmdWait},
         // key space (t_generic.cc)
         {"dbsize", 1, kR | kF, 0, 0, 0, CmdDbSize},

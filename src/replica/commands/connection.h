@@ -32,8 +32,13 @@ struct ClientWrites {
 struct ClientSession {
   uint64_t id = 0;
   std::string name;
-  std::string address;
-  bool close_after_reply = false;  // set by QUIT
+  std::string address;        // the client's ip:port
+  std::string local_address;  // ours: ip:port
+  int fd = -1;
+  int64_t created_ms = 0;             // steady clock, ms (CLIENT LIST age)
+  int64_t last_active_ms = 0;         // of its latest request (CLIENT LIST idle)
+  const char* last_command = "NULL";  // table name of its latest command
+  bool close_after_reply = false;     // set by QUIT
   std::shared_ptr<ClientWrites> writes = std::make_shared<ClientWrites>();
   int protocol = kResp2;                 // HELLO: kResp2 or kResp3
   bool forwarder = false;                // another node's forwarding link (GEOKV.FORWARDER)
@@ -42,12 +47,38 @@ struct ClientSession {
 };
 
 // A CONFIG parameter: its current value, and where CONFIG SET writes it
-// (nullptr: read-only).
+// (nullptr: read-only): a positive integer into `settable`, or, for
+// parameters that take other integers, an integer in [min_value, max_value]
+// through `set_integer`.
 struct ConfigParam {
   const char* name;
   std::string value;
   size_t* settable;
+  std::function<void(int64_t)> set_integer = nullptr;
+  int64_t min_value = 0;
+  int64_t max_value = INT64_MAX;
 };
+
+// One connection as CLIENT LIST shows it (a snapshot, taken on the I/O
+// thread).
+struct ClientInfo {
+  uint64_t id = 0;
+  std::string address;
+  std::string local_address;
+  int fd = -1;
+  std::string name;
+  int64_t age_s = 0;
+  int64_t idle_s = 0;
+  bool in_multi = false;
+  int64_t multi_queued = -1;  // -1: not in MULTI
+  size_t query_buffer_bytes = 0;
+  size_t output_bytes = 0;
+  std::string last_command;
+  int protocol = kResp2;
+};
+
+class SlowLog;
+class LatencyMonitor;
 
 // The server-level services connection commands use. Implemented by the node;
 // called on the I/O thread.
@@ -68,6 +99,14 @@ class ServerControl {
   // one storage job, unless a key in `watched` (may be null) changed.
   virtual void Exec(ClientSession& client, std::vector<Args> queued,
                     std::shared_ptr<WatchedKeys> watched, Reply reply) = 0;
+  // Every client connection (CLIENT LIST, CLIENT KILL); none by default.
+  virtual std::vector<ClientInfo> Clients() { return {}; }
+  // Closes the connection of client `id` (after the replies it is owed are
+  // written, if it is the caller's own). Returns whether it existed.
+  virtual bool KillClient(uint64_t /*id*/) { return false; }
+  // SLOWLOG's and LATENCY's records; null: the command answers as empty.
+  virtual SlowLog* slowlog() { return nullptr; }
+  virtual LatencyMonitor* latency_monitor() { return nullptr; }
 };
 
 // What a connection handler may use. It answers at once through `reply`, or

@@ -125,6 +125,8 @@ void CmdUnwatch(ConnectionContext&, const Args&);
 void CmdCommand(ConnectionContext&, const Args&);
 void CmdConfig(ConnectionContext&, const Args&);
 void CmdInfo(ConnectionContext&, const Args&);
+void CmdSlowLog(ConnectionContext&, const Args&);
+void CmdLatency(ConnectionContext&, const Args&);
 void CmdWait(ConnectionContext&, const Args&);
 
 // Hex digest of a partition replica's state (atoms and causal context).

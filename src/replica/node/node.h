@@ -21,6 +21,8 @@
 #include "replica/node/active_expiry.h"
 #include "replica/node/forwarder.h"
 #include "replica/node/node_replication.h"
+#include "replica/node/node_report.h"
+#include "replica/node/node_stats.h"
 #include "replica/node/server.h"
 #include "storage/engine.h"
 
@@ -41,7 +43,16 @@ class Node final : public Dispatcher, public ServerControl {
 
   // ServerControl (I/O thread).
   std::vector<ConfigParam> ConfigParams() override;
-  void Info(const std::string& section, Reply reply) override;
+  void Info(const std::string& sections, Reply reply) override;
+  std::vector<ClientInfo> Clients() override;
+  bool KillClient(uint64_t id) override;
+  SlowLog* slowlog() override { return &stats_.slowlog; }
+  LatencyMonitor* latency_monitor() override { return &stats_.latency; }
+
+  // The Prometheus text of /metrics (metrics_text.h), passed to `done` from
+  // the storage writer thread. Call on the I/O thread.
+  void Metrics(std::function<void(std::string)> done);
+  const NodeStats& stats() const { return stats_; }
   void Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply reply) override;
   void Watch(ClientSession& client, std::vector<std::string> keys, Reply reply) override;
   void Exec(ClientSession& client, std::vector<Args> queued, std::shared_ptr<WatchedKeys> watched,
@@ -99,7 +110,12 @@ class Node final : public Dispatcher, public ServerControl {
   // preference order; nullopt if no single node holds them all.
   std::optional<size_t> RouteTo(const std::vector<uint32_t>& partitions) const;
   void FlushBatch();
-  std::string InfoText(const std::string& section, uint64_t keys, const std::string& replication);
+  // `reply` wrapped to count the command (NodeStats) and log it if slow.
+  Reply Measured(const CommandSpec& spec, const ClientSession& client, const Args& args,
+                 Reply reply);
+  // Gathers a NodeReport (node_report.h) and passes it to `done`, on the
+  // writer thread: key counts and replication state are read in jobs.
+  void Report(std::function<void(NodeReport)> done);
 
   placement::PlacementTable table_;
   size_t node_index_;
@@ -126,6 +142,9 @@ class Node final : public Dispatcher, public ServerControl {
   std::unique_ptr<boost::asio::steady_timer> expiry_timer_;  // I/O thread only
   std::chrono::milliseconds expiry_period_{100};
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  int64_t started_unix_s_;
+  std::string run_id_;
+  NodeStats stats_;
 };
 
 }  // namespace geokv::replica

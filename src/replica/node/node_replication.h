@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>  // before Boost.Asio (see server.h)
 #include <vector>
@@ -51,6 +52,21 @@ struct ReplicationSettings {
   // Fence own streams at start until peers report them (ReplicationCore::
   // FenceOwnStreams). Off only in tests that drive jobs with no peer running.
   bool fence_own_streams = true;
+};
+
+// What INFO replication and /metrics show of the replication.
+struct ReplicationSnapshot {
+  struct Peer {
+    std::string id;  // node id
+    std::string dc;  // datacenter name
+    bool up = true;
+    std::optional<uint64_t> lag_ms;  // replication::PeerStatus
+    uint64_t pending_deltas = 0;
+  };
+  std::vector<Peer> peers;  // the core's order
+  replication::Stats stats;
+  uint64_t malformed_messages = 0;  // undecodable, or not from their sender
+  std::optional<TransportStats> transport;
 };
 
 class NodeReplication {
@@ -119,9 +135,9 @@ class NodeReplication {
   // readable from any thread; this node counts as up.
   bool IsUp(size_t node_index) const { return node_up_[node_index].load(); }
 
-  // The "# Replication" section of INFO (from a job; `reply` gets the text,
-  // or "" if the engine refused the job).
-  void InfoSection(std::function<void(std::string)> reply);
+  // The replication state INFO and /metrics show, read in a job: `reply` gets
+  // it on the writer thread, or nullopt if the engine refused the job.
+  void Snapshot(std::function<void(std::optional<ReplicationSnapshot>)> reply);
 
  private:
   class TxnStore;

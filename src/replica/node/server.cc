@@ -1,7 +1,9 @@
 #include "replica/node/server.h"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
 #include <deque>
 
 #include "replica/commands/errors.h"
@@ -11,6 +13,14 @@ namespace geokv::replica {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
+
+namespace {
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
 
 // One client. Lives while a read, a write or an unanswered request holds a
 // reference to it. Replies fill slots in request order; the ready prefix of the
@@ -23,11 +33,38 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     boost::system::error_code ec;
     auto remote = socket_.remote_endpoint(ec);
     if (!ec) client_.address = remote.address().to_string() + ":" + std::to_string(remote.port());
+    auto local = socket_.local_endpoint(ec);
+    if (!ec) {
+      client_.local_address = local.address().to_string() + ":" + std::to_string(local.port());
+    }
+    client_.fd = socket_.native_handle();
+    client_.created_ms = client_.last_active_ms = NowMs();
     socket_.set_option(tcp::no_delay(true), ec);
     read_buffer_.resize(server.options_.read_chunk_bytes);
   }
 
   void Start() { Read(); }
+
+  ClientInfo Info() const {
+    const int64_t now = NowMs();
+    ClientInfo info;
+    info.id = client_.id;
+    info.address = client_.address;
+    info.local_address = client_.local_address;
+    info.fd = client_.fd;
+    info.name = client_.name;
+    info.age_s = (now - client_.created_ms) / 1000;
+    info.idle_s = (now - client_.last_active_ms) / 1000;
+    info.in_multi = client_.multi.active;
+    info.multi_queued =
+        client_.multi.active ? static_cast<int64_t>(client_.multi.queued.size()) : -1;
+    info.query_buffer_bytes = parser_.buffered_bytes();
+    info.output_bytes = out_.size() + writing_.size();
+    info.last_command = client_.last_command;
+    info.protocol = client_.protocol;
+    return info;
+  }
+  uint64_t id() const { return client_.id; }
 
   void Close() {
     if (closed_) return;
@@ -79,6 +116,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
 
   void Dispatch(Args args) {
     server_.stats_.commands_processed++;
+    client_.last_active_ms = NowMs();
     const uint64_t seq = next_seq_++;
     slots_.push_back(Slot{});
     ++pending_;
@@ -230,6 +268,26 @@ void Server::QueueReply(std::shared_ptr<Connection> connection, uint64_t seq, st
     }
     for (QueuedReply& r : ready) r.connection->OnReply(r.seq, std::move(r.resp));
   });
+}
+
+std::vector<ClientInfo> Server::Clients() const {
+  std::vector<ClientInfo> out;
+  out.reserve(connections_.size());
+  for (const auto& c : connections_) out.push_back(c->Info());
+  std::sort(out.begin(), out.end(),
+            [](const ClientInfo& a, const ClientInfo& b) { return a.id < b.id; });
+  return out;
+}
+
+bool Server::KillClient(uint64_t id) {
+  for (const auto& c : connections_) {
+    if (c->id() == id) {
+      std::shared_ptr<Connection> keep = c;  // Close() erases it from connections_
+      keep->Close();
+      return true;
+    }
+  }
+  return false;
 }
 
 void Server::Stop() {
