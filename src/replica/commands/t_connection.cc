@@ -126,6 +126,7 @@ struct KillFilter {
   std::optional<std::string> addr;
   std::optional<std::string> laddr;
   bool skip_me = true;
+  bool none = false;  // a TYPE no geokv client has
 };
 
 }  // namespace
@@ -198,14 +199,23 @@ void CmdClient(ConnectionContext& ctx, const Args& args) {
           return w.Error(errors::kSyntax);
         }
         filter.skip_me = EqualsIgnoreCase(value, "yes");
-      } else if (EqualsIgnoreCase(args[i], "type") || EqualsIgnoreCase(args[i], "user")) {
-        return w.Error("ERR CLIENT KILL " + args[i].substr(0, 16) + " is not supported by geokv");
+      } else if (EqualsIgnoreCase(args[i], "type")) {
+        // Every geokv client is a normal one (no replicas, no pub/sub).
+        if (EqualsIgnoreCase(value, "normal")) continue;
+        if (EqualsIgnoreCase(value, "master") || EqualsIgnoreCase(value, "replica") ||
+            EqualsIgnoreCase(value, "slave") || EqualsIgnoreCase(value, "pubsub")) {
+          filter.none = true;
+          continue;
+        }
+        return w.Error("ERR Unknown client type '" + value.substr(0, 64) + "'");
+      } else if (EqualsIgnoreCase(args[i], "user")) {
+        if (value != "default") return w.Error("ERR No such user '" + value.substr(0, 64) + "'");
       } else {
         return w.Error(errors::kSyntax);
       }
     }
     int64_t killed = 0;
-    for (const ClientInfo& c : ctx.server.Clients()) {
+    for (const ClientInfo& c : filter.none ? std::vector<ClientInfo>{} : ctx.server.Clients()) {
       if ((filter.id && c.id != *filter.id) || (filter.addr && c.address != *filter.addr) ||
           (filter.laddr && c.local_address != *filter.laddr) ||
           (filter.skip_me && c.id == ctx.client.id)) {
@@ -217,8 +227,7 @@ void CmdClient(ConnectionContext& ctx, const Args& args) {
   } else if (EqualsIgnoreCase(args[1], "setinfo")) {
     w.Simple("OK");  // client libraries announce themselves; nothing to keep
   } else {
-    w.Error("ERR unknown subcommand or wrong number of arguments for '" + args[1].substr(0, 64) +
-            "'. Try CLIENT HELP.");
+    ReplySubcommandError(w, "CLIENT", args[1], {"setname", "getname", "id", "info", "kill"});
   }
 }
 

@@ -159,9 +159,12 @@ void CmdSlowLog(ConnectionContext& ctx, const Args& args) {
   } else if (EqualsIgnoreCase(args[1], "reset") && args.size() == 2) {
     if (log != nullptr) log->Reset();
     w.Simple("OK");
-  } else {
+  } else if (EqualsIgnoreCase(args[1], "get")) {
+    // Redis 7.0's words for GET with too many arguments.
     w.Error("ERR unknown subcommand or wrong number of arguments for '" + args[1].substr(0, 64) +
             "'. Try SLOWLOG HELP.");
+  } else {
+    ReplySubcommandError(w, "SLOWLOG", args[1], {"len", "reset"});
   }
 }
 
@@ -193,8 +196,7 @@ void CmdLatency(ConnectionContext& ctx, const Args& args) {
     const std::vector<std::string> events(args.begin() + 2, args.end());
     w.Integer(monitor != nullptr ? static_cast<int64_t>(monitor->Reset(events)) : 0);
   } else {
-    w.Error("ERR unknown subcommand or wrong number of arguments for '" + args[1].substr(0, 64) +
-            "'. Try LATENCY HELP.");
+    ReplySubcommandError(w, "LATENCY", args[1], {"latest", "history"});
   }
 }
 

@@ -226,7 +226,7 @@ TEST_CASE("Metrics: replication figures per peer in a three-datacenter cluster",
   CHECK(Metric(peer2, "geokv_replication_deltas_applied_total") >= 50);
 }
 
-TEST_CASE("Metrics: wrong paths and methods get 404 and 405", "[integration][hostile]") {
+TEST_CASE("Metrics: wrong paths and methods get 404 and 405", "[hostile]") {
   SingleNode node;
   const uint16_t port = node.cluster.nodes()[0].metrics_port;
   CHECK(Http(port, "GET / HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 404", 0) == 0);
@@ -237,8 +237,7 @@ TEST_CASE("Metrics: wrong paths and methods get 404 and 405", "[integration][hos
   CHECK(Http(port, "GET /metrics?x=1 HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 200", 0) == 0);
 }
 
-TEST_CASE("Metrics: hostile HTTP clients are cut off and the node keeps serving",
-          "[integration][hostile]") {
+TEST_CASE("Metrics: hostile HTTP clients are cut off and the node keeps serving", "[hostile]") {
   SingleNode node({"--metrics-timeout-ms", "500"});
   const uint16_t port = node.cluster.nodes()[0].metrics_port;
   {  // garbage
