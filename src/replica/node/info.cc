@@ -44,7 +44,24 @@ std::string Fixed(double value, int decimals) {
   return buf;
 }
 
+// dc=..,state=..,lag_ms=..,pending_deltas=.. of a peer (INFO replication and
+// INFO peers).
+std::string PeerFields(const ReplicationSnapshot::Peer& p) {
+  return "dc=" + p.dc + ",state=" + (p.up ? "up" : "down") +
+         ",lag_ms=" + (p.lag_ms ? std::to_string(*p.lag_ms) : "-") +
+         ",pending_deltas=" + std::to_string(p.pending_deltas);
+}
+
 double Seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; }
+
+std::string HumanBytes(uint64_t bytes) {
+  const double b = static_cast<double>(bytes);
+  if (bytes < 1024) return std::to_string(bytes) + "B";
+  if (b < 1024.0 * 1024) return Fixed(b / 1024, 2) + "K";
+  if (b < 1024.0 * 1024 * 1024) return Fixed(b / (1024.0 * 1024), 2) + "M";
+  if (b < 1024.0 * 1024 * 1024 * 1024) return Fixed(b / (1024.0 * 1024 * 1024), 2) + "G";
+  return Fixed(b / (1024.0 * 1024 * 1024 * 1024), 2) + "T";
+}
 
 class InfoWriter {
  public:
@@ -180,11 +197,7 @@ void ReplicationSection(InfoWriter& w, const NodeReport& r) {
                                  snap.peers.begin(), snap.peers.end(),
                                  [](const ReplicationSnapshot::Peer& p) { return p.up; })));
   for (size_t i = 0; i < snap.peers.size(); ++i) {
-    const auto& p = snap.peers[i];
-    w.Field("peer" + std::to_string(i),
-            "id=" + p.id + ",dc=" + p.dc + ",state=" + (p.up ? "up" : "down") +
-                ",lag_ms=" + (p.lag_ms ? std::to_string(*p.lag_ms) : "-") +
-                ",pending_deltas=" + std::to_string(p.pending_deltas));
+    w.Field("peer" + std::to_string(i), "id=" + snap.peers[i].id + "," + PeerFields(snap.peers[i]));
   }
   const replication::Stats& s = snap.stats;
   w.Field("batches_published", s.batches_published);
@@ -253,11 +266,7 @@ void KeyspaceSection(InfoWriter& w, const NodeReport& r) {
 void PeersSection(InfoWriter& w, const NodeReport& r) {
   w.Section("Peers");
   if (!r.replication) return;
-  for (const auto& p : r.replication->peers) {
-    w.Field(p.id, "dc=" + p.dc + ",state=" + (p.up ? "up" : "down") +
-                      ",lag_ms=" + (p.lag_ms ? std::to_string(*p.lag_ms) : "-") +
-                      ",pending_deltas=" + std::to_string(p.pending_deltas));
-  }
+  for (const auto& p : r.replication->peers) w.Field(p.id, PeerFields(p));
 }
 
 void PartitionsSection(InfoWriter& w, const NodeReport& r) {
@@ -271,15 +280,6 @@ void PartitionsSection(InfoWriter& w, const NodeReport& r) {
 }
 
 }  // namespace
-
-std::string HumanBytes(uint64_t bytes) {
-  const double b = static_cast<double>(bytes);
-  if (bytes < 1024) return std::to_string(bytes) + "B";
-  if (b < 1024.0 * 1024) return Fixed(b / 1024, 2) + "K";
-  if (b < 1024.0 * 1024 * 1024) return Fixed(b / (1024.0 * 1024), 2) + "M";
-  if (b < 1024.0 * 1024 * 1024 * 1024) return Fixed(b / (1024.0 * 1024 * 1024), 2) + "G";
-  return Fixed(b / (1024.0 * 1024 * 1024 * 1024), 2) + "T";
-}
 
 std::string InfoText(const NodeReport& r, const std::string& sections) {
   GEOKV_ASSERT(r.table != nullptr);

@@ -18,7 +18,4 @@ namespace geokv::replica {
 // REQUIRES: report.table and report.stats are set.
 std::string InfoText(const NodeReport& report, const std::string& sections);
 
-// Redis's human-readable byte count ("1.50M").
-std::string HumanBytes(uint64_t bytes);
-
 }  // namespace geokv::replica

@@ -273,7 +273,12 @@ void Node::Metrics(std::function<void(std::string)> done) {
   Report([done](NodeReport report) { done(MetricsText(report)); });
 }
 
-void Node::Report(std::function<void(NodeReport)> done) {
+void Node::Report(std::function<void(NodeReport)> reply) {
+  // The text is made on the I/O thread, not in a storage job's `done`.
+  auto done = [this, reply = std::move(reply)](NodeReport report) {
+    boost::asio::post(io_,
+                      [reply, report = std::move(report)]() mutable { reply(std::move(report)); });
+  };
   auto report = std::make_shared<NodeReport>();
   report->table = &table_;
   report->node_index = node_index_;

@@ -49,8 +49,8 @@ class Node final : public Dispatcher, public ServerControl {
   SlowLog* slowlog() override { return &stats_.slowlog; }
   LatencyMonitor* latency_monitor() override { return &stats_.latency; }
 
-  // The Prometheus text of /metrics (metrics_text.h), passed to `done` from
-  // the storage writer thread. Call on the I/O thread.
+  // The Prometheus text of /metrics (metrics_text.h), passed to `done` on the
+  // I/O thread. Call on the I/O thread.
   void Metrics(std::function<void(std::string)> done);
   const NodeStats& stats() const { return stats_; }
   void Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply reply) override;
@@ -113,9 +113,9 @@ class Node final : public Dispatcher, public ServerControl {
   // `reply` wrapped to count the command (NodeStats) and log it if slow.
   Reply Measured(const CommandSpec& spec, const ClientSession& client, const Args& args,
                  Reply reply);
-  // Gathers a NodeReport (node_report.h) and passes it to `done`, on the
-  // writer thread: key counts and replication state are read in jobs.
-  void Report(std::function<void(NodeReport)> done);
+  // Gathers a NodeReport (node_report.h) and passes it to `reply` on the I/O
+  // thread: key counts and replication state are read in jobs first.
+  void Report(std::function<void(NodeReport)> reply);
 
   placement::PlacementTable table_;
   size_t node_index_;
