@@ -7,7 +7,8 @@
 // (WanProxy), one per (connecting node, target node, endpoint). So all traffic
 // between nodes — replication, catch-up and forwarded requests — crosses the
 // proxy, which can delay it per datacenter pair and cut datacenters apart,
-// while clients talk to each node directly.
+// while clients talk to each node directly. Node i's data is in dir/<id>, its
+// backup (Backup) in dir/<id>.backup.db.
 #pragma once
 
 #include <sys/types.h>
@@ -38,6 +39,14 @@ class ClusterControl {
   void Kill(size_t node);     // SIGKILL
   void Pause(size_t node);    // SIGSTOP
   void Resume(size_t node);   // SIGCONT
+  // A consistent copy of a node's database taken while it runs (SQLite's
+  // VACUUM INTO: a snapshot of the WAL-mode database, no downtime); it
+  // replaces the node's previous copy.
+  Status Backup(size_t node);
+  // Replaces the data of a node that is down with its last copy (Backup), as
+  // an operator restoring a backup would. REQUIRES: !running(node).
+  Status Restore(size_t node);
+  bool has_backup(size_t node) const { return has_backup_[node]; }
   bool running(size_t node) const { return pids_[node] > 0; }
   bool paused(size_t node) const { return paused_[node]; }
 
@@ -53,6 +62,7 @@ class ClusterControl {
   WanProxy proxy_;
   std::vector<pid_t> pids_;
   std::vector<bool> paused_;
+  std::vector<bool> has_backup_;
   std::vector<std::string> topologies_, logs_;
 };
 

@@ -179,7 +179,7 @@ void CheckRegister(const std::vector<const Op*>& ops, const std::vector<const Op
     if (remover != ops.end()) {
       why = "register holds '" + *value + "', but the acknowledged " + At(**remover) +
             " came after the acknowledged " + At(*w) +
-            " at the same node and replaced it: a removed value came back";
+            " at the same node and replaced it: that SET was lost, or a removed value came back";
     } else if (one_clock && last_undeletable != nullptr &&
                last_undeletable->start_ms >= w->end_ms + kClockSlackMs) {
       why = "register holds '" + *value + "' from the acknowledged " + At(*w) +

@@ -15,7 +15,7 @@
 namespace geokv::check {
 
 struct FaultWindow {
-  std::string kind;    // kill, pause, partition
+  std::string kind;    // kill, pause, partition, restore
   std::string target;  // node id or datacenter
   uint64_t start_ms = 0;
   uint64_t end_ms = 0;

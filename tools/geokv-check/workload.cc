@@ -47,6 +47,16 @@ void Workload::Run(const std::atomic<bool>& stop) {
   for (auto& t : threads) t.join();
 }
 
+void Workload::Hold(bool on, uint64_t max_wait_ms) {
+  held_ = on;
+  if (!on) return;
+  const int clients = static_cast<int>(topology_.datacenters().size()) * options_.clients_per_dc;
+  const uint64_t until = NowMs() + max_wait_ms;
+  while (parked_ < clients && NowMs() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
 std::vector<Op> Workload::TakeHistory() {
   std::lock_guard lock(mu_);
   return std::move(history_);
@@ -108,6 +118,12 @@ void Workload::Client(size_t dc, int index, const std::atomic<bool>& stop) {
   };
 
   while (!stop) {
+    if (held_) {
+      ++parked_;
+      while (held_ && !stop) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      --parked_;
+      continue;
+    }
     if (!connect()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       continue;

@@ -42,6 +42,12 @@ class Workload {
   // Runs every client until `stop` is set (blocks).
   void Run(const std::atomic<bool>& stop);
 
+  // Holds every client before its next request (true) or lets them go on
+  // (false). Holding returns once every client is parked, or after
+  // max_wait_ms (a client may be waiting for a reply). For a quiet moment
+  // in which nothing is in flight (the restore fault).
+  void Hold(bool on, uint64_t max_wait_ms = 4000);
+
   std::vector<Op> TakeHistory();
   const KeySpace& keys() const { return keys_; }
   uint64_t ops() const { return ops_; }
@@ -57,6 +63,8 @@ class Workload {
   std::mutex mu_;
   std::vector<Op> history_;  // guarded by mu_
   std::atomic<uint64_t> ops_{0};
+  std::atomic<bool> held_{false};
+  std::atomic<int> parked_{0};
 };
 
 }  // namespace geokv::check

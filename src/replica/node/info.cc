@@ -213,6 +213,8 @@ void ReplicationSection(InfoWriter& w, const NodeReport& r) {
   // Heartbeats of an older process of a peer: a second process with a peer's
   // node id shows here (and in the log) instead of mixing its reports in.
   w.Field("stale_incarnations", s.stale_incarnations);
+  // ... and of a second live process while the accepted one still talks.
+  w.Field("duplicate_identities", s.duplicate_identities);
   w.Field("own_recoveries", s.own_recoveries);
   if (snap.transport) {
     w.Field("repl_bytes_sent", snap.transport->bytes_sent);

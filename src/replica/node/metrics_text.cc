@@ -174,6 +174,8 @@ void Replication(PromWriter& w, const NodeReport& r) {
        s.peer_restarts},
       {"geokv_replication_stale_incarnations_total",
        "Heartbeats refused: from an older process of a peer.", s.stale_incarnations},
+      {"geokv_replication_duplicate_identities_total",
+       "Heartbeats refused: a second live process with a peer's node id.", s.duplicate_identities},
       {"geokv_replication_own_recoveries_total", "Own deltas lost here and taken back from a peer.",
        s.own_recoveries},
   };

@@ -179,6 +179,10 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
     return forwarder_.Forward({node.id, node.client.host, node.client.port}, args, client.protocol,
                               std::move(reply));
   }
+  if (testing_drop_every_nth_set_ > 0 && std::string_view(spec.name) == "set" &&
+      ++testing_sets_seen_ % testing_drop_every_nth_set_ == 0) {
+    return reply("+OK\r\n");  // deliberately broken store (set_testing_drop_every_nth_set)
+  }
   std::vector<uint32_t> writes_to = WritesTo(spec, std::move(partitions));
   RunDataCommand([handler, args = std::move(args)](CommandContext& ctx) { handler(ctx, args); },
                  client, std::move(reply), std::move(writes_to));

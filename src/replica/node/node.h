@@ -64,6 +64,10 @@ class Node final : public Dispatcher, public ServerControl {
   // The replication of this node's partitions; without it (tests, N=1 tools)
   // deltas are only logged. Set once before serving.
   void set_replication(NodeReplication* replication) { replication_ = replication; }
+  // TESTING ONLY: a deliberately broken store that acknowledges every n-th SET
+  // it would apply itself and never applies it (a silent loss of an
+  // acknowledged write, for geokv-check's self-test). 0 = off. Set before serving.
+  void set_testing_drop_every_nth_set(uint64_t n) { testing_drop_every_nth_set_ = n; }
 
   // Starts active expiry (active_expiry.h): one cycle per period, each a
   // storage job whose removals commit and replicate like any write. Call once,
@@ -123,8 +127,10 @@ class Node final : public Dispatcher, public ServerControl {
   boost::asio::io_context& io_;
   Server* server_ = nullptr;
   NodeReplication* replication_ = nullptr;
-  std::vector<PendingCommand> batch_;  // I/O thread only
-  Forwarder forwarder_;                // I/O thread only
+  uint64_t testing_drop_every_nth_set_ = 0;  // I/O thread
+  uint64_t testing_sets_seen_ = 0;           // I/O thread
+  std::vector<PendingCommand> batch_;        // I/O thread only
+  Forwarder forwarder_;                      // I/O thread only
   static constexpr size_t kMaxBatch = 1024;
   static constexpr size_t kTransactionCommandsMax = 100'000;
   static constexpr size_t kTransactionBytesMax = size_t{64} << 20;

@@ -269,7 +269,15 @@ void NodeReplication::ScheduleInbound() {
         continue;  // deliberately broken store (see ReplicationSettings)
       }
       const uint64_t stale_before = core.stats().stale_incarnations;
+      const uint64_t duplicates_before = core.stats().duplicate_identities;
       core.OnMessage(job.store_, *decoded, job.now_ms_);
+      if (const uint64_t d = core.stats().duplicate_identities;
+          d > duplicates_before && d % 100 == 1) {
+        spdlog::error(
+            "two live processes claim node id {} ({} heartbeats of the first heard while a "
+            "newer one talks): refusing the newer one; stop the one that should not run",
+            m.peer, d);
+      }
       if (const uint64_t stale = core.stats().stale_incarnations;
           stale > stale_before && stale % 100 == 1) {
         spdlog::error(

@@ -85,7 +85,19 @@ int main(int argc, char** argv) {
                  "TESTING ONLY: a deliberately broken store that loses every n-th received "
                  "delta batch for good (geokv-check's self-test)")
       ->group("Testing");
+  // Broken stores for geokv-check's self-tests (tests/tools/check_run_test.cc):
+  // hidden from --help (an empty group), never for real use.
+  uint64_t testing_drop_every_nth_set = 0;
+  bool testing_no_restart_fence = false;
+  app.add_option("--testing-drop-every-nth-set", testing_drop_every_nth_set,
+                 "TESTING ONLY: acknowledge every n-th local SET and never apply it")
+      ->group("");
+  app.add_flag("--testing-no-restart-fence", testing_no_restart_fence,
+               "TESTING ONLY: no restart fence: after a restore from an older copy the node "
+               "reuses dots its peers hold (DESIGN.md \"Never reuse a dot\")")
+      ->group("");
   CLI11_PARSE(app, argc, argv);
+  if (testing_no_restart_fence) replication.fence_own_streams = false;
   if (replication.testing_drop_every_nth_batch > 0) {
     replication.core.testing_ignore_gaps = true;  // and never repairs the loss
   }
@@ -120,6 +132,7 @@ int main(int argc, char** argv) {
   replica::Node node(std::move(table), *node_index, **engine, io);
   replica::Server server(io, node, options);
   node.set_server(&server);
+  node.set_testing_drop_every_nth_set(testing_drop_every_nth_set);
   replica::NodeReplication replicator(node.table(), *node_index, **engine, io, replication);
   if (Status s = replicator.Start(); !s.ok()) return Fail(s.message());
   node.set_replication(&replicator);

@@ -413,6 +413,22 @@ void CoreImpl::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
     ++stats_.stale_incarnations;
     return;
   }
+  if (hb.incarnation > peer->incarnation && peer->incarnation != 0 &&
+      now_ms < peer->incarnation_heard_ms + options_.down_after_ms) {
+    // A newer process while the accepted one was heard less than
+    // down_after_ms ago: a restart (taken once the old one has been silent
+    // that long), or a second live process with the same node id (a copied
+    // unit file), which must never be taken while the first one talks.
+    peer->rival_incarnation = std::max(peer->rival_incarnation, hb.incarnation);
+    peer->rival_heard_ms = now_ms;
+    return;
+  }
+  if (hb.incarnation == peer->incarnation && peer->rival_incarnation > peer->incarnation &&
+      now_ms < peer->rival_heard_ms + options_.down_after_ms) {
+    // The accepted process still talks while a newer one does: two live
+    // processes with one node id. The first keeps it.
+    ++stats_.duplicate_identities;
+  }
   if (hb.incarnation > peer->incarnation) {
     if (peer->incarnation != 0) {
       // A restart: the new process may have lost what the old one reported
@@ -425,7 +441,9 @@ void CoreImpl::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
       }
     }
     peer->incarnation = hb.incarnation;
+    peer->rival_incarnation = 0;
   }
+  peer->incarnation_heard_ms = std::max(peer->incarnation_heard_ms, now_ms);
   Touch(*peer, now_ms);
   for (const PartitionApplied& pa : hb.partitions) {
     Held* h = HeldOf(pa.partition);

@@ -53,9 +53,12 @@ struct Membership {
   crdt::ReplicaId self = 0;
   // This process's incarnation, carried in heartbeats: it must grow with every
   // start of the node (the node uses its start time in ms). Peers take a
-  // higher one as a restart (the old process's reports are dropped: it may
-  // have lost what it reported) and refuse a lower one (a stale or second
-  // process claiming the same node id).
+  // higher one as a restart once the accepted one has been silent for
+  // down_after_ms (the old process's reports are dropped: it may have lost
+  // what it reported); until then a higher one is refused, and if the
+  // accepted one still talks meanwhile, two live processes claim the node id
+  // (Stats::duplicate_identities). A lower one is refused too
+  // (Stats::stale_incarnations).
   uint64_t incarnation = 0;
   // replicas[p]: the distinct nodes that hold partition p. Its size is Q.
   std::vector<std::vector<crdt::ReplicaId>> replicas;
@@ -152,7 +155,11 @@ struct Stats {
   uint64_t peers_down = 0;          // up -> down transitions
   uint64_t peer_restarts = 0;       // heartbeats of a peer's new incarnation
   uint64_t stale_incarnations = 0;  // heartbeats refused: an older process of a peer
-  uint64_t own_recoveries = 0;      // own deltas lost here and taken back from a peer
+  // Heartbeats of a peer's accepted process heard while a newer process with
+  // the same node id also talks (two live processes with one id; the newer
+  // one's heartbeats are refused).
+  uint64_t duplicate_identities = 0;
+  uint64_t own_recoveries = 0;  // own deltas lost here and taken back from a peer
 };
 
 class ReplicationCore {

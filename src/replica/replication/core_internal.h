@@ -89,7 +89,10 @@ class CoreImpl {
     uint64_t last_heard_ms = 0;
     std::map<uint32_t, Report> reports;  // every partition shared with us
     std::optional<uint64_t> lag_ms;
-    uint64_t incarnation = 0;  // the highest heard; its heartbeats only are taken
+    uint64_t incarnation = 0;           // the accepted one; its heartbeats only are taken
+    uint64_t incarnation_heard_ms = 0;  // last heartbeat of the accepted incarnation
+    uint64_t rival_incarnation = 0;     // a newer one not (yet) taken, and when heard
+    uint64_t rival_heard_ms = 0;
   };
 
   // The public operations, as documented in core.h.
@@ -183,8 +186,8 @@ class CoreImpl {
   Membership membership_;
   Options options_;
   static constexpr uint64_t kFencePatience = 3;  // x down_after_ms (HeardAllLive)
-  uint64_t built_ms_ = 0;       // when this core was built (a start, or a rebuild)
-  uint64_t latest_now_ms_ = 0;  // the latest time any input brought
+  uint64_t built_ms_ = 0;                        // when this core was built (a start, or a rebuild)
+  uint64_t latest_now_ms_ = 0;                   // the latest time any input brought
   uint32_t self_dc_ = 0;
   std::vector<int32_t> held_index_;  // partition -> index into held_, -1 if not held
   std::vector<Held> held_;

@@ -732,10 +732,52 @@ TEST_CASE("Core: a peer's restart drops its old reports; an older process of it 
   hb.incarnation = 4;  // a process of B older than one already heard
   c.Deliver(kA, hb, 2);
   CHECK(c.core(kA).stats().stale_incarnations == 1);
-  hb.incarnation = 6;  // B restarted
-  c.Deliver(kA, hb, 3);
+  hb.incarnation = 6;  // B restarted: the old process fell silent (down_after_ms)
+  c.Deliver(kA, hb, 1 + Quiet().down_after_ms);
   CHECK(c.core(kA).stats().peer_restarts == 1);
   CHECK(c.core(kA).stats().stale_incarnations == 1);
+  CHECK(c.core(kA).stats().duplicate_identities == 0);
+}
+
+TEST_CASE("Core: a second live process with a peer's id is refused until the first falls silent",
+          "[unit]") {
+  Options o = Quiet();
+  o.down_after_ms = 1000;
+  Cluster c({{kA, 0}, {kB, 1}}, {{kA, kB}}, o);
+  Heartbeat first{kB, 0, {{0, {{kA, 0}, {kB, 3}}}}, /*incarnation=*/5};
+  Heartbeat second{kB, 0, {{0, {{kA, 0}, {kB, 9}}}}, /*incarnation=*/7};
+  c.Deliver(kA, first, 10);
+  // Both processes talk: the newer one looks like a restart, but the accepted
+  // one was heard less than down_after_ms ago, so it is a duplicate.
+  for (uint64_t t = 100; t < 3000; t += 100) {
+    c.Deliver(kA, second, t);
+    c.Deliver(kA, first, t + 50);
+  }
+  CHECK(c.core(kA).stats().duplicate_identities == 29);
+  CHECK(c.core(kA).stats().peer_restarts == 0);
+  // The first falls silent: after down_after_ms the newer one is a restart.
+  c.Deliver(kA, second, 2950 + 999);
+  CHECK(c.core(kA).stats().peer_restarts == 0);
+  c.Deliver(kA, second, 2950 + 1000);
+  CHECK(c.core(kA).stats().peer_restarts == 1);
+  CHECK(c.core(kA).stats().duplicate_identities == 29);
+}
+
+TEST_CASE("Core: a fast restart is taken once the old process has been silent, with no alarm",
+          "[unit]") {
+  Options o = Quiet();
+  o.down_after_ms = 1000;
+  Cluster c({{kA, 0}, {kB, 1}}, {{kA, kB}}, o);
+  Heartbeat old_process{kB, 0, {{0, {{kA, 0}, {kB, 0}}}}, /*incarnation=*/5};
+  Heartbeat restarted = old_process;
+  restarted.incarnation = 8;
+  c.Deliver(kA, old_process, 100);  // then killed
+  for (uint64_t t = 300; t < 1100; t += 100) c.Deliver(kA, restarted, t);
+  CHECK(c.core(kA).stats().peer_restarts == 0);
+  c.Deliver(kA, restarted, 1100);
+  CHECK(c.core(kA).stats().peer_restarts == 1);
+  CHECK(c.core(kA).stats().duplicate_identities == 0);
+  CHECK(c.core(kA).stats().stale_incarnations == 0);
 }
 
 TEST_CASE("Core: after a start, own writes wait until every live peer reported the own stream",
