@@ -45,7 +45,16 @@ class HybridClock {
   // when it lies more than max_forward_ms ahead of the wall clock.
   bool Update(Hlc seen);
 
+  // Adopts `issued` as a timestamp this clock issued before, whatever the wall
+  // clock says (no max_forward_ms bound): for the clock's own past, e.g. a
+  // bound persisted before a restart, so that it never goes backwards.
+  void Restore(Hlc issued) {
+    if (issued > last_) last_ = issued;
+  }
+
   Hlc last() const { return last_; }
+  // The wall clock (with any offset the WallClock applies).
+  uint64_t WallMs() const { return wall_(); }
 
   static uint64_t SystemWallClock();
 

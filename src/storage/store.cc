@@ -221,6 +221,7 @@ void Store::RestoreJob() {
 }
 
 void Store::RestoreGroup() {
+  previous_job_kept_ = false;  // every job of the group is gone
   RestoreJob();
   for (uint32_t p : group_touched_) {
     caches_[p] = std::move(*group_undo_[p]);
@@ -278,10 +279,12 @@ Status Store::RunJob(const Job& job, bool* group_lost) {
         job_undo_[p].reset();
       }
       job_touched_.clear();
+      previous_job_kept_ = true;
       return result;
     }
   }
 
+  previous_job_kept_ = false;
   RestoreJob();
   if (sqlite3_get_autocommit(db()) != 0) {
     // SQLite rolled back the whole transaction on its own (SQLITE_FULL, IOERR).

@@ -141,6 +141,8 @@ class Store {
   // before a job's changes are kept).
   void SettleKeyCounts();
   bool in_job() const { return in_job_; }
+  // Transaction::PreviousJobKept.
+  bool previous_job_kept() const { return previous_job_kept_; }
   // Changes at every job's start and end (so also at every rollback): what a
   // PartitionState remembers under one epoch is valid only within one job.
   uint64_t job_epoch() const { return job_epoch_; }
@@ -184,6 +186,9 @@ class Store {
   Status error_;
   bool in_job_ = false;
   uint64_t job_epoch_ = 1;
+  // Set by RunJob after each job: whether it was released into the group;
+  // cleared whenever the group is rolled back.
+  bool previous_job_kept_ = true;
 };
 
 }  // namespace geokv::storage::internal

@@ -121,6 +121,10 @@ uint32_t Transaction::partitions() const { return store_->partitions(); }
 
 const Status& Transaction::status() const { return store_->error(); }
 
+bool Transaction::PreviousJobKept() const { return store_->previous_job_kept(); }
+
+void Transaction::FailForTesting(Status error) { store_->Fail(std::move(error)); }
+
 crdt::MutableState& Transaction::Partition(uint32_t p) {
   GEOKV_ASSERT(store_->in_job() && p < store_->partitions());
   return store_->state(p);

@@ -126,6 +126,18 @@ class Transaction {
   // Ok, or the first storage error in this job (see "Errors" above).
   const Status& status() const;
 
+  // Whether the job that ran before this one on this engine kept its changes
+  // so far: false if it was rolled back, or if its group transaction was lost
+  // after it (SQLite rolled back the whole group) and this job runs in a new
+  // one; true for the first job of an engine. A caller that mirrors storage in
+  // memory (the replication core) learns here, before it builds on that
+  // mirror, of a rollback whose `done` has not been called yet.
+  bool PreviousJobKept() const;
+
+  // TESTING ONLY: records `error` as this job's storage error, as a failed
+  // statement does (fault injection). REQUIRES: !error.ok().
+  void FailForTesting(Status error);
+
  private:
   friend class internal::Store;  // creates one per job
   explicit Transaction(internal::Store* store) : store_(store) {}

@@ -37,5 +37,16 @@ TEST_CASE("HybridClock: a timestamp too far in the future is not adopted", "[uni
   CHECK(clock.Now().physical_ms() == 1000);
 }
 
+TEST_CASE("HybridClock: a restored bound of its own past is kept whatever the wall clock says",
+          "[unit]") {
+  uint64_t wall = 1000;
+  HybridClock clock([&] { return wall; }, /*max_forward_ms=*/100);
+  const Hlc persisted = Hlc::FromParts(90'000, 0);  // far beyond max_forward_ms
+  clock.Restore(persisted);
+  CHECK(clock.Now() > persisted);
+  clock.Restore(Hlc::FromParts(10, 0));  // an older bound changes nothing
+  CHECK(clock.Now().physical_ms() == 90'000);
+}
+
 }  // namespace
 }  // namespace geokv::crdt

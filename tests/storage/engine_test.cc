@@ -138,6 +138,30 @@ TEST_CASE("Engine: a failing job in a group is rolled back alone", "[unit]") {
   check();
 }
 
+TEST_CASE("Engine: a job learns whether the job before it was rolled back", "[unit]") {
+  test::TempDir dir;
+  auto engine = test::OpenOrFail(test::TestOptions(dir.File("kept.db")));
+  Gate gate;
+  std::vector<bool> kept;  // written on the writer thread, read after the last done
+  std::promise<void> last;
+  REQUIRE(engine->Submit(gate.Job(), [](Status) {}).ok());
+  auto observe = [&kept](Status result) {
+    return [&kept, result](Transaction& txn) {
+      kept.push_back(txn.PreviousJobKept());
+      txn.SetMeta("m", "x");
+      return result;
+    };
+  };
+  // One group: ok, failed, ok, ok.
+  REQUIRE(engine->Submit(observe(Status::Ok()), [](Status) {}).ok());
+  REQUIRE(engine->Submit(observe(Status::Invalid("fails")), [](Status) {}).ok());
+  REQUIRE(engine->Submit(observe(Status::Ok()), [](Status) {}).ok());
+  REQUIRE(engine->Submit(observe(Status::Ok()), [&](Status) { last.set_value(); }).ok());
+  gate.release.set_value();
+  last.get_future().wait();
+  CHECK(kept == std::vector<bool>{true, true, false, true});
+}
+
 TEST_CASE("Engine: done runs after COMMIT, so another connection already sees the write",
           "[unit]") {
   test::TempDir dir;

@@ -100,11 +100,15 @@ TestCluster::~TestCluster() {
   }
 }
 
-Status TestCluster::Start(size_t i, const std::vector<std::string>& extra_flags) {
+Status TestCluster::Start(size_t i, const std::vector<std::string>& extra_flags,
+                          const std::vector<std::string>& launcher) {
   const NodeSpec& n = nodes_[i];
-  std::vector<std::string> argv = {
-      GEOKV_SERVER_BIN,        "--topology", topology_path_, "--node", n.id, "--data",
-      dir_.path() + "/" + n.id};
+  std::vector<std::string> argv = launcher;
+  for (const std::string& arg :
+       {std::string(GEOKV_SERVER_BIN), std::string("--topology"), topology_path_,
+        std::string("--node"), n.id, std::string("--data"), dir_.path() + "/" + n.id}) {
+    argv.push_back(arg);
+  }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   const std::string log = dir_.path() + "/" + n.id + ".log";
   auto pid = Spawn(std::move(argv), log);

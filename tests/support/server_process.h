@@ -53,7 +53,13 @@ class TestCluster {
   const std::string& dir() const { return dir_.path(); }
 
   // Starts node i (with extra flags) and waits until it accepts connections.
-  Status Start(size_t i, const std::vector<std::string>& extra_flags = {});
+  // `launcher`, if given, is run instead, with the server's command line
+  // appended: it must exec it in the same process (e.g. unshare ... sh -c
+  // '...; exec "$@"' sh), so that signals reach the server.
+  Status Start(size_t i, const std::vector<std::string>& extra_flags = {},
+               const std::vector<std::string>& launcher = {});
+  // The process id of node i (0: not running).
+  pid_t pid(size_t i) const { return pids_[i]; }
   // SIGTERM and wait; returns the exit status (0 = clean).
   int Stop(size_t i);
   // SIGKILL and wait.

@@ -132,6 +132,7 @@ const std::vector<CommandSpec>& Table() {
         {"mvget", 2, kR | kF, 1, 1, 1, CmdMvGet},
         // geokv (t_generic.cc)
         {"geokv.forwarder", 1, kF, 0, 0, 0, CmdGeokvForwarder},
+        {"geokv.waitown", -4, 0, 0, 0, 0, CmdGeokvWaitOwn},
         {"geokv.where", 2, kR | kF, 0, 0, 0, CmdGeokvWhere},
         {"geokv.digest", 1, kR, 0, 0, 0, CmdGeokvDigest},
     };

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,12 @@ using Reply = std::function<void(std::string resp)>;
 struct ClientWrites {
   std::mutex mu;
   std::map<uint32_t, uint64_t> last;  // guarded by mu
+  // Writes forwarded to other nodes (I/O thread only): target node (topology
+  // index) -> the partitions written there; the forwarded writes not yet
+  // answered, and what waits for them (a WAIT behind them in a pipeline).
+  std::map<size_t, std::set<uint32_t>> forwarded;
+  size_t forwards_in_flight = 0;
+  std::vector<std::function<void()>> after_forwards;
 };
 
 // One client connection's state (CLIENT SETNAME/GETNAME/ID, QUIT, WAIT).
@@ -92,6 +99,11 @@ class ServerControl {
   // Answers WAIT: how many other datacenters applied every write `client`
   // made, once that is >= numdcs or after timeout_ms (0: no timeout).
   virtual void Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply reply) = 0;
+  // Answers GEOKV.WAITOWN: how many datacenters other than this node's
+  // applied everything this node wrote so far in `partitions` (those it
+  // holds), once that is >= numdcs or after timeout_ms (0: no timeout).
+  virtual void WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, int64_t timeout_ms,
+                       Reply reply) = 0;
   // Answers WATCH: records the keys' versions in client.watched (created if
   // null), or refuses keys this node does not hold.
   virtual void Watch(ClientSession& client, std::vector<std::string> keys, Reply reply) = 0;

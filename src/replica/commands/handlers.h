@@ -128,6 +128,7 @@ void CmdInfo(ConnectionContext&, const Args&);
 void CmdSlowLog(ConnectionContext&, const Args&);
 void CmdLatency(ConnectionContext&, const Args&);
 void CmdWait(ConnectionContext&, const Args&);
+void CmdGeokvWaitOwn(ConnectionContext&, const Args&);
 
 // Hex digest of a partition replica's state (atoms and causal context).
 std::string PartitionDigest(const crdt::StateView& state);

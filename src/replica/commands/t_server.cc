@@ -211,4 +211,23 @@ void CmdWait(ConnectionContext& ctx, const Args& args) {
   ctx.server.Wait(ctx.client, *numdcs, *timeout, ctx.Defer());
 }
 
+// GEOKV.WAITOWN numdcs timeout_ms partition [partition ...]: how many other
+// datacenters have applied everything this node wrote so far in those
+// partitions. A node asks it of the node it forwarded a client's writes to,
+// to answer that client's WAIT (docs/replication.md, "WAIT").
+void CmdGeokvWaitOwn(ConnectionContext& ctx, const Args& args) {
+  auto numdcs = crdt::ParseInt64(args[1]);
+  auto timeout = crdt::ParseInt64(args[2]);
+  if (!numdcs || !timeout || *numdcs < 0 || *timeout < 0) {
+    return ctx.reply.Error(errors::kNotInteger);
+  }
+  std::vector<uint32_t> partitions;
+  for (size_t i = 3; i < args.size(); ++i) {
+    auto p = crdt::ParseInt64(args[i]);
+    if (!p || *p < 0 || *p > UINT32_MAX) return ctx.reply.Error(errors::kNotInteger);
+    partitions.push_back(static_cast<uint32_t>(*p));
+  }
+  ctx.server.WaitOwn(std::move(partitions), *numdcs, *timeout, ctx.Defer());
+}
+
 }  // namespace geokv::replica

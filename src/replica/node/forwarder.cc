@@ -71,10 +71,13 @@ int64_t CompleteReplyLength(std::string_view bytes, size_t max_bulk_bytes) {
 // The connection to one target node.
 class Forwarder::Link : public std::enable_shared_from_this<Link> {
  public:
-  Link(Forwarder& owner, ForwardTarget target, int protocol)
+  // one_shot: closed after the reply to its single request.
+  Link(Forwarder& owner, ForwardTarget target, int protocol, int64_t timeout_ms, bool one_shot)
       : owner_(owner),
         target_(std::move(target)),
         protocol_(protocol),
+        timeout_ms_(timeout_ms),
+        one_shot_(one_shot),
         socket_(owner.io_),
         timer_(owner.io_) {}
 
@@ -98,7 +101,7 @@ class Forwarder::Link : public std::enable_shared_from_this<Link> {
   };
 
   std::chrono::steady_clock::time_point Deadline() const {
-    return std::chrono::steady_clock::now() + std::chrono::milliseconds(owner_.timeout_ms_);
+    return std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms_);
   }
 
   // Every new connection first says it is a forwarding link (the target then
@@ -184,6 +187,7 @@ class Forwarder::Link : public std::enable_shared_from_this<Link> {
       in_.erase(0, static_cast<size_t>(n));
       delivered = true;
     }
+    if (one_shot_ && waiting_.empty()) return Fail("done");  // answers nobody: closes
     if (delivered) ArmTimer();
   }
 
@@ -208,6 +212,8 @@ class Forwarder::Link : public std::enable_shared_from_this<Link> {
   Forwarder& owner_;
   ForwardTarget target_;
   int protocol_;
+  int64_t timeout_ms_;
+  bool one_shot_;
   tcp::socket socket_;
   asio::steady_timer timer_;
   bool connected_ = false, connecting_ = false, writing_ = false;
@@ -225,11 +231,18 @@ Forwarder::~Forwarder() {
 
 void Forwarder::Forward(const ForwardTarget& target, const Args& args, int protocol, Reply reply) {
   auto& link = links_[{target.node_id, protocol}];
-  if (!link) link = std::make_shared<Link>(*this, target, protocol);
+  if (!link) link = std::make_shared<Link>(*this, target, protocol, timeout_ms_, false);
   if (link->in_flight() >= max_in_flight_) {
     return reply(ErrorReply(std::string(errors::kBusyForwardPrefix) + target.node_id));
   }
   ++forwarded_;
+  link->Send(EncodeRequest(args), std::move(reply));
+}
+
+void Forwarder::Ask(const ForwardTarget& target, const Args& args, int64_t timeout_ms,
+                    Reply reply) {
+  // Kept alive by its own pending operations until it closes.
+  auto link = std::make_shared<Link>(*this, target, kResp2, timeout_ms, true);
   link->Send(EncodeRequest(args), std::move(reply));
 }
 

@@ -52,6 +52,12 @@ class Forwarder {
   // `reply` with its reply (or an error).
   void Forward(const ForwardTarget& target, const Args& args, int protocol, Reply reply);
 
+  // Sends `args` to the target over a connection of its own, opened for this
+  // one request and closed after its reply, and calls `reply` with the reply
+  // (or -TRYAGAIN if none came within timeout_ms): for a request that may
+  // block (GEOKV.WAITOWN) and must not hold up the shared link's others.
+  void Ask(const ForwardTarget& target, const Args& args, int64_t timeout_ms, Reply reply);
+
   uint64_t forwarded() const { return forwarded_; }
   uint64_t failed() const { return failed_; }
 

@@ -110,6 +110,7 @@ void ServerSection(InfoWriter& w, const NodeReport& r) {
   w.Field("node_id", r.self().id);
   w.Field("datacenter", r.self().dc);
   w.Field("partitions_held", static_cast<uint64_t>(r.keys.size()));
+  w.Field("hlc", r.hlc);  // the latest HLC issued or adopted (0: none yet)
 }
 
 void ClientsSection(InfoWriter& w, const NodeReport& r) {
@@ -216,6 +217,7 @@ void ReplicationSection(InfoWriter& w, const NodeReport& r) {
   // ... and of a second live process while the accepted one still talks.
   w.Field("duplicate_identities", s.duplicate_identities);
   w.Field("own_recoveries", s.own_recoveries);
+  w.Field("hlc_refused", snap.hlc_refused);
   if (snap.transport) {
     w.Field("repl_bytes_sent", snap.transport->bytes_sent);
     w.Field("repl_messages_sent", snap.transport->messages_sent);

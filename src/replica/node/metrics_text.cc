@@ -180,6 +180,8 @@ void Replication(PromWriter& w, const NodeReport& r) {
        s.own_recoveries},
   };
   for (const Counter& c : counters) w.Single(c.name, "counter", c.help, c.value);
+  w.Single("geokv_replication_hlc_refused_total", "counter",
+           "Peers' clocks (HLCs) too far ahead of ours to adopt.", snap.hlc_refused);
   if (snap.transport) {
     const TransportStats& t = *snap.transport;
     w.Single("geokv_replication_sent_bytes_total", "counter", "Replication bytes sent.",

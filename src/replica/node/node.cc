@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <charconv>
+#include <climits>
+#include <cstdlib>
 #include <random>
 
 #include "common/assert.h"
@@ -12,6 +15,18 @@
 #include "replica/resp/resp_writer.h"
 
 namespace geokv::replica {
+
+namespace {
+// The value of a RESP integer reply (":n\r\n"); nullopt for any other reply.
+std::optional<int64_t> IntegerReply(std::string_view r) {
+  if (r.size() < 4 || r[0] != ':' || r.substr(r.size() - 2) != "\r\n") return std::nullopt;
+  int64_t n = 0;
+  const char* end = r.data() + r.size() - 2;
+  auto [at, ec] = std::from_chars(r.data() + 1, end, n);
+  if (ec != std::errc() || at != end) return std::nullopt;
+  return n;
+}
+}  // namespace
 
 // The Partitions of one storage job.
 class Node::TxnPartitions final : public Partitions {
@@ -66,7 +81,21 @@ class Node::TxnPartitions final : public Partitions {
     return txn_->KeyCount(p);
   }
   crdt::ReplicaId self() const override { return node_.self().replica_id; }
-  crdt::Hlc Now() override { return node_.clock_.Now(); }
+  crdt::Hlc Now() override {
+    GEOKV_ASSERT(txn_ != nullptr);
+    crdt::HybridClock& clock = node_.clock_;
+    if (!hlc_bound_ms_) {  // first HLC of this job: the bound as storage has it
+      const std::optional<std::string> stored = txn_->Meta(kHlcBoundMeta);
+      hlc_bound_ms_ = stored ? std::strtoull(stored->c_str(), nullptr, 10) : 0;
+      clock.Restore(crdt::Hlc::FromParts(*hlc_bound_ms_, 0));
+    }
+    const crdt::Hlc now = clock.Now();
+    if (now.physical_ms() >= *hlc_bound_ms_) {
+      hlc_bound_ms_ = now.physical_ms() + kHlcBoundAheadMs;
+      txn_->SetMeta(kHlcBoundMeta, std::to_string(*hlc_bound_ms_));
+    }
+    return now;
+  }
   int64_t NowMs() override { return static_cast<int64_t>(crdt::HybridClock::SystemWallClock()); }
 
  private:
@@ -74,6 +103,7 @@ class Node::TxnPartitions final : public Partitions {
   NodeReplication::Job* job_;
   storage::Transaction* txn_;
   std::vector<std::pair<uint32_t, uint64_t>> writes_;
+  std::optional<uint64_t> hlc_bound_ms_;  // read at the job's first Now()
 };
 
 Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,
@@ -90,6 +120,13 @@ Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& 
   for (uint32_t p = 0; p < table_.partitions(); ++p) {
     if (held_[p]) held_list_.push_back(p);
   }
+}
+
+void Node::set_testing_clock_offset_ms(int64_t offset_ms) {
+  clock_ = crdt::HybridClock([offset_ms] {
+    return static_cast<uint64_t>(static_cast<int64_t>(crdt::HybridClock::SystemWallClock()) +
+                                 offset_ms);
+  });
 }
 
 void Node::Dispatch(ClientSession& client, Args args, Reply reply) {
@@ -176,6 +213,17 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
   if (*target != node_index_) {
     if (client.forwarder) return reply(ErrorReply(errors::kForwardedTwice));
     const placement::Node& node = table_.topology().nodes()[*target];
+    if (spec.flags & kWrite) {
+      // For WAIT: where the write went, and when its reply is back.
+      std::shared_ptr<ClientWrites> writes = client.writes;
+      writes->forwarded[*target].insert(partitions.begin(), partitions.end());
+      ++writes->forwards_in_flight;
+      reply = [writes, reply = std::move(reply)](std::string resp) {
+        reply(std::move(resp));
+        if (--writes->forwards_in_flight > 0) return;
+        for (auto& run : std::exchange(writes->after_forwards, {})) run();
+      };
+    }
     return forwarder_.Forward({node.id, node.client.host, node.client.port}, args, client.protocol,
                               std::move(reply));
   }
@@ -304,6 +352,7 @@ void Node::Report(std::function<void(NodeReport)> reply) {
   // thread: both are read in jobs. A busy engine gives a report without them.
   const Status s = engine_.Submit(
       [this, report](storage::Transaction& txn) {
+        report->hlc = clock_.last().value;
         for (uint32_t p : held_list_) report->keys.emplace_back(p, txn.KeyCount(p));
         return Status::Ok();
       },
@@ -397,6 +446,9 @@ void Node::FlushBatch() {
   auto body = [this, commands, outputs, writes](NodeReplication::Job& job) {
     TxnPartitions partitions(*this, &job);
     for (size_t i = 0; i < commands->size(); ++i) {
+      // A storage error (a full disk) fails the whole job: running more
+      // commands over a transaction that ignores their writes is pointless.
+      if (!job.txn().status().ok()) break;
       RespWriter writer(&(*outputs)[i], (*commands)[i].protocol);
       const std::vector<uint32_t>& writes_to = (*commands)[i].writes_to;
       if (!std::all_of(writes_to.begin(), writes_to.end(),
@@ -427,13 +479,88 @@ void Node::FlushBatch() {
 }
 
 void Node::Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply reply) {
-  std::vector<NodeReplication::Write> writes;
-  {
-    std::lock_guard lock(client.writes->mu);
-    writes.assign(client.writes->last.begin(), client.writes->last.end());
-  }
   if (replication_ == nullptr) return reply(":0\r\n");
-  replication_->Wait(std::move(writes), numdcs, timeout_ms, std::move(reply));
+  // The connection's earlier requests may still be queued (a pipeline),
+  // running, or forwarded. Local writes are read in the `done` of a job
+  // submitted after theirs, which runs after their `done`s recorded them
+  // (engine.h: jobs and their `done`s run in submission order); forwarded
+  // ones once their replies are back (docs/replication.md, "WAIT").
+  FlushBatch();
+  std::shared_ptr<ClientWrites> writes = client.writes;
+  auto start = [this, writes, numdcs, timeout_ms, reply] {
+    // The answer is the least count of the parts: the local writes (none:
+    // every other datacenter counts), and each node the connection forwarded
+    // writes to.
+    struct Combined {
+      size_t parts = 0;
+      int64_t least = INT64_MAX;
+      Reply reply;
+    };
+    auto combined = std::make_shared<Combined>();
+    combined->reply = reply;
+    combined->parts = writes->forwarded.size() + 1;
+    auto part = [combined](int64_t count) {
+      combined->least = std::min(combined->least, count);
+      if (--combined->parts > 0) return;
+      combined->reply(":" + std::to_string(combined->least) + "\r\n");
+    };
+    for (const auto& [target, partitions] : writes->forwarded) {
+      AskWaitOwn(target, partitions, numdcs, timeout_ms, part);
+    }
+    auto run = [this, writes, numdcs, timeout_ms, part, reply](Status) {
+      std::vector<NodeReplication::Write> seqs;
+      {
+        std::lock_guard lock(writes->mu);
+        seqs.assign(writes->last.begin(), writes->last.end());
+      }
+      replication_->Wait(std::move(seqs), numdcs, timeout_ms, [this, part, reply](std::string r) {
+        // Called on the writer thread: the parts are combined on the I/O thread.
+        boost::asio::post(io_, [part, reply, r = std::move(r)] {
+          const std::optional<int64_t> count = IntegerReply(r);
+          if (!count) return reply(r);  // an error: as it is
+          part(*count);
+        });
+      });
+    };
+    if (!engine_.Submit([](storage::Transaction&) { return Status::Ok(); }, std::move(run)).ok()) {
+      part(0);
+    }
+  };
+  if (writes->forwards_in_flight > 0) return writes->after_forwards.push_back(std::move(start));
+  start();
+}
+
+void Node::AskWaitOwn(size_t target, const std::set<uint32_t>& partitions, int64_t numdcs,
+                      int64_t timeout_ms, std::function<void(int64_t)> part) {
+  // The target counts the datacenters other than its own that applied its
+  // writes. Its own datacenter applied them too: when that is not this
+  // node's and this node's datacenter holds none of the partitions (so the
+  // target cannot have counted it), it adds one; otherwise the target's count
+  // is a lower bound.
+  const placement::Node& node = table_.topology().nodes()[target];
+  bool own_dc_holds = false;
+  for (uint32_t p : partitions) {
+    for (uint32_t n : table_.PreferenceList(p)) {
+      own_dc_holds |= table_.topology().nodes()[n].dc_index == self().dc_index;
+    }
+  }
+  const int64_t extra = node.dc_index != self().dc_index && !own_dc_holds ? 1 : 0;
+  Args args = {"GEOKV.WAITOWN", std::to_string(std::max<int64_t>(numdcs - extra, 0)),
+               std::to_string(timeout_ms)};
+  for (uint32_t p : partitions) args.push_back(std::to_string(p));
+  // No reply within the WAIT's timeout (plus a margin) counts as nothing.
+  const int64_t deadline_ms = timeout_ms > 0 ? timeout_ms + 1000 : kWaitForeverMs;
+  forwarder_.Ask({node.id, node.client.host, node.client.port}, args, deadline_ms,
+                 [part = std::move(part), extra](const std::string& r) {
+                   const std::optional<int64_t> count = IntegerReply(r);
+                   part(count ? *count + extra : 0);
+                 });
+}
+
+void Node::WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, int64_t timeout_ms,
+                   Reply reply) {
+  if (replication_ == nullptr) return reply(":0\r\n");
+  replication_->WaitOwn(std::move(partitions), numdcs, timeout_ms, std::move(reply));
 }
 
 std::vector<ConfigParam> Node::ConfigParams() {

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,8 @@ class Node final : public Dispatcher, public ServerControl {
   void Metrics(std::function<void(std::string)> done);
   const NodeStats& stats() const { return stats_; }
   void Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply reply) override;
+  void WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, int64_t timeout_ms,
+               Reply reply) override;
   void Watch(ClientSession& client, std::vector<std::string> keys, Reply reply) override;
   void Exec(ClientSession& client, std::vector<Args> queued, std::shared_ptr<WatchedKeys> watched,
             Reply reply) override;
@@ -73,6 +76,12 @@ class Node final : public Dispatcher, public ServerControl {
   // storage job whose removals commit and replicate like any write. Call once,
   // on the I/O thread, after set_replication.
   void StartActiveExpiry(std::chrono::milliseconds period);
+
+  // TESTING ONLY: the HLC's wall clock runs `offset_ms` off the system clock
+  // (a node whose clock jumps back across a restart). Call before serving.
+  void set_testing_clock_offset_ms(int64_t offset_ms);
+  // The clock this node stamps its writes with (NodeReplication::set_clock).
+  crdt::HybridClock* clock() { return &clock_; }
 
   const placement::Node& self() const { return table_.topology().nodes()[node_index_]; }
   const placement::PlacementTable& table() const { return table_; }
@@ -120,6 +129,11 @@ class Node final : public Dispatcher, public ServerControl {
   // Gathers a NodeReport (node_report.h) and passes it to `reply` on the I/O
   // thread: key counts and replication state are read in jobs first.
   void Report(std::function<void(NodeReport)> reply);
+  // WAIT's part for the writes a connection forwarded to node `target`: asks
+  // it (GEOKV.WAITOWN) and calls `part` with the count (0 if no answer).
+  void AskWaitOwn(size_t target, const std::set<uint32_t>& partitions, int64_t numdcs,
+                  int64_t timeout_ms, std::function<void(int64_t)> part);
+  static constexpr int64_t kWaitForeverMs = int64_t{7} * 24 * 3600 * 1000;  // WAIT .. 0
 
   placement::PlacementTable table_;
   size_t node_index_;
@@ -136,7 +150,14 @@ class Node final : public Dispatcher, public ServerControl {
   static constexpr size_t kTransactionBytesMax = size_t{64} << 20;
   std::vector<bool> held_;
   std::vector<uint32_t> held_list_;
-  crdt::HybridClock clock_;  // used on the writer thread only
+  // Used on the writer thread only. Never goes backwards across a restart:
+  // every HLC issued has a physical part below the bound kept in the meta
+  // table (kHlcBoundMeta), which a job raises kHlcBoundAheadMs ahead when it
+  // needs to, so the bound commits with the writes it covers; each job
+  // restores the clock from it before its first HLC.
+  crdt::HybridClock clock_;
+  static constexpr const char* kHlcBoundMeta = "hlc_bound_ms";
+  static constexpr uint64_t kHlcBoundAheadMs = 1000;
   // CONFIG SET's Redis encoding tunables: kept and shown, used for nothing.
   struct EncodingTunables {
     size_t hash_entries = 128;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <stdexcept>
 #include <variant>
 
 #include "common/assert.h"
@@ -145,8 +146,21 @@ replication::ReplicationCore& NodeReplication::Core(replication::ReplicaStore& s
 }
 
 void NodeReplication::Job::OnLocalDelta(uint32_t p, const crdt::Delta& delta) {
+  // After a storage error (a full disk in the middle of the job) the job will
+  // be rolled back: the core must not advance its own seq past a causal
+  // context that may not have (the next delta could then reuse its dots).
+  if (!txn_.status().ok()) return;
+  ++local_deltas_;
   if (core_ == nullptr) return txn_.AppendLog(p, delta);
   core_->OnLocalDelta(store_, p, delta, now_ms_);
+}
+
+void NodeReplication::InjectFault(const Job& job) {
+  const uint64_t every =
+      std::max(settings_.testing_fail_job_every, settings_.testing_throw_job_every);
+  if (every == 0 || job.local_deltas_ == 0 || ++jobs_with_deltas_ % every != 0) return;
+  if (settings_.testing_throw_job_every > 0) throw std::runtime_error("testing: injected throw");
+  job.txn_.FailForTesting(Status::Io("testing: injected storage failure"));
 }
 
 Status NodeReplication::Submit(NodeReplication* replication, storage::Engine& engine, Body body,
@@ -163,11 +177,15 @@ Status NodeReplication::Submit(NodeReplication* replication, storage::Engine& en
   }
   NodeReplication& self = *replication;
   auto job = [&self, body = std::move(body)](storage::Transaction& txn) {
+    // A job before this one was rolled back (alone, or with its whole group)
+    // and its `done` has not run yet: the core may hold its deltas and seqs.
+    if (!txn.PreviousJobKept()) self.stale_ = true;
     TxnStore store(txn);
     const uint64_t now = self.NowMs();
     Job j(txn, store, &self.Core(store), now);
     try {
       body(j);
+      self.InjectFault(j);
     } catch (...) {
       self.stale_ = true;  // rolled back: the core ran ahead of storage
       throw;
@@ -251,6 +269,10 @@ void NodeReplication::ScheduleInbound() {
     }
     replication::ReplicationCore& core = *job.core_;
     for (const InboundMessage& m : messages) {
+      // Storage failed (a full disk): the job is rolled back and the core
+      // rebuilt; the messages not yet applied are recovered by catch-up, as
+      // any lost message is.
+      if (!job.txn().status().ok()) break;
       auto decoded = replication::DecodeMessage(m.payload);
       if (!decoded.ok()) {
         if (malformed_messages_++ % 1000 == 0) {
@@ -268,6 +290,7 @@ void NodeReplication::ScheduleInbound() {
           ++batches_received_ % settings_.testing_drop_every_nth_batch == 0) {
         continue;  // deliberately broken store (see ReplicationSettings)
       }
+      AdoptClock(*decoded);
       const uint64_t stale_before = core.stats().stale_incarnations;
       const uint64_t duplicates_before = core.stats().duplicate_identities;
       core.OnMessage(job.store_, *decoded, job.now_ms_);
@@ -291,6 +314,26 @@ void NodeReplication::ScheduleInbound() {
   };
   if (!Submit(this, engine_, std::move(body), [](Status) {}).ok()) {
     inbound_scheduled_ = false;  // the tick retries
+  }
+}
+
+void NodeReplication::AdoptClock(const replication::Message& message) {
+  if (clock_ == nullptr) return;
+  crdt::Hlc latest;
+  auto scan = [&](const replication::DeltaBatch& batch) {
+    for (const crdt::Delta& delta : batch.deltas) {
+      for (const crdt::Addition& addition : delta.additions) {
+        latest = std::max(latest, addition.atom.hlc);
+      }
+    }
+  };
+  if (const auto* batch = std::get_if<replication::DeltaBatch>(&message)) scan(*batch);
+  if (const auto* reply = std::get_if<replication::CatchUpReply>(&message)) scan(reply->batch);
+  if (latest.value != 0 && !clock_->Update(latest) && clock_refused_++ % 1000 == 0) {
+    spdlog::warn(
+        "not adopting a peer's HLC at {} ms since the epoch: too far ahead of this "
+        "node's clock (is the peer's clock wrong?)",
+        latest.physical_ms());
   }
 }
 
@@ -363,19 +406,41 @@ void NodeReplication::CheckWaiters(const replication::ReplicationCore& core, uin
   }
 }
 
+void NodeReplication::AddWaiter(Job& job, std::vector<Write> writes, int64_t numdcs,
+                                int64_t timeout_ms, Reply reply) {
+  if (waiters_.size() >= settings_.max_waiters) {
+    reply("-ERR too many clients in WAIT\r\n");
+    return;
+  }
+  const uint64_t now = job.now_ms_;
+  waiters_.push_back(Waiter{std::move(writes), static_cast<uint32_t>(numdcs),
+                            // +1: times are whole ms, and WAIT must wait at least the timeout
+                            timeout_ms > 0 ? now + static_cast<uint64_t>(timeout_ms) + 1 : 0,
+                            std::move(reply)});
+  CheckWaiters(*job.core_, now);
+}
+
 void NodeReplication::Wait(std::vector<Write> writes, int64_t numdcs, int64_t timeout_ms,
                            Reply reply) {
   auto body = [this, writes = std::move(writes), numdcs, timeout_ms, reply](Job& job) mutable {
-    if (waiters_.size() >= settings_.max_waiters) {
-      reply("-ERR too many clients in WAIT\r\n");
-      return;
+    AddWaiter(job, std::move(writes), numdcs, timeout_ms, std::move(reply));
+  };
+  if (!Submit(this, engine_, std::move(body), [](Status) {}).ok()) {
+    reply("-BUSY geokv is overloaded, try again\r\n");
+  }
+}
+
+void NodeReplication::WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, int64_t timeout_ms,
+                              Reply reply) {
+  auto body = [this, partitions = std::move(partitions), numdcs, timeout_ms,
+               reply](Job& job) mutable {
+    std::vector<Write> writes;
+    for (uint32_t p : partitions) {
+      if (p < table_.partitions() && job.core_->Holds(p)) {
+        writes.emplace_back(p, job.core_->Applied(p, membership_.self));
+      }
     }
-    const uint64_t now = job.now_ms_;
-    waiters_.push_back(Waiter{std::move(writes), static_cast<uint32_t>(numdcs),
-                              // +1: times are whole ms, and WAIT must wait at least the timeout
-                              timeout_ms > 0 ? now + static_cast<uint64_t>(timeout_ms) + 1 : 0,
-                              std::move(reply)});
-    CheckWaiters(*job.core_, now);
+    AddWaiter(job, std::move(writes), numdcs, timeout_ms, std::move(reply));
   };
   if (!Submit(this, engine_, std::move(body), [](Status) {}).ok()) {
     reply("-BUSY geokv is overloaded, try again\r\n");
@@ -392,6 +457,7 @@ void NodeReplication::Snapshot(std::function<void(std::optional<ReplicationSnaps
     }
     snapshot->stats = job.core_->stats();
     snapshot->malformed_messages = malformed_messages_;
+    snapshot->hlc_refused = clock_refused_;
     std::lock_guard lock(transport_mu_);
     if (transport_) snapshot->transport = transport_->stats();
   };

@@ -31,6 +31,7 @@
 #include <utility>  // before Boost.Asio (see server.h)
 #include <vector>
 
+#include "crdt/hlc.h"
 #include "placement/ring.h"
 #include "replica/replication/core.h"
 #include "replica/transport/transport.h"
@@ -49,6 +50,12 @@ struct ReplicationSettings {
   // gap. A deliberately broken store, so that geokv-check's own tests can show
   // that it reports divergence. 0 = off.
   uint64_t testing_drop_every_nth_batch = 0;
+  // TESTING ONLY: every n-th job that produced a local delta fails after its
+  // body ran, as if a statement had hit a storage error (fail) or the body had
+  // thrown (throw): the fault hook of the tests that prove a failed job
+  // publishes nothing and leaves no seq behind. 0 = off; throw wins if both.
+  uint64_t testing_fail_job_every = 0;
+  uint64_t testing_throw_job_every = 0;
   // Fence own streams at start until peers report them (ReplicationCore::
   // FenceOwnStreams). Off only in tests that drive jobs with no peer running.
   bool fence_own_streams = true;
@@ -66,6 +73,7 @@ struct ReplicationSnapshot {
   std::vector<Peer> peers;  // the core's order
   replication::Stats stats;
   uint64_t malformed_messages = 0;  // undecodable, or not from their sender
+  uint64_t hlc_refused = 0;         // peers' HLCs too far ahead to adopt (set_clock)
   std::optional<TransportStats> transport;
 };
 
@@ -114,6 +122,7 @@ class NodeReplication {
     replication::ReplicaStore& store_;
     replication::ReplicationCore* core_;  // null: a node without replication
     uint64_t now_ms_;
+    uint64_t local_deltas_ = 0;
   };
   using Body = std::function<void(Job&)>;
   using Done = std::function<void(Status)>;
@@ -131,9 +140,21 @@ class NodeReplication {
 
   // WAIT numdcs timeout_ms for a client whose writes are `writes` (I/O thread).
   void Wait(std::vector<Write> writes, int64_t numdcs, int64_t timeout_ms, Reply reply);
+  // The same for everything this node wrote so far in `partitions` (those it
+  // holds): GEOKV.WAITOWN, for a node that forwarded a client's writes here.
+  void WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, int64_t timeout_ms, Reply reply);
   // Whether the failure detector considers the node (a topology index) up:
   // readable from any thread; this node counts as up.
   bool IsUp(size_t node_index) const { return node_up_[node_index].load(); }
+
+  // The clock the node stamps its writes with: every received delta's latest
+  // HLC is adopted (HybridClock::Update), so a write that follows what this
+  // node saw of a peer orders after it whatever the wall clocks say. An HLC
+  // further ahead of the wall clock than the clock's max_forward_ms is not
+  // adopted (counted in INFO as hlc_refused): a peer with a broken clock must
+  // not drag every replica into the future. Set once before Start; the clock
+  // is then used on the writer thread only.
+  void set_clock(crdt::HybridClock* clock) { clock_ = clock; }
 
   // The replication state INFO and /metrics show, read in a job: `reply` gets
   // it on the writer thread, or nullopt if the engine refused the job.
@@ -150,6 +171,11 @@ class NodeReplication {
   static constexpr size_t kInboundPerJobMax = 256;  // peer messages one inbound job takes
 
   uint64_t NowMs() const;
+  // The testing fault hook (ReplicationSettings::testing_*_job_every).
+  void InjectFault(const Job& job);
+  // Adopts the latest HLC of the deltas a peer's message carries (see
+  // set_clock). Writer thread.
+  void AdoptClock(const replication::Message& message);
   // The core, built first from what storage committed if there is none yet or
   // a failed job left it stale (its queued messages are dropped with it: they
   // may describe writes that were rolled back). Writer thread.
@@ -158,6 +184,8 @@ class NodeReplication {
   void ScheduleTick();     // I/O thread
   // Answers the WAIT waiters that are satisfied or timed out. Writer thread.
   void CheckWaiters(const replication::ReplicationCore& core, uint64_t now_ms);
+  void AddWaiter(Job& job, std::vector<Write> writes, int64_t numdcs, int64_t timeout_ms,
+                 Reply reply);
   void Send(std::vector<replication::Outgoing> out);  // writer thread
   bool FromItsSender(const InboundMessage& m, const replication::Message& message) const;
 
@@ -177,6 +205,9 @@ class NodeReplication {
   std::vector<Waiter> waiters_;                         // writer thread only
   uint64_t malformed_messages_ = 0;                     // writer thread only
   uint64_t batches_received_ = 0;                       // writer thread only
+  uint64_t jobs_with_deltas_ = 0;                       // writer thread only
+  crdt::HybridClock* clock_ = nullptr;                  // writer thread only
+  uint64_t clock_refused_ = 0;                          // writer thread only
   std::unique_ptr<Transport> transport_;
   std::mutex transport_mu_;  // guards transport_ against Stop()
   boost::asio::steady_timer tick_timer_;

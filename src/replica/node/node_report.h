@@ -32,6 +32,7 @@ struct NodeReport {
   int64_t started_unix_s = 0;
   double ops_per_sec = 0;
   std::string run_id;  // 40 hex digits, new per process (as Redis's)
+  uint64_t hlc = 0;    // the latest HLC issued or adopted (0: none yet)
 
   const placement::Node& self() const { return table->topology().nodes()[node_index]; }
   uint64_t total_keys() const {

@@ -85,6 +85,22 @@ int main(int argc, char** argv) {
                  "TESTING ONLY: a deliberately broken store that loses every n-th received "
                  "delta batch for good (geokv-check's self-test)")
       ->group("Testing");
+  app.add_option("--testing-fail-job", replication.testing_fail_job_every,
+                 "TESTING ONLY: every n-th job with a local write fails with a storage error "
+                 "after running (fault injection)")
+      ->group("Testing");
+  app.add_option("--testing-throw-job", replication.testing_throw_job_every,
+                 "TESTING ONLY: every n-th job with a local write throws after running")
+      ->group("Testing");
+  uint64_t max_db_bytes = 0;
+  app.add_option("--testing-max-db-bytes", max_db_bytes,
+                 "TESTING ONLY: cap the database file (SQLite max_page_count): writes beyond "
+                 "it fail as on a full disk")
+      ->group("Testing");
+  int64_t clock_offset_ms = 0;
+  app.add_option("--testing-clock-offset-ms", clock_offset_ms,
+                 "TESTING ONLY: run the HLC's wall clock this many ms off the system clock")
+      ->group("Testing");
   // Broken stores for geokv-check's self-tests (tests/tools/check_run_test.cc):
   // hidden from --help (an empty group), never for real use.
   uint64_t testing_drop_every_nth_set = 0;
@@ -125,15 +141,18 @@ int main(int argc, char** argv) {
   storage_options.partitions = table.partitions();
   storage_options.synchronous =
       sync == "full" ? storage::Synchronous::kFull : storage::Synchronous::kNormal;
+  storage_options.max_database_bytes = max_db_bytes;
   auto engine = storage::Engine::Open(storage_options);
   if (!engine.ok()) return Fail(engine.status().message());
 
   boost::asio::io_context io;
   replica::Node node(std::move(table), *node_index, **engine, io);
+  if (clock_offset_ms != 0) node.set_testing_clock_offset_ms(clock_offset_ms);
   replica::Server server(io, node, options);
   node.set_server(&server);
   node.set_testing_drop_every_nth_set(testing_drop_every_nth_set);
   replica::NodeReplication replicator(node.table(), *node_index, **engine, io, replication);
+  replicator.set_clock(node.clock());
   if (Status s = replicator.Start(); !s.ok()) return Fail(s.message());
   node.set_replication(&replicator);
   node.StartActiveExpiry(std::chrono::milliseconds(100));

@@ -32,6 +32,10 @@ class TestServer final : public ServerControl {
   void Wait(ClientSession&, int64_t numdcs, int64_t timeout_ms, Reply reply) override {
     reply(":" + std::to_string(numdcs + timeout_ms) + "\r\n");
   }
+  void WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, int64_t timeout_ms,
+               Reply reply) override {
+    reply(":" + std::to_string(partitions.size() + numdcs + timeout_ms) + "\r\n");
+  }
   void Watch(ClientSession&, std::vector<std::string> keys, Reply reply) override {
     watched_keys += keys.size();
     reply("+OK\r\n");

@@ -23,7 +23,7 @@ namespace {
 // replication that is never started (no sockets, no timer).
 class Fixture {
  public:
-  Fixture() : table_(Topology()) {
+  explicit Fixture(ReplicationSettings settings = Settings()) : table_(Topology()) {
     const char* base = std::getenv("TMPDIR");
     std::string pattern =
         std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/geokv-repl-XXXXXX";
@@ -35,7 +35,7 @@ class Fixture {
     auto engine = storage::Engine::Open(options);
     REQUIRE(engine.ok());
     engine_ = std::move(*engine);
-    replication_ = std::make_unique<NodeReplication>(table_, 0, *engine_, io_, Settings());
+    replication_ = std::make_unique<NodeReplication>(table_, 0, *engine_, io_, settings);
     self_ = table_.topology().nodes()[0].replica_id;
     partition_ = table_.PartitionsOfNode(0).front();
   }
@@ -84,13 +84,14 @@ class Fixture {
     return out;
   }
 
- private:
   // No peer runs here: a fenced core would (rightly) refuse these writes.
   static ReplicationSettings Settings() {
     ReplicationSettings settings;
     settings.fence_own_streams = false;
     return settings;
   }
+
+ private:
   static placement::Topology Topology() {
     auto topology = placement::DefaultTopology();
     REQUIRE(topology.ok());
@@ -134,6 +135,29 @@ TEST_CASE(
   REQUIRE(f.Run([&](NodeReplication::Job& job) { first = f.Increment(job).first; }).ok());
   CHECK(first == 2);
   CHECK(f.Committed() == std::make_pair(uint64_t{2}, size_t{2}));
+}
+
+TEST_CASE("NodeReplication: a job failed by the fault hook keeps no delta; its seq is taken again",
+          "[unit]") {
+  for (const bool throws : {false, true}) {
+    INFO((throws ? "throw" : "storage error"));
+    ReplicationSettings settings = Fixture::Settings();
+    (throws ? settings.testing_throw_job_every : settings.testing_fail_job_every) = 2;
+    Fixture f(settings);
+    REQUIRE(f.Run([&](NodeReplication::Job& job) { f.Increment(job); }).ok());  // 1st: kept
+    const Status failed = f.Run([&](NodeReplication::Job& job) {                // 2nd: fails
+      f.Increment(job);
+      f.Increment(job);
+    });
+    CHECK_FALSE(failed.ok());
+    CHECK(f.Committed() == std::make_pair(uint64_t{1}, size_t{1}));
+    // A job without a local delta does not count towards the hook.
+    REQUIRE(f.Run([](NodeReplication::Job&) {}).ok());
+    uint64_t first = 0;
+    REQUIRE(f.Run([&](NodeReplication::Job& job) { first = f.Increment(job).first; }).ok());
+    CHECK(first == 2);  // the rolled-back seqs 2..3 are issued again, to a delta that commits
+    CHECK(f.Committed() == std::make_pair(uint64_t{2}, size_t{2}));
+  }
 }
 
 TEST_CASE("NodeReplication: without replication, a job still logs its deltas", "[unit]") {
