@@ -94,8 +94,10 @@ class ServerControl {
   virtual ~ServerControl() = default;
   // The parameters CONFIG GET shows and CONFIG SET may change.
   virtual std::vector<ConfigParam> ConfigParams() = 0;
-  // Answers INFO [section] (needs storage and replication state, so later).
-  virtual void Info(const std::string& section, Reply reply) = 0;
+  // Answers INFO: `sections` is its arguments lower-cased and joined by
+  // spaces ("default" when there are none); needs storage and replication
+  // state, so it may answer later.
+  virtual void Info(const std::string& sections, Reply reply) = 0;
   // Answers WAIT: how many other datacenters applied every write `client`
   // made, once that is >= numdcs or after timeout_ms (0: no timeout).
   virtual void Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply reply) = 0;
