@@ -27,9 +27,10 @@ TEST_CASE("Install: cmake --install puts the programs, the unit and the guide in
           "[integration]") {
   TempDir prefix;
   int status = -1;
-  const std::string out = RunCommand(std::string(GEOKV_CMAKE) + " --install " GEOKV_BUILD_DIR
-                                     " --prefix " + prefix.path() + " 2>&1",
-                                     &status);
+  const std::string out =
+      RunCommand(std::string(GEOKV_CMAKE) + " --install " GEOKV_BUILD_DIR " --prefix " +
+                     prefix.path() + " 2>&1",
+                 &status);
   INFO(out);
   REQUIRE(status == 0);
   for (const char* program : {"geokv-server", "geokv-ring", "geokv-check"}) {
@@ -67,9 +68,9 @@ TEST_CASE("Install: geokv-server reads its options from a --config file", "[inte
   CHECK(reply->elements[1].str == "77");
   // A config file that is not there is an error at start, not a silent default.
   int status = 0;
-  const std::string out = RunCommand(std::string(GEOKV_SERVER_BIN) +
-                                         " --node dc1-a --config /nonexistent/geokv.conf 2>&1",
-                                     &status);
+  const std::string out = RunCommand(
+      std::string(GEOKV_SERVER_BIN) + " --node dc1-a --config /nonexistent/geokv.conf 2>&1",
+      &status);
   CHECK(status != 0);
   CHECK(out.find("nonexistent") != std::string::npos);
 }

@@ -35,8 +35,7 @@ TEST_CASE("Histogram: observations from many threads are all counted", "[unit]")
   CHECK(h.Read().sum == Approx(40.0));
 }
 
-TEST_CASE("SlowLog: arguments are cut as Redis cuts them, the oldest entries dropped",
-          "[unit]") {
+TEST_CASE("SlowLog: arguments are cut as Redis cuts them, the oldest entries dropped", "[unit]") {
   Args args = {"SADD", std::string(200, 'k')};
   for (int i = 0; i < 40; ++i) args.push_back("m");
   const std::vector<std::string> cut = SlowLog::CutArgs(args);
@@ -63,8 +62,7 @@ TEST_CASE("SlowLog: arguments are cut as Redis cuts them, the oldest entries dro
   CHECK(log.size() == 0);
 }
 
-TEST_CASE("LatencyMonitor: off at threshold 0; one sample per second keeps the larger",
-          "[unit]") {
+TEST_CASE("LatencyMonitor: off at threshold 0; one sample per second keeps the larger", "[unit]") {
   LatencyMonitor m;
   CHECK(!m.Wants(1'000));
   m.set_threshold_ms(5);
