@@ -183,6 +183,24 @@ std::optional<Endpoint> ParseEndpoint(std::string_view text, bool tcp) {
   return Endpoint{std::string(text), std::string(host), static_cast<uint16_t>(port)};
 }
 
+bool IsZ85Key(std::string_view text) {
+  // ZeroMQ RFC 32: 85 digits, most significant first, five per 32-bit word.
+  static constexpr std::string_view kZ85Digits =
+      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+  constexpr size_t kZ85KeyChars = 40;
+  if (text.size() != kZ85KeyChars) return false;
+  for (size_t group = 0; group < text.size(); group += 5) {
+    uint64_t value = 0;
+    for (size_t i = group; i < group + 5; ++i) {
+      const size_t digit = kZ85Digits.find(text[i]);
+      if (digit == std::string_view::npos) return false;
+      value = value * 85 + digit;
+    }
+    if (value > UINT32_MAX) return false;
+  }
+  return true;
+}
+
 std::optional<size_t> Topology::FindNode(std::string_view id) const {
   for (size_t i = 0; i < nodes_.size(); ++i) {
     if (nodes_[i].id == id) return i;
@@ -446,7 +464,8 @@ class TopologyParser {
   void ParseNode(const toml::table& table, const std::string& path,
                  std::optional<size_t> dc_index) {
     const uint32_t line = LineOf(table.source());
-    CheckKeys(table, path, {"id", "rack", "weight", "client", "repl", "sync", "metrics"});
+    CheckKeys(table, path,
+              {"id", "rack", "weight", "client", "repl", "sync", "metrics", "curve_public"});
     const size_t problems_before = problems_.size();
     Node node;
     node.line = line;
@@ -476,6 +495,24 @@ class TopologyParser {
     auto repl = GetEndpoint(table, path, line, "repl", true, true);
     auto sync = GetEndpoint(table, path, line, "sync", true, true);
     auto metrics = GetEndpoint(table, path, line, "metrics", false, false);
+    std::optional<std::string> curve = GetString(table, path, line, "curve_public", false);
+    if (curve) {
+      const uint32_t key_line = LineOfKey(table, "curve_public", line);
+      if (!IsZ85Key(*curve)) {
+        Report(key_line, path + ".curve_public",
+               "must be a CURVE public key: 40 Z85 characters, as geokv-keygen prints (got " +
+                   Quoted(*curve) + ")");
+        curve.reset();
+      } else if (auto [it, fresh] = curve_owners_.emplace(*curve, std::make_pair(path, key_line));
+                 !fresh) {
+        Report(key_line, path + ".curve_public",
+               "the same key as " + it->second.first + " (line " +
+                   std::to_string(it->second.second) + "): every node needs a key pair of its own");
+      }
+    }
+    // All or none: a node without a key cannot take part in a CURVE cluster.
+    const toml::node* curve_node = table.get("curve_public");
+    curve_keys_.push_back({path, line, curve_node != nullptr});
 
     // Endpoints are checked for reuse even when something else about the node
     // is wrong: they are independent facts.
@@ -522,6 +559,7 @@ class TopologyParser {
     node.repl = std::move(*repl);
     node.sync = std::move(*sync);
     node.metrics = std::move(metrics);
+    if (curve) node.curve_public = std::move(*curve);
     node.dc_index = *dc_index;
     node.dc = topology_.datacenters_[*dc_index].name;
     topology_.datacenters_[*dc_index].nodes.push_back(topology_.nodes_.size());
@@ -529,6 +567,16 @@ class TopologyParser {
   }
 
   void CheckAcrossNodes() {
+    const auto keyed = std::find_if(curve_keys_.begin(), curve_keys_.end(),
+                                    [](const CurveKeyUse& u) { return u.present; });
+    if (keyed != curve_keys_.end()) {
+      for (const CurveKeyUse& u : curve_keys_) {
+        if (u.present) continue;
+        Report(u.line, u.path + ".curve_public",
+               "required key is missing: " + keyed->path +
+                   " has one, and CURVE is all or none (every node has a key, or no node has)");
+      }
+    }
     if (requested_replicas_ > 0 && node_tables_ > 0 &&
         requested_replicas_ > static_cast<int64_t>(node_tables_)) {
       Report(replicas_line_, "cluster.replicas",
@@ -561,6 +609,13 @@ class TopologyParser {
   std::map<std::string, uint32_t> id_lines_;
   std::map<uint64_t, std::pair<std::string, uint32_t>> replica_ids_;
   std::map<std::string, std::pair<std::string, uint32_t>> endpoint_owners_;
+  std::map<std::string, std::pair<std::string, uint32_t>> curve_owners_;
+  struct CurveKeyUse {
+    std::string path;  // the node's key path
+    uint32_t line;     // the node's table
+    bool present;      // it has a curve_public key (valid or not)
+  };
+  std::vector<CurveKeyUse> curve_keys_;
 };
 
 Result<Topology> ParseTopology(std::string_view text, std::string_view source_name) {

@@ -10,7 +10,9 @@
 //   * no host:port appears twice among all client, repl, sync and metrics
 //     endpoints of all nodes;
 //   * 1 <= weight <= kMaxWeight, and the ring's token count (sum of weights
-//     times vnodes) is at most kMaxRingTokens.
+//     times vnodes) is at most kMaxRingTokens;
+//   * either every node has a curve_public key or none has; each is the Z85
+//     text of 32 bytes, and no two nodes share one.
 // Nodes are kept in file order; a node's index is its position in nodes().
 // Placement never depends on that order (the ring sorts by position and id).
 #pragma once
@@ -57,6 +59,7 @@ struct Node {
   Endpoint repl;                    // ZeroMQ PUB, "tcp://host:port"
   Endpoint sync;                    // ZeroMQ ROUTER, "tcp://host:port"
   std::optional<Endpoint> metrics;  // HTTP /metrics, "host:port"
+  std::string curve_public;         // CURVE public key, Z85 (40 chars); "" without CURVE
   uint32_t line = 0;                // line of the node's table in the file
 };
 
@@ -81,6 +84,9 @@ class Topology {
   const std::vector<Node>& nodes() const { return nodes_; }
   // Every datacenter, in file order.
   const std::vector<Datacenter>& datacenters() const { return datacenters_; }
+
+  // Whether the nodes carry CURVE keys (then all of them do).
+  bool curve() const { return !nodes_.empty() && !nodes_[0].curve_public.empty(); }
 
   // The index of the node with this id, or nullopt.
   std::optional<size_t> FindNode(std::string_view id) const;
@@ -122,6 +128,10 @@ Result<Topology> LoadTopologyFile(const std::string& path);
 // address or a bracketed IPv6 literal; port is decimal in [1, 65535].
 // Returns nullopt when the text does not have that shape. Thread-safe.
 std::optional<Endpoint> ParseEndpoint(std::string_view text, bool tcp);
+
+// Whether `text` is a CURVE key as Z85: 40 characters of the Z85 alphabet
+// whose 5-character groups each encode a 32-bit value. Thread-safe.
+bool IsZ85Key(std::string_view text);
 
 namespace detail {
 // ParseTopology with the replica-id function replaced, so that tests can

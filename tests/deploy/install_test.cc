@@ -33,7 +33,7 @@ TEST_CASE("Install: cmake --install puts the programs, the unit and the guide in
                  &status);
   INFO(out);
   REQUIRE(status == 0);
-  for (const char* program : {"geokv-server", "geokv-ring", "geokv-check"}) {
+  for (const char* program : {"geokv-server", "geokv-ring", "geokv-check", "geokv-keygen"}) {
     INFO(program);
     CHECK(Executable(prefix.path() + "/bin/" + program));
   }

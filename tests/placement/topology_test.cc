@@ -115,6 +115,54 @@ TEST_CASE("Topology: optional keys are read when present", "[unit]") {
   CHECK(n.metrics->port == 7301);
 }
 
+// Two valid CURVE public keys (from zmq_curve_keypair).
+constexpr char kKeyA[] = "[f61R]rS3Qz+i-TIcF}qoWE1?hXM2Dk/g?-ea?1&";
+constexpr char kKeyB[] = ">EK:j%d!^]o)hW{}L1}ME*KWj/>F4)V&:?Pjq^-J";
+
+std::string WithCurve(const char* key1, const char* key2) {
+  std::string text = std::string(kValid) + std::string(kSecondNode);
+  if (key1 != nullptr) {
+    text = With("  id = \"n1\"\n",
+                "  id = \"n1\"\n  curve_public = \"" + std::string(key1) + "\"\n", text);
+  }
+  if (key2 != nullptr) {
+    text = With("  id = \"n2\"\n",
+                "  id = \"n2\"\n  curve_public = \"" + std::string(key2) + "\"\n", text);
+  }
+  return With("replicas = 1\n", "replicas = 2\n", text);
+}
+
+TEST_CASE("Topology: CURVE public keys are all or none, valid Z85 and distinct", "[unit]") {
+  Result<Topology> keyed = ParseTopology(WithCurve(kKeyA, kKeyB), "t.toml");
+  REQUIRE(keyed.ok());
+  CHECK(keyed->curve());
+  CHECK(keyed->nodes()[0].curve_public == kKeyA);
+  CHECK(keyed->nodes()[1].curve_public == kKeyB);
+  Result<Topology> plain = ParseTopology(WithCurve(nullptr, nullptr), "t.toml");
+  REQUIRE(plain.ok());
+  CHECK_FALSE(plain->curve());
+  CHECK(plain->nodes()[0].curve_public.empty());
+
+  CHECK(ErrorOf(WithCurve(kKeyA, nullptr)) ==
+        "t.toml:15: datacenters[0].nodes[1].curve_public: required key is missing: "
+        "datacenters[0].nodes[0] has one, and CURVE is all or none (every node has a key, or no "
+        "node has)");
+  CHECK(ErrorOf(WithCurve(kKeyA, kKeyA)) ==
+        "t.toml:17: datacenters[0].nodes[1].curve_public: the same key as "
+        "datacenters[0].nodes[0] (line 11): every node needs a key pair of its own");
+  // 39 characters; a character outside Z85; a group above 2^32 - 1 ("%%%%%").
+  for (const std::string& bad : {std::string(kKeyA).substr(1), "\"" + std::string(kKeyA).substr(1),
+                                 "%%%%%" + std::string(kKeyA).substr(5)}) {
+    std::string escaped;
+    for (char c : bad) escaped += c == '"' ? std::string("\\\"") : std::string(1, c);
+    const std::string message = ErrorOf(WithCurve(escaped.c_str(), kKeyB));
+    CHECK(message.find("t.toml:11: datacenters[0].nodes[0].curve_public: must be a CURVE public "
+                       "key: 40 Z85 characters, as geokv-keygen prints (got ") == 0);
+  }
+  CHECK(IsZ85Key(kKeyA));
+  CHECK_FALSE(IsZ85Key("#####" + std::string(kKeyA).substr(5)));  // 85^5 - 1 > 2^32 - 1
+}
+
 TEST_CASE("Topology: inline tables and arrays are the same data as [[tables]]", "[unit]") {
   const std::string text =
       "cluster = { name = \"t\", partitions = 8, replicas = 1 }\n"
@@ -251,7 +299,7 @@ TEST_CASE("Topology: each validation error names file, line and key exactly", "[
        "t.toml:8: datacenters[0].region: unknown key (expected one of: name, nodes)"},
       {"unknown node key", With("  id = \"n1\"\n", "  id = \"n1\"\n  zone = \"z\"\n"),
        "t.toml:11: datacenters[0].nodes[0].zone: unknown key (expected one of: id, rack, weight, "
-       "client, repl, sync, metrics)"},
+       "client, repl, sync, metrics, curve_public)"},
       {"unknown key that needs quoting", With("replicas = 1\n", "replicas = 1\n\"a b\" = 1\n"),
        "t.toml:5: cluster.\"a b\": unknown key (expected one of: name, partitions, replicas, "
        "vnodes)"},

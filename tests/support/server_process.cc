@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "common/subprocess.h"
+#include "replica/transport/curve_keys.h"
 
 #ifndef GEOKV_SERVER_BIN
 #error "GEOKV_SERVER_BIN must name the geokv-server binary"
@@ -68,11 +69,9 @@ TestCluster::TestCluster(int dcs, int nodes_per_dc, int replicas, int partitions
       if (used.insert(port).second) return port;
     }
   };
-  std::ostringstream toml;
-  toml << "[cluster]\nname = \"test\"\npartitions = " << partitions << "\nreplicas = " << replicas
-       << "\nvnodes = 64\n";
+  partitions_ = partitions;
+  replicas_ = replicas;
   for (int d = 0; d < dcs; ++d) {
-    toml << "\n[[datacenters]]\nname = \"dc" << d + 1 << "\"\n";
     for (int n = 0; n < nodes_per_dc; ++n) {
       NodeSpec spec;
       spec.dc = "dc" + std::to_string(d + 1);
@@ -81,17 +80,43 @@ TestCluster::TestCluster(int dcs, int nodes_per_dc, int replicas, int partitions
       spec.repl_port = unique_port();
       spec.sync_port = unique_port();
       spec.metrics_port = unique_port();
-      toml << "\n  [[datacenters.nodes]]\n  id = \"" << spec.id
-           << "\"\n  client = \"127.0.0.1:" << spec.client_port
-           << "\"\n  repl = \"tcp://127.0.0.1:" << spec.repl_port
-           << "\"\n  sync = \"tcp://127.0.0.1:" << spec.sync_port
-           << "\"\n  metrics = \"127.0.0.1:" << spec.metrics_port << "\"\n";
       nodes_.push_back(spec);
     }
   }
   topology_path_ = dir_.path() + "/topology.toml";
-  std::ofstream(topology_path_) << toml.str();
+  WriteTopology();
   pids_.assign(nodes_.size(), 0);
+}
+
+void TestCluster::WriteTopology() {
+  std::ostringstream toml;
+  toml << "[cluster]\nname = \"test\"\npartitions = " << partitions_ << "\nreplicas = " << replicas_
+       << "\nvnodes = 64\n";
+  std::string dc;
+  for (const NodeSpec& spec : nodes_) {
+    if (spec.dc != dc) {
+      dc = spec.dc;
+      toml << "\n[[datacenters]]\nname = \"" << dc << "\"\n";
+    }
+    toml << "\n  [[datacenters.nodes]]\n  id = \"" << spec.id
+         << "\"\n  client = \"127.0.0.1:" << spec.client_port
+         << "\"\n  repl = \"tcp://127.0.0.1:" << spec.repl_port
+         << "\"\n  sync = \"tcp://127.0.0.1:" << spec.sync_port
+         << "\"\n  metrics = \"127.0.0.1:" << spec.metrics_port << "\"\n";
+    if (!spec.curve_public.empty()) toml << "  curve_public = \"" << spec.curve_public << "\"\n";
+  }
+  std::ofstream(topology_path_) << toml.str();
+}
+
+void TestCluster::UseCurve() {
+  for (NodeSpec& spec : nodes_) {
+    auto keys = replica::GenerateCurveKeyPair();
+    if (!keys.ok()) std::abort();
+    spec.curve_public = keys->public_key;
+    spec.curve_secret_file = dir_.path() + "/" + spec.id + ".key";
+    if (!replica::WriteCurveSecretFile(spec.curve_secret_file, keys->secret_key).ok()) std::abort();
+  }
+  WriteTopology();
 }
 
 TestCluster::~TestCluster() {
@@ -108,6 +133,10 @@ Status TestCluster::Start(size_t i, const std::vector<std::string>& extra_flags,
        {std::string(GEOKV_SERVER_BIN), std::string("--topology"), topology_path_,
         std::string("--node"), n.id, std::string("--data"), dir_.path() + "/" + n.id}) {
     argv.push_back(arg);
+  }
+  if (!n.curve_secret_file.empty()) {
+    argv.push_back("--curve-secret-file");
+    argv.push_back(n.curve_secret_file);
   }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   const std::string log = dir_.path() + "/" + n.id + ".log";

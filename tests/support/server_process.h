@@ -38,7 +38,9 @@ struct NodeSpec {
   uint16_t client_port = 0;
   uint16_t repl_port = 0;
   uint16_t sync_port = 0;
-  uint16_t metrics_port = 0;  // HTTP /metrics
+  uint16_t metrics_port = 0;      // HTTP /metrics
+  std::string curve_public;       // with UseCurve: its public key (Z85)
+  std::string curve_secret_file;  // with UseCurve: its secret key file
 };
 
 class TestCluster {
@@ -51,6 +53,11 @@ class TestCluster {
   const std::vector<NodeSpec>& nodes() const { return nodes_; }
   const std::string& topology_path() const { return topology_path_; }
   const std::string& dir() const { return dir_.path(); }
+
+  // CURVE between the nodes: makes a key pair per node (secret key files in
+  // dir()), rewrites the topology with every node's curve_public, and makes
+  // Start pass each node its --curve-secret-file. Call before any Start.
+  void UseCurve();
 
   // Starts node i (with extra flags) and waits until it accepts connections.
   // `launcher`, if given, is run instead, with the server's command line
@@ -75,7 +82,11 @@ class TestCluster {
   replica::RespClient Client(size_t i);
 
  private:
+  void WriteTopology();
+
   TempDir dir_;
+  int partitions_ = 0;
+  int replicas_ = 0;
   std::vector<NodeSpec> nodes_;
   std::vector<pid_t> pids_;
   std::string topology_path_;

@@ -15,6 +15,7 @@
 #include "common/assert.h"
 #include "common/subprocess.h"
 #include "replica/resp/resp_client.h"
+#include "replica/transport/curve_keys.h"
 
 namespace geokv::check {
 
@@ -27,14 +28,15 @@ constexpr int kClient = 0, kRepl = 1, kSync = 2;
 }  // namespace
 
 ClusterControl::ClusterControl(const placement::Topology& topology, std::string server,
-                               std::string dir, std::vector<std::string> extra_flags)
+                               std::string dir, std::vector<std::string> extra_flags, bool curve)
     : topology_(topology),
       server_(std::move(server)),
       dir_(std::move(dir)),
       extra_flags_(std::move(extra_flags)),
       pids_(topology.nodes().size(), 0),
       paused_(topology.nodes().size(), false),
-      has_backup_(topology.nodes().size(), false) {}
+      has_backup_(topology.nodes().size(), false),
+      curve_(curve || topology.curve()) {}
 
 ClusterControl::~ClusterControl() { Shutdown(); }
 
@@ -56,6 +58,7 @@ std::string ClusterControl::DerivedTopology(size_t self,
       toml << "\n  [[datacenters.nodes]]\n  id = " << Quote(node.id) << "\n";
       if (!node.rack.empty()) toml << "  rack = " << Quote(node.rack) << "\n";
       toml << "  weight = " << node.weight << "\n";
+      if (curve_) toml << "  curve_public = " << Quote(curve_public_[i]) << "\n";
       if (i == self) {
         toml << "  client = " << Quote(node.client.text) << "\n  repl = " << Quote(node.repl.text)
              << "\n  sync = " << Quote(node.sync.text) << "\n";
@@ -88,6 +91,16 @@ Status ClusterControl::Launch() {
     }
   }
   if (Status s = proxy_.Start(links); !s.ok()) return s;
+  for (size_t i = 0; curve_ && i < n; ++i) {
+    auto keys = replica::GenerateCurveKeyPair();
+    if (!keys.ok()) return keys.status();
+    curve_public_.push_back(keys->public_key);
+    curve_secret_files_.push_back(dir_ + "/" + nodes[i].id + ".key");
+    if (Status s = replica::WriteCurveSecretFile(curve_secret_files_.back(), keys->secret_key);
+        !s.ok()) {
+      return s;
+    }
+  }
   std::vector<std::vector<uint16_t>> ports(n * n);
   size_t next = 0;
   for (size_t target = 0; target < n; ++target) {
@@ -113,6 +126,7 @@ Status ClusterControl::Start(size_t i) {
   const auto& node = topology_.nodes()[i];
   std::vector<std::string> argv = {server_, "--topology", topologies_[i],      "--node",
                                    node.id, "--data",     dir_ + "/" + node.id};
+  if (curve_) argv.insert(argv.end(), {"--curve-secret-file", curve_secret_files_[i]});
   argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
   auto pid = Spawn(std::move(argv), logs_[i]);
   if (!pid.ok()) return pid.status();

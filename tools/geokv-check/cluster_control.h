@@ -25,9 +25,12 @@ namespace geokv::check {
 class ClusterControl {
  public:
   // server: the geokv-server binary; dir: where data, logs and the derived
-  // topologies go; extra_flags: passed to every server.
+  // topologies go; extra_flags: passed to every server. curve (implied when
+  // the topology has keys, whose secret keys the checker does not have):
+  // Launch makes a key pair per node, secret key files in dir, and the nodes
+  // replicate over CURVE (the WAN proxy forwards the encrypted bytes).
   ClusterControl(const placement::Topology& topology, std::string server, std::string dir,
-                 std::vector<std::string> extra_flags);
+                 std::vector<std::string> extra_flags, bool curve = false);
   ~ClusterControl();
 
   // Starts the proxy and every node; waits until each answers PING.
@@ -64,6 +67,8 @@ class ClusterControl {
   std::vector<bool> paused_;
   std::vector<bool> has_backup_;
   std::vector<std::string> topologies_, logs_;
+  bool curve_;
+  std::vector<std::string> curve_public_, curve_secret_files_;  // by node, with curve_
 };
 
 }  // namespace geokv::check

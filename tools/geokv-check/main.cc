@@ -74,7 +74,8 @@ struct Options {
   int clients_per_dc = 2;
   int keys = 4;
   std::string converge_timeout = "60s";
-  bool keep = false;  // leave a failed cluster running for a post-mortem
+  bool keep = false;   // leave a failed cluster running for a post-mortem
+  bool curve = false;  // launched nodes replicate over CURVE with fresh keys
 };
 
 // Reads partition -> digest from every reachable node.
@@ -253,7 +254,8 @@ int Run(const Options& o, const std::string& command_line) {
   if (o.launch) {
     char pattern[] = "/tmp/geokv-check-XXXXXX";
     work_dir = ::mkdtemp(pattern);
-    cluster = std::make_unique<ClusterControl>(*topology, o.server, work_dir, o.server_flags);
+    cluster =
+        std::make_unique<ClusterControl>(*topology, o.server, work_dir, o.server_flags, o.curve);
     if (Status s = cluster->Launch(); !s.ok()) {
       std::fprintf(stderr, "geokv-check: %s\n", s.message().c_str());
       return 2;
@@ -529,6 +531,9 @@ int main(int argc, char** argv) {
   app.add_option("--keys", o.keys, "keys per type (small: conflicts happen)")
       ->check(CLI::Range(1, 1000));
   app.add_option("--converge-timeout", o.converge_timeout, "how long replicas may take to agree");
+  app.add_flag("--curve", o.curve,
+               "with --launch: make a CURVE key pair per node (in the work directory) and run "
+               "the cluster with CURVE between nodes (implied by a topology with keys)");
   app.add_flag("--keep", o.keep, "after a FAIL, leave the cluster running for inspection");
   CLI11_PARSE(app, argc, argv);
   if (o.seed == 0) o.seed = std::random_device{}() | 1;

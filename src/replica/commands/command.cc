@@ -9,7 +9,8 @@ namespace geokv::replica {
 
 namespace {
 
-constexpr uint32_t kW = kWrite, kR = kReadOnly, kF = kFast, kA = kAdmin, kT = kTransactionControl;
+constexpr uint32_t kW = kWrite, kR = kReadOnly, kF = kFast, kA = kAdmin, kT = kTransactionControl,
+                   kN = kNoAuth, kS = kSubcommands;
 
 // name, arity, flags, first key, last key, key step, handler[, key finder].
 const std::vector<CommandSpec>& Table() {
@@ -18,11 +19,11 @@ const std::vector<CommandSpec>& Table() {
         // connection (t_connection.cc)
         {"ping", -1, kF, 0, 0, 0, CmdPing},
         {"echo", 2, kF, 0, 0, 0, CmdEcho},
-        {"quit", -1, kF | kT, 0, 0, 0, CmdQuit},
+        {"quit", -1, kF | kT | kN, 0, 0, 0, CmdQuit},
         {"select", 2, kF, 0, 0, 0, CmdSelect},
-        {"auth", -2, kF, 0, 0, 0, CmdAuth},
-        {"hello", -1, kF, 0, 0, 0, CmdHello},
-        {"client", -2, 0, 0, 0, 0, CmdClient},
+        {"auth", -2, kF | kN, 0, 0, 0, CmdAuth},
+        {"hello", -1, kF | kN, 0, 0, 0, CmdHello},
+        {"client", -2, kS, 0, 0, 0, CmdClient},
         // transactions (t_transaction.cc)
         {"multi", 1, kF | kT, 0, 0, 0, CmdMulti},
         {"exec", 1, kT, 0, 0, 0, CmdExec},
@@ -30,11 +31,12 @@ const std::vector<CommandSpec>& Table() {
         {"watch", -2, kF | kT, 0, 0, 0, CmdWatch},
         {"unwatch", 1, kF, 0, 0, 0, CmdUnwatch},
         // server (t_server.cc)
-        {"command", -1, 0, 0, 0, 0, CmdCommand},
-        {"config", -2, kA, 0, 0, 0, CmdConfig},
+        {"command", -1, kS, 0, 0, 0, CmdCommand},
+        {"acl", -2, kA | kS, 0, 0, 0, CmdAcl},
+        {"config", -2, kA | kS, 0, 0, 0, CmdConfig},
         {"info", -1, 0, 0, 0, 0, CmdInfo},
-        {"slowlog", -2, kA, 0, 0, 0, CmdSlowLog},
-        {"latency", -2, kA, 0, 0, 0, CmdLatency},
+        {"slowlog", -2, kA | kS, 0, 0, 0, CmdSlowLog},
+        {"latency", -2, kA | kS, 0, 0, 0, CmdLatency},
         {"wait", 3, 0, 0, 0, 0, CmdWait},
         // key space (t_generic.cc)
         {"dbsize", 1, kR | kF, 0, 0, 0, CmdDbSize},
@@ -51,7 +53,7 @@ const std::vector<CommandSpec>& Table() {
         {"rename", 3, kW, 1, 2, 1, CmdRename},
         {"renamenx", 3, kW | kF, 1, 2, 1, CmdRenameNx},
         {"copy", -3, kW, 1, 2, 1, CmdCopy},
-        {"object", -2, kR, 0, 0, 0, CmdObject, ObjectKeys},
+        {"object", -2, kR | kS, 0, 0, 0, CmdObject, ObjectKeys},
         {"time", 1, kR | kF, 0, 0, 0, CmdTime},
         // strings and counters (t_string.cc)
         {"get", 2, kR | kF, 1, 1, 1, CmdGet},

@@ -39,9 +39,15 @@ enum CommandFlags : uint32_t {
   // Runs at once inside MULTI instead of being queued (MULTI EXEC DISCARD
   // WATCH QUIT); not shown by COMMAND.
   kTransactionControl = 1 << 4,
+  // Runs before the client authenticated, whatever its user's rules (AUTH
+  // HELLO QUIT: Redis's no_auth).
+  kNoAuth = 1 << 5,
+  // Its first argument names a subcommand (CONFIG GET): errors about the
+  // command name "config|get", as Redis's do.
+  kSubcommands = 1 << 6,
 };
 inline constexpr uint32_t kAllCommandFlags =
-    kWrite | kReadOnly | kFast | kAdmin | kTransactionControl;
+    kWrite | kReadOnly | kFast | kAdmin | kTransactionControl | kNoAuth | kSubcommands;
 
 // What a data handler may use.
 struct CommandContext {

@@ -51,16 +51,21 @@ struct ClientSession {
   bool forwarder = false;                // another node's forwarding link (GEOKV.FORWARDER)
   Transaction multi;                     // MULTI ... EXEC
   std::shared_ptr<WatchedKeys> watched;  // WATCH; null: none
+  // The ACL user (access_control.h); "default" until AUTH succeeds.
+  std::string user = "default";
+  bool authenticated = false;
 };
 
 // A CONFIG parameter: its current value, and where CONFIG SET writes it
-// (nullptr: read-only): a positive integer into `settable`, or, for
-// parameters that take other integers, an integer in [min_value, max_value]
-// through `set_integer`.
+// (nullptr: read-only): a positive integer into `settable`; for a parameter
+// that takes other integers, an integer in [min_value, max_value] through
+// `set_integer`; for a text parameter, what CONFIG SET calls (it returns the
+// reason it refuses, empty when it applied the value).
 struct ConfigParam {
   const char* name;
   std::string value;
   size_t* settable;
+  std::function<std::string(const std::string&)> set_text = nullptr;
   std::function<void(int64_t)> set_integer = nullptr;
   int64_t min_value = 0;
   int64_t max_value = INT64_MAX;
@@ -87,11 +92,15 @@ struct ClientInfo {
 class SlowLog;
 class LatencyMonitor;
 
+class AccessControl;
+
 // The server-level services connection commands use. Implemented by the node;
 // called on the I/O thread.
 class ServerControl {
  public:
   virtual ~ServerControl() = default;
+  // The node's ACL users (AUTH, HELLO AUTH, ACL).
+  virtual AccessControl& access() = 0;
   // The parameters CONFIG GET shows and CONFIG SET may change.
   virtual std::vector<ConfigParam> ConfigParams() = 0;
   // Answers INFO: `sections` is its arguments lower-cased and joined by

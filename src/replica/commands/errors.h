@@ -37,6 +37,17 @@ inline constexpr std::string_view kNotInTransaction =
 inline constexpr std::string_view kTransactionTooLarge =
     "ERR transaction too large: at most 100000 commands and 64 MiB queued";
 
+// Authentication and ACLs, in Redis 7.0's wording (Redis 7.2 words NOPERM
+// differently; clients match on the code).
+inline constexpr std::string_view kNoAuth = "NOAUTH Authentication required.";
+inline constexpr std::string_view kWrongPass =
+    "WRONGPASS invalid username-password pair or user is disabled.";
+// + the command's name + "' command".
+inline constexpr std::string_view kNoPermCommandPrefix =
+    "NOPERM this user has no permissions to run the '";
+inline constexpr std::string_view kNoPermKey =
+    "NOPERM this user has no permissions to access one of the keys used as arguments";
+
 // Data commands, in Redis 7.0's wording (issue 13).
 inline constexpr std::string_view kPositiveCount = "ERR value is out of range, must be positive";
 inline constexpr std::string_view kCountRange =

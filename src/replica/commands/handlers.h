@@ -122,6 +122,7 @@ void CmdDiscard(ConnectionContext&, const Args&);
 void CmdWatch(ConnectionContext&, const Args&);
 void CmdUnwatch(ConnectionContext&, const Args&);
 // t_server.cc
+void CmdAcl(ConnectionContext&, const Args&);  // t_acl.cc
 void CmdCommand(ConnectionContext&, const Args&);
 void CmdConfig(ConnectionContext&, const Args&);
 void CmdInfo(ConnectionContext&, const Args&);

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "crdt/scalar.h"
+#include "replica/commands/access_control.h"
 #include "replica/commands/command_util.h"
 #include "replica/commands/handlers.h"
 
@@ -31,25 +32,19 @@ void CmdSelect(ConnectionContext& ctx, const Args& args) {
   ctx.reply.Simple("OK");
 }
 
-namespace {
-// The only user until ACLs exist: "default", with no password (any password is
-// accepted for it, as Redis accepts for a nopass user).
-bool Authenticates(const std::string& user, const std::string& /*password*/) {
-  return user == "default";
-}
-constexpr std::string_view kWrongPass =
-    "WRONGPASS invalid username-password pair or user is disabled.";
-}  // namespace
-
 // AUTH [username] password
 void CmdAuth(ConnectionContext& ctx, const Args& args) {
   if (args.size() > 3) return ctx.reply.Error(errors::kSyntax);
-  if (args.size() == 2) {
+  AccessControl& access = ctx.server.access();
+  if (args.size() == 2 && access.DefaultIsNopass()) {
     return ctx.reply.Error(
         "ERR AUTH <password> called without any password configured for the default user. Are "
         "you sure your configuration is correct?");
   }
-  if (!Authenticates(args[1], args[2])) return ctx.reply.Error(kWrongPass);
+  const std::string& user = args.size() == 2 ? "default" : args[1];
+  if (!access.Authenticate(ctx.client, user, args.back())) {
+    return ctx.reply.Error(errors::kWrongPass);
+  }
   ctx.reply.Simple("OK");
 }
 
@@ -68,13 +63,21 @@ void CmdHello(ConnectionContext& ctx, const Args& args) {
   for (size_t i = 2; i < args.size(); ++i) {
     const size_t left = args.size() - i - 1;  // arguments after this option word
     if (EqualsIgnoreCase(args[i], "auth") && left >= 2) {
-      if (!Authenticates(args[i + 1], args[i + 2])) return ctx.reply.Error(kWrongPass);
+      if (!ctx.server.access().Authenticate(ctx.client, args[i + 1], args[i + 2])) {
+        return ctx.reply.Error(errors::kWrongPass);
+      }
       i += 2;
     } else if (EqualsIgnoreCase(args[i], "setname") && left >= 1) {
       name = &args[++i];
     } else {
       return ctx.reply.Error("ERR Syntax error in HELLO option '" + args[i].substr(0, 64) + "'");
     }
+  }
+  if (ctx.server.access().NeedsAuth(ctx.client)) {
+    return ctx.reply.Error(
+        "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
+        "AUTH <user> <pass> option can be used to authenticate the client and select the RESP "
+        "protocol version at the same time");
   }
   if (name != nullptr) ctx.client.name = *name;
   ctx.SetProtocol(protocol);

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "crdt/scalar.h"
+#include "replica/commands/acl_user.h"
 #include "replica/commands/command_util.h"
 #include "replica/commands/glob.h"
 #include "replica/commands/handlers.h"
@@ -29,7 +30,14 @@ void ReplyCommandInfo(RespWriter& reply, const CommandSpec& spec) {
   reply.Integer(spec.first_key);
   reply.Integer(spec.last_key);
   reply.Integer(spec.key_step);
-  for (int i = 0; i < 4; ++i) reply.ArrayHeader(0);  // ACL categories, tips, key specs, subcommands
+  std::vector<std::string> categories;
+  const uint32_t mask = AclCategories(spec);
+  for (size_t i = 0; i < kAclCategoryCount; ++i) {
+    if (mask & (uint32_t{1} << i)) categories.push_back(std::string("@") + kAclCategoryNames[i]);
+  }
+  reply.SetHeader(categories.size());
+  for (const std::string& c : categories) reply.Simple(c);
+  for (int i = 0; i < 3; ++i) reply.ArrayHeader(0);  // tips, key specs, subcommands
 }
 
 }  // namespace
@@ -79,10 +87,15 @@ void CmdConfig(ConnectionContext& ctx, const Args& args) {
   } else if (EqualsIgnoreCase(args[1], "set") && args.size() >= 4 && args.size() % 2 == 0) {
     // Validate every pair first: all or nothing, as Redis does.
     std::vector<std::pair<const ConfigParam*, int64_t>> changes;
+    std::vector<std::pair<const ConfigParam*, const std::string*>> text_changes;
     for (size_t i = 2; i + 1 < args.size(); i += 2) {
       const ConfigParam* found = nullptr;
       for (const ConfigParam& p : params) {
         if (EqualsIgnoreCase(args[i], p.name)) found = &p;
+      }
+      if (found != nullptr && found->set_text) {
+        text_changes.emplace_back(found, &args[i + 1]);
+        continue;
       }
       if (found == nullptr || (found->settable == nullptr && !found->set_integer)) {
         return w.Error("ERR Unknown option or number of arguments for CONFIG SET - '" +
@@ -99,6 +112,12 @@ void CmdConfig(ConnectionContext& ctx, const Args& args) {
                                            : std::string("must be a positive integer")));
       }
       changes.emplace_back(found, *value);
+    }
+    for (auto [param, text] : text_changes) {
+      if (std::string refused = param->set_text(*text); !refused.empty()) {
+        return w.Error("ERR CONFIG SET failed (possibly related to argument '" +
+                       std::string(param->name) + "') - " + refused);
+      }
     }
     for (auto [param, value] : changes) {
       if (param->set_integer) {

@@ -104,7 +104,8 @@ class Forwarder::Link : public std::enable_shared_from_this<Link> {
     return std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms_);
   }
 
-  // Every new connection first says it is a forwarding link (the target then
+  // Every new connection first authenticates (when the cluster has a secret),
+  // says it is a forwarding link (the target then
   // never forwards its requests again: one hop at most) and, for RESP3
   // clients, switches to RESP3 so replies pass through unchanged.
   void Connect() {
@@ -112,6 +113,10 @@ class Forwarder::Link : public std::enable_shared_from_this<Link> {
     waiting_.push_front(Waiting{nullptr, Deadline()});
     if (protocol_ != kResp2) {
       handshake += EncodeRequest({"HELLO", std::to_string(protocol_)});
+      waiting_.push_front(Waiting{nullptr, Deadline()});
+    }
+    if (!owner_.user_.empty()) {
+      handshake = EncodeRequest({"AUTH", owner_.user_, owner_.password_}) + handshake;
       waiting_.push_front(Waiting{nullptr, Deadline()});
     }
     out_.insert(0, handshake);

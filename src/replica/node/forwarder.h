@@ -5,7 +5,8 @@
 // replies pass through in the client's protocol), opened on first use and
 // reopened after a failure. Each connection first announces itself with
 // GEOKV.FORWARDER, so the target never forwards a forwarded request again (at
-// most one hop, whatever two nodes believe about placement). Requests to one
+// most one hop, whatever two nodes believe about placement), after
+// authenticating as the peer user when the cluster has a secret. Requests to one
 // node are written in order and replies are matched first-in first-out, as the
 // Redis protocol guarantees. A request that cannot be delivered (connection
 // refused, closed, or no reply within timeout_ms of its sending, however much
@@ -58,6 +59,13 @@ class Forwarder {
   // block (GEOKV.WAITOWN) and must not hold up the shared link's others.
   void Ask(const ForwardTarget& target, const Args& args, int64_t timeout_ms, Reply reply);
 
+  // The user and password each new connection authenticates with before
+  // anything else (the target's peer user, access_control.h); empty: none.
+  void set_credentials(std::string user, std::string password) {
+    user_ = std::move(user);
+    password_ = std::move(password);
+  }
+
   uint64_t forwarded() const { return forwarded_; }
   uint64_t failed() const { return failed_; }
 
@@ -66,6 +74,7 @@ class Forwarder {
   boost::asio::io_context& io_;
   size_t max_in_flight_;
   int timeout_ms_;
+  std::string user_, password_;
   std::map<std::pair<std::string, int>, std::shared_ptr<Link>> links_;  // by (node id, protocol)
   uint64_t forwarded_ = 0;
   uint64_t failed_ = 0;

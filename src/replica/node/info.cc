@@ -222,6 +222,9 @@ void ReplicationSection(InfoWriter& w, const NodeReport& r) {
     w.Field("repl_bytes_sent", snap.transport->bytes_sent);
     w.Field("repl_messages_sent", snap.transport->messages_sent);
     w.Field("repl_inbound_dropped", snap.transport->inbound_dropped);
+    // Peers refused by CURVE: a key not in the topology, or a request in
+    // another node's name.
+    w.Field("repl_curve_refused", snap.transport->curve_refused);
   }
 }
 

@@ -195,6 +195,10 @@ void Replication(PromWriter& w, const NodeReport& r) {
     w.Single("geokv_replication_inbound_dropped_total", "counter",
              "Inbound replication messages dropped on a full queue (recovered by catch-up).",
              t.inbound_dropped);
+    w.Single("geokv_replication_curve_refused_total", "counter",
+             "Peers refused by CURVE: a key not in the topology, or a request in another node's "
+             "name.",
+             t.curve_refused);
   }
 }
 

@@ -147,6 +147,10 @@ void Node::Dispatch(ClientSession& client, Args args, Reply reply) {
     stats_.CountError(out);
     return reply(std::move(out));
   }
+  if (auto denied = access_.Check(client, *spec, args)) {
+    client.multi.aborted |= client.multi.active;
+    return reply(ErrorReply(*denied));
+  }
   if (client.multi.active && !(spec->flags & kTransactionControl)) {
     return Queue(*spec, client, std::move(args), std::move(reply));
   }
@@ -203,6 +207,11 @@ Reply Node::Measured(const CommandSpec& spec, const ClientSession& client, const
     if (stats_.latency.Wants(us / 1000)) stats_.latency.Add("command", us / 1000);
     reply(std::move(resp));
   };
+}
+
+void Node::set_cluster_secret(const std::string& secret) {
+  access_.SetPeerSecret(secret);
+  forwarder_.set_credentials(std::string(AccessControl::kPeerUser), secret);
 }
 
 void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSession& client,
@@ -574,12 +583,29 @@ std::vector<ConfigParam> Node::ConfigParams() {
        &o.output_buffer_limit_bytes},
       {"geokv-max-pending-requests", std::to_string(o.max_pending_requests),
        &o.max_pending_requests},
-      {"slowlog-log-slower-than", std::to_string(stats_.slowlog.slower_than_us()), nullptr,
+      {"slowlog-log-slower-than", std::to_string(stats_.slowlog.slower_than_us()), nullptr, nullptr,
        [this](int64_t us) { stats_.slowlog.set_slower_than_us(us); }, -1},
-      {"slowlog-max-len", std::to_string(stats_.slowlog.max_len()), nullptr,
+      {"slowlog-max-len", std::to_string(stats_.slowlog.max_len()), nullptr, nullptr,
        [this](int64_t len) { stats_.slowlog.set_max_len(len); }, 0, SlowLog::kEntriesMax},
-      {"latency-monitor-threshold", std::to_string(stats_.latency.threshold_ms()), nullptr,
+      {"latency-monitor-threshold", std::to_string(stats_.latency.threshold_ms()), nullptr, nullptr,
        [this](int64_t ms) { stats_.latency.set_threshold_ms(ms); }, 0},
+      // TLS (read-only: set by geokv-server's --tls-* flags).
+      {"tls-port", std::to_string(server_->tls().port), nullptr},
+      {"tls-cert-file", server_->tls().cert_file, nullptr},
+      {"tls-key-file", server_->tls().key_file, nullptr},
+      {"tls-ca-cert-file", server_->tls().ca_cert_file, nullptr},
+      {"tls-auth-clients", server_->tls().auth_clients, nullptr},
+      {"requirepass", access_.requirepass(), nullptr,
+       [this](const std::string& password) -> std::string {
+         // Forwarded requests must still authenticate at their targets.
+         if (!password.empty() && !access_.HasPeerSecret() &&
+             table_.topology().nodes().size() > 1) {
+           return "a multi-node topology needs --cluster-secret-file for a password";
+         }
+         access_.SetRequirePass(password);
+         return "";
+       }},
+      {"aclfile", access_.aclfile(), nullptr},
       {"save", "", nullptr},
       {"appendonly", "no", nullptr},
       {"databases", "1", nullptr},

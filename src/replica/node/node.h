@@ -19,6 +19,7 @@
 
 #include "crdt/hlc.h"
 #include "placement/ring.h"
+#include "replica/commands/access_control.h"
 #include "replica/node/active_expiry.h"
 #include "replica/node/forwarder.h"
 #include "replica/node/node_replication.h"
@@ -43,6 +44,7 @@ class Node final : public Dispatcher, public ServerControl {
   void Dispatch(ClientSession& client, Args args, Reply reply) override;
 
   // ServerControl (I/O thread).
+  AccessControl& access() override { return access_; }
   std::vector<ConfigParam> ConfigParams() override;
   void Info(const std::string& sections, Reply reply) override;
   std::vector<ClientInfo> Clients() override;
@@ -64,6 +66,10 @@ class Node final : public Dispatcher, public ServerControl {
   // The server whose limits CONFIG GET/SET show and change, and whose counters
   // INFO shows. Set once before serving.
   void set_server(Server* server) { server_ = server; }
+  // The secret nodes authenticate to each other with (access_control.h): this
+  // node accepts it for the peer user, and its forwarder presents it. Set
+  // once before serving.
+  void set_cluster_secret(const std::string& secret);
   // The replication of this node's partitions; without it (tests, N=1 tools)
   // deltas are only logged. Set once before serving.
   void set_replication(NodeReplication* replication) { replication_ = replication; }
@@ -145,6 +151,7 @@ class Node final : public Dispatcher, public ServerControl {
   uint64_t testing_sets_seen_ = 0;           // I/O thread
   std::vector<PendingCommand> batch_;        // I/O thread only
   Forwarder forwarder_;                      // I/O thread only
+  AccessControl access_;                     // I/O thread only
   static constexpr size_t kMaxBatch = 1024;
   static constexpr size_t kTransactionCommandsMax = 100'000;
   static constexpr size_t kTransactionBytesMax = size_t{64} << 20;

@@ -106,9 +106,19 @@ Status NodeReplication::Start() {
   options.send_high_water_mark = settings_.send_high_water_mark;
   options.receive_high_water_mark = settings_.receive_high_water_mark;
   options.inbound_queue_max = settings_.inbound_queue_max;
+  options.curve_public_key = settings_.curve_public_key;
+  options.curve_secret_key = settings_.curve_secret_key;
+  if (table_.topology().curve() != !settings_.curve_secret_key.empty()) {
+    return Status::Invalid(table_.topology().curve()
+                               ? "the topology has CURVE keys, but this node has no secret key"
+                               : "this node has a CURVE secret key, but the topology no keys");
+  }
+  if (table_.topology().curve()) {
+    for (const placement::Node& node : nodes) options.curve_clients[node.curve_public] = node.id;
+  }
   for (const auto& [n, partitions] : shared) {
-    options.peers.push_back(
-        TransportPeer{nodes[n].id, nodes[n].repl.text, nodes[n].sync.text, partitions});
+    options.peers.push_back(TransportPeer{nodes[n].id, nodes[n].repl.text, nodes[n].sync.text,
+                                          partitions, nodes[n].curve_public});
   }
   auto transport = Transport::Start(std::move(options), [this] { ScheduleInbound(); });
   if (!transport.ok()) return transport.status();

@@ -59,6 +59,11 @@ struct ReplicationSettings {
   // Fence own streams at start until peers report them (ReplicationCore::
   // FenceOwnStreams). Off only in tests that drive jobs with no peer running.
   bool fence_own_streams = true;
+  // CURVE on the replication channels (Transport): this node's key pair, Z85.
+  // Both set exactly when the topology has curve_public keys (Start fails
+  // otherwise); peers' keys and the keys admitted come from the topology.
+  std::string curve_public_key;
+  std::string curve_secret_key;
 };
 
 // What INFO replication and /metrics show of the replication.

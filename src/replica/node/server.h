@@ -11,6 +11,13 @@
 // whose unsent replies exceed output_buffer_limit_bytes is disconnected, as
 // Redis does; beyond max_clients new connections are refused with an error.
 //
+// TLS (ListenTls): a second port where connections start with a TLS handshake
+// (OpenSSL through Boost.Asio), bounded by tls_handshake_timeout_ms; a peer
+// that fails it (garbage instead of a ClientHello, a missing or untrusted
+// client certificate) is closed and counted. After the handshake a TLS
+// connection is the same connection code as a plaintext one (a template over
+// the stream type): the same parsing, pipelining and limits.
+//
 // Threading: all socket work runs on the io_context's thread(s); Stop() may be
 // called from any thread.
 #pragma once
@@ -29,6 +36,7 @@
 // without including it, which C++20 mode exposes.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <utility>
 
 #include "common/status.h"
@@ -43,6 +51,18 @@ struct ServerOptions {
   size_t max_pending_requests = 1024;
   size_t output_buffer_limit_bytes = size_t{256} << 20;
   size_t read_chunk_bytes = 64 * 1024;
+  size_t tls_handshake_timeout_ms = 10'000;
+};
+
+// The TLS port, named and valued as redis-server's tls-* settings.
+struct TlsOptions {
+  uint16_t port = 0;                 // tls-port; 0: none
+  std::string cert_file;             // tls-cert-file: PEM, the server's certificate chain
+  std::string key_file;              // tls-key-file: PEM, its private key
+  std::string ca_cert_file;          // tls-ca-cert-file: PEM, CAs that sign client certificates
+  std::string auth_clients = "yes";  // tls-auth-clients: yes (a client certificate signed
+                                     // by the CA is required), optional (verified if given),
+                                     // no (not asked for)
 };
 
 // Counters for INFO; updated by the server, read from any thread.
@@ -53,6 +73,7 @@ struct ServerStats {
   std::atomic<uint64_t> commands_processed{0};
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> output_limit_disconnects{0};
+  std::atomic<uint64_t> tls_handshake_failures{0};  // failed or timed out
 };
 
 // Answers requests. `reply` must be called exactly once per request, with the
@@ -71,8 +92,18 @@ class Server {
 
   // Binds and starts accepting on host:port.
   Status Listen(const std::string& host, uint16_t port);
-  // The bound port (useful with port 0).
+  // Loads the certificate, key and CA files of a TLS port. Returns Invalid
+  // when a file cannot be loaded, auth_clients is not yes/no/optional, or a
+  // CA is needed (yes, optional) and not given. Call once, before ListenTls.
+  Status ConfigureTls(TlsOptions tls);
+  // Binds the TLS port (tls.port; 0 picks a free one) on host and starts
+  // accepting. Returns Io when it cannot bind. REQUIRES: ConfigureTls succeeded.
+  Status ListenTls(const std::string& host);
+  // The bound ports (useful with port 0).
   uint16_t port() const;
+  uint16_t tls_port() const;
+  // The TLS settings as configured (port 0 without TLS). I/O thread.
+  const TlsOptions& tls() const { return tls_; }
   // Stops accepting and closes every connection (unanswered requests are
   // still answered by the dispatcher; their replies are dropped).
   void Stop();
@@ -88,12 +119,17 @@ class Server {
 
  private:
   class Connection;
+  template <typename Stream>
+  class StreamConnection;
   struct QueuedReply {
     std::shared_ptr<Connection> connection;
     uint64_t seq;
     std::string resp;
   };
-  void Accept();
+  // Accepts on `acceptor` forever; TLS connections when `tls`.
+  void Accept(boost::asio::ip::tcp::acceptor& acceptor, bool tls);
+  // Opens, binds and listens.
+  Status Bind(boost::asio::ip::tcp::acceptor& acceptor, const std::string& host, uint16_t port);
   // Hands a reply (from any thread) to the I/O thread, batched.
   void QueueReply(std::shared_ptr<Connection> connection, uint64_t seq, std::string resp);
 
@@ -102,7 +138,10 @@ class Server {
   ServerOptions options_;
   ServerStats stats_;
   boost::asio::ip::tcp::acceptor acceptor_;
-  std::set<std::shared_ptr<Connection>> connections_;  // I/O thread only
+  boost::asio::ip::tcp::acceptor tls_acceptor_;
+  TlsOptions tls_;
+  std::unique_ptr<boost::asio::ssl::context> ssl_context_;  // with a TLS port
+  std::set<std::shared_ptr<Connection>> connections_;       // I/O thread only
   uint64_t next_client_id_ = 1;
 
   std::mutex replies_mu_;

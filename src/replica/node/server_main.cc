@@ -1,6 +1,10 @@
 // geokv-server: one geokv node.
 //
 //   geokv-server --topology FILE --node ID --data DIR [limits] [--log-level L]
+//                [--tls-port P --tls-cert-file F --tls-key-file F ...]
+//                [--curve-secret-file F]
+//                [--requirepass PASS | --aclfile FILE] [--cluster-secret-file FILE]
+//                [--unprotected]
 //                [--config FILE]
 //
 // Loads the topology (the embedded local 3-DC one without --topology), opens
@@ -13,6 +17,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <utility>  // before Boost.Asio (see server.h)
 
@@ -22,6 +27,7 @@
 #include "replica/node/metrics_http.h"
 #include "replica/node/node.h"
 #include "replica/node/server.h"
+#include "replica/transport/curve_keys.h"
 #include "storage/engine.h"
 
 namespace {
@@ -31,6 +37,51 @@ using namespace geokv;
 int Fail(const std::string& message) {
   spdlog::error("{}", message);
   return 1;
+}
+
+// This node's CURVE key pair from --curve-secret-file, checked against the
+// topology: a file is needed exactly when the topology has keys, and its key
+// must be the one the topology gives this node. None (both empty) without.
+geokv::Result<replica::CurveKeyPair> CurveKeys(const placement::Topology& topology,
+                                               const placement::Node& self,
+                                               const std::string& secret_file) {
+  if (secret_file.empty() && !topology.curve()) return replica::CurveKeyPair{};
+  if (!topology.curve()) {
+    return Status::Invalid("--curve-secret-file is given, but " + topology.source_name() +
+                           " has no curve_public keys: add every node's key to it, or drop the "
+                           "flag");
+  }
+  if (secret_file.empty()) {
+    return Status::Invalid(topology.source_name() +
+                           " has CURVE keys (curve_public): this node needs its secret key, "
+                           "--curve-secret-file FILE (geokv-keygen makes a key pair)");
+  }
+  auto keys = replica::LoadCurveSecretFile(secret_file);
+  if (!keys.ok()) return keys.status();
+  if (keys->public_key != self.curve_public) {
+    return Status::Invalid(secret_file + " is the secret key of public key \"" + keys->public_key +
+                           "\", but " + topology.source_name() + " gives node " + self.id +
+                           " the key \"" + self.curve_public + "\"");
+  }
+  return keys;
+}
+
+bool IsLoopback(const std::string& host) {
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(host, ec);
+  return host == "localhost" || (!ec && address.is_loopback());
+}
+
+// The cluster secret: the file's first line, at most 4 KiB.
+Result<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream in(path);
+  std::string secret;
+  if (!in || !std::getline(in, secret)) return Status::Io("cannot read " + path);
+  while (!secret.empty() && (secret.back() == '\r' || secret.back() == ' ')) secret.pop_back();
+  if (secret.empty() || secret.size() > 4096) {
+    return Status::Invalid(path + ": the first line must hold the secret (1 to 4096 bytes)");
+  }
+  return secret;
 }
 
 }  // namespace
@@ -81,6 +132,35 @@ int main(int argc, char** argv) {
                  "replication messages queued for processing at most (more are dropped "
                  "and recovered by catch-up)")
       ->check(CLI::PositiveNumber);
+  replica::TlsOptions tls;
+  app.add_option("--tls-port", tls.port,
+                 "also serve TLS on this port, on the host of the node's client endpoint");
+  app.add_option("--tls-cert-file", tls.cert_file, "the TLS port's certificate chain (PEM)");
+  app.add_option("--tls-key-file", tls.key_file, "its private key (PEM)");
+  app.add_option("--tls-ca-cert-file", tls.ca_cert_file,
+                 "CA certificates (PEM) that client certificates must be signed by");
+  app.add_option("--tls-auth-clients", tls.auth_clients,
+                 "yes (default): clients need a certificate signed by the CA; optional: "
+                 "checked if given; no: not asked for")
+      ->check(CLI::IsMember({"yes", "no", "optional"}));
+  app.add_option("--tls-handshake-timeout-ms", options.tls_handshake_timeout_ms,
+                 "a TLS client that has not completed its handshake by then is closed")
+      ->check(CLI::PositiveNumber);
+  std::string curve_secret_file;
+  app.add_option("--curve-secret-file", curve_secret_file,
+                 "this node's CURVE secret key (geokv-keygen), when the topology has "
+                 "curve_public keys; mode 0600");
+  std::string requirepass, aclfile, cluster_secret_file;
+  bool unprotected = false;
+  app.add_option("--requirepass", requirepass,
+                 "the default user's password (clients AUTH with it), as redis-server's");
+  app.add_option("--aclfile", aclfile,
+                 "ACL users file, Redis's format (user <name> <rules...>); ACL LOAD/SAVE use it");
+  app.add_option("--cluster-secret-file", cluster_secret_file,
+                 "file whose first line is the secret nodes authenticate to each other with "
+                 "(needed with --requirepass/--aclfile on a multi-node topology)");
+  app.add_flag("--unprotected", unprotected,
+               "serve clients on a non-loopback address without authentication");
   app.add_option("--testing-drop-every-nth-batch", replication.testing_drop_every_nth_batch,
                  "TESTING ONLY: a deliberately broken store that loses every n-th received "
                  "delta batch for good (geokv-check's self-test)")
@@ -130,6 +210,37 @@ int main(int argc, char** argv) {
   }
   placement::PlacementTable table(std::move(*topology));
   const placement::Node& self = table.topology().nodes()[*node_index];
+  auto curve = CurveKeys(table.topology(), self, curve_secret_file);
+  if (!curve.ok()) return Fail(curve.status().message());
+  replication.curve_public_key = curve->public_key;
+  replication.curve_secret_key = curve->secret_key;
+
+  replica::AccessControl access;
+  if (!requirepass.empty() && !aclfile.empty()) {
+    return Fail(
+        "--requirepass and --aclfile together: set the default user's password in the "
+        "ACL file instead");
+  }
+  if (!requirepass.empty()) access.SetRequirePass(requirepass);
+  if (!aclfile.empty()) {
+    if (Status s = access.UseAclFile(aclfile); !s.ok()) return Fail("--aclfile: " + s.message());
+  }
+  std::optional<std::string> cluster_secret;
+  if (!cluster_secret_file.empty()) {
+    auto secret = ReadSecretFile(cluster_secret_file);
+    if (!secret.ok()) return Fail("--cluster-secret-file: " + secret.status().message());
+    cluster_secret = *secret;
+  }
+  if (access.AuthConfigured() && !cluster_secret && table.topology().nodes().size() > 1) {
+    return Fail(
+        "--requirepass/--aclfile on a multi-node topology needs --cluster-secret-file "
+        "(nodes authenticate to each other to forward requests)");
+  }
+  if (!IsLoopback(self.client.host) && !access.AuthConfigured() && !unprotected) {
+    return Fail("refusing to serve clients on " + self.client.text +
+                " (not loopback) without authentication: give --requirepass or --aclfile, or "
+                "--unprotected to serve it open");
+  }
 
   if (data_dir.empty()) data_dir = "data/" + node_id;
   std::error_code fs_error;
@@ -148,7 +259,12 @@ int main(int argc, char** argv) {
   boost::asio::io_context io;
   replica::Node node(std::move(table), *node_index, **engine, io);
   if (clock_offset_ms != 0) node.set_testing_clock_offset_ms(clock_offset_ms);
+  node.access() = std::move(access);
+  if (cluster_secret) node.set_cluster_secret(*cluster_secret);
   replica::Server server(io, node, options);
+  if (tls.port != 0) {
+    if (Status s = server.ConfigureTls(tls); !s.ok()) return Fail(s.message());
+  }
   node.set_server(&server);
   node.set_testing_drop_every_nth_set(testing_drop_every_nth_set);
   replica::NodeReplication replicator(node.table(), *node_index, **engine, io, replication);
@@ -175,6 +291,15 @@ int main(int argc, char** argv) {
           spdlog::error("{}", s.message());
           exit_code = 1;
           return io.stop();
+        }
+        if (tls.port != 0) {
+          if (Status s = server.ListenTls(self.client.host); !s.ok()) {
+            spdlog::error("{}", s.message());
+            exit_code = 1;
+            return io.stop();
+          }
+          spdlog::info("TLS on {}:{} (tls-auth-clients {})", self.client.host, server.tls_port(),
+                       tls.auth_clients);
         }
         spdlog::info("node {} of datacenter {} serving {} partitions on {} (data {})", self.id,
                      self.dc, node.table().PartitionsOfNode(*node_index).size(), self.client.text,

@@ -233,7 +233,10 @@ Status WaitUntilServing(const std::string& host, uint16_t port, pid_t pid, int t
     RespClient c;
     if (c.Connect(host, port, 200).ok()) {
       auto pong = c.Command({"PING"});
-      if (pong.ok() && pong->str == "PONG") return Status::Ok();
+      // NOAUTH: serving, to clients that authenticate (--requirepass).
+      if (pong.ok() && (pong->str == "PONG" || pong->str.rfind("NOAUTH", 0) == 0)) {
+        return Status::Ok();
+      }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

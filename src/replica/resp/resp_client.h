@@ -65,7 +65,8 @@ class RespClient {
   size_t pos_ = 0;
 };
 
-// Waits until a server started as process `pid` answers PING on host:port.
+// Waits until a server started as process `pid` answers PING on host:port
+// (PONG, or NOAUTH from a server that requires a password).
 // Fails if the process exits first or `timeout_ms` passes.
 Status WaitUntilServing(const std::string& host, uint16_t port, pid_t pid, int timeout_ms);
 

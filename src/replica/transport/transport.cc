@@ -1,13 +1,31 @@
 #include "replica/transport/transport.h"
 
+#include <array>
+#include <optional>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
+
+#include "replica/transport/curve_keys.h"
 
 namespace geokv::replica {
 
 namespace {
 constexpr char kHeartbeatTopic[] = "h";
 constexpr char kWakeEndpointPrefix[] = "inproc://geokv-transport-wake-";
+// ZAP (RFC 27): the endpoint libzmq asks, in the socket's own context.
+constexpr char kZapEndpoint[] = "inproc://zeromq.zap.01";
+constexpr char kZapDomain[] = "geokv";
+constexpr size_t kCurveKeyBytes = 32;
+
+// A Z85 key as its 32 bytes, or nullopt when it is not one.
+std::optional<std::string> CurveKeyBytes(const std::string& z85) {
+  if (z85.size() != kCurveKeyZ85Chars) return std::nullopt;
+  std::string bytes(kCurveKeyBytes, '\0');
+  if (zmq_z85_decode(reinterpret_cast<uint8_t*>(bytes.data()), z85.c_str()) == nullptr) {
+    return std::nullopt;
+  }
+  return bytes;
+}
 }  // namespace
 
 std::string DeltaTopic(uint32_t partition) {
@@ -36,6 +54,9 @@ class Transport::Sockets {
   zmq::socket_t wake_sender{context, zmq::socket_type::pair};
   std::vector<zmq::socket_t> subs;     // one per peer, same order as options.peers
   std::vector<zmq::socket_t> dealers;  // one per peer
+  // CURVE only: the ZAP handler, and the keys it admits (32 bytes -> node id).
+  std::optional<zmq::socket_t> zap;
+  std::map<std::string, std::string> zap_clients;
 };
 
 Transport::Transport(TransportOptions options, std::function<void()> on_inbound)
@@ -45,9 +66,59 @@ Result<std::unique_ptr<Transport>> Transport::Start(TransportOptions options,
                                                     std::function<void()> on_inbound) {
   std::unique_ptr<Transport> t(new Transport(std::move(options), std::move(on_inbound)));
   const TransportOptions& o = t->options_;
+  const bool curve = !o.curve_public_key.empty() || !o.curve_secret_key.empty();
+  std::string self_public, self_secret;
+  std::vector<std::string> peer_keys;
+  if (curve) {
+    if (!zmq_has("curve")) return Status::Unsupported("this libzmq was built without CURVE");
+    auto pub = CurveKeyBytes(o.curve_public_key);
+    auto sec = CurveKeyBytes(o.curve_secret_key);
+    if (!pub || !sec) return Status::Invalid("replication transport: malformed own CURVE key");
+    self_public = *pub;
+    self_secret = *sec;
+    for (const TransportPeer& peer : o.peers) {
+      auto key = CurveKeyBytes(peer.curve_public_key);
+      if (!key) {
+        return Status::Invalid("replication transport: no valid CURVE public key for peer " +
+                               peer.id);
+      }
+      peer_keys.push_back(*key);
+    }
+  } else {
+    for (const TransportPeer& peer : o.peers) {
+      if (!peer.curve_public_key.empty()) {
+        return Status::Invalid("replication transport: peer " + peer.id +
+                               " has a CURVE key but this node has none");
+      }
+    }
+  }
   try {
     t->sockets_ = std::make_unique<Sockets>();
     Sockets& s = *t->sockets_;
+    if (curve) {
+      // Bound before any CURVE server socket exists: without a handler libzmq
+      // would admit every key.
+      s.zap.emplace(s.context, zmq::socket_type::rep);
+      s.zap->set(zmq::sockopt::linger, 0);
+      s.zap->bind(kZapEndpoint);
+      for (const auto& [key, id] : o.curve_clients) {
+        auto bytes = CurveKeyBytes(key);
+        if (!bytes) return Status::Invalid("replication transport: malformed CURVE key of " + id);
+        s.zap_clients[*bytes] = id;
+      }
+    }
+    auto server = [&](zmq::socket_t& socket) {
+      if (!curve) return;
+      socket.set(zmq::sockopt::curve_server, 1);
+      socket.set(zmq::sockopt::curve_secretkey, zmq::buffer(self_secret));
+      socket.set(zmq::sockopt::zap_domain, kZapDomain);
+    };
+    auto client = [&](zmq::socket_t& socket, size_t peer) {
+      if (!curve) return;
+      socket.set(zmq::sockopt::curve_serverkey, zmq::buffer(peer_keys[peer]));
+      socket.set(zmq::sockopt::curve_publickey, zmq::buffer(self_public));
+      socket.set(zmq::sockopt::curve_secretkey, zmq::buffer(self_secret));
+    };
     auto common = [&](zmq::socket_t& socket) {
       socket.set(zmq::sockopt::linger, 0);
       // ZMTP heartbeats: a connection whose peer vanished without closing it
@@ -60,22 +131,27 @@ Result<std::unique_ptr<Transport>> Transport::Start(TransportOptions options,
       socket.set(zmq::sockopt::rcvhwm, o.receive_high_water_mark);
     };
     common(s.pub);
+    server(s.pub);
     s.pub.bind(o.repl_endpoint);
     common(s.router);
+    server(s.router);
     s.router.set(zmq::sockopt::router_mandatory, 1);
     s.router.bind(o.sync_endpoint);
     const std::string wake =
         kWakeEndpointPrefix + std::to_string(reinterpret_cast<uintptr_t>(t.get()));
     s.wake_receiver.bind(wake);
     s.wake_sender.connect(wake);
-    for (const TransportPeer& peer : o.peers) {
+    for (size_t i = 0; i < o.peers.size(); ++i) {
+      const TransportPeer& peer = o.peers[i];
       zmq::socket_t& sub = s.subs.emplace_back(s.context, zmq::socket_type::sub);
       common(sub);
+      client(sub, i);
       sub.set(zmq::sockopt::subscribe, kHeartbeatTopic);
       for (uint32_t p : peer.partitions) sub.set(zmq::sockopt::subscribe, DeltaTopic(p));
       sub.connect(peer.repl_endpoint);
       zmq::socket_t& dealer = s.dealers.emplace_back(s.context, zmq::socket_type::dealer);
       common(dealer);
+      client(dealer, i);
       dealer.set(zmq::sockopt::routing_id, o.self_id);
       dealer.connect(peer.sync_endpoint);
     }
@@ -137,6 +213,54 @@ TransportStats Transport::stats() const {
   return stats_;
 }
 
+bool Transport::SentByItsNode(std::vector<zmq::message_t>& frames) const {
+  // The ZAP handler named the connection's user id after the node its key
+  // belongs to; libzmq attaches it to every frame read from that connection
+  // (not to the routing-id frame, which the ROUTER makes up).
+  const char* user = zmq_msg_gets(frames.back().handle(), "User-Id");
+  return user != nullptr && frames[0].to_string_view() == user;
+}
+
+void Transport::AnswerZap() {
+  // Bounded like every other drain; a REP socket must answer each request
+  // before it can read the next.
+  Sockets& s = *sockets_;
+  for (int round = 0; round < 256; ++round) {
+    std::vector<zmq::message_t> request;
+    zmq::recv_result_t got;
+    try {
+      got = zmq::recv_multipart(*s.zap, std::back_inserter(request), zmq::recv_flags::dontwait);
+    } catch (const zmq::error_t&) {
+      return;
+    }
+    if (!got) return;
+    // [version][request id][domain][address][routing id][mechanism][credentials...]
+    const std::string request_id = request.size() > 1 ? request[1].to_string() : "";
+    std::string user;
+    bool admitted = false;
+    if (request.size() >= 7 && request[0].to_string_view() == "1.0" &&
+        request[5].to_string_view() == "CURVE") {
+      auto it = s.zap_clients.find(request[6].to_string());
+      admitted = it != s.zap_clients.end();
+      if (admitted) user = it->second;
+    }
+    if (!admitted) {
+      std::lock_guard lock(mu_);
+      stats_.curve_refused++;
+    }
+    const std::string status = admitted ? "200" : "400";
+    const std::string text = admitted ? "OK" : "public key not in the topology";
+    std::array<zmq::const_buffer, 6> reply = {zmq::str_buffer("1.0"), zmq::buffer(request_id),
+                                              zmq::buffer(status),    zmq::buffer(text),
+                                              zmq::buffer(user),      zmq::str_buffer("")};
+    try {
+      zmq::send_multipart(*s.zap, reply, zmq::send_flags::dontwait);
+    } catch (const zmq::error_t&) {
+      return;
+    }
+  }
+}
+
 void Transport::Loop() {
   Sockets& s = *sockets_;
   const size_t peers = options_.peers.size();
@@ -145,6 +269,8 @@ void Transport::Loop() {
   items.push_back({s.router.handle(), 0, ZMQ_POLLIN, 0});
   for (auto& sub : s.subs) items.push_back({sub.handle(), 0, ZMQ_POLLIN, 0});
   for (auto& dealer : s.dealers) items.push_back({dealer.handle(), 0, ZMQ_POLLIN, 0});
+  const size_t zap_item = items.size();
+  if (s.zap) items.push_back({s.zap->handle(), 0, ZMQ_POLLIN, 0});
 
   std::vector<zmq::message_t> frames;
   std::vector<InboundMessage> received;
@@ -182,6 +308,11 @@ void Transport::Loop() {
         stats_.malformed_frames++;
         continue;
       }
+      if (s.zap && kind == InboundMessage::Kind::kRequest && !SentByItsNode(frames)) {
+        std::lock_guard lock(mu_);
+        stats_.curve_refused++;
+        continue;
+      }
       InboundMessage m;
       m.kind = kind;
       m.peer = peer ? *peer : frames[0].to_string();
@@ -201,6 +332,7 @@ void Transport::Loop() {
       while (s.wake_receiver.recv(ignored, zmq::recv_flags::dontwait)) {
       }
     }
+    if (s.zap && (items[zap_item].revents & ZMQ_POLLIN)) AnswerZap();
     if (items[1].revents & ZMQ_POLLIN) drain(s.router, InboundMessage::Kind::kRequest, nullptr, 2);
     for (size_t i = 0; i < peers; ++i) {
       if (items[2 + i].revents & ZMQ_POLLIN) {

@@ -11,6 +11,15 @@
 //   DEALER -> ROUTER [payload]          arrives as [peer id][payload]
 //   ROUTER -> DEALER [peer id][payload] arrives as [payload]
 //
+// CURVE (when TransportOptions names a key pair): every socket is encrypted
+// and authenticated. The bound PUB and ROUTER are CURVE servers; a ZAP handler
+// (RFC 27, on the transport thread) admits a connecting socket only if its
+// public key is one of curve_clients, and counts refusals. The SUBs and
+// DEALERs are CURVE clients that know their peer's public key, so they talk
+// only to the holder of its secret key. A request on the ROUTER must carry
+// the routing id of the node its key belongs to (a node cannot ask in another
+// node's name); one that does not is dropped and counted as refused.
+//
 // The payloads are the replication layer's messages; this class neither reads
 // nor trusts them. It does bound what it holds: messages larger than
 // max_message_bytes are refused by ZeroMQ (the sending connection is dropped),
@@ -26,6 +35,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,13 +44,18 @@
 
 #include "common/status.h"
 
+namespace zmq {
+class message_t;
+}
+
 namespace geokv::replica {
 
 struct TransportPeer {
   std::string id;
-  std::string repl_endpoint;         // the peer's PUB, "tcp://host:port"
-  std::string sync_endpoint;         // the peer's ROUTER
-  std::vector<uint32_t> partitions;  // shared with this node: the topics to subscribe
+  std::string repl_endpoint;          // the peer's PUB, "tcp://host:port"
+  std::string sync_endpoint;          // the peer's ROUTER
+  std::vector<uint32_t> partitions;   // shared with this node: the topics to subscribe
+  std::string curve_public_key = {};  // Z85; required with CURVE, else ignored
 };
 
 struct TransportOptions {
@@ -55,6 +70,12 @@ struct TransportOptions {
   size_t outbound_queue_max = 100'000;
   int heartbeat_interval_ms = 1000;  // ZMTP PING on idle connections
   int heartbeat_timeout_ms = 3000;   // no traffic for this long: reconnect
+  // CURVE: this node's key pair (Z85), both empty for plaintext.
+  std::string curve_public_key = {};
+  std::string curve_secret_key = {};
+  // With CURVE, the public keys (Z85) that may connect, and the node id each
+  // belongs to (the routing id its requests must carry).
+  std::map<std::string, std::string> curve_clients = {};
 };
 
 struct InboundMessage {
@@ -72,11 +93,16 @@ struct TransportStats {
   uint64_t inbound_dropped = 0;   // inbound queue full
   uint64_t outbound_dropped = 0;  // outbound queue full, or unroutable reply
   uint64_t malformed_frames = 0;  // wrong frame count or topic
+  // CURVE: connections refused by the ZAP handler (a key not in curve_clients),
+  // and requests whose routing id is not the node their key belongs to.
+  uint64_t curve_refused = 0;
 };
 
 class Transport {
  public:
-  // Binds and connects every socket and starts the thread. `on_inbound` is
+  // Binds and connects every socket and starts the thread. Returns Invalid
+  // for a malformed CURVE key or a half-configured CURVE (a key pair without
+  // a peer's key, or the reverse), Unsupported when libzmq lacks CURVE. `on_inbound` is
   // called on the transport thread when messages were queued (it should only
   // schedule a Take, never block).
   static Result<std::unique_ptr<Transport>> Start(TransportOptions options,
@@ -105,6 +131,11 @@ class Transport {
   explicit Transport(TransportOptions options, std::function<void()> on_inbound);
   void Enqueue(Outbound out);
   void Loop();
+  // CURVE: answers the ZAP requests waiting (transport thread).
+  void AnswerZap();
+  // CURVE: whether a request read from the ROUTER ([routing id][payload])
+  // carries the routing id of the node whose key sent it.
+  bool SentByItsNode(std::vector<zmq::message_t>& frames) const;
 
   TransportOptions options_;
   std::function<void()> on_inbound_;

@@ -10,6 +10,7 @@
 #include "crdt/key_type.h"
 #include "crdt/memory_state.h"
 #include "memory_partitions.h"
+#include "replica/commands/access_control.h"
 #include "replica/commands/command.h"
 
 namespace geokv::replica {
@@ -23,6 +24,7 @@ using test::MemoryPartitions;
 // what INFO and WAIT were asked.
 class TestServer final : public ServerControl {
  public:
+  AccessControl& access() override { return access_control; }
   std::vector<ConfigParam> ConfigParams() override {
     return {{"maxclients", std::to_string(max_clients), &max_clients}, {"databases", "1", nullptr}};
   }
@@ -48,6 +50,7 @@ class TestServer final : public ServerControl {
   size_t watched_keys = 0;
   bool exec_had_watch = false;
   size_t max_clients = 100;
+  AccessControl access_control;
 };
 
 TestServer& Server() {
@@ -228,6 +231,7 @@ TEST_CASE("Commands: every table row has a handler, valid flags and a valid key 
     CHECK(FindCommand(name) == &spec);
     CHECK(spec.arity != 0);
     CHECK((spec.flags & ~kAllCommandFlags) == 0);
+    CHECK(AclTypeCategories(name) != 0);  // ACL +@string etc. (acl_user.cc)
     CHECK_FALSE(((spec.flags & kWrite) && (spec.flags & kReadOnly)));
     // A row's kind and flags agree: data commands read or write data,
     // connection commands do neither.

@@ -1,10 +1,13 @@
 // Two real ZeroMQ transports on loopback.
 #include "replica/transport/transport.h"
 
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
 
+#include "replica/transport/curve_keys.h"
 #include "server_process.h"
 
 namespace geokv::replica {
@@ -119,6 +122,151 @@ TEST_CASE("Transport: tiny queues drop messages under a burst, and count them", 
   auto received = Collect(*pair.b, 1000ms, burst);
   CHECK(received.size() < static_cast<size_t>(burst));
   CHECK(pair.b->stats().inbound_dropped > 0);
+}
+
+CurveKeyPair NewKeys() {
+  auto keys = GenerateCurveKeyPair();
+  REQUIRE(keys.ok());
+  return *keys;
+}
+
+// Heartbeats from `from` until `to` gets one, or false after ~2 s.
+bool HeartbeatArrives(Transport& from, Transport& to) {
+  for (int i = 0; i < 200; ++i) {
+    from.PublishHeartbeat("hb");
+    for (const auto& m : Collect(to, 10ms, 1)) {
+      if (m.payload == "hb") return true;
+    }
+  }
+  return false;
+}
+
+// Two nodes A and B with CURVE on, each admitting the other's key only.
+struct CurveSetup {
+  CurveSetup() : a_keys(NewKeys()), b_keys(NewKeys()) {
+    a_repl = test::FreePort(), a_sync = test::FreePort();
+    b_repl = test::FreePort(), b_sync = test::FreePort();
+  }
+  // Node `self` ("A" or "B") with `keys`; its peer's key as the topology says.
+  TransportOptions Options(const std::string& self, const CurveKeyPair& keys) const {
+    const bool is_a = self == "A";
+    TransportOptions o{self, Tcp(is_a ? a_repl : b_repl), Tcp(is_a ? a_sync : b_sync), {}};
+    o.peers.push_back({is_a ? "B" : "A",
+                       Tcp(is_a ? b_repl : a_repl),
+                       Tcp(is_a ? b_sync : a_sync),
+                       {1},
+                       is_a ? b_keys.public_key : a_keys.public_key});
+    o.curve_public_key = keys.public_key;
+    o.curve_secret_key = keys.secret_key;
+    o.curve_clients = {{a_keys.public_key, "A"}, {b_keys.public_key, "B"}};
+    return o;
+  }
+  std::unique_ptr<Transport> Start(const std::string& self, const CurveKeyPair& keys) const {
+    auto t = Transport::Start(Options(self, keys), [] {});
+    REQUIRE(t.ok());
+    return std::move(*t);
+  }
+  CurveKeyPair a_keys, b_keys;
+  uint16_t a_repl, a_sync, b_repl, b_sync;
+};
+
+TEST_CASE("Transport: with CURVE, nodes that know each other's keys talk both ways",
+          "[integration]") {
+  CurveSetup setup;
+  auto a = setup.Start("A", setup.a_keys);
+  auto b = setup.Start("B", setup.b_keys);
+  REQUIRE(HeartbeatArrives(*a, *b));
+  REQUIRE(HeartbeatArrives(*b, *a));
+  std::vector<InboundMessage> got;
+  for (int i = 0; i < 200 && got.empty(); ++i) {
+    b->SendRequest("A", "catch up please");
+    got = Collect(*a, 20ms, 1);
+  }
+  REQUIRE_FALSE(got.empty());
+  CHECK(got[0].peer == "B");
+  a->SendReply("B", "here you are");
+  auto replies = Collect(*b, 2000ms, 1);
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].payload == "here you are");
+  CHECK(a->stats().curve_refused == 0);
+  CHECK(b->stats().curve_refused == 0);
+}
+
+TEST_CASE("Transport: with CURVE, a peer with a foreign key delivers nothing and is counted",
+          "[integration][hostile]") {
+  CurveSetup setup;
+  auto a = setup.Start("A", setup.a_keys);
+  // An impostor on B's endpoints, with a key pair of its own (it knows every
+  // public key: they are in the topology).
+  auto impostor = setup.Start("B", NewKeys());
+  for (int i = 0; i < 100; ++i) {
+    impostor->PublishHeartbeat("forged");
+    impostor->PublishDeltas(1, "forged");
+    impostor->SendRequest("A", "forged");
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(Collect(*a, 500ms, 1).empty());
+  // A's ZAP handler refused the impostor's SUB and DEALER (ZeroMQ retries).
+  CHECK(a->stats().curve_refused >= 1);
+  CHECK(a->stats().messages_received == 0);
+  // The real B, once there, gets through: the refusal was about the key.
+  impostor.reset();
+  auto b = setup.Start("B", setup.b_keys);
+  CHECK(HeartbeatArrives(*b, *a));
+}
+
+TEST_CASE("Transport: with CURVE, a node cannot send requests in another node's name",
+          "[integration][hostile]") {
+  CurveSetup setup;
+  auto a = setup.Start("A", setup.a_keys);
+  // B's real key, but its DEALER says it is "C".
+  TransportOptions liar = setup.Options("B", setup.b_keys);
+  liar.self_id = "C";
+  auto b = Transport::Start(liar, [] {});
+  REQUIRE(b.ok());
+  REQUIRE(HeartbeatArrives(**b, *a));  // the connection itself is admitted
+  for (int i = 0; i < 50; ++i) {
+    (*b)->SendRequest("A", "as C");
+    std::this_thread::sleep_for(10ms);
+  }
+  for (const auto& m : Collect(*a, 300ms, 1)) CHECK(m.kind != InboundMessage::Kind::kRequest);
+  CHECK(a->stats().curve_refused >= 1);
+}
+
+TEST_CASE("Transport: a half-configured CURVE is refused at start", "[integration]") {
+  CurveSetup setup;
+  TransportOptions no_peer_key = setup.Options("A", setup.a_keys);
+  no_peer_key.peers[0].curve_public_key.clear();
+  CHECK(Transport::Start(no_peer_key, [] {}).status().code() == Status::Code::kInvalid);
+  TransportOptions no_own_key = setup.Options("A", setup.a_keys);
+  no_own_key.curve_public_key.clear();
+  no_own_key.curve_secret_key.clear();
+  CHECK(Transport::Start(no_own_key, [] {}).status().code() == Status::Code::kInvalid);
+  TransportOptions bad_key = setup.Options("A", setup.a_keys);
+  bad_key.curve_secret_key[0] = '"';  // not a Z85 digit
+  CHECK(Transport::Start(bad_key, [] {}).status().code() == Status::Code::kInvalid);
+}
+
+TEST_CASE("CurveKeys: secret key files are 0600, round-trip, and loose modes are refused",
+          "[integration]") {
+  test::TempDir dir;
+  const CurveKeyPair keys = NewKeys();
+  const std::string path = dir.path() + "/node.key";
+  REQUIRE(WriteCurveSecretFile(path, keys.secret_key).ok());
+  CHECK_FALSE(WriteCurveSecretFile(path, keys.secret_key).ok());  // never overwrites
+  auto loaded = LoadCurveSecretFile(path);
+  REQUIRE(loaded.ok());
+  CHECK(loaded->public_key == keys.public_key);
+  CHECK(loaded->secret_key == keys.secret_key);
+  REQUIRE(::chmod(path.c_str(), 0644) == 0);
+  auto loose = LoadCurveSecretFile(path);
+  REQUIRE_FALSE(loose.ok());
+  CHECK(loose.status().message() ==
+        path + ": mode 0644 lets others read the secret key; chmod 600 " + path);
+  const std::string junk = dir.path() + "/junk.key";
+  REQUIRE(WriteCurveSecretFile(junk, "not a key").ok());
+  CHECK(LoadCurveSecretFile(junk).status().code() == Status::Code::kInvalid);
+  CHECK(LoadCurveSecretFile(dir.path() + "/missing").status().code() == Status::Code::kIo);
 }
 
 }  // namespace
