@@ -28,6 +28,23 @@ bool DotContext::ContainsRange(ReplicaId origin, uint64_t first, uint64_t last) 
   return it != o->second.end() && it->second >= last;
 }
 
+bool DotContext::Includes(const DotContext& other) const {
+  for (const auto& [origin, intervals] : other.by_origin_) {
+    for (const auto& [first, last] : intervals) {
+      if (!ContainsRange(origin, first, last)) return false;
+    }
+  }
+  return true;
+}
+
+uint64_t DotContext::RunEnd(ReplicaId origin, uint64_t counter) const {
+  GEOKV_ASSERT(counter >= 1);
+  auto o = by_origin_.find(origin);
+  if (o == by_origin_.end()) return counter - 1;
+  auto it = Find(o->second, counter);
+  return it == o->second.end() ? counter - 1 : it->second;
+}
+
 void DotContext::InsertRange(ReplicaId origin, uint64_t first, uint64_t last) {
   GEOKV_ASSERT(first >= 1 && first <= last);
   Intervals& intervals = by_origin_[origin];

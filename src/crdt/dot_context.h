@@ -27,6 +27,12 @@ class DotContext {
   // True if every dot of [first, last] of origin is in the set.
   bool ContainsRange(ReplicaId origin, uint64_t first, uint64_t last) const;
 
+  // True if every dot of `other` is in the set.
+  bool Includes(const DotContext& other) const;
+  // The last counter c >= counter such that counter..c of origin are all in
+  // the set; counter - 1 if counter is not. REQUIRES: counter >= 1.
+  uint64_t RunEnd(ReplicaId origin, uint64_t counter) const;
+
   void Insert(const Dot& dot) { InsertRange(dot.origin, dot.counter, dot.counter); }
   // Adds dots first..last of origin. REQUIRES: 1 <= first <= last.
   void InsertRange(ReplicaId origin, uint64_t first, uint64_t last);

@@ -38,6 +38,15 @@ void MemoryState::Scan(const Scope& scope, const AtomVisitor& visit) const {
   }
 }
 
+void MemoryState::ScanFrom(const AtomPosition& from, const AtomVisitor& visit) const {
+  for (auto it = atoms_.lower_bound(from.path); it != atoms_.end(); ++it) {
+    auto a = it->first == from.path ? it->second.lower_bound(from.dot) : it->second.begin();
+    for (; a != it->second.end(); ++a) {
+      if (!visit(it->first, a->second)) return;
+    }
+  }
+}
+
 bool MemoryState::Find(const Path& path, const Dot& dot, Atom* out) const {
   auto p = atoms_.find(path);
   if (p == atoms_.end()) return false;

@@ -19,6 +19,7 @@ class MemoryState final : public MutableState {
   void Put(const Path& path, const Atom& atom) override;
   void Erase(const Path& path, const Dot& dot) override;
   void JoinContext(const DotContext& dots) override { context_.Join(dots); }
+  void ScanFrom(const AtomPosition& from, const AtomVisitor& visit) const override;
 
   // Number of atoms (all paths).
   size_t AtomCount() const;

@@ -109,6 +109,21 @@ struct Scope {
   bool operator==(const Scope&) const = default;
 };
 
+// A place in a partition's atom order (key, slot, field, origin, counter): the
+// order of Scan, and of state transfer chunks (crdt/chunk.h). Every atom is at
+// the position (path, dot); the default position, {"", kRegister, "", 0:0},
+// comes before every atom.
+struct AtomPosition {
+  Path path;
+  Dot dot;
+
+  auto operator<=>(const AtomPosition& o) const {
+    if (auto c = path <=> o.path; c != 0) return c;
+    return dot <=> o.dot;
+  }
+  bool operator==(const AtomPosition&) const = default;
+};
+
 // Visits one atom; returns false to stop the scan.
 using AtomVisitor = std::function<bool(const Path&, const Atom&)>;
 
@@ -136,6 +151,10 @@ class MutableState : public StateView {
   virtual void Erase(const Path& path, const Dot& dot) = 0;
   // Adds dots to the context.
   virtual void JoinContext(const DotContext& dots) = 0;
+  // Calls visit for each atom at or after `from` (AtomPosition order), in that
+  // order, until it returns false: one range scan (a seek, then the atoms
+  // visited), whatever the size of the partition. For state transfer chunks.
+  virtual void ScanFrom(const AtomPosition& from, const AtomVisitor& visit) const = 0;
 };
 
 }  // namespace geokv::crdt

@@ -81,6 +81,27 @@ void PartitionState::Scan(const Scope& scope, const crdt::AtomVisitor& visit) co
   if (fits && complete) scan_memo_ = ScanMemo{epoch, scope, std::move(seen)};
 }
 
+void PartitionState::ScanFrom(const crdt::AtomPosition& from,
+                              const crdt::AtomVisitor& visit) const {
+  if (store_->failed()) return;
+  Store::Lease lease = store_->Acquire(Sql::kScanFrom);
+  if (!lease) return;
+  sqlite::Query q(lease.get());
+  BindAtomKey(q, part_, from.path, from.dot);
+  Path path;
+  Atom atom;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    if (!ReadAtomRow(q, &path, &atom)) {
+      store_->Fail(Status::Corrupt("partition " + std::to_string(part_) +
+                                   ": an atom row has an invalid slot"));
+      return;
+    }
+    if (!visit(path, atom)) return;
+  }
+  if (rc != SQLITE_DONE) store_->Fail(rc, "scan from a position");
+}
+
 void PartitionState::ScanRows(const Scope& scope, const crdt::AtomVisitor& visit) const {
   // Runs one scan statement bound by `bind`; false once the visitor stops or
   // a statement fails.

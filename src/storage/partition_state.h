@@ -48,6 +48,8 @@ class PartitionState final : public crdt::MutableState {
   void Put(const crdt::Path& path, const crdt::Atom& atom) override;
   void Erase(const crdt::Path& path, const crdt::Dot& dot) override;
   void JoinContext(const crdt::DotContext& dots) override;
+  // One range query from `from` on (the rows stream; nothing is remembered).
+  void ScanFrom(const crdt::AtomPosition& from, const crdt::AtomVisitor& visit) const override;
 
   // Settles the key count for a key an Erase may have emptied. Called by the
   // Store before a job's changes are kept and before the count is read.

@@ -34,6 +34,10 @@ constexpr const char* kSqlText[] = {
     // kScanField
     "SELECT key, slot, field, origin, counter, first, hlc, amount, bytes FROM atoms"
     " WHERE part = ?1 AND key = ?2 AND slot = ?3 AND field = ?4 ORDER BY origin, counter",
+    // kScanFrom: a row-value comparison, which SQLite runs as one index range.
+    "SELECT key, slot, field, origin, counter, first, hlc, amount, bytes FROM atoms"
+    " WHERE part = ?1 AND (key, slot, field, origin, counter) >= (?2, ?3, ?4, ?5, ?6)"
+    " ORDER BY key, slot, field, origin, counter",
     // kFind
     "SELECT first, hlc, amount, bytes FROM atoms WHERE part = ?1 AND key = ?2 AND slot = ?3"
     " AND field = ?4 AND origin = ?5 AND counter = ?6",

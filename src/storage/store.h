@@ -59,6 +59,7 @@ enum class Sql : uint8_t {
   kScanPartition,
   kScanKeySlots,
   kScanField,
+  kScanFrom,
   kFind,
   kPut,
   kErase,

@@ -107,6 +107,22 @@ std::string RandomSteps(Prng& rng, Transaction& txn, MemoryState& model, int ste
       if (!(sql.Context() == model.Context())) {
         return "context " + sql.Context().ToString() + " vs " + model.Context().ToString();
       }
+    } else if (op < 88 && rng.Chance(30)) {
+      // A range scan from a position (state transfer chunks): an atom's, or
+      // any, with edge values in every column.
+      crdt::AtomPosition from{RandomPath(rng), Dot{PickNumber(rng), PickNumber(rng)}};
+      if (!known.empty() && rng.Chance(50))
+        std::tie(from.path, from.dot) = known[rng.Below(known.size())];
+      const size_t limit = rng.Chance(50) ? SIZE_MAX : 1 + rng.Below(4);
+      auto scan_from = [&](const MutableState& state) {
+        std::vector<std::string> seen;
+        state.ScanFrom(from, [&](const Path& path, const Atom& atom) {
+          seen.push_back(test::Describe(path, atom));
+          return seen.size() < limit;
+        });
+        return seen;
+      };
+      if (scan_from(sql) != scan_from(model)) return "scan from '" + from.path.key + "'";
     } else if (op < 88) {
       const Scope scope = RandomScope(rng);
       const size_t limit = rng.Chance(70) ? SIZE_MAX : 1 + rng.Below(4);

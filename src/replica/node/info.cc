@@ -208,6 +208,8 @@ void ReplicationSection(InfoWriter& w, const NodeReport& r) {
   w.Field("catchup_requests", s.catchup_requests);
   w.Field("state_transfers_sent", s.state_transfers_sent);
   w.Field("state_transfers_applied", s.state_transfers_applied);
+  w.Field("state_chunks_sent", s.state_chunks_sent);
+  w.Field("state_chunks_applied", s.state_chunks_applied);
   w.Field("rejected_messages", s.rejected + snap.malformed_messages);
   w.Field("folded_atoms", s.folded_atoms);
   w.Field("peer_restarts", s.peer_restarts);

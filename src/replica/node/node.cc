@@ -84,16 +84,14 @@ class Node::TxnPartitions final : public Partitions {
   crdt::Hlc Now() override {
     GEOKV_ASSERT(txn_ != nullptr);
     crdt::HybridClock& clock = node_.clock_;
-    if (!hlc_bound_ms_) {  // first HLC of this job: the bound as storage has it
-      const std::optional<std::string> stored = txn_->Meta(kHlcBoundMeta);
-      hlc_bound_ms_ = stored ? std::strtoull(stored->c_str(), nullptr, 10) : 0;
-      clock.Restore(crdt::Hlc::FromParts(*hlc_bound_ms_, 0));
+    if (!node_.clock_restored_) {  // the first HLC since the process started
+      if (const std::optional<std::string> stored = txn_->Meta(kHlcLastMeta)) {
+        clock.Restore(crdt::Hlc{std::strtoull(stored->c_str(), nullptr, 10)});
+      }
+      node_.clock_restored_ = true;
     }
     const crdt::Hlc now = clock.Now();
-    if (now.physical_ms() >= *hlc_bound_ms_) {
-      hlc_bound_ms_ = now.physical_ms() + kHlcBoundAheadMs;
-      txn_->SetMeta(kHlcBoundMeta, std::to_string(*hlc_bound_ms_));
-    }
+    txn_->SetMeta(kHlcLastMeta, std::to_string(now.value));
     return now;
   }
   int64_t NowMs() override { return static_cast<int64_t>(crdt::HybridClock::SystemWallClock()); }
@@ -103,7 +101,6 @@ class Node::TxnPartitions final : public Partitions {
   NodeReplication::Job* job_;
   storage::Transaction* txn_;
   std::vector<std::pair<uint32_t, uint64_t>> writes_;
-  std::optional<uint64_t> hlc_bound_ms_;  // read at the job's first Now()
 };
 
 Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,

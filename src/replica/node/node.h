@@ -158,13 +158,15 @@ class Node final : public Dispatcher, public ServerControl {
   std::vector<bool> held_;
   std::vector<uint32_t> held_list_;
   // Used on the writer thread only. Never goes backwards across a restart:
-  // every HLC issued has a physical part below the bound kept in the meta
-  // table (kHlcBoundMeta), which a job raises kHlcBoundAheadMs ahead when it
-  // needs to, so the bound commits with the writes it covers; each job
-  // restores the clock from it before its first HLC.
+  // every job that stamps an HLC stores it in the meta table (kHlcLastMeta),
+  // committed with the writes it stamps, and the first stamp after a start
+  // restores the clock from it. (Storing a bound ahead of use would cost fewer
+  // writes but move a restarted node's clock into the future, so that its
+  // writes would beat later ones elsewhere: last-writer-wins by a clock that
+  // runs ahead is not what users expect.)
   crdt::HybridClock clock_;
-  static constexpr const char* kHlcBoundMeta = "hlc_bound_ms";
-  static constexpr uint64_t kHlcBoundAheadMs = 1000;
+  bool clock_restored_ = false;
+  static constexpr const char* kHlcLastMeta = "hlc_last";
   // CONFIG SET's Redis encoding tunables: kept and shown, used for nothing.
   struct EncodingTunables {
     size_t hash_entries = 128;

@@ -14,6 +14,10 @@
 namespace geokv::replica {
 
 // The core's storage interface over a storage transaction.
+namespace {
+std::string TransferRecordName(uint32_t p) { return "replication.transfer." + std::to_string(p); }
+}  // namespace
+
 class NodeReplication::TxnStore final : public replication::ReplicaStore {
  public:
   explicit TxnStore(storage::Transaction& txn) : txn_(txn) {}
@@ -31,6 +35,12 @@ class NodeReplication::TxnStore final : public replication::ReplicaStore {
   }
   void TruncateLog(uint32_t p, crdt::ReplicaId origin, uint64_t through) override {
     txn_.TruncateLog(p, origin, through);
+  }
+  std::string TransferRecord(uint32_t p) override {
+    return txn_.Meta(TransferRecordName(p)).value_or("");
+  }
+  void SetTransferRecord(uint32_t p, std::string_view record) override {
+    txn_.SetMeta(TransferRecordName(p), record);
   }
 
  private:

@@ -132,6 +132,14 @@ int main(int argc, char** argv) {
                  "replication messages queued for processing at most (more are dropped "
                  "and recovered by catch-up)")
       ->check(CLI::PositiveNumber);
+  size_t log_max_bytes = storage::Options{}.log_max_bytes_per_partition;
+  app.add_option("--repl-log-max-bytes", log_max_bytes,
+                 "own deltas kept per partition for catch-up, in bytes (a peer that needs "
+                 "older ones gets a state transfer)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--state-chunk-max-atoms", replication.core.state_chunk_max_atoms,
+                 "atoms per state transfer chunk at most")
+      ->check(CLI::PositiveNumber);
   replica::TlsOptions tls;
   app.add_option("--tls-port", tls.port,
                  "also serve TLS on this port, on the host of the node's client endpoint");
@@ -250,6 +258,7 @@ int main(int argc, char** argv) {
   storage::Options storage_options;
   storage_options.path = data_dir + "/geokv.db";
   storage_options.partitions = table.partitions();
+  storage_options.log_max_bytes_per_partition = log_max_bytes;
   storage_options.synchronous =
       sync == "full" ? storage::Synchronous::kFull : storage::Synchronous::kNormal;
   storage_options.max_database_bytes = max_db_bytes;

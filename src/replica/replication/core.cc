@@ -5,6 +5,7 @@
 #include <set>
 
 #include "common/assert.h"
+#include "crdt/chunk.h"
 #include "crdt/join.h"
 #include "replica/replication/core_internal.h"
 
@@ -33,6 +34,7 @@ CoreImpl::CoreImpl(Membership membership, Options options, ReplicaStore& store, 
   GEOKV_ASSERT(options_.catchup_max_outstanding >= 1 && options_.batch_max_deltas >= 1);
   GEOKV_ASSERT(options_.batch_max_bytes >= 1 && options_.outbox_max_messages >= 1);
   GEOKV_ASSERT(options_.commit_times_per_partition >= 1 && options_.catchup_reply_max_deltas >= 1);
+  GEOKV_ASSERT(options_.state_chunk_max_atoms >= 1 && options_.state_chunk_max_bytes >= 1);
 
   const size_t q = membership_.replicas.size();
   held_index_.assign(q, -1);
@@ -64,6 +66,20 @@ CoreImpl::CoreImpl(Membership membership, Options options, ReplicaStore& store, 
       r.usable.assign(set.size(), 0);
     }
     h.replicas = std::move(set);
+    // A transfer under way before the restart resumes where it was.
+    if (std::string record = store.TransferRecord(p); !record.empty()) {
+      auto decoded = DecodeTransferRecord(record);
+      const size_t index = decoded.ok() ? IndexOf(h, decoded->origin) : kNoIndex;
+      if (index == kNoIndex) {
+        ++stats_.store_errors;  // unreadable: nothing to resume
+      } else {
+        h.transfer.active = true;
+        h.transfer.index = index;
+        h.transfer.cursor = std::move(decoded->cursor);
+        h.transfer.first_context = std::move(decoded->first_context);
+        h.transfer.first_applied = std::move(decoded->first_applied);
+      }
+    }
     h.fold_all_until.assign(h.replicas.size(), 0);
     FoldAll(h);  // what was not folded before the restart is not remembered
     held_index_[p] = static_cast<int32_t>(held_.size());
@@ -147,7 +163,9 @@ uint64_t CoreImpl::OwnReported(const Held& h) const {
 }
 
 void CoreImpl::UpdateFence(Held& h, uint64_t now_ms) {
-  if (!h.own_fenced || !HeardAllLive(h)) return;
+  // A transfer under way may bring own dots this store lost (its first
+  // context): no new own dots until it is whole.
+  if (!h.own_fenced || !HeardAllLive(h) || h.transfer.active) return;
   Stream& own = h.streams[h.self_index];
   const uint64_t reported = OwnReported(h);
   if (reported > own.applied) {
@@ -339,7 +357,14 @@ void CoreImpl::ApplyContiguous(ReplicaStore& store, Held& h, size_t index,
   crdt::MutableState& state = store.Partition(h.p);
   for (const crdt::Delta& d : batch.deltas) {
     if (d.last <= s.applied) continue;  // the overlap with what we have
-    crdt::ApplyDelta(state, d);
+    if (h.transfer.active) {
+      // Not an atom the transfer already settled as removed (crdt/chunk.h).
+      crdt::Delta kept = d;
+      crdt::DropSettledAdditions(state, h.transfer.cursor, h.transfer.first_context, &kept);
+      crdt::ApplyDelta(state, kept);
+    } else {
+      crdt::ApplyDelta(state, d);
+    }
     NoteCounters(h, index, d);
     ++stats_.deltas_applied;
   }
@@ -548,6 +573,9 @@ void CoreImpl::ScheduleCatchUp(Held& h, size_t index, uint64_t now_ms) {
     ++stats_.catchup_retries;
     ++s.attempts;
   }
+  // A transfer under way brings every stream of the partition at least to its
+  // first applied vector; what is still missing then is asked for after it.
+  if (h.transfer.active) return;
   if (!WantsCatchUp(h, index)) return;
   if (now_ms < s.gap_since_ms + options_.catchup_delay_ms || now_ms < s.retry_at_ms) return;
   // Woken when a request in flight is answered or times out.
@@ -578,6 +606,18 @@ void CoreImpl::OnRequest(ReplicaStore& store, const CatchUpRequest& req, uint64_
   }
   Touch(*PeerOf(req.from), now_ms);
   const uint64_t mine = h->streams[origin].applied;
+  if (req.cursor) {  // the next chunk of a transfer under way
+    CatchUpReply reply;
+    reply.from = membership_.self;
+    reply.partition = h->p;
+    reply.origin = req.origin;
+    reply.after = req.after;
+    reply.responder_applied = mine;
+    if (FillStateReply(store, *h, *req.cursor, reply)) {
+      Emit(Outgoing{Outgoing::Kind::kSendReply, 0, req.from, std::move(reply)});
+    }
+    return;
+  }
   CatchUpReply reply;
   reply.from = membership_.self;
   reply.partition = h->p;
@@ -616,22 +656,42 @@ void CoreImpl::OnRequest(ReplicaStore& store, const CatchUpRequest& req, uint64_
       ++stats_.log_replies;
     }
   }
-  if (state && !FillStateReply(store, *h, reply)) return;
+  if (state && !FillStateReply(store, *h, crdt::AtomPosition{}, reply)) return;
   Emit(Outgoing{Outgoing::Kind::kSendReply, 0, req.from, std::move(reply)});
 }
 
-bool CoreImpl::FillStateReply(ReplicaStore& store, const Held& h, CatchUpReply& reply) {
+bool CoreImpl::FillStateReply(ReplicaStore& store, const Held& h, const crdt::AtomPosition& from,
+                              CatchUpReply& reply) {
   if (outbox_state_transfers_ >= options_.outbox_max_state_transfers) {
     ++stats_.dropped;  // the requester retries later
     return false;
   }
   ++outbox_state_transfers_;
+  // One range scan of at most state_chunk_max_atoms + 1 atoms, never the
+  // whole partition.
+  crdt::MutableState& state = store.Partition(h.p);
+  crdt::ChunkRead chunk =
+      crdt::ReadChunk(state, from, options_.state_chunk_max_atoms, options_.state_chunk_max_bytes);
+  // A transfer into h under way may have added a folded counter whose range
+  // the context does not hold yet (crdt/chunk.h): not a state to send; the
+  // requester retries, after that transfer is whole.
+  const crdt::DotContext& context = state.Context();
+  for (const auto& [path, atom] : chunk.atoms) {
+    if (!context.ContainsRange(atom.dot.origin, atom.first, atom.dot.counter)) {
+      ++stats_.state_chunks_deferred;
+      return false;
+    }
+  }
   reply.kind = CatchUpReply::Kind::kState;
-  reply.snapshot = crdt::TakeSnapshot(store.Partition(h.p));
+  reply.range_from = from;
+  reply.range_to = std::move(chunk.to);
+  reply.snapshot.context = context;
+  reply.snapshot.atoms = std::move(chunk.atoms);
   for (size_t i = 0; i < h.replicas.size(); ++i) {
     reply.applied.emplace_back(h.replicas[i], h.streams[i].applied);
   }
-  ++stats_.state_transfers_sent;
+  ++stats_.state_chunks_sent;
+  if (from == crdt::AtomPosition{}) ++stats_.state_transfers_sent;
   return true;
 }
 
@@ -643,8 +703,11 @@ void CoreImpl::OnReply(ReplicaStore& store, const CatchUpReply& reply, uint64_t 
       reply.kind != CatchUpReply::Kind::kDeltas ||
       (reply.batch.origin == reply.origin && reply.batch.partition == reply.partition &&
        !reply.batch.deltas.empty());
+  const bool own_allowed =
+      h != nullptr &&
+      (h->own_fenced || (h->transfer.active && reply.kind == CatchUpReply::Kind::kState));
   if (from == kNoIndex || from == h->self_index || origin == kNoIndex ||
-      (origin == h->self_index && !h->own_fenced) || !batch_matches) {
+      (origin == h->self_index && !own_allowed) || !batch_matches) {
     ++stats_.rejected;
     return;
   }
@@ -665,7 +728,7 @@ void CoreImpl::OnReply(ReplicaStore& store, const CatchUpReply& reply, uint64_t 
       ReceiveBatch(store, *h, origin, reply.batch, now_ms);
       break;
     case CatchUpReply::Kind::kState:
-      ApplyState(store, *h, origin, reply, now_ms);
+      ApplyChunk(store, *h, origin, reply, now_ms);
       break;
   }
   if (freed) WakeWaiting(now_ms);
@@ -680,34 +743,171 @@ void CoreImpl::WakeWaiting(uint64_t now_ms) {
   }
 }
 
-void CoreImpl::ApplyState(ReplicaStore& store, Held& h, size_t index, const CatchUpReply& reply,
+void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const CatchUpReply& reply,
                           uint64_t now_ms) {
-  // What the snapshot brings: the replicas' seqs above ours. Our own stream is
-  // taken from a peer only while fenced (lost own deltas coming back).
+  Transfer& t = h.transfer;
+  const bool answered = t.outstanding && t.asked == reply.from;
+  if (!t.active) {
+    if (reply.range_from != crdt::AtomPosition{}) {
+      ++stats_.duplicates;  // a late chunk of a transfer that is over
+      return;
+    }
+    // What the transfer brings: the replicas' seqs above ours. Our own stream
+    // is taken from a peer only while fenced (lost own deltas coming back).
+    bool brings = false;
+    for (const auto& [origin, seq] : reply.applied) {
+      const size_t i = IndexOf(h, origin);
+      brings |= i != kNoIndex && (i != h.self_index || h.own_fenced) && seq > h.streams[i].applied;
+    }
+    if (!brings) {
+      ++stats_.duplicates;
+      BackOff(h.streams[index], now_ms);
+      return;
+    }
+    BeginTransfer(h, index, reply);
+  } else if (reply.range_from != t.cursor) {
+    ++stats_.duplicates;  // a duplicate, or a reply to a request that timed out
+    return;
+  } else if (!reply.snapshot.context.Includes(t.first_context)) {
+    // Joined with a context that lacks some of the first chunk's, this range
+    // would not be settled by the first context (a restored peer): ask
+    // another replica, later.
+    if (answered) t.outstanding = false;
+    t.avoid = reply.from;
+    t.asked = 0;
+    t.retry_at_ms = now_ms + CatchUpTimeout(t.attempts);
+    ++t.attempts;
+    ++stats_.rejected;
+    return;
+  }
+  if (answered) t.outstanding = false;
+  const crdt::ChunkJoinResult joined =
+      crdt::JoinChunk(store.Partition(h.p), reply.range_from, reply.range_to, reply.snapshot.atoms,
+                      reply.snapshot.context, t.first_context, options_.state_chunk_max_atoms);
+  if (joined.outcome == crdt::ChunkJoinResult::Outcome::kRestart) {
+    // A counter folded since the first chunk, over dots the first context
+    // lacks: start over from this chunk's context, which holds them.
+    ++stats_.state_transfer_restarts;
+    CatchUpReply fresh;
+    fresh.snapshot.context = reply.snapshot.context;
+    fresh.applied = reply.applied;
+    BeginTransfer(h, t.index, fresh);
+    SaveTransfer(store, h);
+    ScheduleTransfer(h, now_ms);
+    return;
+  }
+  ++stats_.state_chunks_applied;
+  t.asked = reply.from;
+  t.attempts = 0;
+  t.retry_at_ms = 0;
+  if (options_.testing_merge_chunk_context)
+    store.Partition(h.p).JoinContext(reply.snapshot.context);
+  if (!joined.reached) {
+    FinishTransfer(store, h, now_ms);
+    return;
+  }
+  t.cursor = *joined.reached;
+  SaveTransfer(store, h);
+  ScheduleTransfer(h, now_ms);
+}
+
+void CoreImpl::BeginTransfer(Held& h, size_t index, const CatchUpReply& reply) {
+  Transfer& t = h.transfer;
+  t.active = true;
+  t.index = index;
+  t.cursor = crdt::AtomPosition{};
+  t.first_context = reply.snapshot.context;
+  t.first_applied = reply.applied;
+  t.outstanding = false;
+  t.avoid = 0;
+}
+
+void CoreImpl::SaveTransfer(ReplicaStore& store, const Held& h) {
+  const Transfer& t = h.transfer;
+  store.SetTransferRecord(
+      h.p, EncodeTransferRecord(
+               TransferRecord{h.replicas[t.index], t.cursor, t.first_context, t.first_applied}));
+}
+
+void CoreImpl::FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms) {
+  Transfer& t = h.transfer;
+  GEOKV_ASSERT(t.active);
+  // Every range is joined with a context that includes the first one: only
+  // now may the first context (and the applied vector read with it) count.
+  store.Partition(h.p).JoinContext(t.first_context);
   std::vector<std::pair<size_t, uint64_t>> raise;
-  for (const auto& [origin, seq] : reply.applied) {
+  for (const auto& [origin, seq] : t.first_applied) {
     const size_t i = IndexOf(h, origin);
     if (i != kNoIndex && (i != h.self_index || h.own_fenced) && seq > h.streams[i].applied) {
       raise.emplace_back(i, seq);
     }
   }
-  if (raise.empty()) {
-    ++stats_.duplicates;
-    BackOff(h.streams[index], now_ms);
-    return;
-  }
-  crdt::JoinState(store.Partition(h.p), reply.snapshot);
+  t = Transfer{};
+  store.SetTransferRecord(h.p, "");
   ++stats_.state_transfers_applied;
   for (const auto& [i, seq] : raise) {
     SetApplied(store, h, i, seq);
     h.streams[i].known_end = std::max(h.streams[i].known_end, seq);
   }
-  FoldAll(h);  // the snapshot's counters may be anywhere
+  FoldAll(h);  // the transfer's counters may be anywhere
   for (const auto& [i, seq] : raise) {
     DrainBuffer(store, h, i);
     AfterProgress(h, i, now_ms);
   }
   UpdateFence(h, now_ms);
+  heartbeat_due_ = true;
+  h.dirty = true;
+}
+
+std::optional<crdt::ReplicaId> CoreImpl::TransferTarget(const Held& h) const {
+  const Transfer& t = h.transfer;
+  // The peer that sent the last chunk, while it is up; else the live replica
+  // that reported the most (the likeliest to hold the first context).
+  if (t.asked != 0 && peers_.at(t.asked).up) return t.asked;
+  std::optional<crdt::ReplicaId> best;
+  uint64_t best_total = 0;
+  for (int pass = 0; pass < 2 && !best; ++pass) {
+    for (size_t j = 0; j < h.replicas.size(); ++j) {
+      if (j == h.self_index) continue;
+      const Peer& peer = peers_.at(h.replicas[j]);
+      if (!peer.up || (pass == 0 && peer.id == t.avoid)) continue;
+      const Report& r = peer.reports.at(h.p);
+      uint64_t total = 0;
+      for (uint64_t seq : r.latest) total += seq;
+      if (!best || total > best_total) {
+        best = peer.id;
+        best_total = total;
+      }
+    }
+  }
+  return best;
+}
+
+void CoreImpl::ScheduleTransfer(Held& h, uint64_t now_ms) {
+  Transfer& t = h.transfer;
+  if (!t.active) return;
+  if (t.outstanding) {
+    if (now_ms < t.deadline_ms) return;
+    t.outstanding = false;  // lost, or its sender went away: ask again (maybe another)
+    t.asked = 0;
+    ++t.attempts;
+    ++stats_.catchup_retries;
+  }
+  if (now_ms < t.retry_at_ms) return;
+  std::optional<crdt::ReplicaId> target = TransferTarget(h);
+  if (!target) {
+    t.retry_at_ms = now_ms + options_.catchup_timeout_ms;  // nobody live: look again later
+    return;
+  }
+  CatchUpRequest req{membership_.self, h.p, h.replicas[t.index], h.streams[t.index].applied,
+                     t.cursor};
+  Emit(Outgoing{Outgoing::Kind::kSendRequest, 0, *target, req});
+  t.outstanding = true;
+  t.asked = *target;
+  // A chunk takes longer to read, ship and join than a log reply: a deadline
+  // as short would have the sender read many chunks twice.
+  t.deadline_ms = now_ms + CatchUpTimeout(t.attempts + 2);
+  ++stats_.catchup_requests;
 }
 
 // --- Timers ----------------------------------------------------------------------------
@@ -729,6 +929,7 @@ void CoreImpl::OnTick(ReplicaStore& store, uint64_t now_ms) {
     EmitHeartbeat(false, now_ms);
   }
   for (Held& h : held_) {
+    ScheduleTransfer(h, now_ms);
     for (size_t j = 0; j < h.replicas.size(); ++j) {
       const Stream& s = h.streams[j];
       if ((j != h.self_index || h.own_fenced) && (s.gap || s.outstanding)) {
@@ -750,12 +951,14 @@ uint64_t CoreImpl::NextTickMs() const {
     if (peer.up) t = std::min(t, peer.last_heard_ms + options_.down_after_ms + 1);
   }
   for (const Held& h : held_) {
+    const Transfer& tr = h.transfer;
+    if (tr.active) t = std::min(t, tr.outstanding ? tr.deadline_ms : tr.retry_at_ms);
     for (size_t j = 0; j < h.replicas.size(); ++j) {
       const Stream& s = h.streams[j];
       if (j == h.self_index && !h.own_fenced) continue;
       if (s.outstanding) {
         t = std::min(t, s.deadline_ms);
-      } else if (WantsCatchUp(h, j) && !s.waiting_slot) {
+      } else if (WantsCatchUp(h, j) && !s.waiting_slot && !tr.active) {
         t = std::min(t, std::max(s.gap_since_ms + options_.catchup_delay_ms, s.retry_at_ms));
       }
     }
@@ -842,6 +1045,9 @@ void CoreImpl::FoldCounters(ReplicaStore& store) {
   size_t k = 0;
   for (; k < held_.size() && (partitions > 0 || keys > 0); ++k) {
     Held& h = held_[(fold_cursor_ + k) % held_.size()];
+    // Not while a transfer comes in: its ranges joined so far may hold atoms
+    // whose dots the context does not hold yet (docs/replication.md).
+    if (h.transfer.active) continue;
     const std::vector<uint64_t> stable = StableOf(h);
     const crdt::StableVector map = StableMapOf(h);
     if (map.empty()) continue;
@@ -956,7 +1162,7 @@ std::vector<PeerStatus> CoreImpl::Peers(uint64_t now_ms) const {
 bool CoreImpl::Settled() const {
   if (outstanding_ != 0) return false;
   for (const Held& h : held_) {
-    if (!h.pending.empty()) return false;
+    if (!h.pending.empty() || h.transfer.active) return false;
     for (size_t j = 0; j < h.replicas.size(); ++j) {
       if (j == h.self_index) continue;
       const Stream& s = h.streams[j];

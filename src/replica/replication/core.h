@@ -83,9 +83,14 @@ struct Options {
   size_t buffer_max_batches_per_stream = 64;   // out-of-order batches kept per stream
   size_t buffer_max_bytes = size_t{16} << 20;  // out-of-order batches kept in all
   size_t outbox_max_messages = 65536;          // between two TakeOutgoing calls
-  size_t outbox_max_state_transfers = 4;       // snapshots between two TakeOutgoing calls
-  size_t commit_times_per_partition = 1024;    // own seqs remembered for lag
-  uint64_t maintenance_interval_ms = 100;      // folding and log truncation
+  size_t outbox_max_state_transfers = 4;       // state chunks read between two TakeOutgoing calls
+  // A state transfer moves a partition in chunks (crdt/chunk.h) of at most
+  // this many atoms and about this many bytes; the receiver visits at most
+  // state_chunk_max_atoms of its own atoms per chunk it joins.
+  size_t state_chunk_max_atoms = 4096;
+  size_t state_chunk_max_bytes = size_t{1} << 20;
+  size_t commit_times_per_partition = 1024;  // own seqs remembered for lag
+  uint64_t maintenance_interval_ms = 100;    // folding and log truncation
   bool fold_counters = true;
   // Folding visits the keys whose counters changed (up to fold_keys_max per
   // partition are remembered; beyond that, or after a state transfer or a
@@ -101,6 +106,10 @@ struct Options {
   // Test only: use every report for stability, even one whose sender's own
   // stream has not been applied here yet (breaks the "usable report" rule).
   bool testing_use_unusable_reports = false;
+  // Test only: join each state chunk's context into the partition at once
+  // (the broken join the transfer protocol avoids: atoms of later ranges then
+  // look removed). Exists to prove the simulation notices.
+  bool testing_merge_chunk_context = false;
 };
 
 // Where a message goes.
@@ -141,10 +150,14 @@ struct Stats {
   uint64_t duplicates = 0;  // batches or snapshots with nothing new
   uint64_t gaps = 0;        // batches that started beyond applied + 1
   uint64_t catchup_requests = 0;
-  uint64_t catchup_retries = 0;  // requests that timed out
-  uint64_t log_replies = 0;      // catch-up answered from the log
-  uint64_t state_transfers_sent = 0;
-  uint64_t state_transfers_applied = 0;
+  uint64_t catchup_retries = 0;          // requests that timed out
+  uint64_t log_replies = 0;              // catch-up answered from the log
+  uint64_t state_transfers_sent = 0;     // first chunks sent
+  uint64_t state_transfers_applied = 0;  // transfers received whole (their last chunk joined)
+  uint64_t state_chunks_sent = 0;
+  uint64_t state_chunks_applied = 0;
+  uint64_t state_transfer_restarts = 0;  // begun again with a fresher first chunk
+  uint64_t state_chunks_deferred = 0;    // not served: this node was receiving a transfer there
   uint64_t up_to_date_replies = 0;
   uint64_t heartbeats_sent = 0;
   uint64_t rejected = 0;      // messages a peer had no business sending

@@ -49,6 +49,23 @@ class CoreImpl {
     uint64_t retry_at_ms = 0;
     uint32_t attempts = 0;
   };
+  // The state transfer into a held partition under way (at most one): chunks
+  // are asked for one at a time, from `cursor`, by requests of its own (the
+  // partition's streams ask for nothing meanwhile). Persisted in the store
+  // (ReplicaStore::TransferRecord) with every chunk joined.
+  struct Transfer {
+    bool active = false;
+    size_t index = 0;                // the stream it was begun for (its requests name that origin)
+    crdt::AtomPosition cursor;       // ranges before it are joined; the next chunk starts here
+    crdt::DotContext first_context;  // joined into the partition when the last chunk is
+    AppliedVector first_applied;     // raises applied then
+    bool outstanding = false;        // a chunk request in flight
+    crdt::ReplicaId asked = 0;       // who has it, or sent the last chunk
+    crdt::ReplicaId avoid = 0;       // refused: its context lacked first_context
+    uint64_t deadline_ms = 0;
+    uint64_t retry_at_ms = 0;
+    uint32_t attempts = 0;
+  };
   struct Held {
     uint32_t p = 0;
     std::vector<crdt::ReplicaId> replicas;  // ascending
@@ -74,6 +91,7 @@ class CoreImpl {
     // No new own dots until the own stream's high-water mark is known
     // (FenceOwnStreams); lifted by UpdateFence.
     bool own_fenced = false;
+    Transfer transfer;
   };
   // A peer's reports for one shared partition, parallel to Held::replicas.
   struct Report {
@@ -164,10 +182,23 @@ class CoreImpl {
   void ScheduleCatchUp(Held& h, size_t index, uint64_t now_ms);
   std::optional<crdt::ReplicaId> CatchUpTarget(const Held& h, size_t index) const;
   uint64_t CatchUpTimeout(uint32_t attempts) const;
-  // Fills `reply` as a state transfer of h; false if over the limit of the outbox.
-  bool FillStateReply(ReplicaStore& store, const Held& h, CatchUpReply& reply);
-  void ApplyState(ReplicaStore& store, Held& h, size_t index, const CatchUpReply& reply,
+  // Fills `reply` with the state chunk of h from `from`; false if over the
+  // limit of the outbox, or if the chunk holds a folded counter whose range
+  // the context lacks (added by a transfer into h under way, crdt/chunk.h).
+  bool FillStateReply(ReplicaStore& store, const Held& h, const crdt::AtomPosition& from,
+                      CatchUpReply& reply);
+  // A state chunk for stream `index` of h: begins a transfer (the first
+  // chunk), continues it, or is a duplicate.
+  void ApplyChunk(ReplicaStore& store, Held& h, size_t index, const CatchUpReply& reply,
                   uint64_t now_ms);
+  // Begins (or, with a fresher first chunk, begins again) h's transfer.
+  void BeginTransfer(Held& h, size_t index, const CatchUpReply& reply);
+  // The last chunk is joined: the first context and applied vector come in.
+  void FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms);
+  void SaveTransfer(ReplicaStore& store, const Held& h);
+  // Asks for the next chunk of h's transfer when due.
+  void ScheduleTransfer(Held& h, uint64_t now_ms);
+  std::optional<crdt::ReplicaId> TransferTarget(const Held& h) const;
   void BackOff(Stream& s, uint64_t now_ms);
 
   void Maintain(ReplicaStore& store, uint64_t now_ms);

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "crdt/memory_state.h"
@@ -39,6 +40,10 @@ class MemoryReplicaStore final : public ReplicaStore {
   Result<std::vector<crdt::Delta>> ReadLog(uint32_t p, crdt::ReplicaId origin, uint64_t after,
                                            size_t max_bytes) override;
   void TruncateLog(uint32_t p, crdt::ReplicaId origin, uint64_t through) override;
+  std::string TransferRecord(uint32_t p) override { return At(p).transfer; }
+  void SetTransferRecord(uint32_t p, std::string_view record) override {
+    At(p).transfer = std::string(record);
+  }
 
   // For tests: the MemoryState itself (e.g. to run mutators on it).
   crdt::MemoryState& State(uint32_t p);
@@ -63,6 +68,7 @@ class MemoryReplicaStore final : public ReplicaStore {
     std::map<crdt::ReplicaId, uint64_t> applied;
     std::map<crdt::ReplicaId, Log> logs;
     size_t log_bytes = 0;
+    std::string transfer;
   };
 
   Part& At(uint32_t p);

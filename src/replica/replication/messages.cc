@@ -4,6 +4,7 @@
 #include <msgpack.hpp>
 
 #include "common/assert.h"
+#include "crdt/chunk.h"
 #include "crdt/msgpack_reader.h"
 
 namespace geokv::replication {
@@ -18,9 +19,11 @@ enum class Kind : uint64_t { kBatch = 1, kHeartbeat = 2, kRequest = 3, kReply = 
 // to its count).
 constexpr size_t kBatchFields = 7;
 constexpr size_t kHeartbeatFields = 6;
-constexpr size_t kRequestFields = 6;
+constexpr size_t kRequestFields = 6;  // + 1 with a cursor
 constexpr size_t kReplyHeadFields = 8;
-constexpr size_t kMaxDepth = 8;  // message > heartbeat list > partition entry > applied
+constexpr size_t kPositionFields = 5;
+constexpr uint64_t kRetiredStateBody = 2;  // a whole-partition snapshot (before chunks)
+constexpr size_t kMaxDepth = 8;            // message > heartbeat list > partition entry > applied
 
 void PackBin(Packer& pk, std::string_view s) {
   pk.pack_bin(static_cast<uint32_t>(s.size()));
@@ -45,6 +48,15 @@ void PackDeltas(Packer& pk, const DeltaBatch& batch) {
     return;
   }
   for (const crdt::Delta& d : batch.deltas) PackBin(pk, crdt::EncodeDelta(d));
+}
+
+void PackPosition(Packer& pk, const crdt::AtomPosition& at) {
+  pk.pack_array(kPositionFields);
+  PackBin(pk, at.path.key);
+  pk.pack_uint64(static_cast<uint64_t>(at.path.slot));
+  PackBin(pk, at.path.field);
+  pk.pack_uint64(at.dot.origin);
+  pk.pack_uint64(at.dot.counter);
 }
 
 void PackHead(Packer& pk, Kind kind, size_t fields) {
@@ -132,6 +144,27 @@ class Reader : public crdt::MsgpackReader {
     return deltas;
   }
 
+  crdt::AtomPosition Position(const msgpack::object& o, const char* what) {
+    crdt::AtomPosition at;
+    size_t n = 0;
+    const msgpack::object* e = Array(o, kPositionFields, kPositionFields, &n, what);
+    if (!ok()) return at;
+    at.path.key = std::string(Bin(e[0], "position key"));
+    const uint64_t slot = Uint(e[1], "position slot");
+    if (ok() && !crdt::IsValidSlot(slot)) Fail(std::string(what) + " has an unknown slot");
+    at.path.slot = ok() ? static_cast<crdt::Slot>(slot) : crdt::Slot::kRegister;
+    at.path.field = std::string(Bin(e[2], "position field"));
+    at.dot.origin = Uint(e[3], "position origin");
+    at.dot.counter = Seq(e[4], "position counter");
+    return at;
+  }
+
+  // A range end: a position, or [] for the end of the partition.
+  std::optional<crdt::AtomPosition> End(const msgpack::object& o) {
+    if (o.type == msgpack::type::ARRAY && o.via.array.size == 0) return std::nullopt;
+    return Position(o, "range end");
+  }
+
   DeltaBatch Batch(const msgpack::object* e, crdt::ReplicaId origin, uint32_t partition) {
     DeltaBatch batch;
     batch.origin = origin;
@@ -202,7 +235,7 @@ Status Unpack(std::string_view bytes, const MessageLimits& limits, msgpack::obje
   // Every array here is small except delta lists and heartbeat lists; bins
   // hold whole encoded deltas or snapshots (bounded by the message size).
   const size_t elements = std::max({limits.max_deltas_per_batch, limits.max_heartbeat_partitions,
-                                    limits.max_origins * 2, kReplyHeadFields + 3});
+                                    limits.max_origins * 2, kReplyHeadFields + 4});
   const msgpack::unpack_limit limit(elements, 0, 0, limits.max_message_bytes, 0, kMaxDepth);
   try {
     size_t offset = 0;
@@ -246,12 +279,13 @@ Result<Message> DecodeHeartbeat(Reader& r, const msgpack::object* e, const Messa
   return Message(std::move(hb));
 }
 
-Result<Message> DecodeRequest(Reader& r, const msgpack::object* e) {
+Result<Message> DecodeRequest(Reader& r, const msgpack::object* e, size_t n) {
   CatchUpRequest req;
   req.from = r.Uint(e[2], "from");
   req.partition = r.Partition(e[3]);
   req.origin = r.Uint(e[4], "origin");
   req.after = r.Seq(e[5], "after");
+  if (n == kRequestFields + 1) req.cursor = r.Position(e[6], "cursor");
   if (!r.ok()) return r.status();
   return Message(req);
 }
@@ -280,21 +314,36 @@ Result<Message> DecodeReply(Reader& r, const msgpack::object* e, size_t n,
       reply.batch = r.Batch(e + kReplyHeadFields, reply.origin, reply.partition);
       if (r.ok() && reply.batch.last_seq <= reply.after) r.Fail("deltas reply ends before after");
       break;
+    case kRetiredStateBody:
+      r.Fail("whole-partition state reply (a peer of the format before streamed transfer)");
+      break;
     case static_cast<uint64_t>(CatchUpReply::Kind::kState): {
-      if (n != kReplyHeadFields + 2) {
-        r.Fail("state reply of the wrong size");
+      if (n != kReplyHeadFields + 4) {
+        r.Fail("state chunk reply of the wrong size");
         break;
       }
       reply.kind = CatchUpReply::Kind::kState;
-      auto snap = crdt::DecodeSnapshot(r.Bin(e[kReplyHeadFields], "snapshot"), limits.crdt);
+      const msgpack::object* chunk = e + kReplyHeadFields;
+      reply.range_from = r.Position(chunk[0], "range start");
+      reply.range_to = r.End(chunk[1]);
+      if (r.ok() && reply.range_to && !(reply.range_from < *reply.range_to)) {
+        r.Fail("state chunk range is empty or reversed");
+      }
+      auto snap = crdt::DecodeSnapshot(r.Bin(chunk[2], "chunk"), limits.crdt);
       if (!r.ok()) break;
       if (!snap.ok()) {
-        r.Fail("snapshot: " + snap.status().message());
+        r.Fail("chunk: " + snap.status().message());
         break;
       }
-      if (MaxCounter(snap->context) > limits.max_seq) r.Fail("snapshot dot beyond max seq");
+      if (MaxCounter(snap->context) > limits.max_seq) r.Fail("chunk dot beyond max seq");
+      for (const auto& [path, atom] : snap->atoms) {
+        const crdt::AtomPosition at = crdt::PositionOf(path, atom);
+        if (r.ok() && (at < reply.range_from || (reply.range_to && !(at < *reply.range_to)))) {
+          r.Fail("chunk atom outside the chunk's range");
+        }
+      }
       reply.snapshot = std::move(*snap);
-      reply.applied = r.Applied(e[kReplyHeadFields + 1]);
+      reply.applied = r.Applied(chunk[3]);
       break;
     }
     default:
@@ -331,16 +380,17 @@ std::string EncodeMessage(const Message& message) {
                    pk.pack_uint64(m.incarnation);
                  },
                  [&](const CatchUpRequest& m) {
-                   PackHead(pk, Kind::kRequest, kRequestFields);
+                   PackHead(pk, Kind::kRequest, kRequestFields + (m.cursor ? 1 : 0));
                    pk.pack_uint64(m.from);
                    pk.pack_uint64(m.partition);
                    pk.pack_uint64(m.origin);
                    pk.pack_uint64(m.after);
+                   if (m.cursor) PackPosition(pk, *m.cursor);
                  },
                  [&](const CatchUpReply& m) {
                    const size_t body = m.kind == CatchUpReply::Kind::kUpToDate ? 0
                                        : m.kind == CatchUpReply::Kind::kDeltas ? 3
-                                                                               : 2;
+                                                                               : 4;
                    PackHead(pk, Kind::kReply, kReplyHeadFields + body);
                    pk.pack_uint64(m.from);
                    pk.pack_uint64(m.partition);
@@ -353,6 +403,12 @@ std::string EncodeMessage(const Message& message) {
                      pk.pack_uint64(m.batch.last_seq);
                      PackDeltas(pk, m.batch);
                    } else if (m.kind == CatchUpReply::Kind::kState) {
+                     PackPosition(pk, m.range_from);
+                     if (m.range_to) {
+                       PackPosition(pk, *m.range_to);
+                     } else {
+                       pk.pack_array(0);
+                     }
                      PackBin(pk, crdt::EncodeSnapshot(m.snapshot));
                      PackApplied(pk, m.applied);
                    }
@@ -368,7 +424,7 @@ Result<Message> DecodeMessage(std::string_view bytes, const MessageLimits& limit
   Reader r(limits);
   const msgpack::object& root = handle.get();
   size_t n = 0;
-  const msgpack::object* e = r.Array(root, Reader::kAny, kReplyHeadFields + 3, &n, "message");
+  const msgpack::object* e = r.Array(root, Reader::kAny, kReplyHeadFields + 4, &n, "message");
   if (r.ok() && n < 2) r.Fail("message without version and kind");
   if (!r.ok()) return r.status();
   if (r.Uint(e[0], "version") != kMessageFormatVersion && r.ok()) {
@@ -384,8 +440,8 @@ Result<Message> DecodeMessage(std::string_view bytes, const MessageLimits& limit
       if (n != kHeartbeatFields) break;
       return DecodeHeartbeat(r, e, limits);
     case static_cast<uint64_t>(Kind::kRequest):
-      if (n != kRequestFields) break;
-      return DecodeRequest(r, e);
+      if (n != kRequestFields && n != kRequestFields + 1) break;
+      return DecodeRequest(r, e, n);
     case static_cast<uint64_t>(Kind::kReply):
       if (n < kReplyHeadFields) break;
       return DecodeReply(r, e, n, limits);
@@ -393,6 +449,39 @@ Result<Message> DecodeMessage(std::string_view bytes, const MessageLimits& limit
       return Status::Corrupt("replication message: unknown kind " + std::to_string(kind));
   }
   return Status::Corrupt("replication message: wrong number of fields for its kind");
+}
+
+std::string EncodeTransferRecord(const TransferRecord& record) {
+  msgpack::sbuffer buf;
+  Packer pk(&buf);
+  pk.pack_array(5);
+  pk.pack_uint64(kMessageFormatVersion);
+  pk.pack_uint64(record.origin);
+  PackPosition(pk, record.cursor);
+  PackBin(pk, crdt::EncodeDotContext(record.first_context));
+  PackApplied(pk, record.first_applied);
+  return std::string(buf.data(), buf.size());
+}
+
+Result<TransferRecord> DecodeTransferRecord(std::string_view bytes, const MessageLimits& limits) {
+  msgpack::object_handle handle;
+  if (Status s = Unpack(bytes, limits, &handle); !s.ok()) return s;
+  Reader r(limits);
+  size_t n = 0;
+  const msgpack::object* e = r.Array(handle.get(), 5, 5, &n, "transfer record");
+  if (!r.ok()) return r.status();
+  if (r.Uint(e[0], "version") != kMessageFormatVersion && r.ok()) r.Fail("unsupported version");
+  TransferRecord record;
+  record.origin = r.Uint(e[1], "origin");
+  record.cursor = r.Position(e[2], "cursor");
+  std::string_view context = r.Bin(e[3], "first context");
+  if (!r.ok()) return r.status();
+  auto dots = crdt::DecodeDotContext(context, limits.crdt);
+  if (!dots.ok()) return Status::Corrupt("transfer record: " + dots.status().message());
+  record.first_context = std::move(*dots);
+  record.first_applied = r.Applied(e[4]);
+  if (!r.ok()) return r.status();
+  return record;
 }
 
 size_t EstimateDeltaBytes(const crdt::Delta& delta) {

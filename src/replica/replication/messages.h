@@ -10,12 +10,17 @@
 //                [ 1, 2, from:uint, sent_ms:uint, [ partition-applied* ], incarnation:uint ]
 //   kind 3, catch-up request:
 //                [ 1, 3, from:uint, partition:uint, origin:uint, after:seq ]
+//                [ 1, 3, from:uint, partition:uint, origin:uint, after:seq, cursor:position ]
+//                (the second form asks for the state chunk that starts at cursor)
 //   kind 4, catch-up reply:
 //                [ 1, 4, from:uint, partition:uint, origin:uint, after:seq,
 //                  responder-applied:seq, body-kind:uint, body... ]
 //                body-kind 0, up to date:  (nothing)
 //                body-kind 1, deltas:      first:seq, last:seq, [ delta:bin+ ]
-//                body-kind 2, state:       snapshot:bin, applied
+//                body-kind 2:              retired (a whole-partition snapshot, before
+//                                          streamed transfer): refused
+//                body-kind 3, state chunk: range-from:position, range-to:end, chunk:bin,
+//                                          applied
 //
 //   partition-applied = [ partition:uint, applied ]
 //   applied           = [ origin:uint, seq, origin:uint, seq, ... ]   (flattened pairs,
@@ -25,7 +30,18 @@
 //                       all have the batch's origin and are contiguous: the first starts
 //                       at `first`, each next one at the previous one's last + 1, the last
 //                       ends at `last`
-//   snapshot:bin      = crdt::EncodeSnapshot bytes
+//   position          = [ key:bin, slot:uint, field:bin, origin:uint, counter:seq ]
+//                       (crdt::AtomPosition; slot a valid slot)
+//   end               = position, or [ ] for the end of the partition
+//   chunk:bin         = crdt::EncodeSnapshot bytes: the responder's causal context when
+//                       it read the chunk, and its atoms of [range-from, range-to), in
+//                       order; range-from < range-to
+//
+// Version: streamed transfer kept version 1 (deltas, heartbeats and log
+// catch-up are unchanged, so a rolling upgrade keeps replicating); a node of
+// the earlier format refuses a chunk request (7 fields) and a chunk reply, and
+// this one refuses its whole-partition state replies (body-kind 2), so state
+// transfers happen only between upgraded nodes.
 //
 // Heartbeat partitions are strictly ascending. Every seq, and every dot counter
 // inside a delta or snapshot, is at most max_seq (2^62 by default), so that a
@@ -39,6 +55,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -107,6 +124,9 @@ struct CatchUpRequest {
   uint32_t partition = 0;
   crdt::ReplicaId origin = 0;
   uint64_t after = 0;
+  // Set: "send the state chunk of `partition` that starts at cursor" (the next
+  // chunk of a transfer under way; origin and after as when it began).
+  std::optional<crdt::AtomPosition> cursor = {};
 
   bool operator==(const CatchUpRequest&) const = default;
 };
@@ -115,7 +135,10 @@ struct CatchUpReply {
   enum class Kind : uint8_t {
     kUpToDate = 0,  // the responder has nothing of origin after `after`
     kDeltas = 1,    // `batch` continues origin's stream (from the origin's log)
-    kState = 2,     // `snapshot` of the responder's replica, with its `applied` vector
+    // One chunk of a state transfer (crdt/chunk.h): the responder's atoms of
+    // [range_from, range_to) in `snapshot.atoms`, its context when it read
+    // them in `snapshot.context`, its applied vector then in `applied`.
+    kState = 3,
   };
 
   crdt::ReplicaId from = 0;
@@ -124,9 +147,11 @@ struct CatchUpReply {
   uint64_t after = 0;              // as in the request
   uint64_t responder_applied = 0;  // from's applied seq of origin in partition
   Kind kind = Kind::kUpToDate;
-  DeltaBatch batch;         // kDeltas: origin and partition as above
-  crdt::Snapshot snapshot;  // kState
-  AppliedVector applied;    // kState: from's applied vector of the partition
+  DeltaBatch batch;                    // kDeltas: origin and partition as above
+  crdt::Snapshot snapshot;             // kState
+  AppliedVector applied;               // kState: from's applied vector of the partition
+  crdt::AtomPosition range_from = {};  // kState
+  std::optional<crdt::AtomPosition> range_to = {};  // kState; nullopt: the partition's end
 
   bool operator==(const CatchUpReply&) const = default;
 };
@@ -144,9 +169,22 @@ struct Overloaded : Handlers... {
 template <typename... Handlers>
 Overloaded(Handlers...) -> Overloaded<Handlers...>;
 
+// A state transfer under way, as its receiver keeps it in its store
+// (ReplicaStore::TransferRecord), so that a restart resumes it. Encoded as
+//   [ 1, origin:uint, cursor:position, first-context:bin, first-applied:applied ]
+// with first-context = crdt::EncodeDotContext bytes.
+struct TransferRecord {
+  crdt::ReplicaId origin = 0;  // the stream the transfer was begun for
+  crdt::AtomPosition cursor;   // where the next chunk starts
+  crdt::DotContext first_context;
+  AppliedVector first_applied;
+
+  bool operator==(const TransferRecord&) const = default;
+};
+
 // Bounds a decoder enforces before it allocates or trusts anything.
 struct MessageLimits {
-  size_t max_message_bytes = size_t{64} << 20;  // a whole message (state transfers are big)
+  size_t max_message_bytes = size_t{64} << 20;  // a whole message
   size_t max_deltas_per_batch = 65536;
   size_t max_heartbeat_partitions = 65536;
   size_t max_origins = 1024;             // entries of one applied vector
@@ -162,6 +200,10 @@ std::string EncodeMessage(const Message& message);
 
 // Decodes one message spanning all of `bytes`, or says why it cannot.
 Result<Message> DecodeMessage(std::string_view bytes, const MessageLimits& limits = {});
+
+std::string EncodeTransferRecord(const TransferRecord& record);
+Result<TransferRecord> DecodeTransferRecord(std::string_view bytes,
+                                            const MessageLimits& limits = {});
 
 // A rough size in bytes of a delta on the wire (for batch and buffer limits),
 // without encoding it.

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -54,6 +55,15 @@ class ReplicaStore {
   // Drops the entries of (p, origin) whose every seq is <= through.
   // REQUIRES: p < Q.
   virtual void TruncateLog(uint32_t p, crdt::ReplicaId origin, uint64_t through) = 0;
+
+  // The record of the state transfer into p under way (the core's encoding,
+  // messages.h TransferRecord), empty if none: it commits with each chunk the
+  // core joins, so that a restart resumes the transfer (the ranges joined so
+  // far hold atoms whose dots only the transfer's first context covers).
+  // REQUIRES: p < Q.
+  virtual std::string TransferRecord(uint32_t p) = 0;
+  // Records it (empty: none). REQUIRES: p < Q.
+  virtual void SetTransferRecord(uint32_t p, std::string_view record) = 0;
 };
 
 }  // namespace geokv::replication

@@ -8,6 +8,7 @@
 
 #include "crdt/join.h"
 #include "crdt/key_type.h"
+#include "crdt/or_set.h"
 #include "crdt/scalar.h"
 #include "random_ops.h"
 #include "replica/replication/memory_store.h"
@@ -308,6 +309,138 @@ TEST_CASE(
   // The same snapshot again brings nothing.
   c.Deliver(kB, reply, 6);
   CHECK(c.core(kB).stats().state_transfers_applied == 1);
+}
+
+TEST_CASE(
+    "Core: a state transfer moves a big set in chunks, survives duplicates, a restart and live "
+    "deltas, and merges the first chunk's context only at the end",
+    "[unit]") {
+  Options o = Quiet();
+  o.state_chunk_max_atoms = 7;
+  Cluster c = Cluster::ThreeDcs(o, 1);
+  // A holds a 100-member set and a counter; B has seen the first 10 members
+  // and a member A removed since.
+  auto add = [&](ReplicaId id, uint64_t now, const std::string& key, int from, int to) {
+    return c.Mutate(id, 0, now, [&](crdt::DeltaBuilder& b) {
+      for (int i = from; i < to; ++i) crdt::AddMember(b, key, "m" + std::to_string(1000 + i));
+    });
+  };
+  (void)add(kA, 1, "s", 0, 10);
+  (void)add(kA, 1, "gone", 0, 1);
+  c.Deliver(kB, One<DeltaBatch>(c.Take(kA, 1)), 1);
+  (void)c.Mutate(kA, 0, 2, [&](crdt::DeltaBuilder& b) { crdt::DeleteKey(b, "gone"); });
+  (void)add(kA, 2, "s", 10, 100);
+  c.Incr(kA, 0, 2, 5, "n");
+  (void)c.Take(kA, 2);
+  c.store(kA).TruncateLog(0, kA, 1000);
+  const uint64_t had = c.core(kB).Applied(0, kA);
+  REQUIRE(had == 11);
+
+  c.Deliver(kA, CatchUpRequest{kB, 0, kA, had}, 3);
+  CatchUpReply chunk = One<CatchUpReply>(c.Take(kA, 3));
+  REQUIRE(chunk.kind == CatchUpReply::Kind::kState);
+  REQUIRE(chunk.range_to.has_value());
+  CHECK(chunk.snapshot.atoms.size() <= 7);
+  const crdt::DotContext first = chunk.snapshot.context;
+  c.Deliver(kB, chunk, 4);
+  c.Deliver(kB, chunk, 4);  // a duplicate changes nothing
+  CHECK(c.core(kB).stats().state_chunks_applied == 1);
+  CHECK(c.core(kB).Applied(0, kA) == had);  // not before the last chunk
+  CHECK_FALSE(c.store(kB).State(0).Context().Includes(first));
+  CHECK_FALSE(c.core(kB).Settled());
+
+  // A writes meanwhile: its context grows; B resumes after a restart.
+  const crdt::Delta late = add(kA, 5, "s", 100, 101);
+  const DeltaBatch live = One<DeltaBatch>(c.Take(kA, 5));
+  c.Restart(kB, 5);
+  c.Tick(kB, 6);
+  int chunks = 1;
+  for (uint64_t now = 7; chunks < 100; ++now) {
+    auto requests = All<CatchUpRequest>(c.Take(kB, now));
+    if (requests.empty()) break;
+    REQUIRE(requests.size() == 1);
+    REQUIRE(requests[0].cursor.has_value());
+    c.Deliver(kA, requests[0], now);
+    const CatchUpReply next = One<CatchUpReply>(c.Take(kA, now));
+    REQUIRE(next.range_from == *requests[0].cursor);
+    c.Deliver(kB, next, now);
+    c.Deliver(kB, chunk, now);  // an old chunk arriving late is ignored
+    ++chunks;
+  }
+  CHECK(chunks >= 100 / 7);
+  CHECK(c.core(kB).stats().state_transfers_applied == 1);
+  CHECK(c.core(kB).Applied(0, kA) == late.first - 1);  // the first chunk's applied vector
+  CHECK(c.store(kB).State(0).Context().Includes(first));
+  c.Deliver(kB, live, 200);  // then the live delta continues the stream
+  CHECK(c.core(kB).Applied(0, kA) == late.last);
+  CHECK(c.View(kB, 0) == c.View(kA, 0));
+  CHECK(c.store(kB).State(0).Context() == c.store(kA).State(0).Context());
+}
+
+TEST_CASE(
+    "Core: a chunk whose sender lacks part of the first chunk's context is refused; a replica "
+    "that has it continues the transfer",
+    "[unit]") {
+  Options o = Quiet();
+  o.state_chunk_max_atoms = 1;
+  Cluster c = Cluster::ThreeDcs(o, 1);
+  for (int i = 0; i < 3; ++i) c.Incr(kA, 0, 1, 1, "k" + std::to_string(i));
+  (void)c.Take(kA, 1);
+  c.store(kA).TruncateLog(0, kA, 3);
+  c.Deliver(kA, CatchUpRequest{kB, 0, kA, 0}, 2);
+  c.Deliver(kB, One<CatchUpReply>(c.Take(kA, 2)), 3);
+  const CatchUpRequest next = One<CatchUpRequest>(c.Take(kB, 3));
+  REQUIRE(next.cursor.has_value());
+  // C has seen nothing of A (as a replica restored from an old copy).
+  c.Deliver(kC, next, 4);
+  const CatchUpReply stale = One<CatchUpReply>(c.Take(kC, 4));
+  REQUIRE(stale.kind == CatchUpReply::Kind::kState);
+  const uint64_t rejected = c.core(kB).stats().rejected;
+  c.Deliver(kB, stale, 5);
+  CHECK(c.core(kB).stats().rejected == rejected + 1);
+  CHECK(c.core(kB).stats().state_chunks_applied == 1);
+  // B asks again, another replica than the one it refused (A): any sender
+  // whose context includes the first one moves the cursor on.
+  for (uint64_t now = 10'000; now < 200'000 && c.core(kB).stats().state_transfers_applied == 0;
+       now += 10'000) {
+    c.Tick(kB, now);
+    for (const Outgoing& out : c.Take(kB, now)) {
+      const auto* req = std::get_if<CatchUpRequest>(&out.message);
+      if (req == nullptr) continue;
+      c.Deliver(out.to, *req, now);
+      for (const CatchUpReply& reply : All<CatchUpReply>(c.Take(out.to, now))) {
+        c.Deliver(kB, reply, now);
+      }
+    }
+  }
+  CHECK(c.core(kB).stats().state_transfers_applied == 1);
+  CHECK(c.View(kB, 0) == c.View(kA, 0));
+  CHECK(c.core(kB).Applied(0, kA) == 3);
+}
+
+TEST_CASE("Core: a node receiving a transfer into a partition serves a valid state of it meanwhile",
+          "[unit]") {
+  Options o = Quiet();
+  o.state_chunk_max_atoms = 2;
+  Cluster c = Cluster::ThreeDcs(o, 1);
+  for (int i = 0; i < 4; ++i) c.Incr(kA, 0, 1, 1, "k" + std::to_string(i));
+  (void)c.Take(kA, 1);
+  c.store(kA).TruncateLog(0, kA, 4);
+  c.Incr(kB, 0, 1, 1, "b");
+  (void)c.Take(kB, 1);
+  c.store(kB).TruncateLog(0, kB, 1);
+  c.Deliver(kA, CatchUpRequest{kB, 0, kA, 0}, 2);
+  c.Deliver(kB, One<CatchUpReply>(c.Take(kA, 2)), 3);
+  (void)c.Take(kB, 3);
+  CHECK(c.View(kB, 0) == "b:string=1\nk0:string=1\nk1:string=1\n");
+  // The atoms added so far are seen: B's replica is a valid state to send
+  // (the decoder checks every atom's dot against the chunk's context).
+  c.Deliver(kB, CatchUpRequest{kC, 0, kB, 0}, 4);
+  const CatchUpReply reply = One<CatchUpReply>(c.Take(kB, 4));
+  CHECK(reply.kind == CatchUpReply::Kind::kState);
+  c.Deliver(kC, reply, 5);
+  CHECK(c.core(kC).stats().state_chunks_applied == 1);
+  CHECK(c.core(kB).stats().state_chunks_deferred == 0);
 }
 
 TEST_CASE(
@@ -697,7 +830,11 @@ TEST_CASE("Core: messages a peer has no business sending are rejected and change
   c.Tick(kA, 4);
   CHECK(All<CatchUpRequest>(c.Take(kA, 4)).empty());
   // A state transfer never raises the receiver's own seq.
-  CatchUpReply state{kB, 0, kB, 0, 9, CatchUpReply::Kind::kState, {}, {}, {{kA, 40}, {kB, 9}}};
+  CatchUpReply state;
+  state.from = state.origin = kB;
+  state.responder_applied = 9;
+  state.kind = CatchUpReply::Kind::kState;
+  state.applied = {{kA, 40}, {kB, 9}};
   c.Deliver(kA, state, 5);
   CHECK(c.core(kA).Applied(0, kA) == 0);
   CHECK(c.core(kA).Applied(0, kB) == 9);

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <msgpack.hpp>
 
+#include "crdt/chunk.h"
 #include "crdt/join.h"
 #include "random_ops.h"
 #include "replica/replication/core.h"
@@ -82,6 +83,18 @@ std::vector<Message> MakeCorpus(Prng& rng) {
                    {kB, a.state.Context().Contiguous(kB)},
                    {kC, a.state.Context().Contiguous(kC)}};
   corpus.push_back(state);
+
+  // A later chunk: a range in the middle, with its atoms.
+  if (state.snapshot.atoms.size() >= 2) {
+    CatchUpReply chunk = state;
+    const auto& [first_path, first_atom] = chunk.snapshot.atoms.front();
+    chunk.range_from = crdt::PositionOf(first_path, first_atom);
+    const auto& [last_path, last_atom] = chunk.snapshot.atoms.back();
+    chunk.range_to = crdt::PositionOf(last_path, last_atom);
+    chunk.snapshot.atoms.pop_back();
+    corpus.push_back(chunk);
+    corpus.push_back(CatchUpRequest{kA, p, kB, rng.Below(10), chunk.range_to});
+  }
   return corpus;
 }
 
@@ -226,8 +239,121 @@ TEST_CASE("Messages: malformed encodings are rejected with a reason", "[unit]") 
     REQUIRE(DecodeMessage(bytes).ok());
     rejects(Pack(1u, 4u, 1u, 0u, 1u, 0u, 0u, 7u), "unknown reply kind");
     rejects(Pack(1u, 4u, 1u, 0u, 1u, 0u, 0u, 0u, 5u), "with a body");
-    rejects(Pack(1u, 4u, 1u, 0u, 1u, 0u, 0u, 2u, 5u), "wrong size");
+    rejects(Pack(1u, 4u, 1u, 0u, 1u, 0u, 0u, 1u, 5u), "wrong size");
+    rejects(Pack(1u, 4u, 1u, 0u, 1u, 0u, 0u, 2u, 5u, 6u), "whole-partition state reply");
   }
+}
+
+TEST_CASE("Messages: malformed state chunks and cursors are rejected with a reason", "[hostile]") {
+  auto rejects = [](const std::string& bytes, const std::string& reason) {
+    auto r = DecodeMessage(bytes);
+    REQUIRE_FALSE(r.ok());
+    INFO(r.status().message());
+    CHECK(r.status().message().find(reason) != std::string::npos);
+  };
+  // A chunk of two members of "s", [s/a, s/c).
+  crdt::Snapshot snap;
+  snap.context.InsertRange(kA, 1, 3);
+  const crdt::Path a{"s", crdt::Slot::kMember, "a"}, b{"s", crdt::Slot::kMember, "b"};
+  crdt::Atom atom_a, atom_b;
+  atom_a.dot = {kA, 1};
+  atom_a.first = 1;
+  atom_b.dot = {kA, 2};
+  atom_b.first = 2;
+  snap.atoms = {{a, atom_a}, {b, atom_b}};
+  CatchUpReply chunk;
+  chunk.from = chunk.origin = kA;
+  chunk.kind = CatchUpReply::Kind::kState;
+  chunk.range_from = crdt::PositionOf(a, atom_a);
+  chunk.range_to = crdt::AtomPosition{{"s", crdt::Slot::kMember, "c"}, {}};
+  chunk.snapshot = snap;
+  chunk.applied = {{kA, 3}};
+  REQUIRE(DecodeMessage(EncodeMessage(chunk)).ok());
+
+  CatchUpReply reversed = chunk;
+  std::swap(reversed.range_from, *reversed.range_to);
+  rejects(EncodeMessage(reversed), "empty or reversed");
+  CatchUpReply empty = chunk;
+  empty.range_to = empty.range_from;
+  rejects(EncodeMessage(empty), "empty or reversed");
+  CatchUpReply outside = chunk;
+  outside.range_from = crdt::PositionOf(b, atom_b);  // s/a lies before it
+  rejects(EncodeMessage(outside), "outside the chunk's range");
+  CatchUpReply beyond = chunk;
+  beyond.range_to = crdt::PositionOf(b, atom_b);  // s/b is not before it
+  rejects(EncodeMessage(beyond), "outside the chunk's range");
+  CatchUpReply unseen = chunk;
+  unseen.snapshot.context = crdt::DotContext{};
+  rejects(EncodeMessage(unseen), "not in the snapshot's context");
+  CatchUpReply far = chunk;
+  far.range_from.dot.counter = UINT64_MAX;
+  rejects(EncodeMessage(far), "beyond the largest seq");
+  CatchUpReply unordered = chunk;
+  std::swap(unordered.snapshot.atoms[0], unordered.snapshot.atoms[1]);
+  rejects(EncodeMessage(unordered), "not in order");
+
+  // The body's shapes: positions of five, a valid slot, an end of [] or a position.
+  const std::string chunk_bin = crdt::EncodeSnapshot(snap);
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(&buf);
+  auto body = [&](auto&& pack_from, auto&& pack_to) {
+    buf.clear();
+    pk.pack_array(12);
+    for (uint64_t v :
+         {uint64_t{1}, uint64_t{4}, kA, uint64_t{0}, kA, uint64_t{0}, uint64_t{3}, uint64_t{3}}) {
+      pk.pack_uint64(v);
+    }
+    pack_from();
+    pack_to();
+    pk.pack_bin(static_cast<uint32_t>(chunk_bin.size()));
+    pk.pack_bin_body(chunk_bin.data(), static_cast<uint32_t>(chunk_bin.size()));
+    pk.pack_array(2);
+    pk.pack_uint64(kA);
+    pk.pack_uint64(3);
+    return std::string(buf.data(), buf.size());
+  };
+  auto position = [&](uint64_t slot, size_t fields) {
+    return [&pk, slot, fields] {
+      pk.pack_array(static_cast<uint32_t>(fields));
+      pk.pack_bin(1);
+      pk.pack_bin_body("s", 1);
+      pk.pack_uint64(slot);
+      pk.pack_bin(0);
+      pk.pack_bin_body("", 0);
+      pk.pack_uint64(0);
+      if (fields > 4) pk.pack_uint64(0);
+    };
+  };
+  auto end = [&] { pk.pack_array(0); };
+  REQUIRE(DecodeMessage(body(position(2, 5), end)).ok());
+  rejects(body(position(9, 5), end), "unknown slot");
+  rejects(body(position(2, 4), end), "wrong number of elements");
+  rejects(body(end, end), "wrong number of elements");  // the start is never the end
+  rejects(body(position(2, 5), [&] { pk.pack_uint64(7); }), "not an array");
+
+  // A cursor in a request: the same position rules.
+  CatchUpRequest req{kB, 0, kA, 0, crdt::AtomPosition{{"s", crdt::Slot::kMember, "x"}, {kA, 9}}};
+  auto decoded = DecodeMessage(EncodeMessage(req));
+  REQUIRE(decoded.ok());
+  CHECK(std::get<CatchUpRequest>(*decoded) == req);
+  req.cursor->dot.counter = UINT64_MAX;
+  rejects(EncodeMessage(req), "beyond the largest seq");
+}
+
+TEST_CASE("Messages: a transfer record round-trips, and a damaged one is refused", "[unit]") {
+  TransferRecord record;
+  record.origin = kB;
+  record.cursor = crdt::AtomPosition{{"s", crdt::Slot::kMember, "m"}, {kA, 7}};
+  record.first_context.InsertRange(kA, 1, 9);
+  record.first_context.InsertRange(kB, 4, 4);
+  record.first_applied = {{kA, 9}, {kB, 0}};
+  const std::string bytes = EncodeTransferRecord(record);
+  auto decoded = DecodeTransferRecord(bytes);
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == record);
+  CHECK_FALSE(DecodeTransferRecord(bytes.substr(0, bytes.size() - 1)).ok());
+  CHECK_FALSE(DecodeTransferRecord("").ok());
+  CHECK_FALSE(DecodeTransferRecord(Pack(1u, 2u, 3u)).ok());
 }
 
 // A core for node B (Q = 4, every partition on A, B and C in three DCs) that
@@ -341,7 +467,9 @@ Message Hostile(Prng& rng, const std::vector<Message>& corpus) {
             for (auto& [o, s] : pa.applied) s = seq();
           }
         } else if constexpr (std::is_same_v<T, CatchUpRequest>) {
-          x = CatchUpRequest{id(), part(), id(), seq()};
+          std::optional<crdt::AtomPosition> cursor = x.cursor;
+          if (cursor) cursor->dot.counter = seq();
+          x = CatchUpRequest{id(), part(), id(), seq(), cursor};
         } else {
           x.from = id();
           x.partition = part();

@@ -54,7 +54,9 @@ struct Params {
         << "ms batch_max_deltas=" << options.batch_max_deltas
         << " reply_max_bytes=" << options.catchup_reply_max_bytes
         << " max_outstanding=" << options.catchup_max_outstanding
-        << " outbox_max=" << options.outbox_max_messages;
+        << " outbox_max=" << options.outbox_max_messages
+        << " chunk_max_atoms=" << options.state_chunk_max_atoms
+        << " chunk_max_bytes=" << options.state_chunk_max_bytes;
     return out.str();
   }
 };
@@ -114,6 +116,16 @@ Params DrawParams(Prng& rng, const Tweaks& tweaks) {
   }
   o.testing_ignore_gaps = tweaks.ignore_gaps;
   o.testing_use_unusable_reports = tweaks.use_unusable_reports;
+  // State transfers in chunks: often tiny ones (a partition here holds a few
+  // dozen atoms), so that transfers span many chunks and meet every fault.
+  if (tweaks.tiny_chunks || rng.Chance(50)) {
+    o.state_chunk_max_atoms = static_cast<size_t>(rng.Between(1, 3));
+    o.state_chunk_max_bytes = static_cast<size_t>(rng.Between(30, 300));
+  } else {
+    o.state_chunk_max_atoms = static_cast<size_t>(rng.Between(4, 64));
+  }
+  if (tweaks.tiny_chunks) p.log_max_bytes = static_cast<size_t>(rng.Between(200, 1000));
+  o.testing_merge_chunk_context = tweaks.merge_chunk_context;
   return p;
 }
 
@@ -706,6 +718,7 @@ Result Simulation::Run() {
   for (const Node& node : nodes_) {
     const Stats& s = node.core->stats();
     result_.state_transfers += s.state_transfers_applied;
+    result_.state_chunks += s.state_chunks_applied;
     result_.catchup_requests += s.catchup_requests;
     result_.log_replies += s.log_replies;
     result_.folded_atoms += s.folded_atoms;

@@ -36,6 +36,8 @@ struct Tweaks {
   bool slow_batches = false;          // published batches take 50 ms longer than the rest
   bool force_restores = false;        // 1-3 nodes restored from an older copy of their store
   bool no_fence = false;              // restarts write at once (may reuse dots): must fail
+  bool tiny_chunks = false;           // state transfers of 1-3 atoms per chunk, small logs
+  bool merge_chunk_context = false;   // Options::testing_merge_chunk_context: must fail
   bool check_invariants = true;       // during the run (off: only the final check judges)
   bool trace = false;                 // print every event to stderr
 };
@@ -51,6 +53,7 @@ struct Result {
   uint64_t messages = 0;
   uint64_t writes = 0;
   uint64_t state_transfers = 0;
+  uint64_t state_chunks = 0;
   uint64_t catchup_requests = 0;
   uint64_t log_replies = 0;
   uint64_t folded_atoms = 0;
