@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -163,6 +164,7 @@ class Engine::Writer {
   ~Writer();
 
   Status Submit(Job job, Done done);
+  const EngineStats& stats() const { return stats_; }
   bool OnWriterThread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
  private:
@@ -179,6 +181,7 @@ class Engine::Writer {
   const size_t queue_max_jobs_;
   std::unique_ptr<internal::Store> store_;  // writer thread only
   int lock_fd_;
+  EngineStats stats_;  // written by the writer thread
 
   std::mutex mu_;
   std::condition_variable wake_;
@@ -227,6 +230,8 @@ Engine::~Engine() = default;
 Status Engine::Submit(Job job, Done done) {
   return writer_->Submit(std::move(job), std::move(done));
 }
+
+const EngineStats& Engine::stats() const { return writer_->stats(); }
 
 Status Engine::Run(Job job) {
   GEOKV_ASSERT(!writer_->OnWriterThread());
@@ -291,6 +296,7 @@ void Engine::Writer::Loop() {
 void Engine::Writer::RunGroup() {
   std::vector<Queued> jobs;
   std::vector<Status> results;
+  const auto started = std::chrono::steady_clock::now();
   Status open = store_->BeginGroup();
   // Jobs that arrive while the group runs join it, up to group_max_jobs.
   while (jobs.size() < group_max_jobs_) {
@@ -322,6 +328,9 @@ void Engine::Writer::RunGroup() {
     }
   }
   const Status commit = open.ok() ? store_->CommitGroup() : open;
+  stats_.group_seconds.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  stats_.group_jobs.Observe(static_cast<double>(jobs.size()));
   for (size_t i = 0; i < jobs.size(); ++i) {
     jobs[i].done(results[i].ok() ? commit : results[i]);
   }

@@ -34,6 +34,7 @@
 #include <memory>
 #include <string>
 
+#include "common/histogram.h"
 #include "common/status.h"
 #include "storage/transaction.h"
 
@@ -79,6 +80,16 @@ struct Options {
 };
 
 constexpr uint32_t kMaxPartitions = uint32_t{1} << 16;
+
+// What the writer thread measured, for metrics. Updated by the writer thread
+// only; read from any thread (Histogram is thread-safe).
+struct EngineStats {
+  // Seconds from a group's BEGIN to its COMMIT's return: the jobs' work plus
+  // the commit (and its fsync with Synchronous::kFull).
+  Histogram group_seconds = Histogram::Seconds();
+  // Jobs per group commit.
+  Histogram group_jobs{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+};
 
 class Engine {
  public:
@@ -129,6 +140,8 @@ class Engine {
   uint32_t partitions() const { return partitions_; }
   // The database file, as in Options. Thread-safe.
   const std::string& path() const { return path_; }
+  // Group commit figures. Thread-safe.
+  const EngineStats& stats() const;
 
  private:
   class Writer;  // engine.cc: the job queue, the writer thread and its database

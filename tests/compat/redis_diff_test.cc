@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "common/prng.h"
-#include "common/subprocess.h"
+#include "redis_server.h"
 #include "seed.h"
 #include "server_process.h"
 
@@ -166,31 +166,6 @@ std::string Printable(const Args& args) {
   for (const auto& a : args) out += (out.empty() ? "" : " ") + ("\"" + Printable(a) + "\"");
   return out;
 }
-
-// Debian's redis-server on a free loopback port, killed at the end.
-class RedisServer {
- public:
-  RedisServer() : port_(FreePort()) {
-    auto pid = Spawn({"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind",
-                      "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir_.path()},
-                     dir_.path() + "/redis.log");
-    REQUIRE(pid.ok());
-    pid_ = *pid;
-    Status s = replica::WaitUntilServing("127.0.0.1", port_, pid_, 10'000);
-    INFO("redis-server (Debian's, /usr/bin/redis-server) did not start: " << s.ToString());
-    REQUIRE(s.ok());
-  }
-  ~RedisServer() {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  uint16_t port() const { return port_; }
-
- private:
-  TempDir dir_;
-  uint16_t port_;
-  pid_t pid_ = 0;
-};
 
 // One command to one server, with the cursor loop of the SCAN family.
 RespValue Exchange(RespClient& client, const Args& args, Compare compare) {

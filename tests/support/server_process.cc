@@ -79,6 +79,7 @@ TestCluster::TestCluster(int dcs, int nodes_per_dc, int replicas, int partitions
       spec.client_port = unique_port();
       spec.repl_port = unique_port();
       spec.sync_port = unique_port();
+      spec.metrics_port = unique_port();
       nodes_.push_back(spec);
     }
   }
@@ -100,7 +101,8 @@ void TestCluster::WriteTopology() {
     toml << "\n  [[datacenters.nodes]]\n  id = \"" << spec.id
          << "\"\n  client = \"127.0.0.1:" << spec.client_port
          << "\"\n  repl = \"tcp://127.0.0.1:" << spec.repl_port
-         << "\"\n  sync = \"tcp://127.0.0.1:" << spec.sync_port << "\"\n";
+         << "\"\n  sync = \"tcp://127.0.0.1:" << spec.sync_port
+         << "\"\n  metrics = \"127.0.0.1:" << spec.metrics_port << "\"\n";
     if (!spec.curve_public.empty()) toml << "  curve_public = \"" << spec.curve_public << "\"\n";
   }
   std::ofstream(topology_path_) << toml.str();

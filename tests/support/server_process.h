@@ -38,6 +38,7 @@ struct NodeSpec {
   uint16_t client_port = 0;
   uint16_t repl_port = 0;
   uint16_t sync_port = 0;
+  uint16_t metrics_port = 0;      // HTTP /metrics
   std::string curve_public;       // with UseCurve: its public key (Z85)
   std::string curve_secret_file;  // with UseCurve: its secret key file
 };

@@ -38,8 +38,8 @@ const std::unordered_map<std::string, uint32_t>& TypeCategories() {
     t["client"] |= dangerous;
     for (const char* c : {"multi", "exec", "discard", "watch", "unwatch"}) t[c] = transaction;
     // GEOKV.FORWARDER and GEOKV.WAITOWN are nodes' own (the peer user's).
-    for (const char* c :
-         {"config", "info", "acl", "geokv.forwarder", "geokv.waitown", "geokv.digest"}) {
+    for (const char* c : {"config", "info", "acl", "slowlog", "latency", "geokv.forwarder",
+                          "geokv.waitown", "geokv.digest"}) {
       t[c] = admin | dangerous;
     }
     for (const char* c : {"dbsize",     "scan",        "type",     "exists",     "del",  "unlink",

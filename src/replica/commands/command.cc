@@ -35,6 +35,8 @@ const std::vector<CommandSpec>& Table() {
         {"acl", -2, kA | kS, 0, 0, 0, CmdAcl},
         {"config", -2, kA | kS, 0, 0, 0, CmdConfig},
         {"info", -1, 0, 0, 0, 0, CmdInfo},
+        {"slowlog", -2, kA | kS, 0, 0, 0, CmdSlowLog},
+        {"latency", -2, kA | kS, 0, 0, 0, CmdLatency},
         {"wait", 3, 0, 0, 0, 0, CmdWait},
         // key space (t_generic.cc)
         {"dbsize", 1, kR | kF, 0, 0, 0, CmdDbSize},

@@ -298,4 +298,19 @@ std::vector<size_t> ScanBatch(const std::vector<std::string>& elements, uint64_t
   return batch;
 }
 
+void ReplySubcommandError(RespWriter& reply, std::string_view container, const std::string& sub,
+                          std::initializer_list<std::string_view> known) {
+  for (std::string_view k : known) {
+    if (EqualsIgnoreCase(sub, k)) {
+      std::string name;
+      for (char c : container)
+        name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return reply.Error("ERR wrong number of arguments for '" + name + "|" + std::string(k) +
+                         "' command");
+    }
+  }
+  reply.Error("ERR unknown subcommand '" + sub.substr(0, 128) + "'. Try " + std::string(container) +
+              " HELP.");
+}
+
 }  // namespace geokv::replica

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +20,13 @@ namespace geokv::replica {
 
 // Case-insensitive ASCII comparison (option words such as NX, MATCH).
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+// Redis 7's reply to a container command (CLIENT, SLOWLOG, ...) whose
+// subcommand `sub` is unknown ("ERR unknown subcommand 'x'. Try CLIENT HELP.")
+// or, when it is one of `known`, has the wrong number of arguments ("ERR wrong
+// number of arguments for 'client|setname' command").
+void ReplySubcommandError(RespWriter& reply, std::string_view container, const std::string& sub,
+                          std::initializer_list<std::string_view> known);
 
 // Parses an integer argument; on failure writes "value is not an integer" and
 // returns nullopt.

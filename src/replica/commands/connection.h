@@ -39,8 +39,13 @@ struct ClientWrites {
 struct ClientSession {
   uint64_t id = 0;
   std::string name;
-  std::string address;
-  bool close_after_reply = false;  // set by QUIT
+  std::string address;        // the client's ip:port
+  std::string local_address;  // ours: ip:port
+  int fd = -1;
+  int64_t created_ms = 0;             // steady clock, ms (CLIENT LIST age)
+  int64_t last_active_ms = 0;         // of its latest request (CLIENT LIST idle)
+  const char* last_command = "NULL";  // table name of its latest command
+  bool close_after_reply = false;     // set by QUIT
   std::shared_ptr<ClientWrites> writes = std::make_shared<ClientWrites>();
   int protocol = kResp2;                 // HELLO: kResp2 or kResp3
   bool forwarder = false;                // another node's forwarding link (GEOKV.FORWARDER)
@@ -52,14 +57,40 @@ struct ClientSession {
 };
 
 // A CONFIG parameter: its current value, and where CONFIG SET writes it
-// (nullptr: read-only) or, for a text parameter, what CONFIG SET calls (it
-// returns the reason it refuses, empty when it applied the value).
+// (nullptr: read-only): a positive integer into `settable`; for a parameter
+// that takes other integers, an integer in [min_value, max_value] through
+// `set_integer`; for a text parameter, what CONFIG SET calls (it returns the
+// reason it refuses, empty when it applied the value).
 struct ConfigParam {
   const char* name;
   std::string value;
   size_t* settable;
   std::function<std::string(const std::string&)> set_text = nullptr;
+  std::function<void(int64_t)> set_integer = nullptr;
+  int64_t min_value = 0;
+  int64_t max_value = INT64_MAX;
 };
+
+// One connection as CLIENT LIST shows it (a snapshot, taken on the I/O
+// thread).
+struct ClientInfo {
+  uint64_t id = 0;
+  std::string address;
+  std::string local_address;
+  int fd = -1;
+  std::string name;
+  int64_t age_s = 0;
+  int64_t idle_s = 0;
+  bool in_multi = false;
+  int64_t multi_queued = -1;  // -1: not in MULTI
+  size_t query_buffer_bytes = 0;
+  size_t output_bytes = 0;
+  std::string last_command;
+  int protocol = kResp2;
+};
+
+class SlowLog;
+class LatencyMonitor;
 
 class AccessControl;
 
@@ -72,8 +103,10 @@ class ServerControl {
   virtual AccessControl& access() = 0;
   // The parameters CONFIG GET shows and CONFIG SET may change.
   virtual std::vector<ConfigParam> ConfigParams() = 0;
-  // Answers INFO [section] (needs storage and replication state, so later).
-  virtual void Info(const std::string& section, Reply reply) = 0;
+  // Answers INFO: `sections` is its arguments lower-cased and joined by
+  // spaces ("default" when there are none); needs storage and replication
+  // state, so it may answer later.
+  virtual void Info(const std::string& sections, Reply reply) = 0;
   // Answers WAIT: how many other datacenters applied every write `client`
   // made, once that is >= numdcs or after timeout_ms (0: no timeout).
   virtual void Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply reply) = 0;
@@ -89,6 +122,14 @@ class ServerControl {
   // one storage job, unless a key in `watched` (may be null) changed.
   virtual void Exec(ClientSession& client, std::vector<Args> queued,
                     std::shared_ptr<WatchedKeys> watched, Reply reply) = 0;
+  // Every client connection (CLIENT LIST, CLIENT KILL); none by default.
+  virtual std::vector<ClientInfo> Clients() { return {}; }
+  // Closes the connection of client `id` (after the replies it is owed are
+  // written, if it is the caller's own). Returns whether it existed.
+  virtual bool KillClient(uint64_t /*id*/) { return false; }
+  // SLOWLOG's and LATENCY's records; null: the command answers as empty.
+  virtual SlowLog* slowlog() { return nullptr; }
+  virtual LatencyMonitor* latency_monitor() { return nullptr; }
 };
 
 // What a connection handler may use. It answers at once through `reply`, or

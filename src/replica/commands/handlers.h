@@ -126,6 +126,8 @@ void CmdAcl(ConnectionContext&, const Args&);  // t_acl.cc
 void CmdCommand(ConnectionContext&, const Args&);
 void CmdConfig(ConnectionContext&, const Args&);
 void CmdInfo(ConnectionContext&, const Args&);
+void CmdSlowLog(ConnectionContext&, const Args&);
+void CmdLatency(ConnectionContext&, const Args&);
 void CmdWait(ConnectionContext&, const Args&);
 void CmdGeokvWaitOwn(ConnectionContext&, const Args&);
 

@@ -1,5 +1,8 @@
 // Connection commands: PING ECHO QUIT SELECT AUTH HELLO CLIENT. They answer from
-// the client's session alone.
+// the client's session, and CLIENT LIST/KILL from the server's connections.
+#include <algorithm>
+#include <optional>
+
 #include "crdt/scalar.h"
 #include "replica/commands/access_control.h"
 #include "replica/commands/command_util.h"
@@ -103,21 +106,131 @@ void CmdGeokvForwarder(ConnectionContext& ctx, const Args&) {
   ctx.reply.Simple("OK");
 }
 
-// CLIENT SETNAME name | GETNAME | ID | SETINFO ...
+namespace {
+
+// One line of CLIENT LIST / CLIENT INFO, in Redis 7.0's field order. Fields
+// about Redis's memory layout that geokv has no counterpart for (argv-mem,
+// rbs, tot-mem, ...) read 0; events is "r".
+std::string ClientLine(const ClientInfo& c) {
+  std::string flags = c.in_multi ? "x" : "N";
+  return "id=" + std::to_string(c.id) + " addr=" + c.address + " laddr=" + c.local_address +
+         " fd=" + std::to_string(c.fd) + " name=" + c.name + " age=" + std::to_string(c.age_s) +
+         " idle=" + std::to_string(c.idle_s) + " flags=" + flags +
+         " db=0 sub=0 psub=0 ssub=0 multi=" + std::to_string(c.multi_queued) +
+         " qbuf=" + std::to_string(c.query_buffer_bytes) +
+         " qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=" +
+         std::to_string(c.output_bytes) + " tot-mem=0 events=r cmd=" + c.last_command +
+         " user=default redir=-1 resp=" + std::to_string(c.protocol) + "\n";
+}
+
+// CLIENT KILL's filters (the new form): every one given must match.
+struct KillFilter {
+  std::optional<uint64_t> id;
+  std::optional<std::string> addr;
+  std::optional<std::string> laddr;
+  bool skip_me = true;
+  bool none = false;  // a TYPE no geokv client has
+};
+
+}  // namespace
+
+// CLIENT SETNAME name | GETNAME | ID | INFO | LIST [ID id ...] | KILL ... |
+// SETINFO ...
 void CmdClient(ConnectionContext& ctx, const Args& args) {
   RespWriter& w = ctx.reply;
   if (EqualsIgnoreCase(args[1], "setname") && args.size() == 3) {
+    for (char c : args[2]) {
+      if (c < '!' || c > '~') {
+        return w.Error("ERR Client names cannot contain spaces, newlines or special characters.");
+      }
+    }
     ctx.client.name = args[2];
     w.Simple("OK");
   } else if (EqualsIgnoreCase(args[1], "getname") && args.size() == 2) {
     ctx.client.name.empty() ? w.Null() : w.Bulk(ctx.client.name);
   } else if (EqualsIgnoreCase(args[1], "id") && args.size() == 2) {
     w.Integer(static_cast<int64_t>(ctx.client.id));
+  } else if (EqualsIgnoreCase(args[1], "info") && args.size() == 2) {
+    for (const ClientInfo& c : ctx.server.Clients()) {
+      if (c.id == ctx.client.id) return w.Bulk(ClientLine(c));
+    }
+    w.Bulk("");
+  } else if (EqualsIgnoreCase(args[1], "list")) {
+    std::vector<uint64_t> ids;
+    if (args.size() > 2) {
+      if (!EqualsIgnoreCase(args[2], "id") || args.size() == 3) return w.Error(errors::kSyntax);
+      for (size_t i = 3; i < args.size(); ++i) {
+        auto id = crdt::ParseInt64(args[i]);
+        if (!id || *id < 1) return w.Error("ERR Invalid client ID");
+        ids.push_back(static_cast<uint64_t>(*id));
+      }
+    }
+    std::string text;
+    for (const ClientInfo& c : ctx.server.Clients()) {
+      if (ids.empty() || std::find(ids.begin(), ids.end(), c.id) != ids.end()) {
+        text += ClientLine(c);
+      }
+    }
+    w.Bulk(text);
+  } else if (EqualsIgnoreCase(args[1], "kill") && args.size() >= 3) {
+    // The caller's own connection closes once this reply is written.
+    auto kill = [&](uint64_t id) {
+      if (id != ctx.client.id) return ctx.server.KillClient(id);
+      ctx.client.close_after_reply = true;
+      return true;
+    };
+    if (args.size() == 3) {  // old form: CLIENT KILL addr
+      for (const ClientInfo& c : ctx.server.Clients()) {
+        if (c.address == args[2] && kill(c.id)) return w.Simple("OK");
+      }
+      return w.Error("ERR No such client");
+    }
+    if (args.size() % 2 != 0) return w.Error(errors::kSyntax);
+    KillFilter filter;
+    for (size_t i = 2; i + 1 < args.size(); i += 2) {
+      const std::string& value = args[i + 1];
+      if (EqualsIgnoreCase(args[i], "id")) {
+        auto id = crdt::ParseInt64(value);
+        if (!id || *id < 1) return w.Error("ERR client-id should be greater than 0");
+        filter.id = static_cast<uint64_t>(*id);
+      } else if (EqualsIgnoreCase(args[i], "addr")) {
+        filter.addr = value;
+      } else if (EqualsIgnoreCase(args[i], "laddr")) {
+        filter.laddr = value;
+      } else if (EqualsIgnoreCase(args[i], "skipme")) {
+        if (!EqualsIgnoreCase(value, "yes") && !EqualsIgnoreCase(value, "no")) {
+          return w.Error(errors::kSyntax);
+        }
+        filter.skip_me = EqualsIgnoreCase(value, "yes");
+      } else if (EqualsIgnoreCase(args[i], "type")) {
+        // Every geokv client is a normal one (no replicas, no pub/sub).
+        if (EqualsIgnoreCase(value, "normal")) continue;
+        if (EqualsIgnoreCase(value, "master") || EqualsIgnoreCase(value, "replica") ||
+            EqualsIgnoreCase(value, "slave") || EqualsIgnoreCase(value, "pubsub")) {
+          filter.none = true;
+          continue;
+        }
+        return w.Error("ERR Unknown client type '" + value.substr(0, 64) + "'");
+      } else if (EqualsIgnoreCase(args[i], "user")) {
+        if (value != "default") return w.Error("ERR No such user '" + value.substr(0, 64) + "'");
+      } else {
+        return w.Error(errors::kSyntax);
+      }
+    }
+    int64_t killed = 0;
+    for (const ClientInfo& c : filter.none ? std::vector<ClientInfo>{} : ctx.server.Clients()) {
+      if ((filter.id && c.id != *filter.id) || (filter.addr && c.address != *filter.addr) ||
+          (filter.laddr && c.local_address != *filter.laddr) ||
+          (filter.skip_me && c.id == ctx.client.id)) {
+        continue;
+      }
+      killed += kill(c.id) ? 1 : 0;
+    }
+    w.Integer(killed);
   } else if (EqualsIgnoreCase(args[1], "setinfo")) {
     w.Simple("OK");  // client libraries announce themselves; nothing to keep
   } else {
-    w.Error("ERR unknown subcommand or wrong number of arguments for '" + args[1].substr(0, 64) +
-            "'. Try CLIENT HELP.");
+    ReplySubcommandError(w, "CLIENT", args[1], {"setname", "getname", "id", "info", "kill"});
   }
 }
 

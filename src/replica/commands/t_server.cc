@@ -1,10 +1,15 @@
-// Server commands: COMMAND CONFIG INFO WAIT. The protocol lives here; the
+// Server commands: COMMAND CONFIG INFO SLOWLOG LATENCY WAIT. The protocol lives here; the
 // node supplies the values through ServerControl.
+#include <cctype>
+#include <cstdint>
+
 #include "crdt/scalar.h"
 #include "replica/commands/acl_user.h"
 #include "replica/commands/command_util.h"
 #include "replica/commands/glob.h"
 #include "replica/commands/handlers.h"
+#include "replica/commands/latency_monitor.h"
+#include "replica/commands/slowlog.h"
 
 namespace geokv::replica {
 
@@ -81,7 +86,7 @@ void CmdConfig(ConnectionContext& ctx, const Args& args) {
     }
   } else if (EqualsIgnoreCase(args[1], "set") && args.size() >= 4 && args.size() % 2 == 0) {
     // Validate every pair first: all or nothing, as Redis does.
-    std::vector<std::pair<size_t*, size_t>> changes;
+    std::vector<std::pair<const ConfigParam*, int64_t>> changes;
     std::vector<std::pair<const ConfigParam*, const std::string*>> text_changes;
     for (size_t i = 2; i + 1 < args.size(); i += 2) {
       const ConfigParam* found = nullptr;
@@ -92,16 +97,21 @@ void CmdConfig(ConnectionContext& ctx, const Args& args) {
         text_changes.emplace_back(found, &args[i + 1]);
         continue;
       }
-      if (found == nullptr || found->settable == nullptr) {
+      if (found == nullptr || (found->settable == nullptr && !found->set_integer)) {
         return w.Error("ERR Unknown option or number of arguments for CONFIG SET - '" +
                        args[i].substr(0, 64) + "'");
       }
       auto value = crdt::ParseInt64(args[i + 1]);
-      if (!value || *value < 1) {
+      const int64_t min = found->set_integer ? found->min_value : 1;
+      const int64_t max = found->set_integer ? found->max_value : INT64_MAX;
+      if (!value || *value < min || *value > max) {
         return w.Error("ERR CONFIG SET failed (possibly related to argument '" +
-                       args[i].substr(0, 64) + "') - argument must be a positive integer");
+                       args[i].substr(0, 64) + "') - argument " +
+                       (found->set_integer ? "must be between " + std::to_string(min) + " and " +
+                                                 std::to_string(max) + " inclusive"
+                                           : std::string("must be a positive integer")));
       }
-      changes.emplace_back(found->settable, static_cast<size_t>(*value));
+      changes.emplace_back(found, *value);
     }
     for (auto [param, text] : text_changes) {
       if (std::string refused = param->set_text(*text); !refused.empty()) {
@@ -109,7 +119,13 @@ void CmdConfig(ConnectionContext& ctx, const Args& args) {
                        std::string(param->name) + "') - " + refused);
       }
     }
-    for (auto [field, value] : changes) *field = value;
+    for (auto [param, value] : changes) {
+      if (param->set_integer) {
+        param->set_integer(value);
+      } else {
+        *param->settable = static_cast<size_t>(value);
+      }
+    }
     w.Simple("OK");
   } else if (EqualsIgnoreCase(args[1], "resetstat") && args.size() == 2) {
     w.Simple("OK");
@@ -119,9 +135,88 @@ void CmdConfig(ConnectionContext& ctx, const Args& args) {
   }
 }
 
-// INFO [section]
+// INFO [section ...]: the node answers; sections are passed lower-cased, and
+// none means "default".
 void CmdInfo(ConnectionContext& ctx, const Args& args) {
-  ctx.server.Info(args.size() >= 2 ? args[1] : "default", ctx.Defer());
+  std::string sections;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (i > 1) sections += ' ';
+    for (char c : args[i])
+      sections += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  ctx.server.Info(sections.empty() ? "default" : sections, ctx.Defer());
+}
+
+// SLOWLOG GET [count] | LEN | RESET | HELP
+void CmdSlowLog(ConnectionContext& ctx, const Args& args) {
+  RespWriter& w = ctx.reply;
+  SlowLog* log = ctx.server.slowlog();
+  if (EqualsIgnoreCase(args[1], "get") && args.size() <= 3) {
+    size_t count = 10;  // Redis's default
+    if (args.size() == 3) {
+      auto n = crdt::ParseInt64(args[2]);
+      if (!n || *n < -1) {
+        return w.Error("ERR count should be greater than or equal to -1");
+      }
+      count = *n == -1 ? SIZE_MAX : static_cast<size_t>(*n);
+    }
+    std::vector<SlowLogEntry> entries;
+    if (log != nullptr) entries = log->Latest(count);
+    w.ArrayHeader(entries.size());
+    for (const SlowLogEntry& e : entries) {
+      w.ArrayHeader(6);
+      w.Integer(static_cast<int64_t>(e.id));
+      w.Integer(e.unix_time_s);
+      w.Integer(e.duration_us);
+      w.ArrayHeader(e.args.size());
+      for (const std::string& a : e.args) w.Bulk(a);
+      w.Bulk(e.client_address);
+      w.Bulk(e.client_name);
+    }
+  } else if (EqualsIgnoreCase(args[1], "len") && args.size() == 2) {
+    w.Integer(log != nullptr ? static_cast<int64_t>(log->size()) : 0);
+  } else if (EqualsIgnoreCase(args[1], "reset") && args.size() == 2) {
+    if (log != nullptr) log->Reset();
+    w.Simple("OK");
+  } else if (EqualsIgnoreCase(args[1], "get")) {
+    // Redis 7.0's words for GET with too many arguments.
+    w.Error("ERR unknown subcommand or wrong number of arguments for '" + args[1].substr(0, 64) +
+            "'. Try SLOWLOG HELP.");
+  } else {
+    ReplySubcommandError(w, "SLOWLOG", args[1], {"len", "reset"});
+  }
+}
+
+// LATENCY LATEST | HISTORY event | RESET [event ...]
+void CmdLatency(ConnectionContext& ctx, const Args& args) {
+  RespWriter& w = ctx.reply;
+  LatencyMonitor* monitor = ctx.server.latency_monitor();
+  if (EqualsIgnoreCase(args[1], "latest") && args.size() == 2) {
+    std::vector<LatencyMonitor::Latest> latest;
+    if (monitor != nullptr) latest = monitor->LatestSamples();
+    w.ArrayHeader(latest.size());
+    for (const auto& l : latest) {
+      w.ArrayHeader(4);
+      w.Bulk(l.event);
+      w.Integer(l.unix_time_s);
+      w.Integer(l.latest_ms);
+      w.Integer(l.max_ms);
+    }
+  } else if (EqualsIgnoreCase(args[1], "history") && args.size() == 3) {
+    std::vector<LatencyMonitor::Sample> samples;
+    if (monitor != nullptr) samples = monitor->History(args[2]);
+    w.ArrayHeader(samples.size());
+    for (const auto& s : samples) {
+      w.ArrayHeader(2);
+      w.Integer(s.unix_time_s);
+      w.Integer(s.ms);
+    }
+  } else if (EqualsIgnoreCase(args[1], "reset")) {
+    const std::vector<std::string> events(args.begin() + 2, args.end());
+    w.Integer(monitor != nullptr ? static_cast<int64_t>(monitor->Reset(events)) : 0);
+  } else {
+    ReplySubcommandError(w, "LATENCY", args[1], {"latest", "history"});
+  }
 }
 
 // WAIT numdcs timeout_ms: how many other datacenters have applied every write

@@ -5,10 +5,13 @@
 #include <charconv>
 #include <climits>
 #include <cstdlib>
+#include <random>
 
 #include "common/assert.h"
 #include "crdt/join.h"
 #include "replica/commands/command_util.h"
+#include "replica/node/info.h"
+#include "replica/node/metrics_text.h"
 #include "replica/resp/resp_writer.h"
 
 namespace geokv::replica {
@@ -103,6 +106,12 @@ class Node::TxnPartitions final : public Partitions {
 Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,
            boost::asio::io_context& io)
     : table_(std::move(table)), node_index_(node_index), engine_(engine), io_(io), forwarder_(io) {
+  started_unix_s_ = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  std::random_device random;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < 40; ++i) run_id_ += kHex[random() % 16];
   held_.assign(table_.partitions(), false);
   for (uint32_t p : table_.PartitionsOfNode(node_index_)) held_[p] = true;
   for (uint32_t p = 0; p < table_.partitions(); ++p) {
@@ -124,10 +133,15 @@ void Node::Dispatch(ClientSession& client, Args args, Reply reply) {
   if (spec == nullptr) {
     client.multi.aborted |= client.multi.active;
     ReplyUnknownCommand(args, writer);
+    stats_.unknown_commands.fetch_add(1, std::memory_order_relaxed);
+    stats_.CountError(out);
     return reply(std::move(out));
   }
+  client.last_command = spec->name;
   if (!CheckArity(*spec, args, writer)) {
     client.multi.aborted |= client.multi.active;
+    stats_.command(*spec).rejected.fetch_add(1, std::memory_order_relaxed);
+    stats_.CountError(out);
     return reply(std::move(out));
   }
   if (auto denied = access_.Check(client, *spec, args)) {
@@ -137,6 +151,7 @@ void Node::Dispatch(ClientSession& client, Args args, Reply reply) {
   if (client.multi.active && !(spec->flags & kTransactionControl)) {
     return Queue(*spec, client, std::move(args), std::move(reply));
   }
+  reply = Measured(*spec, client, args, std::move(reply));
   std::visit(replication::Overloaded{
                  [&](DataHandler handler) {
                    DispatchData(*spec, handler, client, std::move(args), std::move(reply));
@@ -148,6 +163,47 @@ void Node::Dispatch(ClientSession& client, Args args, Reply reply) {
                  },
              },
              spec->handler);
+}
+
+Reply Node::Measured(const CommandSpec& spec, const ClientSession& client, const Args& args,
+                     Reply reply) {
+  const auto start = std::chrono::steady_clock::now();
+  // The slow log needs the arguments after the command ran: kept (cut) only
+  // while it is on.
+  std::vector<std::string> logged;
+  std::string address, name;
+  if (stats_.slowlog.slower_than_us() >= 0) {
+    logged = SlowLog::CutArgs(args);
+    address = client.address;
+    name = client.name;
+  }
+  // Redis counts a hit or a miss per key looked up; geokv per single-key read
+  // command, by whether it replied null.
+  const bool one_key_read = (spec.flags & kReadOnly) && spec.key_finder == nullptr &&
+                            spec.first_key > 0 && spec.last_key == spec.first_key;
+  return [this, &counters = stats_.command(spec), start, one_key_read, logged = std::move(logged),
+          address = std::move(address), name = std::move(name),
+          reply = std::move(reply)](std::string resp) mutable {
+    const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+    counters.calls.fetch_add(1, std::memory_order_relaxed);
+    counters.usec.fetch_add(static_cast<uint64_t>(us), std::memory_order_relaxed);
+    counters.seconds.Observe(static_cast<double>(us) / 1e6);
+    if (!resp.empty() && (resp[0] == '-' || resp[0] == '!')) {
+      counters.failed.fetch_add(1, std::memory_order_relaxed);
+      stats_.CountError(resp);
+    } else if (one_key_read) {
+      const bool null = resp == "$-1\r\n" || resp == "*-1\r\n" || resp == "_\r\n";
+      (null ? stats_.keyspace_misses : stats_.keyspace_hits)
+          .fetch_add(1, std::memory_order_relaxed);
+    }
+    if (!logged.empty() && stats_.slowlog.Wants(us)) {
+      stats_.slowlog.Add(us, std::move(logged), std::move(address), std::move(name));
+    }
+    if (stats_.latency.Wants(us / 1000)) stats_.latency.Add("command", us / 1000);
+    reply(std::move(resp));
+  };
 }
 
 void Node::set_cluster_secret(const std::string& secret) {
@@ -263,28 +319,64 @@ void Node::Exec(ClientSession& client, std::vector<Args> queued,
       client, std::move(reply), std::move(writes_to));
 }
 
-void Node::Info(const std::string& section, Reply reply) {
-  // INFO needs the key counts, which live in storage, and the replication
-  // state, which lives on the writer thread: it is answered from jobs.
-  auto keys = std::make_shared<uint64_t>(0);
-  auto hlc = std::make_shared<uint64_t>(0);
-  auto finish = [this, section, reply, keys, hlc](std::string replication) {
+void Node::Info(const std::string& sections, Reply reply) {
+  Report([sections, reply](NodeReport report) {
     std::string out;
-    RespWriter(&out).Bulk(InfoText(section, *keys, *hlc, replication));
+    RespWriter(&out).Bulk(InfoText(report, sections));
     reply(std::move(out));
+  });
+}
+
+void Node::Metrics(std::function<void(std::string)> done) {
+  Report([done](NodeReport report) { done(MetricsText(report)); });
+}
+
+void Node::Report(std::function<void(NodeReport)> reply) {
+  // The text is made on the I/O thread, not in a storage job's `done`.
+  auto done = [this, reply = std::move(reply)](NodeReport report) {
+    boost::asio::post(io_,
+                      [reply, report = std::move(report)]() mutable { reply(std::move(report)); });
   };
+  auto report = std::make_shared<NodeReport>();
+  report->table = &table_;
+  report->node_index = node_index_;
+  if (server_ != nullptr) {
+    report->server = &server_->stats();
+    report->max_clients = server_->options().max_clients;
+  }
+  report->stats = &stats_;
+  report->engine = &engine_.stats();
+  report->data_path = engine_.path();
+  report->memory = ReadMemoryUsage();
+  report->uptime_s =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
+          .count();
+  report->started_unix_s = started_unix_s_;
+  report->ops_per_sec = stats_.OpsPerSecond();
+  report->run_id = run_id_;
+  // Key counts live in storage and the replication state on the writer
+  // thread: both are read in jobs. A busy engine gives a report without them.
   const Status s = engine_.Submit(
-      [this, keys, hlc](storage::Transaction& txn) {
-        *hlc = clock_.last().value;
-        for (uint32_t p : held_list_) *keys += txn.KeyCount(p);
+      [this, report](storage::Transaction& txn) {
+        report->hlc = clock_.last().value;
+        for (uint32_t p : held_list_) report->keys.emplace_back(p, txn.KeyCount(p));
         return Status::Ok();
       },
-      [this, finish](Status) {
-        if (replication_ != nullptr) return replication_->InfoSection(finish);
-        finish("");
+      [this, report, done](Status) {
+        if (replication_ == nullptr) return done(std::move(*report));
+        replication_->Snapshot([report, done](std::optional<ReplicationSnapshot> snapshot) {
+          report->replication = std::move(snapshot);
+          done(std::move(*report));
+        });
       });
-  if (!s.ok()) reply(ErrorReply(errors::kBusy));
+  if (!s.ok()) done(std::move(*report));
 }
+
+std::vector<ClientInfo> Node::Clients() {
+  return server_ != nullptr ? server_->Clients() : std::vector<ClientInfo>{};
+}
+
+bool Node::KillClient(uint64_t id) { return server_ != nullptr && server_->KillClient(id); }
 
 void Node::StartActiveExpiry(std::chrono::milliseconds period) {
   GEOKV_ASSERT(expiry_timer_ == nullptr);
@@ -297,9 +389,17 @@ void Node::ScheduleActiveExpiry() {
   expiry_timer_->expires_after(expiry_period_);
   expiry_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
+    // The same period suits instantaneous_ops_per_sec's samples.
+    if (server_ != nullptr) {
+      stats_.SampleOps(server_->stats().commands_processed.load(),
+                       std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now().time_since_epoch())
+                           .count());
+    }
     auto body = [this](NodeReplication::Job& job) {
       TxnPartitions partitions(*this, &job);
-      active_expiry_.RunCycle(partitions);
+      stats_.expired_keys.fetch_add(active_expiry_.RunCycle(partitions).removed,
+                                    std::memory_order_relaxed);
     };
     auto done = [this](Status) { boost::asio::post(io_, [this] { ScheduleActiveExpiry(); }); };
     if (!NodeReplication::Submit(replication_, engine_, std::move(body), std::move(done)).ok()) {
@@ -480,6 +580,12 @@ std::vector<ConfigParam> Node::ConfigParams() {
        &o.output_buffer_limit_bytes},
       {"geokv-max-pending-requests", std::to_string(o.max_pending_requests),
        &o.max_pending_requests},
+      {"slowlog-log-slower-than", std::to_string(stats_.slowlog.slower_than_us()), nullptr, nullptr,
+       [this](int64_t us) { stats_.slowlog.set_slower_than_us(us); }, -1},
+      {"slowlog-max-len", std::to_string(stats_.slowlog.max_len()), nullptr, nullptr,
+       [this](int64_t len) { stats_.slowlog.set_max_len(len); }, 0, SlowLog::kEntriesMax},
+      {"latency-monitor-threshold", std::to_string(stats_.latency.threshold_ms()), nullptr, nullptr,
+       [this](int64_t ms) { stats_.latency.set_threshold_ms(ms); }, 0},
       // TLS (read-only: set by geokv-server's --tls-* flags).
       {"tls-port", std::to_string(server_->tls().port), nullptr},
       {"tls-cert-file", server_->tls().cert_file, nullptr},
@@ -511,54 +617,6 @@ std::vector<ConfigParam> Node::ConfigParams() {
       {"set-max-intset-entries", std::to_string(tunables_.set_intset_entries),
        &tunables_.set_intset_entries},
   };
-}
-
-std::string Node::InfoText(const std::string& section, uint64_t keys, uint64_t hlc,
-                           const std::string& replication) {
-  auto want = [&](const char* name) {
-    return EqualsIgnoreCase(section, "default") || EqualsIgnoreCase(section, "all") ||
-           EqualsIgnoreCase(section, "everything") || EqualsIgnoreCase(section, name);
-  };
-  const auto uptime =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
-          .count();
-  std::string text;
-  auto line = [&](const std::string& k, const std::string& v) { text += k + ":" + v + "\r\n"; };
-  if (want("server")) {
-    text += "# Server\r\n";
-    line("geokv_version", "0.1.0");
-    line("redis_version", "7.0.0");  // what clients check for feature support
-    line("node_id", self().id);
-    line("datacenter", self().dc);
-    line("tcp_port", std::to_string(self().client.port));
-    line("uptime_in_seconds", std::to_string(uptime));
-    line("partitions_held", std::to_string(held_list_.size()));
-    line("hlc", std::to_string(hlc));  // the latest HLC issued or adopted (0: none yet)
-    text += "\r\n";
-  }
-  if (want("clients") && server_ != nullptr) {
-    text += "# Clients\r\n";
-    line("connected_clients", std::to_string(server_->stats().connected_clients.load()));
-    text += "\r\n";
-  }
-  if (want("stats") && server_ != nullptr) {
-    const ServerStats& s = server_->stats();
-    text += "# Stats\r\n";
-    line("total_connections_received", std::to_string(s.connections_received.load()));
-    line("total_commands_processed", std::to_string(s.commands_processed.load()));
-    line("rejected_connections", std::to_string(s.connections_rejected.load()));
-    line("total_error_replies_protocol", std::to_string(s.protocol_errors.load()));
-    line("client_output_buffer_limit_disconnections",
-         std::to_string(s.output_limit_disconnects.load()));
-    text += "\r\n";
-  }
-  if (want("replication")) text += replication;
-  if (want("keyspace")) {
-    text += "# Partitions\r\n";
-    if (keys > 0) line("db0", "keys=" + std::to_string(keys) + ",expires=0,avg_ttl=0");
-    text += "\r\n";
-  }
-  return text;
 }
 
 }  // namespace geokv::replica

@@ -23,6 +23,8 @@
 #include "replica/node/active_expiry.h"
 #include "replica/node/forwarder.h"
 #include "replica/node/node_replication.h"
+#include "replica/node/node_report.h"
+#include "replica/node/node_stats.h"
 #include "replica/node/server.h"
 #include "storage/engine.h"
 
@@ -44,7 +46,16 @@ class Node final : public Dispatcher, public ServerControl {
   // ServerControl (I/O thread).
   AccessControl& access() override { return access_; }
   std::vector<ConfigParam> ConfigParams() override;
-  void Info(const std::string& section, Reply reply) override;
+  void Info(const std::string& sections, Reply reply) override;
+  std::vector<ClientInfo> Clients() override;
+  bool KillClient(uint64_t id) override;
+  SlowLog* slowlog() override { return &stats_.slowlog; }
+  LatencyMonitor* latency_monitor() override { return &stats_.latency; }
+
+  // The Prometheus text of /metrics (metrics_text.h), passed to `done` on the
+  // I/O thread. Call on the I/O thread.
+  void Metrics(std::function<void(std::string)> done);
+  const NodeStats& stats() const { return stats_; }
   void Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply reply) override;
   void WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, int64_t timeout_ms,
                Reply reply) override;
@@ -118,13 +129,17 @@ class Node final : public Dispatcher, public ServerControl {
   // preference order; nullopt if no single node holds them all.
   std::optional<size_t> RouteTo(const std::vector<uint32_t>& partitions) const;
   void FlushBatch();
+  // `reply` wrapped to count the command (NodeStats) and log it if slow.
+  Reply Measured(const CommandSpec& spec, const ClientSession& client, const Args& args,
+                 Reply reply);
+  // Gathers a NodeReport (node_report.h) and passes it to `reply` on the I/O
+  // thread: key counts and replication state are read in jobs first.
+  void Report(std::function<void(NodeReport)> reply);
   // WAIT's part for the writes a connection forwarded to node `target`: asks
   // it (GEOKV.WAITOWN) and calls `part` with the count (0 if no answer).
   void AskWaitOwn(size_t target, const std::set<uint32_t>& partitions, int64_t numdcs,
                   int64_t timeout_ms, std::function<void(int64_t)> part);
   static constexpr int64_t kWaitForeverMs = int64_t{7} * 24 * 3600 * 1000;  // WAIT .. 0
-  std::string InfoText(const std::string& section, uint64_t keys, uint64_t hlc,
-                       const std::string& replication);
 
   placement::PlacementTable table_;
   size_t node_index_;
@@ -163,6 +178,9 @@ class Node final : public Dispatcher, public ServerControl {
   std::unique_ptr<boost::asio::steady_timer> expiry_timer_;  // I/O thread only
   std::chrono::milliseconds expiry_period_{100};
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  int64_t started_unix_s_;
+  std::string run_id_;
+  NodeStats stats_;
 };
 
 }  // namespace geokv::replica

@@ -467,60 +467,24 @@ void NodeReplication::WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, 
   }
 }
 
-void NodeReplication::InfoSection(std::function<void(std::string)> reply) {
-  auto text = std::make_shared<std::string>();
-  auto body = [this, text](Job& job) {
-    const auto peers = job.core_->Peers(job.now_ms_);
-    const auto& stats = job.core_->stats();
+void NodeReplication::Snapshot(std::function<void(std::optional<ReplicationSnapshot>)> reply) {
+  auto snapshot = std::make_shared<ReplicationSnapshot>();
+  auto body = [this, snapshot](Job& job) {
     const auto& dcs = table_.topology().datacenters();
-    auto line = [&](const std::string& k, const std::string& v) { *text += k + ":" + v + "\r\n"; };
-    *text += "# Replication\r\n";
-    line("role", "geo-replica");
-    line("connected_peers", std::to_string(std::count_if(peers.begin(), peers.end(),
-                                                         [](const auto& p) { return p.up; })));
-    for (size_t i = 0; i < peers.size(); ++i) {
-      const auto& p = peers[i];
-      line("peer" + std::to_string(i),
-           "id=" + node_id_of_[p.id] + ",dc=" + (p.dc < dcs.size() ? dcs[p.dc].name : "?") +
-               ",state=" + (p.up ? "up" : "down") +
-               ",lag_ms=" + (p.lag_ms ? std::to_string(*p.lag_ms) : "-") +
-               ",pending_deltas=" + std::to_string(p.pending_deltas));
+    for (const auto& p : job.core_->Peers(job.now_ms_)) {
+      snapshot->peers.push_back({node_id_of_[p.id], p.dc < dcs.size() ? dcs[p.dc].name : "?", p.up,
+                                 p.lag_ms, p.pending_deltas});
     }
-    line("batches_published", std::to_string(stats.batches_published));
-    line("batches_applied", std::to_string(stats.batches_applied));
-    line("deltas_applied", std::to_string(stats.deltas_applied));
-    line("gaps", std::to_string(stats.gaps));
-    line("catchup_requests", std::to_string(stats.catchup_requests));
-    line("state_transfers_sent", std::to_string(stats.state_transfers_sent));
-    line("state_transfers_applied", std::to_string(stats.state_transfers_applied));
-    line("state_chunks_sent", std::to_string(stats.state_chunks_sent));
-    line("state_chunks_applied", std::to_string(stats.state_chunks_applied));
-    line("rejected_messages", std::to_string(stats.rejected + malformed_messages_));
-    line("folded_atoms", std::to_string(stats.folded_atoms));
-    line("peer_restarts", std::to_string(stats.peer_restarts));
-    // Heartbeats of an older process of a peer: a second process with a peer's
-    // node id shows here (and in the log) instead of mixing its reports in.
-    line("stale_incarnations", std::to_string(stats.stale_incarnations));
-    // ... and of a second live process while the accepted one still talks.
-    line("duplicate_identities", std::to_string(stats.duplicate_identities));
-    line("own_recoveries", std::to_string(stats.own_recoveries));
-    line("hlc_refused", std::to_string(clock_refused_));
-    {
-      std::lock_guard lock(transport_mu_);
-      if (transport_) {
-        const TransportStats t = transport_->stats();
-        line("repl_bytes_sent", std::to_string(t.bytes_sent));
-        line("repl_messages_sent", std::to_string(t.messages_sent));
-        line("repl_inbound_dropped", std::to_string(t.inbound_dropped));
-        // Peers refused by CURVE: a key not in the topology, or a request in
-        // another node's name.
-        line("repl_curve_refused", std::to_string(t.curve_refused));
-      }
-    }
-    *text += "\r\n";
+    snapshot->stats = job.core_->stats();
+    snapshot->malformed_messages = malformed_messages_;
+    snapshot->hlc_refused = clock_refused_;
+    std::lock_guard lock(transport_mu_);
+    if (transport_) snapshot->transport = transport_->stats();
   };
-  if (!Submit(this, engine_, std::move(body), [text, reply](Status) { reply(*text); }).ok()) {
-    reply("");
+  if (!Submit(this, engine_, std::move(body), [snapshot, reply](Status) {
+         reply(std::move(*snapshot));
+       }).ok()) {
+    reply(std::nullopt);
   }
 }
 

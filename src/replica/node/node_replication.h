@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>  // before Boost.Asio (see server.h)
 #include <vector>
@@ -63,6 +64,22 @@ struct ReplicationSettings {
   // otherwise); peers' keys and the keys admitted come from the topology.
   std::string curve_public_key;
   std::string curve_secret_key;
+};
+
+// What INFO replication and /metrics show of the replication.
+struct ReplicationSnapshot {
+  struct Peer {
+    std::string id;  // node id
+    std::string dc;  // datacenter name
+    bool up = true;
+    std::optional<uint64_t> lag_ms;  // replication::PeerStatus
+    uint64_t pending_deltas = 0;
+  };
+  std::vector<Peer> peers;  // the core's order
+  replication::Stats stats;
+  uint64_t malformed_messages = 0;  // undecodable, or not from their sender
+  uint64_t hlc_refused = 0;         // peers' HLCs too far ahead to adopt (set_clock)
+  std::optional<TransportStats> transport;
 };
 
 class NodeReplication {
@@ -144,9 +161,9 @@ class NodeReplication {
   // is then used on the writer thread only.
   void set_clock(crdt::HybridClock* clock) { clock_ = clock; }
 
-  // The "# Replication" section of INFO (from a job; `reply` gets the text,
-  // or "" if the engine refused the job).
-  void InfoSection(std::function<void(std::string)> reply);
+  // The replication state INFO and /metrics show, read in a job: `reply` gets
+  // it on the writer thread, or nullopt if the engine refused the job.
+  void Snapshot(std::function<void(std::optional<ReplicationSnapshot>)> reply);
 
  private:
   class TxnStore;

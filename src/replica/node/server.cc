@@ -1,9 +1,11 @@
 #include "replica/node/server.h"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
 #include <deque>
 #include <type_traits>
 
@@ -18,6 +20,14 @@ using asio::ip::tcp;
 
 using TlsStream = asio::ssl::stream<tcp::socket>;
 
+namespace {
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
 // What the server holds of a connection, whatever its stream.
 class Server::Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -26,6 +36,9 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   virtual void Close() = 0;
   // A reply to request `seq`, on the I/O thread.
   virtual void OnReply(uint64_t seq, std::string resp) = 0;
+  // What CLIENT LIST shows of it, on the I/O thread.
+  virtual ClientInfo Info() const = 0;
+  virtual uint64_t id() const = 0;
 };
 
 // One client over a plaintext socket or a TLS stream. Lives while a read, a
@@ -42,6 +55,12 @@ class Server::StreamConnection final : public Server::Connection {
     boost::system::error_code ec;
     auto remote = stream_.lowest_layer().remote_endpoint(ec);
     if (!ec) client_.address = remote.address().to_string() + ":" + std::to_string(remote.port());
+    auto local = stream_.lowest_layer().local_endpoint(ec);
+    if (!ec) {
+      client_.local_address = local.address().to_string() + ":" + std::to_string(local.port());
+    }
+    client_.fd = stream_.lowest_layer().native_handle();
+    client_.created_ms = client_.last_active_ms = NowMs();
     stream_.lowest_layer().set_option(tcp::no_delay(true), ec);
     read_buffer_.resize(server.options_.read_chunk_bytes);
   }
@@ -72,6 +91,27 @@ class Server::StreamConnection final : public Server::Connection {
       Read();
     }
   }
+
+  ClientInfo Info() const override {
+    const int64_t now = NowMs();
+    ClientInfo info;
+    info.id = client_.id;
+    info.address = client_.address;
+    info.local_address = client_.local_address;
+    info.fd = client_.fd;
+    info.name = client_.name;
+    info.age_s = (now - client_.created_ms) / 1000;
+    info.idle_s = (now - client_.last_active_ms) / 1000;
+    info.in_multi = client_.multi.active;
+    info.multi_queued =
+        client_.multi.active ? static_cast<int64_t>(client_.multi.queued.size()) : -1;
+    info.query_buffer_bytes = parser_.buffered_bytes();
+    info.output_bytes = out_.size() + writing_.size();
+    info.last_command = client_.last_command;
+    info.protocol = client_.protocol;
+    return info;
+  }
+  uint64_t id() const override { return client_.id; }
 
   void Close() override {
     if (closed_) return;
@@ -127,6 +167,7 @@ class Server::StreamConnection final : public Server::Connection {
 
   void Dispatch(Args args) {
     server_.stats_.commands_processed++;
+    client_.last_active_ms = NowMs();
     const uint64_t seq = next_seq_++;
     slots_.push_back(Slot{});
     ++pending_;
@@ -357,6 +398,26 @@ void Server::QueueReply(std::shared_ptr<Connection> connection, uint64_t seq, st
     }
     for (QueuedReply& r : ready) r.connection->OnReply(r.seq, std::move(r.resp));
   });
+}
+
+std::vector<ClientInfo> Server::Clients() const {
+  std::vector<ClientInfo> out;
+  out.reserve(connections_.size());
+  for (const auto& c : connections_) out.push_back(c->Info());
+  std::sort(out.begin(), out.end(),
+            [](const ClientInfo& a, const ClientInfo& b) { return a.id < b.id; });
+  return out;
+}
+
+bool Server::KillClient(uint64_t id) {
+  for (const auto& c : connections_) {
+    if (c->id() == id) {
+      std::shared_ptr<Connection> keep = c;  // Close() erases it from connections_
+      keep->Close();
+      return true;
+    }
+  }
+  return false;
 }
 
 void Server::Stop() {

@@ -108,6 +108,12 @@ class Server {
   // still answered by the dispatcher; their replies are dropped).
   void Stop();
 
+  // Every open connection, by id (CLIENT LIST). I/O thread only.
+  std::vector<ClientInfo> Clients() const;
+  // Closes connection `id` at once (its pending replies are dropped); false
+  // if there is none. I/O thread only.
+  bool KillClient(uint64_t id);
+
   const ServerStats& stats() const { return stats_; }
   ServerOptions& options() { return options_; }  // CONFIG SET; I/O thread only
 

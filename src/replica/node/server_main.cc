@@ -5,6 +5,7 @@
 //                [--curve-secret-file F]
 //                [--requirepass PASS | --aclfile FILE] [--cluster-secret-file FILE]
 //                [--unprotected]
+//                [--config FILE]
 //
 // Loads the topology (the embedded local 3-DC one without --topology), opens
 // the node's database under DIR, and serves the Redis protocol on the node's
@@ -23,6 +24,7 @@
 #include "placement/default_topology.h"
 #include "placement/ring.h"
 #include "placement/topology.h"
+#include "replica/node/metrics_http.h"
 #include "replica/node/node.h"
 #include "replica/node/server.h"
 #include "replica/transport/curve_keys.h"
@@ -89,8 +91,12 @@ int main(int argc, char** argv) {
   std::string topology_path, node_id, data_dir, log_level = "info", sync = "full";
   replica::ServerOptions options;
   replica::ReplicationSettings replication;
+  replica::MetricsHttpOptions metrics_options;
   app.add_option("--topology", topology_path,
                  "topology file (TOML); default: the embedded local 3-DC topology");
+  app.set_config("--config", "",
+                 "read options from FILE: `name = value` lines (TOML), names as the long flags "
+                 "without --; flags on the command line win");
   app.add_option("--node", node_id, "this node's id in the topology")->required();
   app.add_option("--data", data_dir, "data directory (created if missing); default ./data/<node>");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
@@ -109,6 +115,9 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--client-output-buffer-limit", options.output_buffer_limit_bytes,
                  "unsent reply bytes per client before it is disconnected")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--metrics-timeout-ms", metrics_options.read_timeout_ms,
+                 "time a /metrics connection has for its request and response")
       ->check(CLI::PositiveNumber);
   app.add_option("--heartbeat-ms", replication.core.heartbeat_interval_ms,
                  "replication heartbeat interval")
@@ -272,6 +281,16 @@ int main(int argc, char** argv) {
   if (Status s = replicator.Start(); !s.ok()) return Fail(s.message());
   node.set_replication(&replicator);
   node.StartActiveExpiry(std::chrono::milliseconds(100));
+  // /metrics on the topology's metrics endpoint, from the start (a node
+  // waiting for its peers is worth watching too).
+  replica::MetricsHttpServer metrics(
+      io, [&node](auto done) { node.Metrics(std::move(done)); }, metrics_options);
+  if (self.metrics) {
+    if (Status s = metrics.Listen(self.metrics->host, self.metrics->port); !s.ok()) {
+      return Fail(s.message());
+    }
+    spdlog::info("metrics on http://{}/metrics", self.metrics->text);
+  }
   // Clients are let in once peers told this node how far its own writes got
   // (bounded by the failure detector's timeout): see "Never reuse a dot".
   int exit_code = 0;
@@ -300,6 +319,7 @@ int main(int argc, char** argv) {
   signals.async_wait([&](boost::system::error_code, int signal) {
     spdlog::info("signal {}: stopping", signal);
     server.Stop();
+    metrics.Stop();
     // Let in-flight replies drain briefly, then leave the loop.
     auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(50));
     timer->async_wait([&io, timer](boost::system::error_code) { io.stop(); });

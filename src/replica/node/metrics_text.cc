@@ -1,0 +1,262 @@
+#include "replica/node/metrics_text.h"
+
+#include <charconv>
+#include <cmath>
+
+#include "common/assert.h"
+
+namespace geokv::replica {
+
+namespace {
+
+std::string Number(double value) {
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  GEOKV_ASSERT(ec == std::errc());
+  return std::string(buf, end);
+}
+
+class PromWriter {
+ public:
+  // Starts a metric family.
+  void Family(const std::string& name, const char* type, const char* help) {
+    text_ += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  }
+  // labels: already formatted pairs, `a="x",b="y"` (may be empty).
+  void Sample(const std::string& name, const std::string& labels, const std::string& value) {
+    text_ += name;
+    if (!labels.empty()) text_ += "{" + labels + "}";
+    text_ += " " + value + "\n";
+  }
+  void Sample(const std::string& name, const std::string& labels, uint64_t value) {
+    Sample(name, labels, std::to_string(value));
+  }
+  void Sample(const std::string& name, const std::string& labels, double value) {
+    Sample(name, labels, Number(value));
+  }
+  // One family with a single unlabelled sample.
+  void Single(const std::string& name, const char* type, const char* help, uint64_t value) {
+    Family(name, type, help);
+    Sample(name, "", value);
+  }
+  void Histogram(const std::string& name, const std::string& labels,
+                 const geokv::Histogram::Snapshot& h) {
+    const std::string sep = labels.empty() ? "" : ",";
+    for (size_t i = 0; i < h.upper_bounds.size(); ++i) {
+      Sample(name + "_bucket", labels + sep + "le=\"" + Number(h.upper_bounds[i]) + "\"",
+             h.cumulative[i]);
+    }
+    Sample(name + "_bucket", labels + sep + "le=\"+Inf\"", h.count);
+    Sample(name + "_sum", labels, h.sum);
+    Sample(name + "_count", labels, h.count);
+  }
+  std::string Take() { return std::move(text_); }
+
+ private:
+  std::string text_;
+};
+
+std::string Label(const char* name, const std::string& value) {
+  return std::string(name) + "=\"" + EscapeLabelValue(value) + "\"";
+}
+
+void Commands(PromWriter& w, const NodeReport& r) {
+  const auto& commands = AllCommands();
+  auto used = [&](size_t i) {
+    const CommandCounters& c = r.stats->command(i);
+    return c.calls.load() > 0 || c.rejected.load() > 0;
+  };
+  w.Family("geokv_commands_total", "counter", "Commands run, by command.");
+  for (size_t i = 0; i < commands.size(); ++i) {
+    if (used(i))
+      w.Sample("geokv_commands_total", Label("cmd", commands[i].name),
+               r.stats->command(i).calls.load());
+  }
+  w.Family("geokv_command_errors_total", "counter",
+           "Commands answered with an error (refused before running, or failed), by command.");
+  for (size_t i = 0; i < commands.size(); ++i) {
+    if (!used(i)) continue;
+    const CommandCounters& c = r.stats->command(i);
+    w.Sample("geokv_command_errors_total", Label("cmd", commands[i].name),
+             c.failed.load() + c.rejected.load());
+  }
+  w.Family("geokv_command_duration_seconds", "histogram",
+           "Time from a command's dispatch to its reply (a write's includes its group commit).");
+  for (size_t i = 0; i < commands.size(); ++i) {
+    if (used(i)) {
+      w.Histogram("geokv_command_duration_seconds", Label("cmd", commands[i].name),
+                  r.stats->command(i).seconds.Read());
+    }
+  }
+  w.Family("geokv_errors_total", "counter", "Error replies, by error code (ERR, WRONGTYPE, ...).");
+  for (const auto& [code, count] : r.stats->Errors()) {
+    w.Sample("geokv_errors_total", Label("code", code), count);
+  }
+  w.Single("geokv_unknown_commands_total", "counter", "Requests naming no known command.",
+           r.stats->unknown_commands.load());
+  w.Single("geokv_keyspace_hits_total", "counter",
+           "Reads of one key that found it (single-key read commands).",
+           r.stats->keyspace_hits.load());
+  w.Single("geokv_keyspace_misses_total", "counter",
+           "Reads of one key that did not find it (a null reply).",
+           r.stats->keyspace_misses.load());
+  w.Single("geokv_expired_keys_total", "counter", "Keys removed by active expiry.",
+           r.stats->expired_keys.load());
+  w.Single("geokv_slowlog_entries", "gauge", "Entries in the slow log.", r.stats->slowlog.size());
+}
+
+void Clients(PromWriter& w, const NodeReport& r) {
+  if (r.server == nullptr) return;
+  const ServerStats& s = *r.server;
+  w.Single("geokv_connected_clients", "gauge", "Client connections open.",
+           s.connected_clients.load());
+  w.Single("geokv_connections_received_total", "counter", "Client connections accepted.",
+           s.connections_received.load());
+  w.Single("geokv_connections_rejected_total", "counter",
+           "Client connections refused (maxclients).", s.connections_rejected.load());
+  w.Single("geokv_protocol_errors_total", "counter",
+           "Clients disconnected for a RESP protocol error.", s.protocol_errors.load());
+  w.Single("geokv_output_buffer_disconnections_total", "counter",
+           "Clients disconnected for exceeding the output buffer limit.",
+           s.output_limit_disconnects.load());
+}
+
+void Replication(PromWriter& w, const NodeReport& r) {
+  if (!r.replication) return;
+  const ReplicationSnapshot& snap = *r.replication;
+  auto peer = [](const ReplicationSnapshot::Peer& p) {
+    return Label("peer", p.id) + "," + Label("dc", p.dc);
+  };
+  w.Family("geokv_peer_up", "gauge", "Whether the failure detector considers the peer up.");
+  for (const auto& p : snap.peers) w.Sample("geokv_peer_up", peer(p), uint64_t{p.up ? 1u : 0u});
+  w.Family("geokv_replication_lag_seconds", "gauge",
+           "From the local commit of one of our deltas to the peer's report that it applied it "
+           "(latest measure; absent until one was made).");
+  for (const auto& p : snap.peers) {
+    if (p.lag_ms)
+      w.Sample("geokv_replication_lag_seconds", peer(p), static_cast<double>(*p.lag_ms) / 1000);
+  }
+  w.Family("geokv_replication_pending_deltas", "gauge",
+           "Our deltas the peer has not reported applying, over the partitions we share.");
+  for (const auto& p : snap.peers)
+    w.Sample("geokv_replication_pending_deltas", peer(p), p.pending_deltas);
+
+  const replication::Stats& s = snap.stats;
+  struct Counter {
+    const char* name;
+    const char* help;
+    uint64_t value;
+  };
+  const Counter counters[] = {
+      {"geokv_replication_batches_published_total", "Delta batches published.",
+       s.batches_published},
+      {"geokv_replication_batches_applied_total", "Peer batches (live or catch-up) applied.",
+       s.batches_applied},
+      {"geokv_replication_deltas_applied_total", "Peer deltas applied.", s.deltas_applied},
+      {"geokv_replication_duplicates_total", "Batches or snapshots that brought nothing new.",
+       s.duplicates},
+      {"geokv_replication_gaps_total", "Batches that started beyond what was applied.", s.gaps},
+      {"geokv_replication_catchup_requests_total", "Catch-up requests sent.", s.catchup_requests},
+      {"geokv_replication_catchup_retries_total", "Catch-up requests that timed out.",
+       s.catchup_retries},
+      {"geokv_replication_state_transfers_sent_total", "Partition states sent to catch a peer up.",
+       s.state_transfers_sent},
+      {"geokv_replication_state_transfers_applied_total", "Partition states received and applied.",
+       s.state_transfers_applied},
+      {"geokv_replication_state_chunks_sent_total", "Chunks of partition states sent.",
+       s.state_chunks_sent},
+      {"geokv_replication_state_chunks_applied_total", "Chunks of partition states applied.",
+       s.state_chunks_applied},
+      {"geokv_replication_rejected_messages_total",
+       "Peer messages refused: no business sending them, undecodable, or not from their sender.",
+       s.rejected + snap.malformed_messages},
+      {"geokv_replication_dropped_total", "Messages or buffered batches dropped over a limit.",
+       s.dropped},
+      {"geokv_replication_peers_down_total", "Peers seen going from up to down.", s.peers_down},
+      {"geokv_replication_peer_restarts_total", "Heartbeats of a peer's new incarnation.",
+       s.peer_restarts},
+      {"geokv_replication_stale_incarnations_total",
+       "Heartbeats refused: from an older process of a peer.", s.stale_incarnations},
+      {"geokv_replication_duplicate_identities_total",
+       "Heartbeats refused: a second live process with a peer's node id.", s.duplicate_identities},
+      {"geokv_replication_own_recoveries_total", "Own deltas lost here and taken back from a peer.",
+       s.own_recoveries},
+  };
+  for (const Counter& c : counters) w.Single(c.name, "counter", c.help, c.value);
+  w.Single("geokv_replication_hlc_refused_total", "counter",
+           "Peers' clocks (HLCs) too far ahead of ours to adopt.", snap.hlc_refused);
+  if (snap.transport) {
+    const TransportStats& t = *snap.transport;
+    w.Single("geokv_replication_sent_bytes_total", "counter", "Replication bytes sent.",
+             t.bytes_sent);
+    w.Single("geokv_replication_sent_messages_total", "counter", "Replication messages sent.",
+             t.messages_sent);
+    w.Single("geokv_replication_received_bytes_total", "counter", "Replication bytes received.",
+             t.bytes_received);
+    w.Single("geokv_replication_received_messages_total", "counter",
+             "Replication messages received.", t.messages_received);
+    w.Single("geokv_replication_inbound_dropped_total", "counter",
+             "Inbound replication messages dropped on a full queue (recovered by catch-up).",
+             t.inbound_dropped);
+    w.Single("geokv_replication_curve_refused_total", "counter",
+             "Peers refused by CURVE: a key not in the topology, or a request in another node's "
+             "name.",
+             t.curve_refused);
+  }
+}
+
+void Storage(PromWriter& w, const NodeReport& r) {
+  if (r.engine != nullptr) {
+    w.Family("geokv_storage_commit_duration_seconds", "histogram",
+             "Group commits: from BEGIN to COMMIT's return (the jobs, the commit and its fsync).");
+    w.Histogram("geokv_storage_commit_duration_seconds", "", r.engine->group_seconds.Read());
+    w.Family("geokv_storage_group_jobs", "histogram", "Jobs per group commit.");
+    w.Histogram("geokv_storage_group_jobs", "", r.engine->group_jobs.Read());
+  }
+  w.Family("geokv_keys", "gauge", "Keys in each partition this node holds.");
+  for (const auto& [p, keys] : r.keys)
+    w.Sample("geokv_keys", Label("partition", std::to_string(p)), keys);
+}
+
+}  // namespace
+
+std::string EscapeLabelValue(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string MetricsText(const NodeReport& r) {
+  GEOKV_ASSERT(r.table != nullptr);
+  GEOKV_ASSERT(r.stats != nullptr);
+  PromWriter w;
+  w.Family("geokv_build_info", "gauge", "Always 1; the labels say which node and version.");
+  w.Sample(
+      "geokv_build_info",
+      Label("version", "0.1.0") + "," + Label("node", r.self().id) + "," + Label("dc", r.self().dc),
+      uint64_t{1});
+  w.Single("geokv_uptime_seconds", "gauge", "Seconds since the process started.",
+           static_cast<uint64_t>(r.uptime_s));
+  w.Single("geokv_resident_memory_bytes", "gauge", "Resident set size of the process.",
+           r.memory.rss_bytes);
+  w.Single("geokv_resident_memory_peak_bytes", "gauge", "Largest resident set size so far.",
+           r.memory.peak_rss_bytes);
+  Clients(w, r);
+  Commands(w, r);
+  Replication(w, r);
+  Storage(w, r);
+  return w.Take();
+}
+
+}  // namespace geokv::replica

@@ -1,0 +1,45 @@
+// NodeReport: what INFO (info.h) and /metrics (metrics_text.h) show, gathered
+// once per request: counters read from their owners, and the figures that
+// live on the storage writer thread (key counts, replication) read in jobs.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "placement/ring.h"
+#include "replica/node/node_replication.h"
+#include "replica/node/node_stats.h"
+#include "replica/node/server.h"
+#include "storage/engine.h"
+
+namespace geokv::replica {
+
+struct NodeReport {
+  const placement::PlacementTable* table = nullptr;
+  size_t node_index = 0;
+  const ServerStats* server = nullptr;  // null: no client port (tests)
+  size_t max_clients = 0;
+  const NodeStats* stats = nullptr;
+  const storage::EngineStats* engine = nullptr;
+  std::string data_path;                            // the database file
+  std::vector<std::pair<uint32_t, uint64_t>> keys;  // held partition -> keys
+  std::optional<ReplicationSnapshot> replication;   // null: none, or busy
+  MemoryUsage memory;
+  int64_t uptime_s = 0;
+  int64_t started_unix_s = 0;
+  double ops_per_sec = 0;
+  std::string run_id;  // 40 hex digits, new per process (as Redis's)
+  uint64_t hlc = 0;    // the latest HLC issued or adopted (0: none yet)
+
+  const placement::Node& self() const { return table->topology().nodes()[node_index]; }
+  uint64_t total_keys() const {
+    uint64_t n = 0;
+    for (const auto& [p, k] : keys) n += k;
+    return n;
+  }
+};
+
+}  // namespace geokv::replica
