@@ -95,11 +95,14 @@ TEST_CASE("geokv-check: a store that loses acknowledged SETs is reported broken"
 TEST_CASE("geokv-check: a store that reuses dots after a restore is reported broken",
           "[integration]") {
   // Without the restart fence a node restored from an older copy numbers new
-  // writes at dots its peers already hold; they drop them as duplicates.
+  // writes at dots its peers already hold; they drop them as duplicates. Over
+  // a few keys later writes overwrite every reused dot and the damage heals by
+  // chance (seen in 2 of 5 runs); over 200 keys some key keeps one.
   TestCluster cluster(3, 1, 3, 16);
   int status = -1;
   const std::string out = Check(cluster,
-                                "--duration 6s --faults restore --converge-timeout 5s --seed 5 "
+                                "--duration 6s --keys 200 --faults restore --converge-timeout 5s "
+                                "--seed 5 "
                                 "--server-flag=--testing-no-restart-fence",
                                 &status);
   INFO(out);
