@@ -1,18 +1,21 @@
 #include "server_process.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -41,13 +44,30 @@ TempDir::~TempDir() {
 
 uint16_t FreePort() {
   // Below the kernel's ephemeral range (32768+ by default), where outgoing
-  // connections take their local ports, at a random place so that tests
-  // running in parallel rarely pick the same one; bound once to check it is free.
-  static std::atomic<uint64_t> state{static_cast<uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ull ^
-                                     static_cast<uint64_t>(::time(nullptr))};
+  // connections take their local ports, at a random place, bound once to check
+  // it is free. Being free now is not enough: a test that kills a node and
+  // starts it again leaves its ports free for seconds (geokv-check's kill and
+  // restore faults), and a test running in parallel took one of them (seen in
+  // CI as "Address already in use"). So each port handed out is also reserved
+  // for this process: an flock on <tmp>/geokv-test-ports/<port>, which the
+  // kernel drops when the process ends; other test processes skip it. The
+  // last kReservationsMax reservations are kept (bounded file descriptors).
+  static constexpr size_t kReservationsMax = 512;
+  static std::mutex mu;
+  static std::mt19937_64 rng{std::random_device{}()};
+  static std::deque<int> reservations;
+  std::lock_guard lock(mu);
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "geokv-test-ports";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
   for (;;) {
-    const uint64_t r = state.fetch_add(0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull;
-    const uint16_t port = static_cast<uint16_t>(20000 + (r >> 40) % 12000);
+    const uint16_t port = static_cast<uint16_t>(20000 + rng() % 12000);
+    const std::string lock_path = (dir / std::to_string(port)).string();
+    const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (lock_fd >= 0 && ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(lock_fd);  // reserved by another test process (or by this one)
+      continue;
+    }
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -55,7 +75,18 @@ uint16_t FreePort() {
     addr.sin_port = htons(port);
     const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
     ::close(fd);
-    if (free) return port;
+    if (!free) {
+      if (lock_fd >= 0) ::close(lock_fd);
+      continue;
+    }
+    if (lock_fd >= 0) {  // (no lock directory: fall back to the bind check alone)
+      reservations.push_back(lock_fd);
+      if (reservations.size() > kReservationsMax) {
+        ::close(reservations.front());
+        reservations.pop_front();
+      }
+    }
+    return port;
   }
 }
 

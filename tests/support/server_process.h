@@ -29,7 +29,9 @@ class TempDir {
 };
 
 // A TCP port on 127.0.0.1 that was free a moment ago, below the ephemeral
-// range (so that outgoing connections cannot take it meanwhile).
+// range (so that outgoing connections cannot take it meanwhile), and reserved
+// for this process (a lock file) so that tests running in parallel never pick
+// it, even while the node using it is down for a restart.
 uint16_t FreePort();
 
 struct NodeSpec {
