@@ -90,9 +90,13 @@ class Node::TxnPartitions final : public Partitions {
       }
       node_.clock_restored_ = true;
     }
-    const crdt::Hlc now = clock.Now();
-    txn_->SetMeta(kHlcLastMeta, std::to_string(now.value));
-    return now;
+    issued_ = clock.Now();
+    return *issued_;
+  }
+  // Stores the latest HLC this job issued (kHlcLastMeta), once per job rather
+  // than once per write. Call it at the end of the job's body.
+  void PersistClock() {
+    if (issued_) txn_->SetMeta(kHlcLastMeta, std::to_string(issued_->value));
   }
   int64_t NowMs() override { return static_cast<int64_t>(crdt::HybridClock::SystemWallClock()); }
 
@@ -101,6 +105,7 @@ class Node::TxnPartitions final : public Partitions {
   NodeReplication::Job* job_;
   storage::Transaction* txn_;
   std::vector<std::pair<uint32_t, uint64_t>> writes_;
+  std::optional<crdt::Hlc> issued_;  // the latest HLC of this job
 };
 
 Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,
@@ -400,6 +405,7 @@ void Node::ScheduleActiveExpiry() {
       TxnPartitions partitions(*this, &job);
       stats_.expired_keys.fetch_add(active_expiry_.RunCycle(partitions).removed,
                                     std::memory_order_relaxed);
+      partitions.PersistClock();
     };
     auto done = [this](Status) { boost::asio::post(io_, [this] { ScheduleActiveExpiry(); }); };
     if (!NodeReplication::Submit(replication_, engine_, std::move(body), std::move(done)).ok()) {
@@ -466,6 +472,7 @@ void Node::FlushBatch() {
       (*commands)[i].run(ctx);
       (*writes)[i] = partitions.TakeWrites();
     }
+    partitions.PersistClock();
   };
   auto done = [this, commands, outputs, writes](Status status) {
     std::string error;
