@@ -36,6 +36,7 @@
 
 #include "common/histogram.h"
 #include "common/status.h"
+#include "storage/atom_observer.h"
 #include "storage/transaction.h"
 
 namespace geokv::storage {
@@ -77,6 +78,9 @@ struct Options {
   // grow the database beyond it fails with an Io Status ("database or disk is
   // full"), exactly as when the disk fills up; deletes still work.
   uint64_t max_database_bytes = 0;
+  // Told of every atom change (atom_observer.h); not owned, must outlive the
+  // engine. Null: none.
+  AtomObserver* atom_observer = nullptr;
 };
 
 constexpr uint32_t kMaxPartitions = uint32_t{1} << 16;

@@ -227,6 +227,11 @@ void PartitionState::Put(const Path& path, const Atom& atom) {
     new_key = !KeyExists(path.key);
   }
   if (store_->failed()) return;
+  // The observer hears of the atom this one replaces (a join or a fold).
+  AtomObserver* observer = store_->observer();
+  Atom replaced;
+  const bool replaces = observer != nullptr && Find(path, atom.dot, &replaced);
+  if (store_->failed()) return;
   {
     Store::Lease lease = store_->Acquire(Sql::kPut);
     if (!lease) return;
@@ -240,12 +245,20 @@ void PartitionState::Put(const Path& path, const Atom& atom) {
       return;
     }
   }
+  if (observer != nullptr) {
+    if (replaces) observer->AtomRemoved(part_, path, replaced);
+    observer->AtomAdded(part_, path, atom);
+    store_->NoteObserved(part_);
+  }
   key_memo_ = KeyMemo{store_->job_epoch(), path.key, true};
   if (new_key) ++store_->MutableCache(part_).key_count;
 }
 
 void PartitionState::Erase(const Path& path, const crdt::Dot& dot) {
   if (store_->failed()) return;
+  AtomObserver* observer = store_->observer();
+  Atom erased;
+  if (observer != nullptr && !Find(path, dot, &erased)) return;  // absent (or failed)
   {
     Store::Lease lease = store_->Acquire(Sql::kErase);
     if (!lease) return;
@@ -259,6 +272,10 @@ void PartitionState::Erase(const Path& path, const crdt::Dot& dot) {
     }
     if (sqlite3_changes(store_->db()) == 0) return;  // nothing changed
     Changed();
+  }
+  if (observer != nullptr) {
+    observer->AtomRemoved(part_, path, erased);
+    store_->NoteObserved(part_);
   }
   const uint64_t epoch = store_->job_epoch();
   if (erased_.epoch == epoch && erased_.key != path.key) SettleKeyCount();

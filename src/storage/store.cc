@@ -104,7 +104,10 @@ Store::Lease::~Lease() {
 }
 
 Store::Store(sqlite::Connection db, const Options& options)
-    : db_(std::move(db)), log_max_bytes_(options.log_max_bytes_per_partition) {}
+    : db_(std::move(db)),
+      log_max_bytes_(options.log_max_bytes_per_partition),
+      observer_(options.atom_observer),
+      observed_(options.partitions, 0) {}
 
 Store::~Store() {
   // Statements before the connection (members die in reverse order, but be
@@ -197,6 +200,12 @@ crdt::MutableState& Store::state(uint32_t p) {
   return *states_[p];
 }
 
+void Store::NoteObserved(uint32_t p) {
+  if ((observed_[p] & 1) != 0) return;
+  observed_[p] |= 1;
+  job_observed_.push_back(p);
+}
+
 void Store::SettleKeyCounts() {
   for (PartitionState* state : unsettled_) state->SettleKeyCount();
   unsettled_.clear();
@@ -217,6 +226,12 @@ Status Store::BeginGroup() {
 }
 
 void Store::RestoreJob() {
+  // SQLite undoes the rows without telling the observer: it rebuilds instead.
+  for (uint32_t p : job_observed_) {
+    observed_[p] &= static_cast<uint8_t>(~1);
+    observer_->PartitionReset(p);
+  }
+  job_observed_.clear();
   for (uint32_t p : job_touched_) {
     caches_[p] = std::move(*job_undo_[p]);
     job_undo_[p].reset();
@@ -232,6 +247,11 @@ void Store::RestoreGroup() {
     group_undo_[p].reset();
   }
   group_touched_.clear();
+  for (uint32_t p : group_observed_) {
+    observed_[p] = 0;
+    observer_->PartitionReset(p);
+  }
+  group_observed_.clear();
 }
 
 void Store::AbandonGroup() {
@@ -283,6 +303,11 @@ Status Store::RunJob(const Job& job, bool* group_lost) {
         job_undo_[p].reset();
       }
       job_touched_.clear();
+      for (uint32_t p : job_observed_) {
+        if (observed_[p] == 1) group_observed_.push_back(p);
+        observed_[p] = 2;
+      }
+      job_observed_.clear();
       previous_job_kept_ = true;
       return result;
     }
@@ -340,6 +365,8 @@ Status Store::CommitGroup() {
   }
   for (uint32_t p : group_touched_) group_undo_[p].reset();
   group_touched_.clear();
+  for (uint32_t p : group_observed_) observed_[p] = 0;
+  group_observed_.clear();
   return Status::Ok();
 }
 

@@ -136,6 +136,10 @@ class Store {
   // REQUIRES: inside a job.
   PartitionCache& MutableCache(uint32_t p);
   crdt::MutableState& state(uint32_t p);
+  // The engine's AtomObserver (null: none), and the note that this job told
+  // it of a change to p: a rollback then tells it PartitionReset(p).
+  AtomObserver* observer() const { return observer_; }
+  void NoteObserved(uint32_t p);
   // A partition whose key count waits for PartitionState::SettleKeyCount.
   void NoteUnsettled(PartitionState* state) { unsettled_.push_back(state); }
   // Settles every such partition's key count (before reading a count, and
@@ -183,6 +187,11 @@ class Store {
   // Undo copies (see the invariants above) and the partitions they cover.
   std::vector<std::optional<PartitionCache>> job_undo_, group_undo_;
   std::vector<uint32_t> job_touched_, group_touched_;
+  AtomObserver* observer_ = nullptr;
+  // Partitions whose atoms this job / the group's kept jobs changed (told the
+  // observer), flagged by observed_ (1: job, 2: group).
+  std::vector<uint32_t> job_observed_, group_observed_;
+  std::vector<uint8_t> observed_;
   std::vector<PartitionState*> unsettled_;  // this job's
   Status error_;
   bool in_job_ = false;
