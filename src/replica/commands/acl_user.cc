@@ -39,7 +39,7 @@ const std::unordered_map<std::string, uint32_t>& TypeCategories() {
     for (const char* c : {"multi", "exec", "discard", "watch", "unwatch"}) t[c] = transaction;
     // GEOKV.FORWARDER and GEOKV.WAITOWN are nodes' own (the peer user's).
     for (const char* c : {"config", "info", "acl", "slowlog", "latency", "geokv.forwarder",
-                          "geokv.waitown", "geokv.digest"}) {
+                          "geokv.waitown", "geokv.digest", "geokv.aae", "geokv.rebuild"}) {
       t[c] = admin | dangerous;
     }
     for (const char* c : {"dbsize",     "scan",        "type",     "exists",     "del",  "unlink",

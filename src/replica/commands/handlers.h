@@ -130,6 +130,8 @@ void CmdSlowLog(ConnectionContext&, const Args&);
 void CmdLatency(ConnectionContext&, const Args&);
 void CmdWait(ConnectionContext&, const Args&);
 void CmdGeokvWaitOwn(ConnectionContext&, const Args&);
+void CmdGeokvAae(ConnectionContext&, const Args&);
+void CmdGeokvRebuild(ConnectionContext&, const Args&);
 
 // Hex digest of a partition replica's state (atoms and causal context).
 std::string PartitionDigest(const crdt::StateView& state);

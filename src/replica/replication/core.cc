@@ -15,6 +15,17 @@ namespace {
 
 constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
 
+// Whether `applied` is at least every seq of `h`'s streams.
+bool CoversStreams(const AppliedVector& applied, const std::vector<crdt::ReplicaId>& replicas,
+                   const std::vector<uint64_t>& seqs) {
+  for (size_t i = 0; i < replicas.size(); ++i) {
+    auto it = std::find_if(applied.begin(), applied.end(),
+                           [&](const auto& entry) { return entry.first == replicas[i]; });
+    if (seqs[i] > 0 && (it == applied.end() || it->second < seqs[i])) return false;
+  }
+  return true;
+}
+
 size_t BatchBytes(const DeltaBatch& batch) {
   size_t bytes = 0;
   for (const crdt::Delta& d : batch.deltas) bytes += EstimateDeltaBytes(d);
@@ -78,6 +89,8 @@ CoreImpl::CoreImpl(Membership membership, Options options, ReplicaStore& store, 
         h.transfer.cursor = std::move(decoded->cursor);
         h.transfer.first_context = std::move(decoded->first_context);
         h.transfer.first_applied = std::move(decoded->first_applied);
+        h.transfer.restore = decoded->restore;
+        h.own_fenced |= decoded->restore;  // a rebuild fences until it is whole (Rebuild)
       }
     }
     h.fold_all_until.assign(h.replicas.size(), 0);
@@ -310,6 +323,8 @@ void CoreImpl::OnMessage(ReplicaStore& store, const Message& message, uint64_t n
                  [&](const Heartbeat& m) { OnHeartbeat(m, now_ms); },
                  [&](const CatchUpRequest& m) { OnRequest(store, m, now_ms); },
                  [&](const CatchUpReply& m) { OnReply(store, m, now_ms); },
+                 [&](const AaeRequest& m) { OnAaeRequest(store, m, now_ms); },
+                 [&](const AaeReply& m) { OnAaeReply(store, m, now_ms); },
              },
              message);
 }
@@ -768,10 +783,13 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   } else if (reply.range_from != t.cursor) {
     ++stats_.duplicates;  // a duplicate, or a reply to a request that timed out
     return;
-  } else if (!reply.snapshot.context.Includes(t.first_context)) {
+  } else if (!reply.snapshot.context.Includes(t.first_context) ||
+             (t.restore && !Covers(reply.applied, h))) {
     // Joined with a context that lacks some of the first chunk's, this range
     // would not be settled by the first context (a restored peer): ask
-    // another replica, later.
+    // another replica, later. A rebuild (restore) restores the atoms this
+    // replica has seen: only from a sender that applied everything it has
+    // applied (else a removal applied here but not there would be undone).
     if (answered) t.outstanding = false;
     t.avoid = reply.from;
     t.asked = 0;
@@ -783,7 +801,8 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   if (answered) t.outstanding = false;
   const crdt::ChunkJoinResult joined =
       crdt::JoinChunk(store.Partition(h.p), reply.range_from, reply.range_to, reply.snapshot.atoms,
-                      reply.snapshot.context, t.first_context, options_.state_chunk_max_atoms);
+                      reply.snapshot.context, t.first_context, options_.state_chunk_max_atoms,
+                      t.restore);
   if (joined.outcome == crdt::ChunkJoinResult::Outcome::kRestart) {
     // A counter folded since the first chunk, over dots the first context
     // lacks: start over from this chunk's context, which holds them.
@@ -811,6 +830,12 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   ScheduleTransfer(h, now_ms);
 }
 
+bool CoreImpl::Covers(const AppliedVector& applied, const Held& h) {
+  std::vector<uint64_t> seqs;
+  for (const Stream& s : h.streams) seqs.push_back(s.applied);
+  return CoversStreams(applied, h.replicas, seqs);
+}
+
 void CoreImpl::BeginTransfer(Held& h, size_t index, const CatchUpReply& reply) {
   Transfer& t = h.transfer;
   t.active = true;
@@ -826,7 +851,8 @@ void CoreImpl::SaveTransfer(ReplicaStore& store, const Held& h) {
   const Transfer& t = h.transfer;
   store.SetTransferRecord(
       h.p, EncodeTransferRecord(
-               TransferRecord{h.replicas[t.index], t.cursor, t.first_context, t.first_applied}));
+               TransferRecord{h.replicas[t.index], t.cursor, t.first_context, t.first_applied,
+                              t.restore}));
 }
 
 void CoreImpl::FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms) {
@@ -941,6 +967,7 @@ void CoreImpl::OnTick(ReplicaStore& store, uint64_t now_ms) {
     last_maintenance_ms_ = now_ms;
     Maintain(store, now_ms);
   }
+  AaeTick(store, now_ms);
 }
 
 uint64_t CoreImpl::NextTickMs() const {
@@ -1218,5 +1245,18 @@ std::vector<PeerStatus> ReplicationCore::Peers(uint64_t now_ms) const {
 bool ReplicationCore::Settled() const { return impl_->Settled(); }
 const Stats& ReplicationCore::stats() const { return impl_->stats(); }
 const Membership& ReplicationCore::membership() const { return impl_->membership(); }
+void ReplicationCore::UseTrees(AaeTrees* trees) { impl_->UseTrees(trees); }
+size_t ReplicationCore::RunAntiEntropy(std::optional<uint32_t> p) {
+  return impl_->RunAntiEntropy(p);
+}
+std::vector<AaeStatus> ReplicationCore::AntiEntropyStatus(uint64_t now_ms) const {
+  return impl_->AntiEntropyStatus(now_ms);
+}
+std::vector<std::string> ReplicationCore::TakeAntiEntropyLog() {
+  return impl_->TakeAntiEntropyLog();
+}
+Status ReplicationCore::Rebuild(ReplicaStore& store, uint32_t p, uint64_t now_ms) {
+  return impl_->Rebuild(store, p, now_ms);
+}
 
 }  // namespace geokv::replication

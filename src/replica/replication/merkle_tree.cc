@@ -31,7 +31,34 @@ uint32_t LeafOfKey(std::string_view key) {
                                kAaeLeaves);
 }
 
-uint64_t AtomHash(const crdt::Path& path, const crdt::Atom& atom) {
+crdt::Atom ShippedAtom(crdt::Slot slot, const crdt::Atom& atom) {
+  crdt::Atom out;
+  out.dot = atom.dot;
+  out.first = atom.first;
+  switch (slot) {
+    case crdt::Slot::kRegister:
+    case crdt::Slot::kFieldRegister:
+      out.hlc = atom.hlc;
+      out.bytes = atom.bytes;
+      out.amount = atom.amount;
+      break;
+    case crdt::Slot::kCounter:
+    case crdt::Slot::kFieldCounter:
+    case crdt::Slot::kExpiry:
+      out.amount = atom.amount;
+      out.bytes = atom.bytes;
+      break;
+    case crdt::Slot::kMultiValue:
+      out.bytes = atom.bytes;
+      break;
+    case crdt::Slot::kMember:
+      break;
+  }
+  return out;
+}
+
+uint64_t AtomHash(const crdt::Path& path, const crdt::Atom& shipped_or_not) {
+  const crdt::Atom atom = ShippedAtom(path.slot, shipped_or_not);
   std::string bytes;
   bytes.reserve(8 * 9 + path.key.size() + path.field.size() + atom.bytes.size());
   PutBytes(bytes, path.key);

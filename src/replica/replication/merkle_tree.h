@@ -40,8 +40,13 @@ using AaeLeafHashes = std::array<uint64_t, kAaeLeavesPerBranch>;
 // Stable across builds and machines.
 uint32_t LeafOfKey(std::string_view key);
 
-// XXH3-64 of the atom at `path` (every field of path and atom). Stable across
-// builds and machines.
+// The atom as replication ships it: the payload fields its slot does not
+// carry (crdt/codec.h: a member's HLC, a counter's HLC, ...) zeroed, so that
+// a stray value there, which no read and no peer ever sees, is no difference.
+crdt::Atom ShippedAtom(crdt::Slot slot, const crdt::Atom& atom);
+
+// XXH3-64 of the atom at `path` (the path and every field of ShippedAtom).
+// Stable across builds and machines.
 uint64_t AtomHash(const crdt::Path& path, const crdt::Atom& atom);
 
 class MerkleTree {

@@ -76,6 +76,12 @@ TEST_CASE("MerkleTree: the hash covers the path, the dot and every payload field
   a = atom;
   a.bytes = "payloae";
   CHECK(differs(path, a));
+  // Fields the slot does not ship (a member's HLC or bytes) are no difference.
+  const crdt::Path member{"key", crdt::Slot::kMember, "m"};
+  a = atom;
+  a.hlc.value = 1;
+  a.bytes = "stray";
+  CHECK(AtomHash(member, a) == AtomHash(member, atom));
   // Length-prefixed: moving a byte between key and field is another atom.
   CHECK(AtomHash(crdt::Path{"ab", crdt::Slot::kMember, "c"}, atom) !=
         AtomHash(crdt::Path{"a", crdt::Slot::kMember, "bc"}, atom));
@@ -107,7 +113,7 @@ TEST_CASE("MerkleTree: a comparison finds exactly the leaves of the keys that di
     const auto& altered = atoms[rng.Below(atoms.size())];
     if (&altered != &lost) {
       crdt::Atom changed = altered.second;
-      changed.bytes += "x";
+      changed.first -= 1;  // a member ships its dot and `first` only
       theirs.Toggle(altered.first, altered.second);
       theirs.Toggle(altered.first, changed);
       expected.insert(LeafOfKey(altered.first.key));

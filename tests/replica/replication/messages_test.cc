@@ -95,6 +95,46 @@ std::vector<Message> MakeCorpus(Prng& rng) {
     corpus.push_back(chunk);
     corpus.push_back(CatchUpRequest{kA, p, kB, rng.Below(10), chunk.range_to});
   }
+
+  // Anti-entropy: tree and atoms requests, their answers and refusals.
+  AaeRequest tree;
+  tree.from = kA;
+  tree.partition = p;
+  tree.exchange = rng.Next();
+  tree.applied = state.applied;
+  for (uint64_t& h : tree.branches) h = rng.Next();
+  corpus.push_back(tree);
+  AaeRequest atoms = tree;
+  atoms.kind = AaeRequest::Kind::kAtoms;
+  atoms.branches = {};  // a tree request's only
+  atoms.leaves = {0, static_cast<uint32_t>(1 + rng.Below(kAaeLeaves - 2)), kAaeLeaves - 1};
+  if (!state.snapshot.atoms.empty()) {
+    const auto& [path, atom] = state.snapshot.atoms.back();
+    atoms.range_to = crdt::PositionOf(path, atom);
+  }
+  corpus.push_back(atoms);
+  AaeReply tree_reply;
+  tree_reply.from = kA;
+  tree_reply.partition = p;
+  tree_reply.exchange = tree.exchange;
+  tree_reply.applied = state.applied;
+  for (uint32_t br = 0; br < kAaeBranches; br += 1 + static_cast<uint32_t>(rng.Below(8))) {
+    AaeLeafHashes leaves;
+    for (uint64_t& h : leaves) h = rng.Next();
+    tree_reply.branch_leaves.emplace_back(br, leaves);
+  }
+  corpus.push_back(tree_reply);
+  AaeReply atoms_reply = tree_reply;
+  atoms_reply.kind = AaeRequest::Kind::kAtoms;
+  atoms_reply.branch_leaves.clear();
+  atoms_reply.snapshot = state.snapshot;
+  atoms_reply.complete = rng.Chance(50);
+  corpus.push_back(atoms_reply);
+  AaeReply refusal = atoms_reply;
+  refusal.status = rng.Chance(50) ? AaeReply::Status::kVectorsDiffer : AaeReply::Status::kNotReady;
+  refusal.snapshot = crdt::Snapshot{};
+  refusal.complete = true;
+  corpus.push_back(refusal);
   return corpus;
 }
 
@@ -241,6 +281,104 @@ TEST_CASE("Messages: malformed encodings are rejected with a reason", "[unit]") 
     rejects(Pack(1u, 4u, 1u, 0u, 1u, 0u, 0u, 0u, 5u), "with a body");
     rejects(Pack(1u, 4u, 1u, 0u, 1u, 0u, 0u, 1u, 5u), "wrong size");
     rejects(Pack(1u, 4u, 1u, 0u, 1u, 0u, 0u, 2u, 5u, 6u), "whole-partition state reply");
+  }
+}
+
+TEST_CASE("Messages: malformed anti-entropy requests and replies are rejected with a reason",
+          "[hostile]") {
+  auto rejects = [](const Message& m, const std::string& reason) {
+    auto r = DecodeMessage(EncodeMessage(m));
+    REQUIRE_FALSE(r.ok());
+    INFO(r.status().message());
+    CHECK(r.status().message().find(reason) != std::string::npos);
+  };
+  AaeRequest atoms;
+  atoms.from = kA;
+  atoms.kind = AaeRequest::Kind::kAtoms;
+  atoms.leaves = {1, 2};
+  REQUIRE(DecodeMessage(EncodeMessage(atoms)).ok());
+  AaeRequest bad = atoms;
+  bad.leaves = {2, 1};
+  rejects(bad, "leaves not ascending");
+  bad.leaves = {1, 1};
+  rejects(bad, "leaves not ascending");
+  bad.leaves = {kAaeLeaves};
+  rejects(bad, "leaf out of range");
+  bad.leaves = {};
+  rejects(bad, "without a leaf");
+  bad = atoms;
+  bad.range_to = crdt::AtomPosition{};
+  rejects(bad, "empty or reversed");
+  bad = atoms;
+  bad.partition = 1u << 16;
+  rejects(bad, "partition out of range");
+  bad = atoms;
+  bad.applied = {{kB, 1}, {kA, 1}};
+  rejects(bad, "not ascending");
+
+  AaeReply tree;
+  tree.from = kA;
+  tree.branch_leaves = {{3, {}}, {7, {}}};
+  REQUIRE(DecodeMessage(EncodeMessage(tree)).ok());
+  AaeReply worse = tree;
+  worse.branch_leaves = {{7, {}}, {3, {}}};
+  rejects(worse, "branches not ascending");
+  worse.branch_leaves = {{kAaeBranches, {}}};
+  rejects(worse, "branch out of range");
+  {
+    // Leaf hashes of the wrong size, an unknown status, a refusal with a body.
+    auto pack = [](auto&& body_writer, unsigned kind, unsigned status) {
+      msgpack::sbuffer buf;
+      msgpack::packer<msgpack::sbuffer> pk(&buf);
+      pk.pack_array(9);
+      for (unsigned v : {1u, 6u, 0xAu, 0u, 1u, kind, status}) pk.pack(v);
+      pk.pack_array(0);
+      body_writer(pk);
+      return std::string(buf.data(), buf.size());
+    };
+    auto raw_rejects = [](const std::string& bytes, const std::string& reason) {
+      auto r = DecodeMessage(bytes);
+      REQUIRE_FALSE(r.ok());
+      INFO(r.status().message());
+      CHECK(r.status().message().find(reason) != std::string::npos);
+    };
+    raw_rejects(pack(
+                    [](auto& pk) {
+                      pk.pack_array(1);
+                      pk.pack_array(2);
+                      pk.pack(1u);
+                      pk.pack_bin(3);
+                      pk.pack_bin_body("abc", 3);
+                    },
+                    0u, 0u),
+                "wrong size");
+    raw_rejects(pack([](auto& pk) { pk.pack_array(0); }, 0u, 3u), "unknown aae status");
+    raw_rejects(pack([](auto& pk) { pk.pack_array(0); }, 2u, 0u), "unknown aae request kind");
+    raw_rejects(pack(
+                    [](auto& pk) {
+                      pk.pack_array(1);
+                      pk.pack(1u);
+                    },
+                    0u, 1u),
+                "refusal with a body");
+    raw_rejects(pack(
+                    [](auto& pk) {
+                      pk.pack_array(2);
+                      pk.pack_bin(0);
+                      pk.pack(1u);
+                    },
+                    1u, 0u),
+                "chunk");
+    raw_rejects(pack(
+                    [](auto& pk) {
+                      pk.pack_array(2);
+                      const std::string empty = crdt::EncodeSnapshot(crdt::Snapshot{});
+                      pk.pack_bin(static_cast<uint32_t>(empty.size()));
+                      pk.pack_bin_body(empty.data(), static_cast<uint32_t>(empty.size()));
+                      pk.pack(2u);
+                    },
+                    1u, 0u),
+                "complete is not 0 or 1");
   }
 }
 
@@ -470,7 +608,13 @@ Message Hostile(Prng& rng, const std::vector<Message>& corpus) {
           std::optional<crdt::AtomPosition> cursor = x.cursor;
           if (cursor) cursor->dot.counter = seq();
           x = CatchUpRequest{id(), part(), id(), seq(), cursor};
+        } else if constexpr (std::is_same_v<T, AaeRequest> || std::is_same_v<T, AaeReply>) {
+          x.from = id();
+          x.partition = part();
+          x.exchange = seq();
+          for (auto& [o, s] : x.applied) s = seq();
         } else {
+          static_assert(std::is_same_v<T, CatchUpReply>);
           x.from = id();
           x.partition = part();
           x.after = seq();
