@@ -231,16 +231,23 @@ Overloaded(Handlers...) -> Overloaded<Handlers...>;
 
 // A state transfer under way, as its receiver keeps it in its store
 // (ReplicaStore::TransferRecord), so that a restart resumes it. Encoded as
-//   [ 1, origin:uint, cursor:position, first-context:bin, first-applied:applied ]
-//   [ 1, origin:uint, cursor:position, first-context:bin, first-applied:applied, 1 ]
-// with first-context = crdt::EncodeDotContext bytes; the second form for a
-// rebuild (restore).
+//   [ 1, origin:uint, cursor:position, first-context:bin, first-applied:applied
+//     (, start-context:bin, start-applied:applied (, restore:uint(1))) ]
+// with the contexts as crdt::EncodeDotContext bytes; restore for a rebuild.
 struct TransferRecord {
   crdt::ReplicaId origin = 0;  // the stream the transfer was begun for
   crdt::AtomPosition cursor;   // where the next chunk starts
   crdt::DotContext first_context;
   AppliedVector first_applied;
-  bool restore = false;  // GEOKV.REBUILD (ReplicationCore::Rebuild)
+  // The receiver's own context and applied vector when the transfer began.
+  // Absent in records written before it was kept (then not served meanwhile).
+  struct Start {
+    crdt::DotContext context;
+    AppliedVector applied;
+    bool operator==(const Start&) const = default;
+  };
+  std::optional<Start> start;
+  bool restore = false;  // GEOKV.REBUILD (ReplicationCore::Rebuild); REQUIRES start
 
   bool operator==(const TransferRecord&) const = default;
 };
