@@ -46,7 +46,8 @@ Result<Snapshot> KeySnapshot(const StateView& state, const std::vector<std::stri
       return true;
     });
     if (over) {
-      return Status::Invalid("key '" + key.substr(0, 128) + "' is too large for a quorum read (over " +
+      return Status::Invalid("key '" + key.substr(0, 128) +
+                             "' is too large for a quorum read (over " +
                              std::to_string(limits.atoms_max) + " atoms or " +
                              std::to_string(limits.bytes_max >> 20) + " MiB); read it at READ 1");
     }

@@ -2,6 +2,7 @@
 // processes: 3 datacenters behind geokv-check's WAN proxy (ClusterControl),
 // with WAN latency and cuts, as wait_cut_test does.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -20,8 +21,8 @@ using replica::RespValue;
 // A 3-DC cluster (N = 3) behind the proxy, with one-way latencies of 20 ms
 // (dc1-dc2), 25 ms (dc2-dc3) and 40 ms (dc1-dc3): round trips of 40-80 ms.
 struct Cluster {
-  explicit Cluster(std::vector<std::string> flags = {})
-      : ports(3, 1, 3, 16),
+  explicit Cluster(std::vector<std::string> flags = {}, int replicas = 3)
+      : ports(3, 1, replicas, 16),
         topology(*placement::LoadTopologyFile(ports.topology_path())),
         control(topology, GEOKV_SERVER_BIN, ports.dir(), std::move(flags)) {
     REQUIRE(control.Launch().ok());
@@ -109,9 +110,10 @@ TEST_CASE("Consistency: WRITE 2 at dc1 then READ 2 at dc3 always reads the write
   CHECK(InfoField(dc1, "quorum_writes") >= kRounds);
 }
 
-TEST_CASE("Consistency: a write that cannot reach W datacenters gets -NOQUORUM and still "
-          "replicates after the heal",
-          "[integration]") {
+TEST_CASE(
+    "Consistency: a write that cannot reach W datacenters gets -NOQUORUM and still "
+    "replicates after the heal",
+    "[integration]") {
   Cluster cluster;
   RespClient dc1 = cluster.Client(0);
   RespClient dc3 = cluster.Client(2);
@@ -136,6 +138,14 @@ TEST_CASE("Consistency: a write that cannot reach W datacenters gets -NOQUORUM a
   CHECK(read.str.rfind("NOQUORUM read answered by 1 of 2 datacenters", 0) == 0);
   CHECK(InfoField(dc1, "noquorum_writes") == 1);
   CHECK(InfoField(dc3, "noquorum_reads") == 1);
+  // A transaction waits for every partition it wrote.
+  REQUIRE(Run(dc1, {"MULTI"}).str == "OK");
+  REQUIRE(Run(dc1, {"SET", "t1", "a"}).str == "QUEUED");
+  REQUIRE(Run(dc1, {"INCR", "t2"}).str == "QUEUED");
+  const RespValue exec = Run(dc1, {"EXEC"});
+  REQUIRE(exec.is_error());
+  CHECK(exec.str.rfind("NOQUORUM write applied in 2 of 3 datacenters", 0) == 0);
+  CHECK(Run(dc1, {"GET", "t1"}).str == "a");
 
   cluster.control.proxy().HealAll();
   REQUIRE(Run(dc3, {"GEOKV.CONSISTENCY", "READ", "1"}).str == "OK");
@@ -201,6 +211,51 @@ TEST_CASE("Consistency: a READ 2 read repairs the replica that missed a write, b
   CHECK(Run(dc1, {"GEOKV.DIGEST"}).ToString() == Run(dc3, {"GEOKV.DIGEST"}).ToString());
 }
 
+// The first key (k0, k1, ...) whose partition node `node` of the cluster does
+// not hold (N = 2 of 3 datacenters), and the index of a node that does.
+std::pair<std::string, size_t> KeyNotHeldBy(Cluster& cluster, RespClient& c, size_t node) {
+  for (int i = 0;; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    const RespValue where = Run(c, {"GEOKV.WHERE", key});
+    std::vector<std::string> holders;
+    for (const RespValue& id : where.elements[1].elements) holders.push_back(id.str);
+    const auto& nodes = cluster.ports.nodes();
+    if (std::find(holders.begin(), holders.end(), nodes[node].id) != holders.end()) continue;
+    for (size_t n = 0; n < nodes.size(); ++n) {
+      if (nodes[n].id == holders[0]) return {key, n};
+    }
+  }
+}
+
+TEST_CASE("Consistency: at a node that does not hold the key, WRITE 2 waits for the holders "
+          "and READ 2 joins two remote replicas",
+          "[integration]") {
+  Cluster cluster({}, /*replicas=*/2);
+  RespClient dc1 = cluster.Client(0);
+  const auto [key, holder] = KeyNotHeldBy(cluster, dc1, 0);
+  REQUIRE(Run(dc1, {"GEOKV.CONSISTENCY", "READ", "3"}).is_error());  // N = 2
+  REQUIRE(Run(dc1, {"GEOKV.CONSISTENCY", "READ", "2", "WRITE", "2", "TIMEOUT", "3000"}).str ==
+          "OK");
+  REQUIRE(Run(dc1, {"SET", key, "v"}).str == "OK");  // forwarded, then GEOKV.WAITOWN
+  CHECK(Run(dc1, {"GET", key}).str == "v");           // both holders, neither here
+  CHECK(InfoField(dc1, "quorum_writes") == 1);
+  CHECK(InfoField(dc1, "quorum_reads") == 1);
+
+  // One holder cut off: the forwarded write is applied at the other, and says so.
+  const std::string other_dc =
+      cluster.ports.nodes()[holder == 1 ? 2 : 1].dc;  // the holder that is not `holder`
+  cluster.control.proxy().Cut(other_dc);
+  REQUIRE(Run(dc1, {"GEOKV.CONSISTENCY", "TIMEOUT", "500"}).str == "OK");
+  const RespValue set = Run(dc1, {"SET", key, "w"});
+  REQUIRE(set.is_error());
+  CHECK(set.str.rfind("NOQUORUM write applied in 1 of 2 datacenters", 0) == 0);
+  const RespValue get = Run(dc1, {"GET", key});
+  REQUIRE(get.is_error());
+  CHECK(get.str.rfind("NOQUORUM read answered by 1 of 2 datacenters", 0) == 0);
+  REQUIRE(Run(dc1, {"GEOKV.CONSISTENCY", "READ", "1"}).str == "OK");
+  CHECK(Run(dc1, {"GET", key}).str == "w");  // forwarded to a live holder
+}
+
 TEST_CASE("Consistency: GEOKV.CONSISTENCY's arguments, its map, and RESET", "[integration]") {
   Cluster cluster;
   RespClient c = cluster.Client(0);
@@ -212,15 +267,15 @@ TEST_CASE("Consistency: GEOKV.CONSISTENCY's arguments, its map, and RESET", "[in
   CHECK(shown.elements[3].integer == 1);
   CHECK(shown.elements[4].str == "timeout");
   CHECK(shown.elements[5].integer == 1000);
-  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
-           {"GEOKV.CONSISTENCY", "READ", "0"},
-           {"GEOKV.CONSISTENCY", "READ", "4"},
-           {"GEOKV.CONSISTENCY", "WRITE", "x"},
-           {"GEOKV.CONSISTENCY", "TIMEOUT", "0"},
-           {"GEOKV.CONSISTENCY", "READ", "2", "READ", "2"},
-           {"GEOKV.CONSISTENCY", "READ"},
-           {"GEOKV.CONSISTENCY", "LEVEL", "2"},
-           {"GEOKV.CONSISTENCY", "READ", "2", "WRITE", "9"}}) {
+  for (const std::vector<std::string>& bad :
+       std::vector<std::vector<std::string>>{{"GEOKV.CONSISTENCY", "READ", "0"},
+                                             {"GEOKV.CONSISTENCY", "READ", "4"},
+                                             {"GEOKV.CONSISTENCY", "WRITE", "x"},
+                                             {"GEOKV.CONSISTENCY", "TIMEOUT", "0"},
+                                             {"GEOKV.CONSISTENCY", "READ", "2", "READ", "2"},
+                                             {"GEOKV.CONSISTENCY", "READ"},
+                                             {"GEOKV.CONSISTENCY", "LEVEL", "2"},
+                                             {"GEOKV.CONSISTENCY", "READ", "2", "WRITE", "9"}}) {
     INFO(bad[1]);
     CHECK(Run(c, bad).is_error());
   }
@@ -255,8 +310,9 @@ TEST_CASE("Consistency: GEOKV.ATOMS and GEOKV.REPAIR refuse clients and malforme
     CHECK(r.str.rfind("NOPERM", 0) == 0);
   }
   // A user without @dangerous is refused by the ACL first.
-  REQUIRE(Run(client, {"ACL", "SETUSER", "app", "on", "nopass", "+@all", "-@dangerous", "~*"})
-              .str == "OK");
+  REQUIRE(
+      Run(client, {"ACL", "SETUSER", "app", "on", "nopass", "+@all", "-@dangerous", "~*"}).str ==
+      "OK");
   RespClient app = cluster.Client(0);
   REQUIRE(Run(app, {"AUTH", "app", "any"}).str == "OK");
   REQUIRE(Run(app, {"GEOKV.FORWARDER"}).is_error());

@@ -31,9 +31,8 @@ const std::unordered_map<std::string, uint32_t>& TypeCategories() {
                    transaction = Bit("transaction"), dangerous = Bit("dangerous"),
                    admin = Bit("admin");
     std::unordered_map<std::string, uint32_t> t;
-    for (const char* c :
-         {"ping", "echo", "quit", "select", "auth", "hello", "client", "command", "wait", "time",
-          "reset", "geokv.consistency"}) {
+    for (const char* c : {"ping", "echo", "quit", "select", "auth", "hello", "client", "command",
+                          "wait", "time", "reset", "geokv.consistency"}) {
       t[c] = connection;
     }
     t["client"] |= dangerous;

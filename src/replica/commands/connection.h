@@ -42,8 +42,8 @@ struct ClientWrites {
 struct ConsistencyLevel {
   static constexpr int64_t kDefaultTimeoutMs = 1000;
   static constexpr int64_t kTimeoutMaxMs = int64_t{24} * 3600 * 1000;
-  uint32_t read = 1;   // 1 <= read <= the datacenters of a partition
-  uint32_t write = 1;  // 1 <= write <= the datacenters of a partition
+  uint32_t read = 1;                       // 1 <= read <= the datacenters of a partition
+  uint32_t write = 1;                      // 1 <= write <= the datacenters of a partition
   int64_t timeout_ms = kDefaultTimeoutMs;  // 1 <= timeout_ms <= kTimeoutMaxMs
 
   bool operator==(const ConsistencyLevel&) const = default;

@@ -224,8 +224,8 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
     if (client.forwarder) return reply(ErrorReply(errors::kForwardedTwice));
     const placement::Node& node = table_.topology().nodes()[*target];
     if ((spec.flags & kWrite) && client.consistency.write > 1) {
-      reply = quorum_.AfterForwardedWrite(*target, partitions, client.consistency,
-                                          std::move(reply));
+      reply =
+          quorum_.AfterForwardedWrite(*target, partitions, client.consistency, std::move(reply));
     }
     if (spec.flags & kWrite) {
       // For WAIT: where the write went, and when its reply is back.

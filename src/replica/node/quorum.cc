@@ -209,16 +209,15 @@ void Quorum::Read(DataHandler handler, Args args, std::vector<uint32_t> partitio
   read->args = std::move(args);
   std::sort(partitions.begin(), partitions.end());
   partitions.erase(std::unique(partitions.begin(), partitions.end()), partitions.end());
-  const bool local = std::all_of(partitions.begin(), partitions.end(),
-                                 [&](uint32_t p) { return held_[p]; });
+  const bool local =
+      std::all_of(partitions.begin(), partitions.end(), [&](uint32_t p) { return held_[p]; });
   read->candidates = Candidates(partitions, local);
   const size_t available = read->candidates.size() + (local ? 1 : 0);
   if (available < level.read) {
     stats_.noquorum_reads.fetch_add(1, std::memory_order_relaxed);
     return read->reply(ErrorReply("NOQUORUM READ " + std::to_string(level.read) + " needs " +
-                                  std::to_string(level.read) +
-                                  " datacenters holding the keys; " + std::to_string(available) +
-                                  " hold them"));
+                                  std::to_string(level.read) + " datacenters holding the keys; " +
+                                  std::to_string(available) + " hold them"));
   }
   read->timer.expires_after(std::chrono::milliseconds(level.timeout_ms));
   read->timer.async_wait([this, read](boost::system::error_code ec) {
@@ -295,7 +294,8 @@ void Quorum::AskNext(const std::shared_ptr<ReadState>& read) {
           }
           if (!why.empty()) {
             *failed = true;
-            NoteRtt(node, std::max<double>(MsSince(sent), static_cast<double>(read->level.timeout_ms)));
+            NoteRtt(node,
+                    std::max<double>(MsSince(sent), static_cast<double>(read->level.timeout_ms)));
             --read->in_flight;
             return OnSourceFailed(read, why);
           }
@@ -421,8 +421,8 @@ Reply Quorum::AfterForwardedWrite(size_t target, std::vector<uint32_t> partition
 
 void Quorum::Atoms(uint32_t partition, std::vector<std::string> keys, Reply reply) {
   if (partition >= table_.partitions() || !held_[partition]) {
-    return reply(ErrorReply("ERR partition " + std::to_string(partition) +
-                            " is not held by this node"));
+    return reply(
+        ErrorReply("ERR partition " + std::to_string(partition) + " is not held by this node"));
   }
   for (const std::string& key : keys) {
     if (table_.PartitionOfKey(key) != partition) {
@@ -450,8 +450,8 @@ void Quorum::Atoms(uint32_t partition, std::vector<std::string> keys, Reply repl
 
 void Quorum::Repair(uint32_t partition, std::string encoded, Reply reply) {
   if (partition >= table_.partitions() || !held_[partition]) {
-    return reply(ErrorReply("ERR partition " + std::to_string(partition) +
-                            " is not held by this node"));
+    return reply(
+        ErrorReply("ERR partition " + std::to_string(partition) + " is not held by this node"));
   }
   auto repair = crdt::DecodeSnapshot(encoded, FetchLimits());
   Status valid = repair.ok() ? crdt::CheckRepair(*repair) : repair.status();
