@@ -1,9 +1,10 @@
 // Consistency levels (GEOKV.CONSISTENCY, docs/consistency.md) on real
 // processes: 3 datacenters behind geokv-check's WAN proxy (ClusterControl),
 // with WAN latency and cuts, as wait_cut_test does.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "cluster_control.h"
@@ -24,7 +25,7 @@ struct Cluster {
   explicit Cluster(std::vector<std::string> flags = {}, int replicas = 3)
       : ports(3, 1, replicas, 16),
         topology(*placement::LoadTopologyFile(ports.topology_path())),
-        control(topology, GEOKV_SERVER_BIN, ports.dir(), std::move(flags)) {
+        control(topology, GEOKV_SERVER_BIN, ports.dir(), WithSecret(ports, std::move(flags))) {
     REQUIRE(control.Launch().ok());
     auto latency = [&](const char* a, const char* b, uint32_t ms) {
       control.proxy().SetLatency(a, b, ms);
@@ -35,6 +36,18 @@ struct Cluster {
     latency("dc1", "dc3", 40);
   }
   ~Cluster() { control.Shutdown(); }
+
+  static constexpr const char* kSecret = "quorum-test-secret";
+  // `flags`; with "--cluster-secret-file" last, the file is written in the
+  // cluster's directory and its path appended.
+  static std::vector<std::string> WithSecret(const test::TestCluster& ports,
+                                             std::vector<std::string> flags) {
+    if (flags.empty() || flags.back() != "--cluster-secret-file") return flags;
+    const std::string path = ports.dir() + "/cluster-secret";
+    std::ofstream(path) << kSecret << "\n";
+    flags.push_back(path);
+    return flags;
+  }
 
   RespClient Client(size_t node) {
     RespClient c;
@@ -227,9 +240,10 @@ std::pair<std::string, size_t> KeyNotHeldBy(Cluster& cluster, RespClient& c, siz
   }
 }
 
-TEST_CASE("Consistency: at a node that does not hold the key, WRITE 2 waits for the holders "
-          "and READ 2 joins two remote replicas",
-          "[integration]") {
+TEST_CASE(
+    "Consistency: at a node that does not hold the key, WRITE 2 waits for the holders "
+    "and READ 2 joins two remote replicas",
+    "[integration]") {
   Cluster cluster({}, /*replicas=*/2);
   RespClient dc1 = cluster.Client(0);
   const auto [key, holder] = KeyNotHeldBy(cluster, dc1, 0);
@@ -237,7 +251,7 @@ TEST_CASE("Consistency: at a node that does not hold the key, WRITE 2 waits for 
   REQUIRE(Run(dc1, {"GEOKV.CONSISTENCY", "READ", "2", "WRITE", "2", "TIMEOUT", "3000"}).str ==
           "OK");
   REQUIRE(Run(dc1, {"SET", key, "v"}).str == "OK");  // forwarded, then GEOKV.WAITOWN
-  CHECK(Run(dc1, {"GET", key}).str == "v");           // both holders, neither here
+  CHECK(Run(dc1, {"GET", key}).str == "v");          // both holders, neither here
   CHECK(InfoField(dc1, "quorum_writes") == 1);
   CHECK(InfoField(dc1, "quorum_reads") == 1);
 
@@ -289,7 +303,9 @@ TEST_CASE("Consistency: GEOKV.CONSISTENCY's arguments, its map, and RESET", "[in
   // HELLO keeps it (as Redis keeps per-connection state); RESET restores it.
   REQUIRE(Run(c, {"HELLO", "2"}).type == RespValue::Type::kArray);
   CHECK(Run(c, {"GEOKV.CONSISTENCY"}).elements[1].integer == 2);
+  REQUIRE(Run(c, {"CLIENT", "SETNAME", "app"}).str == "OK");
   CHECK(Run(c, {"RESET"}).str == "RESET");
+  CHECK(Run(c, {"CLIENT", "GETNAME"}).type == RespValue::Type::kNull);
   CHECK(Run(c, {"GEOKV.CONSISTENCY"}).elements[1].integer == 1);
   CHECK(Run(c, {"GEOKV.CONSISTENCY"}).elements[3].integer == 1);
   // Inside MULTI, RESET discards the transaction.
@@ -359,6 +375,30 @@ TEST_CASE("Consistency: GEOKV.ATOMS and GEOKV.REPAIR refuse clients and malforme
   CHECK(wide.str.find("malformed repair") != std::string::npos);
   CHECK(Run(client, {"GET", "k"}).str == "v");
   CHECK(Run(client, {"PING"}).str == "PONG");
+}
+
+TEST_CASE(
+    "Consistency: with a cluster secret, only the peer user runs GEOKV.REPAIR, and quorum "
+    "reads still work",
+    "[hostile]") {
+  Cluster cluster({"--cluster-secret-file"});
+  RespClient c = cluster.Client(0);
+  REQUIRE(Run(c, {"GEOKV.CONSISTENCY", "READ", "3", "WRITE", "3", "TIMEOUT", "5000"}).str == "OK");
+  REQUIRE(Run(c, {"SET", "k", "v"}).str == "OK");
+  CHECK(Run(c, {"GET", "k"}).str == "v");  // GEOKV.ATOMS from both peers, as the peer user
+
+  RespClient claims = cluster.Client(0);  // says it is a node, without the secret
+  REQUIRE(Run(claims, {"GEOKV.FORWARDER"}).str == "OK");
+  CHECK(Run(claims, {"GEOKV.REPAIR", "0", "x"}).str.rfind("NOPERM", 0) == 0);
+  CHECK(Run(claims, {"GEOKV.ATOMS", "0", "k"}).str.rfind("NOPERM", 0) == 0);
+  CHECK(Run(claims, {"AUTH", "geokv-peer", "wrong"}).is_error());
+
+  RespClient peer = cluster.Client(0);
+  REQUIRE(Run(peer, {"AUTH", "geokv-peer", Cluster::kSecret}).str == "OK");
+  REQUIRE(Run(peer, {"GEOKV.FORWARDER"}).str == "OK");
+  const RespValue r = Run(peer, {"GEOKV.REPAIR", "0", "\xc1"});
+  CHECK(r.str.rfind("ERR malformed repair", 0) == 0);
+  CHECK(Run(c, {"GET", "k"}).str == "v");
 }
 
 }  // namespace

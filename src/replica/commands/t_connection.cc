@@ -107,10 +107,11 @@ void CmdGeokvForwarder(ConnectionContext& ctx, const Args&) {
 }
 
 // RESET: the connection's state back to a new connection's, as Redis 6.2's
-// RESET: no transaction or watched keys, RESP2, the default user (so
+// RESET: no transaction or watched keys, no name, RESP2, the default user (so
 // authenticated only if that user needs no password), consistency 1 1.
 void CmdReset(ConnectionContext& ctx, const Args&) {
   ctx.client.multi = Transaction{};
+  ctx.client.name.clear();
   ctx.client.watched.reset();
   ctx.client.user = "default";
   ctx.client.authenticated = false;
