@@ -45,8 +45,6 @@ struct ConsistencyLevel {
   uint32_t read = 1;                       // 1 <= read <= the datacenters of a partition
   uint32_t write = 1;                      // 1 <= write <= the datacenters of a partition
   int64_t timeout_ms = kDefaultTimeoutMs;  // 1 <= timeout_ms <= kTimeoutMaxMs
-
-  bool operator==(const ConsistencyLevel&) const = default;
 };
 
 // One client connection's state (CLIENT SETNAME/GETNAME/ID, QUIT, WAIT).

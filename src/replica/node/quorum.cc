@@ -314,8 +314,8 @@ void Quorum::OnSourceFailed(const std::shared_ptr<ReadState>& read, const std::s
   // Too large is the key's, not the source's: no other source does better.
   if (why.find(kTooLarge) != std::string::npos) return Finish(read, ErrorReply(why));
   read->last_error = why;
-  AskNext(read);  // in its place, if any is left
-  if (read->in_flight == 0) Finish(read, "");
+  AskNext(read);  // in its place, if any is left (its failure may finish the read)
+  if (!read->finished && read->in_flight == 0) Finish(read, "");
 }
 
 void Quorum::MaybeFinish(const std::shared_ptr<ReadState>& read) {
