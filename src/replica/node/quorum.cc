@@ -41,13 +41,6 @@ std::string ErrorText(const std::string& reply) {
   return text;
 }
 
-std::string NoQuorumWrite(uint32_t dcs, const ConsistencyLevel& level) {
-  return ErrorReply("NOQUORUM write applied in " + std::to_string(dcs) + " of " +
-                    std::to_string(level.write) + " datacenters within " +
-                    std::to_string(level.timeout_ms) +
-                    " ms; it is durable there and will still replicate");
-}
-
 }  // namespace
 
 // One read at r > 1: the sources asked and answered. I/O thread only.
@@ -374,23 +367,34 @@ void Quorum::SendRepairs(const std::shared_ptr<ReadState>& read,
   }
 }
 
+void Quorum::SettleWrite(std::string_view waited, ConsistencyLevel level, std::string output,
+                         const Reply& reply) {
+  // `waited`: how many datacenters besides the one that ran the write applied
+  // it (WAIT's, or GEOKV.WAITOWN's, reply), or why that is not known.
+  const std::optional<int64_t> others = IntegerReply(waited);
+  const int64_t dcs = 1 + (others ? *others : 0);
+  if (dcs >= level.write) {
+    stats_.quorum_writes.fetch_add(1, std::memory_order_relaxed);
+    return reply(std::move(output));
+  }
+  stats_.noquorum_writes.fetch_add(1, std::memory_order_relaxed);
+  const std::string applied =
+      others ? std::to_string(dcs) + " of " + std::to_string(level.write) + " datacenters within " +
+                   std::to_string(level.timeout_ms) + " ms"
+             : "at least 1 of " + std::to_string(level.write) +
+                   " datacenters (no count: " + ErrorText(std::string(waited)) + ")";
+  reply(ErrorReply("NOQUORUM write applied in " + applied +
+                   "; it is durable there and will still replicate"));
+}
+
 void Quorum::AwaitWrites(std::vector<NodeReplication::Write> writes, ConsistencyLevel level,
                          std::string output, Reply reply) {
   GEOKV_ASSERT(level.write > 1);
-  auto settle = [this, level, output = std::move(output), reply](uint32_t dcs) mutable {
-    if (dcs >= level.write) {
-      stats_.quorum_writes.fetch_add(1, std::memory_order_relaxed);
-      return reply(std::move(output));
-    }
-    stats_.noquorum_writes.fetch_add(1, std::memory_order_relaxed);
-    reply(NoQuorumWrite(dcs, level));
-  };
   GEOKV_ASSERT(!writes.empty());
-  if (replication_ == nullptr) return settle(1);
+  if (replication_ == nullptr) return SettleWrite(":0\r\n", level, std::move(output), reply);
   replication_->Wait(std::move(writes), level.write - 1, level.timeout_ms,
-                     [settle](std::string r) mutable {
-                       const std::optional<int64_t> others = IntegerReply(r);
-                       settle(1 + static_cast<uint32_t>(others ? *others : 0));
+                     [this, level, output = std::move(output), reply](std::string r) mutable {
+                       SettleWrite(r, level, std::move(output), reply);
                      });
 }
 
@@ -406,15 +410,8 @@ Reply Quorum::AfterForwardedWrite(size_t target, std::vector<uint32_t> partition
                  std::to_string(level.timeout_ms)};
     for (uint32_t p : partitions) args.push_back(std::to_string(p));
     forwarder_.Ask(Target(target), args, level.timeout_ms + 1000,
-                   [this, level, reply, resp = std::move(resp)](const std::string& r) {
-                     const std::optional<int64_t> others = IntegerReply(r);
-                     const uint32_t dcs = 1 + static_cast<uint32_t>(others ? *others : 0);
-                     if (dcs >= level.write) {
-                       stats_.quorum_writes.fetch_add(1, std::memory_order_relaxed);
-                       return reply(resp);
-                     }
-                     stats_.noquorum_writes.fetch_add(1, std::memory_order_relaxed);
-                     reply(NoQuorumWrite(dcs, level));
+                   [this, level, reply, resp = std::move(resp)](const std::string& r) mutable {
+                     SettleWrite(r, level, std::move(resp), reply);
                    });
   };
 }

@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "crdt/read_repair.h"
@@ -94,6 +95,9 @@ class Quorum {
   void SendRepairs(const std::shared_ptr<ReadState>& read,
                    const std::map<uint32_t, crdt::Snapshot>& joined);
   void RepairLocal(uint32_t partition, crdt::Snapshot repair, Reply reply);
+  // Replies `output`, or -NOQUORUM, by a WAIT or GEOKV.WAITOWN reply. Any thread.
+  void SettleWrite(std::string_view waited, ConsistencyLevel level, std::string output,
+                   const Reply& reply);
   void NoteRtt(size_t node, double sample_ms);
 
   const placement::PlacementTable& table_;
