@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cluster_control.h"
+#include "crdt/codec.h"
 #include "placement/topology.h"
 #include "server_process.h"
 
@@ -374,6 +375,22 @@ TEST_CASE("Consistency: GEOKV.ATOMS and GEOKV.REPAIR refuse clients and malforme
   CHECK(wide.is_error());
   CHECK(wide.str.find("malformed repair") != std::string::npos);
   CHECK(Run(client, {"GET", "k"}).str == "v");
+
+  // A well-formed repair for another partition's key, and then for its own.
+  crdt::Snapshot repair;
+  crdt::Atom atom;
+  atom.dot = {/*origin=*/99, 1};
+  atom.first = 1;
+  atom.hlc = crdt::Hlc::FromParts(uint64_t{1} << 42, 0);  // later than any SET here
+  atom.bytes = "repaired";
+  repair.atoms.push_back({crdt::Path{"k", crdt::Slot::kRegister, ""}, atom});
+  repair.context.Insert(atom.dot);
+  const std::string bytes = crdt::EncodeSnapshot(repair);
+  const RespValue elsewhere = Run(peer, {"GEOKV.REPAIR", std::to_string((p + 1) % 16), bytes});
+  CHECK(elsewhere.str.find("not in partition") != std::string::npos);
+  CHECK(Run(peer, {"GEOKV.REPAIR", std::to_string(p), bytes}).integer == 1);
+  CHECK(Run(peer, {"GEOKV.REPAIR", std::to_string(p), bytes}).integer == 0);  // idempotent
+  CHECK(Run(client, {"GET", "k"}).str == "repaired");
   CHECK(Run(client, {"PING"}).str == "PONG");
 }
 
