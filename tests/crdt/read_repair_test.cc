@@ -155,5 +155,59 @@ TEST_CASE("Read repair: a repair whose context is not exactly its atoms' dots is
   CHECK_FALSE(CheckRepair(zero).ok());
 }
 
+TEST_CASE("Read repair: mutated repair bytes are refused or, if taken, never remove an atom",
+          "[hostile]") {
+  const uint64_t seed = test::TestSeed();
+  TestReplica a(1), b(2);
+  for (int i = 0; i < 6; ++i) {
+    b.Receive(a.Mutate([&](DeltaBuilder& builder) {
+      AddMember(builder, "s", "m" + std::to_string(i));
+      SetScalar(builder, ScalarRef{"k", std::nullopt}, a.clock.Now(), "v" + std::to_string(i));
+    }));
+  }
+  const std::string good = EncodeSnapshot(RepairFor(TakeSnapshot(b.state), DotContext{}, 3));
+  const int cases = test::CaseCount(2000);
+  int taken = 0;
+  for (int c = 0; c < cases; ++c) {
+    INFO("GEOKV_SEED=" << seed << " case " << c);
+    Prng rng(seed * 1'000'003 + c);
+    std::string bytes = good;
+    const int edits = 1 + static_cast<int>(rng.Below(4));
+    for (int e = 0; e < edits; ++e) {
+      const size_t at = rng.Below(bytes.size());
+      switch (rng.Below(3)) {
+        case 0:
+          bytes[at] = static_cast<char>(rng.Below(256));
+          break;
+        case 1:
+          bytes.erase(at, 1 + rng.Below(3));
+          break;
+        default:
+          bytes.insert(at, 1, static_cast<char>(rng.Below(256)));
+      }
+      if (bytes.empty()) bytes = "x";
+    }
+    auto decoded = DecodeSnapshot(bytes);
+    if (!decoded.ok() || !CheckRepair(*decoded).ok()) continue;
+    ++taken;
+    TestReplica target(4);
+    b.state.Scan(Scope::Partition(), [&](const Path& path, const Atom& atom) {
+      if (atom.dot.counter % 2 == 0) target.state.Put(path, atom);  // a replica with some of it
+      return true;
+    });
+    DotContext held;
+    for (const auto& [path, atom] : AtomsOf(target.state)) held.Insert(atom.dot);
+    target.state.JoinContext(held);
+    const auto before = AtomsOf(target.state);
+    ApplyRepair(target.state, *decoded, target.id);
+    for (const auto& [path, atom] : before) {
+      Atom kept;
+      CHECK(target.state.Find(path, atom.dot, &kept));
+    }
+  }
+  INFO("GEOKV_SEED=" << seed);
+  CHECK(taken > 0);  // some mutations (of values) stay well-formed repairs
+}
+
 }  // namespace
 }  // namespace geokv::crdt
