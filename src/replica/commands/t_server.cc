@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "crdt/scalar.h"
+#include "replica/commands/access_control.h"
 #include "replica/commands/acl_user.h"
 #include "replica/commands/command_util.h"
 #include "replica/commands/glob.h"
@@ -14,6 +15,26 @@
 namespace geokv::replica {
 
 namespace {
+
+// Whether the connection is another node's: its forwarding link
+// (GEOKV.FORWARDER), authenticated as the peer user when the cluster has a
+// secret. Writes NOPERM otherwise. (Without a secret nodes do not
+// authenticate to each other at all: any client may say GEOKV.FORWARDER.)
+bool FromPeer(ConnectionContext& ctx) {
+  const bool peer = ctx.client.forwarder && (!ctx.server.access().HasPeerSecret() ||
+                                             ctx.client.user == AccessControl::kPeerUser);
+  if (!peer) ctx.reply.Error("NOPERM this command is for geokv's nodes only");
+  return peer;
+}
+
+std::optional<uint32_t> PartitionArg(RespWriter& reply, const std::string& arg) {
+  auto p = crdt::ParseInt64(arg);
+  if (!p || *p < 0 || *p > UINT32_MAX) {
+    reply.Error(errors::kNotInteger);
+    return std::nullopt;
+  }
+  return static_cast<uint32_t>(*p);
+}
 
 void ReplyCommandInfo(RespWriter& reply, const CommandSpec& spec) {
   reply.ArrayHeader(10);
@@ -249,19 +270,25 @@ void CmdGeokvWaitOwn(ConnectionContext& ctx, const Args& args) {
   ctx.server.WaitOwn(std::move(partitions), *numdcs, *timeout, ctx.Defer());
 }
 
-namespace {
-
-// A partition number argument, or nullopt after replying the error.
-std::optional<uint32_t> PartitionArg(ConnectionContext& ctx, const std::string& arg) {
-  auto p = crdt::ParseInt64(arg);
-  if (!p || *p < 0 || *p > UINT32_MAX) {
-    ctx.reply.Error(errors::kNotInteger);
-    return std::nullopt;
-  }
-  return static_cast<uint32_t>(*p);
+// GEOKV.ATOMS partition key [key ...]: this node's atoms of the keys (all in
+// the partition) with the partition's causal context, as one encoded
+// crdt::Snapshot: what a quorum read at another node joins
+// (docs/consistency.md). Nodes only.
+void CmdGeokvAtoms(ConnectionContext& ctx, const Args& args) {
+  if (!FromPeer(ctx)) return;
+  const std::optional<uint32_t> p = PartitionArg(ctx.reply, args[1]);
+  if (!p) return;
+  ctx.server.Atoms(*p, std::vector<std::string>(args.begin() + 2, args.end()), ctx.Defer());
 }
 
-}  // namespace
+// GEOKV.REPAIR partition repair: joins a read repair (the atoms this node's
+// replica lacked, crdt/read_repair.h) into the partition. Nodes only.
+void CmdGeokvRepair(ConnectionContext& ctx, const Args& args) {
+  if (!FromPeer(ctx)) return;
+  const std::optional<uint32_t> p = PartitionArg(ctx.reply, args[1]);
+  if (!p) return;
+  ctx.server.Repair(*p, args[2], ctx.Defer());
+}
 
 // GEOKV.AAE STATUS -> [[partition, peer, ms since, result], ...];
 // GEOKV.AAE RUN [partition] -> how many exchanges were queued
@@ -273,7 +300,7 @@ void CmdGeokvAae(ConnectionContext& ctx, const Args& args) {
   if (EqualsIgnoreCase(args[1], "run") && args.size() <= 3) {
     std::optional<uint32_t> p;
     if (args.size() == 3) {
-      p = PartitionArg(ctx, args[2]);
+      p = PartitionArg(ctx.reply, args[2]);
       if (!p) return;
     }
     return ctx.server.RunAntiEntropy(p, ctx.Defer());
@@ -284,7 +311,7 @@ void CmdGeokvAae(ConnectionContext& ctx, const Args& args) {
 // GEOKV.REBUILD partition: refills this node's replica of the partition from
 // the other replicas (ReplicationCore::Rebuild); +OK once it has begun.
 void CmdGeokvRebuild(ConnectionContext& ctx, const Args& args) {
-  auto p = PartitionArg(ctx, args[1]);
+  auto p = PartitionArg(ctx.reply, args[1]);
   if (p) ctx.server.Rebuild(*p, ctx.Defer());
 }
 
