@@ -46,6 +46,9 @@ CoreImpl::CoreImpl(Membership membership, Options options, ReplicaStore& store, 
   GEOKV_ASSERT(options_.batch_max_bytes >= 1 && options_.outbox_max_messages >= 1);
   GEOKV_ASSERT(options_.commit_times_per_partition >= 1 && options_.catchup_reply_max_deltas >= 1);
   GEOKV_ASSERT(options_.state_chunk_max_atoms >= 1 && options_.state_chunk_max_bytes >= 1);
+  GEOKV_ASSERT(options_.aae_timeout_ms >= 1 && options_.aae_leaves_max >= 1);
+  GEOKV_ASSERT(options_.aae_scan_atoms_max >= 1 && options_.aae_atoms_max >= 1);
+  GEOKV_ASSERT(options_.aae_rebuild_atoms_per_tick >= 1);
 
   const size_t q = membership_.replicas.size();
   held_index_.assign(q, -1);
@@ -105,6 +108,8 @@ CoreImpl::CoreImpl(Membership membership, Options options, ReplicaStore& store, 
   }
   last_maintenance_ms_ = now_ms;
   built_ms_ = latest_now_ms_ = now_ms;
+  aae_tokens_ = static_cast<int64_t>(options_.aae_max_bytes_per_sec);  // a full second's worth
+  aae_tokens_ms_ = now_ms;
 }
 
 // --- Lookups -----------------------------------------------------------------

@@ -160,7 +160,6 @@ void CoreImpl::AaeTick(ReplicaStore& store, uint64_t now_ms) {
                   options_.aae_rebuild_atoms_per_tick);
   // The byte rate: tokens accrue per ms, up to one second's worth.
   const auto rate = static_cast<int64_t>(options_.aae_max_bytes_per_sec);
-  if (aae_tokens_ms_ == 0) aae_tokens_ = rate;
   if (now_ms > aae_tokens_ms_) {
     const auto gained = static_cast<int64_t>(
         std::min<uint64_t>(now_ms - aae_tokens_ms_, 1000) * options_.aae_max_bytes_per_sec / 1000);
@@ -245,7 +244,9 @@ void CoreImpl::OnAaeRequest(ReplicaStore& store, const AaeRequest& req, uint64_t
   reply.exchange = req.exchange;
   reply.kind = req.kind;
   reply.applied = AppliedOf(*h);
-  if (!AaeReady(*h)) {
+  // Over the byte rate (answering costs it too, and a key round scans): the
+  // requester tries again at its next round.
+  if (!AaeReady(*h) || aae_tokens_ <= 0) {
     reply.status = AaeReply::Status::kNotReady;
   } else if (reply.applied != req.applied) {
     // One side is behind and catching up: nothing to compare (Riak NextGen).
