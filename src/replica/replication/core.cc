@@ -15,17 +15,6 @@ namespace {
 
 constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
 
-// Whether `applied` is at least every seq of `h`'s streams.
-bool CoversStreams(const AppliedVector& applied, const std::vector<crdt::ReplicaId>& replicas,
-                   const std::vector<uint64_t>& seqs) {
-  for (size_t i = 0; i < replicas.size(); ++i) {
-    auto it = std::find_if(applied.begin(), applied.end(),
-                           [&](const auto& entry) { return entry.first == replicas[i]; });
-    if (seqs[i] > 0 && (it == applied.end() || it->second < seqs[i])) return false;
-  }
-  return true;
-}
-
 size_t BatchBytes(const DeltaBatch& batch) {
   size_t bytes = 0;
   for (const crdt::Delta& d : batch.deltas) bytes += EstimateDeltaBytes(d);
@@ -866,9 +855,13 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
 }
 
 bool CoreImpl::Covers(const AppliedVector& applied, const Held& h) {
-  std::vector<uint64_t> seqs;
-  for (const Stream& s : h.streams) seqs.push_back(s.applied);
-  return CoversStreams(applied, h.replicas, seqs);
+  for (size_t i = 0; i < h.replicas.size(); ++i) {
+    if (h.streams[i].applied == 0) continue;
+    auto it = std::find_if(applied.begin(), applied.end(),
+                           [&](const auto& entry) { return entry.first == h.replicas[i]; });
+    if (it == applied.end() || it->second < h.streams[i].applied) return false;
+  }
+  return true;
 }
 
 void CoreImpl::BeginTransfer(ReplicaStore& store, Held& h, size_t index,

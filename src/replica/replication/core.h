@@ -315,12 +315,15 @@ class ReplicationCore {
   std::vector<AaeStatus> AntiEntropyStatus(uint64_t now_ms) const;
   // Divergences found since the last call, one line each (for the log).
   std::vector<std::string> TakeAntiEntropyLog();
-  // GEOKV.REBUILD: drops this replica of p (every atom) and refills it by a
-  // state transfer from the other replicas, which restores every atom they
-  // hold whose dots this replica's context has seen (a plain transfer would
-  // take them as removed). Local writes to p wait (fenced) until it is
-  // whole. Fails (Invalid) if p is not held, has no other replica, or a
-  // transfer into it is under way. Call in a storage job.
+  // GEOKV.REBUILD: replaces this replica of p with another replica's, range
+  // by range, by a state transfer in restore mode (docs/replication.md,
+  // "Anti-entropy"): what a drop and refill would leave, without a window in
+  // which p reads empty. Restores the atoms the sender holds whose dots this
+  // replica has seen (a plain transfer takes them as removed), takes the
+  // sender's payloads, drops what the sender saw removed; the context and
+  // applied seqs stay. Local writes to p wait (fenced) until it is whole.
+  // Fails (Invalid) if p is not held, has no other replica, or a transfer
+  // into it is under way. Call in a storage job.
   Status Rebuild(ReplicaStore& store, uint32_t p, uint64_t now_ms);
 
   const Stats& stats() const;

@@ -103,8 +103,7 @@ AppliedVector CoreImpl::AppliedOf(const Held& h) const {
 }
 
 bool CoreImpl::AaeReady(const Held& h) const {
-  return trees_ != nullptr && trees_->Built(h.p) != nullptr && !h.transfer.active &&
-         !h.own_fenced;
+  return trees_ != nullptr && trees_->Built(h.p) != nullptr && !h.transfer.active && !h.own_fenced;
 }
 
 std::vector<std::pair<uint32_t, crdt::ReplicaId>> CoreImpl::AaePairs() const {
@@ -161,8 +160,8 @@ void CoreImpl::AaeTick(ReplicaStore& store, uint64_t now_ms) {
   // The byte rate: tokens accrue per ms, up to one second's worth.
   const auto rate = static_cast<int64_t>(options_.aae_max_bytes_per_sec);
   if (now_ms > aae_tokens_ms_) {
-    const auto gained = static_cast<int64_t>(
-        std::min<uint64_t>(now_ms - aae_tokens_ms_, 1000) * options_.aae_max_bytes_per_sec / 1000);
+    const auto gained = static_cast<int64_t>(std::min<uint64_t>(now_ms - aae_tokens_ms_, 1000) *
+                                             options_.aae_max_bytes_per_sec / 1000);
     aae_tokens_ = std::min(rate, aae_tokens_ + gained);
     aae_tokens_ms_ = now_ms;
   }
@@ -258,9 +257,8 @@ void CoreImpl::OnAaeRequest(ReplicaStore& store, const AaeRequest& req, uint64_t
     }
   } else {
     const crdt::MutableState& state = store.Partition(h->p);
-    LeafAtoms atoms =
-        CollectLeafAtoms(state, LeafSetOf(req.leaves), req.range_from, req.range_to,
-                         4 * options_.aae_scan_atoms_max, options_.aae_atoms_max);
+    LeafAtoms atoms = CollectLeafAtoms(state, LeafSetOf(req.leaves), req.range_from, req.range_to,
+                                       4 * options_.aae_scan_atoms_max, options_.aae_atoms_max);
     reply.snapshot.context = state.Context();
     reply.snapshot.atoms = std::move(atoms.atoms);
     reply.complete = atoms.complete;
@@ -356,8 +354,8 @@ void CoreImpl::DecideAae(ReplicaStore& store, Held& h, uint64_t now_ms) {
   AaePair& pair = aae_pairs_[{h.p, aae_.peer}];
   bool conclusive = AppliedOf(h) == aae_.applied && AaeReady(h);
   for (const auto& [id, reply] : aae_.replies) {
-    conclusive &= reply.status == AaeReply::Status::kOk && reply.complete &&
-                  reply.applied == aae_.applied;
+    conclusive &=
+        reply.status == AaeReply::Status::kOk && reply.complete && reply.applied == aae_.applied;
   }
   crdt::MutableState& state = store.Partition(h.p);
   LeafAtoms own;
@@ -411,10 +409,10 @@ void CoreImpl::DecideAae(ReplicaStore& store, Held& h, uint64_t now_ms) {
     size_t i = 0, j = 0;
     while (i < mine.size() || j < right.size()) {
       const bool has_mine = i < mine.size(), has_right = j < right.size();
-      const crdt::AtomPosition a = has_mine ? crdt::PositionOf(mine[i].first, mine[i].second)
-                                            : crdt::AtomPosition{};
-      const crdt::AtomPosition b = has_right ? crdt::PositionOf(right[j].first, right[j].second)
-                                             : crdt::AtomPosition{};
+      const crdt::AtomPosition a =
+          has_mine ? crdt::PositionOf(mine[i].first, mine[i].second) : crdt::AtomPosition{};
+      const crdt::AtomPosition b =
+          has_right ? crdt::PositionOf(right[j].first, right[j].second) : crdt::AtomPosition{};
       if (has_mine && has_right && a == b) {
         if (mine[i].second != right[j].second) state.Put(right[j].first, right[j].second);
         ++i;

@@ -307,7 +307,7 @@ class CoreImpl {
   AaeExchange aae_;
   std::map<std::pair<uint32_t, crdt::ReplicaId>, AaePair> aae_pairs_;
   std::deque<std::pair<uint32_t, crdt::ReplicaId>> aae_queue_;  // RunAntiEntropy's, first
-  size_t aae_cursor_ = 0;                                        // into AaePairs()
+  size_t aae_cursor_ = 0;                                       // into AaePairs()
   uint64_t aae_next_ms_ = 0;
   uint64_t aae_next_id_ = 1;
   int64_t aae_tokens_ = 0;  // bytes that may still be sent or received now

@@ -397,7 +397,8 @@ crdt::Snapshot Chunk(Reader& r, const msgpack::object& o, const crdt::AtomPositi
   if (MaxCounter(snap->context) > limits.max_seq) r.Fail("chunk dot beyond max seq");
   for (const auto& [path, atom] : snap->atoms) {
     const crdt::AtomPosition at = crdt::PositionOf(path, atom);
-    if (r.ok() && (at < from || (to && !(at < *to)))) r.Fail("chunk atom outside the chunk's range");
+    if (r.ok() && (at < from || (to && !(at < *to))))
+      r.Fail("chunk atom outside the chunk's range");
   }
   return std::move(*snap);
 }
@@ -424,7 +425,8 @@ Result<Message> DecodeAaeRequest(Reader& r, const msgpack::object* e) {
     for (size_t i = 0; r.ok() && i < count; ++i) {
       const uint64_t leaf = r.Uint(leaves[i], "leaf");
       if (r.ok() && leaf >= kAaeLeaves) r.Fail("leaf out of range");
-      if (r.ok() && !req.leaves.empty() && req.leaves.back() >= leaf) r.Fail("leaves not ascending");
+      if (r.ok() && !req.leaves.empty() && req.leaves.back() >= leaf)
+        r.Fail("leaves not ascending");
       req.leaves.push_back(static_cast<uint32_t>(leaf));
     }
     if (r.ok()) req.range_from = r.Position(body[1], "range start");

@@ -183,10 +183,10 @@ struct AaeRequest {
   uint32_t partition = 0;
   uint64_t exchange = 0;  // the requester's id of the exchange, echoed
   Kind kind = Kind::kTree;
-  AppliedVector applied;      // the requester's, of partition
-  AaeBranchHashes branches{};  // kTree: the requester's branch hashes
-  std::vector<uint32_t> leaves;  // kAtoms: ascending, each < kAaeLeaves, not empty
-  crdt::AtomPosition range_from = {};               // kAtoms
+  AppliedVector applied;               // the requester's, of partition
+  AaeBranchHashes branches{};          // kTree: the requester's branch hashes
+  std::vector<uint32_t> leaves;        // kAtoms: ascending, each < kAaeLeaves, not empty
+  crdt::AtomPosition range_from = {};  // kAtoms
   std::optional<crdt::AtomPosition> range_to = {};  // kAtoms; nullopt: the partition's end
 
   bool operator==(const AaeRequest&) const = default;

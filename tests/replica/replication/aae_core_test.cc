@@ -131,9 +131,9 @@ class Cluster {
           auto decoded = DecodeMessage(EncodeMessage(out.message));
           REQUIRE(decoded.ok());
           for (ReplicaId to : ids_) {
-            const bool goes = to != id && (out.kind == Outgoing::Kind::kPublishPartition ||
-                                           out.kind == Outgoing::Kind::kPublishHeartbeat ||
-                                           out.to == to);
+            const bool goes =
+                to != id && (out.kind == Outgoing::Kind::kPublishPartition ||
+                             out.kind == Outgoing::Kind::kPublishHeartbeat || out.to == to);
             if (goes) nodes_.at(to).core->OnMessage(*nodes_.at(to).store, *decoded, now_);
           }
         }
@@ -273,7 +273,7 @@ TEST_CASE("AAE core: GEOKV.REBUILD refills a damaged replica from the others", "
   const crdt::Snapshot healthy = c.State(1, 0);
   Damage(c, 3);
   REQUIRE(c.core(3).Rebuild(c.store(3), 0, 0).ok());
-  CHECK_FALSE(c.core(3).OwnWritable(0));  // fenced until it is whole
+  CHECK_FALSE(c.core(3).OwnWritable(0));                  // fenced until it is whole
   CHECK_FALSE(c.core(3).Rebuild(c.store(3), 0, 0).ok());  // one at a time
   CHECK_FALSE(c.core(3).Rebuild(c.store(3), 7, 0).ok());  // not held
   c.Run(200);
