@@ -138,6 +138,9 @@ TEST_CASE("AAE: a replica damaged behind its back is found and repaired from the
   INFO(cluster->Log(2));
   REQUIRE(WaitField(*cluster, 2, "aae_repairs", 2, 30s));
   const auto repaired_after = Clock::now() - started;
+  WARN("repaired "
+       << std::chrono::duration_cast<std::chrono::milliseconds>(repaired_after).count()
+       << " ms after dc3 served again");
   REQUIRE(Converged(*cluster, 10s));
   CHECK(Get(*cluster, 2, "str:7") == "value7");
   CHECK(IsMember(*cluster, 2, "set:3", "m2") == 1);
