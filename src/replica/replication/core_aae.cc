@@ -407,6 +407,7 @@ void CoreImpl::DecideAae(ReplicaStore& store, Held& h, uint64_t now_ms) {
     const crdt::AtomList& mine = atoms_of(0, key);
     const crdt::AtomList& right = atoms_of(*majority, key);
     size_t i = 0, j = 0;
+    bool changed = false;
     while (i < mine.size() || j < right.size()) {
       const bool has_mine = i < mine.size(), has_right = j < right.size();
       const crdt::AtomPosition a =
@@ -414,11 +415,15 @@ void CoreImpl::DecideAae(ReplicaStore& store, Held& h, uint64_t now_ms) {
       const crdt::AtomPosition b =
           has_right ? crdt::PositionOf(right[j].first, right[j].second) : crdt::AtomPosition{};
       if (has_mine && has_right && a == b) {
-        if (mine[i].second != right[j].second) state.Put(right[j].first, right[j].second);
+        if (mine[i].second != right[j].second) {
+          state.Put(right[j].first, right[j].second);
+          changed = true;
+        }
         ++i;
         ++j;
       } else if (has_mine && (!has_right || a < b)) {
         state.Erase(mine[i].first, mine[i].second.dot);  // the majority has no such atom
+        changed = true;
         ++i;
       } else {
         const crdt::Atom& atom = right[j].second;
@@ -426,13 +431,14 @@ void CoreImpl::DecideAae(ReplicaStore& store, Held& h, uint64_t now_ms) {
         // has not seen comes with its delta.
         if (state.Context().ContainsRange(atom.dot.origin, atom.first, atom.dot.counter)) {
           state.Put(right[j].first, atom);
+          changed = true;
         } else {
           ++unrepairable;
         }
         ++j;
       }
     }
-    repaired.push_back(key);
+    if (changed) repaired.push_back(key);
   }
 
   pair.next_from = aae_.range_to ? *aae_.range_to : crdt::AtomPosition{};
