@@ -138,6 +138,8 @@ void MemorySection(InfoWriter& w, const NodeReport& r) {
   w.Field("maxmemory_human", HumanBytes(m.max_bytes));
   w.Field("maxmemory_policy", "noeviction");
   w.Field("mem_allocator", "libc");
+  // geokv's: how long reading used_memory took (memory_limit.h).
+  w.Field("used_memory_sample_usec", m.sample_us);
 }
 
 void PersistenceSection(InfoWriter& w, const NodeReport& r) {

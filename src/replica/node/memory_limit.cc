@@ -2,7 +2,9 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <charconv>
+#include <string>
 #include <utility>
 
 #include "common/assert.h"
@@ -53,33 +55,45 @@ MemoryLimit::MemoryLimit(std::function<uint64_t()> allocated) : allocated_(std::
 }
 
 MemoryLimit::~MemoryLimit() {
-  if (timer_) timer_->cancel();
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
 }
 
-void MemoryLimit::Start(boost::asio::io_context& io, std::chrono::milliseconds period) {
-  GEOKV_ASSERT(timer_ == nullptr);
+void MemoryLimit::Start(std::chrono::milliseconds period) {
+  GEOKV_ASSERT(!thread_.joinable());
   GEOKV_ASSERT(period.count() > 0);
-  period_ = period;
-  timer_ = std::make_unique<boost::asio::steady_timer>(io);
-  Schedule();
+  thread_ = std::thread([this, period] { Run(period); });
 }
 
 void MemoryLimit::Sample() {
+  const auto start = std::chrono::steady_clock::now();
   const uint64_t used = allocated_();
+  const auto took = std::chrono::steady_clock::now() - start;
   used_bytes_.store(used, std::memory_order_relaxed);
-  // Only the sampling thread raises the peak: a plain compare is enough.
+  sample_us_.store(
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()),
+      std::memory_order_relaxed);
+  // One thread samples at a time (the constructor's, then the sampling
+  // thread's): a plain compare is enough.
   if (used > peak_bytes_.load(std::memory_order_relaxed)) {
     peak_bytes_.store(used, std::memory_order_relaxed);
   }
 }
 
-void MemoryLimit::Schedule() {
-  timer_->expires_after(period_);
-  timer_->async_wait([this](boost::system::error_code ec) {
-    if (ec) return;  // cancelled: the limit is going away
+void MemoryLimit::Run(std::chrono::milliseconds period) {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    const auto wait = std::max<std::chrono::microseconds>(
+        period, std::chrono::microseconds(sample_us()) * kPeriodPerSampleTime);
+    if (stop_cv_.wait_for(lock, wait, [this] { return stop_; })) return;
+    lock.unlock();
     Sample();
-    Schedule();
-  });
+    lock.lock();
+  }
 }
 
 }  // namespace geokv::replica

@@ -379,6 +379,7 @@ void Node::Report(std::function<void(NodeReport)> reply) {
   report->memory.used_bytes = memory_.used_bytes();
   report->memory.used_peak_bytes = memory_.peak_bytes();
   report->memory.max_bytes = memory_.max_bytes();
+  report->memory.sample_us = memory_.sample_us();
   report->uptime_s =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
           .count();

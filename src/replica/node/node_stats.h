@@ -93,6 +93,7 @@ struct MemoryUsage {
   uint64_t used_bytes = 0;       // allocated, at the latest sample
   uint64_t used_peak_bytes = 0;  // allocated, the largest sample so far
   uint64_t max_bytes = 0;        // --maxmemory; 0 = no limit
+  uint64_t sample_us = 0;        // how long the latest sample of used_bytes took
 };
 MemoryUsage ReadMemoryUsage();
 

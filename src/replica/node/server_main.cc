@@ -293,7 +293,7 @@ int main(int argc, char** argv) {
   node.set_replication(&replicator);
   node.StartActiveExpiry(std::chrono::milliseconds(100));
   node.memory().set_max_bytes(*maxmemory_bytes);
-  node.memory().Start(io, std::chrono::milliseconds(100));
+  node.memory().Start(std::chrono::milliseconds(100));
   // /metrics on the topology's metrics endpoint, from the start (a node
   // waiting for its peers is worth watching too).
   replica::MetricsHttpServer metrics(
