@@ -63,6 +63,13 @@ MemoryLimit::~MemoryLimit() {
   if (thread_.joinable()) thread_.join();
 }
 
+void MemoryLimit::set_source(std::function<uint64_t()> source) {
+  GEOKV_ASSERT(source != nullptr);
+  GEOKV_ASSERT(!thread_.joinable());
+  allocated_ = std::move(source);
+  Sample();
+}
+
 void MemoryLimit::Start(std::chrono::milliseconds period) {
   GEOKV_ASSERT(!thread_.joinable());
   GEOKV_ASSERT(period.count() > 0);

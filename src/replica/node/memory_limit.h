@@ -3,21 +3,24 @@
 // -OOM error; reads, deletes, admin commands and replication from peers go on
 // (DESIGN.md "Storage: memory first, SQLite durable").
 //
-// Used memory is what the allocator has handed out and not taken back (glibc:
-// mallinfo2's uordblks + hblkhd), as Redis's used_memory is its allocator's
-// tally, not the resident set: memory the allocator keeps for reuse after a
-// free does not count. (SQLite's page cache keeps the pages it read, up to its
-// size, whatever is deleted.)
+// Used memory is what the allocator has handed out and not taken back, as
+// Redis's used_memory is its allocator's tally, not the resident set: memory
+// the allocator keeps for reuse after a free does not count. (SQLite's page
+// cache keeps the pages it read, up to its size, whatever is deleted.)
+// geokv-server counts it as it allocates (allocation_counter.h: operator new
+// plus SQLite's own); the default source, for programs that do not link the
+// counter, is glibc's mallinfo2 (uordblks + hblkhd).
 //
-// It is sampled on a thread of its own, every ~100 ms, never per command:
-// mallinfo2 walks every free chunk of every arena under that arena's lock, so
-// its cost grows with the heap's fragmentation (measured with glibc 2.36:
-// 0.2 us with no free chunks, 155 us with 4,700, 100 ms with 47,000), far more
-// than a command, and threads allocating in the arena wait meanwhile. On its
-// own thread a slow walk never holds up the I/O loop, and the period stretches
-// to 100x the last walk's duration, so that sampling takes at most ~1% of a
-// core (and of each arena's time). The price: a burst can run past the limit
-// for one period before writes are refused.
+// It is sampled on a thread of its own, every ~100 ms, never per command.
+// Reading the counter is cheap, but mallinfo2 walks every free chunk of every
+// arena under that arena's lock, so its cost grows with the heap's
+// fragmentation (measured with glibc 2.36: 0.2 us with no free chunks, 100 ms
+// with 47,000, 654 ms for a churned 1M-key hash map), far more than a command,
+// and threads allocating in the arena wait meanwhile. On its own thread a
+// slow source never holds up the I/O loop, and the period stretches to 100x
+// the last sample's duration, so that sampling takes at most ~1% of a core.
+// The price: a burst can run past the limit for one period before writes are
+// refused.
 #pragma once
 
 #include <atomic>
@@ -53,6 +56,9 @@ class MemoryLimit {
   MemoryLimit(const MemoryLimit&) = delete;
   MemoryLimit& operator=(const MemoryLimit&) = delete;
 
+  // Takes the used-memory figure from `source` from now on (geokv-server:
+  // allocation_counter.h's count, cheap whatever the heap). Call before Start.
+  void set_source(std::function<uint64_t()> source);
   // Samples on a thread of its own every `period`, or 100x the duration of
   // the last sample when that is longer, until destroyed. Call once.
   void Start(std::chrono::milliseconds period);

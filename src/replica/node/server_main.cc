@@ -24,6 +24,7 @@
 #include "placement/default_topology.h"
 #include "placement/ring.h"
 #include "placement/topology.h"
+#include "replica/node/allocation_counter.h"
 #include "replica/node/memory_limit.h"
 #include "replica/node/metrics_http.h"
 #include "replica/node/node.h"
@@ -293,6 +294,7 @@ int main(int argc, char** argv) {
   node.set_replication(&replicator);
   node.StartActiveExpiry(std::chrono::milliseconds(100));
   node.memory().set_max_bytes(*maxmemory_bytes);
+  node.memory().set_source(replica::UsedMemoryBytes);
   node.memory().Start(std::chrono::milliseconds(100));
   // /metrics on the topology's metrics endpoint, from the start (a node
   // waiting for its peers is worth watching too).
