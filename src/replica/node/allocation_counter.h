@@ -9,13 +9,14 @@
 // 654 ms (1.2M fastbin chunks), while every thread allocating in the arena
 // waits (glibc 2.36, this project's VM).
 //
-// allocation_counter.cc replaces the global operator new(size_t) and
-// operator delete(void*) (and the sized delete, forwarding to it) of the
-// program it is linked into; libstdc++ routes the array and nothrow forms
-// through them, and its aligned forms, uncounted, pair among themselves. Link
-// it into executables only (geokv-server, a test), never into a library. Each
-// allocation adds its malloc_usable_size to one of 16 cache-line-sized
-// counters (a thread's own, chosen once), each delete subtracts it.
+// allocation_counter.cc replaces the global operator new and delete, every
+// non-aligned form (array, nothrow, sized: a sanitizer runtime replaces each
+// form, so none may be left to it), of the program it is linked into; the
+// aligned forms stay the library's, uncounted, and pair among themselves.
+// Link it into executables only (geokv-server, a test), never into a
+// library. Each allocation adds its malloc_usable_size to one of 16
+// cache-line-sized counters (a thread's own, chosen once), each delete
+// subtracts it.
 #pragma once
 
 #include <cstdint>
