@@ -81,11 +81,8 @@ CoreImpl::CoreImpl(Membership membership, Options options, ReplicaStore& store, 
         h.transfer.cursor = std::move(decoded->cursor);
         h.transfer.first_context = std::move(decoded->first_context);
         h.transfer.first_applied = std::move(decoded->first_applied);
-        h.transfer.start_known = decoded->start.has_value();
-        if (decoded->start) {
-          h.transfer.start_context = std::move(decoded->start->context);
-          h.transfer.start_applied = std::move(decoded->start->applied);
-        }
+        h.transfer.settled_known = decoded->settled.has_value();
+        if (decoded->settled) h.transfer.settled_context = std::move(*decoded->settled);
         h.transfer.restore = decoded->restore;
         h.own_fenced |= decoded->restore;  // a rebuild fences until it is whole (Rebuild)
       }
@@ -291,6 +288,7 @@ void CoreImpl::OnLocalDelta(ReplicaStore& store, uint32_t p, const crdt::Delta& 
   store.AppendLog(p, delta, encoded);
   SetApplied(store, *h, h->self_index, delta.last);
   own.known_end = delta.last;
+  if (h->transfer.active) NoteSettled(store, *h, delta);
   if (h->replicas.size() == 1) {
     FoldCommitted(store, *h, delta);
   } else {
@@ -376,6 +374,7 @@ void CoreImpl::ApplyContiguous(ReplicaStore& store, Held& h, size_t index,
       crdt::Delta kept = d;
       crdt::DropSettledAdditions(state, h.transfer.cursor, h.transfer.first_context, &kept);
       crdt::ApplyDelta(state, kept);
+      NoteSettled(store, h, d);
     } else {
       crdt::ApplyDelta(state, d);
     }
@@ -680,7 +679,7 @@ bool CoreImpl::FillStateReply(ReplicaStore& store, const Held& h, const crdt::At
     ++stats_.dropped;  // the requester retries later
     return false;
   }
-  if (h.transfer.active && !h.transfer.start_known) {
+  if (h.transfer.active && !h.transfer.settled_known) {
     ++stats_.state_chunks_deferred;  // see below; the requester asks again when it is over
     return false;
   }
@@ -706,28 +705,26 @@ bool CoreImpl::FillStateReply(ReplicaStore& store, const Held& h, const crdt::At
   reply.snapshot.atoms = std::move(chunk.atoms);
   if (!h.transfer.active) {
     reply.snapshot.context = context;
-    for (size_t i = 0; i < h.replicas.size(); ++i) {
-      reply.applied.emplace_back(h.replicas[i], h.streams[i].applied);
-    }
   } else {
     // A transfer into h is under way: the ranges it joined so far added their
     // atoms' dots to the context without the rest of what those dots did in
-    // ranges not yet joined (a removal further on), so the context claims
+    // ranges not joined yet (a removal further on), so the context claims
     // more than the atoms show, and a requester that took it (as a first
     // context, or to continue a transfer begun elsewhere) would keep atoms
-    // those dots removed. What h knew when its transfer began is settled: a
-    // chunk served with it holds only the atoms it covers, and the requester
-    // takes everything newer from the origins' streams after the start's
-    // applied vector (applying a delta again leaves the state as it is).
-    // Atoms newer than that start are left out (a chunk's atoms are within its
-    // context); the origins' streams bring them.
-    const crdt::DotContext& start = h.transfer.start_context;
+    // those dots removed. The settled context holds only dots whose whole
+    // delta is applied here: served with it, a chunk holds only the atoms it
+    // covers, and the requester takes the rest from the origins' streams
+    // (applying a delta again leaves the state as it is). The applied vector
+    // is the streams' as it is: every seq it names is in the settled context.
+    const crdt::DotContext& settled = h.transfer.settled_context;
     std::erase_if(reply.snapshot.atoms, [&](const auto& entry) {
       const crdt::Atom& atom = entry.second;
-      return !start.ContainsRange(atom.dot.origin, atom.first, atom.dot.counter);
+      return !settled.ContainsRange(atom.dot.origin, atom.first, atom.dot.counter);
     });
-    reply.snapshot.context = start;
-    reply.applied = h.transfer.start_applied;
+    reply.snapshot.context = settled;
+  }
+  for (size_t i = 0; i < h.replicas.size(); ++i) {
+    reply.applied.emplace_back(h.replicas[i], h.streams[i].applied);
   }
   ++stats_.state_chunks_sent;
   if (from == crdt::AtomPosition{}) ++stats_.state_transfers_sent;
@@ -868,12 +865,8 @@ void CoreImpl::BeginTransfer(ReplicaStore& store, Held& h, size_t index,
                              const CatchUpReply& reply) {
   Transfer& t = h.transfer;
   if (!t.active) {
-    t.start_known = true;
-    t.start_context = store.Partition(h.p).Context();
-    t.start_applied.clear();
-    for (size_t i = 0; i < h.replicas.size(); ++i) {
-      t.start_applied.emplace_back(h.replicas[i], h.streams[i].applied);
-    }
+    t.settled_known = true;
+    t.settled_context = store.Partition(h.p).Context();
   }
   t.active = true;
   t.index = index;
@@ -889,10 +882,17 @@ void CoreImpl::SaveTransfer(ReplicaStore& store, const Held& h) {
   store.SetTransferRecord(
       h.p, EncodeTransferRecord(
                TransferRecord{h.replicas[t.index], t.cursor, t.first_context, t.first_applied,
-                              t.start_known ? std::optional<TransferRecord::Start>(
-                                                  {t.start_context, t.start_applied})
-                                            : std::nullopt,
+                              t.settled_known ? std::optional<crdt::DotContext>(t.settled_context)
+                                              : std::nullopt,
                               t.restore}));
+}
+
+void CoreImpl::NoteSettled(ReplicaStore& store, Held& h, const crdt::Delta& delta) {
+  Transfer& t = h.transfer;
+  if (!t.settled_known) return;
+  t.settled_context.InsertRange(delta.origin, delta.first, delta.last);
+  for (const crdt::Removal& r : delta.removals) t.settled_context.Join(r.covered);
+  SaveTransfer(store, h);
 }
 
 void CoreImpl::FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms) {

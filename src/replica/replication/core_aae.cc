@@ -488,9 +488,8 @@ Status CoreImpl::Rebuild(ReplicaStore& store, uint32_t p, uint64_t now_ms) {
   t.active = true;
   t.restore = true;
   // What this replica serves others meanwhile (FillStateReply).
-  t.start_known = true;
-  t.start_context = store.Partition(p).Context();
-  t.start_applied = AppliedOf(*h);
+  t.settled_known = true;
+  t.settled_context = store.Partition(p).Context();
   t.index = h->self_index == 0 ? 1 : 0;  // names a peer's stream in its requests
   SaveTransfer(store, *h);
   h->own_fenced = true;  // no own dots until it is whole (UpdateFence)

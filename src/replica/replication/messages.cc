@@ -636,17 +636,14 @@ Result<Message> DecodeMessage(std::string_view bytes, const MessageLimits& limit
 std::string EncodeTransferRecord(const TransferRecord& record) {
   msgpack::sbuffer buf;
   Packer pk(&buf);
-  GEOKV_ASSERT(!record.restore || record.start);
-  pk.pack_array(record.restore ? 8 : record.start ? 7 : 5);
+  GEOKV_ASSERT(!record.restore || record.settled);
+  pk.pack_array(record.restore ? 7 : record.settled ? 6 : 5);
   pk.pack_uint64(kMessageFormatVersion);
   pk.pack_uint64(record.origin);
   PackPosition(pk, record.cursor);
   PackBin(pk, crdt::EncodeDotContext(record.first_context));
   PackApplied(pk, record.first_applied);
-  if (record.start) {
-    PackBin(pk, crdt::EncodeDotContext(record.start->context));
-    PackApplied(pk, record.start->applied);
-  }
+  if (record.settled) PackBin(pk, crdt::EncodeDotContext(*record.settled));
   if (record.restore) pk.pack_uint64(1);
   return std::string(buf.data(), buf.size());
 }
@@ -656,11 +653,11 @@ Result<TransferRecord> DecodeTransferRecord(std::string_view bytes, const Messag
   if (Status s = Unpack(bytes, limits, &handle); !s.ok()) return s;
   Reader r(limits);
   size_t n = 0;
-  // 5 fields, 7 with the start (records written before it have 5), 8 with
-  // restore.
-  const msgpack::object* e = r.Array(handle.get(), Reader::kAny, 8, &n, "transfer record");
+  // 5 fields, 6 with the settled context (records written before it have 5),
+  // 7 with restore.
+  const msgpack::object* e = r.Array(handle.get(), Reader::kAny, 7, &n, "transfer record");
   if (!r.ok()) return r.status();
-  if (n != 5 && n != 7 && n != 8) {
+  if (n < 5) {
     return Status::Corrupt("transfer record: wrong number of fields");
   }
   if (r.Uint(e[0], "version") != kMessageFormatVersion && r.ok()) r.Fail("unsupported version");
@@ -673,16 +670,17 @@ Result<TransferRecord> DecodeTransferRecord(std::string_view bytes, const Messag
   if (!dots.ok()) return Status::Corrupt("transfer record: " + dots.status().message());
   record.first_context = std::move(*dots);
   record.first_applied = r.Applied(e[4]);
-  if (n == 8 && r.ok() && r.Uint(e[7], "restore") != 1 && r.ok()) r.Fail("restore is not 1");
-  record.restore = n == 8;
+  if (n == 7 && r.ok() && r.Uint(e[6], "restore") != 1 && r.ok()) r.Fail("restore is not 1");
+  record.restore = n == 7;
   if (!r.ok()) return r.status();
-  if (n >= 7) {
-    std::string_view start = r.Bin(e[5], "start context");
+  if (n >= 6) {
+    std::string_view settled = r.Bin(e[5], "settled context");
     if (!r.ok()) return r.status();
-    auto start_dots = crdt::DecodeDotContext(start, limits.crdt);
-    if (!start_dots.ok()) return Status::Corrupt("transfer record: " + start_dots.status().message());
-    record.start = TransferRecord::Start{std::move(*start_dots), r.Applied(e[6])};
-    if (!r.ok()) return r.status();
+    auto settled_dots = crdt::DecodeDotContext(settled, limits.crdt);
+    if (!settled_dots.ok()) {
+      return Status::Corrupt("transfer record: " + settled_dots.status().message());
+    }
+    record.settled = std::move(*settled_dots);
   }
   return record;
 }

@@ -239,15 +239,12 @@ struct TransferRecord {
   crdt::AtomPosition cursor;   // where the next chunk starts
   crdt::DotContext first_context;
   AppliedVector first_applied;
-  // The receiver's own context and applied vector when the transfer began.
-  // Absent in records written before it was kept (then not served meanwhile).
-  struct Start {
-    crdt::DotContext context;
-    AppliedVector applied;
-    bool operator==(const Start&) const = default;
-  };
-  std::optional<Start> start;
-  bool restore = false;  // GEOKV.REBUILD (ReplicationCore::Rebuild); REQUIRES start
+  // What the receiver knows whole meanwhile (its settled context: the one
+  // it had when the transfer began, and the dots of every delta it applied
+  // since). Absent in records written before it was kept (then the receiver
+  // serves no state of the partition until the transfer ends).
+  std::optional<crdt::DotContext> settled;
+  bool restore = false;  // GEOKV.REBUILD (ReplicationCore::Rebuild); REQUIRES settled
 
   bool operator==(const TransferRecord&) const = default;
 };
