@@ -14,6 +14,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -219,6 +220,41 @@ replica::RespClient TestCluster::Client(size_t i) {
   replica::RespClient client;
   if (!client.Connect("127.0.0.1", nodes_[i].client_port).ok()) std::abort();
   return client;
+}
+
+bool TestCluster::Converged(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  do {
+    // partition -> the digests the nodes holding it report
+    std::map<int64_t, std::set<std::string>> digests;
+    bool all = true;
+    for (size_t i = 0; i < nodes_.size() && all; ++i) {
+      replica::RespClient c;
+      auto r = c.Connect("127.0.0.1", nodes_[i].client_port).ok()
+                   ? c.Command({"GEOKV.DIGEST"})
+                   : Result<replica::RespValue>(Status::Io("down"));
+      all = r.ok() && r->type == replica::RespValue::Type::kArray;
+      if (!all) break;
+      for (const auto& e : r->elements) {
+        if (e.elements.size() == 2) digests[e.elements[0].integer].insert(e.elements[1].str);
+      }
+    }
+    bool equal = all && !digests.empty();
+    for (const auto& [p, d] : digests) equal = equal && d.size() == 1;
+    if (equal) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return false;
+}
+
+uint64_t TestCluster::InfoField(size_t i, const std::string& name, const std::string& section) {
+  replica::RespClient c;
+  if (!c.Connect("127.0.0.1", nodes_[i].client_port).ok()) return 0;
+  auto r = c.Command({"INFO", section});
+  if (!r.ok()) return 0;
+  const std::string& info = r->str;
+  const size_t at = info.find("\n" + name + ":");
+  return at == std::string::npos ? 0 : std::strtoull(info.c_str() + at + name.size() + 2, nullptr, 10);
 }
 
 std::string RunCommand(const std::string& command, int* status) {

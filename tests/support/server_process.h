@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,12 @@ class TestCluster {
 
   // A connected client of node i.
   replica::RespClient Client(size_t i);
+
+  // Whether, within `timeout`, every node answers GEOKV.DIGEST and all nodes
+  // holding a partition report the same digest for it (polled every 50 ms).
+  bool Converged(std::chrono::milliseconds timeout);
+  // Field `name` of node i's INFO `section` (0 if absent or unreadable).
+  uint64_t InfoField(size_t i, const std::string& name, const std::string& section = "all");
 
  private:
   void WriteTopology();

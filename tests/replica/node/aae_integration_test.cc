@@ -43,29 +43,13 @@ std::string Digest(TestCluster& cluster, size_t i) {
   return r->ToString();
 }
 
-bool Converged(TestCluster& cluster, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  do {
-    std::set<std::string> digests;
-    for (size_t i = 0; i < cluster.nodes().size(); ++i) digests.insert(Digest(cluster, i));
-    if (digests.size() == 1) return true;
-    std::this_thread::sleep_for(50ms);
-  } while (Clock::now() < deadline);
-  return false;
-}
 
-uint64_t InfoField(TestCluster& cluster, size_t i, const std::string& name) {
-  RespClient c = cluster.Client(i);
-  const std::string info = c.Command({"INFO", "replication"})->str;
-  const size_t at = info.find("\n" + name + ":");
-  return at == std::string::npos ? 0 : std::stoull(info.substr(at + name.size() + 2));
-}
 
 // Waits until INFO field `name` of node i reaches `at_least`.
 bool WaitField(TestCluster& cluster, size_t i, const std::string& name, uint64_t at_least,
                std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  while (InfoField(cluster, i, name) < at_least) {
+  while (cluster.InfoField(i, name) < at_least) {
     if (Clock::now() >= deadline) return false;
     std::this_thread::sleep_for(50ms);
   }
@@ -81,7 +65,7 @@ void Load(TestCluster& cluster) {
   for (int i = 0; i < kSets; ++i) {
     REQUIRE(c.Command({"SADD", "set:" + std::to_string(i), "m0", "m1", "m2", "m3"})->integer == 4);
   }
-  REQUIRE(Converged(cluster, 20s));
+  REQUIRE(cluster.Converged(20s));
 }
 
 // Runs SQL with one bound text parameter per `params` on node i's database,
@@ -141,13 +125,13 @@ TEST_CASE("AAE: a replica damaged behind its back is found and repaired from the
   WARN("repaired "
        << std::chrono::duration_cast<std::chrono::milliseconds>(repaired_after).count()
        << " ms after dc3 served again");
-  REQUIRE(Converged(*cluster, 10s));
+  REQUIRE(cluster->Converged(10s));
   CHECK(Get(*cluster, 2, "str:7") == "value7");
   CHECK(IsMember(*cluster, 2, "set:3", "m2") == 1);
-  CHECK(InfoField(*cluster, 2, "aae_divergent_keys") >= 2);
+  CHECK(cluster->InfoField(2, "aae_divergent_keys") >= 2);
   // Healthy replicas reported it (they compared with dc3 too) and never changed.
-  CHECK(InfoField(*cluster, 0, "aae_repairs") == 0);
-  CHECK(InfoField(*cluster, 1, "aae_repairs") == 0);
+  CHECK(cluster->InfoField(0, "aae_repairs") == 0);
+  CHECK(cluster->InfoField(1, "aae_repairs") == 0);
   CHECK(Digest(*cluster, 0) == healthy1);
   CHECK(Digest(*cluster, 1) == healthy2);
   CHECK(cluster->Log(2).find("keys diverge") != std::string::npos);
@@ -178,8 +162,8 @@ TEST_CASE("AAE: two replicas that disagree are reported and left as they are", "
   REQUIRE(WaitField(*cluster, 1, "aae_divergent_keys", 2, 30s));
   REQUIRE(WaitField(*cluster, 0, "aae_divergent_keys", 2, 30s));
   std::this_thread::sleep_for(1s);  // more rounds: still nothing changes
-  CHECK(InfoField(*cluster, 0, "aae_repairs") == 0);
-  CHECK(InfoField(*cluster, 1, "aae_repairs") == 0);
+  CHECK(cluster->InfoField(0, "aae_repairs") == 0);
+  CHECK(cluster->InfoField(1, "aae_repairs") == 0);
   CHECK(Digest(*cluster, 0) == healthy);
   CHECK(Digest(*cluster, 1) == damaged_before);
   CHECK(Get(*cluster, 1, "str:7") == "not what was written");
@@ -200,14 +184,14 @@ TEST_CASE("AAE: GEOKV.REBUILD refills a damaged replica from the others", "[inte
   }
   CHECK(c.Command({"GEOKV.REBUILD", "99"})->type == RespValue::Type::kError);
   INFO(cluster->Log(2));
-  REQUIRE(Converged(*cluster, 20s));
+  REQUIRE(cluster->Converged(20s));
   CHECK(Get(*cluster, 2, "str:7") == "value7");
   CHECK(IsMember(*cluster, 2, "set:3", "m2") == 1);
   for (size_t i = 0; i < 3; ++i) {
     RespClient n = cluster->Client(i);
     CHECK(n.Command({"DBSIZE"})->integer == kStrings + kSets);
   }
-  CHECK(InfoField(*cluster, 2, "aae_rebuilds") == kPartitions);
+  CHECK(cluster->InfoField(2, "aae_rebuilds") == kPartitions);
   // Writes go on after it.
   CHECK(c.Command({"SET", "after", "rebuild"})->str == "OK");
 }

@@ -43,23 +43,6 @@ std::string Eventually(TestCluster& cluster, size_t i, const std::vector<std::st
   return last;
 }
 
-// True once every node reports the same digest for every partition.
-bool Converged(TestCluster& cluster, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = Clock::now() + timeout;
-  do {
-    std::map<int64_t, std::set<std::string>> digests;
-    for (size_t i = 0; i < cluster.nodes().size(); ++i) {
-      auto r = cluster.Client(i).Command({"GEOKV.DIGEST"});
-      if (!r.ok()) continue;
-      for (const auto& e : r->elements) digests[e.elements[0].integer].insert(e.elements[1].str);
-    }
-    bool equal = !digests.empty();
-    for (const auto& [p, d] : digests) equal = equal && d.size() == 1;
-    if (equal) return true;
-    std::this_thread::sleep_for(50ms);
-  } while (Clock::now() < deadline);
-  return false;
-}
 
 TEST_CASE("Expiry: keys with a TTL expire at every DC of a 3-DC cluster", "[integration]") {
   auto cluster = StartThreeDcs();
@@ -94,7 +77,7 @@ TEST_CASE("Expiry: keys with a TTL expire at every DC of a 3-DC cluster", "[inte
     CHECK(c.Command({"TTL", "cart"})->integer == -2);
     CHECK(Eventually(*cluster, i, {"DBSIZE"}, "(integer) 1", 3s) == "(integer) 1");
   }
-  CHECK(Converged(*cluster));
+  CHECK(cluster->Converged(10s));
 }
 
 TEST_CASE("Expiry: a write concurrent with the expiry survives everywhere", "[integration]") {
@@ -119,7 +102,7 @@ TEST_CASE("Expiry: a write concurrent with the expiry survives everywhere", "[in
   REQUIRE(hset.ok());
   CHECK(hset->integer == 1);
   // The new field survives at every DC, and the key is persistent.
-  CHECK(Converged(*cluster));
+  CHECK(cluster->Converged(10s));
   for (size_t i = 0; i < 3; ++i) {
     INFO(cluster->nodes()[i].id);
     CHECK(Eventually(*cluster, i, {"HGETALL", "h"}, "[\"g\", \"v\"]") == "[\"g\", \"v\"]");

@@ -29,44 +29,15 @@ std::unique_ptr<TestCluster> StartCluster(int dcs, int replicas,
   return cluster;
 }
 
-// Equal GEOKV.DIGEST on every node (every node holds every partition: N = DCs).
-bool Converged(TestCluster& cluster, std::chrono::milliseconds timeout = 20s) {
-  const auto deadline = Clock::now() + timeout;
-  do {
-    std::set<std::string> digests;
-    bool all = true;
-    for (size_t i = 0; i < cluster.nodes().size(); ++i) {
-      RespClient c;
-      auto r = c.Connect("127.0.0.1", cluster.nodes()[i].client_port).ok()
-                   ? c.Command({"GEOKV.DIGEST"})
-                   : Result<RespValue>(Status::Io("down"));
-      if (!r.ok()) {
-        all = false;
-        break;
-      }
-      digests.insert(r->ToString());
-    }
-    if (all && digests.size() == 1) return true;
-    std::this_thread::sleep_for(50ms);
-  } while (Clock::now() < deadline);
-  return false;
-}
 
-// A field of INFO (0 if absent).
-uint64_t InfoField(TestCluster& cluster, size_t i, const std::string& name) {
-  RespClient c = cluster.Client(i);
-  const std::string info = c.Command({"INFO", "all"})->str;
-  const size_t at = info.find("\n" + name + ":");
-  return at == std::string::npos ? 0 : std::stoull(info.substr(at + name.size() + 2));
-}
 
 // Waits until node i's failure detector sees `peers` peers up.
 void WaitPeersUp(TestCluster& cluster, size_t i, uint64_t peers) {
   const auto deadline = Clock::now() + 10s;
-  while (InfoField(cluster, i, "connected_peers") < peers && Clock::now() < deadline) {
+  while (cluster.InfoField(i, "connected_peers") < peers && Clock::now() < deadline) {
     std::this_thread::sleep_for(20ms);
   }
-  REQUIRE(InfoField(cluster, i, "connected_peers") == peers);
+  REQUIRE(cluster.InfoField(i, "connected_peers") == peers);
 }
 
 // Sends every request in one write, then reads every reply.
@@ -166,7 +137,7 @@ void CheckFailedJobsLeaveNothing(const std::string& flag, const std::string& err
   for (const auto& [key, ok] : acked) failures += ok ? 0 : 1;
   CHECK(failures > 0);             // the hook did fire...
   CHECK(failures < acked.size());  // ...and the node kept working
-  REQUIRE(Converged(*cluster));
+  REQUIRE(cluster->Converged(20s));
   for (size_t n = 0; n < 3; ++n) {
     RespClient c = cluster->Client(n);
     for (const auto& [key, ok] : acked) {
@@ -239,7 +210,7 @@ void WhileFullThenFree(TestCluster& cluster, const std::vector<std::string>& fil
   REQUIRE(wrote);
   for (int i = 0; i < 20; ++i) REQUIRE(dc1.Command({"SADD", "after:set", std::to_string(i)}).ok());
   INFO(cluster.Log(0));
-  REQUIRE(Converged(cluster, 30s));
+  REQUIRE(cluster.Converged(30s));
   for (size_t n = 0; n < 3; ++n) {
     RespClient c = cluster.Client(n);
     CHECK(c.Command({"GET", "peer:49"})->str == "p");
@@ -304,12 +275,12 @@ TEST_CASE("HLC: a node whose clock went back across a restart still stamps later
   auto cluster = std::make_unique<TestCluster>(1, 1, 1, 16);
   REQUIRE(cluster->Start(0).ok());
   REQUIRE(cluster->Client(0).Command({"SET", "k", "before"})->str == "OK");
-  const uint64_t before = InfoField(*cluster, 0, "hlc");
+  const uint64_t before = cluster->InfoField(0, "hlc");
   REQUIRE(before > 0);
   REQUIRE(cluster->Stop(0) == 0);
   REQUIRE(cluster->Start(0, {"--testing-clock-offset-ms", "-3600000"}).ok());
   REQUIRE(cluster->Client(0).Command({"SET", "j", "after"})->str == "OK");
-  CHECK(InfoField(*cluster, 0, "hlc") > before);  // was an hour behind
+  CHECK(cluster->InfoField(0, "hlc") > before);  // was an hour behind
 }
 
 TEST_CASE("HLC: a received delta moves the clock forward, within a bound", "[integration]") {
@@ -331,10 +302,10 @@ TEST_CASE("HLC: a received delta moves the clock forward, within a bound", "[int
     std::this_thread::sleep_for(10ms);
   }
   REQUIRE(dc1.Command({"EXISTS", "from:dc2", "from:dc3"})->integer == 2);
-  const uint64_t physical_ms = InfoField(*cluster, 0, "hlc") >> 16;
+  const uint64_t physical_ms = cluster->InfoField(0, "hlc") >> 16;
   CHECK(physical_ms >= wall_ms + 19'000);  // adopted dc2's
   CHECK(physical_ms < wall_ms + 70'000);   // not dc3's hour
-  CHECK(InfoField(*cluster, 0, "hlc_refused") >= 1);
+  CHECK(cluster->InfoField(0, "hlc_refused") >= 1);
 }
 
 }  // namespace
