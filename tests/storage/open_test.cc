@@ -10,6 +10,7 @@
 #include "common/prng.h"
 #include "crdt/scalar.h"
 #include "seed.h"
+#include "storage/schema.h"
 #include "storage_test_util.h"
 
 namespace geokv::storage {
@@ -107,7 +108,7 @@ TEST_CASE("Engine::Open: a newer format version is refused, untouched", "[unit]"
   TempDir dir;
   const Options options = test::TestOptions(dir.File("newer.db"));
   MakeDatabase(options, 10);
-  RawSql(options.path, "PRAGMA user_version = 2");
+  RawSql(options.path, "PRAGMA user_version = " + std::to_string(schema::kFormatVersion + 1));
   ExpectRefused(options, Status::Code::kUnsupported, "newer than this build");
 }
 

@@ -1,0 +1,19 @@
+#pragma once
+
+#include <cstdint>
+
+#include "crdt/state.h"
+
+namespace geokv::storage {
+// Told of every atom that enters or leaves a partition replica through a job
+// (writer/state thread), including the undo of a rolled-back job; not of atoms
+// already present at Open. PartitionReset(p) says p's atoms changed wholesale
+// (reloaded after a failed commit): rebuild anything derived from them.
+class AtomObserver {
+ public:
+  virtual ~AtomObserver() = default;
+  virtual void AtomAdded(uint32_t partition, const crdt::Path& path, const crdt::Atom& atom) = 0;
+  virtual void AtomRemoved(uint32_t partition, const crdt::Path& path, const crdt::Atom& atom) = 0;
+  virtual void PartitionReset(uint32_t partition) = 0;
+};
+}
