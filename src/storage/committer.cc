@@ -147,6 +147,10 @@ Status Committer::DeleteRedoThrough(uint64_t id) {
 Status Committer::WriteSlice(const CheckpointSlice& slice) {
   if (Status s = Run(kBegin); !s.ok()) return s;
   auto body = [&]() -> Status {
+    // Deletes first: on a full disk the pages they free hold the rest.
+    if (slice.redo_delete_through > 0) {
+      if (Status s = DeleteRedoThrough(slice.redo_delete_through); !s.ok()) return s;
+    }
     const int64_t part = slice.part;
     for (const CheckpointSlice::AtomRow& row : slice.rows) {
       sqlite::Query q(stmts_[row.present ? kAtomPut : kAtomErase].get());
@@ -194,9 +198,6 @@ Status Committer::WriteSlice(const CheckpointSlice& slice) {
       sqlite::Query q(stmts_[kSettingSet].get());
       q.Text(1, "meta_redo_through").Int(2, static_cast<int64_t>(*slice.meta_through));
       if (Status s = Step(q, "checkpoint the meta position"); !s.ok()) return s;
-    }
-    if (slice.redo_delete_through > 0) {
-      if (Status s = DeleteRedoThrough(slice.redo_delete_through); !s.ok()) return s;
     }
     return Status::Ok();
   };

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -170,6 +171,7 @@ class Engine::Writer {
   Status Start(sqlite::Connection db, const Options& options);
 
   Status Submit(Job job, Done done, Completion completion);
+  void Abandon() { abandon_ = true; }
   const EngineStats& stats() const { return stats_; }
   bool OnStateThread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
@@ -214,6 +216,7 @@ class Engine::Writer {
   std::unique_ptr<internal::Committer> committer_;
   int lock_fd_;
   EngineStats stats_;  // written by the state thread
+  std::atomic<bool> abandon_{false};
 
   // State thread only.
   std::vector<Ran> open_jobs_;  // in the open group
@@ -221,6 +224,9 @@ class Engine::Writer {
   std::deque<InFlight> in_flight_;
   size_t groups_in_flight_ = 0;
   bool slice_in_flight_ = false;
+  // A group failed to commit: a checkpoint round may free space (the redo rows
+  // it covers), so one starts soon (at most once a second).
+  bool checkpoint_soon_ = false;
   std::chrono::steady_clock::time_point last_round_ = std::chrono::steady_clock::now();
 
   std::mutex mu_;
@@ -279,6 +285,8 @@ Status Engine::Submit(Job job, Done done, Completion completion) {
 
 const EngineStats& Engine::stats() const { return writer_->stats(); }
 
+void Engine::AbandonForTesting() { writer_->Abandon(); }
+
 Status Engine::Run(Job job) {
   GEOKV_ASSERT(!writer_->OnStateThread());
   std::promise<Status> promise;
@@ -324,7 +332,7 @@ Engine::Writer::~Writer() {
   }
   if (committer_) {
     committer_->Stop();
-    FinalCheckpoint();
+    if (!abandon_) FinalCheckpoint();
   }
   store_.reset();
   committer_.reset();  // closes the connection (and checkpoints the WAL)
@@ -424,9 +432,14 @@ void Engine::Writer::MaybeCheckpoint() {
   if (slice_in_flight_ || !open_jobs_.empty()) return;  // slices are cut between groups
   const auto now = std::chrono::steady_clock::now();
   const uint64_t redo = store_->redo_bytes_since_round();
-  const bool start = redo >= checkpoint_redo_bytes_ || (redo > 0 && now - last_round_ >= checkpoint_interval_);
+  const bool start = redo >= checkpoint_redo_bytes_ ||
+                     (redo > 0 && now - last_round_ >= checkpoint_interval_) ||
+                     (checkpoint_soon_ && now - last_round_ >= std::chrono::seconds(1));
   if (!start && !store_->checkpointing()) return;
-  if (start && !store_->checkpointing()) last_round_ = now;
+  if (start && !store_->checkpointing()) {
+    last_round_ = now;
+    checkpoint_soon_ = false;
+  }
   auto slice = store_->NextSlice(start, checkpoint_slice_atoms_);
   if (!slice) return;
   InFlight f;
@@ -488,6 +501,7 @@ void Engine::Writer::FailFrom(Status error, size_t already_done) {
     }
   }
   committer_->Resume();
+  checkpoint_soon_ = true;
   slice_in_flight_ = false;
   groups_in_flight_ = 0;
   std::deque<InFlight> failed = std::move(in_flight_);

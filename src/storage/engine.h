@@ -189,6 +189,11 @@ class Engine {
   // state thread, i.e. from a job or a `done` (it would wait for itself).
   Status Run(Job job);
 
+  // TESTING ONLY: the destructor will stop without its final checkpoint,
+  // leaving the file as a crash right after the last commit would (redo rows
+  // for the next Open to replay).
+  void AbandonForTesting();
+
   // Q, as in Options. Thread-safe.
   uint32_t partitions() const { return partitions_; }
   // The database file, as in Options. Thread-safe.

@@ -262,6 +262,7 @@ int main(int argc, char** argv) {
   storage_options.synchronous =
       sync == "full" ? storage::Synchronous::kFull : storage::Synchronous::kNormal;
   storage_options.max_database_bytes = max_db_bytes;
+  storage_options.log = [](std::string_view line) { spdlog::info("{}", line); };
   auto engine = storage::Engine::Open(storage_options);
   if (!engine.ok()) return Fail(engine.status().message());
 
