@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "common/assert.h"
@@ -102,8 +103,8 @@ void Committer::Loop() {
     }
     if (poisoned_) {
       item.result = poison_;
-    } else if (item.slice) {
-      item.result = WriteSlice(*item.slice);
+    } else if (!item.slices.empty()) {
+      item.result = WriteSlices(item.slices);
     } else {
       item.result = WriteGroup(item);
       if (!item.result.ok()) {
@@ -144,70 +145,74 @@ Status Committer::DeleteRedoThrough(uint64_t id) {
   return Step(q, "delete redo rows");
 }
 
-Status Committer::WriteSlice(const CheckpointSlice& slice) {
+Status Committer::WriteSlices(const std::vector<std::shared_ptr<const CheckpointSlice>>& slices) {
   if (Status s = Run(kBegin); !s.ok()) return s;
-  auto body = [&]() -> Status {
-    // Deletes first: on a full disk the pages they free hold the rest.
-    if (slice.redo_delete_through > 0) {
-      if (Status s = DeleteRedoThrough(slice.redo_delete_through); !s.ok()) return s;
+  Status s;
+  // Deletes first: on a full disk the pages they free hold the rest.
+  uint64_t delete_through = 0;
+  for (const auto& slice : slices) delete_through = std::max(delete_through, slice->redo_delete_through);
+  if (delete_through > 0) s = DeleteRedoThrough(delete_through);
+  for (size_t i = 0; i < slices.size() && s.ok(); ++i) {
+    s = WriteSliceBody(*slices[i]);
+    if (s.ok() && abort_in_slice_ > 0 && ++slices_ == abort_in_slice_) {
+      std::abort();  // testing: a crash inside the checkpoint transaction
     }
-    const int64_t part = slice.part;
-    for (const CheckpointSlice::AtomRow& row : slice.rows) {
-      sqlite::Query q(stmts_[row.present ? kAtomPut : kAtomErase].get());
-      q.Int(1, part).Blob(2, row.path.key).Int(3, static_cast<int64_t>(row.path.slot));
-      q.Blob(4, row.path.field).U64(5, row.atom.dot.origin).U64(6, row.atom.dot.counter);
-      if (row.present) {
-        q.U64(7, row.atom.first).U64(8, row.atom.hlc.value).Int(9, row.atom.amount);
-        q.Blob(10, row.atom.bytes);
-      }
-      if (Status s = Step(q, "checkpoint an atom"); !s.ok()) return s;
-    }
-    if (slice.final) {
-      {
-        sqlite::Query q(stmts_[kPartitionWrite].get());
-        q.Int(1, part).Blob(2, slice.context).Int(3, static_cast<int64_t>(slice.log_bytes));
-        q.Int(4, static_cast<int64_t>(slice.key_count));
-        q.Int(5, static_cast<int64_t>(slice.redo_through));
-        if (Status s = Step(q, "checkpoint a partition row"); !s.ok()) return s;
-      }
-      for (const auto& [origin, seq] : slice.applied) {
-        sqlite::Query q(stmts_[kAppliedSet].get());
-        q.Int(1, part).U64(2, origin).U64(3, seq);
-        if (Status s = Step(q, "checkpoint an applied seq"); !s.ok()) return s;
-      }
-      for (const CheckpointSlice::LogRow& row : slice.log_rows) {
-        sqlite::Query q(stmts_[kLogInsert].get());
-        q.Int(1, part).U64(2, row.origin).U64(3, row.first).U64(4, row.last).Blob(5, row.delta);
-        if (Status s = Step(q, "checkpoint a log entry"); !s.ok()) return s;
-      }
-      for (const auto& [origin, through] : slice.floors) {
-        sqlite::Query drop(stmts_[kLogDropThrough].get());
-        drop.Int(1, part).U64(2, origin).U64(3, through);
-        if (Status s = Step(drop, "checkpoint log drops"); !s.ok()) return s;
-        sqlite::Query q(stmts_[kFloorSet].get());
-        q.Int(1, part).U64(2, origin).U64(3, through);
-        if (Status s = Step(q, "checkpoint a log floor"); !s.ok()) return s;
-      }
-    }
-    for (const auto& [name, value] : slice.meta) {
-      sqlite::Query q(stmts_[kMetaSet].get());
-      q.Blob(1, name).Blob(2, value);
-      if (Status s = Step(q, "checkpoint meta"); !s.ok()) return s;
-    }
-    if (slice.meta_through) {
-      sqlite::Query q(stmts_[kSettingSet].get());
-      q.Text(1, "meta_redo_through").Int(2, static_cast<int64_t>(*slice.meta_through));
-      if (Status s = Step(q, "checkpoint the meta position"); !s.ok()) return s;
-    }
-    return Status::Ok();
-  };
-  Status s = body();
-  if (s.ok() && abort_in_slice_ > 0 && ++slices_ == abort_in_slice_) {
-    std::abort();  // testing: a crash inside the checkpoint transaction
   }
   if (s.ok()) s = Run(kCommit);
   if (!s.ok() && sqlite3_get_autocommit(db_.get()) == 0) (void)Run(kRollback);
   return s;
+}
+
+Status Committer::WriteSliceBody(const CheckpointSlice& slice) {
+  const int64_t part = slice.part;
+  for (const CheckpointSlice::AtomRow& row : slice.rows) {
+    sqlite::Query q(stmts_[row.present ? kAtomPut : kAtomErase].get());
+    q.Int(1, part).Blob(2, row.path.key).Int(3, static_cast<int64_t>(row.path.slot));
+    q.Blob(4, row.path.field).U64(5, row.atom.dot.origin).U64(6, row.atom.dot.counter);
+    if (row.present) {
+      q.U64(7, row.atom.first).U64(8, row.atom.hlc.value).Int(9, row.atom.amount);
+      q.Blob(10, row.atom.bytes);
+    }
+    if (Status s = Step(q, "checkpoint an atom"); !s.ok()) return s;
+  }
+  if (slice.final) {
+    {
+      sqlite::Query q(stmts_[kPartitionWrite].get());
+      q.Int(1, part).Blob(2, slice.context).Int(3, static_cast<int64_t>(slice.log_bytes));
+      q.Int(4, static_cast<int64_t>(slice.key_count));
+      q.Int(5, static_cast<int64_t>(slice.redo_through));
+      if (Status s = Step(q, "checkpoint a partition row"); !s.ok()) return s;
+    }
+    for (const auto& [origin, seq] : slice.applied) {
+      sqlite::Query q(stmts_[kAppliedSet].get());
+      q.Int(1, part).U64(2, origin).U64(3, seq);
+      if (Status s = Step(q, "checkpoint an applied seq"); !s.ok()) return s;
+    }
+    for (const auto& [origin, through] : slice.floors) {
+      sqlite::Query drop(stmts_[kLogDropThrough].get());
+      drop.Int(1, part).U64(2, origin).U64(3, through);
+      if (Status s = Step(drop, "checkpoint log drops"); !s.ok()) return s;
+      sqlite::Query q(stmts_[kFloorSet].get());
+      q.Int(1, part).U64(2, origin).U64(3, through);
+      if (Status s = Step(q, "checkpoint a log floor"); !s.ok()) return s;
+    }
+    for (const CheckpointSlice::LogRow& row : slice.log_rows) {
+      sqlite::Query q(stmts_[kLogInsert].get());
+      q.Int(1, part).U64(2, row.origin).U64(3, row.first).U64(4, row.last).Blob(5, row.delta);
+      if (Status s = Step(q, "checkpoint a log entry"); !s.ok()) return s;
+    }
+  }
+  for (const auto& [name, value] : slice.meta) {
+    sqlite::Query q(stmts_[kMetaSet].get());
+    q.Blob(1, name).Blob(2, value);
+    if (Status s = Step(q, "checkpoint meta"); !s.ok()) return s;
+  }
+  if (slice.meta_through) {
+    sqlite::Query q(stmts_[kSettingSet].get());
+    q.Text(1, "meta_redo_through").Int(2, static_cast<int64_t>(*slice.meta_through));
+    if (Status s = Step(q, "checkpoint the meta position"); !s.ok()) return s;
+  }
+  return Status::Ok();
 }
 
 }  // namespace geokv::storage::internal

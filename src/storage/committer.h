@@ -1,7 +1,9 @@
 // Committer: the engine's commit thread and its read-write SQLite connection.
 //
 // The state thread hands it, in order, sealed groups (one redo row each) and
-// checkpoint slices (one transaction each); it writes them one after another
+// checkpoint slices (one transaction per item: one slice, or after a failed
+// commit a whole round at once — its redo deletes first free the space its
+// writes need on a full disk); it writes them one after another
 // and hands back each item's Status, in the same order. A group that fails to
 // commit (disk full, I/O error) poisons the queue: every item after it fails
 // without being written, until the state thread — having undone them all in
@@ -32,8 +34,8 @@ class Committer {
     // A group: its redo row (id 0 or an empty blob: nothing to write).
     uint64_t id = 0;
     std::string redo;
-    // Or a checkpoint slice.
-    std::shared_ptr<const CheckpointSlice> slice;
+    // Or checkpoint slices, in one transaction.
+    std::vector<std::shared_ptr<const CheckpointSlice>> slices;
     Status result;
   };
 
@@ -55,7 +57,7 @@ class Committer {
   // Stops the thread after the queue; later calls below run on the caller's.
   void Stop();
   // REQUIRES: Stop was called.
-  Status WriteSlice(const CheckpointSlice& slice);
+  Status WriteSlices(const std::vector<std::shared_ptr<const CheckpointSlice>>& slices);
   Status DeleteRedoThrough(uint64_t id);
 
  private:
@@ -69,6 +71,7 @@ class Committer {
   Status WriteGroup(const Item& item);
   Status Run(Stmt s);
   Status Step(sqlite::Query& q, const char* what);
+  Status WriteSliceBody(const CheckpointSlice& slice);
 
   sqlite::Connection db_;
   std::vector<sqlite::Statement> stmts_;

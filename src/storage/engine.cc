@@ -23,6 +23,7 @@
 #include <cstring>
 #include <deque>
 #include <future>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -190,7 +191,7 @@ class Engine::Writer {
   struct InFlight {
     internal::Group group;
     std::vector<Ran> jobs;
-    std::shared_ptr<internal::CheckpointSlice> slice;
+    std::vector<std::shared_ptr<const internal::CheckpointSlice>> slices;
     std::chrono::steady_clock::time_point started;
   };
   static constexpr size_t kGroupsInFlightMax = 2;
@@ -203,6 +204,9 @@ class Engine::Writer {
   // Hands the open group to the committer when it is idle (or the group full).
   void MaybeSeal();
   void MaybeCheckpoint();
+  // The slices of a whole round, to be written in one transaction (after a
+  // failed commit; at shutdown).
+  std::vector<std::shared_ptr<const internal::CheckpointSlice>> WholeRound();
   // The destructor's checkpoint of everything (threads stopped).
   void FinalCheckpoint();
 
@@ -339,17 +343,27 @@ Engine::Writer::~Writer() {
   ::close(lock_fd_);   // releases the lock, after the database is closed
 }
 
+std::vector<std::shared_ptr<const internal::CheckpointSlice>> Engine::Writer::WholeRound() {
+  std::vector<std::shared_ptr<const internal::CheckpointSlice>> slices;
+  bool start = true;
+  while (auto slice = store_->NextSlice(start, std::numeric_limits<size_t>::max())) {
+    start = false;
+    slices.push_back(std::make_shared<internal::CheckpointSlice>(std::move(*slice)));
+  }
+  return slices;
+}
+
 void Engine::Writer::FinalCheckpoint() {
   // Rounds until no partition has changes after its checkpoint; a failure
   // (disk full) leaves the rest to the redo rows, as after a crash.
   for (int round = 0; round < 3; ++round) {
-    bool start = true;
-    while (auto slice = store_->NextSlice(start, size_t{1} << 20)) {
-      start = false;
-      const Status s = committer_->WriteSlice(*slice);
+    auto slices = WholeRound();
+    if (slices.empty()) break;
+    const Status s = committer_->WriteSlices(slices);
+    for (const auto& slice : slices) {
       store_->SliceDone(*slice, s);
-      if (!s.ok()) return;
     }
+    if (!s.ok()) return;
   }
   (void)committer_->DeleteRedoThrough(store_->next_group_id() - 1);
 }
@@ -432,21 +446,22 @@ void Engine::Writer::MaybeCheckpoint() {
   if (slice_in_flight_ || !open_jobs_.empty()) return;  // slices are cut between groups
   const auto now = std::chrono::steady_clock::now();
   const uint64_t redo = store_->redo_bytes_since_round();
-  const bool start = redo >= checkpoint_redo_bytes_ ||
-                     (redo > 0 && now - last_round_ >= checkpoint_interval_) ||
-                     (checkpoint_soon_ && now - last_round_ >= std::chrono::seconds(1));
+  const bool soon = checkpoint_soon_ && now - last_round_ >= std::chrono::seconds(1);
+  const bool start = soon || redo >= checkpoint_redo_bytes_ ||
+                     (redo > 0 && now - last_round_ >= checkpoint_interval_);
   if (!start && !store_->checkpointing()) return;
-  if (start && !store_->checkpointing()) {
-    last_round_ = now;
-    checkpoint_soon_ = false;
-  }
-  auto slice = store_->NextSlice(start, checkpoint_slice_atoms_);
-  if (!slice) return;
+  if (start && !store_->checkpointing()) last_round_ = now;
   InFlight f;
-  f.slice = std::make_shared<internal::CheckpointSlice>(std::move(*slice));
+  if (soon) {
+    checkpoint_soon_ = false;
+    f.slices = WholeRound();
+  } else if (auto slice = store_->NextSlice(start, checkpoint_slice_atoms_)) {
+    f.slices.push_back(std::make_shared<internal::CheckpointSlice>(std::move(*slice)));
+  }
+  if (f.slices.empty()) return;
   f.started = now;
   internal::Committer::Item item;
-  item.slice = f.slice;
+  item.slices = f.slices;
   slice_in_flight_ = true;
   in_flight_.push_back(std::move(f));
   committer_->Push(std::move(item));
@@ -459,9 +474,11 @@ void Engine::Writer::HandleDone() {
     InFlight f = std::move(in_flight_.front());
     in_flight_.pop_front();
     const Status& status = done[i].result;
-    if (f.slice) {
+    if (!f.slices.empty()) {
       slice_in_flight_ = false;
-      store_->SliceDone(*f.slice, status);
+      for (const auto& slice : f.slices) {
+        store_->SliceDone(*slice, status);
+      }
       continue;
     }
     --groups_in_flight_;
@@ -494,8 +511,10 @@ void Engine::Writer::FailFrom(Status error, size_t already_done) {
   internal::Group open = store_->SealGroup();
   store_->Revert(open);
   for (auto it = in_flight_.rbegin(); it != in_flight_.rend(); ++it) {
-    if (it->slice) {
-      store_->SliceDone(*it->slice, error);
+    if (!it->slices.empty()) {
+      for (const auto& slice : it->slices) {
+        store_->SliceDone(*slice, error);
+      }
     } else {
       store_->Revert(it->group);
     }

@@ -35,23 +35,37 @@ void PartitionState::Scan(const Scope& scope, const crdt::AtomVisitor& visit) co
     case Scope::Kind::kPartition:
       VisitRun(tree, tree.begin(), [](const AtomRec&) { return true; }, visit);
       return;
-    case Scope::Kind::kKey:
-      // Seek to each requested slot: a scope that names other slots than a big
-      // collection's must not walk the collection.
-      for (int s = 0; s < crdt::kSlotCount; ++s) {
-        const Slot slot = static_cast<Slot>(s);
-        if ((scope.slots & crdt::Bit(slot)) == 0) continue;
-        const AtomKey from{scope.key, slot, "", crdt::Dot{}};
-        const bool more = VisitRun(
-            tree, tree.LowerBound(from),
-            [&](const AtomRec& rec) {
-              const AtomKey k = rec.Key();
-              return k.key == scope.key && k.slot == slot;
-            },
-            visit);
-        if (!more) return;
+    case Scope::Kind::kKey: {
+      // Walk the key's atoms from its first requested slot; an atom of a slot
+      // not asked for seeks to the next one asked for, so that a scope that
+      // names other slots than a big collection's never walks the collection.
+      auto next_slot = [&](int from) {
+        for (int s = from; s < crdt::kSlotCount; ++s) {
+          if ((scope.slots & crdt::Bit(static_cast<Slot>(s))) != 0) return s;
+        }
+        return crdt::kSlotCount;
+      };
+      int slot = next_slot(0);
+      if (slot == crdt::kSlotCount) return;
+      auto it = tree.LowerBound(AtomKey{scope.key, static_cast<Slot>(slot), "", crdt::Dot{}});
+      Path path;
+      Atom atom;
+      while (it != tree.end()) {
+        const AtomKey k = it->Key();
+        if (k.key != scope.key) return;
+        const int at = static_cast<int>(k.slot);
+        if ((scope.slots & crdt::Bit(k.slot)) == 0) {
+          slot = next_slot(at + 1);
+          if (slot == crdt::kSlotCount) return;
+          it = tree.LowerBound(AtomKey{scope.key, static_cast<Slot>(slot), "", crdt::Dot{}});
+          continue;
+        }
+        it->Read(&path, &atom);
+        if (!visit(path, atom)) return;
+        ++it;
       }
       return;
+    }
     case Scope::Kind::kField:
       for (int s = 0; s < crdt::kSlotCount; ++s) {
         const Slot slot = static_cast<Slot>(s);

@@ -713,13 +713,15 @@ Result<std::vector<LogEntry>> Store::ReadLog(uint32_t p, crdt::ReplicaId origin,
 
 // --- Checkpoints
 
-uint64_t Store::RedoNeededAfter() const {
-  // Rows <= the result hold nothing that the tables lack.
+uint64_t Store::CoveredThrough(std::optional<uint64_t> meta_through) const {
   uint64_t through = next_group_ - 1;
-  for (const Partition& part : parts_) {
-    if (part.last_redo > part.redo_through) through = std::min(through, part.redo_through);
+  for (uint32_t p = 0; p < partitions(); ++p) {
+    auto cut = cut_.find(p);
+    const uint64_t r = cut != cut_.end() ? cut->second.through : parts_[p].redo_through;
+    if (parts_[p].last_redo > r) through = std::min(through, r);
   }
-  if (meta_last_redo_ > meta_through_) through = std::min(through, meta_through_);
+  const uint64_t m = meta_through.value_or(meta_through_);
+  if (meta_last_redo_ > m) through = std::min(through, m);
   return through;
 }
 
@@ -752,13 +754,7 @@ std::optional<CheckpointSlice> Store::NextSlice(bool start, size_t slice_atoms_m
       }
       meta_dirty_.clear();
       slice.meta_through = sealed;
-      slice.redo_delete_through = std::min(sealed, [&] {
-        uint64_t t = sealed;
-        for (const Partition& part : parts_) {
-          if (part.last_redo > part.redo_through) t = std::min(t, part.redo_through);
-        }
-        return t;
-      }());
+      slice.redo_delete_through = CoveredThrough(sealed);
       return slice;
     }
     const uint32_t p = round.next_part++;
@@ -789,6 +785,9 @@ std::optional<CheckpointSlice> Store::NextSlice(bool start, size_t slice_atoms_m
   }
   round.done = end;
   if (round.done == round.dirty.size()) {
+    cut_[p] = Cut{std::move(round.dirty), round.through};
+    round.dirty.clear();
+    round.part.reset();
     slice.final = true;
     slice.context = crdt::EncodeDotContext(part.context);
     slice.key_count = part.atoms.key_count();
@@ -802,23 +801,22 @@ std::optional<CheckpointSlice> Store::NextSlice(bool start, size_t slice_atoms_m
       }
       if (!log.tail.empty()) slice.moved_through[origin] = log.tail.back().last;
     }
-    // Rows nothing needs once this partition's R_p is round.through.
-    uint64_t t = sealed;
-    for (uint32_t i = 0; i < partitions(); ++i) {
-      const uint64_t r = i == p ? round.through : parts_[i].redo_through;
-      if (parts_[i].last_redo > r) t = std::min(t, r);
-    }
-    if (meta_last_redo_ > meta_through_) t = std::min(t, meta_through_);
-    slice.redo_delete_through = t;
+    slice.redo_delete_through = CoveredThrough(std::nullopt);
   }
   return slice;
 }
 
-void Store::SliceDone(CheckpointSlice& slice, const Status& status) {
+void Store::SliceDone(const CheckpointSlice& slice, const Status& status) {
   if (!status.ok()) {
     // Write it all again in a later round.
-    if (round_ && round_->part && *round_->part == slice.part) {
-      Partition& part = parts_[slice.part];
+    for (auto& [p, cut] : cut_) {
+      Partition& part = parts_[p];
+      part.dirty.insert(part.dirty.end(), std::make_move_iterator(cut.positions.begin()),
+                        std::make_move_iterator(cut.positions.end()));
+    }
+    cut_.clear();
+    if (round_ && round_->part) {
+      Partition& part = parts_[*round_->part];
       part.dirty.insert(part.dirty.end(), std::make_move_iterator(round_->dirty.begin()),
                         std::make_move_iterator(round_->dirty.end()));
     }
@@ -828,15 +826,12 @@ void Store::SliceDone(CheckpointSlice& slice, const Status& status) {
   }
   if (slice.meta_through) meta_through_ = *slice.meta_through;
   if (slice.part == kNoPartition || !slice.final) return;
+  cut_.erase(slice.part);
   Partition& part = parts_[slice.part];
   part.redo_through = slice.redo_through;
   for (const auto& [origin, through] : slice.moved_through) {
     OriginLog& log = part.logs[origin];
     while (!log.tail.empty() && log.tail.front().last <= through) log.tail.pop_front();
-  }
-  if (round_ && round_->part && *round_->part == slice.part) {
-    round_->part.reset();
-    round_->dirty.clear();
   }
 }
 

@@ -186,9 +186,10 @@ class Store {
   std::optional<CheckpointSlice> NextSlice(bool start, size_t slice_atoms_max);
   // Whether a round is under way.
   bool checkpointing() const { return round_.has_value(); }
-  // After the slice's transaction: on success its log entries leave the tail;
-  // on failure its positions are dirty again and the partition starts over.
-  void SliceDone(CheckpointSlice& slice, const Status& status);
+  // After the slice's transaction (in cut order): on success its log entries
+  // leave the tail; on failure every position cut and not yet done is dirty
+  // again and the round ends (the next starts over).
+  void SliceDone(const CheckpointSlice& slice, const Status& status);
   // Redo bytes written since the round before began (a checkpoint trigger).
   uint64_t redo_bytes_since_round() const { return redo_bytes_since_round_; }
 
@@ -196,9 +197,11 @@ class Store {
   Store(sqlite::Connection reader, const Options& options);
   Status LoadTables();
   Status Replay();
-  // The lowest redo row still needed by some partition or by meta (rows
-  // <= the result may go).
-  uint64_t RedoNeededAfter() const;
+  // The redo rows nothing needs once the slices cut so far commit (rows <=
+  // the result may go): each partition with changes after its R_p (the R_p
+  // its cut final slice records, if any) needs the rows after it, and so
+  // does meta after R_meta (or `meta_through`, being cut).
+  uint64_t CoveredThrough(std::optional<uint64_t> meta_through) const;
   void Revert(Undo& u);
   void Release(Undo& u);
   void PushUndo(Undo u);
@@ -243,6 +246,13 @@ class Store {
     uint64_t through = 0;  // R_p it will record
   };
   std::optional<Round> round_;
+  // Positions of partitions whose final slice is cut and not yet done: dirty
+  // again if it fails.
+  struct Cut {
+    std::vector<crdt::AtomPosition> positions;
+    uint64_t through = 0;
+  };
+  std::map<uint32_t, Cut> cut_;
 };
 
 }  // namespace geokv::storage::internal

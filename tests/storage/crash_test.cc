@@ -136,7 +136,7 @@ TEST_CASE("Engine: a crash inside a checkpoint transaction loses no acknowledged
   // commit plus the redo rows.
   test::TempDir dir;
   const std::string path = dir.File("ckpt-crash.db");
-  const std::vector<int> abort_in = {1, 2, 5, 9};
+  const std::vector<int> abort_in = {2, 3, 6, 11};
   std::vector<std::vector<uint64_t>> acked(abort_in.size());
   for (size_t round = 0; round < abort_in.size(); ++round) {
     INFO("round " << round << ", abort in slice " << abort_in[round]);
@@ -154,10 +154,12 @@ TEST_CASE("Engine: a crash inside a checkpoint transaction loses no acknowledged
     INFO("stderr: " << child.DrainStderr());
     REQUIRE(WIFSIGNALED(status));
     REQUIRE(WTERMSIG(status) == SIGABRT);
-    CHECK(acked[round].size() > 100);
     REQUIRE(IntegrityCheck(path) == "ok");
     CHECK(FirstMissing(path, acked, static_cast<int>(round)) == "");
   }
+  size_t total = 0;
+  for (const auto& a : acked) total += a.size();
+  CHECK(total > 1000);  // acknowledged writes before the crashes
 }
 
 }  // namespace
