@@ -54,6 +54,11 @@ class AtomRec {
   void ReadAtom(crdt::Atom* atom) const;
   // The block's size as allocated (for memory accounting).
   size_t AllocatedBytes() const;
+  // Checkpoint bookkeeping, not part of the atom: set when the atom entered
+  // the tree since the last checkpoint took the partition's changes (a new
+  // block is dirty), cleared when one takes it.
+  bool dirty() const { return dirty_; }
+  void set_dirty(bool dirty) const { dirty_ = dirty; }
 
   Hook hook;
 
@@ -67,6 +72,7 @@ class AtomRec {
   uint32_t bytes_len_ = 0;
   uint8_t slot_ = 0;
   uint8_t varint_len_ = 0;  // the payload numbers after the dot
+  mutable bool dirty_ = true;
   // then: key, field, origin (8), counter (8), varints, bytes
 };
 

@@ -158,7 +158,9 @@ Status Store::LoadTables() {
         atom.hlc.value = row.ColU64(7);
         atom.amount = row.ColInt(8);
         atom.bytes.assign(row.ColBlob(9));
-        AtomRec::Free(parts_[*p].atoms.Append(AtomRec::Make(path, atom)));
+        AtomRec* rec = AtomRec::Make(path, atom);
+        rec->set_dirty(false);  // what the table holds
+        AtomRec::Free(parts_[*p].atoms.Append(rec));
         current = *p;
         if (log_ && (parts_[*p].atoms.atom_count() & 0xffff) == 0 &&
             Clock::now() - last_log >= std::chrono::seconds(1)) {
@@ -402,6 +404,17 @@ void Store::Revert(Undo& u) {
 
 void Store::PushUndo(Undo u) { group_undo_.push_back(std::move(u)); }
 
+void Store::Redirty(uint32_t p, std::vector<crdt::AtomPosition> positions) {
+  Partition& part = parts_[p];
+  for (crdt::AtomPosition& pos : positions) {
+    if (const AtomRec* rec = part.atoms.Find(AtomKey::Of(pos.path, pos.dot))) {
+      rec->set_dirty(true);
+    } else {
+      part.erased.push_back(std::move(pos));
+    }
+  }
+}
+
 void Store::NoteChange(uint32_t p) {
   if (group_parts_.empty() || group_parts_.back() != p) {
     if (std::find(group_parts_.begin(), group_parts_.end(), p) == group_parts_.end()) {
@@ -416,7 +429,6 @@ void Store::Put(uint32_t p, const crdt::Path& path, const crdt::Atom& atom) {
   Partition& part = parts_[p];
   AtomRec* rec = AtomRec::Make(path, atom);
   AtomRec* old = part.atoms.Insert(rec);
-  part.dirty.push_back(crdt::AtomPosition{path, atom.dot});
   if (replaying_) {
     AtomRec::Free(old);
     return;
@@ -445,7 +457,7 @@ void Store::Erase(uint32_t p, const crdt::Path& path, const crdt::Dot& dot) {
   Partition& part = parts_[p];
   AtomRec* old = part.atoms.Remove(AtomKey::Of(path, dot));
   if (old == nullptr) return;
-  part.dirty.push_back(crdt::AtomPosition{path, dot});
+  part.erased.push_back(crdt::AtomPosition{path, dot});
   if (replaying_) {
     AtomRec::Free(old);
     return;
@@ -740,7 +752,7 @@ std::optional<CheckpointSlice> Store::NextSlice(bool start, size_t slice_atoms_m
       Partition& part = parts_[round.next_part];
       if (part.last_redo > part.redo_through) break;
       // Changes only by jobs that were undone: the tables have it all.
-      part.dirty.clear();
+      part.erased.clear();
       ++round.next_part;
     }
     if (round.next_part == partitions()) {
@@ -759,9 +771,23 @@ std::optional<CheckpointSlice> Store::NextSlice(bool start, size_t slice_atoms_m
     }
     const uint32_t p = round.next_part++;
     round.part = p;
-    round.dirty = std::move(parts_[p].dirty);
-    parts_[p].dirty.clear();
-    std::sort(round.dirty.begin(), round.dirty.end());
+    // The changes: the dirty blocks (one walk of the tree, in order; their
+    // marks cleared) and the erased positions.
+    round.dirty = std::move(parts_[p].erased);
+    parts_[p].erased.clear();
+    const size_t erased = round.dirty.size();
+    crdt::Path path;
+    crdt::Atom atom;
+    for (const AtomRec& rec : parts_[p].atoms) {
+      if (!rec.dirty()) continue;
+      rec.set_dirty(false);
+      const AtomKey k = rec.Key();
+      round.dirty.push_back(crdt::AtomPosition{
+          crdt::Path{std::string(k.key), k.slot, std::string(k.field)}, k.dot});
+    }
+    std::sort(round.dirty.begin(), round.dirty.begin() + static_cast<ptrdiff_t>(erased));
+    std::inplace_merge(round.dirty.begin(), round.dirty.begin() + static_cast<ptrdiff_t>(erased),
+                       round.dirty.end());
     round.dirty.erase(std::unique(round.dirty.begin(), round.dirty.end()), round.dirty.end());
     round.done = 0;
     round.through = sealed;
@@ -809,17 +835,9 @@ std::optional<CheckpointSlice> Store::NextSlice(bool start, size_t slice_atoms_m
 void Store::SliceDone(const CheckpointSlice& slice, const Status& status) {
   if (!status.ok()) {
     // Write it all again in a later round.
-    for (auto& [p, cut] : cut_) {
-      Partition& part = parts_[p];
-      part.dirty.insert(part.dirty.end(), std::make_move_iterator(cut.positions.begin()),
-                        std::make_move_iterator(cut.positions.end()));
-    }
+    for (auto& [p, cut] : cut_) Redirty(p, std::move(cut.positions));
     cut_.clear();
-    if (round_ && round_->part) {
-      Partition& part = parts_[*round_->part];
-      part.dirty.insert(part.dirty.end(), std::make_move_iterator(round_->dirty.begin()),
-                        std::make_move_iterator(round_->dirty.end()));
-    }
+    if (round_ && round_->part) Redirty(*round_->part, std::move(round_->dirty));
     for (auto& [name, value] : slice.meta) meta_dirty_.insert(name);
     round_.reset();
     return;

@@ -11,7 +11,8 @@
 //   - records an undo entry with the before-image: a job that fails is undone
 //     newest-first, and a group keeps its jobs' undo entries until its commit,
 //     so that a failed commit (and every group after it) can be undone too;
-//   - notes the atom position as dirty, for the next checkpoint;
+//   - notes the change for the next checkpoint: a block put is marked dirty
+//     (AtomRec::dirty), an erased position is listed (Partition::erased);
 //   - tells the AtomObserver of atoms that enter or leave.
 // Replay at Open calls the same functions in replay mode: no redo, no undo, no
 // observer, the dirty positions still noted.
@@ -82,8 +83,9 @@ struct Partition {
   // The whole log's size as Options::log_max_bytes_per_partition counts it
   // (table entries not dropped, plus the tail).
   uint64_t log_bytes = 0;
-  // Positions changed since the last checkpoint took its dirty set.
-  std::vector<crdt::AtomPosition> dirty;
+  // Positions erased since the last checkpoint took the changes (with the
+  // dirty blocks of the tree: what it writes).
+  std::vector<crdt::AtomPosition> erased;
   uint64_t redo_through = 0;  // R_p, as committed
   uint64_t last_redo = 0;     // the last group whose redo changed p (0: none since Open)
   std::unique_ptr<PartitionState> state;
@@ -205,6 +207,8 @@ class Store {
   void Revert(Undo& u);
   void Release(Undo& u);
   void PushUndo(Undo u);
+  // Marks `positions` as changed again (a checkpoint that took them failed).
+  void Redirty(uint32_t p, std::vector<crdt::AtomPosition> positions);
   void NoteChange(uint32_t p);
   // Table queries on the reader; record failures as the job's error.
   uint64_t TableLogLast(uint32_t p, crdt::ReplicaId origin);
