@@ -116,13 +116,24 @@ Status ClusterControl::Launch() {
     logs_.push_back(dir_ + "/" + nodes[i].id + ".log");
     std::ofstream(topologies_.back()) << DerivedTopology(i, ports);
   }
+  // Every node first, then wait: a node opens its client port only once its
+  // peers reported (or after 3 x --down-after-ms), so one by one would wait
+  // that long for each.
   for (size_t i = 0; i < n; ++i) {
-    if (Status s = Start(i); !s.ok()) return s;
+    if (Status s = SpawnNode(i); !s.ok()) return s;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (Status s = WaitServing(i); !s.ok()) return s;
   }
   return Status::Ok();
 }
 
 Status ClusterControl::Start(size_t i) {
+  if (Status s = SpawnNode(i); !s.ok()) return s;
+  return WaitServing(i);
+}
+
+Status ClusterControl::SpawnNode(size_t i) {
   const auto& node = topology_.nodes()[i];
   std::vector<std::string> argv = {server_, "--topology", topologies_[i],      "--node",
                                    node.id, "--data",     dir_ + "/" + node.id};
@@ -132,9 +143,15 @@ Status ClusterControl::Start(size_t i) {
   if (!pid.ok()) return pid.status();
   pids_[i] = *pid;
   paused_[i] = false;
-  if (Status s = replica::WaitUntilServing(node.client.host, node.client.port, *pid, 15'000);
+  return Status::Ok();
+}
+
+Status ClusterControl::WaitServing(size_t i) {
+  const auto& node = topology_.nodes()[i];
+  const pid_t pid = pids_[i];
+  if (Status s = replica::WaitUntilServing(node.client.host, node.client.port, pid, 15'000);
       !s.ok()) {
-    if (::waitpid(*pid, nullptr, WNOHANG) == 0) Kill(i);
+    if (::waitpid(pid, nullptr, WNOHANG) == 0) Kill(i);
     pids_[i] = 0;
     return Status::Io("node " + node.id + " did not come up (" + s.message() + "); see " +
                       logs_[i]);

@@ -58,6 +58,8 @@ class ClusterControl {
 
  private:
   std::string DerivedTopology(size_t node, const std::vector<std::vector<uint16_t>>& ports) const;
+  Status SpawnNode(size_t node);    // starts the process
+  Status WaitServing(size_t node);  // until it answers PING (else kills it)
 
   const placement::Topology& topology_;
   std::string server_, dir_;

@@ -16,6 +16,13 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
+namespace {
+// Two datacenters in either order, as one key.
+std::pair<std::string, std::string> OrderedPair(const std::string& a, const std::string& b) {
+  return a < b ? std::make_pair(a, b) : std::make_pair(b, a);
+}
+}  // namespace
+
 class WanProxy::Impl {
  public:
   Impl(WanProxy& owner, size_t max_buffered) : owner_(owner), max_buffered_(max_buffered) {}
@@ -52,6 +59,9 @@ class WanProxy::Impl {
 
     bool Between(const std::string& dc) const {
       return (link_.from_dc == dc) != (link_.to_dc == dc);
+    }
+    bool Joins(const std::pair<std::string, std::string>& dcs) const {
+      return OrderedPair(link_.from_dc, link_.to_dc) == dcs;
     }
 
    private:
@@ -133,7 +143,9 @@ class WanProxy::Impl {
 
   bool IsCut(const WanLink& link) {
     std::lock_guard lock(mu_);
-    return link.from_dc != link.to_dc && (cut_.contains(link.from_dc) || cut_.contains(link.to_dc));
+    return link.from_dc != link.to_dc &&
+           (cut_.contains(link.from_dc) || cut_.contains(link.to_dc) ||
+            cut_links_.contains(OrderedPair(link.from_dc, link.to_dc)));
   }
 
   void Accept(size_t i) {
@@ -162,6 +174,11 @@ class WanProxy::Impl {
       if (auto p = w.lock(); p && p->Between(dc)) p->Close();
     }
   }
+  void CloseJoining(const std::pair<std::string, std::string>& dcs) {
+    for (auto& w : pipes_) {
+      if (auto p = w.lock(); p && p->Joins(dcs)) p->Close();
+    }
+  }
 
   WanProxy& owner_;
   size_t max_buffered_;
@@ -172,6 +189,7 @@ class WanProxy::Impl {
   std::mutex mu_;
   std::map<std::pair<std::string, std::string>, uint32_t> latency_;  // guarded by mu_
   std::set<std::string> cut_;                                        // guarded by mu_
+  std::set<std::pair<std::string, std::string>> cut_links_;          // guarded by mu_
   std::thread thread_;
 };
 
@@ -235,9 +253,24 @@ void WanProxy::Heal(const std::string& dc) {
   impl_->cut_.erase(dc);
 }
 
+void WanProxy::CutBetween(const std::string& a, const std::string& b) {
+  const auto dcs = OrderedPair(a, b);
+  {
+    std::lock_guard lock(impl_->mu_);
+    impl_->cut_links_.insert(dcs);
+  }
+  asio::post(impl_->io_, [this, dcs] { impl_->CloseJoining(dcs); });
+}
+
+void WanProxy::HealBetween(const std::string& a, const std::string& b) {
+  std::lock_guard lock(impl_->mu_);
+  impl_->cut_links_.erase(OrderedPair(a, b));
+}
+
 void WanProxy::HealAll() {
   std::lock_guard lock(impl_->mu_);
   impl_->cut_.clear();
+  impl_->cut_links_.clear();
 }
 
 }  // namespace geokv::check

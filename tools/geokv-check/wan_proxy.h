@@ -56,7 +56,11 @@ class WanProxy {
   // Cuts a datacenter off from every other one, or heals it.
   void Cut(const std::string& dc);
   void Heal(const std::string& dc);
-  void HealAll();
+  // Cuts the two datacenters apart (either may still reach every other one),
+  // or heals that cut.
+  void CutBetween(const std::string& a, const std::string& b);
+  void HealBetween(const std::string& a, const std::string& b);
+  void HealAll();  // every cut, of a datacenter or between two
 
   uint64_t bytes_relayed() const { return bytes_relayed_; }
 

@@ -31,15 +31,15 @@ const std::unordered_map<std::string, uint32_t>& TypeCategories() {
                    transaction = Bit("transaction"), dangerous = Bit("dangerous"),
                    admin = Bit("admin");
     std::unordered_map<std::string, uint32_t> t;
-    for (const char* c :
-         {"ping", "echo", "quit", "select", "auth", "hello", "client", "command", "wait", "time"}) {
+    for (const char* c : {"ping", "echo", "quit", "select", "auth", "hello", "client", "command",
+                          "wait", "time", "reset", "geokv.consistency"}) {
       t[c] = connection;
     }
     t["client"] |= dangerous;
     for (const char* c : {"multi", "exec", "discard", "watch", "unwatch"}) t[c] = transaction;
-    // GEOKV.FORWARDER and GEOKV.WAITOWN are nodes' own (the peer user's).
+    // GEOKV.FORWARDER, .WAITOWN, .ATOMS and .REPAIR are nodes' own (the peer user's).
     for (const char* c : {"config", "info", "acl", "slowlog", "latency", "geokv.forwarder",
-                          "geokv.waitown", "geokv.digest"}) {
+                          "geokv.waitown", "geokv.digest", "geokv.atoms", "geokv.repair"}) {
       t[c] = admin | dangerous;
     }
     for (const char* c : {"dbsize",     "scan",        "type",     "exists",     "del",  "unlink",

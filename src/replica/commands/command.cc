@@ -24,6 +24,7 @@ const std::vector<CommandSpec>& Table() {
         {"auth", -2, kF | kN, 0, 0, 0, CmdAuth},
         {"hello", -1, kF | kN, 0, 0, 0, CmdHello},
         {"client", -2, kS, 0, 0, 0, CmdClient},
+        {"reset", 1, kF | kT | kN, 0, 0, 0, CmdReset},
         // transactions (t_transaction.cc)
         {"multi", 1, kF | kT, 0, 0, 0, CmdMulti},
         {"exec", 1, kT, 0, 0, 0, CmdExec},
@@ -134,6 +135,10 @@ const std::vector<CommandSpec>& Table() {
         {"mvget", 2, kR | kF, 1, 1, 1, CmdMvGet},
         // geokv (t_generic.cc)
         {"geokv.forwarder", 1, kF, 0, 0, 0, CmdGeokvForwarder},
+        {"geokv.consistency", -1, kF, 0, 0, 0, CmdGeokvConsistency},
+        // nodes only (a quorum read's fetch and repair: docs/consistency.md)
+        {"geokv.atoms", -3, kA, 0, 0, 0, CmdGeokvAtoms},
+        {"geokv.repair", 3, kA, 0, 0, 0, CmdGeokvRepair},
         {"geokv.waitown", -4, 0, 0, 0, 0, CmdGeokvWaitOwn},
         {"geokv.where", 2, kR | kF, 0, 0, 0, CmdGeokvWhere},
         {"geokv.digest", 1, kR, 0, 0, 0, CmdGeokvDigest},

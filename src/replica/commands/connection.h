@@ -35,6 +35,18 @@ struct ClientWrites {
   std::vector<std::function<void()>> after_forwards;
 };
 
+// A connection's consistency level (GEOKV.CONSISTENCY; docs/consistency.md):
+// a write replies once `write` datacenters holding its partition applied it,
+// a read answers from the join of `read` datacenters' replicas, each within
+// timeout_ms, else -NOQUORUM. 1 and 1 is the default and costs nothing extra.
+struct ConsistencyLevel {
+  static constexpr int64_t kDefaultTimeoutMs = 1000;
+  static constexpr int64_t kTimeoutMaxMs = int64_t{24} * 3600 * 1000;
+  uint32_t read = 1;                       // 1 <= read <= the datacenters of a partition
+  uint32_t write = 1;                      // 1 <= write <= the datacenters of a partition
+  int64_t timeout_ms = kDefaultTimeoutMs;  // 1 <= timeout_ms <= kTimeoutMaxMs
+};
+
 // One client connection's state (CLIENT SETNAME/GETNAME/ID, QUIT, WAIT).
 struct ClientSession {
   uint64_t id = 0;
@@ -54,6 +66,7 @@ struct ClientSession {
   // The ACL user (access_control.h); "default" until AUTH succeeds.
   std::string user = "default";
   bool authenticated = false;
+  ConsistencyLevel consistency;  // GEOKV.CONSISTENCY; RESET restores the default
 };
 
 // A CONFIG parameter: its current value, and where CONFIG SET writes it
@@ -122,6 +135,21 @@ class ServerControl {
   // one storage job, unless a key in `watched` (may be null) changed.
   virtual void Exec(ClientSession& client, std::vector<Args> queued,
                     std::shared_ptr<WatchedKeys> watched, Reply reply) = 0;
+  // The datacenters each partition is replicated to (min(N, datacenters)):
+  // the most GEOKV.CONSISTENCY may ask for.
+  virtual uint32_t PartitionDcs() const { return 1; }
+  // Answers GEOKV.ATOMS: the encoded crdt::Snapshot of `keys` (all in
+  // `partition`, held here) in this node's replica, after every write queued
+  // before it; an error for a partition not held or keys over the limits.
+  virtual void Atoms(uint32_t /*partition*/, std::vector<std::string> /*keys*/, Reply reply) {
+    reply("-ERR GEOKV.ATOMS is not served here\r\n");
+  }
+  // Answers GEOKV.REPAIR: joins an encoded repair (crdt/read_repair.h) into
+  // this node's replica of `partition`; :n atoms added, or an error for
+  // malformed bytes.
+  virtual void Repair(uint32_t /*partition*/, std::string /*encoded*/, Reply reply) {
+    reply("-ERR GEOKV.REPAIR is not served here\r\n");
+  }
   // Every client connection (CLIENT LIST, CLIENT KILL); none by default.
   virtual std::vector<ClientInfo> Clients() { return {}; }
   // Closes the connection of client `id` (after the replies it is owed are

@@ -115,6 +115,8 @@ void CmdAuth(ConnectionContext&, const Args&);
 void CmdHello(ConnectionContext&, const Args&);
 void CmdClient(ConnectionContext&, const Args&);
 void CmdGeokvForwarder(ConnectionContext&, const Args&);
+void CmdReset(ConnectionContext&, const Args&);
+void CmdGeokvConsistency(ConnectionContext&, const Args&);
 // t_transaction.cc
 void CmdMulti(ConnectionContext&, const Args&);
 void CmdExec(ConnectionContext&, const Args&);
@@ -130,6 +132,8 @@ void CmdSlowLog(ConnectionContext&, const Args&);
 void CmdLatency(ConnectionContext&, const Args&);
 void CmdWait(ConnectionContext&, const Args&);
 void CmdGeokvWaitOwn(ConnectionContext&, const Args&);
+void CmdGeokvAtoms(ConnectionContext&, const Args&);
+void CmdGeokvRepair(ConnectionContext&, const Args&);
 
 // Hex digest of a partition replica's state (atoms and causal context).
 std::string PartitionDigest(const crdt::StateView& state);

@@ -106,6 +106,67 @@ void CmdGeokvForwarder(ConnectionContext& ctx, const Args&) {
   ctx.reply.Simple("OK");
 }
 
+// RESET: the connection's state back to a new connection's, as Redis 6.2's
+// RESET: no transaction or watched keys, no name, RESP2, the default user (so
+// authenticated only if that user needs no password), consistency 1 1.
+void CmdReset(ConnectionContext& ctx, const Args&) {
+  ctx.client.multi = Transaction{};
+  ctx.client.name.clear();
+  ctx.client.watched.reset();
+  ctx.client.user = "default";
+  ctx.client.authenticated = false;
+  ctx.client.consistency = ConsistencyLevel{};
+  ctx.SetProtocol(kResp2);
+  ctx.reply.Simple("RESET");
+}
+
+// GEOKV.CONSISTENCY [READ r] [WRITE w] [TIMEOUT ms]: sets the connection's
+// consistency level (any of the three, all or nothing); with no argument,
+// shows it as a map (CONFIG GET's shape: name, value, ...).
+void CmdGeokvConsistency(ConnectionContext& ctx, const Args& args) {
+  RespWriter& w = ctx.reply;
+  ConsistencyLevel& level = ctx.client.consistency;
+  if (args.size() == 1) {
+    w.MapHeader(3);
+    w.Bulk("read");
+    w.Integer(level.read);
+    w.Bulk("write");
+    w.Integer(level.write);
+    w.Bulk("timeout");
+    w.Integer(level.timeout_ms);
+    return;
+  }
+  if (args.size() % 2 == 0) return w.Error(errors::kSyntax);
+  const uint32_t dcs = ctx.server.PartitionDcs();
+  ConsistencyLevel next = level;
+  bool seen[3] = {false, false, false};
+  for (size_t i = 1; i + 1 < args.size(); i += 2) {
+    const int which = EqualsIgnoreCase(args[i], "read")      ? 0
+                      : EqualsIgnoreCase(args[i], "write")   ? 1
+                      : EqualsIgnoreCase(args[i], "timeout") ? 2
+                                                             : -1;
+    if (which < 0 || seen[which]) return w.Error(errors::kSyntax);
+    seen[which] = true;
+    auto value = crdt::ParseInt64(args[i + 1]);
+    if (which == 2) {
+      if (!value || *value < 1 || *value > ConsistencyLevel::kTimeoutMaxMs) {
+        return w.Error("ERR TIMEOUT must be between 1 and " +
+                       std::to_string(ConsistencyLevel::kTimeoutMaxMs) + " ms");
+      }
+      next.timeout_ms = *value;
+      continue;
+    }
+    if (!value || *value < 1 || *value > static_cast<int64_t>(dcs)) {
+      return w.Error(std::string("ERR ") + (which == 0 ? "READ" : "WRITE") +
+                     " must be between 1 and " + std::to_string(dcs) +
+                     " (the datacenters each partition is replicated to)");
+    }
+    (which == 0 ? next.read : next.write) = static_cast<uint32_t>(*value);
+  }
+  level = next;
+  w.Simple("OK");
+}
+
 namespace {
 
 // One line of CLIENT LIST / CLIENT INFO, in Redis 7.0's field order. Fields

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "crdt/scalar.h"
+#include "replica/commands/access_control.h"
 #include "replica/commands/acl_user.h"
 #include "replica/commands/command_util.h"
 #include "replica/commands/glob.h"
@@ -14,6 +15,26 @@
 namespace geokv::replica {
 
 namespace {
+
+// Whether the connection is another node's: its forwarding link
+// (GEOKV.FORWARDER), authenticated as the peer user when the cluster has a
+// secret. Writes NOPERM otherwise. (Without a secret nodes do not
+// authenticate to each other at all: any client may say GEOKV.FORWARDER.)
+bool FromPeer(ConnectionContext& ctx) {
+  const bool peer = ctx.client.forwarder && (!ctx.server.access().HasPeerSecret() ||
+                                             ctx.client.user == AccessControl::kPeerUser);
+  if (!peer) ctx.reply.Error("NOPERM this command is for geokv's nodes only");
+  return peer;
+}
+
+std::optional<uint32_t> PartitionArg(RespWriter& reply, const std::string& arg) {
+  auto p = crdt::ParseInt64(arg);
+  if (!p || *p < 0 || *p > UINT32_MAX) {
+    reply.Error(errors::kNotInteger);
+    return std::nullopt;
+  }
+  return static_cast<uint32_t>(*p);
+}
 
 void ReplyCommandInfo(RespWriter& reply, const CommandSpec& spec) {
   reply.ArrayHeader(10);
@@ -247,6 +268,26 @@ void CmdGeokvWaitOwn(ConnectionContext& ctx, const Args& args) {
     partitions.push_back(static_cast<uint32_t>(*p));
   }
   ctx.server.WaitOwn(std::move(partitions), *numdcs, *timeout, ctx.Defer());
+}
+
+// GEOKV.ATOMS partition key [key ...]: this node's atoms of the keys (all in
+// the partition) with the partition's causal context, as one encoded
+// crdt::Snapshot: what a quorum read at another node joins
+// (docs/consistency.md). Nodes only.
+void CmdGeokvAtoms(ConnectionContext& ctx, const Args& args) {
+  if (!FromPeer(ctx)) return;
+  const std::optional<uint32_t> p = PartitionArg(ctx.reply, args[1]);
+  if (!p) return;
+  ctx.server.Atoms(*p, std::vector<std::string>(args.begin() + 2, args.end()), ctx.Defer());
+}
+
+// GEOKV.REPAIR partition repair: joins a read repair (the atoms this node's
+// replica lacked, crdt/read_repair.h) into the partition. Nodes only.
+void CmdGeokvRepair(ConnectionContext& ctx, const Args& args) {
+  if (!FromPeer(ctx)) return;
+  const std::optional<uint32_t> p = PartitionArg(ctx.reply, args[1]);
+  if (!p) return;
+  ctx.server.Repair(*p, args[2], ctx.Defer());
 }
 
 }  // namespace geokv::replica

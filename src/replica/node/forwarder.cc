@@ -68,6 +68,26 @@ int64_t CompleteReplyLength(std::string_view bytes, size_t max_bulk_bytes) {
   return ScanReply(bytes, 0, 0, max_bulk_bytes);
 }
 
+std::optional<int64_t> IntegerReply(std::string_view r) {
+  if (r.size() < 4 || r[0] != ':' || r.substr(r.size() - 2) != "\r\n") return std::nullopt;
+  int64_t n = 0;
+  const char* end = r.data() + r.size() - 2;
+  auto [at, ec] = std::from_chars(r.data() + 1, end, n);
+  if (ec != std::errc() || at != end) return std::nullopt;
+  return n;
+}
+
+std::optional<std::string_view> BulkReply(std::string_view r) {
+  if (r.size() < 4 || r[0] != '$') return std::nullopt;
+  const size_t eol = r.find("\r\n");
+  if (eol == std::string_view::npos) return std::nullopt;
+  size_t n = 0;
+  auto [at, ec] = std::from_chars(r.data() + 1, r.data() + eol, n);
+  if (ec != std::errc() || at != r.data() + eol || r.size() != eol + 2 + n + 2) return std::nullopt;
+  if (r.substr(eol + 2 + n) != "\r\n") return std::nullopt;
+  return r.substr(eol + 2, n);
+}
+
 // The connection to one target node.
 class Forwarder::Link : public std::enable_shared_from_this<Link> {
  public:

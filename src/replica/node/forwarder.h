@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>  // before Boost.Asio (see server.h)
@@ -36,6 +37,13 @@ namespace geokv::replica {
 // The length of the first complete RESP reply in `bytes`: 0 if more bytes are
 // needed, -1 if the bytes are not a valid reply. Bounded nesting and lengths.
 int64_t CompleteReplyLength(std::string_view bytes, size_t max_bulk_bytes = size_t{1} << 30);
+
+// The value of a complete RESP integer reply (":n\r\n"); nullopt for any
+// other reply.
+std::optional<int64_t> IntegerReply(std::string_view reply);
+// The body of a complete RESP bulk string reply ("$n\r\n...\r\n"); nullopt
+// for any other reply (a null bulk included).
+std::optional<std::string_view> BulkReply(std::string_view reply);
 
 struct ForwardTarget {
   std::string node_id;

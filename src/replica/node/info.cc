@@ -178,6 +178,12 @@ void StatsSection(InfoWriter& w, const NodeReport& r) {
   w.Field("evicted_keys", 0);
   w.Field("keyspace_hits", s.keyspace_hits.load());
   w.Field("keyspace_misses", s.keyspace_misses.load());
+  w.Field("quorum_reads", s.quorum_reads.load());
+  w.Field("quorum_writes", s.quorum_writes.load());
+  w.Field("noquorum_reads", s.noquorum_reads.load());
+  w.Field("noquorum_writes", s.noquorum_writes.load());
+  w.Field("read_repairs", s.read_repairs.load());
+  w.Field("read_repair_atoms", s.read_repair_atoms.load());
   w.Field("pubsub_channels", 0);
   w.Field("pubsub_patterns", 0);
   w.Field("total_error_replies", s.errors_total());

@@ -103,6 +103,22 @@ void Commands(PromWriter& w, const NodeReport& r) {
            r.stats->keyspace_misses.load());
   w.Single("geokv_expired_keys_total", "counter", "Keys removed by active expiry.",
            r.stats->expired_keys.load());
+  w.Family("geokv_quorum_requests_total", "counter",
+           "Requests above consistency level 1, by kind and whether they met it.");
+  w.Sample("geokv_quorum_requests_total", Label("kind", "read") + "," + Label("result", "ok"),
+           r.stats->quorum_reads.load());
+  w.Sample("geokv_quorum_requests_total", Label("kind", "read") + "," + Label("result", "noquorum"),
+           r.stats->noquorum_reads.load());
+  w.Sample("geokv_quorum_requests_total", Label("kind", "write") + "," + Label("result", "ok"),
+           r.stats->quorum_writes.load());
+  w.Sample("geokv_quorum_requests_total",
+           Label("kind", "write") + "," + Label("result", "noquorum"),
+           r.stats->noquorum_writes.load());
+  w.Single("geokv_read_repairs_total", "counter",
+           "Read repairs sent by this node as a reader (per replica and partition).",
+           r.stats->read_repairs.load());
+  w.Single("geokv_read_repair_atoms_total", "counter",
+           "Atoms read repairs added to this node's replicas.", r.stats->read_repair_atoms.load());
   w.Single("geokv_slowlog_entries", "gauge", "Entries in the slow log.", r.stats->slowlog.size());
 }
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
-#include <charconv>
 #include <climits>
 #include <cstdlib>
 #include <random>
@@ -15,18 +14,6 @@
 #include "replica/resp/resp_writer.h"
 
 namespace geokv::replica {
-
-namespace {
-// The value of a RESP integer reply (":n\r\n"); nullopt for any other reply.
-std::optional<int64_t> IntegerReply(std::string_view r) {
-  if (r.size() < 4 || r[0] != ':' || r.substr(r.size() - 2) != "\r\n") return std::nullopt;
-  int64_t n = 0;
-  const char* end = r.data() + r.size() - 2;
-  auto [at, ec] = std::from_chars(r.data() + 1, end, n);
-  if (ec != std::errc() || at != end) return std::nullopt;
-  return n;
-}
-}  // namespace
 
 // The Partitions of one storage job.
 class Node::TxnPartitions final : public Partitions {
@@ -110,7 +97,12 @@ class Node::TxnPartitions final : public Partitions {
 
 Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,
            boost::asio::io_context& io)
-    : table_(std::move(table)), node_index_(node_index), engine_(engine), io_(io), forwarder_(io) {
+    : table_(std::move(table)),
+      node_index_(node_index),
+      engine_(engine),
+      io_(io),
+      forwarder_(io),
+      quorum_(table_, node_index_, engine_, io_, forwarder_, stats_, [this] { FlushBatch(); }) {
   started_unix_s_ = std::chrono::duration_cast<std::chrono::seconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
@@ -221,9 +213,19 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
   std::vector<uint32_t> partitions = KeyPartitions(spec, args);
   const std::optional<size_t> target = RouteTo(partitions);
   if (!target) return reply(ErrorReply(errors::kCrossSlot));
+  // Above level 1 a read joins several datacenters' replicas (quorum.h),
+  // wherever the keys are held.
+  if ((spec.flags & kReadOnly) && client.consistency.read > 1 && !partitions.empty()) {
+    return quorum_.Read(handler, std::move(args), std::move(partitions), client.consistency,
+                        client.protocol, std::move(reply));
+  }
   if (*target != node_index_) {
     if (client.forwarder) return reply(ErrorReply(errors::kForwardedTwice));
     const placement::Node& node = table_.topology().nodes()[*target];
+    if ((spec.flags & kWrite) && client.consistency.write > 1) {
+      reply =
+          quorum_.AfterForwardedWrite(*target, partitions, client.consistency, std::move(reply));
+    }
     if (spec.flags & kWrite) {
       // For WAIT: where the write went, and when its reply is back.
       std::shared_ptr<ClientWrites> writes = client.writes;
@@ -443,7 +445,7 @@ std::optional<size_t> Node::RouteTo(const std::vector<uint32_t>& partitions) con
 void Node::RunDataCommand(std::function<void(CommandContext&)> run, const ClientSession& client,
                           Reply reply, std::vector<uint32_t> writes_to) {
   batch_.push_back(PendingCommand{std::move(run), std::move(reply), client.writes, client.protocol,
-                                  std::move(writes_to)});
+                                  std::move(writes_to), client.consistency});
   if (batch_.size() == 1) boost::asio::post(io_, [this] { FlushBatch(); });
   if (batch_.size() >= kMaxBatch) FlushBatch();
 }
@@ -482,6 +484,11 @@ void Node::FlushBatch() {
       if (status.ok() && !(*writes)[i].empty()) {
         std::lock_guard lock(c.writes->mu);
         for (auto [p, seq] : (*writes)[i]) c.writes->last[p] = std::max(c.writes->last[p], seq);
+      }
+      if (status.ok() && c.level.write > 1 && !(*writes)[i].empty()) {
+        quorum_.AwaitWrites(std::move((*writes)[i]), c.level, std::move((*outputs)[i]),
+                            std::move(c.reply));
+        continue;
       }
       c.reply(status.ok() ? std::move((*outputs)[i]) : error);
     }

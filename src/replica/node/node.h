@@ -25,6 +25,7 @@
 #include "replica/node/node_replication.h"
 #include "replica/node/node_report.h"
 #include "replica/node/node_stats.h"
+#include "replica/node/quorum.h"
 #include "replica/node/server.h"
 #include "storage/engine.h"
 
@@ -62,6 +63,13 @@ class Node final : public Dispatcher, public ServerControl {
   void Watch(ClientSession& client, std::vector<std::string> keys, Reply reply) override;
   void Exec(ClientSession& client, std::vector<Args> queued, std::shared_ptr<WatchedKeys> watched,
             Reply reply) override;
+  uint32_t PartitionDcs() const override { return quorum_.PartitionDcs(); }
+  void Atoms(uint32_t partition, std::vector<std::string> keys, Reply reply) override {
+    quorum_.Atoms(partition, std::move(keys), std::move(reply));
+  }
+  void Repair(uint32_t partition, std::string encoded, Reply reply) override {
+    quorum_.Repair(partition, std::move(encoded), std::move(reply));
+  }
 
   // The server whose limits CONFIG GET/SET show and change, and whose counters
   // INFO shows. Set once before serving.
@@ -72,7 +80,10 @@ class Node final : public Dispatcher, public ServerControl {
   void set_cluster_secret(const std::string& secret);
   // The replication of this node's partitions; without it (tests, N=1 tools)
   // deltas are only logged. Set once before serving.
-  void set_replication(NodeReplication* replication) { replication_ = replication; }
+  void set_replication(NodeReplication* replication) {
+    replication_ = replication;
+    quorum_.set_replication(replication);
+  }
   // TESTING ONLY: a deliberately broken store that acknowledges every n-th SET
   // it would apply itself and never applies it (a silent loss of an
   // acknowledged write, for geokv-check's self-test). 0 = off. Set before serving.
@@ -106,6 +117,7 @@ class Node final : public Dispatcher, public ServerControl {
     // The partitions it may write (answered -TRYAGAIN while one of them is
     // fenced: ReplicationCore::FenceOwnStreams); empty for reads.
     std::vector<uint32_t> writes_to;
+    ConsistencyLevel level;  // the client's, when queued
   };
   // Routes a data command by its keys, then forwards it or queues it for
   // the next storage job.
@@ -181,6 +193,7 @@ class Node final : public Dispatcher, public ServerControl {
   int64_t started_unix_s_;
   std::string run_id_;
   NodeStats stats_;
+  Quorum quorum_;  // I/O thread (AwaitWrites: any)
 };
 
 }  // namespace geokv::replica

@@ -58,6 +58,16 @@ class NodeStats {
   std::atomic<uint64_t> keyspace_misses{0};
   std::atomic<uint64_t> expired_keys{0};  // removed by active expiry
   std::atomic<uint64_t> unknown_commands{0};
+  // Consistency levels (quorum.h): requests above level 1 that met their
+  // level or got -NOQUORUM; read repairs this node sent as a reader (one per
+  // replica and partition that lacked something, its own included), and the
+  // atoms repairs added to this node's replicas.
+  std::atomic<uint64_t> quorum_reads{0};
+  std::atomic<uint64_t> quorum_writes{0};
+  std::atomic<uint64_t> noquorum_reads{0};
+  std::atomic<uint64_t> noquorum_writes{0};
+  std::atomic<uint64_t> read_repairs{0};
+  std::atomic<uint64_t> read_repair_atoms{0};
 
   SlowLog slowlog;
   LatencyMonitor latency;

@@ -78,6 +78,11 @@ CoreImpl::CoreImpl(Membership membership, Options options, ReplicaStore& store, 
         h.transfer.cursor = std::move(decoded->cursor);
         h.transfer.first_context = std::move(decoded->first_context);
         h.transfer.first_applied = std::move(decoded->first_applied);
+        h.transfer.start_known = decoded->start.has_value();
+        if (decoded->start) {
+          h.transfer.start_context = std::move(decoded->start->context);
+          h.transfer.start_applied = std::move(decoded->start->applied);
+        }
       }
     }
     h.fold_all_until.assign(h.replicas.size(), 0);
@@ -666,6 +671,10 @@ bool CoreImpl::FillStateReply(ReplicaStore& store, const Held& h, const crdt::At
     ++stats_.dropped;  // the requester retries later
     return false;
   }
+  if (h.transfer.active && !h.transfer.start_known) {
+    ++stats_.state_chunks_deferred;  // see below; the requester asks again when it is over
+    return false;
+  }
   ++outbox_state_transfers_;
   // One range scan of at most state_chunk_max_atoms + 1 atoms, never the
   // whole partition.
@@ -685,10 +694,31 @@ bool CoreImpl::FillStateReply(ReplicaStore& store, const Held& h, const crdt::At
   reply.kind = CatchUpReply::Kind::kState;
   reply.range_from = from;
   reply.range_to = std::move(chunk.to);
-  reply.snapshot.context = context;
   reply.snapshot.atoms = std::move(chunk.atoms);
-  for (size_t i = 0; i < h.replicas.size(); ++i) {
-    reply.applied.emplace_back(h.replicas[i], h.streams[i].applied);
+  if (!h.transfer.active) {
+    reply.snapshot.context = context;
+    for (size_t i = 0; i < h.replicas.size(); ++i) {
+      reply.applied.emplace_back(h.replicas[i], h.streams[i].applied);
+    }
+  } else {
+    // A transfer into h is under way: the ranges it joined so far added their
+    // atoms' dots to the context without the rest of what those dots did in
+    // ranges not yet joined (a removal further on), so the context claims
+    // more than the atoms show, and a requester that took it (as a first
+    // context, or to continue a transfer begun elsewhere) would keep atoms
+    // those dots removed. What h knew when its transfer began is settled: a
+    // chunk served with it holds only the atoms it covers, and the requester
+    // takes everything newer from the origins' streams after the start's
+    // applied vector (applying a delta again leaves the state as it is).
+    // Atoms newer than that start are left out (a chunk's atoms are within its
+    // context); the origins' streams bring them.
+    const crdt::DotContext& start = h.transfer.start_context;
+    std::erase_if(reply.snapshot.atoms, [&](const auto& entry) {
+      const crdt::Atom& atom = entry.second;
+      return !start.ContainsRange(atom.dot.origin, atom.first, atom.dot.counter);
+    });
+    reply.snapshot.context = start;
+    reply.applied = h.transfer.start_applied;
   }
   ++stats_.state_chunks_sent;
   if (from == crdt::AtomPosition{}) ++stats_.state_transfers_sent;
@@ -764,7 +794,7 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
       BackOff(h.streams[index], now_ms);
       return;
     }
-    BeginTransfer(h, index, reply);
+    BeginTransfer(store, h, index, reply);
   } else if (reply.range_from != t.cursor) {
     ++stats_.duplicates;  // a duplicate, or a reply to a request that timed out
     return;
@@ -791,7 +821,7 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
     CatchUpReply fresh;
     fresh.snapshot.context = reply.snapshot.context;
     fresh.applied = reply.applied;
-    BeginTransfer(h, t.index, fresh);
+    BeginTransfer(store, h, t.index, fresh);
     SaveTransfer(store, h);
     ScheduleTransfer(h, now_ms);
     return;
@@ -811,8 +841,17 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   ScheduleTransfer(h, now_ms);
 }
 
-void CoreImpl::BeginTransfer(Held& h, size_t index, const CatchUpReply& reply) {
+void CoreImpl::BeginTransfer(ReplicaStore& store, Held& h, size_t index,
+                             const CatchUpReply& reply) {
   Transfer& t = h.transfer;
+  if (!t.active) {
+    t.start_known = true;
+    t.start_context = store.Partition(h.p).Context();
+    t.start_applied.clear();
+    for (size_t i = 0; i < h.replicas.size(); ++i) {
+      t.start_applied.emplace_back(h.replicas[i], h.streams[i].applied);
+    }
+  }
   t.active = true;
   t.index = index;
   t.cursor = crdt::AtomPosition{};
@@ -826,7 +865,10 @@ void CoreImpl::SaveTransfer(ReplicaStore& store, const Held& h) {
   const Transfer& t = h.transfer;
   store.SetTransferRecord(
       h.p, EncodeTransferRecord(
-               TransferRecord{h.replicas[t.index], t.cursor, t.first_context, t.first_applied}));
+               TransferRecord{h.replicas[t.index], t.cursor, t.first_context, t.first_applied,
+                              t.start_known ? std::optional<TransferRecord::Start>(
+                                                  {t.start_context, t.start_applied})
+                                            : std::nullopt}));
 }
 
 void CoreImpl::FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms) {
@@ -968,11 +1010,22 @@ uint64_t CoreImpl::NextTickMs() const {
 
 std::vector<uint64_t> CoreImpl::StableOf(const Held& h) const {
   std::vector<uint64_t> v(h.replicas.size());
+  // While our own stream is fenced, deltas an earlier process of ours issued
+  // (removals among them) may still be on their way back to us.
+  if (h.own_fenced && !options_.testing_use_unusable_reports) return v;
   for (size_t i = 0; i < v.size(); ++i) v[i] = h.streams[i].applied;
   for (size_t j = 0; j < h.replicas.size(); ++j) {
     if (j == h.self_index) continue;
     const Report& r = peers_.at(h.replicas[j]).reports.at(h.p);
-    const bool any = options_.testing_use_unusable_reports ? r.has_latest : r.has_usable;
+    bool any = options_.testing_use_unusable_reports ? r.has_latest : r.has_usable;
+    // A usable report means we hold every removal the peer issued before it,
+    // as far as the peer knows its own stream. A peer restored from an older
+    // copy knows less of it than others saw: until we applied its stream as
+    // far as anyone reported it, its removals may still be missing here, and
+    // a counter folded over an atom one of them removes could not lose it.
+    const Stream& own = h.streams[j];
+    any = any && (options_.testing_use_unusable_reports ||
+                  own.applied >= std::max(own.known_end, own.relayed_end));
     if (!any) return std::vector<uint64_t>(v.size(), 0);
     const std::vector<uint64_t>& report =
         options_.testing_use_unusable_reports ? r.latest : r.usable;

@@ -59,6 +59,13 @@ class CoreImpl {
     crdt::AtomPosition cursor;       // ranges before it are joined; the next chunk starts here
     crdt::DotContext first_context;  // joined into the partition when the last chunk is
     AppliedVector first_applied;     // raises applied then
+    // This replica's context and applied vector when the transfer began: what
+    // it serves others while the transfer is under way (FillStateReply).
+    // Unknown (not served at all) for a transfer resumed from a record of an
+    // earlier format.
+    bool start_known = false;
+    crdt::DotContext start_context;
+    AppliedVector start_applied;
     bool outstanding = false;        // a chunk request in flight
     crdt::ReplicaId asked = 0;       // who has it, or sent the last chunk
     crdt::ReplicaId avoid = 0;       // refused: its context lacked first_context
@@ -185,14 +192,17 @@ class CoreImpl {
   // Fills `reply` with the state chunk of h from `from`; false if over the
   // limit of the outbox, or if the chunk holds a folded counter whose range
   // the context lacks (added by a transfer into h under way, crdt/chunk.h).
+  // While a transfer into h is under way the chunk carries the context and
+  // applied vector h had when it began (see the body).
   bool FillStateReply(ReplicaStore& store, const Held& h, const crdt::AtomPosition& from,
                       CatchUpReply& reply);
   // A state chunk for stream `index` of h: begins a transfer (the first
   // chunk), continues it, or is a duplicate.
   void ApplyChunk(ReplicaStore& store, Held& h, size_t index, const CatchUpReply& reply,
                   uint64_t now_ms);
-  // Begins (or, with a fresher first chunk, begins again) h's transfer.
-  void BeginTransfer(Held& h, size_t index, const CatchUpReply& reply);
+  // Begins (or, with a fresher first chunk, begins again) h's transfer; a
+  // fresh one records the partition's context and applied vector as its start.
+  void BeginTransfer(ReplicaStore& store, Held& h, size_t index, const CatchUpReply& reply);
   // The last chunk is joined: the first context and applied vector come in.
   void FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms);
   void SaveTransfer(ReplicaStore& store, const Held& h);

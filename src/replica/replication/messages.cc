@@ -454,12 +454,16 @@ Result<Message> DecodeMessage(std::string_view bytes, const MessageLimits& limit
 std::string EncodeTransferRecord(const TransferRecord& record) {
   msgpack::sbuffer buf;
   Packer pk(&buf);
-  pk.pack_array(5);
+  pk.pack_array(record.start ? 7 : 5);
   pk.pack_uint64(kMessageFormatVersion);
   pk.pack_uint64(record.origin);
   PackPosition(pk, record.cursor);
   PackBin(pk, crdt::EncodeDotContext(record.first_context));
   PackApplied(pk, record.first_applied);
+  if (record.start) {
+    PackBin(pk, crdt::EncodeDotContext(record.start->context));
+    PackApplied(pk, record.start->applied);
+  }
   return std::string(buf.data(), buf.size());
 }
 
@@ -468,8 +472,10 @@ Result<TransferRecord> DecodeTransferRecord(std::string_view bytes, const Messag
   if (Status s = Unpack(bytes, limits, &handle); !s.ok()) return s;
   Reader r(limits);
   size_t n = 0;
-  const msgpack::object* e = r.Array(handle.get(), 5, 5, &n, "transfer record");
+  // 5 fields, or 7 with the start (records written before it have 5).
+  const msgpack::object* e = r.Array(handle.get(), Reader::kAny, 7, &n, "transfer record");
   if (!r.ok()) return r.status();
+  if (n != 5 && n != 7) return Status::Corrupt("transfer record: wrong number of fields");
   if (r.Uint(e[0], "version") != kMessageFormatVersion && r.ok()) r.Fail("unsupported version");
   TransferRecord record;
   record.origin = r.Uint(e[1], "origin");
@@ -481,6 +487,14 @@ Result<TransferRecord> DecodeTransferRecord(std::string_view bytes, const Messag
   record.first_context = std::move(*dots);
   record.first_applied = r.Applied(e[4]);
   if (!r.ok()) return r.status();
+  if (n == 7) {
+    std::string_view start = r.Bin(e[5], "start context");
+    if (!r.ok()) return r.status();
+    auto start_dots = crdt::DecodeDotContext(start, limits.crdt);
+    if (!start_dots.ok()) return Status::Corrupt("transfer record: " + start_dots.status().message());
+    record.start = TransferRecord::Start{std::move(*start_dots), r.Applied(e[6])};
+    if (!r.ok()) return r.status();
+  }
   return record;
 }
 

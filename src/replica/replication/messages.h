@@ -178,6 +178,14 @@ struct TransferRecord {
   crdt::AtomPosition cursor;   // where the next chunk starts
   crdt::DotContext first_context;
   AppliedVector first_applied;
+  // The receiver's own context and applied vector when the transfer began.
+  // Absent in records written before it was kept (then not served meanwhile).
+  struct Start {
+    crdt::DotContext context;
+    AppliedVector applied;
+    bool operator==(const Start&) const = default;
+  };
+  std::optional<Start> start;
 
   bool operator==(const TransferRecord&) const = default;
 };

@@ -354,6 +354,19 @@ TEST_CASE("Messages: a transfer record round-trips, and a damaged one is refused
   CHECK_FALSE(DecodeTransferRecord(bytes.substr(0, bytes.size() - 1)).ok());
   CHECK_FALSE(DecodeTransferRecord("").ok());
   CHECK_FALSE(DecodeTransferRecord(Pack(1u, 2u, 3u)).ok());
+
+  // With the receiver's start (what it serves while the transfer is under
+  // way); a record written without it still decodes, as one without a start.
+  TransferRecord with_start = record;
+  with_start.start = TransferRecord::Start{};
+  with_start.start->context.InsertRange(kB, 1, 3);
+  with_start.start->applied = {{kA, 2}, {kB, 3}};
+  const std::string longer = EncodeTransferRecord(with_start);
+  auto decoded_start = DecodeTransferRecord(longer);
+  REQUIRE(decoded_start.ok());
+  CHECK(*decoded_start == with_start);
+  CHECK_FALSE(decoded->start.has_value());
+  CHECK_FALSE(DecodeTransferRecord(longer.substr(0, longer.size() - 1)).ok());
 }
 
 // A core for node B (Q = 4, every partition on A, B and C in three DCs) that

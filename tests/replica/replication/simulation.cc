@@ -325,11 +325,53 @@ void Simulation::Send(size_t from, const Outgoing& out) {
   }
 }
 
+namespace {
+// A message for the trace: its kind and, but for heartbeats, what it is about
+// (node ids are shown by their index in the cluster).
+std::string DescribeForTrace(const Message& message, const std::map<ReplicaId, size_t>& index) {
+  auto who = [&](ReplicaId id) {
+    auto it = index.find(id);
+    return it == index.end() ? std::string("?") : std::to_string(it->second);
+  };
+  std::string s = MessageKindName(message);
+  std::visit(Overloaded{
+                 [&](const DeltaBatch& b) {
+                   s += " p" + std::to_string(b.partition) + " of " + who(b.origin) + " seq " +
+                        std::to_string(b.first_seq) + ".." + std::to_string(b.last_seq);
+                 },
+                 [&](const Heartbeat&) {},
+                 [&](const CatchUpRequest& r) {
+                   s += " p" + std::to_string(r.partition) + " of " + who(r.origin) + " after " +
+                        std::to_string(r.after) + (r.cursor ? " (next chunk)" : "");
+                 },
+                 [&](const CatchUpReply& r) {
+                   static const char* const kKinds[] = {"up to date", "deltas", "?", "state"};
+                   s += " p" + std::to_string(r.partition) + " of " + who(r.origin) + " after " +
+                        std::to_string(r.after) + " responder_applied " +
+                        std::to_string(r.responder_applied) + " " +
+                        kKinds[static_cast<int>(r.kind) & 3];
+                   if (r.kind == CatchUpReply::Kind::kDeltas) {
+                     s += " " + std::to_string(r.batch.first_seq) + ".." +
+                          std::to_string(r.batch.last_seq);
+                   }
+                   if (r.kind == CatchUpReply::Kind::kState) {
+                     s += std::string(r.range_to ? "" : " (last chunk)") + " context " +
+                          r.snapshot.context.ToString();
+                   }
+                 },
+             },
+             message);
+  return s;
+}
+}  // namespace
+
 void Simulation::Flush(size_t n) {
   Node& node = nodes_[n];
   for (const Outgoing& out : node.core->TakeOutgoing(now_)) {
     if (tweaks_.trace) {
-      Trace("node " + std::to_string(n) + " sends " + MessageKindName(out.message));
+      std::map<ReplicaId, size_t> index;
+      for (size_t i = 0; i < nodes_.size(); ++i) index[nodes_[i].id] = i;
+      Trace("node " + std::to_string(n) + " sends " + DescribeForTrace(out.message, index));
     }
     Send(n, out);
   }
@@ -363,8 +405,19 @@ void Simulation::LocalWrite(size_t n, uint32_t p) {
   crdt::ApplyDelta(reference_[p], delta);
   last_seq_[p][node.id] = delta.last;
   ++result_.writes;
-  Trace("node " + std::to_string(n) + " writes p" + std::to_string(p) + " seq " +
-        std::to_string(delta.first) + ".." + std::to_string(delta.last));
+  if (tweaks_.trace) {
+    std::string what;
+    for (const crdt::Removal& r : delta.removals) {
+      what += " -" + r.scope.key + (r.scope.field.empty() ? "" : "." + r.scope.field) + " covering " +
+              r.covered.ToString();
+    }
+    for (const crdt::Addition& a : delta.additions) {
+      what += " +" + a.path.key + "/" + std::to_string(static_cast<int>(a.path.slot)) +
+              (a.path.field.empty() ? "" : "." + a.path.field);
+    }
+    Trace("node " + std::to_string(n) + " writes p" + std::to_string(p) + " seq " +
+          std::to_string(delta.first) + ".." + std::to_string(delta.last) + what);
+  }
 }
 
 void Simulation::Crash(size_t n) {
@@ -449,10 +502,21 @@ void Simulation::Handle(Event& e) {
       if (!msg.ok())
         return Fail(Result::Outcome::kBroken, "undecodable: " + msg.status().message());
       if (tweaks_.trace) {
-        Trace("node " + std::to_string(e.node) + " gets " + MessageKindName(*msg) + " from " +
+        std::map<ReplicaId, size_t> index;
+        for (size_t i = 0; i < nodes_.size(); ++i) index[nodes_[i].id] = i;
+        Trace("node " + std::to_string(e.node) + " gets " + DescribeForTrace(*msg, index) + " from " +
               std::to_string(e.from));
       }
       node.core->OnMessage(*node.store, *msg, now_);
+      if (tweaks_.trace && tweaks_.watch_partition) {
+        const uint32_t wp = *tweaks_.watch_partition;
+        if (std::find(node.held.begin(), node.held.end(), wp) != node.held.end()) {
+          std::string seen = test::Observe(node.store->State(wp));
+          std::replace(seen.begin(), seen.end(), '\n', ' ');
+          Trace("   node " + std::to_string(e.node) + " p" + std::to_string(wp) + " = " + seen +
+                " context " + node.store->State(wp).Context().ToString());
+        }
+      }
       Flush(e.node);
       return;
     }

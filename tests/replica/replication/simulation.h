@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "replica/replication/core.h"
@@ -40,6 +41,9 @@ struct Tweaks {
   bool merge_chunk_context = false;   // Options::testing_merge_chunk_context: must fail
   bool check_invariants = true;       // during the run (off: only the final check judges)
   bool trace = false;                 // print every event to stderr
+  // With trace: after each message a node handles, print its replica of this
+  // partition (GEOKV_SIM_WATCH=<p>), to see where a divergence begins.
+  std::optional<uint32_t> watch_partition;
 };
 
 struct Result {
