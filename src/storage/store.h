@@ -15,15 +15,16 @@
 //     (AtomRec::dirty), an erased position is listed (Partition::erased);
 //   - tells the AtomObserver of atoms that enter or leave.
 // Replay at Open calls the same functions in replay mode: no redo, no undo, no
-// observer, the dirty positions still noted.
+// observer, the changes still noted for the checkpoint.
 //
 // Checkpoints. Partition p's checkpoint writes its dirty positions (upsert or
 // delete each row as memory has it now), then — in its final slice — its
 // context, applied seqs, log tail and floors, and R_p: the redo row through
-// which the tables hold p. The dirty set is taken when the first slice is
-// cut (at group G, R_p := G); later slices may read newer values, which is
-// exact because replay from G redoes every later change of those atoms in
-// order (redo.h). Recovery loads the tables and replays the redo rows after
+// which the tables hold p. The changes (dirty blocks, erased positions) are
+// taken when the first slice is cut (at group G, R_p := G); later slices may
+// read newer values, which is exact because replay from G redoes every later
+// change of those atoms in order (redo.h). After a failed commit a whole
+// round goes in one transaction whose redo deletes come first (engine.cc). Recovery loads the tables and replays the redo rows after
 // R_p for each p (after R_meta for meta). Redo rows at or below every R are
 // deleted: a partition without changes after its R does not hold rows back.
 //
@@ -242,7 +243,7 @@ class Store {
   // A checkpoint round: partitions in order, each in slices.
   struct Round {
     uint32_t next_part = 0;
-    // The partition being sliced: its dirty set (sorted, unique) and where
+    // The partition being sliced: its changed positions (sorted, unique) and where
     // the next slice starts in it.
     std::optional<uint32_t> part;
     std::vector<crdt::AtomPosition> dirty;
