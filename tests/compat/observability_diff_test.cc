@@ -136,6 +136,7 @@ TEST_CASE("Compat: INFO has Redis's sections and dashboard fields, in Redis's fo
                            "used_memory_peak",
                            "used_memory_peak_human",
                            "maxmemory",
+                           "maxmemory_human",
                            "maxmemory_policy",
                            "loading",
                            "rdb_changes_since_last_save",
@@ -182,6 +183,108 @@ TEST_CASE("Compat: INFO has Redis's sections and dashboard fields, in Redis's fo
   CHECK(Sections(g2.str) == Sections(r2.str));
   const auto [r3, g3] = p.Both({"INFO", "nosuchsection"});
   CHECK(g3.str == r3.str);
+}
+
+TEST_CASE("Compat: past maxmemory, geokv refuses and allows what redis-server does, in its words",
+          "[integration]") {
+  Pair p;
+  RespClient redis_admin, geokv_admin;  // CONFIG SET while the other connection is in MULTI
+  REQUIRE(redis_admin.Connect("127.0.0.1", p.redis.port()).ok());
+  REQUIRE(geokv_admin.Connect("127.0.0.1", p.cluster.nodes()[0].client_port).ok());
+  auto limit_both = [&](const std::string& bytes) {
+    REQUIRE(redis_admin.Command({"CONFIG", "SET", "maxmemory", bytes})->str == "OK");
+    REQUIRE(geokv_admin.Command({"CONFIG", "SET", "maxmemory", bytes})->str == "OK");
+  };
+  using Cmd = std::vector<std::string>;
+  auto same = [&](const std::vector<Cmd>& commands) {
+    for (const Cmd& cmd : commands) {
+      const auto [r, g] = p.Both(cmd);
+      INFO(cmd[0] << (cmd.size() > 1 ? " " + cmd[1] : std::string()));
+      CHECK(g.type == r.type);
+      CHECK(g.str == r.str);
+      CHECK(g.integer == r.integer);
+      CHECK(g.elements.size() == r.elements.size());
+    }
+  };
+  // The commands both servers have carry denyoom alike (COMMAND's flags).
+  auto deny_oom = [](const RespValue& info) {
+    for (const RespValue& flag : info.elements.at(2).elements) {
+      if (flag.str == "denyoom") return true;
+    }
+    return false;
+  };
+  const auto all = p.geokv_client.Command({"COMMAND"});
+  REQUIRE(all.ok());
+  int compared = 0;
+  for (const RespValue& info : all->elements) {
+    const std::string& name = info.elements.at(0).str;
+    const auto r = p.redis_client.Command({"COMMAND", "INFO", name});
+    REQUIRE(r.ok());
+    if (r->elements.at(0).type != RespValue::Type::kArray) continue;  // geokv's own
+    INFO(name);
+    CHECK(deny_oom(info) == deny_oom(r->elements[0]));
+    ++compared;
+  }
+  CHECK(compared > 100);
+  same({{"SET", "a", "1"}, {"SADD", "s", "m"}, {"HSET", "h", "f", "v"}});
+  // A limit of one byte: both servers are past it at once.
+  limit_both("1");
+  same({{"SET", "a", "2"},
+        {"SET", "new", "2"},
+        {"SETNX", "new", "2"},
+        {"MSET", "a", "1", "b", "2"},
+        {"INCR", "n"},
+        {"INCRBY", "n", "5"},
+        {"APPEND", "a", "x"},
+        {"SETRANGE", "a", "1", "x"},
+        {"SADD", "s", "m2"},
+        {"SINTERSTORE", "d", "s"},
+        {"HSET", "h", "f", "w"},
+        {"HINCRBY", "h", "n", "1"},
+        {"COPY", "a", "c"},
+        // Allowed: reads, deletes, writes that do not grow, admin.
+        {"GET", "a"},
+        {"SMEMBERS", "s"},
+        {"HGET", "h", "f"},
+        {"EXISTS", "a", "s"},
+        {"PING"},
+        {"SREM", "s", "nope"},
+        {"HDEL", "h", "nope"},
+        {"EXPIRE", "a", "1000"},
+        {"PERSIST", "a"},
+        {"GETDEL", "gone"},
+        {"CONFIG", "GET", "maxmemory"},
+        {"CONFIG", "GET", "maxmemory-policy"},
+        // Inside MULTI everything queued is refused and the transaction aborts.
+        {"MULTI"},
+        {"GET", "a"},
+        {"SET", "a", "3"},
+        {"EXEC"},
+        {"MULTI"},
+        {"DISCARD"},
+        {"DEL", "a"},
+        {"SET", "a", "4"}});
+  // EXEC of a queue holding a write, when the limit came after queueing.
+  limit_both("0");
+  same({{"MULTI"}, {"SET", "q", "1"}, {"GET", "q"}});
+  limit_both("1");
+  same({{"EXEC"}, {"GET", "q"}});
+  // ... and of a queue of reads only: it runs.
+  limit_both("0");
+  same({{"MULTI"}, {"GET", "s"}, {"EXISTS", "h"}});
+  limit_both("1");
+  same({{"EXEC"}});
+  // Without a limit, writes go on; CONFIG SET takes Redis's units.
+  limit_both("0");
+  same({{"SET", "a", "5"},
+        {"CONFIG", "SET", "maxmemory", "100mb"},
+        {"CONFIG", "GET", "maxmemory"},
+        {"CONFIG", "SET", "maxmemory", "7kb"},
+        {"CONFIG", "GET", "maxmemory"},
+        {"CONFIG", "SET", "maxmemory", "1.5mb"},
+        {"CONFIG", "SET", "maxmemory", "-1"},
+        {"CONFIG", "SET", "maxmemory", "0"},
+        {"CONFIG", "GET", "maxmemory"}});
 }
 
 TEST_CASE("Compat: CLIENT, SLOWLOG and LATENCY reply as Redis 7.0 does", "[integration]") {

@@ -45,9 +45,13 @@ enum CommandFlags : uint32_t {
   // Its first argument names a subcommand (CONFIG GET): errors about the
   // command name "config|get", as Redis's do.
   kSubcommands = 1 << 6,
+  // May grow memory: refused with -OOM while used memory is over --maxmemory
+  // (Redis's denyoom; the rows that carry it are Redis 7.0's, plus geokv's
+  // own writes that add data).
+  kDenyOom = 1 << 7,
 };
 inline constexpr uint32_t kAllCommandFlags =
-    kWrite | kReadOnly | kFast | kAdmin | kTransactionControl | kNoAuth | kSubcommands;
+    kWrite | kReadOnly | kFast | kAdmin | kTransactionControl | kNoAuth | kSubcommands | kDenyOom;
 
 // What a data handler may use.
 struct CommandContext {

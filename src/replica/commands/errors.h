@@ -18,6 +18,13 @@ inline constexpr std::string_view kCrossSlot =
 inline constexpr std::string_view kMaxClients = "ERR max number of clients reached";
 // The node's storage queue is full: nothing was done, the client may retry.
 inline constexpr std::string_view kBusy = "BUSY geokv is overloaded, try again";
+// Used memory is over --maxmemory (Redis 7.0's words): a command that may grow
+// memory is refused; inside MULTI every queued command is, and EXEC of a
+// transaction holding such a command aborts with kExecAbortOom.
+inline constexpr std::string_view kOom = "OOM command not allowed when used memory > 'maxmemory'.";
+inline constexpr std::string_view kExecAbortOom =
+    "EXECABORT Transaction discarded because of: OOM command not allowed when used memory > "
+    "'maxmemory'.";
 inline constexpr std::string_view kTooManyWaiting = "ERR too many clients in WAIT";
 // Prefix of the reply when a forwarded request's target has too many in flight.
 inline constexpr std::string_view kBusyForwardPrefix = "BUSY too many requests in flight to node ";

@@ -43,6 +43,7 @@ void ReplyCommandInfo(RespWriter& reply, const CommandSpec& spec) {
   std::vector<const char*> flags;
   if (spec.flags & kWrite) flags.push_back("write");
   if (spec.flags & kReadOnly) flags.push_back("readonly");
+  if (spec.flags & kDenyOom) flags.push_back("denyoom");
   if (spec.flags & kFast) flags.push_back("fast");
   if (spec.flags & kAdmin) flags.push_back("admin");
   if (spec.key_finder != nullptr) flags.push_back("movablekeys");

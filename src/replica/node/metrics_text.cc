@@ -268,6 +268,13 @@ std::string MetricsText(const NodeReport& r) {
            r.memory.rss_bytes);
   w.Single("geokv_resident_memory_peak_bytes", "gauge", "Largest resident set size so far.",
            r.memory.peak_rss_bytes);
+  w.Single("geokv_memory_used_bytes", "gauge",
+           "Bytes the allocator has handed out (INFO used_memory; what maxmemory limits).",
+           r.memory.used_bytes);
+  w.Single("geokv_memory_used_peak_bytes", "gauge", "Largest geokv_memory_used_bytes so far.",
+           r.memory.used_peak_bytes);
+  w.Single("geokv_memory_max_bytes", "gauge", "maxmemory: the limit on used memory; 0 = none.",
+           r.memory.max_bytes);
   Clients(w, r);
   Commands(w, r);
   Replication(w, r);

@@ -145,6 +145,13 @@ void Node::Dispatch(ClientSession& client, Args args, Reply reply) {
     client.multi.aborted |= client.multi.active;
     return reply(ErrorReply(*denied));
   }
+  if (memory_.over() && RefusedForMemory(*spec, client, args)) {
+    client.multi.aborted |= client.multi.active;
+    stats_.command(*spec).rejected.fetch_add(1, std::memory_order_relaxed);
+    std::string error = ErrorReply(errors::kOom);
+    stats_.CountError(error);
+    return reply(std::move(error));
+  }
   if (client.multi.active && !(spec->flags & kTransactionControl)) {
     return Queue(*spec, client, std::move(args), std::move(reply));
   }
@@ -201,6 +208,19 @@ Reply Node::Measured(const CommandSpec& spec, const ClientSession& client, const
     if (stats_.latency.Wants(us / 1000)) stats_.latency.Add("command", us / 1000);
     reply(std::move(resp));
   };
+}
+
+bool Node::RefusedForMemory(const CommandSpec& spec, const ClientSession& client,
+                            const Args& args) const {
+  // Inside MULTI every command that would be queued is refused (the queue
+  // grows memory too), as in Redis; EXEC, DISCARD and QUIT go on. (Redis
+  // also answers a nested MULTI or WATCH with -OOM; here they get their own
+  // errors.) EXEC of a queue holding a denyoom command aborts (Exec).
+  if (client.multi.active) return !(spec.flags & kTransactionControl);
+  if (!(spec.flags & kDenyOom)) return false;
+  // Refused where it would run, as Redis Cluster answers -MOVED before it
+  // looks at memory: a write this node forwards is its target's to refuse.
+  return RouteTo(KeyPartitions(spec, args)) == node_index_;
 }
 
 void Node::set_cluster_secret(const std::string& secret) {
@@ -310,12 +330,15 @@ void Node::Exec(ClientSession& client, std::vector<Args> queued,
                 std::shared_ptr<WatchedKeys> watched, Reply reply) {
   std::vector<DataHandler> handlers;
   std::vector<uint32_t> writes_to;
+  bool deny_oom = false;
   for (const Args& args : queued) {
     const CommandSpec* spec = FindCommand(args[0]);
     GEOKV_ASSERT(spec != nullptr && spec->is_data());  // checked when queued
     handlers.push_back(std::get<DataHandler>(spec->handler));
     for (uint32_t p : WritesTo(*spec, KeyPartitions(*spec, args))) writes_to.push_back(p);
+    deny_oom |= (spec->flags & kDenyOom) != 0;
   }
+  if (deny_oom && memory_.over()) return reply(ErrorReply(errors::kExecAbortOom));
   RunDataCommand(
       [handlers = std::move(handlers), queued = std::move(queued),
        watched = std::move(watched)](CommandContext& ctx) {
@@ -355,6 +378,10 @@ void Node::Report(std::function<void(NodeReport)> reply) {
   report->engine = &engine_.stats();
   report->data_path = engine_.path();
   report->memory = ReadMemoryUsage();
+  report->memory.used_bytes = memory_.used_bytes();
+  report->memory.used_peak_bytes = memory_.peak_bytes();
+  report->memory.max_bytes = memory_.max_bytes();
+  report->memory.sample_us = memory_.sample_us();
   report->uptime_s =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
           .count();
@@ -625,6 +652,14 @@ std::vector<ConfigParam> Node::ConfigParams() {
          return "";
        }},
       {"aclfile", access_.aclfile(), nullptr},
+      {"maxmemory", std::to_string(memory_.max_bytes()), nullptr,
+       [this](const std::string& text) -> std::string {
+         const std::optional<uint64_t> bytes = ParseMemoryBytes(text);
+         if (!bytes) return "argument must be a memory value";  // Redis's words
+         memory_.set_max_bytes(*bytes);
+         return "";
+       }},
+      {"maxmemory-policy", "noeviction", nullptr},
       {"save", "", nullptr},
       {"appendonly", "no", nullptr},
       {"databases", "1", nullptr},

@@ -22,6 +22,7 @@
 #include "replica/commands/access_control.h"
 #include "replica/node/active_expiry.h"
 #include "replica/node/forwarder.h"
+#include "replica/node/memory_limit.h"
 #include "replica/node/node_replication.h"
 #include "replica/node/node_report.h"
 #include "replica/node/node_stats.h"
@@ -89,6 +90,11 @@ class Node final : public Dispatcher, public ServerControl {
   // acknowledged write, for geokv-check's self-test). 0 = off. Set before serving.
   void set_testing_drop_every_nth_set(uint64_t n) { testing_drop_every_nth_set_ = n; }
 
+  // --maxmemory and the used-memory figure (memory_limit.h): past the limit,
+  // Dispatch refuses commands that may grow memory with -OOM. Its sampling is
+  // started by the caller (MemoryLimit::Start), once, before serving.
+  MemoryLimit& memory() { return memory_; }
+
   // Starts active expiry (active_expiry.h): one cycle per period, each a
   // storage job whose removals commit and replicate like any write. Call once,
   // on the I/O thread, after set_replication.
@@ -134,6 +140,10 @@ class Node final : public Dispatcher, public ServerControl {
   // Inside MULTI: queues a data command whose keys this node holds; refuses
   // (and marks the transaction aborted) anything else.
   void Queue(const CommandSpec& spec, ClientSession& client, Args args, Reply reply);
+  // Whether used memory over --maxmemory refuses this request (call only
+  // when memory_.over()): Redis's rule, below.
+  bool RefusedForMemory(const CommandSpec& spec, const ClientSession& client,
+                        const Args& args) const;
   // Whether this node holds every key in `keys`.
   bool HoldsAll(const std::vector<std::string_view>& keys) const;
   // The node to serve a request whose keys fall in `partitions`: this node if
@@ -193,6 +203,7 @@ class Node final : public Dispatcher, public ServerControl {
   int64_t started_unix_s_;
   std::string run_id_;
   NodeStats stats_;
+  MemoryLimit memory_;
   Quorum quorum_;  // I/O thread (AwaitWrites: any)
 };
 

@@ -117,6 +117,11 @@ class NodeReplication {
     void OnLocalDelta(uint32_t p, const crdt::Delta& delta);
     // Whether local writes to p may take new dots (ReplicationCore::OwnWritable).
     bool OwnWritable(uint32_t p) const { return core_ == nullptr || core_->OwnWritable(p); }
+    // Whether a state transfer into p is under way (its record is stored):
+    // p's state is then partly joined, so it is no source for a quorum read,
+    // and atoms from outside the protocol (a read repair) could bring back
+    // what the transfer removed.
+    bool ReceivingTransfer(uint32_t p) { return !store_.TransferRecord(p).empty(); }
 
    private:
     friend class NodeReplication;

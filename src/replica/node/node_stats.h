@@ -94,10 +94,16 @@ class NodeStats {
   std::map<std::string, uint64_t> errors_;  // guarded by errors_mu_
 };
 
-// The process's memory, from /proc/self (zeros where it cannot be read).
+// The process's memory: the resident set from /proc/self (zeros where it
+// cannot be read), and the allocator's figure that --maxmemory is checked
+// against (memory_limit.h; set by the node, not by ReadMemoryUsage).
 struct MemoryUsage {
-  uint64_t rss_bytes = 0;       // resident now (statm)
-  uint64_t peak_rss_bytes = 0;  // resident at most so far (VmHWM)
+  uint64_t rss_bytes = 0;        // resident now (statm)
+  uint64_t peak_rss_bytes = 0;   // resident at most so far (VmHWM)
+  uint64_t used_bytes = 0;       // allocated, at the latest sample
+  uint64_t used_peak_bytes = 0;  // allocated, the largest sample so far
+  uint64_t max_bytes = 0;        // --maxmemory; 0 = no limit
+  uint64_t sample_us = 0;        // how long the latest sample of used_bytes took
 };
 MemoryUsage ReadMemoryUsage();
 

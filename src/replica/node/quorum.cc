@@ -41,6 +41,11 @@ std::string ErrorText(const std::string& reply) {
   return text;
 }
 
+std::string ReceivingTransferError(uint32_t partition) {
+  return "TRYAGAIN partition " + std::to_string(partition) +
+         " is receiving a state transfer at this node";
+}
+
 }  // namespace
 
 // One read at r > 1: the sources asked and answered. I/O thread only.
@@ -232,6 +237,10 @@ void Quorum::AskLocal(const std::shared_ptr<ReadState>& read) {
   auto error = std::make_shared<std::string>();
   auto body = [source, error, keys = read->keys](NodeReplication::Job& job) {
     for (const auto& [p, in_p] : keys) {
+      if (job.ReceivingTransfer(p)) {
+        *error = ReceivingTransferError(p);
+        return;
+      }
       auto snapshot = crdt::KeySnapshot(job.txn().Partition(p), in_p, kKeyLimits);
       if (!snapshot.ok()) {
         *error = "ERR " + snapshot.status().message();
@@ -430,6 +439,10 @@ void Quorum::Atoms(uint32_t partition, std::vector<std::string> keys, Reply repl
   flush_();  // after the writes queued before it (a forwarded SET on the same link)
   auto out = std::make_shared<std::string>();
   auto body = [partition, keys = std::move(keys), out](NodeReplication::Job& job) {
+    if (job.ReceivingTransfer(partition)) {
+      *out = ErrorReply(ReceivingTransferError(partition));
+      return;
+    }
     auto snapshot = crdt::KeySnapshot(job.txn().Partition(partition), keys, kKeyLimits);
     if (!snapshot.ok()) {
       *out = ErrorReply("ERR " + snapshot.status().message());
@@ -468,11 +481,17 @@ void Quorum::RepairLocal(uint32_t partition, crdt::Snapshot repair, Reply reply)
   GEOKV_ASSERT(held_[partition]);
   auto added = std::make_shared<size_t>(0);
   const crdt::ReplicaId self = table_.topology().nodes()[node_index_].replica_id;
-  auto body = [partition, repair = std::move(repair), added, self](NodeReplication::Job& job) {
-    *added = crdt::ApplyRepair(job.txn().Partition(partition), repair, self);
+  auto refused = std::make_shared<bool>(false);
+  auto body = [partition, repair = std::move(repair), added, refused,
+               self](NodeReplication::Job& job) {
+    // A transfer may have removed atoms whose removals will never be applied
+    // here again (docs/replication.md, DropSettledAdditions): no repair then.
+    *refused = job.ReceivingTransfer(partition);
+    if (!*refused) *added = crdt::ApplyRepair(job.txn().Partition(partition), repair, self);
   };
-  auto done = [this, added, reply](Status status) {
+  auto done = [this, added, refused, partition, reply](Status status) {
     if (!status.ok()) return reply(ErrorReply("ERR storage: " + status.message()));
+    if (*refused) return reply(ErrorReply(ReceivingTransferError(partition)));
     stats_.read_repair_atoms.fetch_add(*added, std::memory_order_relaxed);
     reply(":" + std::to_string(*added) + "\r\n");
   };

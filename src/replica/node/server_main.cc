@@ -24,6 +24,8 @@
 #include "placement/default_topology.h"
 #include "placement/ring.h"
 #include "placement/topology.h"
+#include "replica/node/allocation_counter.h"
+#include "replica/node/memory_limit.h"
 #include "replica/node/metrics_http.h"
 #include "replica/node/node.h"
 #include "replica/node/server.h"
@@ -140,6 +142,11 @@ int main(int argc, char** argv) {
   app.add_option("--state-chunk-max-atoms", replication.core.state_chunk_max_atoms,
                  "atoms per state transfer chunk at most")
       ->check(CLI::PositiveNumber);
+  std::string maxmemory = "0";
+  app.add_option("--maxmemory", maxmemory,
+                 "used memory (allocated bytes) past which commands that may grow memory get "
+                 "-OOM, as redis-server's maxmemory: bytes, or with a unit (100mb, 2gb); "
+                 "0 (default): no limit");
   replica::TlsOptions tls;
   app.add_option("--tls-port", tls.port,
                  "also serve TLS on this port, on the host of the node's client endpoint");
@@ -208,6 +215,11 @@ int main(int argc, char** argv) {
 
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [" + node_id + "] %v");
+  const std::optional<uint64_t> maxmemory_bytes = replica::ParseMemoryBytes(maxmemory);
+  if (!maxmemory_bytes) {
+    return Fail("--maxmemory: '" + maxmemory +
+                "' is not a memory size (bytes, or 100mb, 2gb, ...)");
+  }
 
   auto topology = topology_path.empty() ? placement::DefaultTopology()
                                         : placement::LoadTopologyFile(topology_path);
@@ -282,6 +294,9 @@ int main(int argc, char** argv) {
   if (Status s = replicator.Start(); !s.ok()) return Fail(s.message());
   node.set_replication(&replicator);
   node.StartActiveExpiry(std::chrono::milliseconds(100));
+  node.memory().set_max_bytes(*maxmemory_bytes);
+  node.memory().set_source(replica::UsedMemoryBytes);
+  node.memory().Start(std::chrono::milliseconds(100));
   // /metrics on the topology's metrics endpoint, from the start (a node
   // waiting for its peers is worth watching too).
   replica::MetricsHttpServer metrics(

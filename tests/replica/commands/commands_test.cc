@@ -256,6 +256,28 @@ TEST_CASE("Commands: every table row has a handler, valid flags and a valid key 
   }
 }
 
+TEST_CASE("Commands: exactly the rows Redis 7.0 marks denyoom (and MVSET) refuse past maxmemory",
+          "[unit]") {
+  // `COMMAND INFO` of Debian's redis-server 7.0.15: the commands geokv has
+  // whose flags hold denyoom. MVSET is geokv's own: it adds a value as SET does.
+  const std::set<std::string> deny_oom = {
+      "append",       "bitop",  "copy",  "decr",     "decrby",      "getset",     "hincrby",
+      "hincrbyfloat", "hmset",  "hset",  "hsetnx",   "incr",        "incrby",     "incrbyfloat",
+      "mset",         "msetnx", "mvset", "psetex",   "sadd",        "sdiffstore", "set",
+      "setbit",       "setex",  "setnx", "setrange", "sinterstore", "sunionstore"};
+  for (const CommandSpec& spec : AllCommands()) {
+    INFO(spec.name);
+    CHECK(((spec.flags & kDenyOom) != 0) == (deny_oom.count(spec.name) == 1));
+    // Reads, deletes and admin commands go on past the limit.
+    if (spec.flags & kDenyOom) CHECK((spec.flags & kWrite));
+  }
+  for (const std::string& name : deny_oom) CHECK(FindCommand(name) != nullptr);
+  // COMMAND shows the flag where Redis does: "write denyoom [fast]".
+  MemoryPartitions ks;
+  CHECK(Run(ks, {"COMMAND", "INFO", "set"}).find("+write\r\n+denyoom\r\n") != std::string::npos);
+  CHECK(Run(ks, {"COMMAND", "INFO", "del"}).find("denyoom") == std::string::npos);
+}
+
 TEST_CASE("Commands: connection and server commands through the connection context", "[unit]") {
   MemoryPartitions ks;
   ClientSession session;

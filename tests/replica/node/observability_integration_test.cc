@@ -462,5 +462,153 @@ TEST_CASE("LATENCY: off by default, and its replies keep Redis's shapes", "[inte
   CHECK(c.Command({"LATENCY", "LATEST"})->elements.empty());
 }
 
+// A field of INFO's text (0 when missing).
+uint64_t InfoField(RespClient& c, const std::string& section, const std::string& field) {
+  const std::string text = c.Command({"INFO", section})->str;
+  const std::string key = "\r\n" + field + ":";
+  const size_t at = text.find(key);
+  return at == std::string::npos ? 0 : std::stoull(text.substr(at + key.size()));
+}
+
+TEST_CASE("Maxmemory: the flag and the config file set it; INFO, CONFIG and /metrics show it",
+          "[integration]") {
+  TestCluster cluster(1, 1, 1);
+  const std::string config = cluster.dir() + "/node.toml";
+  RunCommand("printf 'maxmemory = \"3mb\"\\n' > " + config);
+  REQUIRE(cluster.Start(0, {"--config", config}).ok());
+  CHECK(cluster.Client(0).Command({"CONFIG", "GET", "maxmemory"})->elements.at(1).str == "3145728");
+  cluster.Stop(0);
+  REQUIRE(cluster.Start(0, {"--maxmemory", "100MB"}).ok());
+  RespClient c = cluster.Client(0);
+  CHECK(c.Command({"CONFIG", "GET", "maxmemory"})->elements.at(1).str == "104857600");
+  CHECK(c.Command({"CONFIG", "GET", "maxmemory-policy"})->elements.at(1).str == "noeviction");
+  const std::string memory = c.Command({"INFO", "memory"})->str;
+  CHECK(memory.find("\r\nmaxmemory:104857600\r\n") != std::string::npos);
+  CHECK(memory.find("\r\nmaxmemory_human:100.00M\r\n") != std::string::npos);
+  CHECK(memory.find("\r\nmaxmemory_policy:noeviction\r\n") != std::string::npos);
+  const uint64_t used = InfoField(c, "memory", "used_memory");
+  CHECK(used > 100'000);  // the allocator's figure, sampled from the start
+  CHECK(used < InfoField(c, "memory", "used_memory_rss") * 2);
+  CHECK(InfoField(c, "memory", "used_memory_peak") >= used);
+  const auto metrics = ParseMetrics(Scrape(cluster));
+  CHECK(Metric(metrics, "geokv_memory_max_bytes") == 104857600);
+  CHECK(Metric(metrics, "geokv_memory_used_bytes") > 100'000);
+  CHECK(Metric(metrics, "geokv_memory_used_peak_bytes") >=
+        Metric(metrics, "geokv_memory_used_bytes"));
+  // CONFIG SET takes Redis's units and refuses anything else, in Redis's words.
+  CHECK(c.Command({"CONFIG", "SET", "maxmemory", "2gb"})->str == "OK");
+  CHECK(c.Command({"CONFIG", "GET", "maxmemory"})->elements.at(1).str == "2147483648");
+  CHECK(c.Command({"CONFIG", "SET", "maxmemory", "1.5mb"})->str ==
+        "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a "
+        "memory value");
+  cluster.Stop(0);
+  // A bad size stops the server at start, with a message.
+  int status = 0;
+  const std::string out = RunCommand(
+      std::string(GEOKV_SERVER_BIN) + " --topology " + cluster.topology_path() + " --node " +
+          cluster.nodes()[0].id + " --data " + cluster.dir() + "/bad --maxmemory 10tb 2>&1",
+      &status);
+  CHECK(status != 0);
+  CHECK(out.find("--maxmemory: '10tb' is not a memory size") != std::string::npos);
+}
+
+TEST_CASE(
+    "Maxmemory: past the limit writes get -OOM; reads, deletes, admin and a peer's writes "
+    "go on; freed memory lets writes in again",
+    "[integration]") {
+  const std::string oom = "OOM command not allowed when used memory > 'maxmemory'.";
+  TestCluster cluster(2, 1, 2);  // two DCs, each holding every partition
+  REQUIRE(cluster.Start(0).ok());
+  REQUIRE(cluster.Start(1).ok());
+  RespClient c = cluster.Client(0);
+  RespClient peer = cluster.Client(1);
+  // A limit a little above what the idle node uses, then fill it.
+  const uint64_t idle = InfoField(c, "memory", "used_memory");
+  const uint64_t limit = idle + (uint64_t{8} << 20);
+  REQUIRE(c.Command({"CONFIG", "SET", "maxmemory", std::to_string(limit)})->str == "OK");
+  const std::string value(64 * 1024, 'v');
+  int filled = 0;
+  std::string refused;
+  for (; filled < 2000; ++filled) {  // 125 MiB at most
+    auto r = c.Command({"SET", "fill:" + std::to_string(filled), value});
+    REQUIRE(r.ok());
+    if (r->is_error()) {
+      refused = r->str;
+      break;
+    }
+  }
+  INFO("filled " << filled << " values of 64 KiB over " << idle << " bytes idle");
+  REQUIRE(refused == oom);
+  CHECK(InfoField(c, "memory", "used_memory") > limit);
+  CHECK(InfoField(c, "memory", "maxmemory") == limit);
+
+  // Every command that may grow memory is refused...
+  CHECK(c.Command({"SET", "x", "1"})->str == oom);
+  CHECK(c.Command({"SADD", "s", "m"})->str == oom);
+  CHECK(c.Command({"INCR", "n"})->str == oom);
+  CHECK(c.Command({"HSET", "h", "f", "v"})->str == oom);
+  // ... and so is anything queued in MULTI (the transaction aborts).
+  CHECK(c.Command({"MULTI"})->str == "OK");
+  CHECK(c.Command({"GET", "fill:0"})->str == oom);
+  CHECK(c.Command({"EXEC"})->str == "EXECABORT Transaction discarded because of previous errors.");
+  // Reads, deletes, PING and admin commands go on.
+  CHECK(c.Command({"GET", "fill:0"})->str == value);
+  CHECK(c.Command({"EXISTS", "fill:1"})->integer == 1);
+  CHECK(c.Command({"PING"})->str == "PONG");
+  CHECK(c.Command({"DBSIZE"})->integer == filled);
+  CHECK(c.Command({"CONFIG", "GET", "maxmemory"})->elements.at(1).str == std::to_string(limit));
+  CHECK(c.Command({"DEL", "fill:1"})->integer == 1);
+  CHECK(c.Command({"EXPIRE", "fill:2", "1000"})->integer == 1);
+  const std::string errors = c.Command({"INFO", "errorstats"})->str;
+  CHECK(errors.find("errorstat_OOM:count=") != std::string::npos);
+  // A peer's writes still arrive: replication is not a client's write.
+  REQUIRE(peer.Command({"SET", "peer:k", "from-dc2"})->str == "OK");
+  REQUIRE(peer.Command({"SADD", "peer:s", "a", "b", "c"})->integer == 3);
+  bool arrived = false;
+  for (int i = 0; i < 200 && !arrived; ++i) {
+    arrived = c.Command({"GET", "peer:k"})->str == "from-dc2" &&
+              c.Command({"SCARD", "peer:s"})->integer == 3;
+    if (!arrived) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(arrived);
+  CHECK(c.Command({"SADD", "peer:s", "d"})->str == oom);
+
+  // Deleting is allowed; whether it lowers used memory is the engine's matter
+  // (SQLite's page cache keeps the pages it read; a memory-first engine frees
+  // them). Memory freed by anything lets writes in again once a sample sees
+  // it: here a client's half-sent 12 MB request, buffered, then dropped.
+  for (int i = 0; i < filled; ++i) {
+    REQUIRE(c.Command({"DEL", "fill:" + std::to_string(i)})->integer == (i == 1 ? 0 : 1));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const uint64_t base = InfoField(c, "memory", "used_memory");
+  const uint64_t second_limit = base + (uint64_t{6} << 20);
+  REQUIRE(c.Command({"CONFIG", "SET", "maxmemory", std::to_string(second_limit)})->str == "OK");
+  CHECK(c.Command({"SET", "after", "1"})->str == "OK");
+  {
+    RespClient hog = cluster.Client(0);
+    REQUIRE(
+        hog.SendRaw("*3\r\n$3\r\nSET\r\n$3\r\nhog\r\n$16000000\r\n" + std::string(12'000'000, 'x'))
+            .ok());
+    bool refused_again = false;
+    for (int i = 0; i < 100 && !refused_again; ++i) {
+      refused_again = c.Command({"SET", "after", "2"})->str == oom;
+      if (!refused_again) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    INFO("used_memory " << InfoField(c, "memory", "used_memory") << ", limit " << second_limit);
+    REQUIRE(refused_again);
+  }  // the hog disconnects: its buffer is freed
+  bool accepted = false;
+  for (int i = 0; i < 100 && !accepted; ++i) {
+    accepted = c.Command({"SET", "after", "3"})->str == "OK";
+    if (!accepted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  INFO("used_memory " << InfoField(c, "memory", "used_memory") << ", limit " << second_limit);
+  CHECK(accepted);
+  CHECK(c.Command({"SADD", "s", "m"})->integer == 1);
+  CHECK(c.Command({"GET", "hog"})->type == RespValue::Type::kNull);
+  CHECK(InfoField(c, "memory", "used_memory_peak") > second_limit);
+}
+
 }  // namespace
 }  // namespace geokv::test
