@@ -1,8 +1,5 @@
 #include "storage/atom_tree.h"
 
-#include <malloc.h>
-
-#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -63,8 +60,9 @@ AtomRec* AtomRec::Make(const crdt::Path& path, const crdt::Atom& atom) {
   vn += PutVarint(varints + vn, ZigZag(atom.amount));
   const size_t size =
       sizeof(AtomRec) + path.key.size() + path.field.size() + 16 + vn + atom.bytes.size();
-  void* mem = std::malloc(size);
-  if (mem == nullptr) throw std::bad_alloc();
+  // operator new, not malloc: geokv-server counts its used memory (what
+  // --maxmemory limits) there.
+  void* mem = ::operator new(size);
   auto* rec = new (mem) AtomRec();
   rec->key_len_ = static_cast<uint32_t>(path.key.size());
   rec->field_len_ = static_cast<uint32_t>(path.field.size());
@@ -89,7 +87,7 @@ void AtomRec::Free(AtomRec* rec) noexcept {
   if (rec == nullptr) return;
   GEOKV_ASSERT(!rec->hook.is_linked());
   rec->~AtomRec();
-  std::free(rec);
+  ::operator delete(rec);
 }
 
 AtomKey AtomRec::Key() const {
@@ -115,10 +113,6 @@ void AtomRec::Read(crdt::Path* path, crdt::Atom* atom) const {
   path->slot = static_cast<crdt::Slot>(slot_);
   path->field.assign(data() + key_len_, field_len_);
   ReadAtom(atom);
-}
-
-size_t AtomRec::AllocatedBytes() const {
-  return malloc_usable_size(const_cast<AtomRec*>(this)) + sizeof(size_t);
 }
 
 void AtomTree::Clear() {

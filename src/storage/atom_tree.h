@@ -42,8 +42,8 @@ class AtomRec {
  public:
   using Hook = boost::intrusive::set_member_hook<boost::intrusive::optimize_size<true>>;
 
-  // A new unlinked block holding (path, atom). Never returns null (throws
-  // std::bad_alloc as new does).
+  // A new unlinked block holding (path, atom), from operator new. Never
+  // returns null (throws std::bad_alloc as new does).
   static AtomRec* Make(const crdt::Path& path, const crdt::Atom& atom);
   static void Free(AtomRec* rec) noexcept;
 
@@ -52,8 +52,6 @@ class AtomRec {
   // Fills *path and *atom (reusing their capacity).
   void Read(crdt::Path* path, crdt::Atom* atom) const;
   void ReadAtom(crdt::Atom* atom) const;
-  // The block's size as allocated (for memory accounting).
-  size_t AllocatedBytes() const;
   // Checkpoint bookkeeping, not part of the atom: set when the atom entered
   // the tree since the last checkpoint took the partition's changes (a new
   // block is dirty), cleared when one takes it.
