@@ -61,7 +61,7 @@ ChunkRead ReadChunk(const MutableState& state, const AtomPosition& from, size_t 
 ChunkJoinResult JoinChunk(MutableState& state, const AtomPosition& from,
                           const std::optional<AtomPosition>& to, const AtomList& atoms,
                           const DotContext& chunk_context, const DotContext& first_context,
-                          size_t local_atoms_max) {
+                          size_t local_atoms_max, bool restore) {
   GEOKV_ASSERT(local_atoms_max >= 1);
   ChunkJoinResult result;
   result.reached = to;
@@ -95,8 +95,8 @@ ChunkJoinResult JoinChunk(MutableState& state, const AtomPosition& from,
         has_local ? PositionOf(local[i].first, local[i].second) : AtomPosition{};
     if (has_local && has_theirs && ours == theirs) {
       // Held on both sides: join the payloads (a fold covering more wins).
-      const Atom& kept = JoinSameDot(local[i].second, atom);
-      if (&kept != &local[i].second) put.emplace_back(path, kept);
+      const Atom& kept = restore ? atom : JoinSameDot(local[i].second, atom);
+      if (kept != local[i].second) put.emplace_back(path, kept);
       ++i;
       ++j;
     } else if (has_local && (!has_theirs || ours < theirs)) {
@@ -109,7 +109,11 @@ ChunkJoinResult JoinChunk(MutableState& state, const AtomPosition& from,
       // Theirs only: seen here and not held means removed here; else add it
       // if the dots it stands for will be in the context when the transfer
       // ends (else its delta brings it).
-      if (!context.Contains(atom.dot)) {
+      if (restore) {
+        if (context.ContainsRange(atom.dot.origin, atom.first, atom.dot.counter)) {
+          put.emplace_back(path, atom);
+        }
+      } else if (!context.Contains(atom.dot)) {
         if (CoveredByEither(atom, first_context, context)) {
           put.emplace_back(path, atom);
         } else if (atom.first != atom.dot.counter) {

@@ -81,12 +81,17 @@ struct ChunkJoinResult {
 // Joins the chunk `atoms` of the sender's range [from, to) (to nullopt: to
 // the end) into `state`, by the rules at the top of this file. Visits at most
 // local_atoms_max + 1 local atoms (beyond that it stops early, see `reached`).
+// With `restore` (a rebuild of a damaged replica, GEOKV.REBUILD), an atom
+// of the chunk whose dots the receiver has seen but does not hold is added
+// (lost here, not removed: the caller makes sure the sender applied every
+// removal the receiver applied), one the receiver holds with another payload
+// takes the chunk's, and one it has not seen waits for its delta.
 // REQUIRES: atoms ascending within [from, to); every atom's dots are in
 // chunk_context; chunk_context includes first_context; local_atoms_max >= 1.
 ChunkJoinResult JoinChunk(MutableState& state, const AtomPosition& from,
                           const std::optional<AtomPosition>& to, const AtomList& atoms,
                           const DotContext& chunk_context, const DotContext& first_context,
-                          size_t local_atoms_max);
+                          size_t local_atoms_max, bool restore = false);
 
 // For a delta joined while a transfer is under way: removes the additions
 // that would bring back an atom the transfer has already settled, i.e. at a

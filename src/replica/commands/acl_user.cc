@@ -39,7 +39,8 @@ const std::unordered_map<std::string, uint32_t>& TypeCategories() {
     for (const char* c : {"multi", "exec", "discard", "watch", "unwatch"}) t[c] = transaction;
     // GEOKV.FORWARDER, .WAITOWN, .ATOMS and .REPAIR are nodes' own (the peer user's).
     for (const char* c : {"config", "info", "acl", "slowlog", "latency", "geokv.forwarder",
-                          "geokv.waitown", "geokv.digest", "geokv.atoms", "geokv.repair"}) {
+                          "geokv.waitown", "geokv.digest", "geokv.atoms", "geokv.repair",
+                          "geokv.aae", "geokv.rebuild"}) {
       t[c] = admin | dangerous;
     }
     for (const char* c : {"dbsize",     "scan",        "type",     "exists",     "del",  "unlink",

@@ -142,6 +142,8 @@ const std::vector<CommandSpec>& Table() {
         {"geokv.waitown", -4, 0, 0, 0, 0, CmdGeokvWaitOwn},
         {"geokv.where", 2, kR | kF, 0, 0, 0, CmdGeokvWhere},
         {"geokv.digest", 1, kR, 0, 0, 0, CmdGeokvDigest},
+        {"geokv.aae", -2, kAdmin | kS, 0, 0, 0, CmdGeokvAae},
+        {"geokv.rebuild", 2, kAdmin, 0, 0, 0, CmdGeokvRebuild},
     };
     std::sort(t.begin(), t.end(), [](const CommandSpec& a, const CommandSpec& b) {
       return std::string_view(a.name) < b.name;

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -150,6 +151,14 @@ class ServerControl {
   virtual void Repair(uint32_t /*partition*/, std::string /*encoded*/, Reply reply) {
     reply("-ERR GEOKV.REPAIR is not served here\r\n");
   }
+  // Anti-entropy (docs/replication.md): GEOKV.AAE STATUS, GEOKV.AAE RUN
+  // [partition], GEOKV.REBUILD partition. A node without replication refuses.
+  virtual void AntiEntropyStatus(Reply reply) { reply(kNoReplication); }
+  virtual void RunAntiEntropy(std::optional<uint32_t> /*partition*/, Reply reply) {
+    reply(kNoReplication);
+  }
+  virtual void Rebuild(uint32_t /*partition*/, Reply reply) { reply(kNoReplication); }
+  static constexpr const char* kNoReplication = "-ERR this node runs no replication\r\n";
   // Every client connection (CLIENT LIST, CLIENT KILL); none by default.
   virtual std::vector<ClientInfo> Clients() { return {}; }
   // Closes the connection of client `id` (after the replies it is owed are

@@ -134,6 +134,8 @@ void CmdWait(ConnectionContext&, const Args&);
 void CmdGeokvWaitOwn(ConnectionContext&, const Args&);
 void CmdGeokvAtoms(ConnectionContext&, const Args&);
 void CmdGeokvRepair(ConnectionContext&, const Args&);
+void CmdGeokvAae(ConnectionContext&, const Args&);
+void CmdGeokvRebuild(ConnectionContext&, const Args&);
 
 // Hex digest of a partition replica's state (atoms and causal context).
 std::string PartitionDigest(const crdt::StateView& state);

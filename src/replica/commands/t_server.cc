@@ -291,4 +291,29 @@ void CmdGeokvRepair(ConnectionContext& ctx, const Args& args) {
   ctx.server.Repair(*p, args[2], ctx.Defer());
 }
 
+// GEOKV.AAE STATUS -> [[partition, peer, ms since, result], ...];
+// GEOKV.AAE RUN [partition] -> how many exchanges were queued
+// (docs/replication.md, "Anti-entropy").
+void CmdGeokvAae(ConnectionContext& ctx, const Args& args) {
+  if (EqualsIgnoreCase(args[1], "status") && args.size() == 2) {
+    return ctx.server.AntiEntropyStatus(ctx.Defer());
+  }
+  if (EqualsIgnoreCase(args[1], "run") && args.size() <= 3) {
+    std::optional<uint32_t> p;
+    if (args.size() == 3) {
+      p = PartitionArg(ctx.reply, args[2]);
+      if (!p) return;
+    }
+    return ctx.server.RunAntiEntropy(p, ctx.Defer());
+  }
+  ReplySubcommandError(ctx.reply, "GEOKV.AAE", args[1], {"status", "run"});
+}
+
+// GEOKV.REBUILD partition: refills this node's replica of the partition from
+// the other replicas (ReplicationCore::Rebuild); +OK once it has begun.
+void CmdGeokvRebuild(ConnectionContext& ctx, const Args& args) {
+  auto p = PartitionArg(ctx.reply, args[1]);
+  if (p) ctx.server.Rebuild(*p, ctx.Defer());
+}
+
 }  // namespace geokv::replica

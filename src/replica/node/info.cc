@@ -229,6 +229,14 @@ void ReplicationSection(InfoWriter& w, const NodeReport& r) {
   // ... and of a second live process while the accepted one still talks.
   w.Field("duplicate_identities", s.duplicate_identities);
   w.Field("own_recoveries", s.own_recoveries);
+  // Anti-entropy (docs/replication.md): exchanges begun here, keys found
+  // different at equal applied vectors, keys repaired here from a majority.
+  w.Field("aae_exchanges", s.aae_exchanges);
+  w.Field("aae_equal", s.aae_equal);
+  w.Field("aae_divergent_keys", s.aae_divergent_keys);
+  w.Field("aae_repairs", s.aae_repairs);
+  w.Field("aae_bytes", s.aae_bytes);
+  w.Field("aae_rebuilds", s.aae_rebuilds);
   w.Field("hlc_refused", snap.hlc_refused);
   if (snap.transport) {
     w.Field("repl_bytes_sent", snap.transport->bytes_sent);

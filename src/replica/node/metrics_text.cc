@@ -198,6 +198,13 @@ void Replication(PromWriter& w, const NodeReport& r) {
        "Heartbeats refused: a second live process with a peer's node id.", s.duplicate_identities},
       {"geokv_replication_own_recoveries_total", "Own deltas lost here and taken back from a peer.",
        s.own_recoveries},
+      {"geokv_aae_exchanges_total", "Anti-entropy exchanges begun here.", s.aae_exchanges},
+      {"geokv_aae_divergent_keys_total",
+       "Keys whose replicas differ at equal applied vectors (anti-entropy).",
+       s.aae_divergent_keys},
+      {"geokv_aae_repairs_total", "Keys this replica repaired from a majority (anti-entropy).",
+       s.aae_repairs},
+      {"geokv_aae_bytes_total", "Anti-entropy message bytes sent and received.", s.aae_bytes},
   };
   for (const Counter& c : counters) w.Single(c.name, "counter", c.help, c.value);
   w.Single("geokv_replication_hlc_refused_total", "counter",

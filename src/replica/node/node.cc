@@ -612,6 +612,21 @@ void Node::AskWaitOwn(size_t target, const std::set<uint32_t>& partitions, int64
                  });
 }
 
+void Node::AntiEntropyStatus(Reply reply) {
+  if (replication_ == nullptr) return reply(kNoReplication);
+  replication_->AntiEntropyStatus(std::move(reply));
+}
+
+void Node::RunAntiEntropy(std::optional<uint32_t> partition, Reply reply) {
+  if (replication_ == nullptr) return reply(kNoReplication);
+  replication_->RunAntiEntropy(partition, std::move(reply));
+}
+
+void Node::Rebuild(uint32_t partition, Reply reply) {
+  if (replication_ == nullptr) return reply(kNoReplication);
+  replication_->Rebuild(partition, std::move(reply));
+}
+
 void Node::WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, int64_t timeout_ms,
                    Reply reply) {
   if (replication_ == nullptr) return reply(":0\r\n");

@@ -62,6 +62,9 @@ class Node final : public Dispatcher, public ServerControl {
   void WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, int64_t timeout_ms,
                Reply reply) override;
   void Watch(ClientSession& client, std::vector<std::string> keys, Reply reply) override;
+  void AntiEntropyStatus(Reply reply) override;
+  void RunAntiEntropy(std::optional<uint32_t> partition, Reply reply) override;
+  void Rebuild(uint32_t partition, Reply reply) override;
   void Exec(ClientSession& client, std::vector<Args> queued, std::shared_ptr<WatchedKeys> watched,
             Reply reply) override;
   uint32_t PartitionDcs() const override { return quorum_.PartitionDcs(); }

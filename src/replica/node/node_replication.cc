@@ -161,6 +161,7 @@ replication::ReplicationCore& NodeReplication::Core(replication::ReplicaStore& s
   // Never reuse a dot: after opening the data, no new own dots until peers
   // told how far this node's streams got (a rebuild before that fences again).
   if (own_fence_) core_->FenceOwnStreams();
+  if (settings_.aae_trees != nullptr) core_->UseTrees(settings_.aae_trees);
   stale_ = false;
   return *core_;
 }
@@ -270,6 +271,12 @@ bool FromItsSender(const InboundMessage& m, const replication::Message& message,
                           return m.kind == Kind::kRequest && request.from == sender;
                         },
                         [&](const replication::CatchUpReply& reply) {
+                          return m.kind == Kind::kReply && reply.from == sender;
+                        },
+                        [&](const replication::AaeRequest& request) {
+                          return m.kind == Kind::kRequest && request.from == sender;
+                        },
+                        [&](const replication::AaeReply& reply) {
                           return m.kind == Kind::kReply && reply.from == sender;
                         },
                     },
@@ -400,6 +407,7 @@ void NodeReplication::ScheduleTick() {
           node_up_[index_of_.at(peer.id)] = peer.up;
         }
         if (!own_streams_known_ && core.OwnStreamsKnown()) own_streams_known_ = true;
+        for (const std::string& line : core.TakeAntiEntropyLog()) spdlog::warn("{}", line);
         if (own_fence_) {
           const auto held = table_.PartitionsOfNode(node_index_);
           own_fence_ = !std::all_of(held.begin(), held.end(),
@@ -468,6 +476,61 @@ void NodeReplication::WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, 
     AddWaiter(job, std::move(writes), numdcs, timeout_ms, std::move(reply));
   };
   if (!Submit(this, engine_, std::move(body), [](Status) {}).ok()) {
+    reply("-BUSY geokv is overloaded, try again\r\n");
+  }
+}
+
+void NodeReplication::AntiEntropyStatus(Reply reply) {
+  auto body = [this, reply](Job& job) {
+    const auto status = job.core_->AntiEntropyStatus(job.now_ms_);
+    std::string out;
+    RespWriter w(&out);
+    w.ArrayHeader(status.size());
+    for (const replication::AaeStatus& st : status) {
+      w.ArrayHeader(4);
+      w.Integer(st.partition);
+      w.Bulk(node_id_of_[st.peer]);
+      if (st.age_ms) {
+        w.Integer(static_cast<int64_t>(*st.age_ms));
+      } else {
+        w.Integer(-1);
+      }
+      w.Bulk(st.result);
+    }
+    reply(std::move(out));
+  };
+  if (!Submit(this, engine_, std::move(body), [](Status) {}).ok()) {
+    reply("-BUSY geokv is overloaded, try again\r\n");
+  }
+}
+
+void NodeReplication::RunAntiEntropy(std::optional<uint32_t> partition, Reply reply) {
+  auto body = [this, partition, reply](Job& job) {
+    if (partition && !job.core_->Holds(*partition)) {
+      return reply("-ERR partition " + std::to_string(*partition) + " is not held here\r\n");
+    }
+    reply(":" + std::to_string(job.core_->RunAntiEntropy(partition)) + "\r\n");
+  };
+  if (!Submit(this, engine_, std::move(body), [](Status) {}).ok()) {
+    reply("-BUSY geokv is overloaded, try again\r\n");
+  }
+}
+
+void NodeReplication::Rebuild(uint32_t partition, Reply reply) {
+  auto result = std::make_shared<Status>();
+  auto body = [this, partition, result](Job& job) {
+    *result = partition < table_.partitions()
+                  ? job.core_->Rebuild(job.store_, partition, job.now_ms_)
+                  : Status::Invalid("no partition " + std::to_string(partition));
+  };
+  auto done = [partition, result, reply](Status s) {
+    if (s.ok()) s = *result;
+    if (!s.ok()) return reply("-ERR " + s.message() + "\r\n");
+    spdlog::warn("GEOKV.REBUILD: partition {} is being refilled from its other replicas",
+                 partition);
+    reply("+OK\r\n");
+  };
+  if (!Submit(this, engine_, std::move(body), std::move(done)).ok()) {
     reply("-BUSY geokv is overloaded, try again\r\n");
   }
 }

@@ -56,6 +56,10 @@ struct ReplicationSettings {
   // publishes nothing and leaves no seq behind. 0 = off; throw wins if both.
   uint64_t testing_fail_job_every = 0;
   uint64_t testing_throw_job_every = 0;
+  // The node's anti-entropy trees, kept by the storage engine's observer
+  // (storage::Options::atom_observer): the core rebuilds and compares them.
+  // Null: no anti-entropy. Not owned.
+  replication::AaeTrees* aae_trees = nullptr;
   // Fence own streams at start until peers report them (ReplicationCore::
   // FenceOwnStreams). Off only in tests that drive jobs with no peer running.
   bool fence_own_streams = true;
@@ -171,6 +175,15 @@ class NodeReplication {
   // not drag every replica into the future. Set once before Start; the clock
   // is then used on the writer thread only.
   void set_clock(crdt::HybridClock* clock) { clock_ = clock; }
+
+  // GEOKV.AAE STATUS: [[partition, peer node id, ms since the last
+  // comparison (-1: never), result], ...] (ReplicationCore::AntiEntropyStatus).
+  void AntiEntropyStatus(Reply reply);
+  // GEOKV.AAE RUN [partition]: queues an exchange with each peer of the
+  // partition (every held one without); replies with how many were queued.
+  void RunAntiEntropy(std::optional<uint32_t> partition, Reply reply);
+  // GEOKV.REBUILD partition: ReplicationCore::Rebuild; +OK once begun.
+  void Rebuild(uint32_t partition, Reply reply);
 
   // The replication state INFO and /metrics show, read in a job: `reply` gets
   // it on the writer thread, or nullopt if the engine refused the job.

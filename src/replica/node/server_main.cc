@@ -29,6 +29,7 @@
 #include "replica/node/metrics_http.h"
 #include "replica/node/node.h"
 #include "replica/node/server.h"
+#include "replica/replication/aae_trees.h"
 #include "replica/transport/curve_keys.h"
 #include "storage/engine.h"
 
@@ -141,6 +142,12 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--state-chunk-max-atoms", replication.core.state_chunk_max_atoms,
                  "atoms per state transfer chunk at most")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--aae-interval-ms", replication.core.aae_interval_ms,
+                 "anti-entropy: compare each held partition with each peer about once per this "
+                 "many ms (0: only on GEOKV.AAE RUN)");
+  app.add_option("--aae-max-bytes-per-sec", replication.core.aae_max_bytes_per_sec,
+                 "anti-entropy messages sent and received, bytes per second at most")
       ->check(CLI::PositiveNumber);
   std::string maxmemory = "0";
   app.add_option("--maxmemory", maxmemory,
@@ -275,6 +282,10 @@ int main(int argc, char** argv) {
       sync == "full" ? storage::Synchronous::kFull : storage::Synchronous::kNormal;
   storage_options.max_database_bytes = max_db_bytes;
   storage_options.log = [](std::string_view line) { spdlog::info("{}", line); };
+  // Anti-entropy's trees follow every atom change from the first job on.
+  replication::AaeTrees aae_trees(table.partitions(), table.PartitionsOfNode(*node_index));
+  storage_options.atom_observer = &aae_trees;
+  replication.aae_trees = &aae_trees;
   auto engine = storage::Engine::Open(storage_options);
   if (!engine.ok()) return Fail(engine.status().message());
 

@@ -35,6 +35,9 @@ CoreImpl::CoreImpl(Membership membership, Options options, ReplicaStore& store, 
   GEOKV_ASSERT(options_.batch_max_bytes >= 1 && options_.outbox_max_messages >= 1);
   GEOKV_ASSERT(options_.commit_times_per_partition >= 1 && options_.catchup_reply_max_deltas >= 1);
   GEOKV_ASSERT(options_.state_chunk_max_atoms >= 1 && options_.state_chunk_max_bytes >= 1);
+  GEOKV_ASSERT(options_.aae_timeout_ms >= 1 && options_.aae_leaves_max >= 1);
+  GEOKV_ASSERT(options_.aae_scan_atoms_max >= 1 && options_.aae_atoms_max >= 1);
+  GEOKV_ASSERT(options_.aae_rebuild_atoms_per_tick >= 1);
 
   const size_t q = membership_.replicas.size();
   held_index_.assign(q, -1);
@@ -78,11 +81,10 @@ CoreImpl::CoreImpl(Membership membership, Options options, ReplicaStore& store, 
         h.transfer.cursor = std::move(decoded->cursor);
         h.transfer.first_context = std::move(decoded->first_context);
         h.transfer.first_applied = std::move(decoded->first_applied);
-        h.transfer.start_known = decoded->start.has_value();
-        if (decoded->start) {
-          h.transfer.start_context = std::move(decoded->start->context);
-          h.transfer.start_applied = std::move(decoded->start->applied);
-        }
+        h.transfer.settled_known = decoded->settled.has_value();
+        if (decoded->settled) h.transfer.settled_context = std::move(*decoded->settled);
+        h.transfer.restore = decoded->restore;
+        h.own_fenced |= decoded->restore;  // a rebuild fences until it is whole (Rebuild)
       }
     }
     h.fold_all_until.assign(h.replicas.size(), 0);
@@ -92,6 +94,8 @@ CoreImpl::CoreImpl(Membership membership, Options options, ReplicaStore& store, 
   }
   last_maintenance_ms_ = now_ms;
   built_ms_ = latest_now_ms_ = now_ms;
+  aae_tokens_ = static_cast<int64_t>(options_.aae_max_bytes_per_sec);  // a full second's worth
+  aae_tokens_ms_ = now_ms;
 }
 
 // --- Lookups -----------------------------------------------------------------
@@ -284,6 +288,7 @@ void CoreImpl::OnLocalDelta(ReplicaStore& store, uint32_t p, const crdt::Delta& 
   store.AppendLog(p, delta, encoded);
   SetApplied(store, *h, h->self_index, delta.last);
   own.known_end = delta.last;
+  if (h->transfer.active) NoteSettled(store, *h, delta);
   if (h->replicas.size() == 1) {
     FoldCommitted(store, *h, delta);
   } else {
@@ -315,6 +320,8 @@ void CoreImpl::OnMessage(ReplicaStore& store, const Message& message, uint64_t n
                  [&](const Heartbeat& m) { OnHeartbeat(m, now_ms); },
                  [&](const CatchUpRequest& m) { OnRequest(store, m, now_ms); },
                  [&](const CatchUpReply& m) { OnReply(store, m, now_ms); },
+                 [&](const AaeRequest& m) { OnAaeRequest(store, m, now_ms); },
+                 [&](const AaeReply& m) { OnAaeReply(store, m, now_ms); },
              },
              message);
 }
@@ -367,6 +374,7 @@ void CoreImpl::ApplyContiguous(ReplicaStore& store, Held& h, size_t index,
       crdt::Delta kept = d;
       crdt::DropSettledAdditions(state, h.transfer.cursor, h.transfer.first_context, &kept);
       crdt::ApplyDelta(state, kept);
+      NoteSettled(store, h, d);
     } else {
       crdt::ApplyDelta(state, d);
     }
@@ -671,7 +679,7 @@ bool CoreImpl::FillStateReply(ReplicaStore& store, const Held& h, const crdt::At
     ++stats_.dropped;  // the requester retries later
     return false;
   }
-  if (h.transfer.active && !h.transfer.start_known) {
+  if (h.transfer.active && !h.transfer.settled_known) {
     ++stats_.state_chunks_deferred;  // see below; the requester asks again when it is over
     return false;
   }
@@ -697,28 +705,26 @@ bool CoreImpl::FillStateReply(ReplicaStore& store, const Held& h, const crdt::At
   reply.snapshot.atoms = std::move(chunk.atoms);
   if (!h.transfer.active) {
     reply.snapshot.context = context;
-    for (size_t i = 0; i < h.replicas.size(); ++i) {
-      reply.applied.emplace_back(h.replicas[i], h.streams[i].applied);
-    }
   } else {
     // A transfer into h is under way: the ranges it joined so far added their
     // atoms' dots to the context without the rest of what those dots did in
-    // ranges not yet joined (a removal further on), so the context claims
+    // ranges not joined yet (a removal further on), so the context claims
     // more than the atoms show, and a requester that took it (as a first
     // context, or to continue a transfer begun elsewhere) would keep atoms
-    // those dots removed. What h knew when its transfer began is settled: a
-    // chunk served with it holds only the atoms it covers, and the requester
-    // takes everything newer from the origins' streams after the start's
-    // applied vector (applying a delta again leaves the state as it is).
-    // Atoms newer than that start are left out (a chunk's atoms are within its
-    // context); the origins' streams bring them.
-    const crdt::DotContext& start = h.transfer.start_context;
+    // those dots removed. The settled context holds only dots whose whole
+    // delta is applied here: served with it, a chunk holds only the atoms it
+    // covers, and the requester takes the rest from the origins' streams
+    // (applying a delta again leaves the state as it is). The applied vector
+    // is the streams' as it is: every seq it names is in the settled context.
+    const crdt::DotContext& settled = h.transfer.settled_context;
     std::erase_if(reply.snapshot.atoms, [&](const auto& entry) {
       const crdt::Atom& atom = entry.second;
-      return !start.ContainsRange(atom.dot.origin, atom.first, atom.dot.counter);
+      return !settled.ContainsRange(atom.dot.origin, atom.first, atom.dot.counter);
     });
-    reply.snapshot.context = start;
-    reply.applied = h.transfer.start_applied;
+    reply.snapshot.context = settled;
+  }
+  for (size_t i = 0; i < h.replicas.size(); ++i) {
+    reply.applied.emplace_back(h.replicas[i], h.streams[i].applied);
   }
   ++stats_.state_chunks_sent;
   if (from == crdt::AtomPosition{}) ++stats_.state_transfers_sent;
@@ -798,10 +804,13 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   } else if (reply.range_from != t.cursor) {
     ++stats_.duplicates;  // a duplicate, or a reply to a request that timed out
     return;
-  } else if (!reply.snapshot.context.Includes(t.first_context)) {
+  } else if (!reply.snapshot.context.Includes(t.first_context) ||
+             (t.restore && !Covers(reply.applied, h))) {
     // Joined with a context that lacks some of the first chunk's, this range
     // would not be settled by the first context (a restored peer): ask
-    // another replica, later.
+    // another replica, later. A rebuild (restore) restores the atoms this
+    // replica has seen: only from a sender that applied everything it has
+    // applied (else a removal applied here but not there would be undone).
     if (answered) t.outstanding = false;
     t.avoid = reply.from;
     t.asked = 0;
@@ -813,7 +822,8 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   if (answered) t.outstanding = false;
   const crdt::ChunkJoinResult joined =
       crdt::JoinChunk(store.Partition(h.p), reply.range_from, reply.range_to, reply.snapshot.atoms,
-                      reply.snapshot.context, t.first_context, options_.state_chunk_max_atoms);
+                      reply.snapshot.context, t.first_context, options_.state_chunk_max_atoms,
+                      t.restore);
   if (joined.outcome == crdt::ChunkJoinResult::Outcome::kRestart) {
     // A counter folded since the first chunk, over dots the first context
     // lacks: start over from this chunk's context, which holds them.
@@ -841,16 +851,22 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   ScheduleTransfer(h, now_ms);
 }
 
+bool CoreImpl::Covers(const AppliedVector& applied, const Held& h) {
+  for (size_t i = 0; i < h.replicas.size(); ++i) {
+    if (h.streams[i].applied == 0) continue;
+    auto it = std::find_if(applied.begin(), applied.end(),
+                           [&](const auto& entry) { return entry.first == h.replicas[i]; });
+    if (it == applied.end() || it->second < h.streams[i].applied) return false;
+  }
+  return true;
+}
+
 void CoreImpl::BeginTransfer(ReplicaStore& store, Held& h, size_t index,
                              const CatchUpReply& reply) {
   Transfer& t = h.transfer;
   if (!t.active) {
-    t.start_known = true;
-    t.start_context = store.Partition(h.p).Context();
-    t.start_applied.clear();
-    for (size_t i = 0; i < h.replicas.size(); ++i) {
-      t.start_applied.emplace_back(h.replicas[i], h.streams[i].applied);
-    }
+    t.settled_known = true;
+    t.settled_context = store.Partition(h.p).Context();
   }
   t.active = true;
   t.index = index;
@@ -866,9 +882,17 @@ void CoreImpl::SaveTransfer(ReplicaStore& store, const Held& h) {
   store.SetTransferRecord(
       h.p, EncodeTransferRecord(
                TransferRecord{h.replicas[t.index], t.cursor, t.first_context, t.first_applied,
-                              t.start_known ? std::optional<TransferRecord::Start>(
-                                                  {t.start_context, t.start_applied})
-                                            : std::nullopt}));
+                              t.settled_known ? std::optional<crdt::DotContext>(t.settled_context)
+                                              : std::nullopt,
+                              t.restore}));
+}
+
+void CoreImpl::NoteSettled(ReplicaStore& store, Held& h, const crdt::Delta& delta) {
+  Transfer& t = h.transfer;
+  if (!t.settled_known) return;
+  t.settled_context.InsertRange(delta.origin, delta.first, delta.last);
+  for (const crdt::Removal& r : delta.removals) t.settled_context.Join(r.covered);
+  SaveTransfer(store, h);
 }
 
 void CoreImpl::FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms) {
@@ -983,6 +1007,7 @@ void CoreImpl::OnTick(ReplicaStore& store, uint64_t now_ms) {
     last_maintenance_ms_ = now_ms;
     Maintain(store, now_ms);
   }
+  AaeTick(store, now_ms);
 }
 
 uint64_t CoreImpl::NextTickMs() const {
@@ -1271,5 +1296,18 @@ std::vector<PeerStatus> ReplicationCore::Peers(uint64_t now_ms) const {
 bool ReplicationCore::Settled() const { return impl_->Settled(); }
 const Stats& ReplicationCore::stats() const { return impl_->stats(); }
 const Membership& ReplicationCore::membership() const { return impl_->membership(); }
+void ReplicationCore::UseTrees(AaeTrees* trees) { impl_->UseTrees(trees); }
+size_t ReplicationCore::RunAntiEntropy(std::optional<uint32_t> p) {
+  return impl_->RunAntiEntropy(p);
+}
+std::vector<AaeStatus> ReplicationCore::AntiEntropyStatus(uint64_t now_ms) const {
+  return impl_->AntiEntropyStatus(now_ms);
+}
+std::vector<std::string> ReplicationCore::TakeAntiEntropyLog() {
+  return impl_->TakeAntiEntropyLog();
+}
+Status ReplicationCore::Rebuild(ReplicaStore& store, uint32_t p, uint64_t now_ms) {
+  return impl_->Rebuild(store, p, now_ms);
+}
 
 }  // namespace geokv::replication

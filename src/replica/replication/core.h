@@ -34,11 +34,14 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "common/status.h"
 #include "crdt/delta.h"
 #include "crdt/fold.h"
+#include "replica/replication/aae_trees.h"
 #include "replica/replication/messages.h"
 #include "replica/replication/replica_store.h"
 
@@ -100,6 +103,23 @@ struct Options {
   size_t fold_partitions_per_maintenance = 4;  // whole-partition folds
   bool truncate_logs = true;
 
+  // Anti-entropy (docs/replication.md, "Anti-entropy"; only with UseTrees).
+  // Each (held partition, peer) pair is compared about once per interval,
+  // one exchange at a time, spread evenly; 0: only GEOKV.AAE RUN.
+  uint64_t aae_interval_ms = 10000;
+  // Anti-entropy messages sent and received, bytes per second (a burst of
+  // one second's worth): no exchange starts while over it.
+  uint64_t aae_max_bytes_per_sec = uint64_t{1} << 20;
+  uint64_t aae_timeout_ms = 5000;  // an exchange step unanswered this long is given up
+  size_t aae_leaves_max = 64;      // differing leaves one round compares key by key
+  // Atoms one round's key comparison visits on this side (the range it
+  // covers; the next round goes on from there), and a responder's bounds:
+  // 4x that visited, aae_atoms_max sent (else the round is inconclusive).
+  size_t aae_scan_atoms_max = 65536;
+  size_t aae_atoms_max = 4096;
+  size_t aae_rebuild_atoms_per_tick = 8192;  // tree rebuild scan per tick
+  size_t aae_log_keys_max = 16;              // keys named in a divergence log line
+
   // Test only: apply every batch as if it were contiguous and never ask for
   // catch-up. Loses deltas under drops; exists to prove the simulation notices.
   bool testing_ignore_gaps = false;
@@ -117,8 +137,8 @@ struct Outgoing {
   enum class Kind : uint8_t {
     kPublishPartition,  // to every subscriber of `partition`'s topic (its other replicas)
     kPublishHeartbeat,  // to every peer (the heartbeat topic)
-    kSendRequest,       // a CatchUpRequest to node `to` (DEALER -> its ROUTER)
-    kSendReply,         // a CatchUpReply to node `to`, which asked (ROUTER -> its DEALER)
+    kSendRequest,       // a CatchUpRequest or AaeRequest to node `to` (DEALER -> its ROUTER)
+    kSendReply,         // a CatchUpReply or AaeReply to node `to`, which asked (ROUTER -> DEALER)
   };
   Kind kind = Kind::kPublishHeartbeat;
   uint32_t partition = 0;  // kPublishPartition
@@ -173,6 +193,24 @@ struct Stats {
   // one's heartbeats are refused).
   uint64_t duplicate_identities = 0;
   uint64_t own_recoveries = 0;  // own deltas lost here and taken back from a peer
+  // Anti-entropy: exchanges begun here; of them, trees found equal; keys
+  // found different at equal applied vectors (every replica that compares
+  // them counts them); keys this replica repaired from the majority; bytes
+  // of anti-entropy messages sent and received.
+  uint64_t aae_exchanges = 0;
+  uint64_t aae_equal = 0;
+  uint64_t aae_divergent_keys = 0;
+  uint64_t aae_repairs = 0;
+  uint64_t aae_bytes = 0;
+  uint64_t aae_rebuilds = 0;  // partitions dropped and refilled (Rebuild)
+};
+
+// The last anti-entropy comparison of a held partition with one peer.
+struct AaeStatus {
+  uint32_t partition = 0;
+  crdt::ReplicaId peer = 0;
+  std::optional<uint64_t> age_ms;  // since it ended; nullopt: never
+  std::string result;
 };
 
 class ReplicationCore {
@@ -263,6 +301,30 @@ class ReplicationCore {
   // partition shared, exactly this node's applied vector. When it holds at
   // every node, every replica has applied the same deltas.
   bool Settled() const;
+
+  // --- Anti-entropy (docs/replication.md, "Anti-entropy").
+  // The node's trees, kept by the storage observer (AaeTrees): the core
+  // rebuilds them in its ticks and compares them with peers'. Without them
+  // (the simulation) the core answers anti-entropy requests "not ready" and
+  // starts none. Not owned; must outlive the core.
+  void UseTrees(AaeTrees* trees);
+  // Queues one exchange with each peer of p (every held partition if
+  // nullopt) to run before the timed ones; returns how many were queued.
+  size_t RunAntiEntropy(std::optional<uint32_t> p);
+  // The last comparison of every (held partition, peer) pair.
+  std::vector<AaeStatus> AntiEntropyStatus(uint64_t now_ms) const;
+  // Divergences found since the last call, one line each (for the log).
+  std::vector<std::string> TakeAntiEntropyLog();
+  // GEOKV.REBUILD: replaces this replica of p with another replica's, range
+  // by range, by a state transfer in restore mode (docs/replication.md,
+  // "Anti-entropy"): what a drop and refill would leave, without a window in
+  // which p reads empty. Restores the atoms the sender holds whose dots this
+  // replica has seen (a plain transfer takes them as removed), takes the
+  // sender's payloads, drops what the sender saw removed; the context and
+  // applied seqs stay. Local writes to p wait (fenced) until it is whole.
+  // Fails (Invalid) if p is not held, has no other replica, or a transfer
+  // into it is under way. Call in a storage job.
+  Status Rebuild(ReplicaStore& store, uint32_t p, uint64_t now_ms);
 
   const Stats& stats() const;
   const Membership& membership() const;

@@ -20,6 +20,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,16 +60,21 @@ class CoreImpl {
     crdt::AtomPosition cursor;       // ranges before it are joined; the next chunk starts here
     crdt::DotContext first_context;  // joined into the partition when the last chunk is
     AppliedVector first_applied;     // raises applied then
-    // This replica's context and applied vector when the transfer began: what
-    // it serves others while the transfer is under way (FillStateReply).
-    // Unknown (not served at all) for a transfer resumed from a record of an
-    // earlier format.
-    bool start_known = false;
-    crdt::DotContext start_context;
-    AppliedVector start_applied;
+    // What this replica knows whole while the transfer is under way: its
+    // context when the transfer began, joined with the dots (and removals'
+    // covered dots) of every delta it applied since, by streams or locally;
+    // not the dots the transfer's chunks brought (FillStateReply). Unknown
+    // (not served at all) for a transfer resumed from a record of an earlier
+    // format.
+    bool settled_known = false;
+    crdt::DotContext settled_context;
     bool outstanding = false;        // a chunk request in flight
     crdt::ReplicaId asked = 0;       // who has it, or sent the last chunk
     crdt::ReplicaId avoid = 0;       // refused: its context lacked first_context
+    // GEOKV.REBUILD (ReplicationCore::Rebuild): restore atoms this replica has
+    // seen but lost, take the sender's payloads; first_context and
+    // first_applied are empty (nothing is raised).
+    bool restore = false;
     uint64_t deadline_ms = 0;
     uint64_t retry_at_ms = 0;
     uint32_t attempts = 0;
@@ -100,6 +106,33 @@ class CoreImpl {
     bool own_fenced = false;
     Transfer transfer;
   };
+  // The anti-entropy exchange this node began and is under way (at most one).
+  struct AaeExchange {
+    bool active = false;
+    uint64_t id = 0;
+    uint32_t p = 0;
+    crdt::ReplicaId peer = 0;
+    AaeRequest::Kind stage = AaeRequest::Kind::kTree;
+    uint64_t deadline_ms = 0;
+    AppliedVector applied;  // this node's when it began: every reply must show it
+    // kAtoms: the leaves compared key by key, the range, the replies so far.
+    std::vector<uint32_t> leaves;
+    crdt::AtomPosition range_from;
+    std::optional<crdt::AtomPosition> range_to;
+    std::set<crdt::ReplicaId> awaited;
+    std::map<crdt::ReplicaId, AaeReply> replies;
+  };
+  // What the last comparison of (partition, peer) found.
+  struct AaePair {
+    std::optional<uint64_t> last_ms;
+    std::string result = "never compared";
+    // The leaves that differed at equal applied vectors last time: a leaf
+    // that differs again is compared key by key (writes in flight are not
+    // divergence).
+    std::vector<uint32_t> leaves;
+    crdt::AtomPosition next_from;  // where the next key comparison starts
+  };
+
   // A peer's reports for one shared partition, parallel to Held::replicas.
   struct Report {
     bool has_latest = false;
@@ -138,8 +171,32 @@ class CoreImpl {
   bool Settled() const;
   const Stats& stats() const { return stats_; }
   const Membership& membership() const { return membership_; }
+  void UseTrees(AaeTrees* trees) { trees_ = trees; }
+  size_t RunAntiEntropy(std::optional<uint32_t> p);
+  std::vector<AaeStatus> AntiEntropyStatus(uint64_t now_ms) const;
+  std::vector<std::string> TakeAntiEntropyLog() { return std::exchange(aae_log_, {}); }
+  Status Rebuild(ReplicaStore& store, uint32_t p, uint64_t now_ms);
 
  private:
+  // --- Anti-entropy (core_aae.cc).
+  AppliedVector AppliedOf(const Held& h) const;
+  // Whether h's tree may be compared: built, no transfer coming in, not fenced.
+  bool AaeReady(const Held& h) const;
+  // Every (held partition with other replicas, peer) pair, ascending.
+  std::vector<std::pair<uint32_t, crdt::ReplicaId>> AaePairs() const;
+  // Rebuilds trees, times out the exchange, starts the next one when due.
+  void AaeTick(ReplicaStore& store, uint64_t now_ms);
+  void StartAae(uint32_t p, crdt::ReplicaId peer, uint64_t now_ms);
+  void EndAae(std::string result, uint64_t now_ms);
+  // Counts an anti-entropy message's bytes against the rate.
+  void ChargeAae(const Message& message);
+  void OnAaeRequest(ReplicaStore& store, const AaeRequest& req, uint64_t now_ms);
+  void OnAaeReply(ReplicaStore& store, const AaeReply& reply, uint64_t now_ms);
+  void OnAaeTreeReply(ReplicaStore& store, Held& h, const AaeReply& reply, uint64_t now_ms);
+  // Every reply of the atoms stage is in: compare key by key, report, and
+  // repair this replica where it is the minority.
+  void DecideAae(ReplicaStore& store, Held& h, uint64_t now_ms);
+
   Held* HeldOf(uint32_t p);
   const Held* HeldOf(uint32_t p) const;
   // The index of id in h.replicas, or kNoIndex.
@@ -192,8 +249,8 @@ class CoreImpl {
   // Fills `reply` with the state chunk of h from `from`; false if over the
   // limit of the outbox, or if the chunk holds a folded counter whose range
   // the context lacks (added by a transfer into h under way, crdt/chunk.h).
-  // While a transfer into h is under way the chunk carries the context and
-  // applied vector h had when it began (see the body).
+  // While a transfer into h is under way the chunk carries its settled
+  // context (see the body).
   bool FillStateReply(ReplicaStore& store, const Held& h, const crdt::AtomPosition& from,
                       CatchUpReply& reply);
   // A state chunk for stream `index` of h: begins a transfer (the first
@@ -201,11 +258,16 @@ class CoreImpl {
   void ApplyChunk(ReplicaStore& store, Held& h, size_t index, const CatchUpReply& reply,
                   uint64_t now_ms);
   // Begins (or, with a fresher first chunk, begins again) h's transfer; a
-  // fresh one records the partition's context and applied vector as its start.
+  // fresh one starts its settled context from the partition's context.
   void BeginTransfer(ReplicaStore& store, Held& h, size_t index, const CatchUpReply& reply);
+  // Whether `applied` is at least h's applied seq of every stream.
+  static bool Covers(const AppliedVector& applied, const Held& h);
   // The last chunk is joined: the first context and applied vector come in.
   void FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms);
   void SaveTransfer(ReplicaStore& store, const Held& h);
+  // A delta applied to h (from a stream, or local) while a transfer into h is
+  // under way: its dots join the settled context, saved with the record.
+  void NoteSettled(ReplicaStore& store, Held& h, const crdt::Delta& delta);
   // Asks for the next chunk of h's transfer when due.
   void ScheduleTransfer(Held& h, uint64_t now_ms);
   std::optional<crdt::ReplicaId> TransferTarget(const Held& h) const;
@@ -244,6 +306,18 @@ class CoreImpl {
   uint64_t last_maintenance_ms_ = 0;
   size_t fold_cursor_ = 0;
   Stats stats_;
+
+  AaeTrees* trees_ = nullptr;
+  AaeExchange aae_;
+  std::map<std::pair<uint32_t, crdt::ReplicaId>, AaePair> aae_pairs_;
+  std::deque<std::pair<uint32_t, crdt::ReplicaId>> aae_queue_;  // RunAntiEntropy's, first
+  size_t aae_cursor_ = 0;                                       // into AaePairs()
+  uint64_t aae_next_ms_ = 0;
+  uint64_t aae_next_id_ = 1;
+  int64_t aae_tokens_ = 0;  // bytes that may still be sent or received now
+  uint64_t aae_tokens_ms_ = 0;
+  std::vector<std::string> aae_log_;  // at most kAaeLogMax lines
+  static constexpr size_t kAaeLogMax = 256;
 };
 
 }  // namespace geokv::replication::internal

@@ -1,5 +1,13 @@
 #include "replica/replication/messages.h"
 
+// GCC 12 reports std::optional members of other alternatives as "maybe
+// uninitialized" where a Message is built from one alternative (GCC bug
+// 80635, a false positive): not an error here.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <array>
 #include <limits>
 #include <msgpack.hpp>
 
@@ -13,7 +21,14 @@ namespace {
 
 using Packer = msgpack::packer<msgpack::sbuffer>;
 
-enum class Kind : uint64_t { kBatch = 1, kHeartbeat = 2, kRequest = 3, kReply = 4 };
+enum class Kind : uint64_t {
+  kBatch = 1,
+  kHeartbeat = 2,
+  kRequest = 3,
+  kReply = 4,
+  kAaeRequest = 5,
+  kAaeReply = 6
+};
 
 // Fixed element counts of each message's outer array (the reply's body adds
 // to its count).
@@ -22,6 +37,8 @@ constexpr size_t kHeartbeatFields = 6;
 constexpr size_t kRequestFields = 6;  // + 1 with a cursor
 constexpr size_t kReplyHeadFields = 8;
 constexpr size_t kPositionFields = 5;
+constexpr size_t kAaeRequestFields = 8;
+constexpr size_t kAaeReplyFields = 9;
 constexpr uint64_t kRetiredStateBody = 2;  // a whole-partition snapshot (before chunks)
 constexpr size_t kMaxDepth = 8;            // message > heartbeat list > partition entry > applied
 
@@ -57,6 +74,15 @@ void PackPosition(Packer& pk, const crdt::AtomPosition& at) {
   PackBin(pk, at.path.field);
   pk.pack_uint64(at.dot.origin);
   pk.pack_uint64(at.dot.counter);
+}
+
+template <size_t N>
+void PackHashes(Packer& pk, const std::array<uint64_t, N>& hashes) {
+  std::string bytes;
+  for (uint64_t h : hashes) {
+    for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<char>(h >> (8 * i)));
+  }
+  PackBin(pk, bytes);
 }
 
 void PackHead(Packer& pk, Kind kind, size_t fields) {
@@ -165,6 +191,20 @@ class Reader : public crdt::MsgpackReader {
     return Position(o, "range end");
   }
 
+  // N hashes of 8 bytes, little-endian.
+  template <size_t N>
+  std::array<uint64_t, N> Hashes(const msgpack::object& o, const char* what) {
+    std::array<uint64_t, N> out{};
+    const std::string_view bytes = Bin(o, what);
+    if (ok() && bytes.size() != N * 8) Fail(std::string(what) + " of the wrong size");
+    for (size_t i = 0; ok() && i < N; ++i) {
+      for (int b = 0; b < 8; ++b) {
+        out[i] |= uint64_t{static_cast<unsigned char>(bytes[i * 8 + b])} << (8 * b);
+      }
+    }
+    return out;
+  }
+
   DeltaBatch Batch(const msgpack::object* e, crdt::ReplicaId origin, uint32_t partition) {
     DeltaBatch batch;
     batch.origin = origin;
@@ -246,6 +286,9 @@ Status Unpack(std::string_view bytes, const MessageLimits& limits, msgpack::obje
   }
   return Status::Ok();
 }
+
+crdt::Snapshot Chunk(Reader& r, const msgpack::object& o, const crdt::AtomPosition& from,
+                     const std::optional<crdt::AtomPosition>& to, const MessageLimits& limits);
 
 Result<Message> DecodeBatch(Reader& r, const msgpack::object* e) {
   const crdt::ReplicaId origin = r.Uint(e[2], "origin");
@@ -329,25 +372,114 @@ Result<Message> DecodeReply(Reader& r, const msgpack::object* e, size_t n,
       if (r.ok() && reply.range_to && !(reply.range_from < *reply.range_to)) {
         r.Fail("state chunk range is empty or reversed");
       }
-      auto snap = crdt::DecodeSnapshot(r.Bin(chunk[2], "chunk"), limits.crdt);
       if (!r.ok()) break;
-      if (!snap.ok()) {
-        r.Fail("chunk: " + snap.status().message());
-        break;
-      }
-      if (MaxCounter(snap->context) > limits.max_seq) r.Fail("chunk dot beyond max seq");
-      for (const auto& [path, atom] : snap->atoms) {
-        const crdt::AtomPosition at = crdt::PositionOf(path, atom);
-        if (r.ok() && (at < reply.range_from || (reply.range_to && !(at < *reply.range_to)))) {
-          r.Fail("chunk atom outside the chunk's range");
-        }
-      }
-      reply.snapshot = std::move(*snap);
+      reply.snapshot = Chunk(r, chunk[2], reply.range_from, reply.range_to, limits);
+      if (!r.ok()) break;
       reply.applied = r.Applied(chunk[3]);
       break;
     }
     default:
       r.Fail("unknown reply kind " + std::to_string(body));
+  }
+  if (!r.ok()) return r.status();
+  return Message(std::move(reply));
+}
+
+// A state chunk (EncodeSnapshot bytes) whose every atom lies in [from, to).
+crdt::Snapshot Chunk(Reader& r, const msgpack::object& o, const crdt::AtomPosition& from,
+                     const std::optional<crdt::AtomPosition>& to, const MessageLimits& limits) {
+  auto snap = crdt::DecodeSnapshot(r.Bin(o, "chunk"), limits.crdt);
+  if (!r.ok()) return {};
+  if (!snap.ok()) {
+    r.Fail("chunk: " + snap.status().message());
+    return {};
+  }
+  if (MaxCounter(snap->context) > limits.max_seq) r.Fail("chunk dot beyond max seq");
+  for (const auto& [path, atom] : snap->atoms) {
+    const crdt::AtomPosition at = crdt::PositionOf(path, atom);
+    if (r.ok() && (at < from || (to && !(at < *to))))
+      r.Fail("chunk atom outside the chunk's range");
+  }
+  return std::move(*snap);
+}
+
+Result<Message> DecodeAaeRequest(Reader& r, const msgpack::object* e) {
+  AaeRequest req;
+  req.from = r.Uint(e[2], "from");
+  req.partition = r.Partition(e[3]);
+  req.exchange = r.Uint(e[4], "exchange");
+  const uint64_t kind = r.Uint(e[5], "request kind");
+  req.applied = r.Applied(e[6]);
+  if (!r.ok()) return r.status();
+  if (kind == static_cast<uint64_t>(AaeRequest::Kind::kTree)) {
+    req.kind = AaeRequest::Kind::kTree;
+    req.branches = r.Hashes<kAaeBranches>(e[7], "branch hashes");
+  } else if (kind == static_cast<uint64_t>(AaeRequest::Kind::kAtoms)) {
+    req.kind = AaeRequest::Kind::kAtoms;
+    size_t n = 0;
+    const msgpack::object* body = r.Array(e[7], 3, 3, &n, "atoms request");
+    size_t count = 0;
+    const msgpack::object* leaves =
+        r.ok() ? r.Array(body[0], Reader::kAny, kAaeLeaves, &count, "leaves") : nullptr;
+    if (r.ok() && count == 0) r.Fail("atoms request without a leaf");
+    for (size_t i = 0; r.ok() && i < count; ++i) {
+      const uint64_t leaf = r.Uint(leaves[i], "leaf");
+      if (r.ok() && leaf >= kAaeLeaves) r.Fail("leaf out of range");
+      if (r.ok() && !req.leaves.empty() && req.leaves.back() >= leaf)
+        r.Fail("leaves not ascending");
+      req.leaves.push_back(static_cast<uint32_t>(leaf));
+    }
+    if (r.ok()) req.range_from = r.Position(body[1], "range start");
+    if (r.ok()) req.range_to = r.End(body[2]);
+    if (r.ok() && req.range_to && !(req.range_from < *req.range_to)) {
+      r.Fail("atoms request range is empty or reversed");
+    }
+  } else {
+    r.Fail("unknown aae request kind " + std::to_string(kind));
+  }
+  if (!r.ok()) return r.status();
+  return Message(std::move(req));
+}
+
+Result<Message> DecodeAaeReply(Reader& r, const msgpack::object* e, const MessageLimits& limits) {
+  AaeReply reply;
+  reply.from = r.Uint(e[2], "from");
+  reply.partition = r.Partition(e[3]);
+  reply.exchange = r.Uint(e[4], "exchange");
+  const uint64_t kind = r.Uint(e[5], "request kind");
+  const uint64_t status = r.Uint(e[6], "status");
+  reply.applied = r.Applied(e[7]);
+  if (!r.ok()) return r.status();
+  if (kind > static_cast<uint64_t>(AaeRequest::Kind::kAtoms)) r.Fail("unknown aae request kind");
+  if (status > static_cast<uint64_t>(AaeReply::Status::kNotReady)) r.Fail("unknown aae status");
+  if (!r.ok()) return r.status();
+  reply.kind = static_cast<AaeRequest::Kind>(kind);
+  reply.status = static_cast<AaeReply::Status>(status);
+  size_t n = 0;
+  const msgpack::object* body = r.Array(e[8], Reader::kAny, kAaeBranches, &n, "aae reply body");
+  if (r.ok() && reply.status != AaeReply::Status::kOk && n != 0) r.Fail("aae refusal with a body");
+  if (r.ok() && reply.status == AaeReply::Status::kOk) {
+    if (reply.kind == AaeRequest::Kind::kTree) {
+      for (size_t i = 0; r.ok() && i < n; ++i) {
+        size_t two = 0;
+        const msgpack::object* entry = r.Array(body[i], 2, 2, &two, "branch entry");
+        if (!r.ok()) break;
+        const uint64_t branch = r.Uint(entry[0], "branch");
+        if (r.ok() && branch >= kAaeBranches) r.Fail("branch out of range");
+        if (r.ok() && !reply.branch_leaves.empty() && reply.branch_leaves.back().first >= branch) {
+          r.Fail("branches not ascending");
+        }
+        AaeLeafHashes leaves = r.Hashes<kAaeLeavesPerBranch>(entry[1], "leaf hashes");
+        reply.branch_leaves.emplace_back(static_cast<uint32_t>(branch), leaves);
+      }
+    } else if (n != 2) {
+      r.Fail("aae atoms reply of the wrong size");
+    } else {
+      reply.snapshot = Chunk(r, body[0], crdt::AtomPosition{}, std::nullopt, limits);
+      const uint64_t complete = r.Uint(body[1], "complete");
+      if (r.ok() && complete > 1) r.Fail("complete is not 0 or 1");
+      reply.complete = complete == 1;
+    }
   }
   if (!r.ok()) return r.status();
   return Message(std::move(reply));
@@ -413,6 +545,50 @@ std::string EncodeMessage(const Message& message) {
                      PackApplied(pk, m.applied);
                    }
                  },
+                 [&](const AaeRequest& m) {
+                   PackHead(pk, Kind::kAaeRequest, kAaeRequestFields);
+                   pk.pack_uint64(m.from);
+                   pk.pack_uint64(m.partition);
+                   pk.pack_uint64(m.exchange);
+                   pk.pack_uint64(static_cast<uint64_t>(m.kind));
+                   PackApplied(pk, m.applied);
+                   if (m.kind == AaeRequest::Kind::kTree) {
+                     PackHashes(pk, m.branches);
+                     return;
+                   }
+                   pk.pack_array(3);
+                   pk.pack_array(static_cast<uint32_t>(m.leaves.size()));
+                   for (uint32_t leaf : m.leaves) pk.pack_uint64(leaf);
+                   PackPosition(pk, m.range_from);
+                   if (m.range_to) {
+                     PackPosition(pk, *m.range_to);
+                   } else {
+                     pk.pack_array(0);
+                   }
+                 },
+                 [&](const AaeReply& m) {
+                   PackHead(pk, Kind::kAaeReply, kAaeReplyFields);
+                   pk.pack_uint64(m.from);
+                   pk.pack_uint64(m.partition);
+                   pk.pack_uint64(m.exchange);
+                   pk.pack_uint64(static_cast<uint64_t>(m.kind));
+                   pk.pack_uint64(static_cast<uint64_t>(m.status));
+                   PackApplied(pk, m.applied);
+                   if (m.status != AaeReply::Status::kOk) {
+                     pk.pack_array(0);
+                   } else if (m.kind == AaeRequest::Kind::kTree) {
+                     pk.pack_array(static_cast<uint32_t>(m.branch_leaves.size()));
+                     for (const auto& [branch, leaves] : m.branch_leaves) {
+                       pk.pack_array(2);
+                       pk.pack_uint64(branch);
+                       PackHashes(pk, leaves);
+                     }
+                   } else {
+                     pk.pack_array(2);
+                     PackBin(pk, crdt::EncodeSnapshot(m.snapshot));
+                     pk.pack_uint64(m.complete ? 1 : 0);
+                   }
+                 },
              },
              message);
   return std::string(buf.data(), buf.size());
@@ -445,6 +621,12 @@ Result<Message> DecodeMessage(std::string_view bytes, const MessageLimits& limit
     case static_cast<uint64_t>(Kind::kReply):
       if (n < kReplyHeadFields) break;
       return DecodeReply(r, e, n, limits);
+    case static_cast<uint64_t>(Kind::kAaeRequest):
+      if (n != kAaeRequestFields) break;
+      return DecodeAaeRequest(r, e);
+    case static_cast<uint64_t>(Kind::kAaeReply):
+      if (n != kAaeReplyFields) break;
+      return DecodeAaeReply(r, e, limits);
     default:
       return Status::Corrupt("replication message: unknown kind " + std::to_string(kind));
   }
@@ -454,16 +636,15 @@ Result<Message> DecodeMessage(std::string_view bytes, const MessageLimits& limit
 std::string EncodeTransferRecord(const TransferRecord& record) {
   msgpack::sbuffer buf;
   Packer pk(&buf);
-  pk.pack_array(record.start ? 7 : 5);
+  GEOKV_ASSERT(!record.restore || record.settled);
+  pk.pack_array(record.restore ? 7 : record.settled ? 6 : 5);
   pk.pack_uint64(kMessageFormatVersion);
   pk.pack_uint64(record.origin);
   PackPosition(pk, record.cursor);
   PackBin(pk, crdt::EncodeDotContext(record.first_context));
   PackApplied(pk, record.first_applied);
-  if (record.start) {
-    PackBin(pk, crdt::EncodeDotContext(record.start->context));
-    PackApplied(pk, record.start->applied);
-  }
+  if (record.settled) PackBin(pk, crdt::EncodeDotContext(*record.settled));
+  if (record.restore) pk.pack_uint64(1);
   return std::string(buf.data(), buf.size());
 }
 
@@ -472,10 +653,13 @@ Result<TransferRecord> DecodeTransferRecord(std::string_view bytes, const Messag
   if (Status s = Unpack(bytes, limits, &handle); !s.ok()) return s;
   Reader r(limits);
   size_t n = 0;
-  // 5 fields, or 7 with the start (records written before it have 5).
+  // 5 fields, 6 with the settled context (records written before it have 5),
+  // 7 with restore.
   const msgpack::object* e = r.Array(handle.get(), Reader::kAny, 7, &n, "transfer record");
   if (!r.ok()) return r.status();
-  if (n != 5 && n != 7) return Status::Corrupt("transfer record: wrong number of fields");
+  if (n < 5) {
+    return Status::Corrupt("transfer record: wrong number of fields");
+  }
   if (r.Uint(e[0], "version") != kMessageFormatVersion && r.ok()) r.Fail("unsupported version");
   TransferRecord record;
   record.origin = r.Uint(e[1], "origin");
@@ -486,14 +670,17 @@ Result<TransferRecord> DecodeTransferRecord(std::string_view bytes, const Messag
   if (!dots.ok()) return Status::Corrupt("transfer record: " + dots.status().message());
   record.first_context = std::move(*dots);
   record.first_applied = r.Applied(e[4]);
+  if (n == 7 && r.ok() && r.Uint(e[6], "restore") != 1 && r.ok()) r.Fail("restore is not 1");
+  record.restore = n == 7;
   if (!r.ok()) return r.status();
-  if (n == 7) {
-    std::string_view start = r.Bin(e[5], "start context");
+  if (n >= 6) {
+    std::string_view settled = r.Bin(e[5], "settled context");
     if (!r.ok()) return r.status();
-    auto start_dots = crdt::DecodeDotContext(start, limits.crdt);
-    if (!start_dots.ok()) return Status::Corrupt("transfer record: " + start_dots.status().message());
-    record.start = TransferRecord::Start{std::move(*start_dots), r.Applied(e[6])};
-    if (!r.ok()) return r.status();
+    auto settled_dots = crdt::DecodeDotContext(settled, limits.crdt);
+    if (!settled_dots.ok()) {
+      return Status::Corrupt("transfer record: " + settled_dots.status().message());
+    }
+    record.settled = std::move(*settled_dots);
   }
   return record;
 }
@@ -518,6 +705,8 @@ const char* MessageKindName(const Message& message) {
                         [](const Heartbeat&) { return "heartbeat"; },
                         [](const CatchUpRequest&) { return "catch-up request"; },
                         [](const CatchUpReply&) { return "catch-up reply"; },
+                        [](const AaeRequest&) { return "aae request"; },
+                        [](const AaeReply&) { return "aae reply"; },
                     },
                     message);
 }

@@ -22,6 +22,23 @@
 //                body-kind 3, state chunk: range-from:position, range-to:end, chunk:bin,
 //                                          applied
 //
+//   kind 5, anti-entropy request (docs/replication.md "Anti-entropy"):
+//                [ 1, 5, from:uint, partition:uint, exchange:uint, request-kind:uint,
+//                  applied, body ]
+//                request-kind 0, tree:  body = branches:bin (kAaeBranches hashes, 8 bytes
+//                                       each, little-endian)
+//                request-kind 1, atoms: body = [ [ leaf:uint+ ], range-from:position,
+//                                       range-to:end ]  (leaves ascending, < kAaeLeaves)
+//   kind 6, anti-entropy reply:
+//                [ 1, 6, from:uint, partition:uint, exchange:uint, request-kind:uint,
+//                  status:uint, applied, body ]
+//                status 0, ok:  tree:  body = [ [ branch:uint, leaves:bin ]* ]
+//                                      (branches ascending, < kAaeBranches; leaves:
+//                                      kAaeLeavesPerBranch hashes as above)
+//                               atoms: body = [ chunk:bin, complete:uint (0 or 1) ]
+//                                      (chunk as in kind 4, its atoms within the range)
+//                status 1, applied vectors differ; 2, not ready: body = [ ]
+//
 //   partition-applied = [ partition:uint, applied ]
 //   applied           = [ origin:uint, seq, origin:uint, seq, ... ]   (flattened pairs,
 //                       origins strictly ascending)
@@ -66,6 +83,7 @@
 #include "crdt/codec.h"
 #include "crdt/delta.h"
 #include "crdt/join.h"
+#include "replica/replication/merkle_tree.h"
 
 namespace geokv::replication {
 
@@ -156,7 +174,49 @@ struct CatchUpReply {
   bool operator==(const CatchUpReply&) const = default;
 };
 
-using Message = std::variant<DeltaBatch, Heartbeat, CatchUpRequest, CatchUpReply>;
+// Anti-entropy (docs/replication.md): "compare your tree of `partition` with
+// mine" (kTree), or "send me your atoms of these leaves in this range"
+// (kAtoms), at the requester's applied vector.
+struct AaeRequest {
+  enum class Kind : uint8_t { kTree = 0, kAtoms = 1 };
+  crdt::ReplicaId from = 0;
+  uint32_t partition = 0;
+  uint64_t exchange = 0;  // the requester's id of the exchange, echoed
+  Kind kind = Kind::kTree;
+  AppliedVector applied;               // the requester's, of partition
+  AaeBranchHashes branches{};          // kTree: the requester's branch hashes
+  std::vector<uint32_t> leaves;        // kAtoms: ascending, each < kAaeLeaves, not empty
+  crdt::AtomPosition range_from = {};  // kAtoms
+  std::optional<crdt::AtomPosition> range_to = {};  // kAtoms; nullopt: the partition's end
+
+  bool operator==(const AaeRequest&) const = default;
+};
+
+struct AaeReply {
+  enum class Status : uint8_t {
+    kOk = 0,
+    kVectorsDiffer = 1,  // the responder's applied vector is not the request's
+    kNotReady = 2,       // its tree is being built, or a transfer comes in
+  };
+  crdt::ReplicaId from = 0;
+  uint32_t partition = 0;
+  uint64_t exchange = 0;
+  AaeRequest::Kind kind = AaeRequest::Kind::kTree;
+  Status status = Status::kOk;
+  AppliedVector applied;  // the responder's, of partition
+  // kTree, kOk: the leaves of the branches whose hashes differ from the
+  // request's, ascending branch.
+  std::vector<std::pair<uint32_t, AaeLeafHashes>> branch_leaves;
+  // kAtoms, kOk: the responder's context and its atoms in the range whose
+  // keys are in the leaves, in order.
+  crdt::Snapshot snapshot;
+  bool complete = true;  // kAtoms, kOk: false when it held more than it may send
+
+  bool operator==(const AaeReply&) const = default;
+};
+
+using Message =
+    std::variant<DeltaBatch, Heartbeat, CatchUpRequest, CatchUpReply, AaeRequest, AaeReply>;
 
 // A set of handlers for std::visit over a Message, one per kind:
 //   std::visit(Overloaded{[](const DeltaBatch&) {...}, [](const Heartbeat&) {...}, ...}, m);
@@ -171,21 +231,20 @@ Overloaded(Handlers...) -> Overloaded<Handlers...>;
 
 // A state transfer under way, as its receiver keeps it in its store
 // (ReplicaStore::TransferRecord), so that a restart resumes it. Encoded as
-//   [ 1, origin:uint, cursor:position, first-context:bin, first-applied:applied ]
-// with first-context = crdt::EncodeDotContext bytes.
+//   [ 1, origin:uint, cursor:position, first-context:bin, first-applied:applied
+//     (, start-context:bin, start-applied:applied (, restore:uint(1))) ]
+// with the contexts as crdt::EncodeDotContext bytes; restore for a rebuild.
 struct TransferRecord {
   crdt::ReplicaId origin = 0;  // the stream the transfer was begun for
   crdt::AtomPosition cursor;   // where the next chunk starts
   crdt::DotContext first_context;
   AppliedVector first_applied;
-  // The receiver's own context and applied vector when the transfer began.
-  // Absent in records written before it was kept (then not served meanwhile).
-  struct Start {
-    crdt::DotContext context;
-    AppliedVector applied;
-    bool operator==(const Start&) const = default;
-  };
-  std::optional<Start> start;
+  // What the receiver knows whole meanwhile (its settled context: the one
+  // it had when the transfer began, and the dots of every delta it applied
+  // since). Absent in records written before it was kept (then the receiver
+  // serves no state of the partition until the transfer ends).
+  std::optional<crdt::DotContext> settled;
+  bool restore = false;  // GEOKV.REBUILD (ReplicationCore::Rebuild); REQUIRES settled
 
   bool operator==(const TransferRecord&) const = default;
 };
@@ -217,7 +276,8 @@ Result<TransferRecord> DecodeTransferRecord(std::string_view bytes,
 // without encoding it.
 size_t EstimateDeltaBytes(const crdt::Delta& delta);
 
-// "batch", "heartbeat", "catch-up request", "catch-up reply": for logs and tests.
+// "batch", "heartbeat", "catch-up request", "catch-up reply", "aae request",
+// "aae reply": for logs and tests.
 const char* MessageKindName(const Message& message);
 
 }  // namespace geokv::replication

@@ -95,6 +95,46 @@ std::vector<Message> MakeCorpus(Prng& rng) {
     corpus.push_back(chunk);
     corpus.push_back(CatchUpRequest{kA, p, kB, rng.Below(10), chunk.range_to});
   }
+
+  // Anti-entropy: tree and atoms requests, their answers and refusals.
+  AaeRequest tree;
+  tree.from = kA;
+  tree.partition = p;
+  tree.exchange = rng.Next();
+  tree.applied = state.applied;
+  for (uint64_t& h : tree.branches) h = rng.Next();
+  corpus.push_back(tree);
+  AaeRequest atoms = tree;
+  atoms.kind = AaeRequest::Kind::kAtoms;
+  atoms.branches = {};  // a tree request's only
+  atoms.leaves = {0, static_cast<uint32_t>(1 + rng.Below(kAaeLeaves - 2)), kAaeLeaves - 1};
+  if (!state.snapshot.atoms.empty()) {
+    const auto& [path, atom] = state.snapshot.atoms.back();
+    atoms.range_to = crdt::PositionOf(path, atom);
+  }
+  corpus.push_back(atoms);
+  AaeReply tree_reply;
+  tree_reply.from = kA;
+  tree_reply.partition = p;
+  tree_reply.exchange = tree.exchange;
+  tree_reply.applied = state.applied;
+  for (uint32_t br = 0; br < kAaeBranches; br += 1 + static_cast<uint32_t>(rng.Below(8))) {
+    AaeLeafHashes leaves;
+    for (uint64_t& h : leaves) h = rng.Next();
+    tree_reply.branch_leaves.emplace_back(br, leaves);
+  }
+  corpus.push_back(tree_reply);
+  AaeReply atoms_reply = tree_reply;
+  atoms_reply.kind = AaeRequest::Kind::kAtoms;
+  atoms_reply.branch_leaves.clear();
+  atoms_reply.snapshot = state.snapshot;
+  atoms_reply.complete = rng.Chance(50);
+  corpus.push_back(atoms_reply);
+  AaeReply refusal = atoms_reply;
+  refusal.status = rng.Chance(50) ? AaeReply::Status::kVectorsDiffer : AaeReply::Status::kNotReady;
+  refusal.snapshot = crdt::Snapshot{};
+  refusal.complete = true;
+  corpus.push_back(refusal);
   return corpus;
 }
 
@@ -244,6 +284,104 @@ TEST_CASE("Messages: malformed encodings are rejected with a reason", "[unit]") 
   }
 }
 
+TEST_CASE("Messages: malformed anti-entropy requests and replies are rejected with a reason",
+          "[hostile]") {
+  auto rejects = [](const Message& m, const std::string& reason) {
+    auto r = DecodeMessage(EncodeMessage(m));
+    REQUIRE_FALSE(r.ok());
+    INFO(r.status().message());
+    CHECK(r.status().message().find(reason) != std::string::npos);
+  };
+  AaeRequest atoms;
+  atoms.from = kA;
+  atoms.kind = AaeRequest::Kind::kAtoms;
+  atoms.leaves = {1, 2};
+  REQUIRE(DecodeMessage(EncodeMessage(atoms)).ok());
+  AaeRequest bad = atoms;
+  bad.leaves = {2, 1};
+  rejects(bad, "leaves not ascending");
+  bad.leaves = {1, 1};
+  rejects(bad, "leaves not ascending");
+  bad.leaves = {kAaeLeaves};
+  rejects(bad, "leaf out of range");
+  bad.leaves = {};
+  rejects(bad, "without a leaf");
+  bad = atoms;
+  bad.range_to = crdt::AtomPosition{};
+  rejects(bad, "empty or reversed");
+  bad = atoms;
+  bad.partition = 1u << 16;
+  rejects(bad, "partition out of range");
+  bad = atoms;
+  bad.applied = {{kB, 1}, {kA, 1}};
+  rejects(bad, "not ascending");
+
+  AaeReply tree;
+  tree.from = kA;
+  tree.branch_leaves = {{3, {}}, {7, {}}};
+  REQUIRE(DecodeMessage(EncodeMessage(tree)).ok());
+  AaeReply worse = tree;
+  worse.branch_leaves = {{7, {}}, {3, {}}};
+  rejects(worse, "branches not ascending");
+  worse.branch_leaves = {{kAaeBranches, {}}};
+  rejects(worse, "branch out of range");
+  {
+    // Leaf hashes of the wrong size, an unknown status, a refusal with a body.
+    auto pack = [](auto&& body_writer, unsigned kind, unsigned status) {
+      msgpack::sbuffer buf;
+      msgpack::packer<msgpack::sbuffer> pk(&buf);
+      pk.pack_array(9);
+      for (unsigned v : {1u, 6u, 0xAu, 0u, 1u, kind, status}) pk.pack(v);
+      pk.pack_array(0);
+      body_writer(pk);
+      return std::string(buf.data(), buf.size());
+    };
+    auto raw_rejects = [](const std::string& bytes, const std::string& reason) {
+      auto r = DecodeMessage(bytes);
+      REQUIRE_FALSE(r.ok());
+      INFO(r.status().message());
+      CHECK(r.status().message().find(reason) != std::string::npos);
+    };
+    raw_rejects(pack(
+                    [](auto& pk) {
+                      pk.pack_array(1);
+                      pk.pack_array(2);
+                      pk.pack(1u);
+                      pk.pack_bin(3);
+                      pk.pack_bin_body("abc", 3);
+                    },
+                    0u, 0u),
+                "wrong size");
+    raw_rejects(pack([](auto& pk) { pk.pack_array(0); }, 0u, 3u), "unknown aae status");
+    raw_rejects(pack([](auto& pk) { pk.pack_array(0); }, 2u, 0u), "unknown aae request kind");
+    raw_rejects(pack(
+                    [](auto& pk) {
+                      pk.pack_array(1);
+                      pk.pack(1u);
+                    },
+                    0u, 1u),
+                "refusal with a body");
+    raw_rejects(pack(
+                    [](auto& pk) {
+                      pk.pack_array(2);
+                      pk.pack_bin(0);
+                      pk.pack(1u);
+                    },
+                    1u, 0u),
+                "chunk");
+    raw_rejects(pack(
+                    [](auto& pk) {
+                      pk.pack_array(2);
+                      const std::string empty = crdt::EncodeSnapshot(crdt::Snapshot{});
+                      pk.pack_bin(static_cast<uint32_t>(empty.size()));
+                      pk.pack_bin_body(empty.data(), static_cast<uint32_t>(empty.size()));
+                      pk.pack(2u);
+                    },
+                    1u, 0u),
+                "complete is not 0 or 1");
+  }
+}
+
 TEST_CASE("Messages: malformed state chunks and cursors are rejected with a reason", "[hostile]") {
   auto rejects = [](const std::string& bytes, const std::string& reason) {
     auto r = DecodeMessage(bytes);
@@ -355,18 +493,25 @@ TEST_CASE("Messages: a transfer record round-trips, and a damaged one is refused
   CHECK_FALSE(DecodeTransferRecord("").ok());
   CHECK_FALSE(DecodeTransferRecord(Pack(1u, 2u, 3u)).ok());
 
-  // With the receiver's start (what it serves while the transfer is under
-  // way); a record written without it still decodes, as one without a start.
+  // With the receiver's settled context (what it serves while the transfer
+  // is under way); a record written without it still decodes, without one.
   TransferRecord with_start = record;
-  with_start.start = TransferRecord::Start{};
-  with_start.start->context.InsertRange(kB, 1, 3);
-  with_start.start->applied = {{kA, 2}, {kB, 3}};
+  with_start.settled = crdt::DotContext{};
+  with_start.settled->InsertRange(kB, 1, 3);
   const std::string longer = EncodeTransferRecord(with_start);
   auto decoded_start = DecodeTransferRecord(longer);
   REQUIRE(decoded_start.ok());
   CHECK(*decoded_start == with_start);
-  CHECK_FALSE(decoded->start.has_value());
+  CHECK_FALSE(decoded->settled.has_value());
   CHECK_FALSE(DecodeTransferRecord(longer.substr(0, longer.size() - 1)).ok());
+
+  // A rebuild's (restore) record.
+  TransferRecord restore = with_start;
+  restore.restore = true;
+  auto decoded_restore = DecodeTransferRecord(EncodeTransferRecord(restore));
+  REQUIRE(decoded_restore.ok());
+  CHECK(*decoded_restore == restore);
+  CHECK_FALSE(decoded_start->restore);
 }
 
 // A core for node B (Q = 4, every partition on A, B and C in three DCs) that
@@ -483,7 +628,13 @@ Message Hostile(Prng& rng, const std::vector<Message>& corpus) {
           std::optional<crdt::AtomPosition> cursor = x.cursor;
           if (cursor) cursor->dot.counter = seq();
           x = CatchUpRequest{id(), part(), id(), seq(), cursor};
+        } else if constexpr (std::is_same_v<T, AaeRequest> || std::is_same_v<T, AaeReply>) {
+          x.from = id();
+          x.partition = part();
+          x.exchange = seq();
+          for (auto& [o, s] : x.applied) s = seq();
         } else {
+          static_assert(std::is_same_v<T, CatchUpReply>);
           x.from = id();
           x.partition = part();
           x.after = seq();

@@ -359,6 +359,9 @@ std::string DescribeForTrace(const Message& message, const std::map<ReplicaId, s
                           r.snapshot.context.ToString();
                    }
                  },
+                 // The simulation's cores have no trees: they answer "not ready".
+                 [&](const AaeRequest& r) { s += " p" + std::to_string(r.partition); },
+                 [&](const AaeReply& r) { s += " p" + std::to_string(r.partition); },
              },
              message);
   return s;
