@@ -3,9 +3,9 @@
 // in step with them without rescanning (anti-entropy's Merkle trees,
 // replica/replication/merkle_tree.h).
 //
-// Called on the writer thread, inside the job that makes the change, so an
-// observer needs no lock if it is used on that thread only. Must not throw and
-// must not call back into storage.
+// Called on the state thread, inside the job that makes the change (or when
+// the change is undone), so an observer needs no lock if it is used on that
+// thread only. Must not throw and must not call back into storage.
 #pragma once
 
 #include <cstdint>

@@ -1,14 +1,22 @@
-// The schema (format version 1).
+// The schema (format version 2).
 //
-//   PRAGMA application_id = 0x676b7631 ("gkv1"), PRAGMA user_version = 1,
+//   PRAGMA application_id = 0x676b7631 ("gkv1"), PRAGMA user_version = 2,
 //   journal_mode = WAL.
 //
-//   settings(name TEXT PK, value)            engine-owned facts: ('partitions', Q)
+//   settings(name TEXT PK, value)            engine-owned facts: ('partitions', Q),
+//                                            ('meta_redo_through', R_meta)
 //   partitions(part INTEGER PK,              one row per partition 0..Q-1
 //              context BLOB,                 the causal context, EncodeDotContext bytes
 //              log_bytes INTEGER,            sum over log rows of the part of
 //                                            length(delta) + kLogEntryOverheadBytes
-//              key_count INTEGER)            distinct keys holding at least one atom
+//              key_count INTEGER,            distinct keys holding at least one atom
+//              redo_through INTEGER)         R_p: redo rows <= it are in these tables
+//   redo(id INTEGER PK, ops BLOB)            one row per group commit: its physical
+//                                            changes (redo.h), replayed after R_p
+//
+// The tables other than redo are a checkpoint (store.h): the state as of each
+// partition's R_p (meta: R_meta). Format 1 had no redo table and no R_p: its
+// tables were the whole state; Migrate adds both (R_p = 0).
 //   atoms(part, key BLOB, slot, field BLOB,  one row per atom (crdt/state.h); field is
 //         origin, counter,                   an empty BLOB for slots without a field
 //         first, hlc, amount, bytes BLOB)
@@ -48,7 +56,9 @@ CREATE TABLE partitions(
   part INTEGER PRIMARY KEY NOT NULL,
   context BLOB NOT NULL,
   log_bytes INTEGER NOT NULL,
-  key_count INTEGER NOT NULL);
+  key_count INTEGER NOT NULL,
+  redo_through INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE redo(id INTEGER PRIMARY KEY, ops BLOB NOT NULL);
 CREATE TABLE atoms(
   part INTEGER NOT NULL,
   key BLOB NOT NULL,
@@ -171,8 +181,8 @@ Status Create(sqlite::Connection& db, uint32_t partitions) {
     return fail(s);
   }
   const std::string empty_context = crdt::EncodeDotContext(crdt::DotContext());
-  auto insert =
-      sqlite::Statement::Prepare(db.get(), "INSERT INTO partitions VALUES(?1, ?2, 0, 0)", false);
+  auto insert = sqlite::Statement::Prepare(
+      db.get(), "INSERT INTO partitions VALUES(?1, ?2, 0, 0, 0)", false);
   if (!insert.ok()) return fail(insert.status());
   for (uint32_t p = 0; p < partitions; ++p) {
     sqlite::Query q(insert->get());
@@ -182,6 +192,29 @@ Status Create(sqlite::Connection& db, uint32_t partitions) {
     }
   }
   return db.Exec("COMMIT");
+}
+
+Status Migrate(sqlite::Connection& db, const std::string& path) {
+  auto version = db.QueryInt("PRAGMA user_version");
+  if (!version.ok()) return version.status();
+  if (*version == kFormatVersion) return Status::Ok();
+  if (*version != 1) {
+    return Status::Unsupported("database " + path + " has format version " +
+                               std::to_string(*version) + ", which this build cannot migrate");
+  }
+  if (Status s = db.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  Status s = db.Exec(
+      "ALTER TABLE partitions ADD COLUMN redo_through INTEGER NOT NULL DEFAULT 0;"
+      "CREATE TABLE redo(id INTEGER PRIMARY KEY, ops BLOB NOT NULL);"
+      "PRAGMA user_version = " +
+      std::to_string(kFormatVersion));
+  if (s.ok()) s = db.Exec("COMMIT");
+  if (!s.ok()) {
+    (void)db.Exec("ROLLBACK");
+    return Status::Io("database " + path + ": migrating format 1 to " +
+                      std::to_string(kFormatVersion) + " failed: " + s.message());
+  }
+  return Status::Ok();
 }
 
 }  // namespace geokv::storage::schema

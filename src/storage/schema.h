@@ -17,7 +17,7 @@ constexpr int64_t kApplicationId = 0x676b7631;
 // PRAGMA user_version: the format this build writes. A file with a greater
 // version was written by a newer build and is refused (an older build cannot
 // know what it would break).
-constexpr int64_t kFormatVersion = 1;
+constexpr int64_t kFormatVersion = 2;
 
 // The statements that create every table of an empty database.
 extern const char* const kCreateTables;
@@ -35,6 +35,11 @@ enum class Existing : uint8_t {
 // Returns a Corrupt, Unsupported or Invalid Status naming the file and the
 // problem otherwise.
 Result<Existing> CheckExisting(const std::string& path, uint32_t partitions, bool quick_check);
+
+// Brings a database that passed CheckExisting to kFormatVersion: format 1
+// gets the redo table and the partitions' redo_through column, in one
+// transaction. Ok without a change for the current format.
+Status Migrate(sqlite::Connection& db, const std::string& path);
 
 // Creates the tables and the rows of `partitions` empty partitions, and stamps
 // the application id and format version. REQUIRES: an empty database; runs in

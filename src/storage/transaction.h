@@ -1,17 +1,19 @@
 // Transaction: what a job of the storage Engine (engine.h) sees.
 //
-// A Transaction exists only while one job runs, on the engine's writer thread,
-// inside the job's SAVEPOINT of the current group transaction. Everything a job
-// changes through it — atoms, causal contexts, the delta log, applied
-// sequences, metadata — commits together with the rest of the group, or not at
-// all; a job that fails is rolled back alone. Reads see the writes of this job
-// and of the jobs before it in the group.
+// A Transaction exists only while one job runs, on the engine's state thread,
+// over the partitions held in memory. Everything a job changes through it —
+// atoms, causal contexts, the delta log, applied sequences, metadata — commits
+// together with the rest of its group (one redo row), or not at all; a job
+// that fails is undone alone. Reads see the writes of this job and of every
+// job that ran before it (including groups still committing).
 //
-// Errors. A SQLite statement can fail inside a job (disk full, I/O error, a
-// corrupt page). The MutableState interface has no way to say so, so the
-// Transaction records the first failure (status()), every later call becomes a
-// no-op returning nothing (empty scans, 0, nullopt), and the engine rolls the
-// job back and reports that failure to its `done`, whatever the job returned.
+// Errors. Only reading the log's older entries touches SQLite inside a job (a
+// read-only connection); such a read can fail (I/O error, a corrupt page), and
+// a job can be failed for testing. The MutableState interface has no way to
+// say so, so the Transaction records the first failure (status()), every later
+// call becomes a no-op returning nothing (empty scans, 0, nullopt), and the
+// engine undoes the job and reports that failure to its `done`, whatever the
+// job returned. (A full disk fails the group's commit instead: engine.h.)
 //
 // Not thread-safe; never keep a Transaction, a MutableState it returned, or a
 // reference into them past the job.
@@ -49,9 +51,8 @@ class Transaction {
   // Partition p's replica (atoms and causal context) as a MutableState: run
   // DeltaBuilder, ApplyDelta, JoinState, FoldStableCounters, the readers of
   // key_space.h etc. on it. It behaves exactly like crdt::MemoryState,
-  // including Scan order. A Scan streams rows (a whole collection is never
-  // loaded at once) and a point scope (one field, one key's slots) costs an
-  // index lookup. REQUIRES: p < partitions(). Valid during the job only.
+  // including Scan order; a point scope (one field, one key's slots) costs a
+  // tree lookup. REQUIRES: p < partitions(). Valid during the job only.
   crdt::MutableState& Partition(uint32_t p);
 
   // DBSIZE of partition p: the number of keys holding at least one atom, kept
@@ -59,7 +60,7 @@ class Transaction {
   uint64_t KeyCount(uint32_t p);
   // SCAN of partition p: up to max_keys keys holding at least one atom, in byte
   // order, starting strictly after `after` (from the first key if nullopt).
-  // Costs an index lookup per key returned, whatever the size of the values.
+  // Costs a tree lookup per key returned, whatever the size of the values.
   // An empty result means the iteration is over.
   // REQUIRES: p < partitions(); max_keys >= 1.
   std::vector<std::string> ScanKeys(uint32_t p, std::optional<std::string_view> after,
@@ -70,7 +71,8 @@ class Transaction {
   // seq s") without a state transfer.
 
   // Appends `delta` (stored as EncodeDelta bytes under (p, delta.origin,
-  // delta.first..delta.last)). Keep the log gap-free: append every delta of the
+  // delta.first..delta.last); held in memory until a checkpoint moves it to
+  // the log table). Keep the log gap-free: append every delta of the
   // origin, also the empty ones (their dots are sequence numbers too).
   // Retention: when the log of p exceeds Options::log_max_bytes_per_partition
   // (counting each row as its encoded size + kLogEntryOverheadBytes), the
@@ -127,9 +129,9 @@ class Transaction {
   const Status& status() const;
 
   // Whether the job that ran before this one on this engine kept its changes
-  // so far: false if it was rolled back, or if its group transaction was lost
-  // after it (SQLite rolled back the whole group) and this job runs in a new
-  // one; true for the first job of an engine. A caller that mirrors storage in
+  // so far: false if it was rolled back, or if a failed commit undid it (with
+  // its group and the groups after) before this job ran; true for the first
+  // job of an engine. A caller that mirrors storage in
   // memory (the replication core) learns here, before it builds on that
   // mirror, of a rollback whose `done` has not been called yet.
   bool PreviousJobKept() const;

@@ -1,8 +1,11 @@
 // storage_crash_writer: a child process for the storage tests.
 //
-//   storage_crash_writer write DB ROUND   writes SETs of keys "r<ROUND>-<i>" =
-//       "v<i>" (i = 0, 1, ...) as fast as group commit allows, and after each
-//       acknowledged write prints "<i>\n" to stdout (unbuffered), until killed.
+//   storage_crash_writer write DB ROUND [ABORT_SLICE]   writes SETs of keys
+//       "r<ROUND>-<i>" = "v<i>" (i = 0, 1, ...) as fast as group commit
+//       allows, and after each acknowledged write prints "<i>\n" to stdout
+//       (unbuffered), until killed. Checkpoints run often, in small slices, so
+//       that a kill lands in one now and then; with ABORT_SLICE the process
+//       aborts itself inside its ABORT_SLICE-th checkpoint transaction.
 //   storage_crash_writer hold DB          opens DB, prints "ready\n", keeps it
 //       open until stdin reaches end of file, exits 0.
 //   storage_crash_writer open DB          opens and closes DB: exit 0, or the
@@ -42,10 +45,13 @@ void WriteAll(const std::string& s) {
   }
 }
 
-std::unique_ptr<storage::Engine> OpenOrExit(const char* path) {
+std::unique_ptr<storage::Engine> OpenOrExit(const char* path, uint64_t abort_slice = 0) {
   storage::Options options;
   options.path = path;
   options.partitions = kCrashPartitions;
+  options.checkpoint_redo_bytes = 128 << 10;
+  options.checkpoint_slice_atoms = 300;
+  options.testing_abort_in_checkpoint_slice = abort_slice;
   auto engine = storage::Engine::Open(options);
   if (!engine.ok()) {
     std::fprintf(stderr, "storage_crash_writer: %s\n", engine.status().message().c_str());
@@ -54,8 +60,8 @@ std::unique_ptr<storage::Engine> OpenOrExit(const char* path) {
   return std::move(engine).value();
 }
 
-int Write(const char* path, const std::string& round) {
-  auto engine = OpenOrExit(path);
+int Write(const char* path, const std::string& round, uint64_t abort_slice) {
+  auto engine = OpenOrExit(path, abort_slice);
   crdt::HybridClock clock;  // used on the writer thread only
   std::mutex mu;
   std::condition_variable cv;
@@ -107,12 +113,14 @@ int Hold(const char* path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 4 && std::strcmp(argv[1], "write") == 0) return Write(argv[2], argv[3]);
+  if ((argc == 4 || argc == 5) && std::strcmp(argv[1], "write") == 0) {
+    return Write(argv[2], argv[3], argc == 5 ? std::strtoull(argv[4], nullptr, 10) : 0);
+  }
   if (argc == 3 && std::strcmp(argv[1], "hold") == 0) return Hold(argv[2]);
   if (argc == 3 && std::strcmp(argv[1], "open") == 0) {
     OpenOrExit(argv[2]);
     return 0;
   }
-  std::fprintf(stderr, "usage: storage_crash_writer write DB ROUND | hold DB | open DB\n");
+  std::fprintf(stderr, "usage: storage_crash_writer write DB ROUND [ABORT_SLICE] | hold DB | open DB\n");
   return 64;
 }

@@ -12,7 +12,8 @@
 // in batches so that many share a group commit; the engine is closed and
 // reopened at random points; at random checkpoints and at the end every
 // partition's snapshot, key count, key scan and client-visible values, and
-// the metadata, equal the model's.
+// the metadata, equal the model's. Checkpoints run all along in small slices,
+// and a reopening is either clean or as after a crash (redo replay).
 #include <catch2/catch.hpp>
 #include <deque>
 #include <future>
@@ -225,6 +226,10 @@ void RunCase(uint64_t case_seed, const std::string& path) {
   Prng rng(case_seed);
   Options options = test::TestOptions(path, kPartitions);
   options.log_max_bytes_per_partition = kLogLimit;
+  // Checkpoint rounds all along, in slices of a few atoms: reopening then
+  // finds tables written at different points plus redo rows to replay.
+  options.checkpoint_redo_bytes = 200 + rng.Below(4000);
+  options.checkpoint_slice_atoms = 1 + rng.Below(12);
   auto engine = test::OpenOrFail(options);
 
   Model model;
@@ -409,7 +414,10 @@ void RunCase(uint64_t case_seed, const std::string& path) {
       batch.Add(CheckEverything(model, batch, rng), true);
       batch.Flush(*engine);
     } else if (action < 975) {
+      // Reopen: after a clean close (a full checkpoint), or as after a crash
+      // right after the last commit (recovery replays the redo rows).
       batch.Flush(*engine);
+      if (rng.Chance(60)) engine->AbandonForTesting();
       engine.reset();
       engine = test::OpenOrFail(options);
     }
@@ -419,6 +427,11 @@ void RunCase(uint64_t case_seed, const std::string& path) {
     }
   }
   batch.Flush(*engine);
+  batch.Add(CheckEverything(model, batch, rng), true);
+  batch.Flush(*engine);
+  engine->AbandonForTesting();
+  engine.reset();
+  engine = test::OpenOrFail(options);
   batch.Add(CheckEverything(model, batch, rng), true);
   batch.Flush(*engine);
   engine.reset();

@@ -10,6 +10,7 @@
 #include "common/prng.h"
 #include "crdt/scalar.h"
 #include "seed.h"
+#include "storage/schema.h"
 #include "storage_test_util.h"
 
 namespace geokv::storage {
@@ -107,7 +108,7 @@ TEST_CASE("Engine::Open: a newer format version is refused, untouched", "[unit]"
   TempDir dir;
   const Options options = test::TestOptions(dir.File("newer.db"));
   MakeDatabase(options, 10);
-  RawSql(options.path, "PRAGMA user_version = 2");
+  RawSql(options.path, "PRAGMA user_version = " + std::to_string(schema::kFormatVersion + 1));
   ExpectRefused(options, Status::Code::kUnsupported, "newer than this build");
 }
 
@@ -162,6 +163,35 @@ TEST_CASE("Engine::Open: an empty file becomes a new database; data survives reo
     CHECK(txn.KeyCount(0) == 5);
     CHECK(crdt::ReadScalar(txn.Partition(0), crdt::ScalarRef{"key3", std::nullopt}).ToBytes() ==
           std::string(40, 'v'));
+  });
+}
+
+TEST_CASE("Engine::Open: a format-1 database is migrated and keeps its data", "[unit]") {
+  // Format 1 had no redo table and no redo_through column: its tables were
+  // the whole state. A clean close leaves a format-2 file the same apart from
+  // those two, so taking them away makes a format-1 file.
+  TempDir dir;
+  const Options options = test::TestOptions(dir.File("v1.db"));
+  MakeDatabase(options, 7);
+  RawSql(options.path,
+         "DROP TABLE redo; ALTER TABLE partitions DROP COLUMN redo_through;"
+         " PRAGMA user_version = 1");
+  {
+    auto engine = test::OpenOrFail(options);
+    test::RunOk(*engine, [&](Transaction& txn) {
+      CHECK(txn.Meta("node") == std::optional<std::string>("a"));
+      CHECK(txn.KeyCount(0) == 7);
+      crdt::DeltaBuilder b(txn.Partition(0), 1);
+      crdt::SetScalar(b, crdt::ScalarRef{"after", std::nullopt}, crdt::Hlc{2}, "migration");
+      crdt::ApplyDelta(txn.Partition(0), std::move(b).Finish());
+    });
+    engine->AbandonForTesting();  // the new write only in a redo row
+  }
+  auto engine = test::OpenOrFail(options);
+  test::RunOk(*engine, [&](Transaction& txn) {
+    CHECK(txn.KeyCount(0) == 8);
+    CHECK(crdt::ReadScalar(txn.Partition(0), crdt::ScalarRef{"after", std::nullopt}).ToBytes() ==
+          "migration");
   });
 }
 

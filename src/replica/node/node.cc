@@ -520,7 +520,15 @@ void Node::FlushBatch() {
       c.reply(status.ok() ? std::move((*outputs)[i]) : error);
     }
   };
-  if (!NodeReplication::Submit(replication_, engine_, std::move(body), std::move(done)).ok()) {
+  // A batch of reads only is answered as soon as it ran, from memory, without
+  // waiting for the commit of earlier writes (storage/engine.h, Completion).
+  // The server still writes each connection's replies in request order.
+  const bool reads_only = std::all_of(commands->begin(), commands->end(),
+                                      [](const PendingCommand& c) { return c.writes_to.empty(); });
+  const storage::Completion completion =
+      reads_only ? storage::Completion::kAfterRun : storage::Completion::kAfterCommit;
+  if (!NodeReplication::Submit(replication_, engine_, std::move(body), std::move(done), completion)
+           .ok()) {
     for (auto& c : *commands) c.reply(ErrorReply(errors::kBusy));
   }
 }

@@ -185,7 +185,7 @@ void NodeReplication::InjectFault(const Job& job) {
 }
 
 Status NodeReplication::Submit(NodeReplication* replication, storage::Engine& engine, Body body,
-                               Done done) {
+                               Done done, storage::Completion completion) {
   GEOKV_ASSERT(body && done);
   if (replication == nullptr) {
     auto job = [body = std::move(body)](storage::Transaction& txn) {
@@ -194,10 +194,11 @@ Status NodeReplication::Submit(NodeReplication* replication, storage::Engine& en
       body(j);
       return Status::Ok();
     };
-    return engine.Submit(std::move(job), std::move(done));
+    return engine.Submit(std::move(job), std::move(done), completion);
   }
   NodeReplication& self = *replication;
-  auto job = [&self, body = std::move(body)](storage::Transaction& txn) {
+  auto outgoing = std::make_shared<std::vector<replication::Outgoing>>();
+  auto job = [&self, body = std::move(body), outgoing, completion](storage::Transaction& txn) {
     // A job before this one was rolled back (alone, or with its whole group)
     // and its `done` has not run yet: the core may hold its deltas and seqs.
     if (!txn.PreviousJobKept()) self.stale_ = true;
@@ -212,18 +213,22 @@ Status NodeReplication::Submit(NodeReplication* replication, storage::Engine& en
       throw;
     }
     // A store error fails the job whatever it returns (storage/transaction.h).
-    if (!txn.status().ok()) self.stale_ = true;
+    if (!txn.status().ok()) {
+      self.stale_ = true;
+    } else if (completion == storage::Completion::kAfterCommit && !self.stale_) {
+      *outgoing = self.core_->TakeOutgoing(now);  // sent once this job committed
+    }
     return Status::Ok();
   };
-  auto after = [&self, done = std::move(done)](Status status) {
+  auto after = [&self, done = std::move(done), outgoing](Status status) {
     if (!status.ok()) {
       self.stale_ = true;  // the job, or the group's COMMIT, failed
-    } else if (!self.stale_) {
-      self.Send(self.core_->TakeOutgoing(self.NowMs()));  // committed: now it may go out
+    } else if (!self.stale_ && !outgoing->empty()) {
+      self.Send(std::move(*outgoing));  // committed: now it may go out
     }
     done(std::move(status));
   };
-  return engine.Submit(std::move(job), std::move(after));
+  return engine.Submit(std::move(job), std::move(after), completion);
 }
 
 void NodeReplication::Send(std::vector<replication::Outgoing> out) {

@@ -144,13 +144,19 @@ class NodeReplication {
   // Runs `body` as a storage job with the core (rebuilt first if a failed job
   // left it stale) over the job's transaction. Marks the core stale if the
   // transaction failed or the body threw (the exception then fails the job,
-  // as Engine::Job says). In `done`, on the writer thread: sends the core's
-  // outgoing messages if the job committed and the core is not stale (else
-  // marks it stale), then calls the caller's `done` with the job's status.
+  // as Engine::Job says). The job takes the core's outgoing messages when it
+  // ends (jobs of later groups run while its group commits: each job's
+  // messages must wait for its own commit); in `done`, on the state thread,
+  // it sends them if the job committed and the core is not stale (else marks
+  // it stale), then calls the caller's `done` with the job's status.
+  // kAfterRun (a batch of reads): the `done` may come before the commit of
+  // earlier jobs, so such a job takes and sends nothing; what it queued goes
+  // with the next job's messages.
   // Returns Busy, and calls nothing, when the engine refuses the job.
   // `replication` null (a node without replication: tests, tools): the same
   // job without a core, whose local deltas are only logged.
-  static Status Submit(NodeReplication* replication, storage::Engine& engine, Body body, Done done);
+  static Status Submit(NodeReplication* replication, storage::Engine& engine, Body body, Done done,
+                       storage::Completion completion = storage::Completion::kAfterCommit);
 
   // WAIT numdcs timeout_ms for a client whose writes are `writes` (I/O thread).
   void Wait(std::vector<Write> writes, int64_t numdcs, int64_t timeout_ms, Reply reply);

@@ -281,6 +281,7 @@ int main(int argc, char** argv) {
   storage_options.synchronous =
       sync == "full" ? storage::Synchronous::kFull : storage::Synchronous::kNormal;
   storage_options.max_database_bytes = max_db_bytes;
+  storage_options.log = [](std::string_view line) { spdlog::info("{}", line); };
   // Anti-entropy's trees follow every atom change from the first job on.
   replication::AaeTrees aae_trees(table.partitions(), table.PartitionsOfNode(*node_index));
   storage_options.atom_observer = &aae_trees;
