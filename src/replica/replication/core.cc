@@ -186,6 +186,24 @@ void CoreImpl::UpdateFence(Held& h, uint64_t now_ms) {
     ScheduleCatchUp(h, h.self_index, now_ms);
     return;
   }
+  // Caught up with what every live peer has applied of every origin. A store
+  // that went back in time (restored from an older copy, a power loss under
+  // synchronous=normal) may have applied less than it reported before, and
+  // peers may have folded counters on that report: a removal it issued now,
+  // without the increments folded there, would cover part of a fold and the
+  // fold would outlive it. Once it has applied what every live peer reports,
+  // it has seen every dot any fold could cover.
+  for (size_t i = 0; i < h.replicas.size(); ++i) {
+    if (i == h.self_index) continue;
+    uint64_t least = UINT64_MAX;
+    for (size_t j = 0; j < h.replicas.size(); ++j) {
+      if (j == h.self_index) continue;
+      const Peer& peer = peers_.at(h.replicas[j]);
+      const Report& r = peer.reports.at(h.p);
+      if (peer.up && r.has_latest) least = std::min(least, r.latest[i]);
+    }
+    if (least != UINT64_MAX && h.streams[i].applied < least) return;  // catch-up brings it
+  }
   h.own_fenced = false;
   own.known_end = own.applied;
   own.waiting_slot = false;
