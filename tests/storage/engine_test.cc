@@ -322,19 +322,6 @@ TEST_CASE("Engine: KeyCount and ScanKeys follow writes and deletes", "[unit]") {
   });
 }
 
-// A single integer through a plain read-only connection.
-int64_t SqlInt(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* stmt = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
-  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
-  const int64_t v = sqlite3_column_int64(stmt, 0);
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return v;
-}
-
 TEST_CASE("Engine: background checkpoints write slices and trim the redo; recovery replays the rest",
           "[unit]") {
   test::TempDir dir;
@@ -358,12 +345,12 @@ TEST_CASE("Engine: background checkpoints write slices and trim the redo; recove
   }
   // Rounds ran meanwhile: atom rows are in the table and early redo rows gone.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (SqlInt(dir.File("slices.db"), "SELECT count(*) FROM atoms") == 0 &&
+  while (test::QueryInt(dir.File("slices.db"), "SELECT count(*) FROM atoms") == 0 &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  CHECK(SqlInt(dir.File("slices.db"), "SELECT count(*) FROM atoms") > 0);
-  CHECK(SqlInt(dir.File("slices.db"), "SELECT coalesce(min(id), 0) FROM redo") > 1);
+  CHECK(test::QueryInt(dir.File("slices.db"), "SELECT count(*) FROM atoms") > 0);
+  CHECK(test::QueryInt(dir.File("slices.db"), "SELECT coalesce(min(id), 0) FROM redo") > 1);
   const crdt::Snapshot before = test::SnapshotOf(*engine, 1);
   engine->AbandonForTesting();  // as a crash: the tables plus the redo rows
   engine.reset();

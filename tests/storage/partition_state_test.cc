@@ -200,19 +200,6 @@ TEST_CASE("PartitionState: every primitive answers like MemoryState, in the same
   }
 }
 
-// A plain read-only connection's single integer answer.
-int64_t QueryInt(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* stmt = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
-  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
-  const int64_t v = sqlite3_column_int64(stmt, 0);
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return v;
-}
-
 TEST_CASE("PartitionState: after a clean shutdown the tables hold everything, the redo nothing",
           "[unit]") {
   // The atom tables are a complete picture of a stopped node (tools and the
@@ -239,10 +226,10 @@ TEST_CASE("PartitionState: after a clean shutdown the tables hold everything, th
         });
       }
     });
-    CHECK(QueryInt(path, "SELECT count(*) FROM redo") > 0);
+    CHECK(test::QueryInt(path, "SELECT count(*) FROM redo") > 0);
   }
-  CHECK(QueryInt(path, "SELECT count(*) FROM redo") == 0);
-  CHECK(QueryInt(path, "SELECT count(*) FROM atoms") == static_cast<int64_t>(atoms));
+  CHECK(test::QueryInt(path, "SELECT count(*) FROM redo") == 0);
+  CHECK(test::QueryInt(path, "SELECT count(*) FROM atoms") == static_cast<int64_t>(atoms));
 }
 
 TEST_CASE("PartitionState: reading one member or field of a big collection", "[unit]") {

@@ -13,10 +13,26 @@
 #include <sstream>
 #include <string>
 
+#include <sqlite3.h>
+
 #include "crdt/join.h"
 #include "storage/engine.h"
 
 namespace geokv::test {
+
+// The single integer a query answers, through a read-only connection of its
+// own (the database as another process sees it).
+inline int64_t QueryInt(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+  const int64_t v = sqlite3_column_int64(stmt, 0);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return v;
+}
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
 class TempDir {
