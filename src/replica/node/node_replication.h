@@ -33,6 +33,7 @@
 
 #include "crdt/hlc.h"
 #include "placement/ring.h"
+#include "replica/node/topology_spread.h"
 #include "replica/replication/core.h"
 #include "replica/transport/transport.h"
 #include "storage/engine.h"
@@ -68,6 +69,8 @@ struct ReplicationSettings {
   // otherwise); peers' keys and the keys admitted come from the topology.
   std::string curve_public_key;
   std::string curve_secret_key;
+  // Asking peers for the epoch they run (topology_spread.h).
+  TopologySpreadOptions topology_spread;
 };
 
 // What INFO replication and /metrics show of the replication.
@@ -185,6 +188,21 @@ class NodeReplication {
   // GEOKV.REBUILD partition: ReplicationCore::Rebuild; +OK once begun.
   void Rebuild(uint32_t partition, Reply reply);
 
+  // Topology change (DESIGN.md "Membership change"). The node calls this on
+  // the I/O thread once it adopted `next` (Node::ApplyTopology): peers are
+  // told its epoch from then on, and the replication moves to it.
+  void AdoptTopology(std::shared_ptr<const placement::PlacementTable> next);
+  // Called on the I/O thread with the text of a topology file a peer offers
+  // (it runs a higher epoch) and the peer's id; the node judges it like any
+  // APPLY. Set once before Start.
+  void set_topology_offer(std::function<void(std::string text, std::string peer)> offer) {
+    topology_offer_ = std::move(offer);
+  }
+  // The epoch each peer was last heard to run, and how many run a higher one
+  // than this node (TopologySpread). Thread-safe.
+  std::map<std::string, uint64_t> PeerEpochs() const { return spread_->PeerEpochs(); }
+  size_t PeersAhead() const { return spread_->PeersAhead(); }
+
   // The replication state INFO and /metrics show, read in a job: `reply` gets
   // it on the writer thread, or nullopt if the engine refused the job.
   void Snapshot(std::function<void(std::optional<ReplicationSnapshot>)> reply);
@@ -217,6 +235,11 @@ class NodeReplication {
                  Reply reply);
   void Send(std::vector<replication::Outgoing> out);  // writer thread
   bool FromItsSender(const InboundMessage& m, const replication::Message& message) const;
+  // A topology request or reply (not the core's: topology_spread.h).
+  // Writer thread (an inbound job).
+  void OnTopologyMessage(const InboundMessage& m);
+  // Asks the peers due (TopologySpread::Due) for their epoch. I/O thread.
+  void AskTopology();
 
   const placement::PlacementTable& table_;
   size_t node_index_;
@@ -237,6 +260,8 @@ class NodeReplication {
   uint64_t jobs_with_deltas_ = 0;                       // writer thread only
   crdt::HybridClock* clock_ = nullptr;                  // writer thread only
   uint64_t clock_refused_ = 0;                          // writer thread only
+  std::unique_ptr<TopologySpread> spread_;  // thread-safe
+  std::function<void(std::string, std::string)> topology_offer_;
   std::unique_ptr<Transport> transport_;
   std::mutex transport_mu_;  // guards transport_ against Stop()
   boost::asio::steady_timer tick_timer_;
