@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <cinttypes>
-#include <iterator>
-#include <vector>
 #include <cstdio>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include "placement/partitioner.h"
 
@@ -259,7 +259,8 @@ void WriteDiffText(std::ostream& out, const PlacementTable& before, const Placem
       out << ": " << Joined(Missing(c.before, c.after)) << " -> "
           << Joined(Missing(c.after, c.before));
     }
-    if (bytes_per_partition > 0 && c.moved > 0) out << ", ~" << Bytes(c.moved * bytes_per_partition);
+    if (bytes_per_partition > 0 && c.moved > 0)
+      out << ", ~" << Bytes(c.moved * bytes_per_partition);
     out << ")\n";
   }
   out << "\nmoved replicas: " << diff.moved_replicas << " of " << diff.total_replicas << " ("
@@ -285,14 +286,13 @@ void WriteDiffJson(std::ostream& out, const PlacementTable& before, const Placem
   };
   toml::array changes;
   for (const auto& c : diff.changes) {
-    changes.push_back(toml::table{
-        {"partition", static_cast<int64_t>(c.partition)},
-        {"before", array(c.before)},
-        {"after", array(c.after)},
-        {"moved", static_cast<int64_t>(c.moved)},
-        {"from", array(Missing(c.before, c.after))},
-        {"to", array(Missing(c.after, c.before))},
-        {"bytes", static_cast<int64_t>(c.moved * bytes_per_partition)}});
+    changes.push_back(toml::table{{"partition", static_cast<int64_t>(c.partition)},
+                                  {"before", array(c.before)},
+                                  {"after", array(c.after)},
+                                  {"moved", static_cast<int64_t>(c.moved)},
+                                  {"from", array(Missing(c.before, c.after))},
+                                  {"to", array(Missing(c.after, c.before))},
+                                  {"bytes", static_cast<int64_t>(c.moved * bytes_per_partition)}});
   }
   toml::table doc{{"before", TopologyJson(before)},
                   {"after", TopologyJson(after)},

@@ -18,11 +18,10 @@ namespace {
 
 constexpr const char* kDefaultSections[] = {"server",   "clients",     "memory", "persistence",
                                             "stats",    "replication", "cpu",    "errorstats",
-                                            "keyspace", "peers",  "cluster"};
-constexpr const char* kAllSections[] = {"server",     "clients",     "memory", "persistence",
-                                        "stats",      "replication", "cpu",    "commandstats",
-                                        "errorstats", "keyspace",    "peers",  "partitions",
-                                        "cluster"};
+                                            "keyspace", "peers",       "cluster"};
+constexpr const char* kAllSections[] = {
+    "server",       "clients",    "memory",   "persistence", "stats",      "replication", "cpu",
+    "commandstats", "errorstats", "keyspace", "peers",       "partitions", "cluster"};
 
 std::set<std::string> WantedSections(const std::string& sections) {
   std::set<std::string> wanted;

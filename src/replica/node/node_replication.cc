@@ -381,7 +381,8 @@ void NodeReplication::OnTopologyMessage(const InboundMessage& m) {
       ++malformed_messages_;
       return;
     }
-    std::string reply = replication::EncodeTopologyMessage(spread_->OnRequest(m.peer, *request, now));
+    std::string reply =
+        replication::EncodeTopologyMessage(spread_->OnRequest(m.peer, *request, now));
     std::lock_guard lock(transport_mu_);
     if (transport_) transport_->SendReply(m.peer, std::move(reply));
     return;

@@ -260,7 +260,7 @@ class NodeReplication {
   uint64_t jobs_with_deltas_ = 0;                       // writer thread only
   crdt::HybridClock* clock_ = nullptr;                  // writer thread only
   uint64_t clock_refused_ = 0;                          // writer thread only
-  std::unique_ptr<TopologySpread> spread_;  // thread-safe
+  std::unique_ptr<TopologySpread> spread_;              // thread-safe
   std::function<void(std::string, std::string)> topology_offer_;
   std::unique_ptr<Transport> transport_;
   std::mutex transport_mu_;  // guards transport_ against Stop()

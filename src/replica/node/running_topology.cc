@@ -13,14 +13,12 @@ namespace geokv::replica {
 
 TopologyJudgement JudgeTopology(const placement::Topology& running,
                                 const placement::Topology& offered) {
-  const std::string epochs =
-      " (running epoch " + std::to_string(running.epoch()) + ", offered epoch " +
-      std::to_string(offered.epoch()) + ")";
+  const std::string epochs = " (running epoch " + std::to_string(running.epoch()) +
+                             ", offered epoch " + std::to_string(offered.epoch()) + ")";
   if (offered.text() == running.text()) return {TopologyVerdict::kSame, ""};
   if (offered.epoch() < running.epoch()) {
-    return {TopologyVerdict::kRefuse,
-            "a lower epoch than the running topology's" + epochs +
-                ": to go back, apply the older file with a higher epoch"};
+    return {TopologyVerdict::kRefuse, "a lower epoch than the running topology's" + epochs +
+                                          ": to go back, apply the older file with a higher epoch"};
   }
   if (offered.epoch() == running.epoch()) {
     return {TopologyVerdict::kRefuse, "the same epoch as the running topology, with other content" +
@@ -86,8 +84,7 @@ Result<std::optional<placement::Topology>> LoadAdoptedTopology(const std::string
   if (!topology.ok()) {
     const std::string what =
         "the topology this node adopted earlier cannot be used: " + topology.status().message();
-    return topology.status().code() == Status::Code::kIo ? Status::Io(what)
-                                                         : Status::Invalid(what);
+    return topology.status().code() == Status::Code::kIo ? Status::Io(what) : Status::Invalid(what);
   }
   return std::optional<placement::Topology>(std::move(*topology));
 }

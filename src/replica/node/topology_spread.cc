@@ -67,11 +67,14 @@ std::optional<std::string> TopologySpread::OnReply(const std::string& peer_id,
   auto it = peers_.find(peer_id);
   if (it == peers_.end()) return std::nullopt;
   it->second.epoch = reply.epoch;
-  if (reply.epoch <= epoch_ || reply.text.empty() ||
-      !Since(yielded_ms_, now_ms, options_.offer_interval_min_ms)) {
+  const uint64_t interval = yielded_ms_ && reply.epoch == yielded_epoch_
+                                ? options_.offer_retry_ms
+                                : options_.offer_interval_min_ms;
+  if (reply.epoch <= epoch_ || reply.text.empty() || !Since(yielded_ms_, now_ms, interval)) {
     return std::nullopt;
   }
   yielded_ms_ = now_ms;
+  yielded_epoch_ = reply.epoch;
   return reply.text;
 }
 

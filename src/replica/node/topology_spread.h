@@ -12,10 +12,13 @@
 //     offer_interval_min_ms to each peer: a file may be megabytes, and a
 //     broken or hostile peer that asks in a loop gets epochs only.
 //   * A reply that carries a file of a higher epoch than the running one
-//     yields it for adoption, at most once per offer_interval_min_ms in all:
-//     the node then judges it like any GEOKV.TOPOLOGY APPLY (RunningTopology),
-//     and calls SetRunning if it adopts it. (The epoch in the message is only
-//     the sender's word; the file's own [cluster] epoch is what is judged.)
+//     yields it for adoption, at most once per offer_interval_min_ms in all,
+//     and the same epoch again only after offer_retry_ms (a file the node
+//     refused, say of another partition count, is not judged and logged
+//     every second): the node judges it like any GEOKV.TOPOLOGY APPLY
+//     (RunningTopology), and calls SetRunning if it adopts it. (The epoch in
+//     the message is only the sender's word; the file's own [cluster] epoch
+//     is what is judged.)
 // Only the peers named at construction are tracked: anything from another id
 // is ignored, so the state is bounded by the peer count.
 // Thread-safe.
@@ -37,6 +40,7 @@ struct TopologySpreadOptions {
   uint64_t poll_interval_ms = 1000;
   uint64_t ask_interval_min_ms = 100;
   uint64_t offer_interval_min_ms = 1000;
+  uint64_t offer_retry_ms = 30'000;
 };
 
 class TopologySpread {
@@ -81,6 +85,7 @@ class TopologySpread {
   std::string text_;                    // guarded by mu_
   std::map<std::string, Peer> peers_;   // guarded by mu_; keys fixed at construction
   std::optional<uint64_t> yielded_ms_;  // guarded by mu_: the last offer yielded
+  uint64_t yielded_epoch_ = 0;          // guarded by mu_: its epoch
 };
 
 }  // namespace geokv::replica

@@ -76,8 +76,8 @@
 // partition is shared, the origin a replica...): the ReplicationCore checks that.
 #pragma once
 
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>

@@ -29,7 +29,8 @@ std::string Text(uint64_t epoch, uint32_t partitions = 8, uint32_t weight = 1) {
   return "[cluster]\nname = \"t\"\npartitions = " + std::to_string(partitions) +
          "\nreplicas = 1\nepoch = " + std::to_string(epoch) +
          "\n[[datacenters]]\nname = \"dc1\"\n  [[datacenters.nodes]]\n  id = \"n1\"\n"
-         "  weight = " + std::to_string(weight) +
+         "  weight = " +
+         std::to_string(weight) +
          "\n  client = \"127.0.0.1:7001\"\n  repl = \"tcp://127.0.0.1:7101\"\n"
          "  sync = \"tcp://127.0.0.1:7201\"\n";
 }
@@ -63,8 +64,9 @@ TEST_CASE("JudgeTopology: the same file is a no-op, a higher epoch is adopted, t
         "back, apply the older file with a higher epoch");
   const TopologyJudgement other_q = JudgeTopology(running, Parse(Text(4, 16)));
   CHECK(other_q.verdict == TopologyVerdict::kRefuse);
-  CHECK(other_q.reason.starts_with("cluster.partitions differs from the running topology's (8 vs "
-                                   "16)"));
+  CHECK(
+      other_q.reason.starts_with("cluster.partitions differs from the running topology's (8 vs "
+                                 "16)"));
 }
 
 TEST_CASE("Adopted topology: saved whole, loaded back, absent until saved, damage reported",
@@ -92,8 +94,7 @@ TEST_CASE("Adopted topology: saved whole, loaded back, absent until saved, damag
   CHECK_FALSE(SaveAdoptedTopology(dir.path() + "/missing", Parse(Text(7))).ok());
 }
 
-TEST_CASE("ChooseStartTopology: the higher epoch wins; at equal epochs the adopted one",
-          "[unit]") {
+TEST_CASE("ChooseStartTopology: the higher epoch wins; at equal epochs the adopted one", "[unit]") {
   std::string note;
   CHECK(ChooseStartTopology(Parse(Text(3)), std::nullopt, &note).epoch() == 3);
   CHECK(note.empty());

@@ -31,7 +31,8 @@ std::string ReadFile(const std::string& path) {
 // `text` with epoch `epoch` and, if `weight` is given, that weight at node dc2-a.
 std::string WithEpoch(std::string text, uint64_t epoch, std::optional<int> weight = {}) {
   const std::string vnodes = "vnodes = 64\n";
-  text.replace(text.find(vnodes), vnodes.size(), vnodes + "epoch = " + std::to_string(epoch) + "\n");
+  text.replace(text.find(vnodes), vnodes.size(),
+               vnodes + "epoch = " + std::to_string(epoch) + "\n");
   if (weight) {
     const std::string id = "  id = \"dc2-a\"\n";
     text.replace(text.find(id), id.size(), id + "  weight = " + std::to_string(*weight) + "\n");
@@ -140,6 +141,41 @@ TEST_CASE("Topology: a higher epoch spreads, a lower one is refused, a restart k
     CHECK(WaitEpoch(cluster, i, 5, 10s));
   }
   CHECK(cluster.InfoField(2, "topology_epoch", "cluster") == 5);
+}
+
+TEST_CASE("Topology: a node removed from the topology keeps running and says it drains",
+          "[integration]") {
+  TestCluster cluster(3, 1, 2, 16);
+  for (size_t i = 0; i < cluster.nodes().size(); ++i) REQUIRE(cluster.Start(i).ok());
+  const std::string file = ReadFile(cluster.topology_path());
+  // Epoch 1 without dc3 (its only node, dc3-a, is the file's last table).
+  std::string without = WithEpoch(file, 1);
+  without.erase(without.find("\n[[datacenters]]\nname = \"dc3\""));
+  without += "\n";
+  REQUIRE(Apply(cluster, 0, without).str == "OK");
+  for (size_t i = 0; i < cluster.nodes().size(); ++i) {
+    INFO("node " << i << "\n" << cluster.Log(i));
+    CHECK(WaitEpoch(cluster, i, 1, 10s));  // dc3-a too: it learns it from a peer
+  }
+  RespClient c = cluster.Client(2);
+  CHECK(c.Command({"INFO", "cluster"})->str.find("topology_self_member:0\r\n") !=
+        std::string::npos);
+  CHECK(cluster.Log(2).find("node dc3-a is not in topology epoch 1: it keeps running") !=
+        std::string::npos);
+  CHECK(c.Command({"PING"})->str == "PONG");
+
+  auto members = cluster.Client(0).Command({"GEOKV.MEMBERS"});
+  REQUIRE(members.ok());
+  INFO(members->ToString());
+  REQUIRE(members->elements.size() == 3);
+  const std::vector<RespValue>& removed = members->elements[2].elements;
+  REQUIRE(removed.size() == 18);
+  CHECK(removed[1].str == "dc3-a");
+  CHECK(removed[9].str == "draining");
+  CHECK(removed[11].integer > 0);                       // partitions_held: what it serves now
+  CHECK(removed[13].integer == 0);                      // partitions_target
+  CHECK(removed[15].integer == removed[11].integer);    // partitions_moving: all it holds
+  CHECK(members->elements[0].elements[9].str == "up");  // the others stay
 }
 
 }  // namespace

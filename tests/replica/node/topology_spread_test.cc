@@ -10,7 +10,7 @@ namespace {
 using replication::TopologyReply;
 using replication::TopologyRequest;
 
-constexpr TopologySpreadOptions kOptions{1000, 100, 1000};
+constexpr TopologySpreadOptions kOptions{1000, 100, 1000, 30'000};
 
 TEST_CASE("TopologySpread: each peer is asked once per poll, sooner while it is ahead", "[unit]") {
   TopologySpread spread(1, {"b", "c"}, 3, "three", kOptions);
@@ -33,8 +33,8 @@ TEST_CASE("TopologySpread: each peer is asked once per poll, sooner while it is 
 
 TEST_CASE("TopologySpread: a file is offered only to a peer behind, and rarely", "[unit]") {
   TopologySpread spread(1, {"b"}, 5, "five", kOptions);
-  CHECK(spread.OnRequest("b", {2, 5}, 0) == TopologyReply{1, 5, ""});   // same epoch
-  CHECK(spread.OnRequest("b", {2, 7}, 0) == TopologyReply{1, 5, ""});   // ahead of us
+  CHECK(spread.OnRequest("b", {2, 5}, 0) == TopologyReply{1, 5, ""});  // same epoch
+  CHECK(spread.OnRequest("b", {2, 7}, 0) == TopologyReply{1, 5, ""});  // ahead of us
   CHECK(spread.OnRequest("b", {2, 4}, 0) == TopologyReply{1, 5, "five"});
   CHECK(spread.OnRequest("b", {2, 4}, 999) == TopologyReply{1, 5, ""});  // asked too often
   CHECK(spread.OnRequest("b", {2, 4}, 1000) == TopologyReply{1, 5, "five"});
@@ -50,9 +50,16 @@ TEST_CASE("TopologySpread: a reply yields a higher epoch's file, at most once pe
   CHECK_FALSE(spread.OnReply("b", {2, 6, ""}, 0));            // higher, but no file
   CHECK(spread.PeersAhead() == 1);
   CHECK(spread.OnReply("b", {2, 6, "six"}, 0) == std::optional<std::string>("six"));
-  CHECK_FALSE(spread.OnReply("c", {3, 6, "six"}, 500));  // one offer per interval in all
-  CHECK(spread.OnReply("c", {3, 6, "six"}, 1000) == std::optional<std::string>("six"));
+  CHECK_FALSE(spread.OnReply("c", {3, 7, "seven"}, 500));  // one offer per interval in all
+  CHECK(spread.OnReply("c", {3, 7, "seven"}, 1000) == std::optional<std::string>("seven"));
   CHECK_FALSE(spread.OnReply("x", {9, 8, "eight"}, 5000));  // not a peer
+  // Not adopted (refused): the same epoch is offered again only after the
+  // retry interval, a higher one at once.
+  CHECK_FALSE(spread.OnReply("c", {3, 7, "seven"}, 30'999));
+  CHECK(spread.OnReply("c", {3, 7, "seven"}, 31'000) == std::optional<std::string>("seven"));
+  CHECK(spread.OnReply("b", {2, 8, "eight"}, 32'000) == std::optional<std::string>("eight"));
+  spread.SetRunning(8, "eight");  // adopted
+  CHECK_FALSE(spread.OnReply("b", {2, 8, "eight"}, 100'000));
 }
 
 }  // namespace

@@ -706,8 +706,7 @@ TEST_CASE("Topology messages: round-trip, are told apart from the core's, and re
   rejects(Pack(1u, 21u, 1u, 2u, 3u, 4u, 5u), "wrong number of elements");
   rejects(Pack(1u, 20u, 1u, std::map<int, int>{{1, 2}}), "a map");
   rejects(EncodeTopologyMessage(request) + "x", "trailing");
-  CHECK(DecodeTopologyMessage(Pack(2u, 20u, 1u, 2u)).status().code() ==
-        Status::Code::kUnsupported);
+  CHECK(DecodeTopologyMessage(Pack(2u, 20u, 1u, 2u)).status().code() == Status::Code::kUnsupported);
   // A text over the limit is refused before it is copied.
   msgpack::sbuffer buf;
   msgpack::packer<msgpack::sbuffer> pk(&buf);
