@@ -473,7 +473,9 @@ std::optional<size_t> Node::RouteTo(const std::vector<uint32_t>& partitions) con
   // then live ones elsewhere in preference order, then (all down) the first.
   const auto list = table_->PreferenceList(partitions.front());
   const auto& nodes = table_->topology().nodes();
-  auto up = [&](size_t n) { return replication_ == nullptr || replication_->IsUp(n); };
+  auto up = [&](size_t n) {
+    return replication_ == nullptr || replication_->IsUp(nodes[n].replica_id);
+  };
   std::optional<size_t> fallback;
   for (int pass = 0; pass < 2; ++pass) {
     for (uint32_t n : list) {
@@ -722,7 +724,7 @@ void Node::Members(Reply reply) {
     } else if (!served) {
       state = "joining";
     } else {
-      state = replication_ == nullptr || replication_->IsUp(*served) ? "up" : "down";
+      state = replication_ == nullptr || replication_->IsUp(n->replica_id) ? "up" : "down";
     }
     int64_t epoch = -1;  // not heard yet
     if (n->id == self().id) {

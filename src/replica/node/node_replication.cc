@@ -70,11 +70,7 @@ NodeReplication::NodeReplication(const placement::PlacementTable& table, size_t 
     for (uint32_t n : table_.PreferenceList(p))
       membership_.replicas[p].push_back(nodes[n].replica_id);
   }
-  node_up_ = std::make_unique<std::atomic<bool>[]>(nodes.size());
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    node_up_[i] = true;
-    index_of_[nodes[i].replica_id] = i;
-  }
+  for (const auto& node : nodes) node_up_[node.replica_id] = true;
   for (const auto& node : nodes) {
     membership_.dc_of[node.replica_id] = static_cast<uint32_t>(node.dc_index);
     node_id_of_[node.replica_id] = node.id;
@@ -416,7 +412,7 @@ void NodeReplication::AdoptTopology(std::shared_ptr<const placement::PlacementTa
   // site: submit a job that calls
   //     job.core_->Reconfigure(job.store_, <Membership of next>, job.now_ms_)
   // (membership_ rebuilt from `next` as the constructor builds it, keyed by
-  // replica id; node_up_ likewise), then connect the transport to the nodes
+  // replica id; node_up_ a new map with the new nodes), then connect the transport to the nodes
   // `next` adds (their repl/sync endpoints, subscribed to the partitions they
   // will share) and drop those it removes once their moves are done. Until
   // then the node runs `next` (its epoch spreads, GEOKV.MEMBERS shows the
@@ -481,7 +477,7 @@ void NodeReplication::ScheduleTick() {
         replication::ReplicationCore& core = *job.core_;
         core.OnTick(job.store_, job.now_ms_);
         for (const auto& peer : core.Peers(job.now_ms_)) {
-          node_up_[index_of_.at(peer.id)] = peer.up;
+          if (auto it = node_up_.find(peer.id); it != node_up_.end()) it->second = peer.up;
         }
         // TODO(lead, issue 14): once heartbeats carry epochs (branch `move`):
         //   for (auto [id, epoch] : core.PeerEpochs()) spread_->NoteEpoch(node_id_of_[id], epoch);

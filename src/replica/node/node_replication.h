@@ -166,9 +166,14 @@ class NodeReplication {
   // The same for everything this node wrote so far in `partitions` (those it
   // holds): GEOKV.WAITOWN, for a node that forwarded a client's writes here.
   void WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, int64_t timeout_ms, Reply reply);
-  // Whether the failure detector considers the node (a topology index) up:
-  // readable from any thread; this node counts as up.
-  bool IsUp(size_t node_index) const { return node_up_[node_index].load(); }
+  // Whether the failure detector considers the node up: readable from any
+  // thread; this node, and a node the replication does not know (yet), count
+  // as up. By replica id, not topology index: indices change between
+  // topologies.
+  bool IsUp(crdt::ReplicaId node) const {
+    auto it = node_up_.find(node);
+    return it == node_up_.end() || it->second.load();
+  }
 
   // The clock the node stamps its writes with: every received delta's latest
   // HLC is adopted (HybridClock::Update), so a write that follows what this
@@ -250,8 +255,10 @@ class NodeReplication {
   std::map<crdt::ReplicaId, std::string> node_id_of_;
   std::map<std::string, crdt::ReplicaId> replica_id_of_;
 
-  std::unique_ptr<std::atomic<bool>[]> node_up_;  // by topology index; written by ticks
-  std::map<crdt::ReplicaId, size_t> index_of_;
+  // Written by ticks. Its keys are fixed at construction (so that readers on
+  // any thread need no lock): a topology change that adds nodes swaps in a
+  // new map rather than insert into this one.
+  std::map<crdt::ReplicaId, std::atomic<bool>> node_up_;
   std::unique_ptr<replication::ReplicationCore> core_;  // writer thread only
   bool stale_ = false;                                  // writer thread only
   std::vector<Waiter> waiters_;                         // writer thread only
