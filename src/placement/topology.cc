@@ -640,7 +640,7 @@ Result<Topology> ParseTopologyWithIdHash(std::string_view text, std::string_view
 }
 }  // namespace detail
 
-Result<Topology> LoadTopologyFile(const std::string& path) {
+Result<std::string> ReadTopologyText(const std::string& path) {
   std::error_code error;
   if (std::filesystem::is_directory(path, error)) return Status::Io(path + ": is a directory");
   std::ifstream in(path, std::ios::binary);
@@ -652,7 +652,13 @@ Result<Topology> LoadTopologyFile(const std::string& path) {
     text.append(chunk, static_cast<size_t>(in.gcount()));
   }
   if (in.bad()) return Status::Io(path + ": read failed");
-  return ParseTopology(text, path);
+  return text;
+}
+
+Result<Topology> LoadTopologyFile(const std::string& path) {
+  Result<std::string> text = ReadTopologyText(path);
+  if (!text.ok()) return text.status();
+  return ParseTopology(*text, path);
 }
 
 }  // namespace geokv::placement

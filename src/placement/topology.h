@@ -126,6 +126,12 @@ class Topology {
 // Thread-safe.
 Result<Topology> ParseTopology(std::string_view text, std::string_view source_name);
 
+// Reads the file at `path` (a little past kMaxTopologyBytes at most, so that
+// ParseTopology reports an oversized one). Returns Status::Io (message
+// "<path>: <reason>") when it cannot be read or is a directory.
+// Thread-safe.
+Result<std::string> ReadTopologyText(const std::string& path);
+
 // Reads the file at `path` and parses it, with `path` as the source name.
 // Returns Status::Io (message "<path>: <reason>") when it cannot be read or is
 // a directory.

@@ -362,10 +362,10 @@ int main(int argc, char** argv) {
       if (ec) return;
       if (topology_path.empty()) {
         spdlog::warn("SIGHUP: no --topology file to re-read (running the embedded one)");
-      } else if (auto file = placement::LoadTopologyFile(topology_path); !file.ok()) {
-        spdlog::error("SIGHUP: topology refused: {}", file.status().message());
+      } else if (auto text = placement::ReadTopologyText(topology_path); !text.ok()) {
+        spdlog::error("SIGHUP: {}", text.status().message());
       } else {
-        node.ApplyTopology(file->text(), topology_path, [](const std::string& r) {
+        node.ApplyTopology(*text, topology_path, [](const std::string& r) {
           if (r.rfind("+OK", 0) == 0) spdlog::info("SIGHUP: running the topology file");
         });
       }

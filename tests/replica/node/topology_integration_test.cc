@@ -141,6 +141,18 @@ TEST_CASE("Topology: a higher epoch spreads, a lower one is refused, a restart k
     CHECK(WaitEpoch(cluster, i, 5, 10s));
   }
   CHECK(cluster.InfoField(2, "topology_epoch", "cluster") == 5);
+
+  // SIGHUP with a file that does not validate: refused, counted, epoch 5 stays.
+  const uint64_t refused = cluster.InfoField(0, "topology_refused");
+  std::ofstream(cluster.topology_path(), std::ios::trunc) << WithEpoch(file, 6) << "[bogus]\n";
+  REQUIRE(::kill(cluster.pid(0), SIGHUP) == 0);
+  const auto deadline = Clock::now() + 5s;
+  while (cluster.InfoField(0, "topology_refused") == refused && Clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  CHECK(cluster.InfoField(0, "topology_refused") == refused + 1);
+  CHECK(RunningTopology(cluster, 0).first == 5);
+  CHECK(cluster.Log(0).find("bogus: unknown key") != std::string::npos);
 }
 
 TEST_CASE("Topology: a node removed from the topology keeps running and says it drains",
