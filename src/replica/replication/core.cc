@@ -257,6 +257,7 @@ void CoreImpl::EmitHeartbeat(bool full, uint64_t now_ms) {
   hb.from = membership_.self;
   hb.sent_ms = now_ms;
   hb.incarnation = membership_.incarnation;
+  hb.epoch = membership_.epoch;
   for (Held& h : held_) {
     if (!full && !h.dirty) continue;
     PartitionApplied pa;
@@ -458,6 +459,7 @@ void CoreImpl::AfterProgress(Held& h, size_t index, uint64_t now_ms) {
 }
 
 void CoreImpl::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
+  NoteEpoch(hb);
   Peer* peer = PeerOf(hb.from);
   if (peer == nullptr) {
     ++stats_.rejected;
@@ -1255,6 +1257,29 @@ std::vector<PeerStatus> CoreImpl::Peers(uint64_t now_ms) const {
   return out;
 }
 
+void CoreImpl::NoteEpoch(const Heartbeat& hb) {
+  if (hb.from == membership_.self) return;
+  auto it = epochs_.find(hb.from);
+  if (it == epochs_.end()) {
+    if (epochs_.size() >= options_.epoch_senders_max) return;
+    epochs_.emplace(hb.from, std::make_pair(hb.incarnation, hb.epoch));
+    return;
+  }
+  auto& [incarnation, epoch] = it->second;
+  if (hb.incarnation > incarnation) {
+    incarnation = hb.incarnation;
+    epoch = hb.epoch;
+  } else if (hb.incarnation == incarnation) {
+    epoch = std::max(epoch, hb.epoch);
+  }
+}
+
+std::map<crdt::ReplicaId, uint64_t> CoreImpl::PeerEpochs() const {
+  std::map<crdt::ReplicaId, uint64_t> out;
+  for (const auto& [id, entry] : epochs_) out.emplace(id, entry.second);
+  return out;
+}
+
 bool CoreImpl::Settled() const {
   if (outstanding_ != 0) return false;
   for (const Held& h : held_) {
@@ -1312,6 +1337,9 @@ std::vector<PeerStatus> ReplicationCore::Peers(uint64_t now_ms) const {
   return impl_->Peers(now_ms);
 }
 bool ReplicationCore::Settled() const { return impl_->Settled(); }
+std::map<crdt::ReplicaId, uint64_t> ReplicationCore::PeerEpochs() const {
+  return impl_->PeerEpochs();
+}
 const Stats& ReplicationCore::stats() const { return impl_->stats(); }
 const Membership& ReplicationCore::membership() const { return impl_->membership(); }
 void ReplicationCore::UseTrees(AaeTrees* trees) { impl_->UseTrees(trees); }

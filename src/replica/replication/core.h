@@ -67,6 +67,9 @@ struct Membership {
   std::vector<std::vector<crdt::ReplicaId>> replicas;
   // The datacenter (any numbering) of self and of every node in `replicas`.
   std::map<crdt::ReplicaId, uint32_t> dc_of;
+  // The topology's epoch ([cluster] epoch; 0 for files without one), carried
+  // in heartbeats so that peers notice a newer topology (PeerEpochs).
+  uint64_t epoch = 0;
 };
 
 // Timings (ms) and limits. The defaults suit loopback and LAN-to-WAN clusters.
@@ -119,6 +122,7 @@ struct Options {
   size_t aae_atoms_max = 4096;
   size_t aae_rebuild_atoms_per_tick = 8192;  // tree rebuild scan per tick
   size_t aae_log_keys_max = 16;              // keys named in a divergence log line
+  size_t epoch_senders_max = 4096;           // nodes whose epochs PeerEpochs remembers
 
   // Test only: apply every batch as if it were contiguous and never ask for
   // catch-up. Loses deltas under drops; exists to prove the simulation notices.
@@ -296,6 +300,11 @@ class ReplicationCore {
   crdt::StableVector Stable(uint32_t p) const;
   // Every peer (a node sharing a partition with this one), ascending id.
   std::vector<PeerStatus> Peers(uint64_t now_ms) const;
+  // The epoch each node last heard from runs (its heartbeats' Heartbeat::epoch,
+  // from its latest incarnation), including nodes that share no partition with
+  // this one (a node of a newer topology this one does not know yet). At most
+  // Options::epoch_senders_max nodes are remembered; others are ignored.
+  std::map<crdt::ReplicaId, uint64_t> PeerEpochs() const;
   // True when nothing is left to do here: no pending batch or buffered batch,
   // no known gap or catch-up in flight, and every peer reported, for every
   // partition shared, exactly this node's applied vector. When it holds at

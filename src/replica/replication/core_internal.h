@@ -168,6 +168,7 @@ class CoreImpl {
   uint64_t Applied(uint32_t p, crdt::ReplicaId origin) const;
   crdt::StableVector Stable(uint32_t p) const;
   std::vector<PeerStatus> Peers(uint64_t now_ms) const;
+  std::map<crdt::ReplicaId, uint64_t> PeerEpochs() const;
   bool Settled() const;
   const Stats& stats() const { return stats_; }
   const Membership& membership() const { return membership_; }
@@ -219,6 +220,8 @@ class CoreImpl {
 
   void OnBatch(ReplicaStore& store, const DeltaBatch& batch, uint64_t now_ms);
   void OnHeartbeat(const Heartbeat& hb, uint64_t now_ms);
+  // Remembers the sender's epoch (PeerEpochs), whoever it is.
+  void NoteEpoch(const Heartbeat& hb);
   void OnRequest(ReplicaStore& store, const CatchUpRequest& req, uint64_t now_ms);
   void OnReply(ReplicaStore& store, const CatchUpReply& reply, uint64_t now_ms);
 
@@ -295,6 +298,10 @@ class CoreImpl {
   std::vector<int32_t> held_index_;  // partition -> index into held_, -1 if not held
   std::vector<Held> held_;
   std::map<crdt::ReplicaId, Peer> peers_;
+  // Every heartbeat sender's (incarnation, epoch): a newer incarnation's
+  // epoch replaces the older one's (a restart may run an older file); within
+  // one, the highest. At most options_.epoch_senders_max entries.
+  std::map<crdt::ReplicaId, std::pair<uint64_t, uint64_t>> epochs_;
   std::vector<Outgoing> outbox_;
   size_t outbox_state_transfers_ = 0;
   size_t outstanding_ = 0;     // streams with a catch-up request in flight

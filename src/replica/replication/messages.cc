@@ -33,7 +33,7 @@ enum class Kind : uint64_t {
 // Fixed element counts of each message's outer array (the reply's body adds
 // to its count).
 constexpr size_t kBatchFields = 7;
-constexpr size_t kHeartbeatFields = 6;
+constexpr size_t kHeartbeatFields = 6;  // + 1 with a nonzero epoch
 constexpr size_t kRequestFields = 6;  // + 1 with a cursor
 constexpr size_t kReplyHeadFields = 8;
 constexpr size_t kPositionFields = 5;
@@ -298,11 +298,13 @@ Result<Message> DecodeBatch(Reader& r, const msgpack::object* e) {
   return Message(std::move(batch));
 }
 
-Result<Message> DecodeHeartbeat(Reader& r, const msgpack::object* e, const MessageLimits& limits) {
+Result<Message> DecodeHeartbeat(Reader& r, const msgpack::object* e, size_t fields,
+                                const MessageLimits& limits) {
   Heartbeat hb;
   hb.from = r.Uint(e[2], "from");
   hb.sent_ms = r.Uint(e[3], "sent ms");
   hb.incarnation = r.Uint(e[5], "incarnation");
+  if (fields > kHeartbeatFields) hb.epoch = r.Uint(e[6], "epoch");
   size_t n = 0;
   const msgpack::object* parts =
       r.Array(e[4], Reader::kAny, limits.max_heartbeat_partitions, &n, "heartbeat partitions");
@@ -500,7 +502,7 @@ std::string EncodeMessage(const Message& message) {
                    PackDeltas(pk, m);
                  },
                  [&](const Heartbeat& m) {
-                   PackHead(pk, Kind::kHeartbeat, kHeartbeatFields);
+                   PackHead(pk, Kind::kHeartbeat, kHeartbeatFields + (m.epoch != 0 ? 1 : 0));
                    pk.pack_uint64(m.from);
                    pk.pack_uint64(m.sent_ms);
                    pk.pack_array(static_cast<uint32_t>(m.partitions.size()));
@@ -510,6 +512,7 @@ std::string EncodeMessage(const Message& message) {
                      PackApplied(pk, pa.applied);
                    }
                    pk.pack_uint64(m.incarnation);
+                   if (m.epoch != 0) pk.pack_uint64(m.epoch);
                  },
                  [&](const CatchUpRequest& m) {
                    PackHead(pk, Kind::kRequest, kRequestFields + (m.cursor ? 1 : 0));
@@ -613,8 +616,8 @@ Result<Message> DecodeMessage(std::string_view bytes, const MessageLimits& limit
       if (n != kBatchFields) break;
       return DecodeBatch(r, e);
     case static_cast<uint64_t>(Kind::kHeartbeat):
-      if (n != kHeartbeatFields) break;
-      return DecodeHeartbeat(r, e, limits);
+      if (n != kHeartbeatFields && n != kHeartbeatFields + 1) break;
+      return DecodeHeartbeat(r, e, n, limits);
     case static_cast<uint64_t>(Kind::kRequest):
       if (n != kRequestFields && n != kRequestFields + 1) break;
       return DecodeRequest(r, e, n);

@@ -44,11 +44,13 @@ class Cluster {
   MemoryReplicaStore& store(ReplicaId id) { return *nodes_.at(id).store; }
 
   // The core is rebuilt from the store: a crash and restart.
-  void Restart(ReplicaId id, uint64_t now_ms) {
+  void Restart(ReplicaId id, uint64_t now_ms, uint64_t epoch = 0, uint64_t incarnation = 0) {
     Membership m;
     m.self = id;
     m.dc_of = dc_of_;
     m.replicas = replicas_;
+    m.epoch = epoch;
+    m.incarnation = incarnation;
     Node& node = nodes_.at(id);
     node.core = std::make_unique<ReplicationCore>(m, options_, *node.store, now_ms);
   }
@@ -169,6 +171,31 @@ TEST_CASE("Core: local deltas are logged, recorded as applied and published in c
     CHECK(x.partition == std::get<DeltaBatch>(x.message).partition);
   }
   CHECK(All<Heartbeat>(out).empty());  // own writes alone do not call for one
+}
+
+TEST_CASE("Core: heartbeats carry the sender's epoch, and PeerEpochs remembers each node's latest",
+          "[unit]") {
+  Cluster c = Cluster::ThreeDcs(Options{});
+  c.Restart(kA, 0, /*epoch=*/3, /*incarnation=*/10);
+  c.Tick(kA, 1);
+  for (const Outgoing& o : c.Take(kA, 1)) c.Deliver(kB, o.message, 1);
+  CHECK(c.core(kB).PeerEpochs() == std::map<ReplicaId, uint64_t>{{kA, 3}});
+
+  // A node this one shares nothing with (one of a newer topology) is heard too.
+  constexpr ReplicaId kD = 0xD;
+  replication::Heartbeat hb{kD, 2, {}, 1};
+  hb.epoch = 4;
+  c.Deliver(kB, hb, 2);
+  CHECK(c.core(kB).PeerEpochs().at(kD) == 4);
+  // Within one incarnation the highest epoch stays (heartbeats reorder) ...
+  hb.epoch = 2;
+  c.Deliver(kB, hb, 3);
+  CHECK(c.core(kB).PeerEpochs().at(kD) == 4);
+  // ... and a newer incarnation's replaces it (a restart with another file).
+  hb.incarnation = 2;
+  c.Deliver(kB, hb, 4);
+  CHECK(c.core(kB).PeerEpochs().at(kD) == 2);
+  CHECK(c.core(kB).stats().rejected >= 1);  // D is still no peer of B's partitions
 }
 
 TEST_CASE("Core: batches apply in order; duplicates and old batches change nothing", "[unit]") {
