@@ -136,6 +136,10 @@ struct Heartbeat {
   // when nonzero, so a heartbeat of epoch 0 is the format nodes without
   // epochs send and take, and theirs decode here as epoch 0.
   uint64_t epoch = 0;
+  // (partition, last own seq): partitions the sender is giving up in a move
+  // and no longer writes (its stream there ends at that seq), ascending
+  // partition. Encoded (after the epoch) only when nonempty.
+  std::vector<std::pair<uint32_t, uint64_t>> released = {};
 
   bool operator==(const Heartbeat&) const = default;
 };

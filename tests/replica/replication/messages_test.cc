@@ -207,6 +207,12 @@ TEST_CASE("Messages: a heartbeat's epoch round-trips, and one without it decodes
   REQUIRE(decoded.ok());
   CHECK(std::get<Heartbeat>(*decoded).epoch == 0);
   CHECK(std::get<Heartbeat>(*decoded) == hb);
+
+  // Released partitions (a move's old owner) follow the epoch.
+  hb.released = {{1, 9}, {3, 0}};
+  decoded = DecodeMessage(EncodeMessage(hb));
+  REQUIRE(decoded.ok());
+  CHECK(std::get<Heartbeat>(*decoded) == hb);
 }
 
 // Packs an arbitrary msgpack array of the given objects.
