@@ -240,6 +240,11 @@ void CoreImpl::EmitHeartbeat(bool full, uint64_t now_ms) {
     h.dirty = false;
   }
   std::sort(hb.released.begin(), hb.released.end());
+  // held_ is in partition order except for partitions a move added.
+  std::sort(hb.partitions.begin(), hb.partitions.end(),
+            [](const PartitionApplied& a, const PartitionApplied& b) {
+              return a.partition < b.partition;
+            });
   heartbeat_due_ = false;
   last_heartbeat_ms_ = now_ms;
   if (full) {
@@ -905,6 +910,7 @@ void CoreImpl::NoteSettled(ReplicaStore& store, Held& h, const crdt::Delta& delt
 void CoreImpl::FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms) {
   Transfer& t = h.transfer;
   GEOKV_ASSERT(t.active);
+  if (h.move.role == Role::kJoining) TakeOrigins(store, h, t.first_applied, now_ms);
   // Every range is joined with a context that includes the first one: only
   // now may the first context (and the applied vector read with it) count.
   store.Partition(h.p).JoinContext(t.first_context);

@@ -256,8 +256,13 @@ class CoreImpl {
   // Moves to `next` now (no move of this node is under way).
   void Adopt(ReplicaStore& store, const Membership& next, uint64_t now_ms);
   void BeginFill(ReplicaStore& store, Held& h, uint64_t now_ms);
+  // A joiner's fill is whole: the origins its sender tracks (former owners
+  // among them, whose dots the fill brought) become streams here too.
+  void TakeOrigins(ReplicaStore& store, Held& h, const AppliedVector& applied, uint64_t now_ms);
   bool CaughtUp(const Held& h) const;
   bool MovesActive() const;
+  // The epoch a node last said it runs (0 if never heard).
+  uint64_t EpochOf(crdt::ReplicaId id) const;
   // Advances every move one step (in OnTick); deletes in bounded slices.
   void MoveTick(ReplicaStore& store, uint64_t now_ms);
   void SaveMove(ReplicaStore& store, uint32_t p) const;

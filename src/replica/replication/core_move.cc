@@ -32,6 +32,8 @@ constexpr uint64_t kRecordVersion = 1;
 // Record roles beyond Held's (not held here).
 constexpr uint64_t kNotHeld = 5;
 constexpr uint64_t kLeft = 6;  // given up and deleted; its last own seq is announced
+// Former owners a fill may add as origins of a partition at once.
+constexpr size_t kOriginsAddedMax = 64;
 
 // The decoded move record of one partition.
 struct MoveRecord {
@@ -445,10 +447,25 @@ void CoreImpl::BeginFill(ReplicaStore& store, Held& h, uint64_t now_ms) {
   t.active = true;
   t.restore = true;
   t.fill_fresh = true;
+  // (Recorded as a rebuild's is; a joiner serves no chunk, Whole.)
+  t.settled_known = true;
+  t.settled_context = store.Partition(h.p).Context();
   t.index = giver.value_or(*other);
   t.asked = giver ? h.replicas[*giver] : 0;
   SaveTransfer(store, h);
   ScheduleTransfer(h, now_ms);
+}
+
+void CoreImpl::TakeOrigins(ReplicaStore& store, Held& h, const AppliedVector& applied,
+                           uint64_t now_ms) {
+  std::vector<crdt::ReplicaId> ids = h.replicas;
+  for (const auto& [origin, seq] : applied) {
+    if (seq > 0) ids.push_back(origin);
+  }
+  ids = Sorted(std::move(ids));
+  if (ids.size() > h.replicas.size() + kOriginsAddedMax) return;  // a hostile vector: ignore
+  Widen(store, h, ids, now_ms);
+  RefreshReporters(h);
 }
 
 bool CoreImpl::CaughtUp(const Held& h) const {
@@ -471,6 +488,11 @@ bool CoreImpl::CaughtUp(const Held& h) const {
   return true;
 }
 
+uint64_t CoreImpl::EpochOf(crdt::ReplicaId id) const {
+  auto it = epochs_.find(id);
+  return it == epochs_.end() ? 0 : it->second.second;
+}
+
 bool CoreImpl::MovesActive() const {
   return std::any_of(held_.begin(), held_.end(), [](const Held& h) {
     return h.move.role != Role::kMember || !h.move.joiners.empty() || !h.move.leavers.empty();
@@ -484,14 +506,21 @@ void CoreImpl::MoveTick(ReplicaStore& store, uint64_t now_ms) {
   for (Held& h : held_) {
     Move& m = h.move;
     bool changed = false;
+    // A node that runs a later epoch has ended its part in this one (a node
+    // adopts an epoch only once its moves of the one before ended): a joiner
+    // caught up, a leaver deleted p, after every owner (this one among them)
+    // reported applying all it had. Its heartbeats saying so may have been
+    // lost, and it no longer sends them.
+    auto moved_on = [&](crdt::ReplicaId id) { return EpochOf(id) > membership_.epoch; };
     // Joiners that reported p have caught up (they report it only then).
     changed |= std::erase_if(m.joiners, [&](crdt::ReplicaId id) {
-                 return peers_.at(id).reports.at(h.p).has_latest;
+                 return peers_.at(id).reports.at(h.p).has_latest || moved_on(id);
                }) > 0;
     // A leaver retires once its stream is final and applied here.
     changed |= std::erase_if(m.leavers, [&](crdt::ReplicaId id) {
                  auto f = m.finals.find(id);
-                 return f != m.finals.end() && h.streams[IndexOf(h, id)].applied >= f->second;
+                 return (f != m.finals.end() && h.streams[IndexOf(h, id)].applied >= f->second) ||
+                        moved_on(id);
                }) > 0;
     std::erase_if(m.finals, [&](const auto& entry) { return !Contains(m.leavers, entry.first); });
     if (changed) RefreshReporters(h);
@@ -538,6 +567,7 @@ void CoreImpl::MoveTick(ReplicaStore& store, uint64_t now_ms) {
         // Delete only once every owner reported all this node applied.
         bool all = true;
         for (crdt::ReplicaId id : membership_.replicas[h.p]) {
+          if (moved_on(id)) continue;  // it retired this node's stream: it has it all
           const Report& r = peers_.at(id).reports.at(h.p);
           for (const auto& [origin, seq] : m.drain_target) {
             const size_t i = IndexOf(h, origin);
