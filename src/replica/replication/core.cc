@@ -221,7 +221,7 @@ void CoreImpl::EmitHeartbeat(bool full, uint64_t now_ms) {
   hb.sent_ms = now_ms;
   hb.incarnation = membership_.incarnation;
   hb.epoch = membership_.epoch;
-  hb.released.assign(left_.begin(), left_.end());
+  for (const auto& [p, left] : left_) hb.released.emplace_back(p, left.last_own);
   for (Held& h : held_) {
     const Role role = h.move.role;
     if (role == Role::kDraining || role == Role::kDeleting) {

@@ -382,7 +382,13 @@ class CoreImpl {
   std::optional<Membership> pending_;
   // Partitions this node gave up and deleted, with its last own seq there:
   // announced in heartbeats (Heartbeat::released) until it holds them again.
-  std::map<uint32_t, uint64_t> left_;
+  // With the partition's streams (id, dc) when it was deleted: a node that
+  // holds it again tracks them from the start (its store has their seqs).
+  struct Left {
+    uint64_t last_own = 0;
+    std::vector<std::pair<crdt::ReplicaId, uint64_t>> origins;
+  };
+  std::map<uint32_t, Left> left_;
   std::vector<Outgoing> outbox_;
   size_t outbox_state_transfers_ = 0;
   size_t outstanding_ = 0;     // streams with a catch-up request in flight

@@ -202,7 +202,7 @@ void CoreImpl::LoadPlacement(ReplicaStore& store, Membership given, uint64_t now
   for (uint32_t p = 0; p < q; ++p) {
     if (!records[p]) continue;
     const MoveRecord& r = *records[p];
-    if (r.role == kLeft) left_[p] = r.left_final;
+    if (r.role == kLeft) left_[p] = Left{r.left_final, r.origins};
     if (r.role >= kNotHeld) continue;
     std::vector<crdt::ReplicaId> ids;
     for (const auto& [id, dc] : r.origins) ids.push_back(id);
@@ -395,6 +395,9 @@ void CoreImpl::Adopt(ReplicaStore& store, const Membership& next, uint64_t now_m
     std::vector<crdt::ReplicaId> ids = prev;
     ids.insert(ids.end(), nxt.begin(), nxt.end());
     if (h != nullptr) ids.insert(ids.end(), h->replicas.begin(), h->replicas.end());
+    if (auto left = left_.find(p); h == nullptr && left != left_.end()) {
+      for (const auto& [id, dc] : left->second.origins) ids.push_back(id);  // its store has them
+    }
     ids = Sorted(std::move(ids));
     if (h == nullptr) {
       left_.erase(p);
@@ -598,7 +601,13 @@ void CoreImpl::MoveTick(ReplicaStore& store, uint64_t now_ms) {
         changed = !doomed.empty();
         if (doomed.empty()) {
           store.TruncateLog(h.p, membership_.self, own.applied);
-          left_[h.p] = own.applied;
+          Left& left = left_[h.p];
+          left.last_own = own.applied;
+          left.origins.clear();
+          for (crdt::ReplicaId id : h.replicas) {
+            auto dc = membership_.dc_of.find(id);
+            left.origins.emplace_back(id, dc == membership_.dc_of.end() ? 0 : dc->second);
+          }
           gone.push_back(h.p);
           ++stats_.moves_left;
         }
@@ -669,7 +678,8 @@ void CoreImpl::SaveMove(ReplicaStore& store, uint32_t p) const {
     }
   } else if (auto it = left_.find(p); it != left_.end()) {
     r.role = kLeft;
-    r.left_final = it->second;
+    r.left_final = it->second.last_own;
+    r.origins = it->second.origins;
   }
   store.SetMoveRecord(p, EncodeMoveRecord(r));
 }
