@@ -770,8 +770,11 @@ void Simulation::CheckInvariants(size_t n) {
 }
 
 bool Simulation::AllSettled() const {
-  return std::all_of(nodes_.begin(), nodes_.end(),
-                     [](const Node& node) { return node.core && node.core->Settled(); });
+  // Settled in the current placement (a node not given it yet is settled in
+  // the one before).
+  return std::all_of(nodes_.begin(), nodes_.end(), [&](const Node& node) {
+    return node.core && node.core->Settled() && node.core->Epoch() == epoch_;
+  });
 }
 
 bool Simulation::Unfolded(const crdt::MemoryState& state) {
