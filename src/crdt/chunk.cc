@@ -22,6 +22,23 @@ bool CoveredByEither(const Atom& atom, const DotContext& a, const DotContext& b)
   return true;
 }
 
+// Where a range that ends before `atom` ends: before the lowest dot the atom
+// stands for. A folded counter (first < dot) stands for the dots first..dot of
+// its origin at its path, and the receiver may still hold them as atoms that
+// sort before it. A range ending between those atoms and the fold would show
+// them to the receiver as removed at the sender, and it would erase them until
+// the next range brings the fold: a local write in between would build its
+// removal from that state and miss them.
+AtomPosition RangeEndBefore(const Path& path, const Atom& atom) {
+  return AtomPosition{path, Dot{atom.dot.origin, atom.first}};
+}
+
+// Whether two atoms belong to one (path, origin) group: the atoms a fold of
+// that origin at that path may stand for.
+bool SameGroup(const Path& a_path, const Atom& a, const Path& b_path, const Atom& b) {
+  return a.dot.origin == b.dot.origin && a_path == b_path;
+}
+
 }  // namespace
 
 size_t EstimateAtomBytes(const Path& path, const Atom& atom) {
@@ -41,10 +58,10 @@ ChunkRead ReadChunk(const MutableState& state, const AtomPosition& from, size_t 
     if (full) {
       // Ends before this atom, or after the last key that ended in the chunk.
       if (path.key == chunk.atoms.back().first.key && key_start > 0) {
-        chunk.to = PositionOf(chunk.atoms[key_start].first, chunk.atoms[key_start].second);
+        chunk.to = RangeEndBefore(chunk.atoms[key_start].first, chunk.atoms[key_start].second);
         chunk.atoms.resize(key_start);
       } else {
-        chunk.to = PositionOf(path, atom);
+        chunk.to = RangeEndBefore(path, atom);
       }
       return false;
     }
@@ -66,12 +83,16 @@ ChunkJoinResult JoinChunk(MutableState& state, const AtomPosition& from,
   ChunkJoinResult result;
   result.reached = to;
   // The local atoms of the range, up to the bound; the range joined ends at
-  // the first one beyond it.
+  // the first one beyond it. Never inside a (path, origin) group: the sender's
+  // fold of that group, beyond the end, would stand for the group's atoms
+  // before it, and this round would erase them (see RangeEndBefore). So a
+  // group of unfolded counters is visited whole, past the bound if need be.
   AtomList local;
   state.ScanFrom(from, [&](const Path& path, const Atom& atom) {
     const AtomPosition at = PositionOf(path, atom);
     if (to && at >= *to) return false;
-    if (local.size() >= local_atoms_max) {
+    if (local.size() >= local_atoms_max &&
+        !SameGroup(local.back().first, local.back().second, path, atom)) {
       result.reached = at;
       return false;
     }

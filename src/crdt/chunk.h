@@ -51,7 +51,9 @@ struct ChunkRead {
 // their EstimateAtomBytes reach bytes_max (at least one, if there is any).
 // Where the range has to end inside a key while an earlier key of the chunk
 // ended, it ends after that earlier key instead, so that a key that fits in
-// one chunk moves in one piece. One ScanFrom of at most atoms_max + 1 atoms.
+// one chunk moves in one piece. A range ends before the lowest dot its next
+// atom stands for (a folded counter's `first`), never between the atoms a
+// fold stands for and the fold. One ScanFrom of at most atoms_max + 1 atoms.
 // REQUIRES: atoms_max >= 1.
 ChunkRead ReadChunk(const MutableState& state, const AtomPosition& from, size_t atoms_max,
                     size_t bytes_max);
@@ -79,8 +81,10 @@ struct ChunkJoinResult {
 };
 
 // Joins the chunk `atoms` of the sender's range [from, to) (to nullopt: to
-// the end) into `state`, by the rules at the top of this file. Visits at most
-// local_atoms_max + 1 local atoms (beyond that it stops early, see `reached`).
+// the end) into `state`, by the rules at the top of this file. Visits about
+// local_atoms_max + 1 local atoms (beyond that it stops early, see `reached`),
+// more only to finish a (path, origin) group: a range never ends among the
+// local atoms a fold of the sender's could stand for.
 // With `restore` (a rebuild of a damaged replica, GEOKV.REBUILD), an atom
 // of the chunk whose dots the receiver has seen but does not hold is added
 // (lost here, not removed: the caller makes sure the sender applied every

@@ -230,6 +230,7 @@ class TopologyParser {
       return Status::Invalid(msg.str());
     }
     topology_.source_name_ = source_name_;
+    topology_.text_ = std::string(text);
     CheckKeys(root, "", {"cluster", "datacenters"});
     ParseCluster(root);
     ParseDatacenters(root);
@@ -342,7 +343,7 @@ class TopologyParser {
       return;
     }
     const uint32_t line = LineOf(cluster->source());
-    CheckKeys(*cluster, "cluster", {"name", "partitions", "replicas", "vnodes"});
+    CheckKeys(*cluster, "cluster", {"name", "epoch", "partitions", "replicas", "vnodes"});
     if (auto name = GetName(*cluster, "cluster", line, "name")) topology_.cluster_name_ = *name;
 
     if (auto q = GetInteger(*cluster, "cluster", line, "partitions", true)) {
@@ -372,6 +373,16 @@ class TopologyParser {
         topology_.vnodes_ = 0;
       } else {
         topology_.vnodes_ = static_cast<uint32_t>(*v);
+      }
+    }
+    // TOML integers are signed 64-bit: a literal past INT64_MAX is already a
+    // syntax error of the parser's; what is left to refuse is a negative one.
+    if (auto e = GetInteger(*cluster, "cluster", line, "epoch", false)) {
+      if (*e < 0) {
+        Report(LineOfKey(*cluster, "epoch", line), "cluster.epoch",
+               "must be a non-negative integer (got " + std::to_string(*e) + ")");
+      } else {
+        topology_.epoch_ = static_cast<uint64_t>(*e);
       }
     }
   }

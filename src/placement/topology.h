@@ -80,6 +80,13 @@ class Topology {
   uint32_t replicas() const { return replicas_; }
   // V: ring tokens per unit of weight (kDefaultVnodes when the file omits it).
   uint32_t vnodes() const { return vnodes_; }
+  // The file's [cluster] epoch (0 when it has none): a running cluster moves
+  // only to a topology of a higher epoch (DESIGN.md "Membership change").
+  uint64_t epoch() const { return epoch_; }
+  // The file's text exactly as parsed. Two topologies are the same when their
+  // texts are equal, byte for byte (no canonical form: a reformatted file of
+  // the same epoch is refused, so an operator bumps the epoch for any edit).
+  const std::string& text() const { return text_; }
   // Every node, in file order.
   const std::vector<Node>& nodes() const { return nodes_; }
   // Every datacenter, in file order.
@@ -100,6 +107,8 @@ class Topology {
   uint32_t partitions_ = 0;
   uint32_t replicas_ = 0;
   uint32_t vnodes_ = 0;
+  uint64_t epoch_ = 0;
+  std::string text_;
   std::vector<Node> nodes_;
   std::vector<Datacenter> datacenters_;
 };

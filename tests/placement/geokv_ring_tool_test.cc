@@ -90,6 +90,35 @@ TEST_CASE("geokv-ring: table and diff JSON have the documented structure", "[uni
   CHECK(diff.output == "ok\n");
 }
 
+TEST_CASE("geokv-ring: --diff names each move's nodes and estimates its bytes", "[unit]") {
+  // Every change's `from` are the nodes that leave its list, `to` those that
+  // join it, as many as it moves; bytes are moved x the given size.
+  const Run json =
+      Shell(Ring() + " " + Shipped("local-3dc.toml") + " --diff " + Shipped("local-5dc.toml") +
+            " --bytes-per-partition 1000 --json | python3 -c 'import json,sys; "
+            "d=json.load(sys.stdin); cs=[c for c in d[\"changes\"] if c[\"moved\"]>0]; "
+            "assert cs; "
+            "assert all(len(c[\"from\"])==len(c[\"to\"])==c[\"moved\"] for c in cs); "
+            "assert all(set(c[\"to\"])==set(c[\"after\"])-set(c[\"before\"]) for c in cs); "
+            "assert all(set(c[\"from\"])==set(c[\"before\"])-set(c[\"after\"]) for c in cs); "
+            "assert all(c[\"bytes\"]==1000*c[\"moved\"] for c in d[\"changes\"]); "
+            "assert d[\"moved_bytes\"]==1000*d[\"moved_replicas\"]>0; print(\"ok\")'");
+  CHECK(json.exit_code == 0);
+  CHECK(json.output == "ok\n");
+
+  const Run text = Shell(Ring() + " " + Shipped("local-3dc.toml") + " --diff " +
+                         Shipped("local-5dc.toml") + " --bytes-per-partition 1048576");
+  REQUIRE(text.exit_code == 0);
+  INFO(text.output);
+  CHECK(text.output.find(" moved: ") != std::string::npos);
+  CHECK(text.output.find(", ~1.0 MiB)") != std::string::npos);
+  CHECK(text.output.find("estimated bytes to copy: ") != std::string::npos);
+
+  // The estimate is for a diff only.
+  CHECK(Shell(Ring() + " " + Shipped("local-3dc.toml") + " --bytes-per-partition 5 2>/dev/null")
+            .exit_code != 0);
+}
+
 TEST_CASE("geokv-ring: --svg writes an SVG picture", "[unit]") {
   const auto svg = TempDir() / "ring.svg";
   const Run run =

@@ -75,6 +75,8 @@ TEST_CASE("Topology: a minimal file parses, with the documented defaults", "[uni
   CHECK(t->partitions() == 8);
   CHECK(t->replicas() == 1);
   CHECK(t->vnodes() == kDefaultVnodes);
+  CHECK(t->epoch() == 0);
+  CHECK(t->text() == kValid);
   REQUIRE(t->datacenters().size() == 1);
   CHECK(t->datacenters()[0].name == "dc1");
   CHECK(t->datacenters()[0].nodes == std::vector<size_t>{0});
@@ -130,6 +132,22 @@ std::string WithCurve(const char* key1, const char* key2) {
                 "  id = \"n2\"\n  curve_public = \"" + std::string(key2) + "\"\n", text);
   }
   return With("replicas = 1\n", "replicas = 2\n", text);
+}
+
+TEST_CASE("Topology: the epoch is read, up to the largest TOML integer", "[unit]") {
+  Result<Topology> t = ParseTopology(With("replicas = 1\n", "replicas = 1\nepoch = 7\n"), "t");
+  REQUIRE(t.ok());
+  CHECK(t->epoch() == 7);
+  Result<Topology> max =
+      ParseTopology(With("replicas = 1\n", "replicas = 1\nepoch = 9223372036854775807\n"), "t");
+  REQUIRE(max.ok());
+  CHECK(max->epoch() == 9223372036854775807u);
+  // One past it is not a TOML integer: the parser's syntax error names the line.
+  const std::string too_large =
+      ErrorOf(With("replicas = 1\n", "replicas = 1\nepoch = 9223372036854775808\n"));
+  CHECK(too_large.starts_with("t.toml:5: syntax: "));
+  INFO(too_large);
+  CHECK(too_large.find("not representable in 64 bits") != std::string::npos);
 }
 
 TEST_CASE("Topology: CURVE public keys are all or none, valid Z85 and distinct", "[unit]") {
@@ -293,20 +311,26 @@ TEST_CASE("Topology: each validation error names file, line and key exactly", "[
       {"unknown top-level key", std::string(kValid) + "[extra]\n",
        "t.toml:14: extra: unknown key (expected one of: cluster, datacenters)"},
       {"unknown cluster key", With("replicas = 1\n", "replicas = 1\nvnode = 8\n"),
-       "t.toml:5: cluster.vnode: unknown key (expected one of: name, partitions, replicas, "
-       "vnodes)"},
+       "t.toml:5: cluster.vnode: unknown key (expected one of: name, epoch, partitions, "
+       "replicas, vnodes)"},
+      {"epoch negative", With("replicas = 1\n", "replicas = 1\nepoch = -1\n"),
+       "t.toml:5: cluster.epoch: must be a non-negative integer (got -1)"},
+      {"epoch not an integer", With("replicas = 1\n", "replicas = 1\nepoch = 2.5\n"),
+       "t.toml:5: cluster.epoch: must be an integer (got float)"},
+      {"epoch a string", With("replicas = 1\n", "replicas = 1\nepoch = \"3\"\n"),
+       "t.toml:5: cluster.epoch: must be an integer (got string)"},
       {"unknown datacenter key", With("name = \"dc1\"\n", "name = \"dc1\"\nregion = \"eu\"\n"),
        "t.toml:8: datacenters[0].region: unknown key (expected one of: name, nodes)"},
       {"unknown node key", With("  id = \"n1\"\n", "  id = \"n1\"\n  zone = \"z\"\n"),
        "t.toml:11: datacenters[0].nodes[0].zone: unknown key (expected one of: id, rack, weight, "
        "client, repl, sync, metrics, curve_public)"},
       {"unknown key that needs quoting", With("replicas = 1\n", "replicas = 1\n\"a b\" = 1\n"),
-       "t.toml:5: cluster.\"a b\": unknown key (expected one of: name, partitions, replicas, "
-       "vnodes)"},
+       "t.toml:5: cluster.\"a b\": unknown key (expected one of: name, epoch, partitions, "
+       "replicas, vnodes)"},
       {"unknown key with a control character",
        With("replicas = 1\n", "replicas = 1\n\"a\\nb\" = 1\n"),
-       "t.toml:5: cluster.\"a\\x0ab\": unknown key (expected one of: name, partitions, replicas, "
-       "vnodes)"},
+       "t.toml:5: cluster.\"a\\x0ab\": unknown key (expected one of: name, epoch, partitions, "
+       "replicas, vnodes)"},
       {"missing [cluster]", std::string(kValid.substr(kValid.find("[[datacenters]]"))),
        "t.toml:1: cluster: required key is missing"},
       {"missing datacenters", std::string(kValid.substr(0, kValid.find("[[datacenters]]"))),

@@ -1,7 +1,9 @@
 // geokv-ring: inspect how a topology file places partitions.
 //
 //   geokv-ring FILE                 partition table, load per node/DC/rack, balance
-//   geokv-ring FILE --diff NEW      partitions that change owners; moved vs optimal
+//   geokv-ring FILE --diff NEW      partitions that change owners, from which nodes to
+//                                   which; moved vs optimal
+//     [--bytes-per-partition N]     and the bytes each move copies (N per replica)
 //   geokv-ring FILE --key KEY       a key's partition and preference list
 //   geokv-ring FILE --svg OUT.svg   also draw the ring
 //   --json                          any of the above as one JSON object on stdout
@@ -40,9 +42,15 @@ int main(int argc, char** argv) {
   CLI::App app{"geokv-ring: how a geokv topology file places partitions on nodes"};
   std::string file, diff_file, svg_file, key;
   bool json = false;
+  uint64_t bytes_per_partition = 0;
   app.add_option("FILE", file, "topology file (TOML, see docs/topology.md)")->required();
   auto* diff_opt =
       app.add_option("--diff", diff_file, "a second topology: show what changes from FILE to it");
+  auto* bytes_opt = app.add_option("--bytes-per-partition", bytes_per_partition,
+                                   "with --diff: the bytes of one replica of one partition (e.g. "
+                                   "a node's database size over its partitions), to estimate "
+                                   "the bytes each move copies");
+  bytes_opt->needs(diff_opt);
   auto* key_opt = app.add_option("--key", key, "show the partition and preference list of a key");
   auto* svg_opt = app.add_option("--svg", svg_file, "write a picture of the ring to this file");
   app.add_flag("--json", json, "print JSON instead of text");
@@ -62,9 +70,9 @@ int main(int argc, char** argv) {
       return kExitInvalid;
     }
     if (json) {
-      geokv::tools::WriteDiffJson(std::cout, *table, *after, *diff);
+      geokv::tools::WriteDiffJson(std::cout, *table, *after, *diff, bytes_per_partition);
     } else {
-      geokv::tools::WriteDiffText(std::cout, *table, *after, *diff);
+      geokv::tools::WriteDiffText(std::cout, *table, *after, *diff, bytes_per_partition);
     }
     return 0;
   }

@@ -2,9 +2,12 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include "placement/partitioner.h"
 
@@ -201,8 +204,40 @@ void WriteKeyJson(std::ostream& out, const PlacementTable& table, std::string_vi
   out << toml::json_formatter{doc, kJsonFlags} << "\n";
 }
 
+namespace {
+
+// The ids in `a` that are not in `b`, in a's order.
+std::vector<std::string> Missing(const std::vector<std::string>& a,
+                                 const std::vector<std::string>& b) {
+  std::vector<std::string> out;
+  for (const auto& id : a) {
+    if (std::find(b.begin(), b.end(), id) == b.end()) out.push_back(id);
+  }
+  return out;
+}
+
+std::string Joined(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const auto& id : ids) out += (out.empty() ? "" : ",") + id;
+  return out;
+}
+
+// "1.5 MiB": a byte count for people.
+std::string Bytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  size_t u = 0;
+  while (v >= 1024 && u + 1 < std::size(units)) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? std::to_string(bytes) + " B" : Fixed(v, 1) + " " + units[u];
+}
+
+}  // namespace
+
 void WriteDiffText(std::ostream& out, const PlacementTable& before, const PlacementTable& after,
-                   const PlacementDiff& diff) {
+                   const PlacementDiff& diff, uint64_t bytes_per_partition) {
   out << "before: ";
   WriteHeader(out, before);
   out << "after:  ";
@@ -219,7 +254,14 @@ void WriteDiffText(std::ostream& out, const PlacementTable& before, const Placem
     for (const auto& id : c.before) out << id << " ";
     out << "->";
     for (const auto& id : c.after) out << " " << id;
-    out << "  (" << c.moved << " moved)\n";
+    out << "  (" << c.moved << " moved";
+    if (c.moved > 0) {
+      out << ": " << Joined(Missing(c.before, c.after)) << " -> "
+          << Joined(Missing(c.after, c.before));
+    }
+    if (bytes_per_partition > 0 && c.moved > 0)
+      out << ", ~" << Bytes(c.moved * bytes_per_partition);
+    out << ")\n";
   }
   out << "\nmoved replicas: " << diff.moved_replicas << " of " << diff.total_replicas << " ("
       << Fixed(100 * diff.moved_fraction, 2) << "%); optimal "
@@ -228,19 +270,29 @@ void WriteDiffText(std::ostream& out, const PlacementTable& before, const Placem
     out << "; moved/optimal " << Fixed(diff.moved_fraction / diff.optimal_fraction, 3);
   }
   out << "\n";
+  if (bytes_per_partition > 0) {
+    out << "estimated bytes to copy: " << diff.moved_replicas * bytes_per_partition << " ("
+        << Bytes(diff.moved_replicas * bytes_per_partition) << ", " << bytes_per_partition
+        << " bytes per partition replica)\n";
+  }
 }
 
 void WriteDiffJson(std::ostream& out, const PlacementTable& before, const PlacementTable& after,
-                   const PlacementDiff& diff) {
+                   const PlacementDiff& diff, uint64_t bytes_per_partition) {
+  auto array = [](const std::vector<std::string>& ids) {
+    toml::array a;
+    for (const auto& id : ids) a.push_back(id);
+    return a;
+  };
   toml::array changes;
   for (const auto& c : diff.changes) {
-    toml::array b, a;
-    for (const auto& id : c.before) b.push_back(id);
-    for (const auto& id : c.after) a.push_back(id);
     changes.push_back(toml::table{{"partition", static_cast<int64_t>(c.partition)},
-                                  {"before", std::move(b)},
-                                  {"after", std::move(a)},
-                                  {"moved", static_cast<int64_t>(c.moved)}});
+                                  {"before", array(c.before)},
+                                  {"after", array(c.after)},
+                                  {"moved", static_cast<int64_t>(c.moved)},
+                                  {"from", array(Missing(c.before, c.after))},
+                                  {"to", array(Missing(c.after, c.before))},
+                                  {"bytes", static_cast<int64_t>(c.moved * bytes_per_partition)}});
   }
   toml::table doc{{"before", TopologyJson(before)},
                   {"after", TopologyJson(after)},
@@ -249,6 +301,8 @@ void WriteDiffJson(std::ostream& out, const PlacementTable& before, const Placem
                   {"total_replicas", static_cast<int64_t>(diff.total_replicas)},
                   {"moved_fraction", diff.moved_fraction},
                   {"optimal_fraction", diff.optimal_fraction},
+                  {"bytes_per_partition", static_cast<int64_t>(bytes_per_partition)},
+                  {"moved_bytes", static_cast<int64_t>(diff.moved_replicas * bytes_per_partition)},
                   {"balance_after", BalanceJson(after)}};
   out << toml::json_formatter{doc, kJsonFlags} << "\n";
 }

@@ -3,6 +3,7 @@
 // formatter does the escaping); the keys are documented in docs/topology.md.
 #pragma once
 
+#include <cstdint>
 #include <ostream>
 #include <string_view>
 
@@ -19,11 +20,15 @@ void WriteTableJson(std::ostream& out, const placement::PlacementTable& table);
 void WriteKeyText(std::ostream& out, const placement::PlacementTable& table, std::string_view key);
 void WriteKeyJson(std::ostream& out, const placement::PlacementTable& table, std::string_view key);
 
-// The partitions whose preference lists differ and the fraction of replicas
-// moved next to the optimal fraction.
+// The partitions whose preference lists differ, from which nodes to which
+// each moves, and the fraction of replicas moved next to the optimal
+// fraction. With bytes_per_partition > 0 (one replica of one partition, as
+// the operator estimates it), also the bytes each move copies and their sum.
 void WriteDiffText(std::ostream& out, const placement::PlacementTable& before,
-                   const placement::PlacementTable& after, const placement::PlacementDiff& diff);
+                   const placement::PlacementTable& after, const placement::PlacementDiff& diff,
+                   uint64_t bytes_per_partition = 0);
 void WriteDiffJson(std::ostream& out, const placement::PlacementTable& before,
-                   const placement::PlacementTable& after, const placement::PlacementDiff& diff);
+                   const placement::PlacementTable& after, const placement::PlacementDiff& diff,
+                   uint64_t bytes_per_partition = 0);
 
 }  // namespace geokv::tools

@@ -40,7 +40,7 @@ const std::unordered_map<std::string, uint32_t>& TypeCategories() {
     // GEOKV.FORWARDER, .WAITOWN, .ATOMS and .REPAIR are nodes' own (the peer user's).
     for (const char* c : {"config", "info", "acl", "slowlog", "latency", "geokv.forwarder",
                           "geokv.waitown", "geokv.digest", "geokv.atoms", "geokv.repair",
-                          "geokv.aae", "geokv.rebuild"}) {
+                          "geokv.aae", "geokv.rebuild", "geokv.topology", "geokv.members"}) {
       t[c] = admin | dangerous;
     }
     for (const char* c : {"dbsize",     "scan",        "type",     "exists",     "del",  "unlink",

@@ -144,6 +144,8 @@ const std::vector<CommandSpec>& Table() {
         {"geokv.digest", 1, kR, 0, 0, 0, CmdGeokvDigest},
         {"geokv.aae", -2, kAdmin | kS, 0, 0, 0, CmdGeokvAae},
         {"geokv.rebuild", 2, kAdmin, 0, 0, 0, CmdGeokvRebuild},
+        {"geokv.topology", -1, kAdmin, 0, 0, 0, CmdGeokvTopology},
+        {"geokv.members", 1, kAdmin, 0, 0, 0, CmdGeokvMembers},
     };
     std::sort(t.begin(), t.end(), [](const CommandSpec& a, const CommandSpec& b) {
       return std::string_view(a.name) < b.name;

@@ -159,6 +159,16 @@ class ServerControl {
   }
   virtual void Rebuild(uint32_t /*partition*/, Reply reply) { reply(kNoReplication); }
   static constexpr const char* kNoReplication = "-ERR this node runs no replication\r\n";
+  // GEOKV.TOPOLOGY: [epoch, file text] of the topology the node runs.
+  // GEOKV.TOPOLOGY APPLY text (apply_text set): +OK once the node runs that
+  // file (adopted, or already run), -ERR if it is invalid or refused
+  // (docs/operations.md, "Changing the topology").
+  virtual void Topology(std::optional<std::string> /*apply_text*/, Reply reply) {
+    reply("-ERR GEOKV.TOPOLOGY is not served here\r\n");
+  }
+  // GEOKV.MEMBERS: every node of the running topology, and those draining
+  // from the placement served, each as field/value pairs.
+  virtual void Members(Reply reply) { reply("-ERR GEOKV.MEMBERS is not served here\r\n"); }
   // Every client connection (CLIENT LIST, CLIENT KILL); none by default.
   virtual std::vector<ClientInfo> Clients() { return {}; }
   // Closes the connection of client `id` (after the replies it is owed are

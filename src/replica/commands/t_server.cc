@@ -316,4 +316,18 @@ void CmdGeokvRebuild(ConnectionContext& ctx, const Args& args) {
   if (p) ctx.server.Rebuild(*p, ctx.Defer());
 }
 
+// GEOKV.TOPOLOGY [APPLY text]: the running topology, or a new one to run
+// (DESIGN.md "Membership change").
+void CmdGeokvTopology(ConnectionContext& ctx, const Args& args) {
+  if (args.size() == 1) return ctx.server.Topology(std::nullopt, ctx.Defer());
+  if (EqualsIgnoreCase(args[1], "apply") && args.size() == 3) {
+    return ctx.server.Topology(args[2], ctx.Defer());
+  }
+  ReplySubcommandError(ctx.reply, "GEOKV.TOPOLOGY", args[1], {"apply"});
+}
+
+// GEOKV.MEMBERS: every node with its datacenter, rack, epoch, state and
+// partitions (docs/operations.md, "Watching a change").
+void CmdGeokvMembers(ConnectionContext& ctx, const Args&) { ctx.server.Members(ctx.Defer()); }
+
 }  // namespace geokv::replica

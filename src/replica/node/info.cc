@@ -18,10 +18,10 @@ namespace {
 
 constexpr const char* kDefaultSections[] = {"server",   "clients",     "memory", "persistence",
                                             "stats",    "replication", "cpu",    "errorstats",
-                                            "keyspace", "peers"};
-constexpr const char* kAllSections[] = {"server",     "clients",     "memory", "persistence",
-                                        "stats",      "replication", "cpu",    "commandstats",
-                                        "errorstats", "keyspace",    "peers",  "partitions"};
+                                            "keyspace", "peers",       "cluster"};
+constexpr const char* kAllSections[] = {
+    "server",       "clients",    "memory",   "persistence", "stats",      "replication", "cpu",
+    "commandstats", "errorstats", "keyspace", "peers",       "partitions", "cluster"};
 
 std::set<std::string> WantedSections(const std::string& sections) {
   std::set<std::string> wanted;
@@ -306,6 +306,22 @@ void PartitionsSection(InfoWriter& w, const NodeReport& r) {
   }
 }
 
+void ClusterSection(InfoWriter& w, const NodeReport& r) {
+  const ClusterFigures& c = r.cluster;
+  w.Section("Cluster");
+  // Redis's own field: geokv does not speak the Redis Cluster protocol
+  // (clients must not switch to CLUSTER SLOTS and -MOVED).
+  w.Field("cluster_enabled", 0);
+  w.Field("topology_epoch", c.epoch);
+  w.Field("topology_source", c.source);
+  w.Field("topology_nodes", c.nodes);
+  w.Field("topology_datacenters", c.datacenters);
+  w.Field("topology_self_member", static_cast<uint64_t>(c.self_in_topology ? 1 : 0));
+  w.Field("topology_peers_ahead", c.peers_ahead);
+  w.Field("topology_adopted", c.adopted);
+  w.Field("topology_refused", c.refused);
+}
+
 }  // namespace
 
 std::string InfoText(const NodeReport& r, const std::string& sections) {
@@ -326,6 +342,7 @@ std::string InfoText(const NodeReport& r, const std::string& sections) {
   if (wanted.count("keyspace")) KeyspaceSection(w, r);
   if (wanted.count("peers")) PeersSection(w, r);
   if (wanted.count("partitions")) PartitionsSection(w, r);
+  if (wanted.count("cluster")) ClusterSection(w, r);
   return w.Take();
 }
 

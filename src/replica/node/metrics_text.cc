@@ -103,6 +103,23 @@ void Commands(PromWriter& w, const NodeReport& r) {
            r.stats->keyspace_misses.load());
   w.Single("geokv_expired_keys_total", "counter", "Keys removed by active expiry.",
            r.stats->expired_keys.load());
+  w.Single("geokv_topology_epoch", "gauge", "The epoch of the topology this node runs.",
+           r.cluster.epoch);
+  w.Single("geokv_topology_nodes", "gauge", "Nodes in the topology this node runs.",
+           r.cluster.nodes);
+  w.Single("geokv_topology_datacenters", "gauge", "Datacenters in the topology this node runs.",
+           r.cluster.datacenters);
+  w.Single("geokv_topology_self_member", "gauge",
+           "1 while this node is in the topology it runs; 0: it was removed and drains.",
+           r.cluster.self_in_topology ? 1 : 0);
+  w.Single("geokv_topology_peers_ahead", "gauge",
+           "Peers last heard to run a higher topology epoch than this node.",
+           r.cluster.peers_ahead);
+  w.Single("geokv_topology_adopted_total", "counter", "Topologies this node adopted since start.",
+           r.cluster.adopted);
+  w.Single("geokv_topology_refused_total", "counter",
+           "Topologies offered to this node and refused: invalid, or not a higher epoch.",
+           r.cluster.refused);
   w.Family("geokv_quorum_requests_total", "counter",
            "Requests above consistency level 1, by kind and whether they met it.");
   w.Sample("geokv_quorum_requests_total", Label("kind", "read") + "," + Label("result", "ok"),

@@ -1,9 +1,13 @@
 #include "replica/node/node.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <climits>
 #include <cstdlib>
+#include <iterator>
+#include <map>
 #include <random>
 
 #include "common/assert.h"
@@ -25,14 +29,14 @@ class Node::TxnPartitions final : public Partitions {
   std::vector<std::pair<uint32_t, uint64_t>> TakeWrites() { return std::exchange(writes_, {}); }
 
   uint32_t PartitionOf(std::string_view key) const override {
-    return node_.table_.PartitionOfKey(key);
+    return node_.table_->PartitionOfKey(key);
   }
   bool Holds(uint32_t p) const override { return node_.held_[p]; }
   std::vector<uint32_t> HeldPartitions() const override { return node_.held_list_; }
   std::vector<std::string> PreferenceList(uint32_t p) const override {
     std::vector<std::string> ids;
-    for (uint32_t n : node_.table_.PreferenceList(p)) {
-      ids.push_back(node_.table_.topology().nodes()[n].id);
+    for (uint32_t n : node_.table_->PreferenceList(p)) {
+      ids.push_back(node_.table_->topology().nodes()[n].id);
     }
     return ids;
   }
@@ -97,21 +101,22 @@ class Node::TxnPartitions final : public Partitions {
 
 Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,
            boost::asio::io_context& io)
-    : table_(std::move(table)),
+    : table_(std::make_shared<const placement::PlacementTable>(std::move(table))),
       node_index_(node_index),
+      running_(table_),
       engine_(engine),
       io_(io),
       forwarder_(io),
-      quorum_(table_, node_index_, engine_, io_, forwarder_, stats_, [this] { FlushBatch(); }) {
+      quorum_(*table_, node_index_, engine_, io_, forwarder_, stats_, [this] { FlushBatch(); }) {
   started_unix_s_ = std::chrono::duration_cast<std::chrono::seconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
   std::random_device random;
   static constexpr char kHex[] = "0123456789abcdef";
   for (int i = 0; i < 40; ++i) run_id_ += kHex[random() % 16];
-  held_.assign(table_.partitions(), false);
-  for (uint32_t p : table_.PartitionsOfNode(node_index_)) held_[p] = true;
-  for (uint32_t p = 0; p < table_.partitions(); ++p) {
+  held_.assign(table_->partitions(), false);
+  for (uint32_t p : table_->PartitionsOfNode(node_index_)) held_[p] = true;
+  for (uint32_t p = 0; p < table_->partitions(); ++p) {
     if (held_[p]) held_list_.push_back(p);
   }
 }
@@ -241,7 +246,7 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
   }
   if (*target != node_index_) {
     if (client.forwarder) return reply(ErrorReply(errors::kForwardedTwice));
-    const placement::Node& node = table_.topology().nodes()[*target];
+    const placement::Node& node = table_->topology().nodes()[*target];
     if ((spec.flags & kWrite) && client.consistency.write > 1) {
       reply =
           quorum_.AfterForwardedWrite(*target, partitions, client.consistency, std::move(reply));
@@ -272,7 +277,7 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
 std::vector<uint32_t> Node::KeyPartitions(const CommandSpec& spec, const Args& args) const {
   std::vector<uint32_t> partitions;
   for (std::string_view key : CommandKeys(spec, args)) {
-    partitions.push_back(table_.PartitionOfKey(key));
+    partitions.push_back(table_->PartitionOfKey(key));
   }
   return partitions;
 }
@@ -285,7 +290,7 @@ std::vector<uint32_t> Node::WritesTo(const CommandSpec& spec,
 
 bool Node::HoldsAll(const std::vector<std::string_view>& keys) const {
   for (std::string_view key : keys) {
-    if (!held_[table_.PartitionOfKey(key)]) return false;
+    if (!held_[table_->PartitionOfKey(key)]) return false;
   }
   return true;
 }
@@ -368,7 +373,7 @@ void Node::Report(std::function<void(NodeReport)> reply) {
                       [reply, report = std::move(report)]() mutable { reply(std::move(report)); });
   };
   auto report = std::make_shared<NodeReport>();
-  report->table = &table_;
+  report->table = table_.get();
   report->node_index = node_index_;
   if (server_ != nullptr) {
     report->server = &server_->stats();
@@ -388,6 +393,18 @@ void Node::Report(std::function<void(NodeReport)> reply) {
   report->started_unix_s = started_unix_s_;
   report->ops_per_sec = stats_.OpsPerSecond();
   report->run_id = run_id_;
+  {
+    const auto running = running_.table();
+    ClusterFigures& c = report->cluster;
+    c.epoch = running->topology().epoch();
+    c.source = running->topology().source_name();
+    c.nodes = running->topology().nodes().size();
+    c.datacenters = running->topology().datacenters().size();
+    c.self_in_topology = running->topology().FindNode(self().id).has_value();
+    c.peers_ahead = replication_ != nullptr ? replication_->PeersAhead() : 0;
+    c.adopted = running_.adopted();
+    c.refused = running_.refused();
+  }
   // Key counts live in storage and the replication state on the writer
   // thread: both are read in jobs. A busy engine gives a report without them.
   const Status s = engine_.Submit(
@@ -446,7 +463,7 @@ void Node::ScheduleActiveExpiry() {
 std::optional<size_t> Node::RouteTo(const std::vector<uint32_t>& partitions) const {
   auto holds_all = [&](size_t node) {
     for (uint32_t p : partitions) {
-      const auto list = table_.PreferenceList(p);
+      const auto list = table_->PreferenceList(p);
       if (std::find(list.begin(), list.end(), node) == list.end()) return false;
     }
     return true;
@@ -454,9 +471,11 @@ std::optional<size_t> Node::RouteTo(const std::vector<uint32_t>& partitions) con
   if (partitions.empty() || holds_all(node_index_)) return node_index_;
   // Candidates: the first key's replicas; live ones in this datacenter first,
   // then live ones elsewhere in preference order, then (all down) the first.
-  const auto list = table_.PreferenceList(partitions.front());
-  const auto& nodes = table_.topology().nodes();
-  auto up = [&](size_t n) { return replication_ == nullptr || replication_->IsUp(n); };
+  const auto list = table_->PreferenceList(partitions.front());
+  const auto& nodes = table_->topology().nodes();
+  auto up = [&](size_t n) {
+    return replication_ == nullptr || replication_->IsUp(nodes[n].replica_id);
+  };
   std::optional<size_t> fallback;
   for (int pass = 0; pass < 2; ++pass) {
     for (uint32_t n : list) {
@@ -592,11 +611,11 @@ void Node::AskWaitOwn(size_t target, const std::set<uint32_t>& partitions, int64
   // node's and this node's datacenter holds none of the partitions (so the
   // target cannot have counted it), it adds one; otherwise the target's count
   // is a lower bound.
-  const placement::Node& node = table_.topology().nodes()[target];
+  const placement::Node& node = table_->topology().nodes()[target];
   bool own_dc_holds = false;
   for (uint32_t p : partitions) {
-    for (uint32_t n : table_.PreferenceList(p)) {
-      own_dc_holds |= table_.topology().nodes()[n].dc_index == self().dc_index;
+    for (uint32_t n : table_->PreferenceList(p)) {
+      own_dc_holds |= table_->topology().nodes()[n].dc_index == self().dc_index;
     }
   }
   const int64_t extra = node.dc_index != self().dc_index && !own_dc_holds ? 1 : 0;
@@ -625,6 +644,125 @@ void Node::RunAntiEntropy(std::optional<uint32_t> partition, Reply reply) {
 void Node::Rebuild(uint32_t partition, Reply reply) {
   if (replication_ == nullptr) return reply(kNoReplication);
   replication_->Rebuild(partition, std::move(reply));
+}
+
+void Node::Topology(std::optional<std::string> apply_text, Reply reply) {
+  if (apply_text) return ApplyTopology(*apply_text, "GEOKV.TOPOLOGY APPLY", std::move(reply));
+  const auto running = running_.table();
+  std::string out;
+  RespWriter w(&out);
+  w.ArrayHeader(2);
+  w.Integer(static_cast<int64_t>(running->topology().epoch()));
+  w.Bulk(running->topology().text());
+  reply(std::move(out));
+}
+
+void Node::ApplyTopology(std::string_view text, const std::string& source, Reply reply) {
+  auto refuse = [&](const std::string& why) {
+    running_.CountRefused();
+    spdlog::warn("topology from {} refused: {}", source, why);
+    std::string line = why;  // an error reply is one line
+    std::replace(line.begin(), line.end(), '\n', ' ');
+    std::replace(line.begin(), line.end(), '\r', ' ');
+    reply(ErrorReply("ERR topology refused: " + line));
+  };
+  // Validated exactly as the file at start-up.
+  Result<placement::Topology> offered = placement::ParseTopology(text, source);
+  if (!offered.ok()) return refuse(offered.status().message());
+  const auto running = running_.table();
+  const TopologyJudgement judgement = JudgeTopology(running->topology(), *offered);
+  if (judgement.verdict == TopologyVerdict::kSame) return reply("+OK\r\n");
+  if (judgement.verdict == TopologyVerdict::kRefuse) return refuse(judgement.reason);
+  // Kept before it is run: a node restarted after +OK runs it (or a later one).
+  if (!data_dir_.empty()) {
+    if (Status s = SaveAdoptedTopology(data_dir_, *offered); !s.ok()) {
+      spdlog::error("topology from {} not adopted: {}", source, s.message());
+      return reply(ErrorReply("ERR topology not adopted: " + s.message()));
+    }
+  }
+  auto next = std::make_shared<const placement::PlacementTable>(std::move(*offered));
+  const auto diff = placement::Diff(*running, *next);  // same Q: JudgeTopology checked it
+  running_.Replace(next);
+  spdlog::info(
+      "running topology epoch {} from {} (was epoch {}): {} nodes in {} datacenters; {} of {} "
+      "replicas change owner",
+      next->topology().epoch(), source, running->topology().epoch(),
+      next->topology().nodes().size(), next->topology().datacenters().size(),
+      diff.ok() ? diff->moved_replicas : 0, diff.ok() ? diff->total_replicas : 0);
+  if (!next->topology().FindNode(self().id)) {
+    spdlog::warn(
+        "node {} is not in topology epoch {}: it keeps running to drain its partitions to their "
+        "new owners",
+        self().id, next->topology().epoch());
+  }
+  if (replication_ != nullptr) replication_->AdoptTopology(next);
+  reply("+OK\r\n");
+}
+
+void Node::Members(Reply reply) {
+  const auto running = running_.table();
+  const placement::Topology& next = running->topology();
+  const placement::Topology& now = table_->topology();
+  const std::map<std::string, uint64_t> epochs =
+      replication_ != nullptr ? replication_->PeerEpochs() : std::map<std::string, uint64_t>{};
+  // Every node of the running topology, then those of the served placement
+  // that it dropped (they drain).
+  std::vector<const placement::Node*> members;
+  for (const placement::Node& n : next.nodes()) members.push_back(&n);
+  for (const placement::Node& n : now.nodes()) {
+    if (!next.FindNode(n.id)) members.push_back(&n);
+  }
+  std::string out;
+  RespWriter w(&out);
+  w.ArrayHeader(members.size());
+  for (const placement::Node* n : members) {
+    const std::optional<size_t> served = now.FindNode(n->id);
+    const std::optional<size_t> target = next.FindNode(n->id);
+    std::string state;
+    if (!target) {
+      state = "draining";
+    } else if (!served) {
+      state = "joining";
+    } else {
+      state = replication_ == nullptr || replication_->IsUp(n->replica_id) ? "up" : "down";
+    }
+    int64_t epoch = -1;  // not heard yet
+    if (n->id == self().id) {
+      epoch = static_cast<int64_t>(next.epoch());
+    } else if (auto it = epochs.find(n->id); it != epochs.end()) {
+      epoch = static_cast<int64_t>(it->second);
+    }
+    // Held: by the placement served now. Moving: the partitions whose
+    // replica set gains or loses this node between the served placement and
+    // the running topology (what a move must do for it); the bytes left are
+    // the move protocol's figure, unknown (-1) until it reports them.
+    std::vector<uint32_t> held, wanted;
+    if (served) held = table_->PartitionsOfNode(*served);
+    if (target) wanted = running->PartitionsOfNode(*target);
+    std::vector<uint32_t> moving;
+    std::set_symmetric_difference(held.begin(), held.end(), wanted.begin(), wanted.end(),
+                                  std::back_inserter(moving));
+    w.ArrayHeader(18);
+    w.Bulk("id");
+    w.Bulk(n->id);
+    w.Bulk("dc");
+    w.Bulk(n->dc);
+    w.Bulk("rack");
+    w.Bulk(n->rack);
+    w.Bulk("epoch");
+    w.Integer(epoch);
+    w.Bulk("state");
+    w.Bulk(state);
+    w.Bulk("partitions_held");
+    w.Integer(static_cast<int64_t>(held.size()));
+    w.Bulk("partitions_target");
+    w.Integer(static_cast<int64_t>(wanted.size()));
+    w.Bulk("partitions_moving");
+    w.Integer(static_cast<int64_t>(moving.size()));
+    w.Bulk("bytes_left");
+    w.Integer(-1);
+  }
+  reply(std::move(out));
 }
 
 void Node::WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, int64_t timeout_ms,
@@ -660,7 +798,7 @@ std::vector<ConfigParam> Node::ConfigParams() {
        [this](const std::string& password) -> std::string {
          // Forwarded requests must still authenticate at their targets.
          if (!password.empty() && !access_.HasPeerSecret() &&
-             table_.topology().nodes().size() > 1) {
+             table_->topology().nodes().size() > 1) {
            return "a multi-node topology needs --cluster-secret-file for a password";
          }
          access_.SetRequirePass(password);

@@ -27,6 +27,7 @@
 #include "replica/node/node_report.h"
 #include "replica/node/node_stats.h"
 #include "replica/node/quorum.h"
+#include "replica/node/running_topology.h"
 #include "replica/node/server.h"
 #include "storage/engine.h"
 
@@ -39,7 +40,8 @@ struct NodeOptions {
 class Node final : public Dispatcher, public ServerControl {
  public:
   // REQUIRES: node_id is a node of the table's topology; engine has the same
-  // partition count as the topology.
+  // partition count as the topology. `table` is both the placement the node
+  // serves and the topology it runs, until it adopts another (ApplyTopology).
   Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,
        boost::asio::io_context& io);
 
@@ -65,6 +67,20 @@ class Node final : public Dispatcher, public ServerControl {
   void AntiEntropyStatus(Reply reply) override;
   void RunAntiEntropy(std::optional<uint32_t> partition, Reply reply) override;
   void Rebuild(uint32_t partition, Reply reply) override;
+  void Topology(std::optional<std::string> apply_text, Reply reply) override;
+  void Members(Reply reply) override;
+
+  // Judges the topology file `text` like the one given at start-up, then
+  // adopts it if it is of a higher epoch (RunningTopology): kept in the data
+  // directory, run from then on, handed to the replication. Replies +OK
+  // (adopted, or the file it already runs) or -ERR (invalid or refused:
+  // logged and counted). `source` names the offer in messages and logs
+  // ("GEOKV.TOPOLOGY APPLY", a path for SIGHUP, "peer <id>"). I/O thread.
+  void ApplyTopology(std::string_view text, const std::string& source, Reply reply);
+  // Where adopted topologies are kept (AdoptedTopologyPath); "" keeps none
+  // (tests). Set once before serving.
+  void set_data_dir(std::string dir) { data_dir_ = std::move(dir); }
+  const RunningTopology& running() const { return running_; }
   void Exec(ClientSession& client, std::vector<Args> queued, std::shared_ptr<WatchedKeys> watched,
             Reply reply) override;
   uint32_t PartitionDcs() const override { return quorum_.PartitionDcs(); }
@@ -109,8 +125,12 @@ class Node final : public Dispatcher, public ServerControl {
   // The clock this node stamps its writes with (NodeReplication::set_clock).
   crdt::HybridClock* clock() { return &clock_; }
 
-  const placement::Node& self() const { return table_.topology().nodes()[node_index_]; }
-  const placement::PlacementTable& table() const { return table_; }
+  const placement::Node& self() const { return table_->topology().nodes()[node_index_]; }
+  // The placement this node serves by: where its data is. It stays the one
+  // the node started with when it adopts another topology, until the move
+  // protocol hands partitions over (NodeReplication::AdoptTopology); the
+  // topology it runs is running().
+  const placement::PlacementTable& table() const { return *table_; }
   bool Holds(uint32_t partition) const { return held_[partition]; }
 
  private:
@@ -166,8 +186,11 @@ class Node final : public Dispatcher, public ServerControl {
                   int64_t timeout_ms, std::function<void(int64_t)> part);
   static constexpr int64_t kWaitForeverMs = int64_t{7} * 24 * 3600 * 1000;  // WAIT .. 0
 
-  placement::PlacementTable table_;
+  // The placement served (table()); node_index_ is self's index in it.
+  std::shared_ptr<const placement::PlacementTable> table_;
   size_t node_index_;
+  RunningTopology running_;
+  std::string data_dir_;
   storage::Engine& engine_;
   boost::asio::io_context& io_;
   Server* server_ = nullptr;

@@ -75,16 +75,24 @@ NodeReplication::NodeReplication(const placement::PlacementTable& table, size_t 
     for (uint32_t n : table_.PreferenceList(p))
       membership_.replicas[p].push_back(nodes[n].replica_id);
   }
-  node_up_ = std::make_unique<std::atomic<bool>[]>(nodes.size());
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    node_up_[i] = true;
-    index_of_[nodes[i].replica_id] = i;
-  }
+  for (const auto& node : nodes) node_up_[node.replica_id] = true;
   for (const auto& node : nodes) {
     membership_.dc_of[node.replica_id] = static_cast<uint32_t>(node.dc_index);
     node_id_of_[node.replica_id] = node.id;
     replica_id_of_[node.id] = node.replica_id;
   }
+  // Topology requests travel to the peers the transport connects to: those
+  // that share a partition with this node.
+  std::vector<std::string> peers;
+  for (uint32_t p : table_.PartitionsOfNode(node_index_)) {
+    for (uint32_t n : table_.PreferenceList(p)) {
+      if (n != node_index_) peers.push_back(nodes[n].id);
+    }
+  }
+  std::sort(peers.begin(), peers.end());
+  peers.erase(std::unique(peers.begin(), peers.end()), peers.end());
+  spread_ = std::make_unique<TopologySpread>(membership_.self, peers, table_.topology().epoch(),
+                                             table_.topology().text(), settings_.topology_spread);
 }
 
 NodeReplication::~NodeReplication() { Stop(); }
@@ -310,6 +318,10 @@ void NodeReplication::ScheduleInbound() {
       // rebuilt; the messages not yet applied are recovered by catch-up, as
       // any lost message is.
       if (!job.txn().status().ok()) break;
+      if (replication::IsTopologyMessage(m.payload)) {
+        OnTopologyMessage(m);
+        continue;
+      }
       auto decoded = replication::DecodeMessage(m.payload);
       if (!decoded.ok()) {
         if (malformed_messages_++ % 1000 == 0) {
@@ -352,6 +364,67 @@ void NodeReplication::ScheduleInbound() {
   if (!Submit(this, engine_, std::move(body), [](Status) {}).ok()) {
     inbound_scheduled_ = false;  // the tick retries
   }
+}
+
+void NodeReplication::OnTopologyMessage(const InboundMessage& m) {
+  auto decoded = replication::DecodeTopologyMessage(m.payload);
+  auto sender = replica_id_of_.find(m.peer);
+  if (!decoded.ok() || sender == replica_id_of_.end()) {
+    if (malformed_messages_++ % 1000 == 0) {
+      spdlog::warn("malformed topology message from {}: {}", m.peer,
+                   decoded.ok() ? "an unknown node" : decoded.status().message());
+    }
+    return;
+  }
+  const uint64_t now = NowMs();
+  if (const auto* request = std::get_if<replication::TopologyRequest>(&*decoded)) {
+    if (m.kind != InboundMessage::Kind::kRequest || request->from != sender->second) {
+      ++malformed_messages_;
+      return;
+    }
+    std::string reply =
+        replication::EncodeTopologyMessage(spread_->OnRequest(m.peer, *request, now));
+    std::lock_guard lock(transport_mu_);
+    if (transport_) transport_->SendReply(m.peer, std::move(reply));
+    return;
+  }
+  const auto& reply = std::get<replication::TopologyReply>(*decoded);
+  if (m.kind != InboundMessage::Kind::kReply || reply.from != sender->second) {
+    ++malformed_messages_;
+    return;
+  }
+  std::optional<std::string> offer = spread_->OnReply(m.peer, reply, now);
+  if (offer && topology_offer_) {
+    boost::asio::post(io_, [this, text = std::move(*offer), peer = m.peer]() mutable {
+      topology_offer_(std::move(text), std::move(peer));
+    });
+  }
+}
+
+void NodeReplication::AskTopology() {
+  const std::vector<std::string> due = spread_->Due(NowMs());
+  if (due.empty()) return;
+  const std::string request = replication::EncodeTopologyMessage(spread_->Request());
+  std::lock_guard lock(transport_mu_);
+  if (!transport_) return;
+  for (const std::string& peer : due) transport_->SendRequest(peer, request);
+}
+
+void NodeReplication::AdoptTopology(std::shared_ptr<const placement::PlacementTable> next) {
+  spread_->SetRunning(next->topology().epoch(), next->topology().text());
+  // TODO(lead, issue 14): the move protocol is the replication core's
+  // (ReplicationCore::Reconfigure, branch `move`). Wire it here, the one call
+  // site: submit a job that calls
+  //     job.core_->Reconfigure(job.store_, <Membership of next>, job.now_ms_)
+  // (membership_ rebuilt from `next` as the constructor builds it, keyed by
+  // replica id; node_up_ a new map with the new nodes), then connect the transport to the nodes
+  // `next` adds (their repl/sync endpoints, subscribed to the partitions they
+  // will share) and drop those it removes once their moves are done. Until
+  // then the node runs `next` (its epoch spreads, GEOKV.MEMBERS shows the
+  // partitions that would move) but serves and replicates by the placement
+  // it started with: no data moves.
+  spdlog::info("replication: running topology epoch {} (moving partitions is not wired yet)",
+               next->topology().epoch());
 }
 
 void NodeReplication::AdoptClock(const replication::Message& message) {
@@ -409,8 +482,11 @@ void NodeReplication::ScheduleTick() {
         replication::ReplicationCore& core = *job.core_;
         core.OnTick(job.store_, job.now_ms_);
         for (const auto& peer : core.Peers(job.now_ms_)) {
-          node_up_[index_of_.at(peer.id)] = peer.up;
+          if (auto it = node_up_.find(peer.id); it != node_up_.end()) it->second = peer.up;
         }
+        // TODO(lead, issue 14): once heartbeats carry epochs (branch `move`):
+        //   for (auto [id, epoch] : core.PeerEpochs()) spread_->NoteEpoch(node_id_of_[id], epoch);
+        // so that a higher epoch is fetched at once rather than at the next poll.
         if (!own_streams_known_ && core.OwnStreamsKnown()) own_streams_known_ = true;
         for (const std::string& line : core.TakeAntiEntropyLog()) spdlog::warn("{}", line);
         if (own_fence_) {
@@ -424,6 +500,7 @@ void NodeReplication::ScheduleTick() {
       if (!Submit(this, engine_, std::move(body), [](Status) {}).ok()) tick_scheduled_ = false;
     }
     ScheduleInbound();  // picks up anything whose signal found a job already queued
+    AskTopology();
     ScheduleTick();
   });
 }

@@ -33,6 +33,7 @@
 
 #include "crdt/hlc.h"
 #include "placement/ring.h"
+#include "replica/node/topology_spread.h"
 #include "replica/replication/core.h"
 #include "replica/transport/transport.h"
 #include "storage/engine.h"
@@ -68,6 +69,8 @@ struct ReplicationSettings {
   // otherwise); peers' keys and the keys admitted come from the topology.
   std::string curve_public_key;
   std::string curve_secret_key;
+  // Asking peers for the epoch they run (topology_spread.h).
+  TopologySpreadOptions topology_spread;
 };
 
 // What INFO replication and /metrics show of the replication.
@@ -163,9 +166,14 @@ class NodeReplication {
   // The same for everything this node wrote so far in `partitions` (those it
   // holds): GEOKV.WAITOWN, for a node that forwarded a client's writes here.
   void WaitOwn(std::vector<uint32_t> partitions, int64_t numdcs, int64_t timeout_ms, Reply reply);
-  // Whether the failure detector considers the node (a topology index) up:
-  // readable from any thread; this node counts as up.
-  bool IsUp(size_t node_index) const { return node_up_[node_index].load(); }
+  // Whether the failure detector considers the node up: readable from any
+  // thread; this node, and a node the replication does not know (yet), count
+  // as up. By replica id, not topology index: indices change between
+  // topologies.
+  bool IsUp(crdt::ReplicaId node) const {
+    auto it = node_up_.find(node);
+    return it == node_up_.end() || it->second.load();
+  }
 
   // The clock the node stamps its writes with: every received delta's latest
   // HLC is adopted (HybridClock::Update), so a write that follows what this
@@ -184,6 +192,21 @@ class NodeReplication {
   void RunAntiEntropy(std::optional<uint32_t> partition, Reply reply);
   // GEOKV.REBUILD partition: ReplicationCore::Rebuild; +OK once begun.
   void Rebuild(uint32_t partition, Reply reply);
+
+  // Topology change (DESIGN.md "Membership change"). The node calls this on
+  // the I/O thread once it adopted `next` (Node::ApplyTopology): peers are
+  // told its epoch from then on, and the replication moves to it.
+  void AdoptTopology(std::shared_ptr<const placement::PlacementTable> next);
+  // Called on the I/O thread with the text of a topology file a peer offers
+  // (it runs a higher epoch) and the peer's id; the node judges it like any
+  // APPLY. Set once before Start.
+  void set_topology_offer(std::function<void(std::string text, std::string peer)> offer) {
+    topology_offer_ = std::move(offer);
+  }
+  // The epoch each peer was last heard to run, and how many run a higher one
+  // than this node (TopologySpread). Thread-safe.
+  std::map<std::string, uint64_t> PeerEpochs() const { return spread_->PeerEpochs(); }
+  size_t PeersAhead() const { return spread_->PeersAhead(); }
 
   // The replication state INFO and /metrics show, read in a job: `reply` gets
   // it on the writer thread, or nullopt if the engine refused the job.
@@ -217,6 +240,11 @@ class NodeReplication {
                  Reply reply);
   void Send(std::vector<replication::Outgoing> out);  // writer thread
   bool FromItsSender(const InboundMessage& m, const replication::Message& message) const;
+  // A topology request or reply (not the core's: topology_spread.h).
+  // Writer thread (an inbound job).
+  void OnTopologyMessage(const InboundMessage& m);
+  // Asks the peers due (TopologySpread::Due) for their epoch. I/O thread.
+  void AskTopology();
 
   const placement::PlacementTable& table_;
   size_t node_index_;
@@ -227,8 +255,10 @@ class NodeReplication {
   std::map<crdt::ReplicaId, std::string> node_id_of_;
   std::map<std::string, crdt::ReplicaId> replica_id_of_;
 
-  std::unique_ptr<std::atomic<bool>[]> node_up_;  // by topology index; written by ticks
-  std::map<crdt::ReplicaId, size_t> index_of_;
+  // Written by ticks. Its keys are fixed at construction (so that readers on
+  // any thread need no lock): a topology change that adds nodes swaps in a
+  // new map rather than insert into this one.
+  std::map<crdt::ReplicaId, std::atomic<bool>> node_up_;
   std::unique_ptr<replication::ReplicationCore> core_;  // writer thread only
   bool stale_ = false;                                  // writer thread only
   std::vector<Waiter> waiters_;                         // writer thread only
@@ -237,6 +267,8 @@ class NodeReplication {
   uint64_t jobs_with_deltas_ = 0;                       // writer thread only
   crdt::HybridClock* clock_ = nullptr;                  // writer thread only
   uint64_t clock_refused_ = 0;                          // writer thread only
+  std::unique_ptr<TopologySpread> spread_;              // thread-safe
+  std::function<void(std::string, std::string)> topology_offer_;
   std::unique_ptr<Transport> transport_;
   std::mutex transport_mu_;  // guards transport_ against Stop()
   boost::asio::steady_timer tick_timer_;

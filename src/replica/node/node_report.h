@@ -17,6 +17,18 @@
 
 namespace geokv::replica {
 
+// The topology the node runs (RunningTopology) and how its peers stand to it.
+struct ClusterFigures {
+  uint64_t epoch = 0;
+  std::string source;  // where the running file came from (a path, APPLY, a peer)
+  uint64_t nodes = 0;
+  uint64_t datacenters = 0;
+  bool self_in_topology = true;  // false: this node was removed and drains
+  uint64_t peers_ahead = 0;      // peers last heard to run a higher epoch
+  uint64_t adopted = 0;          // topologies adopted since start
+  uint64_t refused = 0;          // offers refused since start (invalid, or not a higher epoch)
+};
+
 struct NodeReport {
   const placement::PlacementTable* table = nullptr;
   size_t node_index = 0;
@@ -33,6 +45,7 @@ struct NodeReport {
   double ops_per_sec = 0;
   std::string run_id;  // 40 hex digits, new per process (as Redis's)
   uint64_t hlc = 0;    // the latest HLC issued or adopted (0: none yet)
+  ClusterFigures cluster;
 
   const placement::Node& self() const { return table->topology().nodes()[node_index]; }
   uint64_t total_keys() const {

@@ -166,7 +166,7 @@ std::vector<size_t> Quorum::Candidates(const std::vector<uint32_t>& partitions, 
   // Nearest first: up before down; an unmeasured node before a measured one
   // (so that each gets measured), then by round trip; then preference order.
   auto rank = [&](size_t n, size_t position) {
-    const bool up = replication_ == nullptr || replication_->IsUp(n);
+    const bool up = replication_ == nullptr || replication_->IsUp(nodes[n].replica_id);
     return std::make_tuple(up ? 0 : 1, rtt_ms_[n] < 0 ? -1.0 : rtt_ms_[n], position);
   };
   std::map<size_t, std::pair<std::tuple<int, double, size_t>, size_t>> best_of_dc;

@@ -231,6 +231,16 @@ int main(int argc, char** argv) {
   auto topology = topology_path.empty() ? placement::DefaultTopology()
                                         : placement::LoadTopologyFile(topology_path);
   if (!topology.ok()) return Fail(topology.status().message());
+  // A topology adopted earlier (GEOKV.TOPOLOGY APPLY, SIGHUP, a peer) wins
+  // over the file if its epoch is higher (docs/operations.md).
+  if (data_dir.empty()) data_dir = "data/" + node_id;
+  auto adopted = replica::LoadAdoptedTopology(data_dir);
+  if (!adopted.ok()) return Fail(adopted.status().message());
+  {
+    std::string note;
+    topology = replica::ChooseStartTopology(std::move(*topology), std::move(*adopted), &note);
+    if (!note.empty()) spdlog::warn("{}", note);
+  }
   const auto node_index = topology->FindNode(node_id);
   if (!node_index) {
     return Fail("node '" + node_id + "' is not in " + topology->source_name());
@@ -269,7 +279,6 @@ int main(int argc, char** argv) {
                 "--unprotected to serve it open");
   }
 
-  if (data_dir.empty()) data_dir = "data/" + node_id;
   std::error_code fs_error;
   std::filesystem::create_directories(data_dir, fs_error);
   if (fs_error) return Fail("cannot create data directory " + data_dir + ": " + fs_error.message());
@@ -291,6 +300,7 @@ int main(int argc, char** argv) {
 
   boost::asio::io_context io;
   replica::Node node(std::move(table), *node_index, **engine, io);
+  node.set_data_dir(data_dir);
   if (clock_offset_ms != 0) node.set_testing_clock_offset_ms(clock_offset_ms);
   node.access() = std::move(access);
   if (cluster_secret) node.set_cluster_secret(*cluster_secret);
@@ -302,6 +312,9 @@ int main(int argc, char** argv) {
   node.set_testing_drop_every_nth_set(testing_drop_every_nth_set);
   replica::NodeReplication replicator(node.table(), *node_index, **engine, io, replication);
   replicator.set_clock(node.clock());
+  replicator.set_topology_offer([&node](std::string text, std::string peer) {
+    node.ApplyTopology(text, "peer " + peer, [](const std::string&) {});  // logged there
+  });
   if (Status s = replicator.Start(); !s.ok()) return Fail(s.message());
   node.set_replication(&replicator);
   node.StartActiveExpiry(std::chrono::milliseconds(100));
@@ -342,11 +355,31 @@ int main(int argc, char** argv) {
                      data_dir);
       });
 
+  // SIGHUP: re-read --topology and apply it like GEOKV.TOPOLOGY APPLY.
+  boost::asio::signal_set hangup(io, SIGHUP);
+  std::function<void()> await_hangup = [&] {
+    hangup.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      if (topology_path.empty()) {
+        spdlog::warn("SIGHUP: no --topology file to re-read (running the embedded one)");
+      } else if (auto file = placement::LoadTopologyFile(topology_path); !file.ok()) {
+        spdlog::error("SIGHUP: topology refused: {}", file.status().message());
+      } else {
+        node.ApplyTopology(file->text(), topology_path, [](const std::string& r) {
+          if (r.rfind("+OK", 0) == 0) spdlog::info("SIGHUP: running the topology file");
+        });
+      }
+      await_hangup();
+    });
+  };
+  await_hangup();
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code, int signal) {
     spdlog::info("signal {}: stopping", signal);
     server.Stop();
     metrics.Stop();
+    hangup.cancel();
     // Let in-flight replies drain briefly, then leave the loop.
     auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(50));
     timer->async_wait([&io, timer](boost::system::error_code) { io.stop(); });

@@ -285,7 +285,7 @@ void CoreImpl::OnLocalDelta(ReplicaStore& store, uint32_t p, const crdt::Delta& 
   store.AppendLog(p, delta, encoded);
   SetApplied(store, *h, h->self_index, delta.last);
   own.known_end = delta.last;
-  if (h->transfer.active) NoteSettled(store, *h, delta);
+  if (h->transfer.active && NoteSettled(*h, delta)) SaveTransfer(store, *h);
   if (h->replicas.size() == 1) {
     FoldCommitted(store, *h, delta);
   } else {
@@ -351,12 +351,46 @@ void CoreImpl::ReceiveBatch(ReplicaStore& store, Held& h, size_t index, const De
     ScheduleCatchUp(h, index, now_ms);
     return;
   }
-  ApplyContiguous(store, h, index, batch);
+  if (!ApplyContiguous(store, h, index, batch)) {
+    UpdateGap(s, now_ms);
+    return;
+  }
   DrainBuffer(store, h, index);
   AfterProgress(h, index, now_ms);
+  RetryBlocked(store, h, now_ms);
 }
 
-void CoreImpl::ApplyContiguous(ReplicaStore& store, Held& h, size_t index,
+bool CoreImpl::DependenciesApplied(const Held& h, size_t index, const crdt::Delta& delta) const {
+  for (const crdt::Removal& r : delta.removals) {
+    for (const auto& [origin, intervals] : r.covered.by_origin()) {
+      const size_t j = IndexOf(h, origin);
+      if (j == kNoIndex || j == index) continue;  // no stream to wait for; or earlier in this one
+      if (h.streams[j].applied < r.covered.Max(origin)) return false;
+    }
+  }
+  return true;
+}
+
+void CoreImpl::RetryBlocked(ReplicaStore& store, Held& h, uint64_t now_ms) {
+  // Each pass that advances a stream may unblock another; a pass that
+  // advances none ends it, so at most one pass per stream plus one.
+  for (bool advanced = true; advanced;) {
+    advanced = false;
+    for (size_t j = 0; j < h.streams.size(); ++j) {
+      Stream& s = h.streams[j];
+      if (!s.blocked) continue;
+      Buffered b = std::move(*s.blocked);
+      s.blocked.reset();
+      buffered_bytes_ -= b.bytes;
+      if (b.batch.last_seq <= s.applied || !ApplyContiguous(store, h, j, b.batch)) continue;
+      DrainBuffer(store, h, j);
+      AfterProgress(h, j, now_ms);
+      advanced = true;
+    }
+  }
+}
+
+bool CoreImpl::ApplyContiguous(ReplicaStore& store, Held& h, size_t index,
                                const DeltaBatch& batch) {
   Stream& s = h.streams[index];
   GEOKV_ASSERT(!batch.deltas.empty());
@@ -365,22 +399,42 @@ void CoreImpl::ApplyContiguous(ReplicaStore& store, Held& h, size_t index,
   // pretend so): applied never skips a delta.
   GEOKV_ASSERT(batch.first_seq <= s.applied + 1 || options_.testing_ignore_gaps);
   crdt::MutableState& state = store.Partition(h.p);
-  for (const crdt::Delta& d : batch.deltas) {
+  bool settled_grew = false;
+  uint64_t applied_through = s.applied;
+  for (size_t i = 0; i < batch.deltas.size(); ++i) {
+    const crdt::Delta& d = batch.deltas[i];
     if (d.last <= s.applied) continue;  // the overlap with what we have
+    if (!DependenciesApplied(h, index, d)) {
+      // The rest waits (replacing an older wait: this batch continues
+      // applied as far as any).
+      DeltaBatch rest = batch;
+      rest.deltas.erase(rest.deltas.begin(), rest.deltas.begin() + static_cast<ptrdiff_t>(i));
+      rest.first_seq = d.first;
+      if (s.blocked) buffered_bytes_ -= s.blocked->bytes;
+      const size_t bytes = BatchBytes(rest);
+      s.blocked = Buffered{std::move(rest), bytes};
+      buffered_bytes_ += bytes;
+      ++stats_.causal_waits;
+      break;
+    }
+    applied_through = d.last;
     if (h.transfer.active) {
       // Not an atom the transfer already settled as removed (crdt/chunk.h).
       crdt::Delta kept = d;
       crdt::DropSettledAdditions(state, h.transfer.cursor, h.transfer.first_context, &kept);
       crdt::ApplyDelta(state, kept);
-      NoteSettled(store, h, d);
+      settled_grew = NoteSettled(h, d) || settled_grew;
     } else {
       crdt::ApplyDelta(state, d);
     }
     NoteCounters(h, index, d);
     ++stats_.deltas_applied;
   }
-  SetApplied(store, h, index, batch.last_seq);
+  if (settled_grew) SaveTransfer(store, h);  // once per batch: it commits with the job anyway
+  if (applied_through == s.applied) return false;
+  SetApplied(store, h, index, applied_through);
   ++stats_.batches_applied;
+  return true;
 }
 
 void CoreImpl::SetApplied(ReplicaStore& store, Held& h, size_t index, uint64_t seq) {
@@ -414,7 +468,7 @@ void CoreImpl::DrainBuffer(ReplicaStore& store, Held& h, size_t index) {
     Buffered b = std::move(it->second);
     s.buffered.erase(it);
     buffered_bytes_ -= b.bytes;
-    if (b.batch.last_seq > s.applied) ApplyContiguous(store, h, index, b.batch);
+    if (b.batch.last_seq > s.applied && !ApplyContiguous(store, h, index, b.batch)) break;
   }
 }
 
@@ -573,6 +627,9 @@ std::optional<crdt::ReplicaId> CoreImpl::CatchUpTarget(const Held& h, size_t ind
 bool CoreImpl::WantsCatchUp(const Held& h, size_t index) const {
   if (options_.testing_ignore_gaps) return false;
   const Stream& s = h.streams[index];
+  // A blocked stream has what comes next; it waits for other streams, which
+  // catch up by themselves (RetryBlocked goes on from there).
+  if (s.blocked) return false;
   if (s.known_end > s.applied || !s.buffered.empty()) return true;
   return s.relayed_end > s.applied && (!peers_.at(h.replicas[index]).up || !h.reporter[index]);
 }
@@ -899,12 +956,12 @@ void CoreImpl::SaveTransfer(ReplicaStore& store, const Held& h) {
                               t.restore}));
 }
 
-void CoreImpl::NoteSettled(ReplicaStore& store, Held& h, const crdt::Delta& delta) {
+bool CoreImpl::NoteSettled(Held& h, const crdt::Delta& delta) {
   Transfer& t = h.transfer;
-  if (!t.settled_known) return;
+  if (!t.settled_known) return false;
   t.settled_context.InsertRange(delta.origin, delta.first, delta.last);
   for (const crdt::Removal& r : delta.removals) t.settled_context.Join(r.covered);
-  SaveTransfer(store, h);
+  return true;
 }
 
 void CoreImpl::FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms) {
@@ -937,6 +994,7 @@ void CoreImpl::FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms) {
     DrainBuffer(store, h, i);
     AfterProgress(h, i, now_ms);
   }
+  RetryBlocked(store, h, now_ms);
   UpdateFence(h, now_ms);
   heartbeat_due_ = true;
   h.dirty = true;
@@ -1294,7 +1352,7 @@ bool CoreImpl::Settled() const {
     for (size_t j = 0; j < h.replicas.size(); ++j) {
       if (j == h.self_index) continue;
       const Stream& s = h.streams[j];
-      if (s.gap || !s.buffered.empty()) return false;
+      if (s.gap || !s.buffered.empty() || s.blocked) return false;
       if (!h.reporter[j]) continue;
       const Peer& peer = peers_.at(h.replicas[j]);
       const Report& r = peer.reports.at(h.p);

@@ -203,6 +203,9 @@ struct Stats {
   // one's heartbeats are refused).
   uint64_t duplicate_identities = 0;
   uint64_t own_recoveries = 0;  // own deltas lost here and taken back from a peer
+  // Batches that waited for other streams: a delta removed dots this replica
+  // had not applied yet (causal order of removals, docs/replication.md).
+  uint64_t causal_waits = 0;
   // Anti-entropy: exchanges begun here; of them, trees found equal; keys
   // found different at equal applied vectors (every replica that compares
   // them counts them); keys this replica repaired from the majority; bytes

@@ -43,6 +43,11 @@ class CoreImpl {
     uint64_t gap_since_ms = 0;  // when a gap (either end > applied) was first seen
     bool gap = false;
     std::map<uint64_t, Buffered> buffered;  // by first_seq; all start > applied + 1
+    // The rest of a batch that continues applied but waits for other streams:
+    // its next delta removes dots of another origin this replica has not
+    // applied yet (DependenciesApplied). At most one; retried as streams
+    // advance (RetryBlocked).
+    std::optional<Buffered> blocked;
     bool outstanding = false;               // a catch-up request in flight
     bool waiting_slot = false;              // wants one, but catchup_max_outstanding are in flight
     crdt::ReplicaId asked = 0;
@@ -302,7 +307,21 @@ class CoreImpl {
   // Applies a batch of stream `index` of h (live or from catch-up).
   void ReceiveBatch(ReplicaStore& store, Held& h, size_t index, const DeltaBatch& batch,
                     uint64_t now_ms);
-  void ApplyContiguous(ReplicaStore& store, Held& h, size_t index, const DeltaBatch& batch);
+  // Applies the deltas of `batch` beyond applied, in order, up to the first
+  // whose dependencies are not applied here yet (kept in Stream::blocked).
+  // Returns whether applied advanced.
+  bool ApplyContiguous(ReplicaStore& store, Held& h, size_t index, const DeltaBatch& batch);
+  // Whether every dot a removal of `delta` covers, of an origin with a stream
+  // here other than the delta's own, is applied here. A removal's covered
+  // set joins the context, and a folded counter's covers its whole range
+  // first..dot, dots of other paths included: joined before those dots'
+  // own deltas, it would make them look removed when they come. Deltas are
+  // applied in causal order for that reason (docs/replication.md, "Causal
+  // order of removals").
+  bool DependenciesApplied(const Held& h, size_t index, const crdt::Delta& delta) const;
+  // Applies the blocked batches of h whose dependencies have come, until
+  // none advances.
+  void RetryBlocked(ReplicaStore& store, Held& h, uint64_t now_ms);
   // Sets stream `index` of h to `seq` and records it in the store.
   // REQUIRES: seq > its applied (applied only grows).
   void SetApplied(ReplicaStore& store, Held& h, size_t index, uint64_t seq);
@@ -343,8 +362,10 @@ class CoreImpl {
   void FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms);
   void SaveTransfer(ReplicaStore& store, const Held& h);
   // A delta applied to h (from a stream, or local) while a transfer into h is
-  // under way: its dots join the settled context, saved with the record.
-  void NoteSettled(ReplicaStore& store, Held& h, const crdt::Delta& delta);
+  // under way: its dots join the settled context. Returns whether the
+  // settled context is kept (then the caller saves the record, once per job
+  // step: SaveTransfer).
+  [[nodiscard]] bool NoteSettled(Held& h, const crdt::Delta& delta);
   // Asks for the next chunk of h's transfer when due.
   void ScheduleTransfer(Held& h, uint64_t now_ms);
   std::optional<crdt::ReplicaId> TransferTarget(const Held& h) const;

@@ -621,6 +621,7 @@ void CoreImpl::MoveTick(ReplicaStore& store, uint64_t now_ms) {
     for (Stream& s : h.streams) {
       if (s.outstanding) --outstanding_;
       for (const auto& [first, b] : s.buffered) buffered_bytes_ -= b.bytes;
+      if (s.blocked) buffered_bytes_ -= s.blocked->bytes;
     }
     if (aae_.active && aae_.p == p) aae_ = AaeExchange{};
     std::erase_if(aae_pairs_, [&](const auto& entry) { return entry.first.first == p; });

@@ -27,7 +27,9 @@ enum class Kind : uint64_t {
   kRequest = 3,
   kReply = 4,
   kAaeRequest = 5,
-  kAaeReply = 6
+  kAaeReply = 6,
+  kTopologyRequest = 20,
+  kTopologyReply = 21,
 };
 
 // Fixed element counts of each message's outer array (the reply's body adds
@@ -121,6 +123,10 @@ class Reader : public crdt::MsgpackReader {
 
   std::string_view Bin(const msgpack::object& o, const char* what) {
     return MsgpackReader::Bin(o, limits_.max_message_bytes, what);
+  }
+
+  std::string_view TopologyText(const msgpack::object& o) {
+    return MsgpackReader::Bin(o, kMaxTopologyMessageBytes, "topology text");
   }
 
   AppliedVector Applied(const msgpack::object& o) {
@@ -725,6 +731,65 @@ size_t EstimateDeltaBytes(const crdt::Delta& delta) {
     bytes += kEntryOverhead + a.path.key.size() + a.path.field.size() + a.atom.bytes.size();
   }
   return bytes;
+}
+
+bool IsTopologyMessage(std::string_view bytes) {
+  // [ 1, 20 | 21, ...]: a fixarray, then two positive fixints.
+  return bytes.size() >= 3 && (static_cast<uint8_t>(bytes[0]) & 0xf0) == 0x90 &&
+         static_cast<uint8_t>(bytes[1]) == kMessageFormatVersion &&
+         (static_cast<uint8_t>(bytes[2]) == static_cast<uint8_t>(Kind::kTopologyRequest) ||
+          static_cast<uint8_t>(bytes[2]) == static_cast<uint8_t>(Kind::kTopologyReply));
+}
+
+std::string EncodeTopologyMessage(const TopologyMessage& message) {
+  msgpack::sbuffer buf;
+  Packer pk(&buf);
+  std::visit(Overloaded{
+                 [&](const TopologyRequest& m) {
+                   PackHead(pk, Kind::kTopologyRequest, 4);
+                   pk.pack_uint64(m.from);
+                   pk.pack_uint64(m.epoch);
+                 },
+                 [&](const TopologyReply& m) {
+                   GEOKV_ASSERT(m.text.size() <= kMaxTopologyMessageBytes);
+                   PackHead(pk, Kind::kTopologyReply, 5);
+                   pk.pack_uint64(m.from);
+                   pk.pack_uint64(m.epoch);
+                   PackBin(pk, m.text);
+                 },
+             },
+             message);
+  return std::string(buf.data(), buf.size());
+}
+
+Result<TopologyMessage> DecodeTopologyMessage(std::string_view bytes) {
+  MessageLimits limits;
+  limits.max_message_bytes = kMaxTopologyMessageBytes + 64;  // the text and a small head
+  limits.max_objects = 16;
+  msgpack::object_handle handle;
+  if (Status s = Unpack(bytes, limits, &handle); !s.ok()) return s;
+  Reader r(limits);
+  size_t n = 0;
+  const msgpack::object* e = r.Array(handle.get(), Reader::kAny, 5, &n, "topology message");
+  if (r.ok() && n < 4) r.Fail("topology message has a wrong number of elements");
+  if (!r.ok()) return r.status();
+  if (r.Uint(e[0], "version") != kMessageFormatVersion && r.ok()) {
+    return Status::Unsupported("replication message: unsupported format version");
+  }
+  const uint64_t kind = r.Uint(e[1], "kind");
+  const crdt::ReplicaId from = r.Uint(e[2], "from");
+  const uint64_t epoch = r.Uint(e[3], "epoch");
+  if (r.ok() && epoch > kMaxTopologyEpoch) r.Fail("epoch beyond the largest");
+  if (!r.ok()) return r.status();
+  if (kind == static_cast<uint64_t>(Kind::kTopologyRequest) && n == 4) {
+    return TopologyMessage(TopologyRequest{from, epoch});
+  }
+  if (kind == static_cast<uint64_t>(Kind::kTopologyReply) && n == 5) {
+    const std::string_view text = r.TopologyText(e[4]);
+    if (!r.ok()) return r.status();
+    return TopologyMessage(TopologyReply{from, epoch, std::string(text)});
+  }
+  return Status::Corrupt("replication message: not a topology message of a known shape");
 }
 
 const char* MessageKindName(const Message& message) {

@@ -39,6 +39,11 @@
 //                                      (chunk as in kind 4, its atoms within the range)
 //                status 1, applied vectors differ; 2, not ready: body = [ ]
 //
+//   kind 20, topology request (docs/topology.md "Epochs"; not a Message, below):
+//                [ 1, 20, from:uint, epoch:uint ]
+//   kind 21, topology reply:
+//                [ 1, 21, from:uint, epoch:uint, text:bin ]   (text empty: not offered)
+//
 //   partition-applied = [ partition:uint, applied ]
 //   applied           = [ origin:uint, seq, origin:uint, seq, ... ]   (flattened pairs,
 //                       origins strictly ascending)
@@ -71,6 +76,7 @@
 // partition is shared, the origin a replica...): the ReplicationCore checks that.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -236,6 +242,45 @@ struct Overloaded : Handlers... {
 };
 template <typename... Handlers>
 Overloaded(Handlers...) -> Overloaded<Handlers...>;
+
+// Topology spreading (DESIGN.md "Membership change"): "I run `epoch`; tell me
+// yours" and "I run `epoch`, and here is its file". They are the node's, not
+// the core's: they are not alternatives of Message (the core's dispatchers
+// over Message are exhaustive), and have their own decoder. Kinds 20 and 21
+// leave room for the core's own kinds.
+struct TopologyRequest {
+  crdt::ReplicaId from = 0;
+  uint64_t epoch = 0;  // the requester runs this epoch
+
+  bool operator==(const TopologyRequest&) const = default;
+};
+
+struct TopologyReply {
+  crdt::ReplicaId from = 0;
+  uint64_t epoch = 0;  // the responder runs this epoch
+  // The responder's topology file (its exact text), or empty when it does
+  // not offer it (the requester runs the same or a higher epoch, or asked too
+  // often). At most kMaxTopologyMessageBytes.
+  std::string text;
+
+  bool operator==(const TopologyReply&) const = default;
+};
+
+using TopologyMessage = std::variant<TopologyRequest, TopologyReply>;
+
+// The largest topology file a reply may carry: placement::kMaxTopologyBytes
+// (this library knows no placement types; the node checks they agree).
+inline constexpr size_t kMaxTopologyMessageBytes = size_t{16} << 20;
+// The largest epoch: a topology file's epoch is a TOML (signed 64-bit) integer.
+inline constexpr uint64_t kMaxTopologyEpoch = uint64_t{INT64_MAX};
+
+// Whether `bytes` is framed as a topology message (version 1, kind 20 or 21):
+// cheap, for routing it before DecodeMessage; says nothing of the rest.
+bool IsTopologyMessage(std::string_view bytes);
+std::string EncodeTopologyMessage(const TopologyMessage& message);
+// Decodes one topology message spanning all of `bytes`, or says why it cannot
+// (as DecodeMessage: never crashes, bounds every length first).
+Result<TopologyMessage> DecodeTopologyMessage(std::string_view bytes);
 
 // A state transfer under way, as its receiver keeps it in its store
 // (ReplicaStore::TransferRecord), so that a restart resumes it. Encoded as

@@ -299,10 +299,11 @@ TEST_CASE("INFO: sections as Redis names them, selectable", "[integration]") {
   const std::string all = c.Command({"INFO", "everything"})->str;
   CHECK(Sections(all) == std::set<std::string>{"Server", "Clients", "Memory", "Persistence",
                                                "Stats", "Replication", "CPU", "Commandstats",
-                                               "Errorstats", "Keyspace", "Peers", "Partitions"});
+                                               "Errorstats", "Keyspace", "Peers", "Partitions",
+                                               "Cluster"});
   CHECK(Sections(c.Command({"INFO"})->str) ==
         std::set<std::string>{"Server", "Clients", "Memory", "Persistence", "Stats", "Replication",
-                              "CPU", "Errorstats", "Keyspace", "Peers"});
+                              "CPU", "Errorstats", "Keyspace", "Peers", "Cluster"});
   CHECK(Sections(c.Command({"INFO", "ALL"})->str) == Sections(all));
   CHECK(Sections(c.Command({"INFO", "Server", "keyspace"})->str) ==
         std::set<std::string>{"Server", "Keyspace"});

@@ -698,5 +698,82 @@ TEST_CASE("Messages: well-formed messages with hostile content are safe to feed 
   CHECK(victim.core->stats().rejected > 0);
 }
 
+TEST_CASE("Topology messages: round-trip, are told apart from the core's, and refuse bad shapes",
+          "[unit]") {
+  const TopologyMessage request = TopologyRequest{kA, 7};
+  const TopologyMessage reply = TopologyReply{kB, kMaxTopologyEpoch, "[cluster]\nepoch = 9\n"};
+  const TopologyMessage empty = TopologyReply{kC, 0, ""};
+  for (const TopologyMessage& m : {request, reply, empty}) {
+    const std::string bytes = EncodeTopologyMessage(m);
+    CHECK(IsTopologyMessage(bytes));
+    // The core's decoder does not take them: they never reach its dispatch.
+    CHECK_FALSE(DecodeMessage(bytes).ok());
+    auto decoded = DecodeTopologyMessage(bytes);
+    REQUIRE(decoded.ok());
+    CHECK(*decoded == m);
+  }
+  CHECK_FALSE(IsTopologyMessage(EncodeMessage(CatchUpRequest{kA, 0, kB, 1})));
+  CHECK_FALSE(IsTopologyMessage(""));
+
+  auto rejects = [](const std::string& bytes, const std::string& reason) {
+    auto r = DecodeTopologyMessage(bytes);
+    REQUIRE_FALSE(r.ok());
+    INFO(r.status().message());
+    CHECK(r.status().message().find(reason) != std::string::npos);
+  };
+  rejects(Pack(1u, 20u, 1u), "wrong number of elements");
+  rejects(Pack(1u, 20u, 1u, 2u, 3u), "not a topology message");
+  rejects(Pack(1u, 21u, 1u, 2u), "not a topology message");
+  rejects(Pack(1u, 22u, 1u, 2u), "not a topology message");
+  rejects(Pack(1u, 20u, 1u, -2), "not an unsigned integer");
+  rejects(Pack(1u, 20u, 1u, uint64_t{INT64_MAX} + 1), "epoch beyond the largest");
+  rejects(Pack(1u, 21u, 1u, 2u, std::string("text as str, not bin")), "str size");
+  rejects(Pack(1u, 21u, 1u, 2u, 7u), "topology text");
+  rejects(Pack(1u, 21u, 1u, 2u, 3u, 4u, 5u), "wrong number of elements");
+  rejects(Pack(1u, 20u, 1u, std::map<int, int>{{1, 2}}), "a map");
+  rejects(EncodeTopologyMessage(request) + "x", "trailing");
+  CHECK(DecodeTopologyMessage(Pack(2u, 20u, 1u, 2u)).status().code() == Status::Code::kUnsupported);
+  // A text over the limit is refused before it is copied.
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(&buf);
+  pk.pack_array(5);
+  pk.pack(1u);
+  pk.pack(21u);
+  pk.pack(1u);
+  pk.pack(2u);
+  const std::string big(kMaxTopologyMessageBytes + 1, 'x');
+  pk.pack_bin(static_cast<uint32_t>(big.size()));
+  pk.pack_bin_body(big.data(), static_cast<uint32_t>(big.size()));
+  CHECK_FALSE(DecodeTopologyMessage(std::string(buf.data(), buf.size())).ok());
+}
+
+TEST_CASE("Topology messages: random and mutated bytes never crash the decoder", "[hostile]") {
+  const uint64_t seed = test::TestSeed();
+  int decoded = 0;
+  for (int c = 0; c < test::CaseCount(300); ++c) {
+    INFO("GEOKV_SEED=" << seed << " case " << c);
+    Prng rng(seed + c);
+    std::string random(rng.Below(64), '\0');
+    for (char& ch : random) ch = static_cast<char>(rng.Below(256));
+    (void)DecodeTopologyMessage(random);
+    std::string text(rng.Below(200), 'a');
+    const std::string valid = EncodeTopologyMessage(
+        rng.Chance(50) ? TopologyMessage(TopologyRequest{rng.Next(), rng.Next() >> 1})
+                       : TopologyMessage(TopologyReply{rng.Next(), rng.Next() >> 1, text}));
+    for (int k = 0; k < 20; ++k) {
+      auto m = DecodeTopologyMessage(Mutate(rng, valid));
+      if (!m.ok()) {
+        CHECK_FALSE(m.status().message().empty());
+        continue;
+      }
+      ++decoded;
+      if (const auto* r = std::get_if<TopologyReply>(&*m)) {
+        CHECK(r->text.size() <= kMaxTopologyMessageBytes);
+      }
+    }
+  }
+  CHECK(decoded > 0);
+}
+
 }  // namespace
 }  // namespace geokv::replication

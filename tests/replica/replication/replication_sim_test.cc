@@ -139,6 +139,7 @@ TEST_CASE("Replication sim: the schedules that once diverged converge", "[sim]")
     uint64_t run_seed, schedule;
     const char* what;
     bool eager_folds = false;  // the tweaks of the "unusable reports" case below
+    bool restores = false;     // the tweaks of the "restored from an older copy" case below
   };
   const Pinned pinned[] = {
       {11352417157333339151ull, 1236,
@@ -154,10 +155,21 @@ TEST_CASE("Replication sim: the schedules that once diverged converge", "[sim]")
        "never settled: a replica in the middle of a transfer held a restored peer's own delta "
        "it had applied from the stream, but served only what it knew when the transfer began",
        true},
+      {205 ^ 0x3, 267,
+       "a transfer's range ended between a replica's unfolded increments and the sender's fold "
+       "of them: the range erased them, and a local SET in the window before the next range "
+       "brought the fold built its removal without them",
+       true},
+      {207 ^ 0x4, 249,
+       "a restored replica applied a peer's removal of a folded counter (covering the fold's "
+       "whole range of its own dots) before taking back its own lost deltas: their dots looked "
+       "seen, and its own set member, on another key, was dropped as removed",
+       false, true},
   };
   for (const Pinned& p : pinned) {
     Tweaks tweaks = TraceTweaks();
     tweaks.force_fold = tweaks.slow_batches = p.eager_folds;
+    tweaks.force_restores = tweaks.force_closing_writes = p.restores;
     tweaks.no_reconfigure = true;  // kept as they were drawn before moves existed
     const Result r = RunSchedule(ScheduleSeed(p.run_seed, p.schedule), tweaks);
     INFO("GEOKV_SEED=" << p.run_seed << " GEOKV_SCHEDULE=" << p.schedule << ": " << p.what << "\n"

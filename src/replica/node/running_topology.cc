@@ -1,0 +1,127 @@
+#include "replica/node/running_topology.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "common/assert.h"
+
+namespace geokv::replica {
+
+TopologyJudgement JudgeTopology(const placement::Topology& running,
+                                const placement::Topology& offered) {
+  const std::string epochs = " (running epoch " + std::to_string(running.epoch()) +
+                             ", offered epoch " + std::to_string(offered.epoch()) + ")";
+  if (offered.text() == running.text()) return {TopologyVerdict::kSame, ""};
+  if (offered.epoch() < running.epoch()) {
+    return {TopologyVerdict::kRefuse, "a lower epoch than the running topology's" + epochs +
+                                          ": to go back, apply the older file with a higher epoch"};
+  }
+  if (offered.epoch() == running.epoch()) {
+    return {TopologyVerdict::kRefuse, "the same epoch as the running topology, with other content" +
+                                          epochs + ": every change needs a higher epoch"};
+  }
+  // Keys map to partitions by Q: another Q is not a placement change, and the
+  // node's storage is laid out for its Q for life.
+  if (offered.partitions() != running.partitions()) {
+    return {TopologyVerdict::kRefuse, "cluster.partitions differs from the running topology's (" +
+                                          std::to_string(running.partitions()) + " vs " +
+                                          std::to_string(offered.partitions()) +
+                                          "): the partition count is fixed for a cluster's life"};
+  }
+  return {TopologyVerdict::kAdopt, ""};
+}
+
+std::string AdoptedTopologyPath(const std::string& data_dir) { return data_dir + "/topology.toml"; }
+
+namespace {
+Status Errno(const std::string& what) { return Status::Io(what + ": " + std::strerror(errno)); }
+
+Status SyncPath(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) return Errno("open " + path);
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  return rc == 0 ? Status::Ok() : Errno("fsync " + path);
+}
+}  // namespace
+
+Status SaveAdoptedTopology(const std::string& data_dir, const placement::Topology& topology) {
+  const std::string path = AdoptedTopologyPath(data_dir);
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("open " + tmp);
+  const std::string& text = topology.text();
+  size_t written = 0;
+  while (written < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const Status s = Errno("write " + tmp);
+      ::close(fd);
+      return s;
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const Status s = Errno("fsync " + tmp);
+    ::close(fd);
+    return s;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Errno("rename " + tmp);
+  return SyncPath(data_dir, O_RDONLY | O_DIRECTORY);
+}
+
+Result<std::optional<placement::Topology>> LoadAdoptedTopology(const std::string& data_dir) {
+  const std::string path = AdoptedTopologyPath(data_dir);
+  std::error_code error;
+  if (!std::filesystem::exists(path, error)) return std::optional<placement::Topology>();
+  auto topology = placement::LoadTopologyFile(path);
+  if (!topology.ok()) {
+    const std::string what =
+        "the topology this node adopted earlier cannot be used: " + topology.status().message();
+    return topology.status().code() == Status::Code::kIo ? Status::Io(what) : Status::Invalid(what);
+  }
+  return std::optional<placement::Topology>(std::move(*topology));
+}
+
+placement::Topology ChooseStartTopology(placement::Topology from_file,
+                                        std::optional<placement::Topology> adopted,
+                                        std::string* note) {
+  note->clear();
+  if (!adopted || adopted->text() == from_file.text() || from_file.epoch() > adopted->epoch()) {
+    return from_file;
+  }
+  *note = "running topology epoch " + std::to_string(adopted->epoch()) + " adopted earlier (" +
+          adopted->source_name() + ") rather than " + from_file.source_name() + " of epoch " +
+          std::to_string(from_file.epoch()) +
+          (from_file.epoch() == adopted->epoch() ? ", same epoch with other content: refused"
+                                                 : ": the higher epoch wins");
+  return std::move(*adopted);
+}
+
+RunningTopology::RunningTopology(std::shared_ptr<const placement::PlacementTable> table)
+    : table_(std::move(table)) {
+  GEOKV_ASSERT(table_ != nullptr);
+}
+
+std::shared_ptr<const placement::PlacementTable> RunningTopology::table() const {
+  std::lock_guard lock(mu_);
+  return table_;
+}
+
+void RunningTopology::Replace(std::shared_ptr<const placement::PlacementTable> next) {
+  GEOKV_ASSERT(next != nullptr);
+  std::shared_ptr<const placement::PlacementTable> old;  // released outside the lock
+  {
+    std::lock_guard lock(mu_);
+    old = std::exchange(table_, std::move(next));
+  }
+  adopted_.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace geokv::replica

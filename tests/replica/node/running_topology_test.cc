@@ -1,0 +1,138 @@
+// The rules by which a node takes a new topology (running_topology.h): the
+// judgement of an offer, the adopted file kept in the data directory, and the
+// choice between it and the --topology file at start.
+#include "replica/node/running_topology.h"
+
+#include <stdlib.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+namespace geokv::replica {
+namespace {
+
+// A fresh directory, removed at the end of the test.
+struct TempDir {
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "geokv-topo-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    dir = pattern;
+  }
+  ~TempDir() { std::filesystem::remove_all(dir); }
+  const std::string& path() const { return dir; }
+  std::string dir;
+};
+
+std::string Text(uint64_t epoch, uint32_t partitions = 8, uint32_t weight = 1) {
+  return "[cluster]\nname = \"t\"\npartitions = " + std::to_string(partitions) +
+         "\nreplicas = 1\nepoch = " + std::to_string(epoch) +
+         "\n[[datacenters]]\nname = \"dc1\"\n  [[datacenters.nodes]]\n  id = \"n1\"\n"
+         "  weight = " +
+         std::to_string(weight) +
+         "\n  client = \"127.0.0.1:7001\"\n  repl = \"tcp://127.0.0.1:7101\"\n"
+         "  sync = \"tcp://127.0.0.1:7201\"\n";
+}
+
+placement::Topology Parse(const std::string& text, const std::string& name = "t.toml") {
+  auto t = placement::ParseTopology(text, name);
+  INFO(t.status().ToString());
+  REQUIRE(t.ok());
+  return std::move(*t);
+}
+
+TEST_CASE("JudgeTopology: the same file is a no-op, a higher epoch is adopted, the rest refused",
+          "[unit]") {
+  const placement::Topology running = Parse(Text(3));
+  CHECK(JudgeTopology(running, Parse(Text(3), "other-name.toml")).verdict ==
+        TopologyVerdict::kSame);
+  CHECK(JudgeTopology(running, Parse(Text(4, 8, 2))).verdict == TopologyVerdict::kAdopt);
+  // A higher epoch with the very same nodes is still a new file.
+  CHECK(JudgeTopology(running, Parse(Text(9))).verdict == TopologyVerdict::kAdopt);
+
+  const TopologyJudgement same_epoch = JudgeTopology(running, Parse(Text(3, 8, 2)));
+  CHECK(same_epoch.verdict == TopologyVerdict::kRefuse);
+  CHECK(same_epoch.reason ==
+        "the same epoch as the running topology, with other content (running epoch 3, offered "
+        "epoch 3): every change needs a higher epoch");
+  // Even a lower epoch whose nodes are the same is refused: its text differs.
+  const TopologyJudgement lower = JudgeTopology(running, Parse(Text(2)));
+  CHECK(lower.verdict == TopologyVerdict::kRefuse);
+  CHECK(lower.reason ==
+        "a lower epoch than the running topology's (running epoch 3, offered epoch 2): to go "
+        "back, apply the older file with a higher epoch");
+  const TopologyJudgement other_q = JudgeTopology(running, Parse(Text(4, 16)));
+  CHECK(other_q.verdict == TopologyVerdict::kRefuse);
+  CHECK(
+      other_q.reason.starts_with("cluster.partitions differs from the running topology's (8 vs "
+                                 "16)"));
+}
+
+TEST_CASE("Adopted topology: saved whole, loaded back, absent until saved, damage reported",
+          "[unit]") {
+  TempDir dir;
+  auto none = LoadAdoptedTopology(dir.path());
+  REQUIRE(none.ok());
+  CHECK_FALSE(none->has_value());
+
+  REQUIRE(SaveAdoptedTopology(dir.path(), Parse(Text(5))).ok());
+  REQUIRE(SaveAdoptedTopology(dir.path(), Parse(Text(6))).ok());  // replaces it
+  auto loaded = LoadAdoptedTopology(dir.path());
+  REQUIRE(loaded.ok());
+  REQUIRE(loaded->has_value());
+  CHECK((*loaded)->epoch() == 6);
+  CHECK((*loaded)->text() == Text(6));
+  CHECK_FALSE(std::filesystem::exists(AdoptedTopologyPath(dir.path()) + ".tmp"));
+
+  std::ofstream(AdoptedTopologyPath(dir.path())) << "[cluster]\nepoch = -1\n";
+  auto damaged = LoadAdoptedTopology(dir.path());
+  REQUIRE_FALSE(damaged.ok());
+  CHECK(damaged.status().message().starts_with(
+      "the topology this node adopted earlier cannot be used: " + AdoptedTopologyPath(dir.path())));
+
+  CHECK_FALSE(SaveAdoptedTopology(dir.path() + "/missing", Parse(Text(7))).ok());
+}
+
+TEST_CASE("ChooseStartTopology: the higher epoch wins; at equal epochs the adopted one", "[unit]") {
+  std::string note;
+  CHECK(ChooseStartTopology(Parse(Text(3)), std::nullopt, &note).epoch() == 3);
+  CHECK(note.empty());
+  CHECK(ChooseStartTopology(Parse(Text(3)), Parse(Text(5), "kept"), &note).epoch() == 5);
+  CHECK(note ==
+        "running topology epoch 5 adopted earlier (kept) rather than t.toml of epoch 3: the "
+        "higher epoch wins");
+  CHECK(ChooseStartTopology(Parse(Text(7)), Parse(Text(5)), &note).epoch() == 7);
+  CHECK(note.empty());
+  const placement::Topology tie =
+      ChooseStartTopology(Parse(Text(5, 8, 1)), Parse(Text(5, 8, 2), "kept"), &note);
+  CHECK(tie.text() == Text(5, 8, 2));
+  CHECK(note.ends_with("same epoch with other content: refused"));
+  CHECK(ChooseStartTopology(Parse(Text(5)), Parse(Text(5), "kept"), &note).source_name() ==
+        "t.toml");
+  CHECK(note.empty());
+}
+
+TEST_CASE("RunningTopology: readers keep the table they took while it is replaced", "[unit]") {
+  RunningTopology running(std::make_shared<const placement::PlacementTable>(Parse(Text(1))));
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    while (!stop) {
+      const auto table = running.table();
+      const uint64_t epoch = table->topology().epoch();
+      CHECK(table->topology().text() == Text(epoch));  // whole, never half replaced
+    }
+  });
+  for (uint64_t e = 2; e <= 50; ++e) {
+    running.Replace(std::make_shared<const placement::PlacementTable>(Parse(Text(e))));
+  }
+  stop = true;
+  reader.join();
+  CHECK(running.epoch() == 50);
+  CHECK(running.adopted() == 49);
+  running.CountRefused();
+  CHECK(running.refused() == 1);
+}
+
+}  // namespace
+}  // namespace geokv::replica

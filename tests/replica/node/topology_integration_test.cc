@@ -1,0 +1,182 @@
+// Topology change on real geokv-server processes (issue 14): a higher-epoch
+// file applied at one node spreads to every node; a lower epoch, or the same
+// epoch with other content, is refused and counted; a restarted node keeps
+// the epoch it adopted although its --topology file is older; SIGHUP re-reads
+// the file. Data placement does not change here (the move protocol is not
+// part of this test): the changed weight leaves every list as it was.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "server_process.h"
+
+namespace geokv::test {
+namespace {
+
+using namespace std::chrono_literals;
+using replica::RespClient;
+using replica::RespValue;
+using Clock = std::chrono::steady_clock;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// `text` with epoch `epoch` and, if `weight` is given, that weight at node dc2-a.
+std::string WithEpoch(std::string text, uint64_t epoch, std::optional<int> weight = {}) {
+  const std::string vnodes = "vnodes = 64\n";
+  text.replace(text.find(vnodes), vnodes.size(),
+               vnodes + "epoch = " + std::to_string(epoch) + "\n");
+  if (weight) {
+    const std::string id = "  id = \"dc2-a\"\n";
+    text.replace(text.find(id), id.size(), id + "  weight = " + std::to_string(*weight) + "\n");
+  }
+  return text;
+}
+
+// Node i's GEOKV.TOPOLOGY: [epoch, text].
+std::pair<int64_t, std::string> RunningTopology(TestCluster& cluster, size_t i) {
+  RespClient c = cluster.Client(i);
+  auto r = c.Command({"GEOKV.TOPOLOGY"});
+  REQUIRE(r.ok());
+  INFO(r->ToString());
+  REQUIRE(r->elements.size() == 2);
+  return {r->elements[0].integer, r->elements[1].str};
+}
+
+bool WaitEpoch(TestCluster& cluster, size_t i, int64_t epoch, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (RunningTopology(cluster, i).first != epoch) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+  return true;
+}
+
+RespValue Apply(TestCluster& cluster, size_t i, const std::string& text) {
+  RespClient c = cluster.Client(i);
+  auto r = c.Command({"GEOKV.TOPOLOGY", "APPLY", text});
+  REQUIRE(r.ok());
+  return *r;
+}
+
+TEST_CASE("Topology: a higher epoch spreads, a lower one is refused, a restart keeps it",
+          "[integration]") {
+  TestCluster cluster(3, 1, 3, 16);
+  for (size_t i = 0; i < cluster.nodes().size(); ++i) {
+    Status s = cluster.Start(i);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+  }
+  const std::string file = ReadFile(cluster.topology_path());
+  CHECK(RunningTopology(cluster, 0) == std::make_pair(int64_t{0}, file));
+
+  // Epoch 3, n2 twice as heavy, applied at n1 only.
+  const std::string three = WithEpoch(file, 3, 2);
+  CHECK(Apply(cluster, 0, three).str == "OK");
+  CHECK(Apply(cluster, 0, three).str == "OK");  // the file it runs: a no-op
+  for (size_t i = 0; i < cluster.nodes().size(); ++i) {
+    INFO("node " << i << "\n" << cluster.Log(i));
+    CHECK(WaitEpoch(cluster, i, 3, 10s));
+    CHECK(RunningTopology(cluster, i).second == three);
+  }
+  CHECK(cluster.InfoField(0, "topology_adopted") == 1);
+  CHECK(cluster.InfoField(1, "topology_adopted") == 1);
+
+  // Refused, with a clear error, and counted: a lower epoch, the same epoch
+  // with other content, and a file that does not validate.
+  const RespValue lower = Apply(cluster, 1, file);
+  CHECK(lower.is_error());
+  CHECK(lower.str.starts_with("ERR topology refused: a lower epoch"));
+  const RespValue same = Apply(cluster, 1, WithEpoch(file, 3, 3));
+  CHECK(same.is_error());
+  CHECK(same.str.starts_with("ERR topology refused: the same epoch"));
+  const RespValue invalid = Apply(cluster, 1, WithEpoch(file, 4) + "[bogus]\n");
+  CHECK(invalid.is_error());
+  CHECK(invalid.str.find("bogus: unknown key") != std::string::npos);
+  CHECK(cluster.InfoField(1, "topology_refused") == 3);
+  CHECK(RunningTopology(cluster, 1).first == 3);
+
+  // Every node shows the others' epochs.
+  {
+    RespClient c = cluster.Client(2);
+    const auto deadline = Clock::now() + 5s;
+    std::string members;
+    for (;;) {
+      auto r = c.Command({"GEOKV.MEMBERS"});
+      REQUIRE(r.ok());
+      members = r->ToString();
+      REQUIRE(r->elements.size() == 3);
+      bool all = true;
+      for (const RespValue& m : r->elements) {
+        REQUIRE(m.elements.size() == 18);
+        CHECK(m.elements[9].str == "up");
+        all &= m.elements[7].integer == 3;
+      }
+      if (all || Clock::now() >= deadline) break;
+      std::this_thread::sleep_for(50ms);
+    }
+    INFO(members);
+    CHECK(members.find("epoch") != std::string::npos);
+  }
+
+  // n3 restarted with the epoch-0 file runs epoch 3.
+  REQUIRE(cluster.Stop(2) == 0);
+  REQUIRE(cluster.Start(2).ok());
+  CHECK(RunningTopology(cluster, 2) == std::make_pair(int64_t{3}, three));
+  CHECK(cluster.Log(2).find("the higher epoch wins") != std::string::npos);
+
+  // SIGHUP: n1 re-reads its file, now of epoch 5; it spreads.
+  const std::string five = WithEpoch(file, 5);
+  std::ofstream(cluster.topology_path(), std::ios::trunc) << five;
+  REQUIRE(::kill(cluster.pid(0), SIGHUP) == 0);
+  for (size_t i = 0; i < cluster.nodes().size(); ++i) {
+    INFO("node " << i << "\n" << cluster.Log(i));
+    CHECK(WaitEpoch(cluster, i, 5, 10s));
+  }
+  CHECK(cluster.InfoField(2, "topology_epoch", "cluster") == 5);
+}
+
+TEST_CASE("Topology: a node removed from the topology keeps running and says it drains",
+          "[integration]") {
+  TestCluster cluster(3, 1, 2, 16);
+  for (size_t i = 0; i < cluster.nodes().size(); ++i) REQUIRE(cluster.Start(i).ok());
+  const std::string file = ReadFile(cluster.topology_path());
+  // Epoch 1 without dc3 (its only node, dc3-a, is the file's last table).
+  std::string without = WithEpoch(file, 1);
+  without.erase(without.find("\n[[datacenters]]\nname = \"dc3\""));
+  without += "\n";
+  REQUIRE(Apply(cluster, 0, without).str == "OK");
+  for (size_t i = 0; i < cluster.nodes().size(); ++i) {
+    INFO("node " << i << "\n" << cluster.Log(i));
+    CHECK(WaitEpoch(cluster, i, 1, 10s));  // dc3-a too: it learns it from a peer
+  }
+  RespClient c = cluster.Client(2);
+  CHECK(c.Command({"INFO", "cluster"})->str.find("topology_self_member:0\r\n") !=
+        std::string::npos);
+  CHECK(cluster.Log(2).find("node dc3-a is not in topology epoch 1: it keeps running") !=
+        std::string::npos);
+  CHECK(c.Command({"PING"})->str == "PONG");
+
+  auto members = cluster.Client(0).Command({"GEOKV.MEMBERS"});
+  REQUIRE(members.ok());
+  INFO(members->ToString());
+  REQUIRE(members->elements.size() == 3);
+  const std::vector<RespValue>& removed = members->elements[2].elements;
+  REQUIRE(removed.size() == 18);
+  CHECK(removed[1].str == "dc3-a");
+  CHECK(removed[9].str == "draining");
+  CHECK(removed[11].integer > 0);                       // partitions_held: what it serves now
+  CHECK(removed[13].integer == 0);                      // partitions_target
+  CHECK(removed[15].integer == removed[11].integer);    // partitions_moving: all it holds
+  CHECK(members->elements[0].elements[9].str == "up");  // the others stay
+}
+
+}  // namespace
+}  // namespace geokv::test
