@@ -258,6 +258,11 @@ class CoreImpl {
   void Widen(ReplicaStore& store, Held& h, const std::vector<crdt::ReplicaId>& ids,
              uint64_t now_ms);
   void RefreshReporters(Held& h);
+  // id's report of p, new and empty over `replicas` streams (and id's peer
+  // entry, if it had none).
+  void NewReport(crdt::ReplicaId id, uint32_t p, size_t replicas, uint64_t now_ms);
+  // h's streams with their DCs, for the move record.
+  std::vector<std::pair<crdt::ReplicaId, uint64_t>> OriginsOf(const Held& h) const;
   // Moves to `next` now (no move of this node is under way).
   void Adopt(ReplicaStore& store, const Membership& next, uint64_t now_ms);
   void BeginFill(ReplicaStore& store, Held& h, uint64_t now_ms);

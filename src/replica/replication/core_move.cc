@@ -243,17 +243,7 @@ CoreImpl::Held& CoreImpl::AddHeld(ReplicaStore& store, uint32_t p,
     h.streams[i].known_end = h.streams[i].applied;
   }
   for (crdt::ReplicaId id : set) {
-    if (id == self) continue;
-    Peer& peer = peers_[id];
-    if (peer.id == 0) {
-      peer.id = id;
-      auto dc = membership_.dc_of.find(id);
-      peer.dc = dc == membership_.dc_of.end() ? 0 : dc->second;
-      peer.last_heard_ms = now_ms;
-    }
-    Report& r = peer.reports[p];
-    r.latest.assign(set.size(), 0);
-    r.usable.assign(set.size(), 0);
+    if (id != self) NewReport(id, p, set.size(), now_ms);
   }
   h.replicas = std::move(set);
   h.reporter.assign(h.replicas.size(), true);
@@ -280,6 +270,29 @@ CoreImpl::Held& CoreImpl::AddHeld(ReplicaStore& store, uint32_t p,
   held_index_[p] = static_cast<int32_t>(held_.size());
   held_.push_back(std::move(h));
   return held_.back();
+}
+
+void CoreImpl::NewReport(crdt::ReplicaId id, uint32_t p, size_t replicas, uint64_t now_ms) {
+  Peer& peer = peers_[id];
+  if (peer.id == 0) {  // a node this one shares nothing with yet
+    peer.id = id;
+    auto dc = membership_.dc_of.find(id);
+    peer.dc = dc == membership_.dc_of.end() ? 0 : dc->second;
+    peer.last_heard_ms = now_ms;
+  }
+  Report& r = peer.reports[p];
+  r = Report{};
+  r.latest.assign(replicas, 0);
+  r.usable.assign(replicas, 0);
+}
+
+std::vector<std::pair<crdt::ReplicaId, uint64_t>> CoreImpl::OriginsOf(const Held& h) const {
+  std::vector<std::pair<crdt::ReplicaId, uint64_t>> out;
+  for (crdt::ReplicaId id : h.replicas) {
+    auto dc = membership_.dc_of.find(id);
+    out.emplace_back(id, dc == membership_.dc_of.end() ? 0 : dc->second);
+  }
+  return out;
 }
 
 void CoreImpl::Widen(ReplicaStore& store, Held& h, const std::vector<crdt::ReplicaId>& ids,
@@ -320,18 +333,7 @@ void CoreImpl::Widen(ReplicaStore& store, Held& h, const std::vector<crdt::Repli
   h.self_index = to[h.self_index];
   h.transfer.index = to[h.transfer.index];
   for (size_t i = 0; i < ids.size(); ++i) {
-    if (had[i] || ids[i] == membership_.self) continue;
-    Peer& peer = peers_[ids[i]];
-    if (peer.id == 0) {
-      peer.id = ids[i];
-      auto dc = membership_.dc_of.find(ids[i]);
-      peer.dc = dc == membership_.dc_of.end() ? 0 : dc->second;
-      peer.last_heard_ms = now_ms;
-    }
-    Report& r = peer.reports[h.p];
-    r = Report{};
-    r.latest.assign(ids.size(), 0);
-    r.usable.assign(ids.size(), 0);
+    if (!had[i] && ids[i] != membership_.self) NewReport(ids[i], h.p, ids.size(), now_ms);
   }
   h.replicas = ids;
   h.reporter.assign(ids.size(), true);
@@ -603,11 +605,7 @@ void CoreImpl::MoveTick(ReplicaStore& store, uint64_t now_ms) {
           store.TruncateLog(h.p, membership_.self, own.applied);
           Left& left = left_[h.p];
           left.last_own = own.applied;
-          left.origins.clear();
-          for (crdt::ReplicaId id : h.replicas) {
-            auto dc = membership_.dc_of.find(id);
-            left.origins.emplace_back(id, dc == membership_.dc_of.end() ? 0 : dc->second);
-          }
+          left.origins = OriginsOf(h);
           gone.push_back(h.p);
           ++stats_.moves_left;
         }
@@ -672,11 +670,7 @@ void CoreImpl::SaveMove(ReplicaStore& store, uint32_t p) const {
     r.finals.assign(m.finals.begin(), m.finals.end());
     r.drain_target = m.drain_target;
     r.deleted_atoms = m.deleted_atoms;
-    r.origins.clear();
-    for (crdt::ReplicaId id : h->replicas) {
-      auto dc = membership_.dc_of.find(id);
-      r.origins.emplace_back(id, dc == membership_.dc_of.end() ? 0 : dc->second);
-    }
+    r.origins = OriginsOf(*h);
   } else if (auto it = left_.find(p); it != left_.end()) {
     r.role = kLeft;
     r.left_final = it->second.last_own;
