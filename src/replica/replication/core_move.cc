@@ -228,8 +228,8 @@ void CoreImpl::LoadPlacement(ReplicaStore& store, Membership given, uint64_t now
   }
 }
 
-CoreImpl::Held& CoreImpl::AddHeld(ReplicaStore& store, uint32_t p,
-                                  std::vector<crdt::ReplicaId> set, uint64_t now_ms) {
+CoreImpl::Held& CoreImpl::AddHeld(ReplicaStore& store, uint32_t p, std::vector<crdt::ReplicaId> set,
+                                  uint64_t now_ms) {
   const crdt::ReplicaId self = membership_.self;
   GEOKV_ASSERT(held_index_[p] < 0);
   Held h;
@@ -300,8 +300,8 @@ void CoreImpl::Widen(ReplicaStore& store, Held& h, const std::vector<crdt::Repli
   if (ids == h.replicas) return;
   std::vector<size_t> to(h.replicas.size());  // old index -> new index
   for (size_t i = 0; i < h.replicas.size(); ++i) {
-    to[i] = static_cast<size_t>(std::lower_bound(ids.begin(), ids.end(), h.replicas[i]) -
-                                ids.begin());
+    to[i] =
+        static_cast<size_t>(std::lower_bound(ids.begin(), ids.end(), h.replicas[i]) - ids.begin());
     GEOKV_ASSERT(to[i] < ids.size() && ids[to[i]] == h.replicas[i]);
   }
   auto remap = [&](std::vector<uint64_t>& v) {
@@ -352,19 +352,21 @@ void CoreImpl::RefreshReporters(Held& h) {
 
 Status CoreImpl::Reconfigure(ReplicaStore& store, Membership next, uint64_t now_ms) {
   latest_now_ms_ = std::max(latest_now_ms_, now_ms);
-  if (next.self != membership_.self) return Status::Invalid("reconfigure: another node's membership");
+  if (next.self != membership_.self)
+    return Status::Invalid("reconfigure: another node's membership");
   if (next.replicas.size() != membership_.replicas.size()) {
     return Status::Invalid("reconfigure: the partition count cannot change");
   }
   const uint64_t latest = pending_ ? pending_->epoch : membership_.epoch;
   if (next.epoch <= latest) {
-    return Status::Invalid("reconfigure: epoch " + std::to_string(next.epoch) +
-                           " is not above " + std::to_string(latest));
+    return Status::Invalid("reconfigure: epoch " + std::to_string(next.epoch) + " is not above " +
+                           std::to_string(latest));
   }
   if (!next.dc_of.contains(next.self)) return Status::Invalid("reconfigure: no dc for this node");
   for (const auto& set : next.replicas) {
     const std::vector<crdt::ReplicaId> sorted = Sorted(set);
-    if (sorted.size() != set.size()) return Status::Invalid("reconfigure: a replica set repeats a node");
+    if (sorted.size() != set.size())
+      return Status::Invalid("reconfigure: a replica set repeats a node");
     for (crdt::ReplicaId id : set) {
       if (!next.dc_of.contains(id)) return Status::Invalid("reconfigure: a replica without a dc");
     }

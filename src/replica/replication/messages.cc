@@ -36,7 +36,7 @@ enum class Kind : uint64_t {
 // to its count).
 constexpr size_t kBatchFields = 7;
 constexpr size_t kHeartbeatFields = 6;  // + 1 with a nonzero epoch, + 2 with releases
-constexpr size_t kRequestFields = 6;  // + 1 with a cursor
+constexpr size_t kRequestFields = 6;    // + 1 with a cursor
 constexpr size_t kReplyHeadFields = 8;
 constexpr size_t kPositionFields = 5;
 constexpr size_t kAaeRequestFields = 8;

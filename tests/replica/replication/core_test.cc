@@ -143,8 +143,8 @@ uint64_t Cluster::Pump(uint64_t now_ms, uint64_t ms) {
       node.core->OnTick(*node.store, now_ms);
       for (const Outgoing& o : node.core->TakeOutgoing(now_ms)) {
         for (auto& [to, other] : nodes_) {
-          const bool addressed = o.kind == Outgoing::Kind::kSendRequest ||
-                                 o.kind == Outgoing::Kind::kSendReply;
+          const bool addressed =
+              o.kind == Outgoing::Kind::kSendRequest || o.kind == Outgoing::Kind::kSendReply;
           if (to == id || (addressed && to != o.to)) continue;
           Deliver(to, o.message, now_ms);
         }
@@ -1024,9 +1024,10 @@ bool Empty(MemoryReplicaStore& store, uint32_t p) {
   return empty;
 }
 
-TEST_CASE("Core: a move fills the new owner from the old one before it serves, and the old one "
-          "deletes only after",
-          "[unit]") {
+TEST_CASE(
+    "Core: a move fills the new owner from the old one before it serves, and the old one "
+    "deletes only after",
+    "[unit]") {
   Cluster c = FourNodes();
   for (int i = 0; i < 20; ++i) c.Incr(kC, 0, 1, 1, "k" + std::to_string(i % 4));
   c.Incr(kA, 0, 1, 7);
@@ -1066,9 +1067,10 @@ TEST_CASE("Core: a move fills the new owner from the old one before it serves, a
   CHECK(c.core(kD).Applied(0, kC) == 21);
 }
 
-TEST_CASE("Core: a move resumes after the old owner restarts mid-way, and a cancellation brings "
-          "the partition back",
-          "[unit]") {
+TEST_CASE(
+    "Core: a move resumes after the old owner restarts mid-way, and a cancellation brings "
+    "the partition back",
+    "[unit]") {
   Options options;
   options.move_delete_atoms_per_tick = 1;
   Cluster c = FourNodes(options);

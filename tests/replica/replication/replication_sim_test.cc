@@ -313,10 +313,11 @@ TEST_CASE("Replication sim: partitions move to new owners under faults and nothi
     left += r.moves_left;
     epochs += r.reconfigures;
   }
-  std::printf("moves: %llu schedules ok, %llu epochs, %llu partitions filled by new owners, %llu "
-              "deleted by old ones\n",
-              static_cast<unsigned long long>(count), static_cast<unsigned long long>(epochs),
-              static_cast<unsigned long long>(joined), static_cast<unsigned long long>(left));
+  std::printf(
+      "moves: %llu schedules ok, %llu epochs, %llu partitions filled by new owners, %llu "
+      "deleted by old ones\n",
+      static_cast<unsigned long long>(count), static_cast<unsigned long long>(epochs),
+      static_cast<unsigned long long>(joined), static_cast<unsigned long long>(left));
   if (count >= 100) {
     CHECK(joined > 0);
     CHECK(left > 0);
@@ -336,9 +337,10 @@ TEST_CASE("Replication sim: an old owner that deletes before the new owners caug
   const int schedules = 100;
   auto outcomes = Outcomes(tweaks, schedules, 0x7);
   const int failed = schedules - outcomes[Result::Outcome::kOk];
-  std::printf("old owner deleting at once: %d of %d schedules diverged, %d did not settle, %d broke\n",
-              outcomes[Result::Outcome::kDiverged], schedules,
-              outcomes[Result::Outcome::kNotQuiescent], outcomes[Result::Outcome::kBroken]);
+  std::printf(
+      "old owner deleting at once: %d of %d schedules diverged, %d did not settle, %d broke\n",
+      outcomes[Result::Outcome::kDiverged], schedules, outcomes[Result::Outcome::kNotQuiescent],
+      outcomes[Result::Outcome::kBroken]);
   CHECK(failed >= schedules / 10);
 }
 

@@ -51,8 +51,8 @@ struct Tweaks {
   bool no_reconfigure = false;        // no schedule does
   // Options::testing_delete_before_caught_up (with force_reconfigure): must fail.
   bool delete_before_caught_up = false;
-  bool check_invariants = true;       // during the run (off: only the final check judges)
-  bool trace = false;                 // print every event to stderr
+  bool check_invariants = true;  // during the run (off: only the final check judges)
+  bool trace = false;            // print every event to stderr
   // With trace: after each message a node handles, print its replica of this
   // partition (GEOKV_SIM_WATCH=<p>), to see where a divergence begins.
   std::optional<uint32_t> watch_partition;
@@ -76,9 +76,9 @@ struct Result {
   uint64_t gaps = 0;     // batches that arrived beyond a gap
   uint64_t dropped = 0;  // messages or buffered batches over a core's limits
   uint64_t crashes = 0;
-  uint64_t reconfigures = 0;   // new placements adopted (epochs)
-  uint64_t moves_joined = 0;   // partitions filled by a new owner
-  uint64_t moves_left = 0;     // partitions an old owner gave up and deleted
+  uint64_t reconfigures = 0;  // new placements adopted (epochs)
+  uint64_t moves_joined = 0;  // partitions filled by a new owner
+  uint64_t moves_left = 0;    // partitions an old owner gave up and deleted
 
   bool ok() const { return outcome == Outcome::kOk; }
 };
