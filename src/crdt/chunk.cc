@@ -131,7 +131,10 @@ ChunkJoinResult JoinChunk(MutableState& state, const AtomPosition& from,
       // if the dots it stands for will be in the context when the transfer
       // ends (else its delta brings it).
       if (restore) {
-        if (context.ContainsRange(atom.dot.origin, atom.first, atom.dot.counter)) {
+        // Seen here (lost), or to be seen when the transfer ends (a node
+        // filling a partition it held before; Rebuild's first context is
+        // empty).
+        if (CoveredByEither(atom, first_context, context)) {
           put.emplace_back(path, atom);
         }
       } else if (!context.Contains(atom.dot)) {

@@ -85,11 +85,13 @@ struct ChunkJoinResult {
 // local_atoms_max + 1 local atoms (beyond that it stops early, see `reached`),
 // more only to finish a (path, origin) group: a range never ends among the
 // local atoms a fold of the sender's could stand for.
-// With `restore` (a rebuild of a damaged replica, GEOKV.REBUILD), an atom
-// of the chunk whose dots the receiver has seen but does not hold is added
-// (lost here, not removed: the caller makes sure the sender applied every
-// removal the receiver applied), one the receiver holds with another payload
-// takes the chunk's, and one it has not seen waits for its delta.
+// With `restore` (a rebuild of a damaged replica, GEOKV.REBUILD, or a node
+// filling a partition it held before, replication/core_move.cc), an atom of
+// the chunk whose dots the receiver has seen, or first_context holds, but
+// that it does not hold is added (lost here, not removed: the caller makes
+// sure the sender applied every removal the receiver applied), one the
+// receiver holds with another payload takes the chunk's, and one neither has
+// seen waits for its delta.
 // REQUIRES: atoms ascending within [from, to); every atom's dots are in
 // chunk_context; chunk_context includes first_context; local_atoms_max >= 1.
 ChunkJoinResult JoinChunk(MutableState& state, const AtomPosition& from,

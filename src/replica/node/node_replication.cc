@@ -16,6 +16,7 @@ namespace geokv::replica {
 // The core's storage interface over a storage transaction.
 namespace {
 std::string TransferRecordName(uint32_t p) { return "replication.transfer." + std::to_string(p); }
+std::string MoveRecordName(uint32_t p) { return "replication.move." + std::to_string(p); }
 }  // namespace
 
 class NodeReplication::TxnStore final : public replication::ReplicaStore {
@@ -41,6 +42,10 @@ class NodeReplication::TxnStore final : public replication::ReplicaStore {
   }
   void SetTransferRecord(uint32_t p, std::string_view record) override {
     txn_.SetMeta(TransferRecordName(p), record);
+  }
+  std::string MoveRecord(uint32_t p) override { return txn_.Meta(MoveRecordName(p)).value_or(""); }
+  void SetMoveRecord(uint32_t p, std::string_view record) override {
+    txn_.SetMeta(MoveRecordName(p), record);
   }
 
  private:

@@ -38,59 +38,19 @@ CoreImpl::CoreImpl(Membership membership, Options options, ReplicaStore& store, 
   GEOKV_ASSERT(options_.aae_timeout_ms >= 1 && options_.aae_leaves_max >= 1);
   GEOKV_ASSERT(options_.aae_scan_atoms_max >= 1 && options_.aae_atoms_max >= 1);
   GEOKV_ASSERT(options_.aae_rebuild_atoms_per_tick >= 1);
+  GEOKV_ASSERT(options_.move_delete_atoms_per_tick >= 1);
 
-  const size_t q = membership_.replicas.size();
-  held_index_.assign(q, -1);
-  for (uint32_t p = 0; p < q; ++p) {
+  held_index_.assign(membership_.replicas.size(), -1);
+  // The placement in force: the store's move records if any (a restart, maybe
+  // mid-move), else the membership given (core_move.cc).
+  LoadPlacement(store, membership_, now_ms);
+  for (uint32_t p = 0; p < membership_.replicas.size(); ++p) {
+    if (HeldOf(p) != nullptr) continue;  // from its move record
     std::vector<crdt::ReplicaId> set = membership_.replicas[p];
     std::sort(set.begin(), set.end());
     GEOKV_ASSERT(std::adjacent_find(set.begin(), set.end()) == set.end());
     for (crdt::ReplicaId id : set) GEOKV_ASSERT(membership_.dc_of.contains(id));
-    auto me = std::find(set.begin(), set.end(), self);
-    if (me == set.end()) continue;
-
-    Held h;
-    h.p = p;
-    h.self_index = static_cast<size_t>(me - set.begin());
-    h.streams.resize(set.size());
-    h.folded_stable.assign(set.size(), 0);
-    for (size_t i = 0; i < set.size(); ++i) {
-      h.streams[i].applied = store.Applied(p, set[i]);
-      h.streams[i].known_end = h.streams[i].applied;
-    }
-    for (crdt::ReplicaId id : set) {
-      if (id == self) continue;
-      Peer& peer = peers_[id];
-      peer.id = id;
-      peer.dc = membership_.dc_of.at(id);
-      peer.last_heard_ms = now_ms;
-      Report& r = peer.reports[p];
-      r.latest.assign(set.size(), 0);
-      r.usable.assign(set.size(), 0);
-    }
-    h.replicas = std::move(set);
-    // A transfer under way before the restart resumes where it was.
-    if (std::string record = store.TransferRecord(p); !record.empty()) {
-      auto decoded = DecodeTransferRecord(record);
-      const size_t index = decoded.ok() ? IndexOf(h, decoded->origin) : kNoIndex;
-      if (index == kNoIndex) {
-        ++stats_.store_errors;  // unreadable: nothing to resume
-      } else {
-        h.transfer.active = true;
-        h.transfer.index = index;
-        h.transfer.cursor = std::move(decoded->cursor);
-        h.transfer.first_context = std::move(decoded->first_context);
-        h.transfer.first_applied = std::move(decoded->first_applied);
-        h.transfer.settled_known = decoded->settled.has_value();
-        if (decoded->settled) h.transfer.settled_context = std::move(*decoded->settled);
-        h.transfer.restore = decoded->restore;
-        h.own_fenced |= decoded->restore;  // a rebuild fences until it is whole (Rebuild)
-      }
-    }
-    h.fold_all_until.assign(h.replicas.size(), 0);
-    FoldAll(h);  // what was not folded before the restart is not remembered
-    held_index_[p] = static_cast<int32_t>(held_.size());
-    held_.push_back(std::move(h));
+    if (std::binary_search(set.begin(), set.end(), self)) AddHeld(store, p, std::move(set), now_ms);
   }
   last_maintenance_ms_ = now_ms;
   built_ms_ = latest_now_ms_ = now_ms;
@@ -138,7 +98,8 @@ void CoreImpl::FenceOwnStreams() {
 bool CoreImpl::OwnWritable(uint32_t p) const {
   const Held* h = HeldOf(p);
   GEOKV_ASSERT(h != nullptr);
-  return !h->own_fenced;
+  return !h->own_fenced &&
+         (h->move.role == Role::kMember || h->move.role == Role::kLeaving);
 }
 
 bool CoreImpl::OwnStreamsKnown() const {
@@ -154,7 +115,7 @@ bool CoreImpl::HeardAllLive(const Held& h) const {
   // of the very peer that holds the lost deltas must not lift it.
   const bool patient = latest_now_ms_ < built_ms_ + kFencePatience * options_.down_after_ms;
   for (size_t j = 0; j < h.replicas.size(); ++j) {
-    if (j == h.self_index) continue;
+    if (j == h.self_index || !h.reporter[j]) continue;
     const Peer& peer = peers_.at(h.replicas[j]);
     if (!peer.reports.at(h.p).has_latest && (peer.up || patient)) return false;
   }
@@ -175,6 +136,8 @@ void CoreImpl::UpdateFence(Held& h, uint64_t now_ms) {
   // A transfer under way may bring own dots this store lost (its first
   // context): no new own dots until it is whole.
   if (!h.own_fenced || !HeardAllLive(h) || h.transfer.active) return;
+  // A joiner's fence lifts when it has caught up, a draining owner's never.
+  if (h.move.role != Role::kMember && h.move.role != Role::kLeaving) return;
   Stream& own = h.streams[h.self_index];
   const uint64_t reported = OwnReported(h);
   if (reported > own.applied) {
@@ -197,7 +160,7 @@ void CoreImpl::UpdateFence(Held& h, uint64_t now_ms) {
     if (i == h.self_index) continue;
     uint64_t least = UINT64_MAX;
     for (size_t j = 0; j < h.replicas.size(); ++j) {
-      if (j == h.self_index) continue;
+      if (j == h.self_index || !h.reporter[j]) continue;
       const Peer& peer = peers_.at(h.replicas[j]);
       const Report& r = peer.reports.at(h.p);
       if (peer.up && r.has_latest) least = std::min(least, r.latest[i]);
@@ -257,7 +220,16 @@ void CoreImpl::EmitHeartbeat(bool full, uint64_t now_ms) {
   hb.from = membership_.self;
   hb.sent_ms = now_ms;
   hb.incarnation = membership_.incarnation;
+  hb.epoch = membership_.epoch;
+  for (const auto& [p, left] : left_) hb.released.emplace_back(p, left.last_own);
   for (Held& h : held_) {
+    const Role role = h.move.role;
+    if (role == Role::kDraining || role == Role::kDeleting) {
+      hb.released.emplace_back(h.p, h.streams[h.self_index].applied);
+    }
+    // A joiner reports p only once caught up (its report is the handoff's
+    // acknowledgement); a node deleting p no longer has it.
+    if (!Whole(h)) continue;
     if (!full && !h.dirty) continue;
     PartitionApplied pa;
     pa.partition = h.p;
@@ -267,6 +239,12 @@ void CoreImpl::EmitHeartbeat(bool full, uint64_t now_ms) {
     hb.partitions.push_back(std::move(pa));
     h.dirty = false;
   }
+  std::sort(hb.released.begin(), hb.released.end());
+  // held_ is in partition order except for partitions a move added.
+  std::sort(hb.partitions.begin(), hb.partitions.end(),
+            [](const PartitionApplied& a, const PartitionApplied& b) {
+              return a.partition < b.partition;
+            });
   heartbeat_due_ = false;
   last_heartbeat_ms_ = now_ms;
   if (full) {
@@ -298,6 +276,7 @@ void CoreImpl::OnLocalDelta(ReplicaStore& store, uint32_t p, const crdt::Delta& 
   GEOKV_ASSERT(delta.origin == membership_.self);
   Stream& own = h->streams[h->self_index];
   GEOKV_ASSERT(!h->own_fenced);  // its dots could be a lost delta's (FenceOwnStreams)
+  GEOKV_ASSERT(OwnWritable(p));  // not while p is being filled or given up
   GEOKV_ASSERT(delta.first >= 1);
   GEOKV_ASSERT(delta.first <= delta.last);
   GEOKV_ASSERT(delta.first > own.applied);  // a rolled-back delta's dots are never reused
@@ -351,6 +330,7 @@ void CoreImpl::OnBatch(ReplicaStore& store, const DeltaBatch& batch, uint64_t no
     ++stats_.rejected;
     return;
   }
+  if (h->move.role == Role::kDeleting) return;  // given up: nothing comes in any more
   Touch(*PeerOf(batch.origin), now_ms);  // a batch comes from its origin's PUB socket
   ReceiveBatch(store, *h, index, batch, now_ms);
 }
@@ -512,6 +492,7 @@ void CoreImpl::AfterProgress(Held& h, size_t index, uint64_t now_ms) {
 }
 
 void CoreImpl::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
+  NoteEpoch(hb);
   Peer* peer = PeerOf(hb.from);
   if (peer == nullptr) {
     ++stats_.rejected;
@@ -555,6 +536,7 @@ void CoreImpl::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
   }
   peer->incarnation_heard_ms = std::max(peer->incarnation_heard_ms, now_ms);
   Touch(*peer, now_ms);
+  OnReleased(hb, now_ms);
   for (const PartitionApplied& pa : hb.partitions) {
     Held* h = HeldOf(pa.partition);
     auto rit = peer->reports.find(pa.partition);
@@ -624,13 +606,14 @@ void CoreImpl::BackOff(Stream& s, uint64_t now_ms) {
 
 std::optional<crdt::ReplicaId> CoreImpl::CatchUpTarget(const Held& h, size_t index) const {
   const crdt::ReplicaId origin = h.replicas[index];
-  if (index != h.self_index && peers_.at(origin).up) return origin;  // its log, or its state
+  // Its log, or its state (a former owner no longer holds p: as if down).
+  if (index != h.self_index && h.reporter[index] && peers_.at(origin).up) return origin;
   // The origin is down (or it is this node, taking back lost own deltas): a
   // live replica that reported more of it sends its state.
   std::optional<crdt::ReplicaId> best;
   uint64_t best_seq = h.streams[index].applied;
   for (size_t j = 0; j < h.replicas.size(); ++j) {
-    if (j == h.self_index || j == index) continue;
+    if (j == h.self_index || j == index || !h.reporter[j]) continue;
     const Peer& peer = peers_.at(h.replicas[j]);
     const Report& r = peer.reports.at(h.p);
     if (peer.up && r.has_latest && r.latest[index] > best_seq) {
@@ -648,7 +631,7 @@ bool CoreImpl::WantsCatchUp(const Held& h, size_t index) const {
   // catch up by themselves (RetryBlocked goes on from there).
   if (s.blocked) return false;
   if (s.known_end > s.applied || !s.buffered.empty()) return true;
-  return s.relayed_end > s.applied && !peers_.at(h.replicas[index]).up;
+  return s.relayed_end > s.applied && (!peers_.at(h.replicas[index]).up || !h.reporter[index]);
 }
 
 void CoreImpl::ScheduleCatchUp(Held& h, size_t index, uint64_t now_ms) {
@@ -693,6 +676,9 @@ void CoreImpl::OnRequest(ReplicaStore& store, const CatchUpRequest& req, uint64_
     return;
   }
   Touch(*PeerOf(req.from), now_ms);
+  // A joiner holds part of p (and, having held it before, dots whose atoms
+  // it deleted); a node deleting p less and less: neither answers for it.
+  if (!Whole(*h)) return;
   const uint64_t mine = h->streams[origin].applied;
   if (req.cursor) {  // the next chunk of a transfer under way
     CatchUpReply reply;
@@ -823,6 +809,7 @@ void CoreImpl::OnReply(ReplicaStore& store, const CatchUpReply& reply, uint64_t 
     return;
   }
   Touch(*PeerOf(reply.from), now_ms);
+  if (h->move.role == Role::kDeleting) return;
   Stream& s = h->streams[origin];
   const bool freed = s.outstanding && s.asked == reply.from;
   if (freed) {
@@ -858,6 +845,13 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
                           uint64_t now_ms) {
   Transfer& t = h.transfer;
   const bool answered = t.outstanding && t.asked == reply.from;
+  if (t.active && t.fill_fresh && reply.range_from == crdt::AtomPosition{}) {
+    // A joiner's fill: the first chunk's context and vector are the ones to
+    // take when the last chunk is in (core_move.cc, BeginFill).
+    t.first_context = reply.snapshot.context;
+    t.first_applied = reply.applied;
+    t.fill_fresh = false;
+  }
   if (!t.active) {
     if (reply.range_from != crdt::AtomPosition{}) {
       ++stats_.duplicates;  // a late chunk of a transfer that is over
@@ -973,6 +967,7 @@ bool CoreImpl::NoteSettled(Held& h, const crdt::Delta& delta) {
 void CoreImpl::FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms) {
   Transfer& t = h.transfer;
   GEOKV_ASSERT(t.active);
+  if (h.move.role == Role::kJoining) TakeOrigins(store, h, t.first_applied, now_ms);
   // Every range is joined with a context that includes the first one: only
   // now may the first context (and the applied vector read with it) count.
   store.Partition(h.p).JoinContext(t.first_context);
@@ -986,6 +981,10 @@ void CoreImpl::FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms) {
   t = Transfer{};
   store.SetTransferRecord(h.p, "");
   ++stats_.state_transfers_applied;
+  if (h.move.role == Role::kJoining) {
+    h.move.filled = true;
+    SaveMove(store, h.p);
+  }
   for (const auto& [i, seq] : raise) {
     SetApplied(store, h, i, seq);
     h.streams[i].known_end = std::max(h.streams[i].known_end, seq);
@@ -1010,9 +1009,14 @@ std::optional<crdt::ReplicaId> CoreImpl::TransferTarget(const Held& h) const {
   uint64_t best_total = 0;
   for (int pass = 0; pass < 2 && !best; ++pass) {
     for (size_t j = 0; j < h.replicas.size(); ++j) {
-      if (j == h.self_index) continue;
+      if (j == h.self_index || !h.reporter[j]) continue;
       const Peer& peer = peers_.at(h.replicas[j]);
       if (!peer.up || (pass == 0 && peer.id == t.avoid)) continue;
+      // A joiner has part of p (it reports p once it has all of it).
+      if (std::find(h.move.joiners.begin(), h.move.joiners.end(), peer.id) !=
+          h.move.joiners.end()) {
+        continue;
+      }
       const Report& r = peer.reports.at(h.p);
       uint64_t total = 0;
       for (uint64_t seq : r.latest) total += seq;
@@ -1063,6 +1067,7 @@ void CoreImpl::OnTick(ReplicaStore& store, uint64_t now_ms) {
     }
   }
   for (Held& h : held_) UpdateFence(h, now_ms);  // a peer that went down is not waited for
+  MoveTick(store, now_ms);
   if (!sent_any_heartbeat_ || now_ms >= last_full_heartbeat_ms_ + options_.heartbeat_interval_ms) {
     CloseAllBatches();
     EmitHeartbeat(true, now_ms);
@@ -1090,6 +1095,7 @@ uint64_t CoreImpl::NextTickMs() const {
   uint64_t t = sent_any_heartbeat_ ? last_full_heartbeat_ms_ + options_.heartbeat_interval_ms : 0;
   if (heartbeat_due_) t = std::min(t, last_heartbeat_ms_ + options_.heartbeat_min_gap_ms);
   t = std::min(t, last_maintenance_ms_ + options_.maintenance_interval_ms);
+  if (pending_ || MovesActive()) t = std::min(t, latest_now_ms_ + 1);  // MoveTick
   for (const auto& [id, peer] : peers_) {
     if (peer.up) t = std::min(t, peer.last_heard_ms + options_.down_after_ms + 1);
   }
@@ -1116,7 +1122,9 @@ std::vector<uint64_t> CoreImpl::StableOf(const Held& h) const {
   if (h.own_fenced && !options_.testing_use_unusable_reports) return v;
   for (size_t i = 0; i < v.size(); ++i) v[i] = h.streams[i].applied;
   for (size_t j = 0; j < h.replicas.size(); ++j) {
-    if (j == h.self_index) continue;
+    // A former owner's stream is final and applied here (it retired): its
+    // removals are all here; it no longer reports.
+    if (j == h.self_index || !h.reporter[j]) continue;
     const Report& r = peers_.at(h.replicas[j]).reports.at(h.p);
     bool any = options_.testing_use_unusable_reports ? r.has_latest : r.has_usable;
     // A usable report means we hold every removal the peer issued before it,
@@ -1201,7 +1209,7 @@ void CoreImpl::FoldCounters(ReplicaStore& store) {
     Held& h = held_[(fold_cursor_ + k) % held_.size()];
     // Not while a transfer comes in: its ranges joined so far may hold atoms
     // whose dots the context does not hold yet (docs/replication.md).
-    if (h.transfer.active) continue;
+    if (h.transfer.active || !Whole(h)) continue;
     const std::vector<uint64_t> stable = StableOf(h);
     const crdt::StableVector map = StableMapOf(h);
     if (map.empty()) continue;
@@ -1240,12 +1248,13 @@ void CoreImpl::Maintain(ReplicaStore& store, uint64_t /*now_ms*/) {
   if (options_.fold_counters) FoldCounters(store);
   if (options_.truncate_logs) {
     for (Held& h : held_) {
+      if (!Whole(h)) continue;
       // Down replicas do not hold truncation back: they get a state transfer
       // when they return.
       uint64_t through = h.streams[h.self_index].applied;
       bool any_live = false;
       for (size_t j = 0; j < h.replicas.size(); ++j) {
-        if (j == h.self_index) continue;
+        if (j == h.self_index || !h.reporter[j]) continue;
         const Peer& peer = peers_.at(h.replicas[j]);
         if (!peer.up) continue;
         any_live = true;
@@ -1274,7 +1283,7 @@ uint32_t CoreImpl::DcsThatApplied(const std::vector<std::pair<uint32_t, uint64_t
       const Held* h = HeldOf(write.first);
       GEOKV_ASSERT(h != nullptr);
       for (size_t j = 0; j < h->replicas.size(); ++j) {
-        if (j == h->self_index) continue;
+        if (j == h->self_index || !h->reporter[j]) continue;
         const Peer& peer = peers_.at(h->replicas[j]);
         if (peer.dc != dc) continue;
         const Report& r = peer.reports.at(h->p);
@@ -1313,14 +1322,38 @@ std::vector<PeerStatus> CoreImpl::Peers(uint64_t now_ms) const {
   return out;
 }
 
+void CoreImpl::NoteEpoch(const Heartbeat& hb) {
+  if (hb.from == membership_.self) return;
+  auto it = epochs_.find(hb.from);
+  if (it == epochs_.end()) {
+    if (epochs_.size() >= options_.epoch_senders_max) return;
+    epochs_.emplace(hb.from, std::make_pair(hb.incarnation, hb.epoch));
+    return;
+  }
+  auto& [incarnation, epoch] = it->second;
+  if (hb.incarnation > incarnation) {
+    incarnation = hb.incarnation;
+    epoch = hb.epoch;
+  } else if (hb.incarnation == incarnation) {
+    epoch = std::max(epoch, hb.epoch);
+  }
+}
+
+std::map<crdt::ReplicaId, uint64_t> CoreImpl::PeerEpochs() const {
+  std::map<crdt::ReplicaId, uint64_t> out;
+  for (const auto& [id, entry] : epochs_) out.emplace(id, entry.second);
+  return out;
+}
+
 bool CoreImpl::Settled() const {
-  if (outstanding_ != 0) return false;
+  if (outstanding_ != 0 || pending_ || MovesActive()) return false;
   for (const Held& h : held_) {
     if (!h.pending.empty() || h.transfer.active) return false;
     for (size_t j = 0; j < h.replicas.size(); ++j) {
       if (j == h.self_index) continue;
       const Stream& s = h.streams[j];
       if (s.gap || !s.buffered.empty() || s.blocked) return false;
+      if (!h.reporter[j]) continue;
       const Peer& peer = peers_.at(h.replicas[j]);
       const Report& r = peer.reports.at(h.p);
       if (!peer.up || !r.has_latest) return false;
@@ -1370,6 +1403,16 @@ std::vector<PeerStatus> ReplicationCore::Peers(uint64_t now_ms) const {
   return impl_->Peers(now_ms);
 }
 bool ReplicationCore::Settled() const { return impl_->Settled(); }
+Status ReplicationCore::Reconfigure(ReplicaStore& store, Membership next, uint64_t now_ms) {
+  return impl_->Reconfigure(store, std::move(next), now_ms);
+}
+uint64_t ReplicationCore::Epoch() const { return impl_->Epoch(); }
+bool ReplicationCore::Serving(uint32_t p) const { return impl_->Serving(p); }
+std::vector<MoveStatus> ReplicationCore::Moves() const { return impl_->Moves(); }
+bool ReplicationCore::Drained() const { return impl_->Drained(); }
+std::map<crdt::ReplicaId, uint64_t> ReplicationCore::PeerEpochs() const {
+  return impl_->PeerEpochs();
+}
 const Stats& ReplicationCore::stats() const { return impl_->stats(); }
 const Membership& ReplicationCore::membership() const { return impl_->membership(); }
 void ReplicationCore::UseTrees(AaeTrees* trees) { impl_->UseTrees(trees); }

@@ -67,6 +67,9 @@ struct Membership {
   std::vector<std::vector<crdt::ReplicaId>> replicas;
   // The datacenter (any numbering) of self and of every node in `replicas`.
   std::map<crdt::ReplicaId, uint32_t> dc_of;
+  // The topology's epoch ([cluster] epoch; 0 for files without one), carried
+  // in heartbeats so that peers notice a newer topology (PeerEpochs).
+  uint64_t epoch = 0;
 };
 
 // Timings (ms) and limits. The defaults suit loopback and LAN-to-WAN clusters.
@@ -119,6 +122,9 @@ struct Options {
   size_t aae_atoms_max = 4096;
   size_t aae_rebuild_atoms_per_tick = 8192;  // tree rebuild scan per tick
   size_t aae_log_keys_max = 16;              // keys named in a divergence log line
+  size_t epoch_senders_max = 4096;           // nodes whose epochs PeerEpochs remembers
+  // A partition this node gave up is deleted at most this many atoms per tick.
+  size_t move_delete_atoms_per_tick = 4096;
 
   // Test only: apply every batch as if it were contiguous and never ask for
   // catch-up. Loses deltas under drops; exists to prove the simulation notices.
@@ -130,6 +136,10 @@ struct Options {
   // (the broken join the transfer protocol avoids: atoms of later ranges then
   // look removed). Exists to prove the simulation notices.
   bool testing_merge_chunk_context = false;
+  // Test only: an old owner deletes a partition it gives up right after
+  // sending what it has, without waiting for the new owners to catch up
+  // (Anna's mistake). Loses writes; exists to prove the simulation notices.
+  bool testing_delete_before_caught_up = false;
 };
 
 // Where a message goes.
@@ -206,6 +216,28 @@ struct Stats {
   uint64_t aae_repairs = 0;
   uint64_t aae_bytes = 0;
   uint64_t aae_rebuilds = 0;  // partitions dropped and refilled (Rebuild)
+  // Membership change: partitions this node filled and began serving as a
+  // new owner; partitions it gave up and deleted; atoms deleted doing so.
+  uint64_t moves_joined = 0;
+  uint64_t moves_left = 0;
+  uint64_t move_atoms_deleted = 0;
+};
+
+// One partition moving at this node (Moves).
+struct MoveStatus {
+  enum class Role : uint8_t {
+    kJoining,   // a new owner filling itself; not serving p yet
+    kLeaving,   // an old owner, still serving until every new owner caught up
+    kDraining,  // an old owner, no longer serving, until every owner has all it had
+    kDeleting,  // an old owner deleting p in slices
+    kStaying,   // an owner before and after, waiting for others to join or leave
+  };
+  uint32_t partition = 0;
+  Role role = Role::kStaying;
+  uint64_t epoch = 0;
+  std::vector<crdt::ReplicaId> joining;  // new owners not yet caught up (as heard here)
+  std::vector<crdt::ReplicaId> leaving;  // old owners whose stream is not final here yet
+  uint64_t atoms_deleted = 0;            // kDeleting
 };
 
 // The last anti-entropy comparison of a held partition with one peer.
@@ -283,13 +315,47 @@ class ReplicationCore {
   // transfer, and only then is the partition writable. New dots then number
   // after everything any live peer has of this node.
   void FenceOwnStreams();
-  // Whether local writes to p may take new dots now. REQUIRES: Holds(p).
+  // Whether local writes to p may take new dots now (never while p is not
+  // Serving). REQUIRES: Holds(p).
   bool OwnWritable(uint32_t p) const;
   // Whether every fenced partition has heard from each of its live peers (so
   // only partitions that are still taking lost deltas back remain fenced).
   bool OwnStreamsKnown() const;
 
-  // Whether this node holds a replica of p.
+  // --- Membership change (docs/replication.md, "Membership change").
+  // A core built with self in some replica set takes its membership as the
+  // placement its store holds (a cluster's first start, or a restart). A
+  // node that joins a running cluster builds its core holding nothing and
+  // then calls Reconfigure. After a restart, the placement the store's move
+  // records hold is the one in force; a newer `membership` given to the
+  // constructor is then queued as by Reconfigure.
+  //
+  // Moves to the placement `next` (call in a storage job, once per epoch,
+  // when the node adopts a topology). For each partition whose replica set
+  // changes: a new owner fills itself by a state transfer from the owner
+  // giving the partition up (another old owner if that one is down), then
+  // catches up, and only then serves and reports p; an old owner serves and
+  // ships writes until every new owner reported p, then stops serving, waits
+  // until every owner reported all it applied, then deletes p in slices.
+  // If a move of this node is still under way, `next` is queued and adopted
+  // when every move here has ended (a newer queued one replaces it).
+  // Invalid if next.epoch is not above every epoch given before, or the
+  // partition count or self differ, or self's dc is missing.
+  [[nodiscard]] Status Reconfigure(ReplicaStore& store, Membership next, uint64_t now_ms);
+  // The epoch of the placement in force here (a queued one is not).
+  uint64_t Epoch() const;
+  // Whether this node answers reads and writes of p: it holds p and is not
+  // filling it (joining), nor giving it up past the handoff. Else the node
+  // forwards.
+  bool Serving(uint32_t p) const;
+  // Every partition moving at this node, ascending.
+  std::vector<MoveStatus> Moves() const;
+  // True when this node holds nothing it must hand off (no partition it is
+  // leaving, draining or deleting, none queued to leave): a removed node may
+  // exit.
+  bool Drained() const;
+
+  // Whether this node holds a replica of p (serving or not).
   bool Holds(uint32_t p) const;
   // applied[p][origin] (0 for an origin that is not a replica of p).
   // REQUIRES: Holds(p).
@@ -299,6 +365,11 @@ class ReplicationCore {
   crdt::StableVector Stable(uint32_t p) const;
   // Every peer (a node sharing a partition with this one), ascending id.
   std::vector<PeerStatus> Peers(uint64_t now_ms) const;
+  // The epoch each node last heard from runs (its heartbeats' Heartbeat::epoch,
+  // from its latest incarnation), including nodes that share no partition with
+  // this one (a node of a newer topology this one does not know yet). At most
+  // Options::epoch_senders_max nodes are remembered; others are ignored.
+  std::map<crdt::ReplicaId, uint64_t> PeerEpochs() const;
   // True when nothing is left to do here: no pending batch or buffered batch,
   // no known gap or catch-up in flight, and every peer reported, for every
   // partition shared, exactly this node's applied vector. When it holds at

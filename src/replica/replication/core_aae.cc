@@ -103,14 +103,15 @@ AppliedVector CoreImpl::AppliedOf(const Held& h) const {
 }
 
 bool CoreImpl::AaeReady(const Held& h) const {
-  return trees_ != nullptr && trees_->Built(h.p) != nullptr && !h.transfer.active && !h.own_fenced;
+  return trees_ != nullptr && trees_->Built(h.p) != nullptr && !h.transfer.active &&
+         !h.own_fenced && h.move.role == Role::kMember;
 }
 
 std::vector<std::pair<uint32_t, crdt::ReplicaId>> CoreImpl::AaePairs() const {
   std::vector<std::pair<uint32_t, crdt::ReplicaId>> pairs;
   for (const Held& h : held_) {
-    for (crdt::ReplicaId id : h.replicas) {
-      if (id != membership_.self) pairs.emplace_back(h.p, id);
+    for (size_t j = 0; j < h.replicas.size(); ++j) {
+      if (j != h.self_index && h.reporter[j]) pairs.emplace_back(h.p, h.replicas[j]);
     }
   }
   return pairs;
@@ -333,7 +334,7 @@ void CoreImpl::OnAaeTreeReply(ReplicaStore& store, Held& h, const AaeReply& repl
   aae_.range_from = pair.next_from;
   aae_.range_to = own.stopped_at;
   for (size_t j = 0; j < h.replicas.size(); ++j) {
-    if (j == h.self_index || !peers_.at(h.replicas[j]).up) continue;
+    if (j == h.self_index || !h.reporter[j] || !peers_.at(h.replicas[j]).up) continue;
     AaeRequest req;
     req.from = membership_.self;
     req.partition = h.p;

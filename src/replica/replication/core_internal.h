@@ -80,9 +80,38 @@ class CoreImpl {
     // seen but lost, take the sender's payloads; first_context and
     // first_applied are empty (nothing is raised).
     bool restore = false;
+    // A joiner's fill (core_move.cc): the first chunk's context and applied
+    // vector become first_context and first_applied (a Reconfigure begins
+    // it before any sender is known). Restore mode: a node that held p
+    // before has seen dots whose atoms it deleted.
+    bool fill_fresh = false;
     uint64_t deadline_ms = 0;
     uint64_t retry_at_ms = 0;
     uint32_t attempts = 0;
+  };
+  // This node's part in a move of a held partition (core_move.cc,
+  // docs/replication.md "Membership change"), persisted in the store's move
+  // record of the partition.
+  enum class Role : uint8_t {
+    kMember = 0,    // holds p at the adopted epoch, serving
+    kJoining = 1,   // new owner: filling, not serving, not reporting p
+    kLeaving = 2,   // old owner: still serving until every joiner caught up
+    kDraining = 3,  // old owner: not serving; own stream final; waits for every member
+    kDeleting = 4,  // old owner: deleting p in slices; p then is no longer held
+  };
+  struct Move {
+    Role role = Role::kMember;
+    bool filled = false;  // kJoining: the fill transfer ended
+    // Members that joined at the adopted epoch and have not reported p yet
+    // (a joiner reports p only once caught up).
+    std::vector<crdt::ReplicaId> joiners;
+    // Nodes that left p at the adopted epoch and whose stream is not known
+    // to be final and applied here: they report (stability, truncation,
+    // Settled) until then.
+    std::vector<crdt::ReplicaId> leavers;
+    std::map<crdt::ReplicaId, uint64_t> finals;  // leavers' released last seqs
+    AppliedVector drain_target;  // kDraining: this node's applied vector when it stopped serving
+    uint64_t deleted_atoms = 0;  // kDeleting: so far
   };
   struct Held {
     uint32_t p = 0;
@@ -110,6 +139,13 @@ class CoreImpl {
     // (FenceOwnStreams); lifted by UpdateFence.
     bool own_fenced = false;
     Transfer transfer;
+    Move move;
+    // Parallel to replicas: whether that node holds p here (a member at the
+    // adopted epoch, or a leaver not yet retired), so that its reports count
+    // (stability, truncation, Settled, WAIT, fences). Every replica is a
+    // stream (an origin of p) whether or not it reports: a former owner's
+    // dots stay in the state.
+    std::vector<bool> reporter;
   };
   // The anti-entropy exchange this node began and is under way (at most one).
   struct AaeExchange {
@@ -173,7 +209,13 @@ class CoreImpl {
   uint64_t Applied(uint32_t p, crdt::ReplicaId origin) const;
   crdt::StableVector Stable(uint32_t p) const;
   std::vector<PeerStatus> Peers(uint64_t now_ms) const;
+  std::map<crdt::ReplicaId, uint64_t> PeerEpochs() const;
   bool Settled() const;
+  Status Reconfigure(ReplicaStore& store, Membership next, uint64_t now_ms);
+  bool Serving(uint32_t p) const;
+  std::vector<MoveStatus> Moves() const;
+  bool Drained() const;
+  uint64_t Epoch() const { return membership_.epoch; }
   const Stats& stats() const { return stats_; }
   const Membership& membership() const { return membership_; }
   void UseTrees(AaeTrees* trees) { trees_ = trees; }
@@ -202,6 +244,44 @@ class CoreImpl {
   // repair this replica where it is the minority.
   void DecideAae(ReplicaStore& store, Held& h, uint64_t now_ms);
 
+  // --- Membership change (core_move.cc).
+  // Reads every move record; if any, they are the placement in force (the
+  // constructor's membership, if newer, is queued) and build the Helds they
+  // name.
+  void LoadPlacement(ReplicaStore& store, Membership given, uint64_t now_ms);
+  // Builds the Held of p over `replicas` (ascending; self among them) from the
+  // store, with a peer entry for every other replica.
+  Held& AddHeld(ReplicaStore& store, uint32_t p, std::vector<crdt::ReplicaId> replicas,
+                uint64_t now_ms);
+  // Makes `ids` (ascending, a superset of h.replicas) h's replicas, moving
+  // every vector parallel to them.
+  void Widen(ReplicaStore& store, Held& h, const std::vector<crdt::ReplicaId>& ids,
+             uint64_t now_ms);
+  void RefreshReporters(Held& h);
+  // id's report of p, new and empty over `replicas` streams (and id's peer
+  // entry, if it had none).
+  void NewReport(crdt::ReplicaId id, uint32_t p, size_t replicas, uint64_t now_ms);
+  // h's streams with their DCs, for the move record.
+  std::vector<std::pair<crdt::ReplicaId, uint64_t>> OriginsOf(const Held& h) const;
+  // Moves to `next` now (no move of this node is under way).
+  void Adopt(ReplicaStore& store, const Membership& next, uint64_t now_ms);
+  void BeginFill(ReplicaStore& store, Held& h, uint64_t now_ms);
+  // A joiner's fill is whole: the origins its sender tracks (former owners
+  // among them, whose dots the fill brought) become streams here too.
+  void TakeOrigins(ReplicaStore& store, Held& h, const AppliedVector& applied, uint64_t now_ms);
+  bool CaughtUp(const Held& h) const;
+  bool MovesActive() const;
+  // The epoch a node last said it runs (0 if never heard).
+  uint64_t EpochOf(crdt::ReplicaId id) const;
+  // Advances every move one step (in OnTick); deletes in bounded slices.
+  void MoveTick(ReplicaStore& store, uint64_t now_ms);
+  void SaveMove(ReplicaStore& store, uint32_t p) const;
+  void OnReleased(const Heartbeat& hb, uint64_t now_ms);
+  // Whether h takes part in replication as a full holder (not joining, not deleting).
+  static bool Whole(const Held& h) {
+    return h.move.role != Role::kJoining && h.move.role != Role::kDeleting;
+  }
+
   Held* HeldOf(uint32_t p);
   const Held* HeldOf(uint32_t p) const;
   // The index of id in h.replicas, or kNoIndex.
@@ -224,6 +304,8 @@ class CoreImpl {
 
   void OnBatch(ReplicaStore& store, const DeltaBatch& batch, uint64_t now_ms);
   void OnHeartbeat(const Heartbeat& hb, uint64_t now_ms);
+  // Remembers the sender's epoch (PeerEpochs), whoever it is.
+  void NoteEpoch(const Heartbeat& hb);
   void OnRequest(ReplicaStore& store, const CatchUpRequest& req, uint64_t now_ms);
   void OnReply(ReplicaStore& store, const CatchUpReply& reply, uint64_t now_ms);
 
@@ -316,6 +398,23 @@ class CoreImpl {
   std::vector<int32_t> held_index_;  // partition -> index into held_, -1 if not held
   std::vector<Held> held_;
   std::map<crdt::ReplicaId, Peer> peers_;
+  // Every heartbeat sender's (incarnation, epoch): a newer incarnation's
+  // epoch replaces the older one's (a restart may run an older file); within
+  // one, the highest. At most options_.epoch_senders_max entries.
+  std::map<crdt::ReplicaId, std::pair<uint64_t, uint64_t>> epochs_;
+  // A membership given while a move of this node was under way: adopted when
+  // every move here has ended (overlapping moves of a partition are queued;
+  // a newer one replaces an older one not yet adopted).
+  std::optional<Membership> pending_;
+  // Partitions this node gave up and deleted, with its last own seq there:
+  // announced in heartbeats (Heartbeat::released) until it holds them again.
+  // With the partition's streams (id, dc) when it was deleted: a node that
+  // holds it again tracks them from the start (its store has their seqs).
+  struct Left {
+    uint64_t last_own = 0;
+    std::vector<std::pair<crdt::ReplicaId, uint64_t>> origins;
+  };
+  std::map<uint32_t, Left> left_;
   std::vector<Outgoing> outbox_;
   size_t outbox_state_transfers_ = 0;
   size_t outstanding_ = 0;     // streams with a catch-up request in flight

@@ -44,6 +44,10 @@ class MemoryReplicaStore final : public ReplicaStore {
   void SetTransferRecord(uint32_t p, std::string_view record) override {
     At(p).transfer = std::string(record);
   }
+  std::string MoveRecord(uint32_t p) override { return At(p).move; }
+  void SetMoveRecord(uint32_t p, std::string_view record) override {
+    At(p).move = std::string(record);
+  }
 
   // For tests: the MemoryState itself (e.g. to run mutators on it).
   crdt::MemoryState& State(uint32_t p);
@@ -69,6 +73,7 @@ class MemoryReplicaStore final : public ReplicaStore {
     std::map<crdt::ReplicaId, Log> logs;
     size_t log_bytes = 0;
     std::string transfer;
+    std::string move;
   };
 
   Part& At(uint32_t p);

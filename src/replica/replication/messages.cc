@@ -35,8 +35,8 @@ enum class Kind : uint64_t {
 // Fixed element counts of each message's outer array (the reply's body adds
 // to its count).
 constexpr size_t kBatchFields = 7;
-constexpr size_t kHeartbeatFields = 6;
-constexpr size_t kRequestFields = 6;  // + 1 with a cursor
+constexpr size_t kHeartbeatFields = 6;  // + 1 with a nonzero epoch, + 2 with releases
+constexpr size_t kRequestFields = 6;    // + 1 with a cursor
 constexpr size_t kReplyHeadFields = 8;
 constexpr size_t kPositionFields = 5;
 constexpr size_t kAaeRequestFields = 8;
@@ -304,11 +304,29 @@ Result<Message> DecodeBatch(Reader& r, const msgpack::object* e) {
   return Message(std::move(batch));
 }
 
-Result<Message> DecodeHeartbeat(Reader& r, const msgpack::object* e, const MessageLimits& limits) {
+Result<Message> DecodeHeartbeat(Reader& r, const msgpack::object* e, size_t fields,
+                                const MessageLimits& limits) {
   Heartbeat hb;
   hb.from = r.Uint(e[2], "from");
   hb.sent_ms = r.Uint(e[3], "sent ms");
   hb.incarnation = r.Uint(e[5], "incarnation");
+  if (fields > kHeartbeatFields) hb.epoch = r.Uint(e[6], "epoch");
+  if (fields > kHeartbeatFields + 1) {
+    size_t m = 0;
+    const msgpack::object* rel =
+        r.Array(e[7], Reader::kAny, limits.max_heartbeat_partitions, &m, "released partitions");
+    for (size_t i = 0; r.ok() && i < m; ++i) {
+      size_t two = 0;
+      const msgpack::object* entry = r.Array(rel[i], 2, 2, &two, "released entry");
+      if (!r.ok()) break;
+      const uint32_t p = r.Partition(entry[0]);
+      const uint64_t seq = r.Seq(entry[1], "released seq");
+      if (r.ok() && !hb.released.empty() && hb.released.back().first >= p) {
+        r.Fail("released partitions not ascending");
+      }
+      hb.released.emplace_back(p, seq);
+    }
+  }
   size_t n = 0;
   const msgpack::object* parts =
       r.Array(e[4], Reader::kAny, limits.max_heartbeat_partitions, &n, "heartbeat partitions");
@@ -506,7 +524,8 @@ std::string EncodeMessage(const Message& message) {
                    PackDeltas(pk, m);
                  },
                  [&](const Heartbeat& m) {
-                   PackHead(pk, Kind::kHeartbeat, kHeartbeatFields);
+                   const size_t extra = !m.released.empty() ? 2 : m.epoch != 0 ? 1 : 0;
+                   PackHead(pk, Kind::kHeartbeat, kHeartbeatFields + extra);
                    pk.pack_uint64(m.from);
                    pk.pack_uint64(m.sent_ms);
                    pk.pack_array(static_cast<uint32_t>(m.partitions.size()));
@@ -516,6 +535,15 @@ std::string EncodeMessage(const Message& message) {
                      PackApplied(pk, pa.applied);
                    }
                    pk.pack_uint64(m.incarnation);
+                   if (extra >= 1) pk.pack_uint64(m.epoch);
+                   if (extra >= 2) {
+                     pk.pack_array(static_cast<uint32_t>(m.released.size()));
+                     for (const auto& [p, seq] : m.released) {
+                       pk.pack_array(2);
+                       pk.pack_uint64(p);
+                       pk.pack_uint64(seq);
+                     }
+                   }
                  },
                  [&](const CatchUpRequest& m) {
                    PackHead(pk, Kind::kRequest, kRequestFields + (m.cursor ? 1 : 0));
@@ -619,8 +647,8 @@ Result<Message> DecodeMessage(std::string_view bytes, const MessageLimits& limit
       if (n != kBatchFields) break;
       return DecodeBatch(r, e);
     case static_cast<uint64_t>(Kind::kHeartbeat):
-      if (n != kHeartbeatFields) break;
-      return DecodeHeartbeat(r, e, limits);
+      if (n < kHeartbeatFields || n > kHeartbeatFields + 2) break;
+      return DecodeHeartbeat(r, e, n, limits);
     case static_cast<uint64_t>(Kind::kRequest):
       if (n != kRequestFields && n != kRequestFields + 1) break;
       return DecodeRequest(r, e, n);

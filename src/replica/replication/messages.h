@@ -138,6 +138,14 @@ struct Heartbeat {
   // is a restart, whose reports replace the old process's; a lower one than
   // already heard is a stale or duplicate process, and is refused.
   uint64_t incarnation = 0;
+  // The membership epoch the sender runs (Membership::epoch). Encoded only
+  // when nonzero, so a heartbeat of epoch 0 is the format nodes without
+  // epochs send and take, and theirs decode here as epoch 0.
+  uint64_t epoch = 0;
+  // (partition, last own seq): partitions the sender is giving up in a move
+  // and no longer writes (its stream there ends at that seq), ascending
+  // partition. Encoded (after the epoch) only when nonempty.
+  std::vector<std::pair<uint32_t, uint64_t>> released = {};
 
   bool operator==(const Heartbeat&) const = default;
 };

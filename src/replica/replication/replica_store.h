@@ -64,6 +64,14 @@ class ReplicaStore {
   virtual std::string TransferRecord(uint32_t p) = 0;
   // Records it (empty: none). REQUIRES: p < Q.
   virtual void SetTransferRecord(uint32_t p, std::string_view record) = 0;
+
+  // The core's placement record of p (the core's encoding, core_move.cc),
+  // empty if none: which nodes hold p at the epoch this node adopted, its
+  // streams, and the move of p under way here, so that a restart resumes the
+  // move (docs/replication.md, "Membership change"). REQUIRES: p < Q.
+  virtual std::string MoveRecord(uint32_t p) = 0;
+  // Records it (empty: none). REQUIRES: p < Q.
+  virtual void SetMoveRecord(uint32_t p, std::string_view record) = 0;
 };
 
 }  // namespace geokv::replication

@@ -77,6 +77,8 @@ class ObservedStore final : public ReplicaStore {
   void SetTransferRecord(uint32_t p, std::string_view r) override {
     inner_.SetTransferRecord(p, r);
   }
+  std::string MoveRecord(uint32_t p) override { return inner_.MoveRecord(p); }
+  void SetMoveRecord(uint32_t p, std::string_view r) override { inner_.SetMoveRecord(p, r); }
   // The state itself, behind the trees' back (damage).
   crdt::MemoryState& Raw(uint32_t p) { return inner_.State(p); }
 

@@ -44,11 +44,13 @@ class Cluster {
   MemoryReplicaStore& store(ReplicaId id) { return *nodes_.at(id).store; }
 
   // The core is rebuilt from the store: a crash and restart.
-  void Restart(ReplicaId id, uint64_t now_ms) {
+  void Restart(ReplicaId id, uint64_t now_ms, uint64_t epoch = 0, uint64_t incarnation = 0) {
     Membership m;
     m.self = id;
     m.dc_of = dc_of_;
     m.replicas = replicas_;
+    m.epoch = epoch;
+    m.incarnation = incarnation;
     Node& node = nodes_.at(id);
     node.core = std::make_unique<ReplicationCore>(m, options_, *node.store, now_ms);
   }
@@ -92,6 +94,21 @@ class Cluster {
 
   std::string View(ReplicaId id, uint32_t p) { return test::Observe(store(id).State(p)); }
 
+  // Moves every message until none is left, ticking every node each 5 ms
+  // from now_ms for `ms` (no faults). Returns the time reached.
+  uint64_t Pump(uint64_t now_ms, uint64_t ms);
+  // Gives every node the placement `replicas` at `epoch`.
+  void Reconfigure(std::vector<std::vector<ReplicaId>> replicas, uint64_t epoch, uint64_t now_ms) {
+    for (auto& [id, node] : nodes_) {
+      Membership m;
+      m.self = id;
+      m.dc_of = dc_of_;
+      m.replicas = replicas;
+      m.epoch = epoch;
+      REQUIRE(node.core->Reconfigure(*node.store, m, now_ms).ok());
+    }
+  }
+
  private:
   struct Node {
     std::unique_ptr<MemoryReplicaStore> store;
@@ -117,6 +134,24 @@ T One(const std::vector<Outgoing>& outs) {
   auto found = All<T>(outs);
   REQUIRE(found.size() == 1);
   return found.front();
+}
+
+uint64_t Cluster::Pump(uint64_t now_ms, uint64_t ms) {
+  const uint64_t end = now_ms + ms;
+  for (; now_ms < end; now_ms += 5) {
+    for (auto& [id, node] : nodes_) {
+      node.core->OnTick(*node.store, now_ms);
+      for (const Outgoing& o : node.core->TakeOutgoing(now_ms)) {
+        for (auto& [to, other] : nodes_) {
+          const bool addressed =
+              o.kind == Outgoing::Kind::kSendRequest || o.kind == Outgoing::Kind::kSendReply;
+          if (to == id || (addressed && to != o.to)) continue;
+          Deliver(to, o.message, now_ms);
+        }
+      }
+    }
+  }
+  return now_ms;
 }
 
 void Cluster::Heartbeat(ReplicaId from, ReplicaId to, uint64_t now_ms) {
@@ -169,6 +204,31 @@ TEST_CASE("Core: local deltas are logged, recorded as applied and published in c
     CHECK(x.partition == std::get<DeltaBatch>(x.message).partition);
   }
   CHECK(All<Heartbeat>(out).empty());  // own writes alone do not call for one
+}
+
+TEST_CASE("Core: heartbeats carry the sender's epoch, and PeerEpochs remembers each node's latest",
+          "[unit]") {
+  Cluster c = Cluster::ThreeDcs(Options{});
+  c.Restart(kA, 0, /*epoch=*/3, /*incarnation=*/10);
+  c.Tick(kA, 1);
+  for (const Outgoing& o : c.Take(kA, 1)) c.Deliver(kB, o.message, 1);
+  CHECK(c.core(kB).PeerEpochs() == std::map<ReplicaId, uint64_t>{{kA, 3}});
+
+  // A node this one shares nothing with (one of a newer topology) is heard too.
+  constexpr ReplicaId kD = 0xD;
+  replication::Heartbeat hb{kD, 2, {}, 1};
+  hb.epoch = 4;
+  c.Deliver(kB, hb, 2);
+  CHECK(c.core(kB).PeerEpochs().at(kD) == 4);
+  // Within one incarnation the highest epoch stays (heartbeats reorder) ...
+  hb.epoch = 2;
+  c.Deliver(kB, hb, 3);
+  CHECK(c.core(kB).PeerEpochs().at(kD) == 4);
+  // ... and a newer incarnation's replaces it (a restart with another file).
+  hb.incarnation = 2;
+  c.Deliver(kB, hb, 4);
+  CHECK(c.core(kB).PeerEpochs().at(kD) == 2);
+  CHECK(c.core(kB).stats().rejected >= 1);  // D is still no peer of B's partitions
 }
 
 TEST_CASE("Core: batches apply in order; duplicates and old batches change nothing", "[unit]") {
@@ -946,6 +1006,105 @@ TEST_CASE("Core: a peer that holds more of the own stream than the store keeps t
   REQUIRE(requests.size() == 1);
   CHECK(requests[0].origin == kA);
   CHECK(requests[0].after == 0);
+}
+
+constexpr ReplicaId kD = 0xD;
+
+// A, B, C hold p 0 (one partition); D, in C's DC, holds nothing yet.
+Cluster FourNodes(Options options = {}) {
+  return Cluster({{kA, 0}, {kB, 1}, {kC, 2}, {kD, 2}}, {{kA, kB, kC}}, options);
+}
+
+bool Empty(MemoryReplicaStore& store, uint32_t p) {
+  bool empty = true;
+  store.State(p).Scan(crdt::Scope::Partition(), [&](const crdt::Path&, const crdt::Atom&) {
+    empty = false;
+    return false;
+  });
+  return empty;
+}
+
+TEST_CASE(
+    "Core: a move fills the new owner from the old one before it serves, and the old one "
+    "deletes only after",
+    "[unit]") {
+  Cluster c = FourNodes();
+  for (int i = 0; i < 20; ++i) c.Incr(kC, 0, 1, 1, "k" + std::to_string(i % 4));
+  c.Incr(kA, 0, 1, 7);
+  uint64_t now = c.Pump(1, 300);
+  const std::string before = c.View(kA, 0);
+  REQUIRE(c.View(kC, 0) == before);
+
+  c.Reconfigure({{kA, kB, kD}}, 1, now);
+  CHECK(c.core(kD).Holds(0));
+  CHECK_FALSE(c.core(kD).Serving(0));  // not before it has caught up
+  CHECK_FALSE(c.core(kD).OwnWritable(0));
+  CHECK(c.core(kC).Serving(0));  // the old owner serves until then
+  CHECK_FALSE(c.core(kC).Drained());
+  REQUIRE(c.core(kD).Moves().size() == 1);
+  CHECK(c.core(kD).Moves()[0].role == MoveStatus::Role::kJoining);
+  // A write at the old owner during the move reaches the new owner.
+  c.Incr(kC, 0, now, 100, "late");
+  // An epoch already given is refused.
+  Membership stale = c.core(kA).membership();
+  CHECK_FALSE(c.core(kA).Reconfigure(c.store(kA), stale, now).ok());
+
+  now = c.Pump(now, 2000);
+  CHECK(c.core(kD).Serving(0));
+  CHECK(c.core(kD).OwnWritable(0));
+  CHECK(c.View(kD, 0) == c.View(kA, 0));
+  CHECK(c.View(kD, 0).find("late") != std::string::npos);
+  CHECK_FALSE(c.core(kC).Holds(0));
+  CHECK(Empty(c.store(kC), 0));
+  CHECK(c.core(kC).Drained());
+  CHECK(c.core(kC).stats().moves_left == 1);
+  CHECK(c.core(kD).stats().moves_joined == 1);
+  for (ReplicaId id : {kA, kB, kD}) {
+    CHECK(c.core(id).Moves().empty());
+    CHECK(c.core(id).Epoch() == 1);
+  }
+  // C's stream stays an origin of p at the new owner (its dots are there).
+  CHECK(c.core(kD).Applied(0, kC) == 21);
+}
+
+TEST_CASE(
+    "Core: a move resumes after the old owner restarts mid-way, and a cancellation brings "
+    "the partition back",
+    "[unit]") {
+  Options options;
+  options.move_delete_atoms_per_tick = 1;
+  Cluster c = FourNodes(options);
+  for (int i = 0; i < 10; ++i) c.Incr(kC, 0, 1, 1, "k" + std::to_string(i));
+  uint64_t now = c.Pump(1, 300);
+  c.Reconfigure({{kA, kB, kD}}, 1, now);
+  // Run until C is deleting, then crash and restart it: it resumes from its
+  // move record (its core is built with the first placement, as at start).
+  for (int i = 0; i < 400; ++i) {
+    now = c.Pump(now, 5);
+    const auto moves = c.core(kC).Moves();
+    if (!moves.empty() && moves[0].role == MoveStatus::Role::kDeleting) break;
+  }
+  REQUIRE(c.core(kC).Moves().size() == 1);
+  CHECK(c.core(kC).Moves()[0].role == MoveStatus::Role::kDeleting);
+  c.Restart(kC, now, 0, 2);
+  CHECK(c.core(kC).Epoch() == 1);
+  REQUIRE(c.core(kC).Moves().size() == 1);
+  CHECK(c.core(kC).Moves()[0].role == MoveStatus::Role::kDeleting);
+  now = c.Pump(now, 2000);
+  CHECK_FALSE(c.core(kC).Holds(0));
+  CHECK(Empty(c.store(kC), 0));
+
+  // The previous placement at a higher epoch: back on A, B, C, nothing lost.
+  c.Incr(kD, 0, now, 5, "d");
+  const std::string expected = c.View(kD, 0);
+  c.Reconfigure({{kA, kB, kC}}, 2, now);
+  now = c.Pump(now, 3000);
+  CHECK(c.core(kC).Serving(0));
+  CHECK(c.View(kC, 0) == expected);
+  CHECK(c.View(kA, 0) == expected);
+  CHECK_FALSE(c.core(kD).Holds(0));
+  CHECK(Empty(c.store(kD), 0));
+  CHECK(c.core(kD).Drained());
 }
 
 }  // namespace

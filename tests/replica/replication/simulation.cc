@@ -39,6 +39,8 @@ struct Params {
   size_t log_max_bytes = 0;
   uint64_t tick_ms = 5;
   bool closing_writes = false;
+  int reconfigures = 0;  // new placements in the fault phase (drawn from the move Prng)
+  bool spare = false;    // one more node, holding nothing at first
   Options options;
 
   std::string Describe() const {
@@ -56,7 +58,9 @@ struct Params {
         << " max_outstanding=" << options.catchup_max_outstanding
         << " outbox_max=" << options.outbox_max_messages
         << " chunk_max_atoms=" << options.state_chunk_max_atoms
-        << " chunk_max_bytes=" << options.state_chunk_max_bytes;
+        << " chunk_max_bytes=" << options.state_chunk_max_bytes
+        << " reconfigures=" << reconfigures << " spare=" << spare
+        << " delete_atoms=" << options.move_delete_atoms_per_tick;
     return out.str();
   }
 };
@@ -126,13 +130,29 @@ Params DrawParams(Prng& rng, const Tweaks& tweaks) {
   }
   if (tweaks.tiny_chunks) p.log_max_bytes = static_cast<size_t>(rng.Between(200, 1000));
   o.testing_merge_chunk_context = tweaks.merge_chunk_context;
+  o.testing_delete_before_caught_up = tweaks.delete_before_caught_up;
   return p;
+}
+
+// The reconfigure fault's parameters, from a Prng of their own, so that the
+// schedules without it draw exactly what they drew before it existed.
+void DrawMoveParams(Prng& rng, const Tweaks& tweaks, Params& p) {
+  const bool on = !tweaks.no_reconfigure && (tweaks.force_reconfigure || rng.Chance(35));
+  if (!on) return;
+  p.reconfigures = static_cast<int>(rng.Between(1, 3));
+  p.spare = rng.Chance(60);
+  p.restores = 0;  // restores and moves together: not modelled (see the report of the fault)
+  p.options.move_delete_atoms_per_tick = static_cast<size_t>(rng.Between(1, 8));
 }
 
 class Simulation {
  public:
   Simulation(uint64_t seed, const Tweaks& tweaks)
-      : rng_(seed), tweaks_(tweaks), params_(DrawParams(rng_, tweaks)) {
+      : rng_(seed),
+        move_rng_(seed ^ 0x6d6f766573696dULL),
+        tweaks_(tweaks),
+        params_(DrawParams(rng_, tweaks)) {
+    DrawMoveParams(move_rng_, tweaks, params_);
     result_.description = params_.Describe();
     BuildCluster();
   }
@@ -155,7 +175,19 @@ class Simulation {
     // swapped in from the store for each mutation).
     std::map<uint32_t, std::unique_ptr<test::TestReplica>> writers;
   };
-  enum class Type { kDeliver, kTick, kOp, kCrash, kRestart, kCut, kHeal, kBackup, kRestore };
+  enum class Type {
+    kDeliver,
+    kTick,
+    kOp,
+    kCrash,
+    kRestart,
+    kCut,
+    kHeal,
+    kBackup,
+    kRestore,
+    kReconfigure,  // a new placement (epoch); each node adopts it a little later
+    kAdopt,        // node `node` is given the current placement
+  };
   struct Event {
     Type type = Type::kTick;
     size_t node = 0;  // kDeliver: recipient
@@ -166,6 +198,15 @@ class Simulation {
 
   void BuildCluster();
   Membership MembershipOf(const Node& node) const;
+  // The first placement (epoch 0): what every core is built with, so that a
+  // node that never adopted a placement holds what it held at the start (a
+  // spare node nothing); the current one follows by Reconfigure.
+  Membership InitialMembershipOf(const Node& node) const;
+  // Moves the cluster to a new placement; false if now is no time for one.
+  bool NewPlacement();
+  void Adopt(size_t n);
+  // The partitions n serves now (its writes go there).
+  std::vector<uint32_t> ServingAt(size_t n) const;
   void Schedule(uint64_t at, Event e) {
     events_.emplace(std::make_pair(at, next_seq_++), std::move(e));
   }
@@ -210,11 +251,15 @@ class Simulation {
   size_t RandomUpNodeHolding(uint32_t* p);
 
   Prng rng_;
+  Prng move_rng_;  // the reconfigure fault's draws
   Tweaks tweaks_;
   Params params_;
   Result result_;
   std::vector<Node> nodes_;
-  std::vector<std::vector<size_t>> replicas_;  // partition -> node indices
+  std::vector<std::vector<size_t>> replicas_;  // partition -> node indices (current placement)
+  std::vector<std::vector<size_t>> initial_replicas_;
+  std::vector<std::vector<size_t>> previous_replicas_;  // the placement before (cancellation)
+  uint64_t epoch_ = 0;
   std::map<std::pair<uint64_t, uint64_t>, Event> events_;
   uint64_t next_seq_ = 0;
   uint64_t now_ = 0;
@@ -240,6 +285,7 @@ void Simulation::BuildCluster() {
     }
   }
   // Placement: N = 3 distinct DCs per partition, a random node in each.
+  const size_t placed = nodes_.size();  // a spare node (added below) holds nothing at first
   replicas_.resize(params_.partitions);
   for (uint32_t p = 0; p < params_.partitions; ++p) {
     std::vector<uint32_t> dcs(params_.dcs);
@@ -247,7 +293,7 @@ void Simulation::BuildCluster() {
     for (size_t i = dcs.size(); i > 1; --i) std::swap(dcs[i - 1], dcs[rng_.Below(i)]);
     for (int k = 0; k < 3; ++k) {
       std::vector<size_t> in_dc;
-      for (size_t n = 0; n < nodes_.size(); ++n) {
+      for (size_t n = 0; n < placed; ++n) {
         if (nodes_[n].dc == dcs[k]) in_dc.push_back(n);
       }
       const size_t n = in_dc[rng_.Below(in_dc.size())];
@@ -255,6 +301,15 @@ void Simulation::BuildCluster() {
       nodes_[n].held.push_back(p);
     }
   }
+  if (params_.spare) {
+    Node node;
+    do node.id = move_rng_.Next() >> 2;
+    while (node.id == 0 || !ids.insert(node.id).second);
+    node.dc = static_cast<uint32_t>(move_rng_.Below(static_cast<uint64_t>(params_.dcs)));
+    node.store = std::make_unique<MemoryReplicaStore>(params_.partitions, params_.log_max_bytes);
+    nodes_.push_back(std::move(node));
+  }
+  initial_replicas_ = replicas_;
   for (size_t n = 0; n < nodes_.size(); ++n) {
     std::set<size_t> peers;
     for (uint32_t p : nodes_[n].held) {
@@ -264,6 +319,13 @@ void Simulation::BuildCluster() {
       nodes_[n].writers[p] = std::make_unique<test::TestReplica>(nodes_[n].id);
     }
     nodes_[n].peers.assign(peers.begin(), peers.end());
+    // With moves, anyone may come to share a partition: heartbeats go to all.
+    if (params_.reconfigures > 0) {
+      nodes_[n].peers.clear();
+      for (size_t m = 0; m < nodes_.size(); ++m) {
+        if (m != n) nodes_[n].peers.push_back(m);
+      }
+    }
   }
   reference_.resize(params_.partitions);
   last_seq_.resize(params_.partitions);
@@ -277,6 +339,7 @@ Membership Simulation::MembershipOf(const Node& node) const {
   Membership m;
   m.self = node.id;
   m.incarnation = node.generation + 1;
+  m.epoch = epoch_;
   for (const Node& other : nodes_) m.dc_of[other.id] = other.dc;
   for (uint32_t p = 0; p < params_.partitions; ++p) {
     std::vector<ReplicaId> ids;
@@ -284,6 +347,89 @@ Membership Simulation::MembershipOf(const Node& node) const {
     m.replicas.push_back(std::move(ids));
   }
   return m;
+}
+
+Membership Simulation::InitialMembershipOf(const Node& node) const {
+  Membership m = MembershipOf(node);
+  m.epoch = 0;
+  for (uint32_t p = 0; p < params_.partitions; ++p) {
+    m.replicas[p].clear();
+    for (size_t r : initial_replicas_[p]) m.replicas[p].push_back(nodes_[r].id);
+  }
+  return m;
+}
+
+std::vector<uint32_t> Simulation::ServingAt(size_t n) const {
+  std::vector<uint32_t> out;
+  const Node& node = nodes_[n];
+  if (!node.core) return out;
+  for (uint32_t p = 0; p < params_.partitions; ++p) {
+    if (node.core->Serving(p)) out.push_back(p);
+  }
+  return out;
+}
+
+bool Simulation::NewPlacement() {
+  std::vector<std::vector<size_t>> next = replicas_;
+  const uint64_t kind = move_rng_.Below(previous_replicas_.empty() ? 2 : 3);
+  // A node adopts every epoch in order (core.h, Reconfigure): a new one is
+  // given only when every node runs the current one; a move (but for a
+  // cancellation) only when no move is under way anywhere.
+  for (const Node& node : nodes_) {
+    if (!node.core || node.core->Epoch() != epoch_) return false;
+    if (kind != 2 && !node.core->Moves().empty()) return false;
+  }
+  // A random node not in `set` (and not `except`), or nodes_.size().
+  auto other_than = [&](const std::vector<size_t>& set, size_t except) {
+    std::vector<size_t> free;
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+      if (n != except && std::find(set.begin(), set.end(), n) == set.end()) free.push_back(n);
+    }
+    return free.empty() ? nodes_.size() : free[move_rng_.Below(free.size())];
+  };
+  std::string what;
+  if (kind == 0) {  // some partitions move one replica to another node
+    for (uint32_t p = 0; p < params_.partitions; ++p) {
+      if (!move_rng_.Chance(50)) continue;
+      const size_t k = move_rng_.Below(next[p].size());
+      const size_t to = other_than(next[p], nodes_.size());
+      if (to < nodes_.size()) next[p][k] = to;
+    }
+    what = "partitions move";
+  } else if (kind == 1) {  // a node is removed: every partition it holds moves off it
+    const size_t gone = move_rng_.Below(nodes_.size());
+    for (uint32_t p = 0; p < params_.partitions; ++p) {
+      auto it = std::find(next[p].begin(), next[p].end(), gone);
+      if (it == next[p].end()) continue;
+      const size_t to = other_than(next[p], gone);
+      if (to < nodes_.size()) *it = to;
+    }
+    what = "node " + std::to_string(gone) + " removed";
+  } else {  // the previous placement again, at a higher epoch: a cancellation
+    next = previous_replicas_;
+    what = "previous placement again";
+  }
+  previous_replicas_ = replicas_;
+  replicas_ = std::move(next);
+  ++epoch_;
+  ++result_.reconfigures;
+  for (Node& node : nodes_) node.held.clear();
+  for (uint32_t p = 0; p < params_.partitions; ++p) {
+    for (size_t r : replicas_[p]) nodes_[r].held.push_back(p);
+  }
+  Trace("epoch " + std::to_string(epoch_) + ": " + what);
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    Schedule(now_ + move_rng_.Below(60), Event{Type::kAdopt, n, 0, 0, {}});
+  }
+  return true;
+}
+
+void Simulation::Adopt(size_t n) {
+  Node& node = nodes_[n];
+  if (!node.core || epoch_ == 0) return;  // a restart adopts it
+  const Status s = node.core->Reconfigure(*node.store, MembershipOf(node), now_);
+  Trace("node " + std::to_string(n) + " is given epoch " + std::to_string(epoch_) + ": " +
+        (s.ok() ? std::string("ok") : s.message()));
 }
 
 bool Simulation::Blocked(size_t a, size_t b) const {
@@ -295,6 +441,14 @@ void Simulation::Send(size_t from, const Outgoing& out) {
   std::vector<size_t> to;
   switch (out.kind) {
     case Outgoing::Kind::kPublishPartition:
+      if (params_.reconfigures > 0) {
+        // Every node that holds p subscribes to its topic, old and new owners
+        // alike; the others drop it (they hold no such partition).
+        for (size_t r = 0; r < nodes_.size(); ++r) {
+          if (r != from) to.push_back(r);
+        }
+        break;
+      }
       for (size_t r : replicas_[out.partition]) {
         if (r != from) to.push_back(r);
       }
@@ -383,21 +537,24 @@ void Simulation::Flush(size_t n) {
 size_t Simulation::RandomUpNodeHolding(uint32_t* p) {
   std::vector<size_t> up;
   for (size_t n = 0; n < nodes_.size(); ++n) {
-    if (nodes_[n].core && !nodes_[n].held.empty()) up.push_back(n);
+    if (!ServingAt(n).empty()) up.push_back(n);
   }
   if (up.empty()) return nodes_.size();
   const size_t n = up[rng_.Below(up.size())];
-  *p = nodes_[n].held[rng_.Below(nodes_[n].held.size())];
+  const std::vector<uint32_t> serving = ServingAt(n);
+  *p = serving[rng_.Below(serving.size())];
   return n;
 }
 
 void Simulation::LocalWrite(size_t n, uint32_t p) {
   Node& node = nodes_[n];
-  if (!node.core->OwnWritable(p)) {
+  if (!node.core->Holds(p) || !node.core->OwnWritable(p)) {
     Trace("node " + std::to_string(n) + " refuses a write to p" + std::to_string(p) + " (fenced)");
     return;  // the node answers -TRYAGAIN: not acknowledged
   }
-  test::TestReplica& writer = *node.writers.at(p);
+  auto& slot = node.writers[p];
+  if (!slot) slot = std::make_unique<test::TestReplica>(node.id);
+  test::TestReplica& writer = *slot;
   *writer.wall_ms = std::max(*writer.wall_ms, 1'000'000 + now_);
   // The mutation runs on the store's state (swapped into the writer).
   std::swap(writer.state, node.store->State(p));
@@ -428,8 +585,9 @@ void Simulation::Crash(size_t n) {
   if (!node.core) return;
   // Crash between commit and send: one more step commits, its output is lost.
   const uint64_t what = rng_.Below(3);
-  if (what == 0 && !node.held.empty()) {
-    LocalWrite(n, node.held[rng_.Below(node.held.size())]);
+  const std::vector<uint32_t> serving = ServingAt(n);
+  if (what == 0 && !serving.empty()) {
+    LocalWrite(n, serving[rng_.Below(serving.size())]);
   } else if (what == 1) {
     node.core->OnTick(*node.store, now_);
   }
@@ -487,12 +645,15 @@ void Simulation::Restart(size_t n) {
     return;
   }
   ++node.generation;  // the new process's incarnation (MembershipOf)
-  node.core =
-      std::make_unique<ReplicationCore>(MembershipOf(node), params_.options, *node.store, now_);
+  node.core = std::make_unique<ReplicationCore>(InitialMembershipOf(node), params_.options,
+                                                *node.store, now_);
   // Every start learns its own high-water marks before writing (never reuse a
   // dot), unless a test switches it off to prove the check notices.
   if (!tweaks_.no_fence) node.core->FenceOwnStreams();
   Trace("node " + std::to_string(n) + " restarts");
+  // The placement the cluster runs now (its store's move records say where
+  // its own moves were).
+  if (epoch_ > node.core->Epoch()) Adopt(n);
   Schedule(now_ + 1, Event{Type::kTick, n, node.generation, 0, {}});
 }
 
@@ -578,13 +739,20 @@ void Simulation::Handle(Event& e) {
       cut_dcs_.erase(e.dc);
       Trace("dc " + std::to_string(e.dc) + " healed");
       return;
+    case Type::kReconfigure:
+      if (faults_ && !NewPlacement()) Schedule(now_ + 50, e);  // later in the fault phase
+      return;
+    case Type::kAdopt:
+      Adopt(e.node);
+      return;
   }
 }
 
 void Simulation::CheckInvariants(size_t n) {
   Node& node = nodes_[n];
-  for (uint32_t p : node.held) {
-    for (size_t r : replicas_[p]) {
+  for (uint32_t p = 0; p < params_.partitions; ++p) {
+    if (!node.core->Holds(p)) continue;
+    for (size_t r = 0; r < nodes_.size(); ++r) {
       const ReplicaId o = nodes_[r].id;
       const uint64_t applied = node.core->Applied(p, o);
       auto last = last_seq_[p].find(o);
@@ -602,8 +770,11 @@ void Simulation::CheckInvariants(size_t n) {
 }
 
 bool Simulation::AllSettled() const {
-  return std::all_of(nodes_.begin(), nodes_.end(),
-                     [](const Node& node) { return node.core && node.core->Settled(); });
+  // Settled in the current placement (a node not given it yet is settled in
+  // the one before).
+  return std::all_of(nodes_.begin(), nodes_.end(), [&](const Node& node) {
+    return node.core && node.core->Settled() && node.core->Epoch() == epoch_;
+  });
 }
 
 bool Simulation::Unfolded(const crdt::MemoryState& state) {
@@ -632,6 +803,25 @@ bool Simulation::Tidy() const {
 }
 
 void Simulation::FinalChecks() {
+  // Nodes outside the final placement hold nothing (they handed it all off).
+  for (size_t n = 0; n < nodes_.size() && result_.ok(); ++n) {
+    const Node& node = nodes_[n];
+    if (!node.core->Drained()) {
+      return Fail(Result::Outcome::kBroken, "node " + std::to_string(n) + " is not drained");
+    }
+    for (uint32_t p = 0; p < params_.partitions; ++p) {
+      if (std::find(replicas_[p].begin(), replicas_[p].end(), n) != replicas_[p].end()) continue;
+      bool atoms = false;
+      node.store->State(p).Scan(crdt::Scope::Partition(), [&](const crdt::Path&, const crdt::Atom&) {
+        atoms = true;
+        return false;
+      });
+      if (node.core->Holds(p) || atoms) {
+        return Fail(Result::Outcome::kBroken, "node " + std::to_string(n) + " still holds p" +
+                                                  std::to_string(p) + " outside the placement");
+      }
+    }
+  }
   for (uint32_t p = 0; p < params_.partitions && result_.ok(); ++p) {
     const std::string expected = test::Observe(reference_[p]);
     const crdt::Snapshot expected_snap = crdt::TakeSnapshot(reference_[p]);
@@ -656,10 +846,9 @@ void Simulation::FinalChecks() {
       if (!params_.options.fold_counters && crdt::TakeSnapshot(state) != expected_snap) {
         return Fail(Result::Outcome::kDiverged, where.str() + ": snapshot differs from reference");
       }
-      for (size_t o : replicas_[p]) {
-        const ReplicaId origin = nodes_[o].id;
-        auto it = last_seq_[p].find(origin);
-        const uint64_t written = it == last_seq_[p].end() ? 0 : it->second;
+      // Every origin that wrote p, former owners included (their streams
+      // stay origins of p).
+      for (const auto& [origin, written] : last_seq_[p]) {
         if (node.core->Applied(p, origin) != written || node.store->Applied(p, origin) != written) {
           return Fail(Result::Outcome::kDiverged,
                       where.str() + ": applied of origin " + std::to_string(origin) + " is " +
@@ -722,6 +911,9 @@ Result Simulation::Run() {
     Schedule(restore_at + params_.delay_max_ms + rng_.Between(1, 200),
              Event{Type::kRestart, n, 0, 0, {}});
   }
+  for (int i = 0; i < params_.reconfigures; ++i) {
+    Schedule(move_rng_.Below(params_.fault_ms), Event{Type::kReconfigure, 0, 0, 0, {}});
+  }
 
   uint64_t handled = 0;
   auto run_until = [&](uint64_t end, bool stop_when_settled) {
@@ -767,6 +959,19 @@ Result Simulation::Run() {
     for (size_t n = 0; n < n_nodes; ++n) {
       if (!nodes_[n].core->Settled()) out << ' ' << n;
     }
+    // The moves still under way, with the nodes they wait for.
+    std::map<ReplicaId, size_t> index;
+    for (size_t i = 0; i < n_nodes; ++i) index[nodes_[i].id] = i;
+    static const char* const kRoles[] = {"joining", "leaving", "draining", "deleting", "staying"};
+    for (size_t n = 0; n < n_nodes; ++n) {
+      for (const MoveStatus& m : nodes_[n].core->Moves()) {
+        out << "\n  node " << n << " p" << m.partition << " " << kRoles[static_cast<int>(m.role)]
+            << " epoch " << m.epoch << " joining:";
+        for (ReplicaId id : m.joining) out << ' ' << index[id];
+        out << " leaving:";
+        for (ReplicaId id : m.leaving) out << ' ' << index[id];
+      }
+    }
     Fail(Result::Outcome::kNotQuiescent, out.str());
   }
   if (!result_.ok()) return result_;
@@ -791,6 +996,8 @@ Result Simulation::Run() {
     result_.folded_atoms += s.folded_atoms;
     result_.gaps += s.gaps;
     result_.dropped += s.dropped;
+    result_.moves_joined += s.moves_joined;
+    result_.moves_left += s.moves_left;
   }
   return result_;
 }

@@ -15,7 +15,15 @@
 // WAIT counts every other datacenter. Invariants are also checked during the
 // run (applied never exceeds what exists, and the context covers it).
 //
-// Everything random comes from one Prng seeded with the schedule's seed, so a
+// The reconfigure fault (in about a third of the schedules): on a seeded
+// schedule the cluster moves to a new placement with a higher epoch (a
+// partition's replica moved to another node, a node removed from every
+// partition, or the previous placement again: a cancellation); a spare node
+// that holds nothing at first can be chosen. Nodes adopt it at different
+// times (and after a restart), mixed with every other fault. The final check
+// then also requires that nodes outside the final placement hold nothing.
+//
+// Everything random comes from Prngs seeded with the schedule's seed, so a
 // schedule replays exactly.
 #pragma once
 
@@ -39,8 +47,12 @@ struct Tweaks {
   bool no_fence = false;              // restarts write at once (may reuse dots): must fail
   bool tiny_chunks = false;           // state transfers of 1-3 atoms per chunk, small logs
   bool merge_chunk_context = false;   // Options::testing_merge_chunk_context: must fail
-  bool check_invariants = true;       // during the run (off: only the final check judges)
-  bool trace = false;                 // print every event to stderr
+  bool force_reconfigure = false;     // every schedule moves partitions (1-3 new placements)
+  bool no_reconfigure = false;        // no schedule does
+  // Options::testing_delete_before_caught_up (with force_reconfigure): must fail.
+  bool delete_before_caught_up = false;
+  bool check_invariants = true;  // during the run (off: only the final check judges)
+  bool trace = false;            // print every event to stderr
   // With trace: after each message a node handles, print its replica of this
   // partition (GEOKV_SIM_WATCH=<p>), to see where a divergence begins.
   std::optional<uint32_t> watch_partition;
@@ -64,6 +76,9 @@ struct Result {
   uint64_t gaps = 0;     // batches that arrived beyond a gap
   uint64_t dropped = 0;  // messages or buffered batches over a core's limits
   uint64_t crashes = 0;
+  uint64_t reconfigures = 0;  // new placements adopted (epochs)
+  uint64_t moves_joined = 0;  // partitions filled by a new owner
+  uint64_t moves_left = 0;    // partitions an old owner gave up and deleted
 
   bool ok() const { return outcome == Outcome::kOk; }
 };
