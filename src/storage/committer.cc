@@ -6,7 +6,6 @@
 #include <cstdlib>
 
 #include "common/assert.h"
-#include "storage/redo.h"
 
 namespace geokv::storage::internal {
 
@@ -134,11 +133,9 @@ Status Committer::Run(Stmt s) {
 
 Status Committer::WriteGroup(const Item& item) {
   if (item.redo.empty()) return Status::Ok();
-  // Compressed here, off the state thread (redo.h).
-  const std::optional<std::string> packed = CompressRedoRow(item.redo);
   // One statement in autocommit mode: one transaction, one (f)sync.
   sqlite::Query q(stmts_[kRedoInsert].get());
-  q.Int(1, static_cast<int64_t>(item.id)).Blob(2, packed ? *packed : item.redo);
+  q.Int(1, static_cast<int64_t>(item.id)).Blob(2, item.redo);
   return Step(q, "commit a group (redo row)");
 }
 

@@ -1,8 +1,5 @@
 #include "storage/redo.h"
 
-#include <zlib.h>
-
-#include <cstring>
 #include <msgpack.hpp>
 
 #include "crdt/codec.h"
@@ -32,10 +29,6 @@ void PackPosition(Packer& pk, RedoOp op, size_t n, uint32_t part, const crdt::Pa
 }
 
 constexpr size_t kMaxBytes = size_t{1} << 30;
-// Below this a group's changes are stored plain: deflate's header and
-// trailer would eat most of what it saves.
-constexpr size_t kCompressMinBytes = 128;
-constexpr size_t kCompressedHeaderBytes = 5;  // the tag and the length
 
 }  // namespace
 
@@ -99,43 +92,11 @@ void RedoWriter::LogDrop(uint32_t part, crdt::ReplicaId origin, uint64_t through
   pk.pack_uint64(through);
 }
 
-std::optional<std::string> CompressRedoRow(std::string_view changes) {
-  if (changes.size() < kCompressMinBytes || changes.size() > kMaxBytes) return std::nullopt;
-  uLongf packed = compressBound(static_cast<uLong>(changes.size()));
-  std::string row(kCompressedHeaderBytes + packed, '\0');
-  row[0] = static_cast<char>(kCompressedRedoTag);
-  const uint32_t n = static_cast<uint32_t>(changes.size());
-  for (int i = 0; i < 4; ++i) row[1 + i] = static_cast<char>((n >> (8 * i)) & 0xff);
-  const int rc = compress2(reinterpret_cast<Bytef*>(row.data() + kCompressedHeaderBytes), &packed,
-                           reinterpret_cast<const Bytef*>(changes.data()),
-                           static_cast<uLong>(changes.size()), 1);
-  if (rc != Z_OK || kCompressedHeaderBytes + packed >= changes.size()) return std::nullopt;
-  row.resize(kCompressedHeaderBytes + packed);
-  return row;
-}
-
 Status ForEachRedo(uint64_t id, std::string_view blob, uint32_t partitions,
                    const std::function<Status(const RedoRecord&)>& visit) {
   auto corrupt = [&](const std::string& what) {
     return Status::Corrupt("redo row " + std::to_string(id) + ": " + what);
   };
-  std::string expanded;  // a compressed row's changes; the views below point into it
-  if (!blob.empty() && static_cast<uint8_t>(blob[0]) == kCompressedRedoTag) {
-    if (blob.size() < kCompressedHeaderBytes) return corrupt("a compressed row without its length");
-    uint32_t n = 0;
-    for (int i = 0; i < 4; ++i) n |= uint32_t{static_cast<uint8_t>(blob[1 + i])} << (8 * i);
-    if (n > kMaxBytes) return corrupt("a compressed row of " + std::to_string(n) + " bytes");
-    expanded.resize(n);
-    uLongf out = n;
-    const int rc = uncompress(reinterpret_cast<Bytef*>(expanded.data()), &out,
-                              reinterpret_cast<const Bytef*>(blob.data() + kCompressedHeaderBytes),
-                              static_cast<uLong>(blob.size() - kCompressedHeaderBytes));
-    if (rc != Z_OK || out != n) {
-      return corrupt("the compressed changes do not expand to their " + std::to_string(n) +
-                     " bytes (zlib " + std::to_string(rc) + ")");
-    }
-    blob = expanded;
-  }
   size_t offset = 0;
   RedoRecord rec;
   while (offset < blob.size()) {

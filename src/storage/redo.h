@@ -13,16 +13,6 @@
 //   [5, part, origin, first, last, delta:bin]  append to the delta log
 //   [6, part, origin, through]                 drop log entries through `through`
 //
-// A stored blob is either that sequence as it is, or — when the commit thread
-// finds it smaller (CompressRedoRow) — the byte kCompressedRedoTag (0xc1, which
-// MessagePack never uses, so it cannot start a plain blob), the sequence's
-// length as a 4-byte little-endian uint32, and its zlib stream (level 1).
-// Why: a SET's changes name its key and value several times (the atom put,
-// the erase of the old atom, the delta logged for replication), and every
-// byte of a row is written twice (SQLite's WAL, then its database file);
-// level 1 makes rows about 4x smaller for a few microseconds of the commit
-// thread per group. Plain rows (older files, small groups) read as before.
-//
 // Replaying a change again gives the same state (puts and erases name one
 // atom, joins are idempotent, sets overwrite, an append already in the log
 // table is skipped, a drop of what is already dropped does nothing): that is
@@ -32,7 +22,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -78,12 +67,6 @@ class RedoWriter {
   std::string buf_;
 };
 
-inline constexpr uint8_t kCompressedRedoTag = 0xc1;
-
-// A group's `changes` compressed, or nullopt when that would not make them
-// smaller (store them plain then).
-std::optional<std::string> CompressRedoRow(std::string_view changes);
-
 // One decoded change. Views point into the row's bytes.
 struct RedoRecord {
   RedoOp op = RedoOp::kPut;
@@ -97,7 +80,7 @@ struct RedoRecord {
   std::string_view name, value;  // kMeta; value also kLogAppend's delta
 };
 
-// Decodes row `id`'s blob (plain or compressed) and calls `visit` for each change in order. Returns
+// Decodes row `id`'s blob and calls `visit` for each change in order. Returns
 // Corrupt (naming the row) for anything malformed, or a partition >= partitions.
 Status ForEachRedo(uint64_t id, std::string_view blob, uint32_t partitions,
                    const std::function<Status(const RedoRecord&)>& visit);
