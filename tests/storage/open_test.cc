@@ -195,7 +195,7 @@ TEST_CASE("Engine::Open: a format-1 database is migrated and keeps its data", "[
   });
 }
 
-TEST_CASE("Engine::Open: a new database has 1 KiB pages; one made with 4 KiB pages keeps them and opens",
+TEST_CASE("Engine::Open: a new database has 1 KiB pages; one with 4 KiB pages keeps them, opens",
           "[unit]") {
   TempDir dir;
   const Options small = test::TestOptions(dir.File("small.db"));
