@@ -1,7 +1,8 @@
 // The schema (format version 2).
 //
 //   PRAGMA application_id = 0x676b7631 ("gkv1"), PRAGMA user_version = 2,
-//   journal_mode = WAL.
+//   journal_mode = WAL; page_size 1024 in files made since 2026-11-30
+//   (engine.cc, kPageBytes), 4096 before: both open alike.
 //
 //   settings(name TEXT PK, value)            engine-owned facts: ('partitions', Q),
 //                                            ('meta_redo_through', R_meta)

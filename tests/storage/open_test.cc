@@ -195,6 +195,33 @@ TEST_CASE("Engine::Open: a format-1 database is migrated and keeps its data", "[
   });
 }
 
+TEST_CASE("Engine::Open: a new database has 1 KiB pages; one with 4 KiB pages keeps them, opens",
+          "[unit]") {
+  TempDir dir;
+  const Options small = test::TestOptions(dir.File("small.db"));
+  MakeDatabase(small, 3);
+  CHECK(test::QueryInt(small.path, "PRAGMA page_size") == 1024);
+  // As files were made before 2026-11-30 (engine.cc, kPageBytes).
+  const Options big = test::TestOptions(dir.File("big.db"));
+  MakeDatabase(big, 5);
+  RawSql(big.path,
+         "PRAGMA journal_mode = DELETE; PRAGMA page_size = 4096; VACUUM;"
+         " PRAGMA journal_mode = WAL");
+  REQUIRE(test::QueryInt(big.path, "PRAGMA page_size") == 4096);
+  {
+    auto engine = test::OpenOrFail(big);
+    test::RunOk(*engine, [&](Transaction& txn) {
+      CHECK(txn.KeyCount(0) == 5);
+      crdt::DeltaBuilder b(txn.Partition(0), 1);
+      crdt::SetScalar(b, crdt::ScalarRef{"later", std::nullopt}, crdt::Hlc{2}, "w");
+      crdt::ApplyDelta(txn.Partition(0), std::move(b).Finish());
+    });
+  }
+  CHECK(test::QueryInt(big.path, "PRAGMA page_size") == 4096);
+  auto engine = test::OpenOrFail(big);
+  test::RunOk(*engine, [&](Transaction& txn) { CHECK(txn.KeyCount(0) == 6); });
+}
+
 TEST_CASE("Engine::Open: a second engine on the same file in this process is refused", "[unit]") {
   TempDir dir;
   const Options options = test::TestOptions(dir.File("twice.db"));
