@@ -673,15 +673,27 @@ void Node::ApplyTopology(std::string_view text, const std::string& source, Reply
   const TopologyJudgement judgement = JudgeTopology(running->topology(), *offered);
   if (judgement.verdict == TopologyVerdict::kSame) return reply("+OK\r\n");
   if (judgement.verdict == TopologyVerdict::kRefuse) return refuse(judgement.reason);
+  auto next = std::make_shared<const placement::PlacementTable>(std::move(*offered));
+  const auto diff = placement::Diff(*running, *next);  // same Q: JudgeTopology checked it
+  // The replication core can move partitions (ReplicationCore::Reconfigure),
+  // but the node does not drive it yet: it serves, routes and replicates by
+  // the placement it started with. A topology that moves replicas, once
+  // adopted, would be served after the next restart with none of them moved:
+  // every key on a new owner would read as missing. Refused until then.
+  if (!diff.ok() || diff->moved_replicas > 0) {
+    return refuse("it moves " + std::to_string(diff.ok() ? diff->moved_replicas : 0) + " of " +
+                  std::to_string(diff.ok() ? diff->total_replicas : 0) +
+                  " replicas to other nodes, and moving partitions in a running cluster is not "
+                  "supported yet (issue 14): only changes that keep every partition's owners "
+                  "are applied");
+  }
   // Kept before it is run: a node restarted after +OK runs it (or a later one).
   if (!data_dir_.empty()) {
-    if (Status s = SaveAdoptedTopology(data_dir_, *offered); !s.ok()) {
+    if (Status s = SaveAdoptedTopology(data_dir_, next->topology()); !s.ok()) {
       spdlog::error("topology from {} not adopted: {}", source, s.message());
       return reply(ErrorReply("ERR topology not adopted: " + s.message()));
     }
   }
-  auto next = std::make_shared<const placement::PlacementTable>(std::move(*offered));
-  const auto diff = placement::Diff(*running, *next);  // same Q: JudgeTopology checked it
   running_.Replace(next);
   spdlog::info(
       "running topology epoch {} from {} (was epoch {}): {} nodes in {} datacenters; {} of {} "
