@@ -59,8 +59,13 @@ TEST_CASE("Maxmemory: a thread samples every period until the limit goes away", 
   {
     MemoryLimit limit([calls] { return static_cast<uint64_t>(++*calls); });
     limit.Start(std::chrono::milliseconds(5));
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    // 1 at construction, then one per period (a loaded machine runs fewer).
+    // 1 at construction, then one per period: 40 in 200 ms on an idle
+    // machine, far fewer on a loaded one, so wait for 5 (up to 10 s) rather
+    // than for a time.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (*calls < 5 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     CHECK(*calls >= 5);
     CHECK(limit.used_bytes() <= static_cast<uint64_t>(calls->load()));
   }
