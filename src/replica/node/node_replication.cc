@@ -419,11 +419,11 @@ void NodeReplication::AdoptTopology(std::shared_ptr<const placement::PlacementTa
   // (membership_ rebuilt from `next` as the constructor builds it, keyed by
   // replica id; node_up_ a new map with the new nodes), then connect the transport to the nodes
   // `next` adds (their repl/sync endpoints, subscribed to the partitions they
-  // will share) and drop those it removes once their moves are done. Until
-  // then the node runs `next` (its epoch spreads, GEOKV.MEMBERS shows the
-  // partitions that would move) but serves and replicates by the placement
-  // it started with: no data moves.
-  spdlog::info("replication: running topology epoch {} (moving partitions is not wired yet)",
+  // will share) and drop those it removes once their moves are done; route
+  // by the core's Serving(p) meanwhile. Until then Node::ApplyTopology
+  // refuses a topology that moves replicas, so `next` keeps every
+  // partition's owners and the placement the node serves by stays right.
+  spdlog::info("replication: running topology epoch {} (every partition keeps its owners)",
                next->topology().epoch());
 }
 
