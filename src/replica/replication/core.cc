@@ -630,6 +630,10 @@ bool CoreImpl::WantsCatchUp(const Held& h, size_t index) const {
   // A blocked stream has what comes next; it waits for other streams, which
   // catch up by themselves (RetryBlocked goes on from there).
   if (s.blocked) return false;
+  // An old owner past its handoff needs nothing more of p: others must have
+  // what it has, not the reverse, and what a catch-up brought now would be
+  // deleted with p while its dots stayed in the context.
+  if (h.move.role == Role::kDraining || h.move.role == Role::kDeleting) return false;
   if (s.known_end > s.applied || !s.buffered.empty()) return true;
   return s.relayed_end > s.applied && (!peers_.at(h.replicas[index]).up || !h.reporter[index]);
 }
@@ -815,6 +819,19 @@ void CoreImpl::OnReply(ReplicaStore& store, const CatchUpReply& reply, uint64_t 
   if (freed) {
     s.outstanding = false;
     --outstanding_;
+  }
+  // Nothing joins a partition being given up (see WantsCatchUp), nor a
+  // joiner before its fill began: its context may still hold the dots of
+  // atoms it deleted when it gave p up before, so only the fill's
+  // restore-mode transfer may join there (a plain one would take them as
+  // removed).
+  const Move& move = h->move;
+  if (reply.kind != CatchUpReply::Kind::kUpToDate &&
+      (move.role == Role::kDraining || move.role == Role::kDeleting ||
+       (move.role == Role::kJoining && !move.filled && !h->transfer.active))) {
+    ++stats_.duplicates;
+    if (freed) WakeWaiting(now_ms);
+    return;
   }
   switch (reply.kind) {
     case CatchUpReply::Kind::kUpToDate:
