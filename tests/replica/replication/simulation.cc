@@ -137,7 +137,7 @@ Params DrawParams(Prng& rng, const Tweaks& tweaks) {
 // The reconfigure fault's parameters, from a Prng of their own, so that the
 // schedules without it draw exactly what they drew before it existed.
 void DrawMoveParams(Prng& rng, const Tweaks& tweaks, Params& p) {
-  const bool on = !tweaks.no_reconfigure && (tweaks.force_reconfigure || rng.Chance(35));
+  const bool on = tweaks.force_reconfigure;
   if (!on) return;
   p.reconfigures = static_cast<int>(rng.Between(1, 3));
   p.spare = rng.Chance(60);

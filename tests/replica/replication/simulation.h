@@ -47,8 +47,10 @@ struct Tweaks {
   bool no_fence = false;              // restarts write at once (may reuse dots): must fail
   bool tiny_chunks = false;           // state transfers of 1-3 atoms per chunk, small logs
   bool merge_chunk_context = false;   // Options::testing_merge_chunk_context: must fail
-  bool force_reconfigure = false;     // every schedule moves partitions (1-3 new placements)
-  bool no_reconfigure = false;        // no schedule does
+  // Every schedule moves partitions (1-3 new placements). Without it none
+  // does: the move engine has a known bug (the "partitions move" test), so
+  // moves stay out of the other tests' schedules until it is fixed.
+  bool force_reconfigure = false;
   // Options::testing_delete_before_caught_up (with force_reconfigure): must fail.
   bool delete_before_caught_up = false;
   bool check_invariants = true;  // during the run (off: only the final check judges)
