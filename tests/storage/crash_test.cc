@@ -48,6 +48,27 @@ void TakeLines(std::string* out, std::vector<uint64_t>* acked) {
   out->erase(0, start);
 }
 
+// The first write acknowledged in rounds 0..round that `path` does not hold
+// ("" if none). keep_redo: the engine is abandoned, not closed, so that the
+// next round recovers from the same redo rows too.
+std::string FirstMissing(const std::string& path, const std::vector<std::vector<uint64_t>>& acked,
+                         int round, bool keep_redo) {
+  auto engine = test::OpenOrFail(test::TestOptions(path, kCrashPartitions));
+  std::string missing;
+  test::RunOk(*engine, [&](Transaction& txn) {
+    for (int r = 0; r <= round; ++r) {
+      for (uint64_t i : acked[r]) {
+        const std::string key = "r" + std::to_string(r) + "-" + std::to_string(i);
+        const auto value = crdt::ReadScalar(txn.Partition(i % kCrashPartitions),
+                                            crdt::ScalarRef{key, std::nullopt});
+        if (value.ToBytes() != "v" + std::to_string(i) && missing.empty()) missing = key;
+      }
+    }
+  });
+  if (keep_redo) engine->AbandonForTesting();
+  return missing;
+}
+
 TEST_CASE("Engine: every acknowledged write survives SIGKILL, and the file stays intact",
           "[integration]") {
   const uint64_t seed = test::TestSeed();
@@ -89,43 +110,13 @@ TEST_CASE("Engine: every acknowledged write survives SIGKILL, and the file stays
     }
 
     REQUIRE(IntegrityCheck(path) == "ok");
-    auto engine = test::OpenOrFail(test::TestOptions(path, kCrashPartitions));
-    std::string missing;
-    test::RunOk(*engine, [&](Transaction& txn) {
-      for (int r = 0; r <= round; ++r) {
-        for (uint64_t i : acked[r]) {
-          const std::string key = "r" + std::to_string(r) + "-" + std::to_string(i);
-          const auto value = crdt::ReadScalar(txn.Partition(i % kCrashPartitions),
-                                              crdt::ScalarRef{key, std::nullopt});
-          if (value.ToBytes() != "v" + std::to_string(i) && missing.empty()) missing = key;
-        }
-      }
-    });
+    const std::string missing = FirstMissing(path, acked, round, /*keep_redo=*/false);
     INFO("acknowledged this round: " << acked[round].size());
     CHECK(missing == "");
   }
   size_t total = 0;
   for (const auto& a : acked) total += a.size();
   CHECK(total > 1000);  // the child did write at speed
-}
-
-// Every write acknowledged in rounds 0..round is readable in `path`.
-std::string FirstMissing(const std::string& path, const std::vector<std::vector<uint64_t>>& acked,
-                         int round) {
-  auto engine = test::OpenOrFail(test::TestOptions(path, kCrashPartitions));
-  std::string missing;
-  test::RunOk(*engine, [&](Transaction& txn) {
-    for (int r = 0; r <= round; ++r) {
-      for (uint64_t i : acked[r]) {
-        const std::string key = "r" + std::to_string(r) + "-" + std::to_string(i);
-        const auto value = crdt::ReadScalar(txn.Partition(i % kCrashPartitions),
-                                            crdt::ScalarRef{key, std::nullopt});
-        if (value.ToBytes() != "v" + std::to_string(i) && missing.empty()) missing = key;
-      }
-    }
-  });
-  engine->AbandonForTesting();  // keep the redo rows: the next round recovers from them too
-  return missing;
 }
 
 TEST_CASE("Engine: a crash inside a checkpoint transaction loses no acknowledged write",
@@ -155,7 +146,7 @@ TEST_CASE("Engine: a crash inside a checkpoint transaction loses no acknowledged
     REQUIRE(WIFSIGNALED(status));
     REQUIRE(WTERMSIG(status) == SIGABRT);
     REQUIRE(IntegrityCheck(path) == "ok");
-    CHECK(FirstMissing(path, acked, static_cast<int>(round)) == "");
+    CHECK(FirstMissing(path, acked, static_cast<int>(round), /*keep_redo=*/true) == "");
   }
   size_t total = 0;
   for (const auto& a : acked) total += a.size();

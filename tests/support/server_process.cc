@@ -30,19 +30,6 @@
 
 namespace geokv::test {
 
-TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string pattern = std::string(base && *base ? base : "/tmp") + "/geokv-test-XXXXXX";
-  char* made = ::mkdtemp(pattern.data());
-  if (made == nullptr) std::abort();
-  path_ = made;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 uint16_t FreePort() {
   // Below the kernel's ephemeral range (32768+ by default), where outgoing
   // connections take their local ports, at a random place, bound once to check

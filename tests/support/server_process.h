@@ -15,19 +15,9 @@
 
 #include "common/status.h"
 #include "replica/resp/resp_client.h"
+#include "temp_dir.h"
 
 namespace geokv::test {
-
-// A fresh directory under $TMPDIR, removed on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // A TCP port on 127.0.0.1 that was free a moment ago, below the ephemeral
 // range (so that outgoing connections cannot take it meanwhile), and reserved

@@ -15,6 +15,7 @@
 #include "crdt/join.h"
 #include "crdt/scalar.h"
 #include "placement/default_topology.h"
+#include "temp_dir.h"
 
 namespace geokv::replica {
 namespace {
@@ -24,13 +25,8 @@ namespace {
 class Fixture {
  public:
   explicit Fixture(ReplicationSettings settings = Settings()) : table_(Topology()) {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern =
-        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/geokv-repl-XXXXXX";
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    dir_ = pattern;
     storage::Options options;
-    options.path = dir_ + "/geokv.db";
+    options.path = dir_.File("geokv.db");
     options.partitions = table_.partitions();
     auto engine = storage::Engine::Open(options);
     REQUIRE(engine.ok());
@@ -42,8 +38,6 @@ class Fixture {
   ~Fixture() {
     replication_.reset();
     engine_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
   }
 
   // Submits `body` through the wrapper (with or without the replication) and
@@ -99,7 +93,7 @@ class Fixture {
   }
 
   placement::PlacementTable table_;
-  std::string dir_;
+  test::TempDir dir_;  // removed after the destructor closed the engine
   boost::asio::io_context io_;
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<NodeReplication> replication_;

@@ -13,6 +13,7 @@
 
 #include "crdt/codec.h"
 #include "placement/default_topology.h"
+#include "temp_dir.h"
 #include "replica/node/forwarder.h"
 
 namespace geokv::replica {
@@ -23,13 +24,8 @@ namespace {
 class Fixture {
  public:
   Fixture() : table_(Topology()), forwarder_(io_) {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern =
-        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/geokv-quorum-XXXXXX";
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    dir_ = pattern;
     storage::Options options;
-    options.path = dir_ + "/geokv.db";
+    options.path = dir_.File("geokv.db");
     options.partitions = table_.partitions();
     auto engine = storage::Engine::Open(options);
     REQUIRE(engine.ok());
@@ -39,8 +35,6 @@ class Fixture {
   ~Fixture() {
     quorum_.reset();
     engine_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
   }
 
   std::string Atoms(uint32_t p, std::vector<std::string> keys) {
@@ -80,7 +74,7 @@ class Fixture {
   boost::asio::io_context io_;
   Forwarder forwarder_;
   NodeStats stats_;
-  std::string dir_;
+  test::TempDir dir_;  // removed after the destructor closed the engine
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<Quorum> quorum_;
 };

@@ -10,20 +10,12 @@
 #include <fstream>
 #include <thread>
 
+#include "temp_dir.h"
+
 namespace geokv::replica {
 namespace {
 
-// A fresh directory, removed at the end of the test.
-struct TempDir {
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "geokv-topo-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    dir = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(dir); }
-  const std::string& path() const { return dir; }
-  std::string dir;
-};
+using test::TempDir;
 
 std::string Text(uint64_t epoch, uint32_t partitions = 8, uint32_t weight = 1) {
   return "[cluster]\nname = \"t\"\npartitions = " + std::to_string(partitions) +
