@@ -862,13 +862,10 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
                           uint64_t now_ms) {
   Transfer& t = h.transfer;
   const bool answered = t.outstanding && t.asked == reply.from;
-  if (t.active && t.fill_fresh && reply.range_from == crdt::AtomPosition{}) {
-    // A joiner's fill: the first chunk's context and vector are the ones to
-    // take when the last chunk is in (core_move.cc, BeginFill).
-    t.first_context = reply.snapshot.context;
-    t.first_applied = reply.applied;
-    t.fill_fresh = false;
-  }
+  // A joiner's fill: the first chunk's context and vector are the ones to
+  // take when the last chunk is in (core_move.cc, BeginFill), once the
+  // chunk is found fit below.
+  const bool fill_first = t.active && t.fill_fresh && reply.range_from == crdt::AtomPosition{};
   if (!t.active) {
     if (reply.range_from != crdt::AtomPosition{}) {
       ++stats_.duplicates;  // a late chunk of a transfer that is over
@@ -890,7 +887,7 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   } else if (reply.range_from != t.cursor) {
     ++stats_.duplicates;  // a duplicate, or a reply to a request that timed out
     return;
-  } else if (!reply.snapshot.context.Includes(t.first_context) ||
+  } else if ((!fill_first && !reply.snapshot.context.Includes(t.first_context)) ||
              (t.restore && !Covers(reply.applied, h))) {
     // Joined with a context that lacks some of the first chunk's, this range
     // would not be settled by the first context (a restored peer): ask
@@ -906,6 +903,11 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
     return;
   }
   if (answered) t.outstanding = false;
+  if (fill_first) {
+    t.first_context = reply.snapshot.context;
+    t.first_applied = reply.applied;
+    t.fill_fresh = false;
+  }
   const crdt::ChunkJoinResult joined =
       crdt::JoinChunk(store.Partition(h.p), reply.range_from, reply.range_to, reply.snapshot.atoms,
                       reply.snapshot.context, t.first_context, options_.state_chunk_max_atoms,
@@ -938,13 +940,17 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
 }
 
 bool CoreImpl::Covers(const AppliedVector& applied, const Held& h) {
-  for (size_t i = 0; i < h.replicas.size(); ++i) {
-    if (h.streams[i].applied == 0) continue;
+  auto has = [&](crdt::ReplicaId id, uint64_t seq) {
+    if (seq == 0) return true;
     auto it = std::find_if(applied.begin(), applied.end(),
-                           [&](const auto& entry) { return entry.first == h.replicas[i]; });
-    if (it == applied.end() || it->second < h.streams[i].applied) return false;
+                           [&](const auto& entry) { return entry.first == id; });
+    return it != applied.end() && it->second >= seq;
+  };
+  for (size_t i = 0; i < h.replicas.size(); ++i) {
+    if (!has(h.replicas[i], h.streams[i].applied)) return false;
   }
-  return true;
+  return std::all_of(h.move.seen.begin(), h.move.seen.end(),
+                     [&](const auto& entry) { return has(entry.first, entry.second); });
 }
 
 void CoreImpl::BeginTransfer(ReplicaStore& store, Held& h, size_t index,
@@ -1000,6 +1006,7 @@ void CoreImpl::FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms) {
   ++stats_.state_transfers_applied;
   if (h.move.role == Role::kJoining) {
     h.move.filled = true;
+    h.move.seen.clear();  // first_applied covers it (Covers)
     SaveMove(store, h.p);
   }
   for (const auto& [i, seq] : raise) {

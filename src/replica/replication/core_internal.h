@@ -112,6 +112,15 @@ class CoreImpl {
     std::map<crdt::ReplicaId, uint64_t> finals;  // leavers' released last seqs
     AppliedVector drain_target;  // kDraining: this node's applied vector when it stopped serving
     uint64_t deleted_atoms = 0;  // kDeleting: so far
+    // kJoining, until filled: the highest dot of each origin in p's context
+    // when the move began (NoteSeen). A node that held p before and deleted
+    // it keeps the deleted atoms' dots in the context (a store never forgets
+    // a dot), maybe beyond its applied seqs (chunks of a transfer it never
+    // finished): a delta bringing one of them is taken as seen and its atoms
+    // dropped. The fill is taken only from a sender that applied all of
+    // them (restore mode then puts their atoms, and no stream fetches those
+    // deltas after it).
+    AppliedVector seen;
   };
   struct Held {
     uint32_t p = 0;
@@ -265,6 +274,8 @@ class CoreImpl {
   std::vector<std::pair<crdt::ReplicaId, uint64_t>> OriginsOf(const Held& h) const;
   // Moves to `next` now (no move of this node is under way).
   void Adopt(ReplicaStore& store, const Membership& next, uint64_t now_ms);
+  // Sets h.move.seen from p's context (a joiner, before its fill).
+  void NoteSeen(ReplicaStore& store, Held& h);
   void BeginFill(ReplicaStore& store, Held& h, uint64_t now_ms);
   // A joiner's fill is whole: the origins its sender tracks (former owners
   // among them, whose dots the fill brought) become streams here too.
@@ -361,7 +372,8 @@ class CoreImpl {
   // Begins (or, with a fresher first chunk, begins again) h's transfer; a
   // fresh one starts its settled context from the partition's context.
   void BeginTransfer(ReplicaStore& store, Held& h, size_t index, const CatchUpReply& reply);
-  // Whether `applied` is at least h's applied seq of every stream.
+  // Whether `applied` is at least h's applied seq of every stream, and
+  // every seq of a joiner's Move::seen.
   static bool Covers(const AppliedVector& applied, const Held& h);
   // The last chunk is joined: the first context and applied vector come in.
   void FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms);

@@ -28,7 +28,9 @@ namespace geokv::replication::internal {
 namespace {
 
 constexpr uint64_t kRecordMagic = 0x4d4f5645;  // "MOVE"
-constexpr uint64_t kRecordVersion = 1;
+// Version 2 added `seen` (a joiner's Move::seen); version 1 records are read
+// with none.
+constexpr uint64_t kRecordVersion = 2;
 // Record roles beyond Held's (not held here).
 constexpr uint64_t kNotHeld = 5;
 constexpr uint64_t kLeft = 6;  // given up and deleted; its last own seq is announced
@@ -48,6 +50,7 @@ struct MoveRecord {
   std::vector<std::pair<crdt::ReplicaId, uint64_t>> finals;
   AppliedVector drain_target;
   std::vector<std::pair<crdt::ReplicaId, uint64_t>> origins;  // (id, dc)
+  AppliedVector seen;
 };
 
 // A record is a sequence of little-endian uint64s: simple to bound on decode.
@@ -128,13 +131,16 @@ std::string EncodeMoveRecord(const MoveRecord& r) {
   w.PutPairs(r.finals);
   w.PutPairs(r.drain_target);
   w.PutPairs(r.origins);
+  w.PutPairs(r.seen);
   return w.Take();
 }
 
 std::optional<MoveRecord> DecodeMoveRecord(std::string_view bytes) {
   WordReader in(bytes);
   MoveRecord r;
-  if (in.Get() != kRecordMagic || in.Get() != kRecordVersion) return std::nullopt;
+  if (in.Get() != kRecordMagic) return std::nullopt;
+  const uint64_t version = in.Get();
+  if (version != 1 && version != kRecordVersion) return std::nullopt;
   r.epoch = in.Get();
   r.role = in.Get();
   r.filled = in.Get() != 0;
@@ -146,6 +152,7 @@ std::optional<MoveRecord> DecodeMoveRecord(std::string_view bytes) {
   r.finals = in.Pairs();
   r.drain_target = in.Pairs();
   r.origins = in.Pairs();
+  if (version >= 2) r.seen = in.Pairs();
   if (!in.ok() || !in.AtEnd() || r.role > kLeft) return std::nullopt;
   return r;
 }
@@ -220,6 +227,7 @@ void CoreImpl::LoadPlacement(ReplicaStore& store, Membership given, uint64_t now
     m.finals = {r.finals.begin(), r.finals.end()};
     m.drain_target = r.drain_target;
     m.deleted_atoms = r.deleted_atoms;
+    m.seen = r.seen;
     if (m.role == Role::kJoining) {
       h.own_fenced = true;
       h.transfer.fill_fresh = h.transfer.active && h.transfer.first_applied.empty();
@@ -408,6 +416,7 @@ void CoreImpl::Adopt(ReplicaStore& store, const Membership& next, uint64_t now_m
       h = &AddHeld(store, p, ids, now_ms);
       h->move.role = Role::kJoining;
       h->own_fenced = true;  // no own dots until caught up (it may have held p before)
+      NoteSeen(store, *h);
     } else {
       Widen(store, *h, ids, now_ms);
       h->move.role = in_next ? Role::kMember : Role::kLeaving;
@@ -419,6 +428,7 @@ void CoreImpl::Adopt(ReplicaStore& store, const Membership& next, uint64_t now_m
     m.finals.clear();
     m.drain_target.clear();
     m.deleted_atoms = 0;
+    if (m.role != Role::kJoining) m.seen.clear();
     // A joiner's report of p (from when it held p before) is not its
     // acknowledgement of this move.
     for (crdt::ReplicaId id : m.joiners) {
@@ -433,6 +443,15 @@ void CoreImpl::Adopt(ReplicaStore& store, const Membership& next, uint64_t now_m
   }
   membership_.epoch = next.epoch;
   heartbeat_due_ = true;
+}
+
+void CoreImpl::NoteSeen(ReplicaStore& store, Held& h) {
+  const crdt::DotContext& context = store.Partition(h.p).Context();
+  h.move.seen.clear();
+  for (size_t i = 0; i < h.replicas.size(); ++i) {
+    const uint64_t max = context.Max(h.replicas[i]);
+    if (max > h.streams[i].applied) h.move.seen.emplace_back(h.replicas[i], max);
+  }
 }
 
 void CoreImpl::BeginFill(ReplicaStore& store, Held& h, uint64_t now_ms) {
@@ -672,6 +691,7 @@ void CoreImpl::SaveMove(ReplicaStore& store, uint32_t p) const {
     r.finals.assign(m.finals.begin(), m.finals.end());
     r.drain_target = m.drain_target;
     r.deleted_atoms = m.deleted_atoms;
+    r.seen = m.seen;
     r.origins = OriginsOf(*h);
   } else if (auto it = left_.find(p); it != left_.end()) {
     r.role = kLeft;

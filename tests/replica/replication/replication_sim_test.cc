@@ -172,6 +172,13 @@ TEST_CASE("Replication sim: the schedules that once diverged converge", "[sim]")
        "but kept their dots in the context, and when the partition came back (the previous "
        "placement again) another plain transfer took a register's latest write as removed",
        false, false, true},
+      {619 ^ 0x6, 43,
+       "an old owner, restarted while leaving a partition, began a plain state transfer there, "
+       "then gave the partition up and deleted it: the unfinished transfer's chunks had put dots "
+       "beyond its applied seqs in the context; when it filled the partition again (the previous "
+       "placement again) from a sender that lacked one of them, the delta that came later by its "
+       "stream looked seen and its register write was dropped",
+       false, false, true},
   };
   for (const Pinned& p : pinned) {
     Tweaks tweaks = TraceTweaks();

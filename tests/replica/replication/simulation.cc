@@ -174,6 +174,7 @@ class Simulation {
     // Per held partition: the clock the workload's mutations use (its state is
     // swapped in from the store for each mutation).
     std::map<uint32_t, std::unique_ptr<test::TestReplica>> writers;
+    std::string moves_traced;  // with trace: its moves as last printed (TraceMoves)
   };
   enum class Type {
     kDeliver,
@@ -216,6 +217,8 @@ class Simulation {
   }
 
   void Handle(Event& e);
+  // With trace: prints n's epoch and moves when they changed.
+  void TraceMoves(size_t n);
   void Flush(size_t n);
   void Send(size_t from, const Outgoing& out);
   bool Blocked(size_t a, size_t b) const;
@@ -522,8 +525,31 @@ std::string DescribeForTrace(const Message& message, const std::map<ReplicaId, s
 }
 }  // namespace
 
+void Simulation::TraceMoves(size_t n) {
+  Node& node = nodes_[n];
+  if (!tweaks_.trace || !node.core) return;
+  std::map<ReplicaId, size_t> index;
+  for (size_t i = 0; i < nodes_.size(); ++i) index[nodes_[i].id] = i;
+  auto names = [&](const std::vector<ReplicaId>& ids) {
+    std::string s;
+    for (ReplicaId id : ids) s += " " + std::to_string(index.at(id));
+    return s;
+  };
+  static const char* const kRoles[] = {"joining", "leaving", "draining", "deleting", "staying"};
+  std::string now = "epoch " + std::to_string(node.core->Epoch()) + ":";
+  for (const MoveStatus& m : node.core->Moves()) {
+    now += " p" + std::to_string(m.partition) + " " + kRoles[static_cast<int>(m.role)];
+    if (!m.joining.empty()) now += " (joining" + names(m.joining) + ")";
+    if (!m.leaving.empty()) now += " (leaving" + names(m.leaving) + ")";
+  }
+  if (now == node.moves_traced) return;
+  node.moves_traced = now;
+  Trace("node " + std::to_string(n) + " moves, " + now);
+}
+
 void Simulation::Flush(size_t n) {
   Node& node = nodes_[n];
+  TraceMoves(n);
   for (const Outgoing& out : node.core->TakeOutgoing(now_)) {
     if (tweaks_.trace) {
       std::map<ReplicaId, size_t> index;
