@@ -39,6 +39,7 @@ CoreImpl::CoreImpl(Membership membership, Options options, ReplicaStore& store, 
   GEOKV_ASSERT(options_.aae_scan_atoms_max >= 1 && options_.aae_atoms_max >= 1);
   GEOKV_ASSERT(options_.aae_rebuild_atoms_per_tick >= 1);
   GEOKV_ASSERT(options_.move_delete_atoms_per_tick >= 1);
+  GEOKV_ASSERT(options_.reconfigure_queue_max >= 1);
 
   held_index_.assign(membership_.replicas.size(), -1);
   // The placement in force: the store's move records if any (a restart, maybe
@@ -52,6 +53,8 @@ CoreImpl::CoreImpl(Membership membership, Options options, ReplicaStore& store, 
     for (crdt::ReplicaId id : set) GEOKV_ASSERT(membership_.dc_of.contains(id));
     if (std::binary_search(set.begin(), set.end(), self)) AddHeld(store, p, std::move(set), now_ms);
   }
+  placement_unknown_ = std::all_of(membership_.replicas.begin(), membership_.replicas.end(),
+                                   [](const auto& set) { return set.empty(); });
   last_maintenance_ms_ = now_ms;
   built_ms_ = latest_now_ms_ = now_ms;
   aae_tokens_ = static_cast<int64_t>(options_.aae_max_bytes_per_sec);  // a full second's worth
@@ -1119,7 +1122,7 @@ uint64_t CoreImpl::NextTickMs() const {
   uint64_t t = sent_any_heartbeat_ ? last_full_heartbeat_ms_ + options_.heartbeat_interval_ms : 0;
   if (heartbeat_due_) t = std::min(t, last_heartbeat_ms_ + options_.heartbeat_min_gap_ms);
   t = std::min(t, last_maintenance_ms_ + options_.maintenance_interval_ms);
-  if (pending_ || MovesActive()) t = std::min(t, latest_now_ms_ + 1);  // MoveTick
+  if (!pending_.empty() || MovesActive()) t = std::min(t, latest_now_ms_ + 1);  // MoveTick
   for (const auto& [id, peer] : peers_) {
     if (peer.up) t = std::min(t, peer.last_heard_ms + options_.down_after_ms + 1);
   }
@@ -1370,7 +1373,7 @@ std::map<crdt::ReplicaId, uint64_t> CoreImpl::PeerEpochs() const {
 }
 
 bool CoreImpl::Settled() const {
-  if (outstanding_ != 0 || pending_ || MovesActive()) return false;
+  if (outstanding_ != 0 || !pending_.empty() || MovesActive()) return false;
   for (const Held& h : held_) {
     if (!h.pending.empty() || h.transfer.active) return false;
     for (size_t j = 0; j < h.replicas.size(); ++j) {

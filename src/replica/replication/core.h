@@ -125,6 +125,8 @@ struct Options {
   size_t epoch_senders_max = 4096;           // nodes whose epochs PeerEpochs remembers
   // A partition this node gave up is deleted at most this many atoms per tick.
   size_t move_delete_atoms_per_tick = 4096;
+  // Epochs Reconfigure keeps queued behind the moves under way here.
+  size_t reconfigure_queue_max = 16;
 
   // Test only: apply every batch as if it were contiguous and never ask for
   // catch-up. Loses deltas under drops; exists to prove the simulation notices.

@@ -414,10 +414,14 @@ class CoreImpl {
   // epoch replaces the older one's (a restart may run an older file); within
   // one, the highest. At most options_.epoch_senders_max entries.
   std::map<crdt::ReplicaId, std::pair<uint64_t, uint64_t>> epochs_;
-  // A membership given while a move of this node was under way: adopted when
-  // every move here has ended (overlapping moves of a partition are queued;
-  // a newer one replaces an older one not yet adopted).
-  std::optional<Membership> pending_;
+  // Memberships given while a move of this node was under way, ascending
+  // epochs: each is adopted, in order, when every move here has ended
+  // (overlapping moves of a partition are never run; no epoch is skipped).
+  // At most options_.reconfigure_queue_max.
+  std::deque<Membership> pending_;
+  // Built with no placement (every replica set empty) and no move record:
+  // it cannot tell who held what before, so Reconfigure refuses to move.
+  bool placement_unknown_ = false;
   // Partitions this node gave up and deleted, with its last own seq there:
   // announced in heartbeats (Heartbeat::released) until it holds them again.
   // With the partition's streams (id, dc) when it was deleted: a node that

@@ -14,8 +14,9 @@
 //   - every node keeps a former owner's stream as an origin of p (its dots
 //     are in the state) and counts it among p's reporters (stability,
 //     truncation, Settled) until its final seq is applied here.
-// A Reconfigure while a move of this node is under way is queued (overlapping
-// moves of a partition are never run). What a move needs to resume after a
+// A Reconfigure while a move of this node is under way is queued, and the
+// queued epochs are adopted in order (overlapping moves of a partition are
+// never run, no epoch is skipped). What a move needs to resume after a
 // restart is in the store's move record of each partition.
 #include <algorithm>
 #include <iterator>
@@ -205,7 +206,7 @@ void CoreImpl::LoadPlacement(ReplicaStore& store, Membership given, uint64_t now
     for (crdt::ReplicaId id : records[p]->members) membership_.dc_of.emplace(id, 0);
   }
   membership_.epoch = epoch;
-  if (given.epoch > epoch) pending_ = std::move(given);
+  if (given.epoch > epoch) pending_.push_back(std::move(given));
   for (uint32_t p = 0; p < q; ++p) {
     if (!records[p]) continue;
     const MoveRecord& r = *records[p];
@@ -365,12 +366,20 @@ Status CoreImpl::Reconfigure(ReplicaStore& store, Membership next, uint64_t now_
   if (next.replicas.size() != membership_.replicas.size()) {
     return Status::Invalid("reconfigure: the partition count cannot change");
   }
-  const uint64_t latest = pending_ ? pending_->epoch : membership_.epoch;
+  const uint64_t latest = pending_.empty() ? membership_.epoch : pending_.back().epoch;
   if (next.epoch <= latest) {
     return Status::Invalid("reconfigure: epoch " + std::to_string(next.epoch) + " is not above " +
                            std::to_string(latest));
   }
   if (!next.dc_of.contains(next.self)) return Status::Invalid("reconfigure: no dc for this node");
+  if (placement_unknown_) {
+    // Who held what before is how a joiner finds the owner to fill from and
+    // the leavers whose streams it must track: "nobody" would have it serve
+    // an empty partition.
+    return Status::Invalid(
+        "reconfigure: this core was built with no placement (every replica set empty); build it "
+        "with the placement in force before this epoch (this node in no replica set)");
+  }
   for (const auto& set : next.replicas) {
     const std::vector<crdt::ReplicaId> sorted = Sorted(set);
     if (sorted.size() != set.size())
@@ -380,8 +389,12 @@ Status CoreImpl::Reconfigure(ReplicaStore& store, Membership next, uint64_t now_
     }
   }
   next.incarnation = membership_.incarnation;
-  if (MovesActive()) {
-    pending_ = std::move(next);  // adopted when the moves under way here have ended (MoveTick)
+  if (MovesActive() || !pending_.empty()) {
+    if (pending_.size() >= options_.reconfigure_queue_max) {
+      return Status::Busy("reconfigure: " + std::to_string(pending_.size()) +
+                          " epochs already wait for the moves under way here");
+    }
+    pending_.push_back(std::move(next));  // adopted in order as moves here end (MoveTick)
     return Status::Ok();
   }
   Adopt(store, next, now_ms);
@@ -653,9 +666,10 @@ void CoreImpl::MoveTick(ReplicaStore& store, uint64_t now_ms) {
     std::erase_if(peers_, [](const auto& entry) { return entry.second.reports.empty(); });
     SaveMove(store, p);
   }
-  if (pending_ && !MovesActive()) {
-    Membership next = std::move(*pending_);
-    pending_.reset();
+  // Queued epochs in order; one that moves nothing here lets the next one in.
+  while (!pending_.empty() && !MovesActive()) {
+    const Membership next = std::move(pending_.front());
+    pending_.pop_front();
     Adopt(store, next, now_ms);
   }
 }
@@ -750,7 +764,9 @@ bool CoreImpl::Drained() const {
         h.move.role == Role::kDeleting) {
       return false;
     }
-    if (pending_ && !Contains(pending_->replicas[h.p], membership_.self)) return false;
+    for (const Membership& next : pending_) {
+      if (!Contains(next.replicas[h.p], membership_.self)) return false;
+    }
   }
   return true;
 }

@@ -175,6 +175,7 @@ class Simulation {
     // swapped in from the store for each mutation).
     std::map<uint32_t, std::unique_ptr<test::TestReplica>> writers;
     std::string moves_traced;  // with trace: its moves as last printed (TraceMoves)
+    uint64_t given = 0;        // the latest epoch its core was given (Adopt)
   };
   enum class Type {
     kDeliver,
@@ -198,7 +199,9 @@ class Simulation {
   };
 
   void BuildCluster();
-  Membership MembershipOf(const Node& node) const;
+  Membership MembershipOf(const Node& node) const { return MembershipAt(node, epoch_); }
+  // The placement of `epoch` as `node` is given it.
+  Membership MembershipAt(const Node& node, uint64_t epoch) const;
   // The first placement (epoch 0): what every core is built with, so that a
   // node that never adopted a placement holds what it held at the start (a
   // spare node nothing); the current one follows by Reconfigure.
@@ -260,8 +263,8 @@ class Simulation {
   Result result_;
   std::vector<Node> nodes_;
   std::vector<std::vector<size_t>> replicas_;  // partition -> node indices (current placement)
-  std::vector<std::vector<size_t>> initial_replicas_;
   std::vector<std::vector<size_t>> previous_replicas_;  // the placement before (cancellation)
+  std::vector<std::vector<std::vector<size_t>>> placements_;  // by epoch
   uint64_t epoch_ = 0;
   std::map<std::pair<uint64_t, uint64_t>, Event> events_;
   uint64_t next_seq_ = 0;
@@ -312,7 +315,7 @@ void Simulation::BuildCluster() {
     node.store = std::make_unique<MemoryReplicaStore>(params_.partitions, params_.log_max_bytes);
     nodes_.push_back(std::move(node));
   }
-  initial_replicas_ = replicas_;
+  placements_.push_back(replicas_);
   for (size_t n = 0; n < nodes_.size(); ++n) {
     std::set<size_t> peers;
     for (uint32_t p : nodes_[n].held) {
@@ -338,28 +341,22 @@ void Simulation::BuildCluster() {
   }
 }
 
-Membership Simulation::MembershipOf(const Node& node) const {
+Membership Simulation::MembershipAt(const Node& node, uint64_t epoch) const {
   Membership m;
   m.self = node.id;
   m.incarnation = node.generation + 1;
-  m.epoch = epoch_;
+  m.epoch = epoch;
   for (const Node& other : nodes_) m.dc_of[other.id] = other.dc;
   for (uint32_t p = 0; p < params_.partitions; ++p) {
     std::vector<ReplicaId> ids;
-    for (size_t r : replicas_[p]) ids.push_back(nodes_[r].id);
+    for (size_t r : placements_[epoch][p]) ids.push_back(nodes_[r].id);
     m.replicas.push_back(std::move(ids));
   }
   return m;
 }
 
 Membership Simulation::InitialMembershipOf(const Node& node) const {
-  Membership m = MembershipOf(node);
-  m.epoch = 0;
-  for (uint32_t p = 0; p < params_.partitions; ++p) {
-    m.replicas[p].clear();
-    for (size_t r : initial_replicas_[p]) m.replicas[p].push_back(nodes_[r].id);
-  }
-  return m;
+  return MembershipAt(node, 0);
 }
 
 std::vector<uint32_t> Simulation::ServingAt(size_t n) const {
@@ -375,11 +372,17 @@ std::vector<uint32_t> Simulation::ServingAt(size_t n) const {
 bool Simulation::NewPlacement() {
   std::vector<std::vector<size_t>> next = replicas_;
   const uint64_t kind = move_rng_.Below(previous_replicas_.empty() ? 2 : 3);
-  // A node adopts every epoch in order (core.h, Reconfigure): a new one is
-  // given only when every node runs the current one; a move (but for a
+  // A node is given every epoch in order (core.h, Reconfigure): a new one
+  // comes only once every node was given the current one. Unless epochs
+  // overlap, only once every node runs it, and a move (but for a
   // cancellation) only when no move is under way anywhere.
   for (const Node& node : nodes_) {
-    if (!node.core || node.core->Epoch() != epoch_) return false;
+    if (!node.core) return false;
+    if (tweaks_.overlapping_epochs) {
+      if (node.given != epoch_) return false;
+      continue;
+    }
+    if (node.core->Epoch() != epoch_) return false;
     if (kind != 2 && !node.core->Moves().empty()) return false;
   }
   // A random node not in `set` (and not `except`), or nodes_.size().
@@ -414,6 +417,7 @@ bool Simulation::NewPlacement() {
   }
   previous_replicas_ = replicas_;
   replicas_ = std::move(next);
+  placements_.push_back(replicas_);
   ++epoch_;
   ++result_.reconfigures;
   for (Node& node : nodes_) node.held.clear();
@@ -430,9 +434,28 @@ bool Simulation::NewPlacement() {
 void Simulation::Adopt(size_t n) {
   Node& node = nodes_[n];
   if (!node.core || epoch_ == 0) return;  // a restart adopts it
-  const Status s = node.core->Reconfigure(*node.store, MembershipOf(node), now_);
-  Trace("node " + std::to_string(n) + " is given epoch " + std::to_string(epoch_) + ": " +
-        (s.ok() ? std::string("ok") : s.message()));
+  if (node.given == epoch_) {
+    // Given already (at a restart): the core refuses it again.
+    const Status s = node.core->Reconfigure(*node.store, MembershipOf(node), now_);
+    Trace("node " + std::to_string(n) + " is given epoch " + std::to_string(epoch_) + ": " +
+          (s.ok() ? std::string("ok") : s.message()));
+    if (s.ok()) Fail(Result::Outcome::kBroken, "an epoch given twice was taken");
+    return;
+  }
+  // Every epoch it was not given yet, in order: the core queues those that
+  // come while moves of an earlier one are under way there.
+  for (uint64_t e = node.given + 1; e <= epoch_; ++e) {
+    const bool behind_queued = node.core->Epoch() + 1 < e;
+    const Status s = node.core->Reconfigure(*node.store, MembershipAt(node, e), now_);
+    Trace("node " + std::to_string(n) + " is given epoch " + std::to_string(e) + ": " +
+          (s.ok() ? std::string("ok") : s.message()));
+    if (!s.ok()) return Fail(Result::Outcome::kBroken, "epoch refused: " + s.message());
+    node.given = e;
+    if (node.core->Epoch() < e) {
+      ++result_.epochs_queued;
+      if (behind_queued) ++result_.epochs_queued_behind_queued;
+    }
+  }
 }
 
 bool Simulation::Blocked(size_t a, size_t b) const {
@@ -676,6 +699,7 @@ void Simulation::Restart(size_t n) {
   // Every start learns its own high-water marks before writing (never reuse a
   // dot), unless a test switches it off to prove the check notices.
   if (!tweaks_.no_fence) node.core->FenceOwnStreams();
+  node.given = node.core->Epoch();  // what it queued before is gone with the process
   Trace("node " + std::to_string(n) + " restarts");
   // The placement the cluster runs now (its store's move records say where
   // its own moves were).

@@ -53,6 +53,12 @@ struct Tweaks {
   bool force_reconfigure = false;
   // Options::testing_delete_before_caught_up (with force_reconfigure): must fail.
   bool delete_before_caught_up = false;
+  // With force_reconfigure: a new placement comes once every node was given
+  // the current one, whether or not it adopted it and whatever moves are
+  // under way (else only once every node runs it, and a move only when none
+  // is under way): nodes queue epochs behind their moves and adopt them in
+  // order.
+  bool overlapping_epochs = false;
   bool check_invariants = true;  // during the run (off: only the final check judges)
   bool trace = false;            // print every event to stderr
   // With trace: after each message a node handles, print its replica of this
@@ -79,6 +85,10 @@ struct Result {
   uint64_t dropped = 0;  // messages or buffered batches over a core's limits
   uint64_t crashes = 0;
   uint64_t reconfigures = 0;  // new placements adopted (epochs)
+  // Epochs a node's core queued (moves of an earlier one were under way
+  // there), and of them those given while an earlier one was still queued.
+  uint64_t epochs_queued = 0;
+  uint64_t epochs_queued_behind_queued = 0;
   uint64_t moves_joined = 0;  // partitions filled by a new owner
   uint64_t moves_left = 0;    // partitions an old owner gave up and deleted
 
