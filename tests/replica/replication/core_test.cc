@@ -1107,5 +1107,87 @@ TEST_CASE(
   CHECK(c.core(kD).Drained());
 }
 
+TEST_CASE(
+    "Core: a node new to a running cluster joins from the placement before its epoch, and a "
+    "core built with no placement refuses to move",
+    "[unit]") {
+  // D's core is built over an empty store with the placement in force
+  // before the epoch that adds it (D in no replica set): it holds nothing,
+  // then fills from the old owner and serves once caught up.
+  Cluster c = FourNodes();
+  for (int i = 0; i < 8; ++i) c.Incr(kC, 0, 1, 1, "k" + std::to_string(i));
+  uint64_t now = c.Pump(1, 300);
+  CHECK_FALSE(c.core(kD).Holds(0));
+  CHECK(c.core(kD).Drained());
+  c.Reconfigure({{kA, kB, kD}}, 1, now);
+  now = c.Pump(now, 2000);
+  CHECK(c.core(kD).Serving(0));
+  CHECK(c.View(kD, 0) == c.View(kA, 0));
+  CHECK(c.View(kD, 0).find("k7") != std::string::npos);
+
+  // Built with no placement at all, a core cannot tell whom to fill from
+  // (it would serve an empty partition): Reconfigure says so.
+  MemoryReplicaStore store(1, size_t{1} << 20);
+  Membership none;
+  none.self = 0xE;
+  none.dc_of = {{0xE, 0}};
+  none.replicas.assign(1, {});
+  ReplicationCore core(none, Options{}, store, now);
+  Membership next = c.core(kA).membership();
+  next.self = 0xE;
+  next.dc_of[0xE] = 0;
+  next.epoch = 2;
+  next.replicas = {{kA, kB, 0xE}};
+  const Status s = core.Reconfigure(store, next, now);
+  CHECK_FALSE(s.ok());
+  CHECK(s.message().find("placement in force before") != std::string::npos);
+  CHECK_FALSE(core.Holds(0));
+}
+
+TEST_CASE("Core: epochs given while a move is under way are adopted one after the other, in order",
+          "[unit]") {
+  Options options;
+  options.reconfigure_queue_max = 2;
+  Cluster c = FourNodes(options);
+  for (int i = 0; i < 10; ++i) c.Incr(kC, 0, 1, 1, "k" + std::to_string(i));
+  uint64_t now = c.Pump(1, 300);
+  const std::string expected = c.View(kA, 0);
+  // Epoch 1 moves p from C to D; 2 brings it back; 3 moves it to D again.
+  // Every node is given all three at once: the moves of 1 are under way, so
+  // 2 and 3 wait, and a fourth is refused (the queue holds 2).
+  c.Reconfigure({{kA, kB, kD}}, 1, now);
+  c.Reconfigure({{kA, kB, kC}}, 2, now);
+  c.Reconfigure({{kA, kB, kD}}, 3, now);
+  CHECK(c.core(kC).Epoch() == 1);
+  CHECK(c.core(kD).Epoch() == 1);
+  Membership fourth = c.core(kA).membership();
+  fourth.epoch = 4;
+  const Status busy = c.core(kA).Reconfigure(c.store(kA), fourth, now);
+  CHECK(busy.code() == Status::Code::kBusy);
+  // An epoch at or below the latest queued one is refused too.
+  fourth.epoch = 3;
+  CHECK_FALSE(c.core(kB).Reconfigure(c.store(kB), fourth, now).ok());
+  // C adopts 2 only once its part in 1 is over: it has deleted p, so 2
+  // makes it a joiner again (and 3 a leaver once more); D the reverse.
+  bool c_rejoined = false;
+  for (int i = 0; i < 2000 && c.core(kD).Epoch() < 3; ++i) {
+    now = c.Pump(now, 5);
+    c_rejoined |= c.core(kC).Epoch() == 2 && c.core(kC).Holds(0);
+  }
+  now = c.Pump(now, 2000);
+  CHECK(c_rejoined);
+  for (ReplicaId id : {kA, kB, kC, kD}) {
+    CHECK(c.core(id).Epoch() == 3);
+    CHECK(c.core(id).Moves().empty());
+  }
+  CHECK(c.core(kD).Serving(0));
+  CHECK(c.View(kD, 0) == expected);
+  CHECK(c.View(kA, 0) == expected);
+  CHECK_FALSE(c.core(kC).Holds(0));
+  CHECK(Empty(c.store(kC), 0));
+  CHECK(c.core(kC).stats().moves_left == 2);
+  CHECK(c.core(kD).stats().moves_joined == 2);
+}
+
 }  // namespace
 }  // namespace geokv::replication
