@@ -544,6 +544,10 @@ void CoreImpl::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
     Held* h = HeldOf(pa.partition);
     auto rit = peer->reports.find(pa.partition);
     if (h == nullptr || rit == peer->reports.end()) continue;  // not shared with us
+    // A joiner's report of p from an earlier epoch (it still held p there,
+    // e.g. draining it, behind moves of its own) is not its acknowledgement
+    // of this move: it reports p at this epoch only once caught up.
+    if (hb.epoch < membership_.epoch && IsJoiner(*h, hb.from)) continue;
     Report& r = rit->second;
     const uint64_t old_self = r.latest[h->self_index];
     for (const auto& [origin, seq] : pa.applied) {

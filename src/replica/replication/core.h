@@ -327,10 +327,13 @@ class ReplicationCore {
   // --- Membership change (docs/replication.md, "Membership change").
   // A core built with self in some replica set takes its membership as the
   // placement its store holds (a cluster's first start, or a restart). A
-  // node that joins a running cluster builds its core holding nothing and
-  // then calls Reconfigure. After a restart, the placement the store's move
-  // records hold is the one in force; a newer `membership` given to the
-  // constructor is then queued as by Reconfigure.
+  // node that joins a running cluster builds its core over its empty store
+  // with the placement in force before the epoch that adds it (self in no
+  // replica set: it holds nothing), then calls Reconfigure with that epoch.
+  // (A core built with no placement at all, every replica set empty, cannot
+  // tell whom to fill from: its Reconfigure is refused.) After a restart,
+  // the placement the store's move records hold is the one in force; a newer
+  // `membership` given to the constructor is then queued as by Reconfigure.
   //
   // Moves to the placement `next` (call in a storage job, once per epoch,
   // when the node adopts a topology). For each partition whose replica set
@@ -339,10 +342,16 @@ class ReplicationCore {
   // catches up, and only then serves and reports p; an old owner serves and
   // ships writes until every new owner reported p, then stops serving, waits
   // until every owner reported all it applied, then deletes p in slices.
-  // If a move of this node is still under way, `next` is queued and adopted
-  // when every move here has ended (a newer queued one replaces it).
+  // Several epochs in a row are queued, never composed: if a move of this
+  // node is still under way (or an earlier epoch waits), `next` waits, and
+  // the waiting epochs are adopted one after the other, in order, each once
+  // every move here has ended; none is skipped. The queue is not persisted:
+  // after a restart give the core every epoch above Epoch() again, in order.
+  // The caller must give every epoch (e+1 before e+2).
   // Invalid if next.epoch is not above every epoch given before, or the
-  // partition count or self differ, or self's dc is missing.
+  // partition count or self differ, or self's dc is missing, or the core
+  // was built with no placement; Busy if Options::reconfigure_queue_max
+  // epochs already wait.
   [[nodiscard]] Status Reconfigure(ReplicaStore& store, Membership next, uint64_t now_ms);
   // The epoch of the placement in force here (a queued one is not).
   uint64_t Epoch() const;

@@ -281,6 +281,8 @@ class CoreImpl {
   // among them, whose dots the fill brought) become streams here too.
   void TakeOrigins(ReplicaStore& store, Held& h, const AppliedVector& applied, uint64_t now_ms);
   bool CaughtUp(const Held& h) const;
+  // Whether id is a joiner of h's move here (not caught up, as heard here).
+  static bool IsJoiner(const Held& h, crdt::ReplicaId id);
   bool MovesActive() const;
   // The epoch a node last said it runs (0 if never heard).
   uint64_t EpochOf(crdt::ReplicaId id) const;

@@ -507,6 +507,8 @@ void CoreImpl::TakeOrigins(ReplicaStore& store, Held& h, const AppliedVector& ap
   RefreshReporters(h);
 }
 
+bool CoreImpl::IsJoiner(const Held& h, crdt::ReplicaId id) { return Contains(h.move.joiners, id); }
+
 bool CoreImpl::CaughtUp(const Held& h) const {
   if (!h.move.filled || h.transfer.active) return false;
   for (const Stream& s : h.streams) {

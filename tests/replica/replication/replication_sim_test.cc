@@ -299,16 +299,8 @@ TEST_CASE("Replication sim: a state transfer that joins each chunk's context at 
         schedules / 10);
 }
 
-// [!mayfail]: a known bug of the move engine, which the node does not drive
-// yet (it refuses topologies that move replicas, issue 14): a node that
-// deleted a partition it gave up keeps the deleted atoms' dots in the
-// partition's context, so when it holds the partition again (the previous
-// placement again) a delta that comes back after its refill is taken as
-// removed. About 1 seed in 40 of this test shows it: GEOKV_SEED=619
-// GEOKV_SCHEDULE=43 replays one. Failures still print, with their replay
-// line; they do not fail the run until the bug is fixed.
 TEST_CASE("Replication sim: partitions move to new owners under faults and nothing is lost",
-          "[sim][!mayfail]") {
+          "[sim]") {
   // Every schedule adopts 1-3 new placements (a replica moved, a node
   // removed, the previous placement again) at seeded times, with every other
   // fault: it must end with the final owners equal to the acknowledged

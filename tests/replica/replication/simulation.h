@@ -15,13 +15,15 @@
 // WAIT counts every other datacenter. Invariants are also checked during the
 // run (applied never exceeds what exists, and the context covers it).
 //
-// The reconfigure fault (in about a third of the schedules): on a seeded
-// schedule the cluster moves to a new placement with a higher epoch (a
+// The reconfigure fault (in the schedules of the tests that force it): on a
+// seeded schedule the cluster moves to a new placement with a higher epoch (a
 // partition's replica moved to another node, a node removed from every
 // partition, or the previous placement again: a cancellation); a spare node
-// that holds nothing at first can be chosen. Nodes adopt it at different
-// times (and after a restart), mixed with every other fault. The final check
-// then also requires that nodes outside the final placement hold nothing.
+// that holds nothing at first can be chosen. Nodes are given each epoch in
+// order at different times (and after a restart), mixed with every other
+// fault; with overlapping epochs, while moves of the one before are under
+// way. The final check then also requires that nodes outside the final
+// placement hold nothing.
 //
 // Everything random comes from Prngs seeded with the schedule's seed, so a
 // schedule replays exactly.
@@ -48,8 +50,8 @@ struct Tweaks {
   bool tiny_chunks = false;           // state transfers of 1-3 atoms per chunk, small logs
   bool merge_chunk_context = false;   // Options::testing_merge_chunk_context: must fail
   // Every schedule moves partitions (1-3 new placements). Without it none
-  // does: the move engine has a known bug (the "partitions move" test), so
-  // moves stay out of the other tests' schedules until it is fixed.
+  // does, so that the other tests keep the schedules (and pins) they had
+  // before moves existed.
   bool force_reconfigure = false;
   // Options::testing_delete_before_caught_up (with force_reconfigure): must fail.
   bool delete_before_caught_up = false;
