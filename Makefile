@@ -10,6 +10,11 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 RELEASE_BUILD ?= build-release
 JOBS       ?= 2
+# Tests at once: the integration tests mostly wait on their servers and on
+# the network (measured: ctest -j2 used 0.43 of a core over its 231 s), so
+# four at a time finish in about half the time (118 s) on two cores, and
+# passed so with the machine's load average at 13.
+TEST_JOBS  ?= 4
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 10
 TOPOLOGY   ?= topology/local-3dc.toml
@@ -32,7 +37,7 @@ build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS)
 	$(MAKE) test-sanitized
 	$(MAKE) build-release
 	$(MAKE) fuzz

@@ -130,7 +130,9 @@ uint64_t CoreImpl::OwnReported(const Held& h) const {
   for (size_t j = 0; j < h.replicas.size(); ++j) {
     if (j == h.self_index) continue;
     const Report& r = peers_.at(h.replicas[j]).reports.at(h.p);
-    if (r.has_latest) most = std::max(most, r.latest[h.self_index]);  // even if down since
+    // Even if down since. Deltas a peer holds but has not applied count too:
+    // their dots are taken (the fence waits for the peer to apply them).
+    if (r.has_latest) most = std::max({most, r.latest[h.self_index], r.held[h.self_index]});
   }
   return most;
 }
@@ -237,7 +239,11 @@ void CoreImpl::EmitHeartbeat(bool full, uint64_t now_ms) {
     PartitionApplied pa;
     pa.partition = h.p;
     for (size_t i = 0; i < h.replicas.size(); ++i) {
-      pa.applied.emplace_back(h.replicas[i], h.streams[i].applied);
+      const Stream& s = h.streams[i];
+      pa.applied.emplace_back(h.replicas[i], s.applied);
+      uint64_t held = s.blocked ? s.blocked->batch.last_seq : 0;
+      for (const auto& [first, b] : s.buffered) held = std::max(held, b.batch.last_seq);
+      if (held > s.applied) pa.held.emplace_back(h.replicas[i], held);
     }
     hb.partitions.push_back(std::move(pa));
     h.dirty = false;
@@ -528,11 +534,7 @@ void CoreImpl::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
       // A restart: the new process may have lost what the old one reported
       // (stability must not count on it), so its reports start over.
       ++stats_.peer_restarts;
-      for (auto& [p, r] : peer->reports) {
-        std::fill(r.latest.begin(), r.latest.end(), 0);
-        std::fill(r.usable.begin(), r.usable.end(), 0);
-        r.has_latest = r.has_usable = false;
-      }
+      for (auto& [p, r] : peer->reports) r.Clear();
     }
     peer->incarnation = hb.incarnation;
     peer->rival_incarnation = 0;
@@ -555,6 +557,17 @@ void CoreImpl::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
       // absorbs heartbeats that arrive out of order.
       const size_t i = IndexOf(*h, origin);
       if (i != kNoIndex) r.latest[i] = std::max(r.latest[i], seq);
+    }
+    // Unlike `applied`, what a peer holds unapplied can shrink without being
+    // applied (a buffer dropped, to be caught up again): the newest report
+    // replaces the older ones, and a heartbeat that arrives late does not.
+    if (hb.sent_ms >= r.held_sent_ms) {
+      r.held_sent_ms = hb.sent_ms;
+      std::fill(r.held.begin(), r.held.end(), 0);
+      for (const auto& [origin, seq] : pa.held) {
+        const size_t i = IndexOf(*h, origin);
+        if (i != kNoIndex) r.held[i] = seq;
+      }
     }
     r.has_latest = true;
     if (r.latest[h->self_index] > old_self) {

@@ -315,7 +315,11 @@ class ReplicationCore {
   // deltas (a restored backup, a wiped directory, a power loss under
   // synchronous=normal): they are taken back from that peer by a state
   // transfer, and only then is the partition writable. New dots then number
-  // after everything any live peer has of this node.
+  // after everything any live peer has of this node, applied or held
+  // (PartitionApplied::held).
+  // REQUIRES (of the transport): no message sent to an earlier process of
+  // this node is delivered to this one; a report sent before it started may
+  // lack what that process sent last.
   void FenceOwnStreams();
   // Whether local writes to p may take new dots now (never while p is not
   // Serving). REQUIRES: Holds(p).

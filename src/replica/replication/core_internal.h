@@ -15,6 +15,7 @@
 //     and counted, and the protocol recovers it (catch-up, next heartbeat).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -187,6 +188,20 @@ class CoreImpl {
   struct Report {
     bool has_latest = false;
     std::vector<uint64_t> latest;
+    // PartitionApplied::held of the newest heartbeat (by its sent_ms): what
+    // the peer holds of each origin past what it applied, 0 where nothing.
+    std::vector<uint64_t> held;
+    uint64_t held_sent_ms = 0;
+
+    // Forgets everything reported (a restart, or a report that must not
+    // count), keeping the vectors' sizes.
+    void Clear() {
+      std::fill(latest.begin(), latest.end(), 0);
+      std::fill(usable.begin(), usable.end(), 0);
+      std::fill(held.begin(), held.end(), 0);
+      has_latest = has_usable = false;
+      held_sent_ms = 0;
+    }
     bool has_usable = false;
     std::vector<uint64_t> usable;
   };
@@ -304,7 +319,8 @@ class CoreImpl {
   void Touch(Peer& peer, uint64_t now_ms);
   // Whether every live peer replica of h reported since the fence was set.
   bool HeardAllLive(const Held& h) const;
-  // The most of this node's own stream in h any live peer reported.
+  // The most of this node's own stream in h any peer reported applying or
+  // holding unapplied (PartitionApplied::held).
   uint64_t OwnReported(const Held& h) const;
   // Lifts h's fence once its own high-water mark is known and held here;
   // asks for lost own deltas when a peer has more.

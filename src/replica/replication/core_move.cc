@@ -293,6 +293,7 @@ void CoreImpl::NewReport(crdt::ReplicaId id, uint32_t p, size_t replicas, uint64
   r = Report{};
   r.latest.assign(replicas, 0);
   r.usable.assign(replicas, 0);
+  r.held.assign(replicas, 0);
 }
 
 std::vector<std::pair<crdt::ReplicaId, uint64_t>> CoreImpl::OriginsOf(const Held& h) const {
@@ -338,6 +339,7 @@ void CoreImpl::Widen(ReplicaStore& store, Held& h, const std::vector<crdt::Repli
     if (it == peer.reports.end()) continue;
     remap(it->second.latest);
     remap(it->second.usable);
+    remap(it->second.held);
   }
   h.self_index = to[h.self_index];
   h.transfer.index = to[h.transfer.index];
@@ -444,12 +446,7 @@ void CoreImpl::Adopt(ReplicaStore& store, const Membership& next, uint64_t now_m
     if (m.role != Role::kJoining) m.seen.clear();
     // A joiner's report of p (from when it held p before) is not its
     // acknowledgement of this move.
-    for (crdt::ReplicaId id : m.joiners) {
-      Report& r = peers_.at(id).reports.at(p);
-      std::fill(r.latest.begin(), r.latest.end(), 0);
-      std::fill(r.usable.begin(), r.usable.end(), 0);
-      r.has_latest = r.has_usable = false;
-    }
+    for (crdt::ReplicaId id : m.joiners) peers_.at(id).reports.at(p).Clear();
     RefreshReporters(*h);
     if (m.role == Role::kJoining) BeginFill(store, *h, now_ms);
     SaveMove(store, p);

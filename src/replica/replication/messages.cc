@@ -331,12 +331,15 @@ Result<Message> DecodeHeartbeat(Reader& r, const msgpack::object* e, size_t fiel
   const msgpack::object* parts =
       r.Array(e[4], Reader::kAny, limits.max_heartbeat_partitions, &n, "heartbeat partitions");
   for (size_t i = 0; r.ok() && i < n; ++i) {
-    size_t two = 0;
-    const msgpack::object* entry = r.Array(parts[i], 2, 2, &two, "partition entry");
+    size_t entry_fields = 0;
+    const msgpack::object* entry =
+        r.Array(parts[i], Reader::kAny, 3, &entry_fields, "partition entry");
+    if (r.ok() && entry_fields < 2) r.Fail("partition entry has a wrong number of elements");
     if (!r.ok()) break;
     PartitionApplied pa;
     pa.partition = r.Partition(entry[0]);
     pa.applied = r.Applied(entry[1]);
+    if (entry_fields == 3) pa.held = r.Applied(entry[2]);
     if (r.ok() && !hb.partitions.empty() && hb.partitions.back().partition >= pa.partition) {
       r.Fail("heartbeat partitions not ascending");
     }
@@ -530,9 +533,10 @@ std::string EncodeMessage(const Message& message) {
                    pk.pack_uint64(m.sent_ms);
                    pk.pack_array(static_cast<uint32_t>(m.partitions.size()));
                    for (const PartitionApplied& pa : m.partitions) {
-                     pk.pack_array(2);
+                     pk.pack_array(pa.held.empty() ? 2 : 3);
                      pk.pack_uint64(pa.partition);
                      PackApplied(pk, pa.applied);
+                     if (!pa.held.empty()) PackApplied(pk, pa.held);
                    }
                    pk.pack_uint64(m.incarnation);
                    if (extra >= 1) pk.pack_uint64(m.epoch);

@@ -123,6 +123,13 @@ using AppliedVector = std::vector<std::pair<crdt::ReplicaId, uint64_t>>;
 struct PartitionApplied {
   uint32_t partition = 0;
   AppliedVector applied;
+  // Origins of which the sender holds deltas past `applied` that it has not
+  // applied yet (out of order, or waiting for another stream: a removal whose
+  // covered dots are not here), with the highest such seq; ascending by
+  // origin, only entries above applied. A restored origin must not number new
+  // dots until it took these back (CoreImpl::UpdateFence): they carry dots its
+  // store lost. Encoded (as a third element) only when nonempty.
+  AppliedVector held = {};
 
   bool operator==(const PartitionApplied&) const = default;
 };

@@ -1008,6 +1008,45 @@ TEST_CASE("Core: a peer that holds more of the own stream than the store keeps t
   CHECK(requests[0].after == 0);
 }
 
+TEST_CASE("Core: own deltas a peer holds but has not applied keep the fence up until it has",
+          "[unit]") {
+  // A peer reports what it holds out of order or waiting for another stream
+  // (a removal whose covered dots are not there yet).
+  Options o = Quiet();
+  o.heartbeat_interval_ms = 100;
+  Cluster c({{kA, 0}, {kB, 1}}, {{kA, kB}}, o);
+  c.Incr(kA, 0, 1, 5);
+  c.Take(kA, 1);  // batch 1 is lost on its way to B
+  c.Incr(kA, 0, 2, 6);
+  c.Deliver(kB, One<DeltaBatch>(c.Take(kA, 2)), 2);
+  CHECK(c.core(kB).Applied(0, kA) == 0);
+  c.Tick(kB, 200);
+  const auto heartbeats = All<Heartbeat>(c.Take(kB, 200));
+  REQUIRE(!heartbeats.empty());
+  REQUIRE(heartbeats.back().partitions.size() == 1);
+  CHECK(heartbeats.back().partitions[0].applied == AppliedVector{{kA, 0}, {kB, 0}});
+  CHECK(heartbeats.back().partitions[0].held == AppliedVector{{kA, 2}});
+
+  // A node whose store lost its own deltas 1..2 (restored, say) hears that
+  // report: dots 1 and 2 are taken, though B applied neither, so it must not
+  // number new deltas from 1 (B would drop them as the ones it holds).
+  Cluster restored({{kA, 0}, {kB, 1}}, {{kA, kB}}, Quiet());
+  restored.core(kA).FenceOwnStreams();
+  restored.Deliver(kA, heartbeats.back(), 10);
+  CHECK(restored.core(kA).OwnStreamsKnown());
+  CHECK_FALSE(restored.core(kA).OwnWritable(0));
+  restored.Tick(kA, 50);
+  CHECK(All<CatchUpRequest>(restored.Take(kA, 50)).empty());  // B has nothing to send yet
+  // Once B applied them (its catch-up found delta 1), A takes them back.
+  restored.Deliver(kA, Heartbeat{kB, 300, {{0, {{kA, 2}, {kB, 0}}}}, 1}, 300);
+  CHECK_FALSE(restored.core(kA).OwnWritable(0));
+  restored.Tick(kA, 400);
+  const auto requests = All<CatchUpRequest>(restored.Take(kA, 400));
+  REQUIRE(requests.size() == 1);
+  CHECK(requests[0].origin == kA);
+  CHECK(requests[0].after == 0);
+}
+
 constexpr ReplicaId kD = 0xD;
 
 // A, B, C hold p 0 (one partition); D, in C's DC, holds nothing yet.

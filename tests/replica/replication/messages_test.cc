@@ -215,6 +215,23 @@ TEST_CASE("Messages: a heartbeat's epoch round-trips, and one without it decodes
   CHECK(std::get<Heartbeat>(*decoded) == hb);
 }
 
+TEST_CASE("Messages: a partition's report carries what the sender holds unapplied only if any",
+          "[unit]") {
+  Heartbeat hb{7, 100, {{1, {{7, 3}, {9, 1}}}, {2, {{7, 0}}}}, 5};
+  const std::string without = EncodeMessage(hb);
+  hb.partitions[0].held = {{9, 4}};
+  const std::string with = EncodeMessage(hb);
+  auto decoded = DecodeMessage(with);
+  REQUIRE(decoded.ok());
+  CHECK(std::get<Heartbeat>(*decoded) == hb);
+  // Reports without held deltas keep the two-element form.
+  msgpack::object_handle handle = msgpack::unpack(without.data(), without.size());
+  CHECK(handle.get().via.array.ptr[4].via.array.ptr[0].via.array.size == 2);
+  handle = msgpack::unpack(with.data(), with.size());
+  CHECK(handle.get().via.array.ptr[4].via.array.ptr[0].via.array.size == 3);
+  CHECK(handle.get().via.array.ptr[4].via.array.ptr[1].via.array.size == 2);
+}
+
 // Packs an arbitrary msgpack array of the given objects.
 template <typename... T>
 std::string Pack(const T&... values) {

@@ -172,6 +172,11 @@ TEST_CASE("Replication sim: the schedules that once diverged converge", "[sim]")
        "but kept their dots in the context, and when the partition came back (the previous "
        "placement again) another plain transfer took a register's latest write as removed",
        false, false, true},
+      {8337100473598931298ull ^ 0x4, 297,
+       "never settled: a restored node heard a peer's heartbeat sent to its previous process "
+       "(before the peer applied the last delta that process sent), took it as its own "
+       "high-water mark, and wrote on without taking that delta back",
+       false, true},
       {619 ^ 0x6, 43,
        "an old owner, restarted while leaving a partition, began a plain state transfer there, "
        "then gave the partition up and deleted it: the unfinished transfer's chunks had put dots "

@@ -196,6 +196,12 @@ class Simulation {
     size_t from = 0;  // kDeliver: sender; kTick: the core's generation
     uint32_t dc = 0;  // kCut, kHeal
     std::string bytes;
+    // kDeliver: the recipient's process (Node::generation) when it was sent.
+    // A message to an earlier process is lost, as ZeroMQ's are: a restarted
+    // process has new connections, and what was queued for the old ones, or
+    // in flight on them, dies with them (the fence counts on it: a heartbeat
+    // sent before it started may lack what the old process sent).
+    uint64_t to_generation = 0;
   };
 
   void BuildCluster();
@@ -500,7 +506,7 @@ void Simulation::Send(size_t from, const Outgoing& out) {
       uint64_t delay = static_cast<uint64_t>(rng_.Between(
           static_cast<int64_t>(params_.delay_min_ms), static_cast<int64_t>(params_.delay_max_ms)));
       if (tweaks_.slow_batches && std::holds_alternative<DeltaBatch>(out.message)) delay += 50;
-      Schedule(now_ + delay, Event{Type::kDeliver, n, from, 0, bytes});
+      Schedule(now_ + delay, Event{Type::kDeliver, n, from, 0, bytes, nodes_[n].generation});
     }
   }
 }
@@ -711,7 +717,7 @@ void Simulation::Handle(Event& e) {
   switch (e.type) {
     case Type::kDeliver: {
       Node& node = nodes_[e.node];
-      if (!node.core || Blocked(e.from, e.node)) return;  // lost
+      if (!node.core || Blocked(e.from, e.node) || e.to_generation != node.generation) return;
       auto msg = DecodeMessage(e.bytes);
       if (!msg.ok())
         return Fail(Result::Outcome::kBroken, "undecodable: " + msg.status().message());
