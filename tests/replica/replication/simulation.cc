@@ -269,8 +269,8 @@ class Simulation {
   Result result_;
   std::vector<Node> nodes_;
   std::vector<std::vector<size_t>> replicas_;  // partition -> node indices (current placement)
-  std::vector<std::vector<size_t>> previous_replicas_;  // the placement before (cancellation)
-  std::vector<std::vector<std::vector<size_t>>> placements_;  // by epoch
+  // Every placement by epoch (the one before the current: a cancellation's).
+  std::vector<std::vector<std::vector<size_t>>> placements_;
   uint64_t epoch_ = 0;
   std::map<std::pair<uint64_t, uint64_t>, Event> events_;
   uint64_t next_seq_ = 0;
@@ -377,7 +377,7 @@ std::vector<uint32_t> Simulation::ServingAt(size_t n) const {
 
 bool Simulation::NewPlacement() {
   std::vector<std::vector<size_t>> next = replicas_;
-  const uint64_t kind = move_rng_.Below(previous_replicas_.empty() ? 2 : 3);
+  const uint64_t kind = move_rng_.Below(epoch_ == 0 ? 2 : 3);
   // A node is given every epoch in order (core.h, Reconfigure): a new one
   // comes only once every node was given the current one. Unless epochs
   // overlap, only once every node runs it, and a move (but for a
@@ -418,10 +418,9 @@ bool Simulation::NewPlacement() {
     }
     what = "node " + std::to_string(gone) + " removed";
   } else {  // the previous placement again, at a higher epoch: a cancellation
-    next = previous_replicas_;
+    next = placements_[epoch_ - 1];
     what = "previous placement again";
   }
-  previous_replicas_ = replicas_;
   replicas_ = std::move(next);
   placements_.push_back(replicas_);
   ++epoch_;
