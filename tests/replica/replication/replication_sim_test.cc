@@ -141,6 +141,7 @@ TEST_CASE("Replication sim: the schedules that once diverged converge", "[sim]")
     bool eager_folds = false;  // the tweaks of the "unusable reports" case below
     bool restores = false;     // the tweaks of the "restored from an older copy" case below
     bool moves = false;        // the tweaks of the "partitions move" case below
+    bool overlapping = false;  // and of the "epochs given while moves..." case
   };
   const Pinned pinned[] = {
       {11352417157333339151ull, 1236,
@@ -184,12 +185,19 @@ TEST_CASE("Replication sim: the schedules that once diverged converge", "[sim]")
        "placement again) from a sender that lacked one of them, the delta that came later by its "
        "stream looked seen and its register write was dropped",
        false, false, true},
+      {90 ^ 0x8, 11,
+       "never settled: a node behind on its own moves still reported a partition it was "
+       "draining at epoch 1; the owners at epoch 2, where it joins that partition again, took "
+       "that report as its acknowledgement and moved on, one of them leaving the partition, "
+       "whose report the joiner then waited for",
+       false, false, true, true},
   };
   for (const Pinned& p : pinned) {
     Tweaks tweaks = TraceTweaks();
     tweaks.force_fold = tweaks.slow_batches = p.eager_folds;
     tweaks.force_restores = tweaks.force_closing_writes = p.restores;
     tweaks.force_reconfigure = p.moves;
+    tweaks.overlapping_epochs = p.overlapping;
     const Result r = RunSchedule(ScheduleSeed(p.run_seed, p.schedule), tweaks);
     INFO("GEOKV_SEED=" << p.run_seed << " GEOKV_SCHEDULE=" << p.schedule << ": " << p.what << "\n"
                        << r.description << "\n"
