@@ -312,6 +312,34 @@ TEST_CASE("Replication sim: a state transfer that joins each chunk's context at 
         schedules / 10);
 }
 
+// Runs the move schedules (with `tweaks`, moves forced) drawn from the run's
+// seed ^ salt, failing at the first that does not end ok, and sums their
+// move figures; `count` is how many ran.
+Result RunMoveSchedules(Tweaks tweaks, uint64_t salt, int fallback, uint64_t* count) {
+  tweaks.force_reconfigure = true;
+  tweaks.trace = TraceRequested();
+  tweaks.watch_partition = TraceTweaks().watch_partition;
+  const uint64_t seed = test::TestSeed();
+  const auto [first, n] = ScheduleRange(fallback);
+  *count = n;
+  Result total;
+  for (uint64_t i = first; i < first + n; ++i) {
+    const Result r = RunSchedule(ScheduleSeed(seed ^ salt, i), tweaks);
+    if (!r.ok()) {
+      FAIL("GEOKV_SEED=" << seed << " schedule " << i << " (GEOKV_SCHEDULE=" << i
+                         << " replays it alone): " << OutcomeName(r.outcome) << "\n"
+                         << r.description << "\n"
+                         << r.detail);
+    }
+    total.reconfigures += r.reconfigures;
+    total.epochs_queued += r.epochs_queued;
+    total.epochs_queued_behind_queued += r.epochs_queued_behind_queued;
+    total.moves_joined += r.moves_joined;
+    total.moves_left += r.moves_left;
+  }
+  return total;
+}
+
 TEST_CASE("Replication sim: partitions move to new owners under faults and nothing is lost",
           "[sim]") {
   // Every schedule adopts 1-3 new placements (a replica moved, a node
@@ -319,35 +347,17 @@ TEST_CASE("Replication sim: partitions move to new owners under faults and nothi
   // fault: it must end with the final owners equal to the acknowledged
   // writes and every other node holding nothing.
   INFO("GEOKV_SEED=" << test::TestSeed());
-  Tweaks tweaks;
-  tweaks.force_reconfigure = true;
-  const int schedules = test::CaseCount(300);
-  uint64_t joined = 0, left = 0, epochs = 0;
-  const uint64_t seed = test::TestSeed();
-  Tweaks traced = tweaks;
-  traced.trace = TraceRequested();
-  traced.watch_partition = TraceTweaks().watch_partition;
-  const auto [first, count] = ScheduleRange(schedules);
-  for (uint64_t i = first; i < first + count; ++i) {
-    const Result r = RunSchedule(ScheduleSeed(seed ^ 0x6, i), traced);
-    if (!r.ok()) {
-      FAIL("GEOKV_SEED=" << seed << " schedule " << i << " (GEOKV_SCHEDULE=" << i
-                         << " replays it alone): " << OutcomeName(r.outcome) << "\n"
-                         << r.description << "\n"
-                         << r.detail);
-    }
-    joined += r.moves_joined;
-    left += r.moves_left;
-    epochs += r.reconfigures;
-  }
+  uint64_t count = 0;
+  const Result total = RunMoveSchedules(Tweaks{}, 0x6, 300, &count);
   std::printf(
       "moves: %llu schedules ok, %llu epochs, %llu partitions filled by new owners, %llu "
       "deleted by old ones\n",
-      static_cast<unsigned long long>(count), static_cast<unsigned long long>(epochs),
-      static_cast<unsigned long long>(joined), static_cast<unsigned long long>(left));
+      static_cast<unsigned long long>(count), static_cast<unsigned long long>(total.reconfigures),
+      static_cast<unsigned long long>(total.moves_joined),
+      static_cast<unsigned long long>(total.moves_left));
   if (count >= 100) {
-    CHECK(joined > 0);
-    CHECK(left > 0);
+    CHECK(total.moves_joined > 0);
+    CHECK(total.moves_left > 0);
   }
 }
 
@@ -360,36 +370,22 @@ TEST_CASE(
   // come while a move of an earlier one is under way there, and adopts them
   // one after the other (core.h, Reconfigure).
   INFO("GEOKV_SEED=" << test::TestSeed());
-  Tweaks tweaks = TraceTweaks();
-  tweaks.force_reconfigure = true;
+  Tweaks tweaks;
   tweaks.overlapping_epochs = true;
-  const uint64_t seed = test::TestSeed();
-  const auto [first, count] = ScheduleRange(150);
-  uint64_t epochs = 0, queued = 0, behind = 0, joined = 0, left = 0;
-  for (uint64_t i = first; i < first + count; ++i) {
-    const Result r = RunSchedule(ScheduleSeed(seed ^ 0x8, i), tweaks);
-    if (!r.ok()) {
-      FAIL("GEOKV_SEED=" << seed << " schedule " << i << " (GEOKV_SCHEDULE=" << i
-                         << " replays it alone): " << OutcomeName(r.outcome) << "\n"
-                         << r.description << "\n"
-                         << r.detail);
-    }
-    epochs += r.reconfigures;
-    queued += r.epochs_queued;
-    behind += r.epochs_queued_behind_queued;
-    joined += r.moves_joined;
-    left += r.moves_left;
-  }
+  uint64_t count = 0;
+  const Result total = RunMoveSchedules(tweaks, 0x8, 150, &count);
   std::printf(
       "overlapping epochs: %llu schedules ok, %llu epochs, %llu queued by a node (%llu behind "
       "another queued one), %llu partitions filled, %llu deleted\n",
-      static_cast<unsigned long long>(count), static_cast<unsigned long long>(epochs),
-      static_cast<unsigned long long>(queued), static_cast<unsigned long long>(behind),
-      static_cast<unsigned long long>(joined), static_cast<unsigned long long>(left));
+      static_cast<unsigned long long>(count), static_cast<unsigned long long>(total.reconfigures),
+      static_cast<unsigned long long>(total.epochs_queued),
+      static_cast<unsigned long long>(total.epochs_queued_behind_queued),
+      static_cast<unsigned long long>(total.moves_joined),
+      static_cast<unsigned long long>(total.moves_left));
   if (count >= 100) {
-    CHECK(queued > 0);
-    CHECK(behind > 0);
-    CHECK(left > 0);
+    CHECK(total.epochs_queued > 0);
+    CHECK(total.epochs_queued_behind_queued > 0);
+    CHECK(total.moves_left > 0);
   }
 }
 
