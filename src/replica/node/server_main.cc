@@ -279,7 +279,22 @@ int main(int argc, char** argv) {
                 "--unprotected to serve it open");
   }
 
+  // A fresh data directory given a topology of a later epoch: a node that
+  // joins a running cluster. It starts holding nothing of the placement
+  // before it and fills its partitions from their owners (docs/operations.md).
   std::error_code fs_error;
+  if (table.topology().epoch() > 0 && !std::filesystem::exists(data_dir + "/geokv.db", fs_error)) {
+    auto before = replica::TopologyWithout(table.topology(), node_id);
+    if (before.ok()) {
+      spdlog::info("a fresh data directory in topology epoch {}: joining the running cluster",
+                   table.topology().epoch());
+      replication.join_from = std::make_shared<const placement::PlacementTable>(std::move(*before));
+    } else {
+      spdlog::warn("a fresh data directory, but not joining ({}): taking the placement as the "
+                   "cluster's first",
+                   before.status().message());
+    }
+  }
   std::filesystem::create_directories(data_dir, fs_error);
   if (fs_error) return Fail("cannot create data directory " + data_dir + ": " + fs_error.message());
 
@@ -291,8 +306,11 @@ int main(int argc, char** argv) {
       sync == "full" ? storage::Synchronous::kFull : storage::Synchronous::kNormal;
   storage_options.max_database_bytes = max_db_bytes;
   storage_options.log = [](std::string_view line) { spdlog::info("{}", line); };
-  // Anti-entropy's trees follow every atom change from the first job on.
-  replication::AaeTrees aae_trees(table.partitions(), table.PartitionsOfNode(*node_index));
+  // Anti-entropy's trees follow every atom change from the first job on, in
+  // every partition (a move may bring any of them here).
+  std::vector<uint32_t> every_partition(table.partitions());
+  for (uint32_t p = 0; p < table.partitions(); ++p) every_partition[p] = p;
+  replication::AaeTrees aae_trees(table.partitions(), every_partition);
   storage_options.atom_observer = &aae_trees;
   replication.aae_trees = &aae_trees;
   auto engine = storage::Engine::Open(storage_options);
@@ -374,16 +392,35 @@ int main(int argc, char** argv) {
   };
   await_hangup();
 
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code, int signal) {
-    spdlog::info("signal {}: stopping", signal);
+  auto stop = [&](const std::string& why) {
+    spdlog::info("{}: stopping", why);
     server.Stop();
     metrics.Stop();
     hangup.cancel();
     // Let in-flight replies drain briefly, then leave the loop.
     auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(50));
     timer->async_wait([&io, timer](boost::system::error_code) { io.stop(); });
+  };
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int signal) {
+    stop("signal " + std::to_string(signal));
   });
+  // A node removed from the topology exits once it handed every partition
+  // over (or when told to, by a signal).
+  boost::asio::steady_timer drained_timer(io);
+  std::function<void()> await_drained = [&] {
+    drained_timer.expires_after(std::chrono::milliseconds(200));
+    drained_timer.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      if (replicator.Removed()) {
+        signals.cancel();
+        return stop("removed from topology epoch " + std::to_string(node.running().epoch()) +
+                    " and drained");
+      }
+      await_drained();
+    });
+  };
+  await_drained();
   io.run();
   // No more replication traffic; then the engine's destructor runs every queued
   // job and commits before closing.

@@ -2,9 +2,10 @@
 // file applied at one node spreads to every node; a lower epoch, or the same
 // epoch with other content, is refused and counted; a restarted node keeps
 // the epoch it adopted although its --topology file is older; SIGHUP re-reads
-// the file. Data placement does not change here (the move protocol is not
-// part of this test): the changed weight leaves every list as it was.
+// the file. The first test's weight change leaves every list as it was; the
+// second removes a datacenter, whose node drains and exits.
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -155,36 +156,52 @@ TEST_CASE("Topology: a higher epoch spreads, a lower one is refused, a restart k
   CHECK(cluster.Log(0).find("bogus: unknown key") != std::string::npos);
 }
 
-TEST_CASE("Topology: a topology that moves partitions is refused, and nothing changes",
+TEST_CASE("Topology: removing a datacenter moves its partitions; the removed node drains and exits",
           "[integration]") {
-  // Until the node drives the core's moves (issue 14), adopting a placement
-  // that moves replicas would make a restarted node serve partitions it never
-  // received: refused at every door (APPLY here; SIGHUP and a peer's offer
-  // take the same path).
   TestCluster cluster(3, 1, 2, 16);
   for (size_t i = 0; i < cluster.nodes().size(); ++i) REQUIRE(cluster.Start(i).ok());
   const std::string file = ReadFile(cluster.topology_path());
-  REQUIRE(cluster.Client(0).Command({"SET", "k", "v"})->str == "OK");
+  constexpr int kKeys = 200;
+  {
+    RespClient c = cluster.Client(2);
+    for (int k = 0; k < kKeys; ++k) {
+      REQUIRE(c.Command({"SET", "k" + std::to_string(k), std::to_string(k)})->str == "OK");
+    }
+  }
   // Epoch 1 without dc3 (its only node, dc3-a, is the file's last table):
   // with N=2 over three DCs, dc3-a's replicas go to the others.
   std::string without = WithEpoch(file, 1);
   without.erase(without.find("\n[[datacenters]]\nname = \"dc3\""));
   without += "\n";
-  const RespValue refused = Apply(cluster, 0, without);
-  CHECK(refused.is_error());
-  CHECK(refused.str.starts_with("ERR topology refused: it moves "));
-  CHECK(refused.str.find("not supported yet") != std::string::npos);
-  CHECK(cluster.InfoField(0, "topology_refused") == 1);
-  std::this_thread::sleep_for(1500ms);  // a spread, had there been one, takes about a second
-  for (size_t i = 0; i < cluster.nodes().size(); ++i) {
-    INFO("node " << i << "\n" << cluster.Log(i));
-    CHECK(RunningTopology(cluster, i) == std::make_pair(int64_t{0}, file));
+  CHECK(Apply(cluster, 0, without).str == "OK");
+  // dc3-a adopts it from a peer, hands its partitions over, and exits.
+  const auto deadline = Clock::now() + 20s;
+  int status = -1;
+  while (Clock::now() < deadline) {
+    if (::waitpid(cluster.pid(2), &status, WNOHANG) == cluster.pid(2)) break;
+    std::this_thread::sleep_for(50ms);
   }
-  // Nothing was kept: a restart runs the file it was given.
+  INFO("dc3-a\n" << cluster.Log(2));
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(cluster.Log(2).find("drained: stopping") != std::string::npos);
+  cluster.Forget(2);
+  for (size_t i = 0; i < 2; ++i) {
+    INFO("node " << i << "\n" << cluster.Log(i));
+    CHECK(RunningTopology(cluster, i).first == 1);
+    RespClient c = cluster.Client(i);
+    for (int k = 0; k < kKeys; ++k) {
+      auto r = c.Command({"GET", "k" + std::to_string(k)});
+      REQUIRE(r.ok());
+      REQUIRE(r->str == std::to_string(k));
+    }
+  }
+  CHECK(cluster.Converged(10s));
+  // A restart runs epoch 1, with the partitions it received.
   REQUIRE(cluster.Stop(0) == 0);
   REQUIRE(cluster.Start(0).ok());
-  CHECK(RunningTopology(cluster, 0).first == 0);
-  CHECK(cluster.Client(0).Command({"GET", "k"})->str == "v");
+  CHECK(RunningTopology(cluster, 0).first == 1);
+  CHECK(cluster.Client(0).Command({"GET", "k7"})->str == "7");
 }
 
 }  // namespace
