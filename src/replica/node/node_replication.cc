@@ -128,16 +128,23 @@ void NodeReplication::UpdatePeers() {
   std::map<std::string, std::string> curve_clients;
   std::set<crdt::ReplicaId> ids;
   const std::string& self_id = table_.topology().nodes()[node_index_].id;
+  // A partition this node holds in any of the tables is shared with its
+  // owners in every one: a joiner fills from an old owner, an old owner
+  // hands over to a new one.
+  std::set<uint32_t> mine;
+  for (const auto& table : connected_) {
+    if (const std::optional<size_t> self = table->topology().FindNode(self_id)) {
+      for (uint32_t p : table->PartitionsOfNode(*self)) mine.insert(p);
+    }
+  }
   for (const auto& table : connected_) {
     const auto& nodes = table->topology().nodes();
     for (const placement::Node& node : nodes) {
       if (!node.curve_public.empty()) curve_clients[node.curve_public] = node.id;
     }
-    const std::optional<size_t> self = table->topology().FindNode(self_id);
-    if (!self) continue;
-    for (uint32_t p : table->PartitionsOfNode(*self)) {
+    for (uint32_t p : mine) {
       for (uint32_t n : table->PreferenceList(p)) {
-        if (n == *self) continue;
+        if (nodes[n].id == self_id) continue;
         TransportPeer& peer = peers[nodes[n].id];
         peer.id = nodes[n].id;
         peer.repl_endpoint = nodes[n].repl.text;
@@ -391,13 +398,32 @@ void NodeReplication::ScheduleInbound() {
   if (stopped_ || inbound_scheduled_.exchange(true)) return;
   auto body = [this](Job& job) {
     inbound_scheduled_ = false;
-    std::vector<InboundMessage> messages;
+    // Requests carried over from the job before come first.
+    std::vector<InboundMessage> messages(std::make_move_iterator(carried_.begin()),
+                                         std::make_move_iterator(carried_.end()));
+    carried_.clear();
     {
       std::lock_guard lock(transport_mu_);
-      if (transport_) messages = transport_->Take(kInboundPerJobMax);
+      if (transport_) {
+        for (InboundMessage& m : transport_->Take(kInboundPerJobMax - messages.size())) {
+          messages.push_back(std::move(m));
+        }
+      }
     }
     replication::ReplicationCore& core = *job.core_;
+    // The core reads at most outbox_max_state_transfers state chunks per
+    // job and drops the requests beyond (their senders ask again only after
+    // a backed-off timeout: a joiner asking for 40 partitions at once would
+    // wait seconds per four). So a job takes at most that many catch-up
+    // requests; the rest wait for the next job, scheduled at once.
+    size_t requests = 0;
+    size_t taken = 0;
     for (const InboundMessage& m : messages) {
+      if (m.kind == InboundMessage::Kind::kRequest &&
+          requests++ >= settings_.core.outbox_max_state_transfers) {
+        break;
+      }
+      ++taken;
       // Storage failed (a full disk): the job is rolled back and the core
       // rebuilt; the messages not yet applied are recovered by catch-up, as
       // any lost message is.
@@ -443,7 +469,9 @@ void NodeReplication::ScheduleInbound() {
       }
     }
     CheckWaiters(core, job.now_ms_);
-    if (messages.size() == kInboundPerJobMax) ScheduleInbound();  // more may be waiting
+    for (size_t i = taken; i < messages.size(); ++i) carried_.push_back(std::move(messages[i]));
+    // More may be waiting.
+    if (messages.size() == kInboundPerJobMax || !carried_.empty()) ScheduleInbound();
   };
   if (!Submit(this, engine_, std::move(body), [](Status) {}).ok()) {
     inbound_scheduled_ = false;  // the tick retries

@@ -332,6 +332,7 @@ class NodeReplication {
   std::unique_ptr<replication::ReplicationCore> core_;  // writer thread only
   bool stale_ = false;                                  // writer thread only
   std::vector<Waiter> waiters_;                         // writer thread only
+  std::vector<InboundMessage> carried_;  // writer thread: taken, left for the next inbound job
   uint64_t malformed_messages_ = 0;                     // writer thread only
   uint64_t batches_received_ = 0;                       // writer thread only
   uint64_t jobs_with_deltas_ = 0;                       // writer thread only
