@@ -559,6 +559,16 @@ void NodeReplication::FollowMoves(Job& job) {
       spdlog::error("replication: topology epoch {} not adopted: {}", epoch, s.message());
     }
   }
+  // Heartbeats say which peer runs a later epoch: its file is fetched at
+  // once rather than at the next poll (TopologySpread).
+  if (job.now_ms_ >= epochs_noted_ms_ + 250) {
+    epochs_noted_ms_ = job.now_ms_;
+    for (const auto& [id, epoch] : core.PeerEpochs()) {
+      if (auto name = node_id_of_.find(id); name != node_id_of_.end()) {
+        spread_->NoteEpoch(name->second, epoch);
+      }
+    }
+  }
   const uint64_t latest = latest_epoch_.load();
   const bool settled_here = core.Epoch() == latest && core.Moves().empty();
   removed_ = settled_here && !latest_has_self_.load() && core.Drained();

@@ -329,6 +329,7 @@ class NodeReplication {
   std::atomic<bool> latest_has_self_{true};  // ... and whether it names this node
   std::atomic<bool> prune_posted_{false};
   uint64_t serving_published_ms_ = 0;  // writer thread
+  uint64_t epochs_noted_ms_ = 0;       // writer thread
   std::unique_ptr<replication::ReplicationCore> core_;  // writer thread only
   bool stale_ = false;                                  // writer thread only
   std::vector<Waiter> waiters_;                         // writer thread only

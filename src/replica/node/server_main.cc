@@ -368,8 +368,9 @@ int main(int argc, char** argv) {
           spdlog::info("TLS on {}:{} (tls-auth-clients {})", self.client.host, server.tls_port(),
                        tls.auth_clients);
         }
-        spdlog::info("node {} of datacenter {} serving {} partitions on {} (data {})", self.id,
-                     self.dc, node.table().PartitionsOfNode(*node_index).size(), self.client.text,
+        spdlog::info("node {} of datacenter {} serving {} partitions (of {} it holds) on {} (data {})",
+                     self.id, self.dc, replicator.serving()->serving_list.size(),
+                     node.table().PartitionsOfNode(*node_index).size(), self.client.text,
                      data_dir);
       });
 
