@@ -39,13 +39,24 @@ class Node::TxnPartitions final : public Partitions {
   uint32_t PartitionOf(std::string_view key) const override {
     return node_.table_->PartitionOfKey(key);
   }
-  bool Holds(uint32_t p) const override { return view_->Serves(p); }
-  std::vector<uint32_t> HeldPartitions() const override { return view_->serving_list; }
-  std::vector<std::string> PreferenceList(uint32_t p) const override {
-    std::vector<std::string> ids;
-    for (uint32_t n : node_.table_->PreferenceList(p)) {
-      ids.push_back(node_.table_->topology().nodes()[n].id);
+  // What this node serves as the job runs (with replication, the core's
+  // word, exact in the job; the view may be a tick behind).
+  bool Holds(uint32_t p) const override {
+    return exact() ? job_->Serving(p) : view_->Serves(p);
+  }
+  std::vector<uint32_t> HeldPartitions() const override {
+    if (!exact()) return view_->serving_list;
+    std::vector<uint32_t> held;
+    for (uint32_t p = 0; p < node_.table_->partitions(); ++p) {
+      if (job_->Serving(p)) held.push_back(p);
     }
+    return held;
+  }
+  // By the running topology (GEOKV.WHERE): where the key goes from now on.
+  std::vector<std::string> PreferenceList(uint32_t p) const override {
+    const auto running = node_.running_.table();
+    std::vector<std::string> ids;
+    for (uint32_t n : running->PreferenceList(p)) ids.push_back(running->topology().nodes()[n].id);
     return ids;
   }
   crdt::MutableState& State(uint32_t p) override {
@@ -104,6 +115,8 @@ class Node::TxnPartitions final : public Partitions {
   NodeReplication::Job* job_;
   storage::Transaction* txn_;
   std::vector<std::pair<uint32_t, uint64_t>> writes_;
+  bool exact() const { return job_ != nullptr && node_.replication_ != nullptr; }
+
   std::optional<crdt::Hlc> issued_;  // the latest HLC of this job
   std::shared_ptr<const ServingView> view_;
 };
@@ -253,8 +266,9 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
   if (!route) {
     // Held here but not served yet (a move fills it) and nowhere else to go.
     const auto view = View();
-    const bool moving = !partitions.empty() && std::all_of(partitions.begin(), partitions.end(),
-                                                           [&](uint32_t p) { return view->holds[p]; });
+    const bool moving =
+        !partitions.empty() && std::all_of(partitions.begin(), partitions.end(),
+                                           [&](uint32_t p) { return view->holds[p]; });
     return reply(ErrorReply(moving ? kMoving : errors::kCrossSlot));
   }
   // Above level 1 a read joins several datacenters' replicas (quorum.h),
@@ -540,8 +554,7 @@ void Node::RunDataCommand(std::function<void(CommandContext&)> run, const Client
                           Reply reply, std::vector<uint32_t> writes_to,
                           std::vector<uint32_t> reads_from) {
   batch_.push_back(PendingCommand{std::move(run), std::move(reply), client.writes, client.protocol,
-                                  std::move(writes_to), client.consistency,
-                                  std::move(reads_from)});
+                                  std::move(writes_to), client.consistency, std::move(reads_from)});
   if (batch_.size() == 1) boost::asio::post(io_, [this] { FlushBatch(); });
   if (batch_.size() >= kMaxBatch) FlushBatch();
 }

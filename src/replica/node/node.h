@@ -177,9 +177,9 @@ class Node final : public Dispatcher, public ServerControl {
   bool HoldsAll(const std::vector<std::string_view>& keys) const;
   // Where a request whose keys fall in `partitions` goes.
   struct Route {
-    bool self = false;                        // served here
-    const placement::Node* node = nullptr;    // else forwarded there
-    std::optional<size_t> index;              // its index in table(), if it has one
+    bool self = false;                      // served here
+    const placement::Node* node = nullptr;  // else forwarded there
+    std::optional<size_t> index;            // its index in table(), if it has one
   };
   // This node if it serves them all now (NodeReplication::serving), else a
   // node that holds them all in the running topology or the one before it:

@@ -15,7 +15,13 @@ namespace geokv::replica {
 
 // The core's storage interface over a storage transaction.
 namespace {
-uint32_t DcNumber(std::string_view name);
+// A stable number for a datacenter's name (FNV-1a): the same in every
+// topology and at every node, whatever the order of the file's datacenters.
+uint32_t DcNumber(std::string_view name) {
+  uint32_t h = 2166136261u;
+  for (char c : name) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
+  return h;
+}
 std::string TransferRecordName(uint32_t p) { return "replication.transfer." + std::to_string(p); }
 std::string MoveRecordName(uint32_t p) { return "replication.move." + std::to_string(p); }
 }  // namespace
@@ -84,21 +90,14 @@ NodeReplication::NodeReplication(const placement::PlacementTable& table, size_t 
   view->holds.assign(table_.partitions(), 0);
   view->serving.assign(table_.partitions(), 0);
   serving_.store(std::move(view));
-  spread_ = std::make_unique<TopologySpread>(self_, std::vector<std::string>{},
-                                             table_.topology().epoch(), table_.topology().text(),
-                                             settings_.topology_spread);
+  spread_ =
+      std::make_unique<TopologySpread>(self_, std::vector<std::string>{}, table_.topology().epoch(),
+                                       table_.topology().text(), settings_.topology_spread);
   UpdatePeers();
 }
 
-namespace {
-uint32_t DcNumber(std::string_view name) {
-  uint32_t h = 2166136261u;  // FNV-1a: a stable number for a datacenter's name
-  for (char c : name) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
-  return h;
-}
-}  // namespace
-
-replication::Membership NodeReplication::MembershipOf(const placement::PlacementTable& table) const {
+replication::Membership NodeReplication::MembershipOf(
+    const placement::PlacementTable& table) const {
   replication::Membership m;
   m.self = self_;
   m.incarnation = incarnation_;
@@ -262,7 +261,8 @@ replication::ReplicationCore& NodeReplication::Core(replication::ReplicaStore& s
 
 void NodeReplication::BuildCore(replication::ReplicaStore& store,
                                 const replication::Membership& membership) {
-  core_ = std::make_unique<replication::ReplicationCore>(membership, settings_.core, store, NowMs());
+  core_ =
+      std::make_unique<replication::ReplicationCore>(membership, settings_.core, store, NowMs());
   // Never reuse a dot: after opening the data, no new own dots until peers
   // told how far this node's streams got (a rebuild before that fences again).
   if (own_fence_) core_->FenceOwnStreams();
@@ -524,7 +524,8 @@ void NodeReplication::AskTopology() {
 
 void NodeReplication::AdoptTopology(std::shared_ptr<const placement::PlacementTable> next) {
   spread_->SetRunning(next->topology().epoch(), next->topology().text());
-  const bool has_self = next->topology().FindNode(table_.topology().nodes()[node_index_].id).has_value();
+  const bool has_self =
+      next->topology().FindNode(table_.topology().nodes()[node_index_].id).has_value();
   {
     std::lock_guard lock(adopt_mu_);
     to_adopt_ = MembershipOf(*next);

@@ -85,9 +85,9 @@ struct ReplicationSettings {
 // jobs that may change it, read by the I/O thread per request as one atomic
 // snapshot.
 struct ServingView {
-  uint64_t epoch = 0;             // the placement in force here (ReplicationCore::Epoch)
-  std::vector<uint8_t> holds;     // [p]: a replica of p is here (serving or not)
-  std::vector<uint8_t> serving;   // [p]: this node answers reads and writes of p
+  uint64_t epoch = 0;                  // the placement in force here (ReplicationCore::Epoch)
+  std::vector<uint8_t> holds;          // [p]: a replica of p is here (serving or not)
+  std::vector<uint8_t> serving;        // [p]: this node answers reads and writes of p
   std::vector<uint32_t> serving_list;  // the p with serving[p], ascending
   std::vector<replication::MoveStatus> moves;  // every partition moving here
   bool drained = false;  // ReplicationCore::Drained, in the latest adopted epoch
@@ -320,16 +320,16 @@ class NodeReplication {
   // adopted last, and those before it while a move of this node is under
   // way (I/O thread).
   std::vector<std::shared_ptr<const placement::PlacementTable>> connected_;
-  std::vector<TransportPeer> peers_;                   // I/O thread: UpdatePeers's
+  std::vector<TransportPeer> peers_;                  // I/O thread: UpdatePeers's
   std::map<std::string, std::string> curve_clients_;  // I/O thread: UpdatePeers's
   std::mutex adopt_mu_;
-  std::optional<replication::Membership> to_adopt_;             // guarded by adopt_mu_
+  std::optional<replication::Membership> to_adopt_;            // guarded by adopt_mu_
   std::shared_ptr<const placement::PlacementTable> to_learn_;  // guarded by adopt_mu_
   std::atomic<uint64_t> latest_epoch_{0};    // the latest adopted topology's epoch
   std::atomic<bool> latest_has_self_{true};  // ... and whether it names this node
   std::atomic<bool> prune_posted_{false};
-  uint64_t serving_published_ms_ = 0;  // writer thread
-  uint64_t epochs_noted_ms_ = 0;       // writer thread
+  uint64_t serving_published_ms_ = 0;                   // writer thread
+  uint64_t epochs_noted_ms_ = 0;                        // writer thread
   std::unique_ptr<replication::ReplicationCore> core_;  // writer thread only
   bool stale_ = false;                                  // writer thread only
   std::vector<Waiter> waiters_;                         // writer thread only

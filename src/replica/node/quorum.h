@@ -118,7 +118,7 @@ class Quorum {
   std::function<void()> flush_;
   NodeReplication* replication_ = nullptr;
   uint32_t partition_dcs_;
-  std::vector<bool> held_;  // by the table (without replication)
+  std::vector<bool> held_;      // by the table (without replication)
   std::vector<double> rtt_ms_;  // by node: GEOKV.ATOMS round trips (EWMA), < 0 unmeasured
 };
 

@@ -1,13 +1,13 @@
 #include "replica/node/running_topology.h"
 
 #include <fcntl.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "common/assert.h"
 

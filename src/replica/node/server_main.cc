@@ -290,9 +290,10 @@ int main(int argc, char** argv) {
                    table.topology().epoch());
       replication.join_from = std::make_shared<const placement::PlacementTable>(std::move(*before));
     } else {
-      spdlog::warn("a fresh data directory, but not joining ({}): taking the placement as the "
-                   "cluster's first",
-                   before.status().message());
+      spdlog::warn(
+          "a fresh data directory, but not joining ({}): taking the placement as the "
+          "cluster's first",
+          before.status().message());
     }
   }
   std::filesystem::create_directories(data_dir, fs_error);
@@ -368,10 +369,10 @@ int main(int argc, char** argv) {
           spdlog::info("TLS on {}:{} (tls-auth-clients {})", self.client.host, server.tls_port(),
                        tls.auth_clients);
         }
-        spdlog::info("node {} of datacenter {} serving {} partitions (of {} it holds) on {} (data {})",
-                     self.id, self.dc, replicator.serving()->serving_list.size(),
-                     node.table().PartitionsOfNode(*node_index).size(), self.client.text,
-                     data_dir);
+        spdlog::info(
+            "node {} of datacenter {} serving {} partitions (of {} it holds) on {} (data {})",
+            self.id, self.dc, replicator.serving()->serving_list.size(),
+            node.table().PartitionsOfNode(*node_index).size(), self.client.text, data_dir);
       });
 
   // SIGHUP: re-read --topology and apply it like GEOKV.TOPOLOGY APPLY.
@@ -403,9 +404,8 @@ int main(int argc, char** argv) {
     timer->async_wait([&io, timer](boost::system::error_code) { io.stop(); });
   };
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code, int signal) {
-    stop("signal " + std::to_string(signal));
-  });
+  signals.async_wait(
+      [&](boost::system::error_code, int signal) { stop("signal " + std::to_string(signal)); });
   // A node removed from the topology exits once it handed every partition
   // over (or when told to, by a signal).
   boost::asio::steady_timer drained_timer(io);

@@ -437,7 +437,6 @@ void Transport::Loop() {
     if (repeered) {
       ApplyPeers();
       build_items();  // no events: the sockets are read at the next turn
-
     }
     if (s.zap && (items[zap_item].revents & ZMQ_POLLIN)) AnswerZap();
     if (items[1].revents & ZMQ_POLLIN) drain(s.router, InboundMessage::Kind::kRequest, nullptr, 2);

@@ -55,9 +55,11 @@ std::string TopologyText(const TestCluster& cluster, const std::vector<size_t>& 
       const NodeSpec& n = cluster.nodes()[i];
       if (n.dc != dc) continue;
       toml << "\n  [[datacenters.nodes]]\n  id = \"" << n.id << "\"\n";
-      if (auto w = weights.find(n.id); w != weights.end()) toml << "  weight = " << w->second << "\n";
-      toml << "  client = \"127.0.0.1:" << n.client_port << "\"\n  repl = \"tcp://127.0.0.1:"
-           << n.repl_port << "\"\n  sync = \"tcp://127.0.0.1:" << n.sync_port
+      if (auto w = weights.find(n.id); w != weights.end())
+        toml << "  weight = " << w->second << "\n";
+      toml << "  client = \"127.0.0.1:" << n.client_port
+           << "\"\n  repl = \"tcp://127.0.0.1:" << n.repl_port
+           << "\"\n  sync = \"tcp://127.0.0.1:" << n.sync_port
            << "\"\n  metrics = \"127.0.0.1:" << n.metrics_port << "\"\n";
     }
   }
@@ -178,10 +180,10 @@ class Writers {
   std::atomic<uint64_t> tryagains_{0};
   std::vector<std::thread> threads_;
   std::mutex mu_;
-  std::map<std::string, size_t> sets_;       // guarded by mu_
-  std::map<std::string, int64_t> incrs_;     // guarded by mu_
+  std::map<std::string, size_t> sets_;              // guarded by mu_
+  std::map<std::string, int64_t> incrs_;            // guarded by mu_
   std::map<std::string, int64_t> uncertain_incrs_;  // guarded by mu_
-  std::string first_error_;                  // guarded by mu_
+  std::string first_error_;                         // guarded by mu_
 };
 
 // The partitions node i serves now, with their key counts (INFO partitions).
@@ -220,9 +222,8 @@ bool MovesEnded(TestCluster& cluster, size_t i, int64_t epoch, std::string* why)
 // geokv-ring --diff's moved replicas from `before` to `after`.
 uint64_t PredictedMoves(const std::string& before, const std::string& after) {
   int status = 0;
-  const std::string out = RunCommand(std::string(GEOKV_RING_BIN) + " " + before + " --diff " +
-                                         after + " --json",
-                                     &status);
+  const std::string out = RunCommand(
+      std::string(GEOKV_RING_BIN) + " " + before + " --diff " + after + " --json", &status);
   REQUIRE(status == 0);
   const std::string field = "\"moved_replicas\" : ";
   size_t at = out.find(field);
@@ -354,8 +355,8 @@ void RunStep(TestCluster& cluster, Writers& writers, const Step& step, uint64_t 
   WARN("step " << epoch << " (" << step.name << "): " << move_s << " s to move; " << predicted
                << " replicas predicted, " << gained << " keys moved vs " << estimate
                << " estimated: ratio " << ratio << "; " << writers.tryagains()
-               << " TRYAGAIN replies so far, " << sets.size() << " SETs and "
-               << incrs.size() << " counters acknowledged");
+               << " TRYAGAIN replies so far, " << sets.size() << " SETs and " << incrs.size()
+               << " counters acknowledged");
   CHECK(predicted > 0);
   CHECK(ratio <= 1.5);
   CHECK(ratio >= 1 / 1.5);
@@ -388,8 +389,7 @@ void RunSequence() {
   RunStep(cluster, writers, {"add dc1-b (weight 2) to dc1", {0, dc1b, 1, 2}, dc1b, {}}, 1, weights,
           1, previous);
   const size_t dc4a = cluster.AddNode("dc4", "dc4-a");
-  RunStep(cluster, writers, {"add dc4", {0, dc1b, 1, 2, dc4a}, dc4a, {}}, 2, weights, 1,
-          previous);
+  RunStep(cluster, writers, {"add dc4", {0, dc1b, 1, 2, dc4a}, dc4a, {}}, 2, weights, 1, previous);
   writers.Start(3, dc4a);
   writers.Retarget(0, dc1b);  // dc1's writer moves off the node about to go
   RunStep(cluster, writers, {"remove dc1-a", {dc1b, 1, 2, dc4a}, {}, 0}, 3, weights, 1, previous);
