@@ -549,6 +549,13 @@ void NodeReplication::FollowMoves(Job& job) {
     learn = std::exchange(to_learn_, nullptr);
   }
   if (learn) LearnNodes(*learn);
+  if (next && next->epoch <= core.Epoch()) {
+    // Already in force: a node restarted mid-move resumes it from its move
+    // records (a removed node restarted with its older file adopts the kept
+    // topology again).
+    membership_ = std::move(*next);
+    next.reset();
+  }
   if (next) {
     const uint64_t epoch = next->epoch;
     Status s = core.Reconfigure(job.store_, *next, job.now_ms_);

@@ -236,10 +236,21 @@ int main(int argc, char** argv) {
   if (data_dir.empty()) data_dir = "data/" + node_id;
   auto adopted = replica::LoadAdoptedTopology(data_dir);
   if (!adopted.ok()) return Fail(adopted.status().message());
+  // A node removed by the topology it adopted, restarted before it drained
+  // (a crash): it starts with its file, where it still is, and adopts the
+  // kept topology at once, which resumes handing its partitions over.
+  std::optional<placement::Topology> removed_by;
   {
     std::string note;
+    placement::Topology from_file = *topology;
     topology = replica::ChooseStartTopology(std::move(*topology), std::move(*adopted), &note);
     if (!note.empty()) spdlog::warn("{}", note);
+    if (!topology->FindNode(node_id) && from_file.FindNode(node_id)) {
+      spdlog::warn("node {} is not in topology epoch {} it adopted: resuming its drain", node_id,
+                   topology->epoch());
+      removed_by = std::move(*topology);
+      topology = std::move(from_file);
+    }
   }
   const auto node_index = topology->FindNode(node_id);
   if (!node_index) {
@@ -336,6 +347,10 @@ int main(int argc, char** argv) {
   });
   if (Status s = replicator.Start(); !s.ok()) return Fail(s.message());
   node.set_replication(&replicator);
+  if (removed_by) {
+    node.ApplyTopology(removed_by->text(), "the topology adopted earlier",
+                       [](const std::string&) {});  // logged there
+  }
   node.StartActiveExpiry(std::chrono::milliseconds(100));
   node.memory().set_max_bytes(*maxmemory_bytes);
   node.memory().set_source(replica::UsedMemoryBytes);
