@@ -201,6 +201,11 @@ Status NodeReplication::Start() {
     }
     replication::Membership before = MembershipOf(*settings_.join_from);
     BuildCore(store, before);
+    // (A join recorded before a crash is in force from the move records.)
+    if (core_->Epoch() >= membership_.epoch) {
+      PublishServing(*core_, NowMs(), true);
+      return Status::Ok();
+    }
     Status s = core_->Reconfigure(store, membership_, NowMs());
     if (s.ok()) {
       spdlog::info("joining the cluster: epoch {} -> {}, filling {} partitions from their owners",

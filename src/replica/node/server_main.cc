@@ -293,8 +293,13 @@ int main(int argc, char** argv) {
   // A fresh data directory given a topology of a later epoch: a node that
   // joins a running cluster. It starts holding nothing of the placement
   // before it and fills its partitions from their owners (docs/operations.md).
+  // A marker file stays until the join is recorded in its store (the move
+  // records of the replication's first job): a crash before that joins again.
   std::error_code fs_error;
-  if (table.topology().epoch() > 0 && !std::filesystem::exists(data_dir + "/geokv.db", fs_error)) {
+  const std::string joining_marker = data_dir + "/joining";
+  if (table.topology().epoch() > 0 &&
+      (!std::filesystem::exists(data_dir + "/geokv.db", fs_error) ||
+       std::filesystem::exists(joining_marker, fs_error))) {
     auto before = replica::TopologyWithout(table.topology(), node_id);
     if (before.ok()) {
       spdlog::info("a fresh data directory in topology epoch {}: joining the running cluster",
@@ -309,6 +314,9 @@ int main(int argc, char** argv) {
   }
   std::filesystem::create_directories(data_dir, fs_error);
   if (fs_error) return Fail("cannot create data directory " + data_dir + ": " + fs_error.message());
+  if (replication.join_from && !std::ofstream(joining_marker)) {
+    return Fail("cannot write " + joining_marker);
+  }
 
   storage::Options storage_options;
   storage_options.path = data_dir + "/geokv.db";
@@ -346,6 +354,7 @@ int main(int argc, char** argv) {
     node.ApplyTopology(text, "peer " + peer, [](const std::string&) {});  // logged there
   });
   if (Status s = replicator.Start(); !s.ok()) return Fail(s.message());
+  if (replication.join_from) std::filesystem::remove(joining_marker, fs_error);  // recorded
   node.set_replication(&replicator);
   if (removed_by) {
     node.ApplyTopology(removed_by->text(), "the topology adopted earlier",

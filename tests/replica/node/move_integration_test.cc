@@ -2,7 +2,8 @@
 // (three DCs, one node each, Q=64, N=3, V=64) grows by a second dc1 node of
 // weight 2, then by a fourth DC, then loses its first node, all under
 // continuous writes from every DC. After each step: every node runs the new
-// epoch and has no move left, the digests are equal, every acknowledged SET
+// epoch and has no move left (the new DC's node killed mid-move and
+// restarted: it resumes), the digests are equal, every acknowledged SET
 // reads back at every node and every counter equals its acknowledged INCRs,
 // no client saw -ERR (only answers or -TRYAGAIN), the removed node exited by
 // itself, and the data that moved is within 1.5x of geokv-ring --diff's
@@ -240,6 +241,7 @@ struct Step {
   std::vector<size_t> members;  // the new topology's nodes
   std::optional<size_t> added;  // a node started for it (joins)
   std::optional<size_t> removed;
+  bool crash_added = false;  // SIGKILL the added node mid-move, then restart it
 };
 
 // Applies one step at `apply_at`, waits for its moves, and checks everything
@@ -269,6 +271,13 @@ void RunStep(TestCluster& cluster, Writers& writers, const Step& step, uint64_t 
     auto r = c.Command({"GEOKV.TOPOLOGY", "APPLY", text});
     REQUIRE(r.ok());
     REQUIRE(r->str == "OK");
+  }
+  if (step.crash_added) {
+    std::this_thread::sleep_for(200ms);
+    cluster.Kill(*step.added);
+    const Status s = cluster.Start(*step.added);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
   }
   // The removed node hands its partitions over and exits by itself.
   if (step.removed) {
@@ -389,7 +398,7 @@ void RunSequence() {
   RunStep(cluster, writers, {"add dc1-b (weight 2) to dc1", {0, dc1b, 1, 2}, dc1b, {}}, 1, weights,
           1, previous);
   const size_t dc4a = cluster.AddNode("dc4", "dc4-a");
-  RunStep(cluster, writers, {"add dc4", {0, dc1b, 1, 2, dc4a}, dc4a, {}}, 2, weights, 1, previous);
+  RunStep(cluster, writers, {"add dc4, which crashes and restarts", {0, dc1b, 1, 2, dc4a}, dc4a, {}, true}, 2, weights, 1, previous);
   writers.Start(3, dc4a);
   writers.Retarget(0, dc1b);  // dc1's writer moves off the node about to go
   RunStep(cluster, writers, {"remove dc1-a", {dc1b, 1, 2, dc4a}, {}, 0}, 3, weights, 1, previous);
