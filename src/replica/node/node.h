@@ -126,10 +126,10 @@ class Node final : public Dispatcher, public ServerControl {
   crdt::HybridClock* clock() { return &clock_; }
 
   const placement::Node& self() const { return table_->topology().nodes()[node_index_]; }
-  // The placement this node serves by: where its data is. It stays the one
-  // the node started with when it adopts another topology, until the move
-  // protocol hands partitions over (NodeReplication::AdoptTopology); the
-  // topology it runs is running().
+  // The placement the node started with (its node indices key WAIT's
+  // forwarded writes and the quorum's read sources). What it serves follows
+  // the moves (Holds, NodeReplication::serving); the topology it runs is
+  // running().
   const placement::PlacementTable& table() const { return *table_; }
   // Whether this node answers for `partition` now (NodeReplication::serving;
   // without replication, by the placement it started with).

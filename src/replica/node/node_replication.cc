@@ -533,8 +533,7 @@ void NodeReplication::AdoptTopology(std::shared_ptr<const placement::PlacementTa
       next->topology().FindNode(table_.topology().nodes()[node_index_].id).has_value();
   {
     std::lock_guard lock(adopt_mu_);
-    to_adopt_ = MembershipOf(*next);
-    to_learn_ = next;
+    to_adopt_.push_back(next);
     latest_epoch_ = next->topology().epoch();
     latest_has_self_ = has_self;
   }
@@ -546,31 +545,31 @@ void NodeReplication::AdoptTopology(std::shared_ptr<const placement::PlacementTa
 
 void NodeReplication::FollowMoves(Job& job) {
   replication::ReplicationCore& core = *job.core_;
-  std::optional<replication::Membership> next;
-  std::shared_ptr<const placement::PlacementTable> learn;
+  std::vector<std::shared_ptr<const placement::PlacementTable>> adopted;
   {
     std::lock_guard lock(adopt_mu_);
-    next = std::exchange(to_adopt_, std::nullopt);
-    learn = std::exchange(to_learn_, nullptr);
+    adopted.swap(to_adopt_);
   }
-  if (learn) LearnNodes(*learn);
-  if (next && next->epoch <= core.Epoch()) {
-    // Already in force: a node restarted mid-move resumes it from its move
-    // records (a removed node restarted with its older file adopts the kept
-    // topology again).
-    membership_ = std::move(*next);
-    next.reset();
-  }
-  if (next) {
-    const uint64_t epoch = next->epoch;
-    Status s = core.Reconfigure(job.store_, *next, job.now_ms_);
-    if (s.ok()) {
-      membership_ = std::move(*next);  // what a rebuilt core starts from
-      spdlog::info("replication: topology epoch {} adopted ({} partitions moving here)", epoch,
-                   core.Moves().size());
-    } else {
-      spdlog::error("replication: topology epoch {} not adopted: {}", epoch, s.message());
+  // In order: the core queues what comes while it moves (a newer one
+  // replaces a queued one), as it would had each come in its own tick.
+  for (const auto& table : adopted) {
+    LearnNodes(*table);
+    replication::Membership next = MembershipOf(*table);
+    const uint64_t epoch = next.epoch;
+    if (epoch <= core.Epoch()) {
+      // Already in force: a node restarted mid-move resumes it from its
+      // move records (a removed node restarted with its older file adopts
+      // the kept topology again).
+      membership_ = std::move(next);
+      continue;
     }
+    if (Status s = core.Reconfigure(job.store_, next, job.now_ms_); !s.ok()) {
+      spdlog::error("replication: topology epoch {} not adopted: {}", epoch, s.message());
+      continue;
+    }
+    membership_ = std::move(next);  // what a rebuilt core starts from
+    spdlog::info("replication: topology epoch {} adopted ({} partitions moving here)", epoch,
+                 core.Moves().size());
   }
   // Heartbeats say which peer runs a later epoch: its file is fetched at
   // once rather than at the next poll (TopologySpread).
@@ -585,7 +584,7 @@ void NodeReplication::FollowMoves(Job& job) {
   const uint64_t latest = latest_epoch_.load();
   const bool settled_here = core.Epoch() == latest && core.Moves().empty();
   removed_ = settled_here && !latest_has_self_.load() && core.Drained();
-  PublishServing(core, job.now_ms_, next.has_value());
+  PublishServing(core, job.now_ms_, !adopted.empty());
   // Moves ended here: the nodes only older tables name are no longer needed.
   if (settled_here && !prune_posted_.exchange(true)) {
     boost::asio::post(io_, [this, latest] {

@@ -323,8 +323,8 @@ class NodeReplication {
   std::vector<TransportPeer> peers_;                  // I/O thread: UpdatePeers's
   std::map<std::string, std::string> curve_clients_;  // I/O thread: UpdatePeers's
   std::mutex adopt_mu_;
-  std::optional<replication::Membership> to_adopt_;            // guarded by adopt_mu_
-  std::shared_ptr<const placement::PlacementTable> to_learn_;  // guarded by adopt_mu_
+  // Adopted topologies not yet handed to the core, oldest first.
+  std::vector<std::shared_ptr<const placement::PlacementTable>> to_adopt_;  // guarded by adopt_mu_
   std::atomic<uint64_t> latest_epoch_{0};    // the latest adopted topology's epoch
   std::atomic<bool> latest_has_self_{true};  // ... and whether it names this node
   std::atomic<bool> prune_posted_{false};
