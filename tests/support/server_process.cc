@@ -125,6 +125,13 @@ size_t TestCluster::AddNode(const std::string& dc, const std::string& id) {
   spec.repl_port = unique_port();
   spec.sync_port = unique_port();
   spec.metrics_port = unique_port();
+  if (!nodes_.empty() && !nodes_[0].curve_public.empty()) {  // UseCurve: a key pair too
+    auto keys = replica::GenerateCurveKeyPair();
+    if (!keys.ok()) std::abort();
+    spec.curve_public = keys->public_key;
+    spec.curve_secret_file = dir_.path() + "/" + spec.id + ".key";
+    if (!replica::WriteCurveSecretFile(spec.curve_secret_file, keys->secret_key).ok()) std::abort();
+  }
   nodes_.push_back(spec);
   pids_.push_back(0);
   return nodes_.size() - 1;

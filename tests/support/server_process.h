@@ -58,9 +58,9 @@ class TestCluster {
   // '...; exec "$@"' sh), so that signals reach the server.
   Status Start(size_t i, const std::vector<std::string>& extra_flags = {},
                const std::vector<std::string>& launcher = {});
-  // Adds a node (fresh ports) to nodes() without writing it into the
-  // topology file: a test that grows the cluster writes the next epoch's
-  // file itself. Returns its index.
+  // Adds a node (fresh ports, and a key pair after UseCurve) to nodes()
+  // without writing it into the topology file: a test that grows the
+  // cluster writes the next epoch's file itself. Returns its index.
   size_t AddNode(const std::string& dc, const std::string& id);
   // Node i exited by itself and the caller reaped it (waitpid): not running.
   void Forget(size_t i) { pids_[i] = 0; }

@@ -227,6 +227,11 @@ Status NodeReplication::Start() {
   options.inbound_queue_max = settings_.inbound_queue_max;
   options.curve_public_key = settings_.curve_public_key;
   options.curve_secret_key = settings_.curve_secret_key;
+  // A peer silent for several heartbeats gets new sockets (CURVE: a refused
+  // handshake is never retried, e.g. before the others admitted a new node).
+  options.curve_redial_ms = static_cast<int>(
+      std::min<uint64_t>(std::max<uint64_t>(2000, 5 * settings_.core.heartbeat_interval_ms),
+                         600'000));
   if (table_.topology().curve() != !settings_.curve_secret_key.empty()) {
     return Status::Invalid(table_.topology().curve()
                                ? "the topology has CURVE keys, but this node has no secret key"

@@ -173,6 +173,7 @@ Result<std::unique_ptr<Transport>> Transport::Start(TransportOptions options,
     s.subs.resize(o.peers.size());
     s.dealers.resize(o.peers.size());
     for (size_t i = 0; i < o.peers.size(); ++i) t->OpenPeer(i, (*peer_keys)[i]);
+    t->peer_keys_ = std::move(*peer_keys);
   } catch (const zmq::error_t& e) {
     return Status::Io(std::string("replication transport: ") + e.what());
   }
@@ -211,6 +212,7 @@ void Transport::ApplyPeers() {
     s.zap_clients.clear();
     for (const auto& [key, id] : pending->curve_clients) s.zap_clients[*CurveKeyBytes(key)] = id;
   }
+  peer_keys_ = pending->keys;
   std::vector<TransportPeer> old = std::move(options_.peers);
   std::vector<zmq::socket_t> old_subs = std::move(s.subs);
   std::vector<zmq::socket_t> old_dealers = std::move(s.dealers);
@@ -357,8 +359,12 @@ void Transport::Loop() {
   size_t peers = 0;
   size_t zap_item = 0;
   std::vector<zmq::pollitem_t> items;
+  // CURVE: when each peer's SUB last received, or was redialled.
+  using SteadyClock = std::chrono::steady_clock;
+  std::vector<SteadyClock::time_point> heard;
   auto build_items = [&] {
     peers = options_.peers.size();
+    heard.assign(peers, SteadyClock::now());
     items.clear();
     items.push_back({s.wake_receiver.handle(), 0, ZMQ_POLLIN, 0});
     items.push_back({s.router.handle(), 0, ZMQ_POLLIN, 0});
@@ -442,6 +448,7 @@ void Transport::Loop() {
     if (items[1].revents & ZMQ_POLLIN) drain(s.router, InboundMessage::Kind::kRequest, nullptr, 2);
     for (size_t i = 0; i < peers; ++i) {
       if (items[2 + i].revents & ZMQ_POLLIN) {
+        heard[i] = SteadyClock::now();
         drain(s.subs[i], InboundMessage::Kind::kPublished, &options_.peers[i].id, 2);
       }
       if (items[2 + peers + i].revents & ZMQ_POLLIN) {
@@ -449,6 +456,20 @@ void Transport::Loop() {
       }
     }
     deliver();
+    if (curve_) {
+      const auto now = SteadyClock::now();
+      bool redialled = false;
+      for (size_t i = 0; i < peers; ++i) {
+        if (now - heard[i] < std::chrono::milliseconds(options_.curve_redial_ms)) continue;
+        try {
+          OpenPeer(i, peer_keys_[i]);
+          redialled = true;
+        } catch (const zmq::error_t&) {
+          heard[i] = now;  // (an endpoint the topology validated: not expected)
+        }
+      }
+      if (redialled) build_items();  // every peer's clock restarts: no event is read twice
+    }
 
     std::deque<Outbound> sending;
     {

@@ -70,6 +70,11 @@ struct TransportOptions {
   size_t outbound_queue_max = 100'000;
   int heartbeat_interval_ms = 1000;  // ZMTP PING on idle connections
   int heartbeat_timeout_ms = 3000;   // no traffic for this long: reconnect
+  // CURVE: a peer whose SUB has received nothing for this long gets new
+  // sockets (at most once per such period). A connection the peer's ZAP
+  // handler refused is never retried by ZeroMQ itself, and a node that
+  // joins a cluster connects before the others admit its key.
+  int curve_redial_ms = 2000;
   // CURVE: this node's key pair (Z85), both empty for plaintext.
   std::string curve_public_key = {};
   std::string curve_secret_key = {};
@@ -164,6 +169,7 @@ class Transport {
   TransportOptions options_;  // its peers: the transport thread's after Start
   bool curve_ = false;
   std::string self_public_, self_secret_;  // CURVE key bytes
+  std::vector<std::string> peer_keys_;     // CURVE key bytes of options_.peers (transport thread)
   std::function<void()> on_inbound_;
   std::unique_ptr<Sockets> sockets_;
 

@@ -215,5 +215,58 @@ TEST_CASE("Topology: removing a datacenter moves its partitions; the removed nod
   CHECK(cluster.Client(0).Command({"GET", "k7"})->str == "7");
 }
 
+
+TEST_CASE("Topology: with CURVE, a node joins and its partitions move to it", "[integration]") {
+  TestCluster cluster(2, 1, 2, 16);
+  cluster.UseCurve();
+  for (size_t i = 0; i < 2; ++i) REQUIRE(cluster.Start(i).ok());
+  {
+    RespClient c = cluster.Client(0);
+    for (int k = 0; k < 100; ++k) {
+      REQUIRE(c.Command({"SET", "k" + std::to_string(k), std::to_string(k)})->str == "OK");
+    }
+  }
+  // Epoch 1: dc3-a, with its own key, in a third DC: with N=2 it takes
+  // about a third of the replicas, and the others must admit its key.
+  const size_t added = cluster.AddNode("dc3", "dc3-a");
+  std::string text = WithEpoch(ReadFile(cluster.topology_path()), 1);
+  const NodeSpec& n = cluster.nodes()[added];
+  text += "\n[[datacenters]]\nname = \"dc3\"\n\n  [[datacenters.nodes]]\n  id = \"dc3-a\"\n"
+          "  client = \"127.0.0.1:" + std::to_string(n.client_port) +
+          "\"\n  repl = \"tcp://127.0.0.1:" + std::to_string(n.repl_port) +
+          "\"\n  sync = \"tcp://127.0.0.1:" + std::to_string(n.sync_port) +
+          "\"\n  curve_public = \"" + n.curve_public + "\"\n";
+  std::ofstream(cluster.topology_path(), std::ios::trunc) << text;
+  REQUIRE(cluster.Start(added).ok());
+  CHECK(Apply(cluster, 0, text).str == "OK");
+  // Its partitions filled, it serves them: every key reads back there.
+  auto done = [&] {  // dc3-a's own entry in GEOKV.MEMBERS: up, holding some, none moving
+    auto r = cluster.Client(added).Command({"GEOKV.MEMBERS"});
+    if (!r.ok()) return false;
+    for (const RespValue& m : r->elements) {
+      if (m.elements.size() == 18 && m.elements[1].str == "dc3-a") {
+        return m.elements[9].str == "up" && m.elements[11].integer > 0 &&
+               m.elements[15].integer == 0;
+      }
+    }
+    return false;
+  };
+  const auto deadline = Clock::now() + 20s;
+  while (!done() && Clock::now() < deadline) std::this_thread::sleep_for(100ms);
+  INFO("dc3-a\n" << cluster.Log(added) << "\ndc1-a\n" << cluster.Log(0));
+  REQUIRE(done());
+  const uint64_t held = cluster.InfoField(added, "moves_joined");
+  CHECK(held > 0);
+  CHECK(cluster.InfoField(added, "partitions_held") == held);
+  // dc3-a's first handshakes, before the others admitted its key, were
+  // refused; none since (its sockets were redialled once admitted).
+  const uint64_t refused = cluster.InfoField(0, "repl_curve_refused");
+  std::this_thread::sleep_for(1s);
+  CHECK(cluster.InfoField(0, "repl_curve_refused") == refused);
+  CHECK(cluster.Converged(10s));
+  RespClient c = cluster.Client(added);
+  for (int k = 0; k < 100; ++k) CHECK(c.Command({"GET", "k" + std::to_string(k)})->str == std::to_string(k));
+}
+
 }  // namespace
 }  // namespace geokv::test
