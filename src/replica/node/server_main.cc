@@ -428,8 +428,9 @@ int main(int argc, char** argv) {
     timer->async_wait([&io, timer](boost::system::error_code) { io.stop(); });
   };
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait(
-      [&](boost::system::error_code, int signal) { stop("signal " + std::to_string(signal)); });
+  signals.async_wait([&](boost::system::error_code ec, int signal) {
+    if (!ec) stop("signal " + std::to_string(signal));  // (cancelled: stopping already)
+  });
   // A node removed from the topology exits once it handed every partition
   // over (or when told to, by a signal).
   boost::asio::steady_timer drained_timer(io);
