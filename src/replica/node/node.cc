@@ -144,6 +144,7 @@ Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& 
   view->serving_list = table_->PartitionsOfNode(node_index_);
   static_view_ = std::move(view);
   previous_ = table_;
+  known_nodes_ = table_->topology().nodes();
 }
 
 void Node::set_testing_clock_offset_ms(int64_t offset_ms) {
@@ -280,14 +281,14 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
   if (!route->self) {
     if (client.forwarder) return reply(ErrorReply(errors::kForwardedTwice));
     const placement::Node& node = *route->node;
-    if ((spec.flags & kWrite) && client.consistency.write > 1 && route->index) {
-      reply = quorum_.AfterForwardedWrite(*route->index, partitions, client.consistency,
-                                          std::move(reply));
+    if ((spec.flags & kWrite) && client.consistency.write > 1) {
+      reply = quorum_.AfterForwardedWrite({node.id, node.client.host, node.client.port},
+                                          partitions, client.consistency, std::move(reply));
     }
-    if ((spec.flags & kWrite) && route->index) {
+    if (spec.flags & kWrite) {
       // For WAIT: where the write went, and when its reply is back.
       std::shared_ptr<ClientWrites> writes = client.writes;
-      writes->forwarded[*route->index].insert(partitions.begin(), partitions.end());
+      writes->forwarded[route->index].insert(partitions.begin(), partitions.end());
       ++writes->forwards_in_flight;
       reply = [writes, reply = std::move(reply)](std::string resp) {
         reply(std::move(resp));
@@ -547,7 +548,10 @@ std::optional<Node::Route> Node::RouteTo(const std::vector<uint32_t>& partitions
       break;
     }
   }
-  return Route{false, chosen->node, table_->topology().FindNode(chosen->node->id)};
+  size_t index = 0;
+  while (index < known_nodes_.size() && known_nodes_[index].id != chosen->node->id) ++index;
+  GEOKV_ASSERT(index < known_nodes_.size());  // ApplyTopology adds every node it runs
+  return Route{false, chosen->node, index};
 }
 
 void Node::RunDataCommand(std::function<void(CommandContext&)> run, const ClientSession& client,
@@ -680,14 +684,15 @@ void Node::AskWaitOwn(size_t target, const std::set<uint32_t>& partitions, int64
   // node's and this node's datacenter holds none of the partitions (so the
   // target cannot have counted it), it adds one; otherwise the target's count
   // is a lower bound.
-  const placement::Node& node = table_->topology().nodes()[target];
+  const placement::Node& node = known_nodes_[target];
+  const auto running = running_.table();
   bool own_dc_holds = false;
   for (uint32_t p : partitions) {
-    for (uint32_t n : table_->PreferenceList(p)) {
-      own_dc_holds |= table_->topology().nodes()[n].dc_index == self().dc_index;
+    for (uint32_t n : running->PreferenceList(p)) {
+      own_dc_holds |= running->topology().nodes()[n].dc == self().dc;
     }
   }
-  const int64_t extra = node.dc_index != self().dc_index && !own_dc_holds ? 1 : 0;
+  const int64_t extra = node.dc != self().dc && !own_dc_holds ? 1 : 0;
   Args args = {"GEOKV.WAITOWN", std::to_string(std::max<int64_t>(numdcs - extra, 0)),
                std::to_string(timeout_ms)};
   for (uint32_t p : partitions) args.push_back(std::to_string(p));
@@ -753,6 +758,12 @@ void Node::ApplyTopology(std::string_view text, const std::string& source, Reply
   }
   previous_ = running;
   running_.Replace(next);
+  for (const placement::Node& n : next->topology().nodes()) {
+    if (std::none_of(known_nodes_.begin(), known_nodes_.end(),
+                     [&](const placement::Node& k) { return k.id == n.id; })) {
+      known_nodes_.push_back(n);
+    }
+  }
   spdlog::info(
       "running topology epoch {} from {} (was epoch {}): {} nodes in {} datacenters; {} of {} "
       "replicas change owner",

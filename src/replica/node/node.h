@@ -179,7 +179,7 @@ class Node final : public Dispatcher, public ServerControl {
   struct Route {
     bool self = false;                      // served here
     const placement::Node* node = nullptr;  // else forwarded there
-    std::optional<size_t> index;            // its index in table(), if it has one
+    size_t index = 0;                       // its index in known_nodes_
   };
   // This node if it serves them all now (NodeReplication::serving), else a
   // node that holds them all in the running topology or the one before it:
@@ -227,6 +227,10 @@ class Node final : public Dispatcher, public ServerControl {
   // The topology run before the running one (the start one until the first
   // change): routing prefers nodes that hold a partition in both. I/O thread.
   std::shared_ptr<const placement::PlacementTable> previous_;
+  // Every node of every topology run since the start: those of table()
+  // first, at their indices there, then those later topologies added. The
+  // keys of ClientWrites::forwarded (WAIT), stable across changes. I/O thread.
+  std::vector<placement::Node> known_nodes_;
   // Used on the writer thread only. Never goes backwards across a restart:
   // every job that stamps an HLC stores it in the meta table (kHlcLastMeta),
   // committed with the writes it stamps, and the first stamp after a start

@@ -412,10 +412,10 @@ void Quorum::AwaitWrites(std::vector<NodeReplication::Write> writes, Consistency
                      });
 }
 
-Reply Quorum::AfterForwardedWrite(size_t target, std::vector<uint32_t> partitions,
+Reply Quorum::AfterForwardedWrite(ForwardTarget target, std::vector<uint32_t> partitions,
                                   ConsistencyLevel level, Reply reply) {
   GEOKV_ASSERT(level.write > 1);
-  return [this, target, partitions = std::move(partitions), level,
+  return [this, target = std::move(target), partitions = std::move(partitions), level,
           reply = std::move(reply)](std::string resp) {
     // An error applied nothing (or, -TRYAGAIN, nothing this node can know of).
     if (resp.empty() || resp[0] == '-' || resp[0] == '!') return reply(std::move(resp));
@@ -423,7 +423,7 @@ Reply Quorum::AfterForwardedWrite(size_t target, std::vector<uint32_t> partition
     Args args = {"GEOKV.WAITOWN", std::to_string(level.write - 1),
                  std::to_string(level.timeout_ms)};
     for (uint32_t p : partitions) args.push_back(std::to_string(p));
-    forwarder_.Ask(Target(target), args, level.timeout_ms + 1000,
+    forwarder_.Ask(target, args, level.timeout_ms + 1000,
                    [this, level, reply, resp = std::move(resp)](const std::string& r) mutable {
                      SettleWrite(r, level, std::move(resp), reply);
                    });

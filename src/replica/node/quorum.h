@@ -76,8 +76,8 @@ class Quorum {
                    std::string output, Reply reply);
   // `reply` for a write forwarded to node `target` at level.write > 1: once
   // the target's reply is in, waits for the target's GEOKV.WAITOWN.
-  Reply AfterForwardedWrite(size_t target, std::vector<uint32_t> partitions, ConsistencyLevel level,
-                            Reply reply);
+  Reply AfterForwardedWrite(ForwardTarget target, std::vector<uint32_t> partitions,
+                            ConsistencyLevel level, Reply reply);
 
   // GEOKV.ATOMS and GEOKV.REPAIR (ServerControl).
   void Atoms(uint32_t partition, std::vector<std::string> keys, Reply reply);
