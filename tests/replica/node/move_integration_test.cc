@@ -344,6 +344,30 @@ void RunStep(TestCluster& cluster, Writers& writers, const Step& step, uint64_t 
       CHECK(value <= count + uncertain[counter]);
     }
   }
+  // WAIT and the write level count the datacenters that applied, by the new
+  // placement: a write at w = 3 from every node is acknowledged, and WAIT
+  // after it counts every DC holding the key but the client's node's
+  // (GEOKV.WHERE, by the running topology: ids are "<dc>-<x>").
+  for (size_t i : step.members) {
+    RespClient c = cluster.Client(i);
+    REQUIRE(c.Command({"GEOKV.CONSISTENCY", "READ", "1", "WRITE", "3"})->str == "OK");
+    const std::string key = "w3:" + std::to_string(epoch) + ":" + cluster.nodes()[i].id;
+    auto r = c.Command({"SET", key, kValue});
+    REQUIRE(r.ok());
+    INFO(key << " at " << cluster.nodes()[i].id << ": " << r->ToString());
+    CHECK(r->str == "OK");
+    auto where = c.Command({"GEOKV.WHERE", key});
+    REQUIRE(where.ok());
+    REQUIRE(where->elements.size() == 2);
+    std::set<std::string> other_dcs;
+    for (const RespValue& id : where->elements[1].elements) {
+      const std::string dc = id.str.substr(0, id.str.find('-'));
+      if (dc != cluster.nodes()[i].dc) other_dcs.insert(dc);
+    }
+    auto waited = c.Command({"WAIT", std::to_string(other_dcs.size()), "5000"});
+    REQUIRE(waited.ok());
+    CHECK(waited->integer == static_cast<int64_t>(other_dcs.size()));
+  }
   // The data moved: the keys of the partitions each node serves now and did
   // not before, against geokv-ring's moved replicas times the mean keys per
   // partition (every key is the same size).
