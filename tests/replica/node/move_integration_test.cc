@@ -5,9 +5,10 @@
 // epoch and has no move left (the new DC's node killed mid-move and
 // restarted: it resumes), the digests are equal, every acknowledged SET
 // reads back at every node and every counter equals its acknowledged INCRs,
-// no client saw -ERR (only answers or -TRYAGAIN), the removed node exited by
-// itself, and the data that moved is within 1.5x of geokv-ring --diff's
-// estimate.
+// no client saw -ERR (only answers or -TRYAGAIN), a write at w = 3 is
+// acknowledged and WAIT counts the other DCs holding it, the removed node
+// exited by itself, and the data that moved is within 1.5x of geokv-ring
+// --diff's estimate.
 // About 25 s in all on loopback.
 #include <sys/wait.h>
 
