@@ -107,6 +107,36 @@ TestCluster::TestCluster(int dcs, int nodes_per_dc, int replicas, int partitions
   pids_.assign(nodes_.size(), 0);
 }
 
+size_t TestCluster::AddNode(const std::string& dc, const std::string& id) {
+  std::set<uint16_t> used;
+  for (const NodeSpec& n : nodes_) {
+    used.insert({n.client_port, n.repl_port, n.sync_port, n.metrics_port});
+  }
+  auto unique_port = [&used] {
+    for (;;) {
+      const uint16_t port = FreePort();
+      if (used.insert(port).second) return port;
+    }
+  };
+  NodeSpec spec;
+  spec.dc = dc;
+  spec.id = id;
+  spec.client_port = unique_port();
+  spec.repl_port = unique_port();
+  spec.sync_port = unique_port();
+  spec.metrics_port = unique_port();
+  if (!nodes_.empty() && !nodes_[0].curve_public.empty()) {  // UseCurve: a key pair too
+    auto keys = replica::GenerateCurveKeyPair();
+    if (!keys.ok()) std::abort();
+    spec.curve_public = keys->public_key;
+    spec.curve_secret_file = dir_.path() + "/" + spec.id + ".key";
+    if (!replica::WriteCurveSecretFile(spec.curve_secret_file, keys->secret_key).ok()) std::abort();
+  }
+  nodes_.push_back(spec);
+  pids_.push_back(0);
+  return nodes_.size() - 1;
+}
+
 void TestCluster::WriteTopology() {
   std::ostringstream toml;
   toml << "[cluster]\nname = \"test\"\npartitions = " << partitions_ << "\nreplicas = " << replicas_
@@ -216,6 +246,7 @@ bool TestCluster::Converged(std::chrono::milliseconds timeout) {
     std::map<int64_t, std::set<std::string>> digests;
     bool all = true;
     for (size_t i = 0; i < nodes_.size() && all; ++i) {
+      if (pids_[i] <= 0) continue;
       replica::RespClient c;
       auto r = c.Connect("127.0.0.1", nodes_[i].client_port).ok()
                    ? c.Command({"GEOKV.DIGEST"})

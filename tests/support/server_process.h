@@ -58,6 +58,12 @@ class TestCluster {
   // '...; exec "$@"' sh), so that signals reach the server.
   Status Start(size_t i, const std::vector<std::string>& extra_flags = {},
                const std::vector<std::string>& launcher = {});
+  // Adds a node (fresh ports, and a key pair after UseCurve) to nodes()
+  // without writing it into the topology file: a test that grows the
+  // cluster writes the next epoch's file itself. Returns its index.
+  size_t AddNode(const std::string& dc, const std::string& id);
+  // Node i exited by itself and the caller reaped it (waitpid): not running.
+  void Forget(size_t i) { pids_[i] = 0; }
   // The process id of node i (0: not running).
   pid_t pid(size_t i) const { return pids_[i]; }
   // SIGTERM and wait; returns the exit status (0 = clean).
@@ -74,7 +80,7 @@ class TestCluster {
   // A connected client of node i.
   replica::RespClient Client(size_t i);
 
-  // Whether, within `timeout`, every node answers GEOKV.DIGEST and all nodes
+  // Whether, within `timeout`, every running node answers GEOKV.DIGEST and all nodes
   // holding a partition report the same digest for it (polled every 50 ms).
   bool Converged(std::chrono::milliseconds timeout);
   // Field `name` of node i's INFO `section` (0 if absent or unreadable).

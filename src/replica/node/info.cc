@@ -237,6 +237,11 @@ void ReplicationSection(InfoWriter& w, const NodeReport& r) {
   w.Field("aae_repairs", s.aae_repairs);
   w.Field("aae_bytes", s.aae_bytes);
   w.Field("aae_rebuilds", s.aae_rebuilds);
+  // Membership change: partitions filled here as a new owner, handed over
+  // and deleted here, and the atoms deleted doing so.
+  w.Field("moves_joined", s.moves_joined);
+  w.Field("moves_left", s.moves_left);
+  w.Field("move_atoms_deleted", s.move_atoms_deleted);
   w.Field("hlc_refused", snap.hlc_refused);
   if (snap.transport) {
     w.Field("repl_bytes_sent", snap.transport->bytes_sent);

@@ -9,6 +9,7 @@
 #include <iterator>
 #include <map>
 #include <random>
+#include <tuple>
 
 #include "common/assert.h"
 #include "crdt/join.h"
@@ -19,11 +20,18 @@
 
 namespace geokv::replica {
 
+namespace {
+// A request for a partition this node holds but does not serve right now
+// (a move fills it, or handed it over since the request was routed here).
+constexpr std::string_view kMoving =
+    "TRYAGAIN the partition is moving between nodes (topology change); try again";
+}  // namespace
+
 // The Partitions of one storage job.
 class Node::TxnPartitions final : public Partitions {
  public:
   TxnPartitions(Node& node, NodeReplication::Job* job)
-      : node_(node), job_(job), txn_(job != nullptr ? &job->txn() : nullptr) {}
+      : node_(node), job_(job), txn_(job != nullptr ? &job->txn() : nullptr), view_(node.View()) {}
 
   // The (partition, seq) of every delta committed since the last call.
   std::vector<std::pair<uint32_t, uint64_t>> TakeWrites() { return std::exchange(writes_, {}); }
@@ -31,21 +39,32 @@ class Node::TxnPartitions final : public Partitions {
   uint32_t PartitionOf(std::string_view key) const override {
     return node_.table_->PartitionOfKey(key);
   }
-  bool Holds(uint32_t p) const override { return node_.held_[p]; }
-  std::vector<uint32_t> HeldPartitions() const override { return node_.held_list_; }
-  std::vector<std::string> PreferenceList(uint32_t p) const override {
-    std::vector<std::string> ids;
-    for (uint32_t n : node_.table_->PreferenceList(p)) {
-      ids.push_back(node_.table_->topology().nodes()[n].id);
+  // What this node serves as the job runs (with replication, the core's
+  // word, exact in the job; the view may be a tick behind).
+  bool Holds(uint32_t p) const override {
+    return exact() ? job_->Serving(p) : view_->Serves(p);
+  }
+  std::vector<uint32_t> HeldPartitions() const override {
+    if (!exact()) return view_->serving_list;
+    std::vector<uint32_t> held;
+    for (uint32_t p = 0; p < node_.table_->partitions(); ++p) {
+      if (job_->Serving(p)) held.push_back(p);
     }
+    return held;
+  }
+  // By the running topology (GEOKV.WHERE): where the key goes from now on.
+  std::vector<std::string> PreferenceList(uint32_t p) const override {
+    const auto running = node_.running_.table();
+    std::vector<std::string> ids;
+    for (uint32_t n : running->PreferenceList(p)) ids.push_back(running->topology().nodes()[n].id);
     return ids;
   }
   crdt::MutableState& State(uint32_t p) override {
-    GEOKV_ASSERT(txn_ != nullptr && node_.held_[p]);
+    GEOKV_ASSERT(txn_ != nullptr);
     return txn_->Partition(p);
   }
   void Commit(uint32_t p, const crdt::Delta& delta) override {
-    GEOKV_ASSERT(job_ != nullptr && node_.held_[p]);
+    GEOKV_ASSERT(job_ != nullptr);
     crdt::ApplyDelta(txn_->Partition(p), delta);
     job_->OnLocalDelta(p, delta);  // logs it; with replication, ships it after the commit
     writes_.emplace_back(p, delta.last);
@@ -96,7 +115,10 @@ class Node::TxnPartitions final : public Partitions {
   NodeReplication::Job* job_;
   storage::Transaction* txn_;
   std::vector<std::pair<uint32_t, uint64_t>> writes_;
+  bool exact() const { return job_ != nullptr && node_.replication_ != nullptr; }
+
   std::optional<crdt::Hlc> issued_;  // the latest HLC of this job
+  std::shared_ptr<const ServingView> view_;
 };
 
 Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,
@@ -114,11 +136,15 @@ Node::Node(placement::PlacementTable table, size_t node_index, storage::Engine& 
   std::random_device random;
   static constexpr char kHex[] = "0123456789abcdef";
   for (int i = 0; i < 40; ++i) run_id_ += kHex[random() % 16];
-  held_.assign(table_->partitions(), false);
-  for (uint32_t p : table_->PartitionsOfNode(node_index_)) held_[p] = true;
-  for (uint32_t p = 0; p < table_->partitions(); ++p) {
-    if (held_[p]) held_list_.push_back(p);
-  }
+  auto view = std::make_shared<ServingView>();
+  view->epoch = table_->topology().epoch();
+  view->holds.assign(table_->partitions(), 0);
+  for (uint32_t p : table_->PartitionsOfNode(node_index_)) view->holds[p] = 1;
+  view->serving = view->holds;
+  view->serving_list = table_->PartitionsOfNode(node_index_);
+  static_view_ = std::move(view);
+  previous_ = table_;
+  known_nodes_ = table_->topology().nodes();
 }
 
 void Node::set_testing_clock_offset_ms(int64_t offset_ms) {
@@ -225,7 +251,8 @@ bool Node::RefusedForMemory(const CommandSpec& spec, const ClientSession& client
   if (!(spec.flags & kDenyOom)) return false;
   // Refused where it would run, as Redis Cluster answers -MOVED before it
   // looks at memory: a write this node forwards is its target's to refuse.
-  return RouteTo(KeyPartitions(spec, args)) == node_index_;
+  const auto route = RouteTo(KeyPartitions(spec, args));
+  return route && route->self;
 }
 
 void Node::set_cluster_secret(const std::string& secret) {
@@ -236,25 +263,32 @@ void Node::set_cluster_secret(const std::string& secret) {
 void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSession& client,
                         Args args, Reply reply) {
   std::vector<uint32_t> partitions = KeyPartitions(spec, args);
-  const std::optional<size_t> target = RouteTo(partitions);
-  if (!target) return reply(ErrorReply(errors::kCrossSlot));
+  const std::optional<Route> route = RouteTo(partitions);
+  if (!route) {
+    // Held here but not served yet (a move fills it) and nowhere else to go.
+    const auto view = View();
+    const bool moving =
+        !partitions.empty() && std::all_of(partitions.begin(), partitions.end(),
+                                           [&](uint32_t p) { return view->holds[p]; });
+    return reply(ErrorReply(moving ? kMoving : errors::kCrossSlot));
+  }
   // Above level 1 a read joins several datacenters' replicas (quorum.h),
   // wherever the keys are held.
   if ((spec.flags & kReadOnly) && client.consistency.read > 1 && !partitions.empty()) {
     return quorum_.Read(handler, std::move(args), std::move(partitions), client.consistency,
                         client.protocol, std::move(reply));
   }
-  if (*target != node_index_) {
+  if (!route->self) {
     if (client.forwarder) return reply(ErrorReply(errors::kForwardedTwice));
-    const placement::Node& node = table_->topology().nodes()[*target];
+    const placement::Node& node = *route->node;
     if ((spec.flags & kWrite) && client.consistency.write > 1) {
-      reply =
-          quorum_.AfterForwardedWrite(*target, partitions, client.consistency, std::move(reply));
+      reply = quorum_.AfterForwardedWrite({node.id, node.client.host, node.client.port},
+                                          partitions, client.consistency, std::move(reply));
     }
     if (spec.flags & kWrite) {
       // For WAIT: where the write went, and when its reply is back.
       std::shared_ptr<ClientWrites> writes = client.writes;
-      writes->forwarded[*target].insert(partitions.begin(), partitions.end());
+      writes->forwarded[route->index].insert(partitions.begin(), partitions.end());
       ++writes->forwards_in_flight;
       reply = [writes, reply = std::move(reply)](std::string resp) {
         reply(std::move(resp));
@@ -269,9 +303,9 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
       ++testing_sets_seen_ % testing_drop_every_nth_set_ == 0) {
     return reply("+OK\r\n");  // deliberately broken store (set_testing_drop_every_nth_set)
   }
-  std::vector<uint32_t> writes_to = WritesTo(spec, std::move(partitions));
+  std::vector<uint32_t> writes_to = WritesTo(spec, partitions);
   RunDataCommand([handler, args = std::move(args)](CommandContext& ctx) { handler(ctx, args); },
-                 client, std::move(reply), std::move(writes_to));
+                 client, std::move(reply), std::move(writes_to), std::move(partitions));
 }
 
 std::vector<uint32_t> Node::KeyPartitions(const CommandSpec& spec, const Args& args) const {
@@ -285,12 +319,13 @@ std::vector<uint32_t> Node::KeyPartitions(const CommandSpec& spec, const Args& a
 std::vector<uint32_t> Node::WritesTo(const CommandSpec& spec,
                                      std::vector<uint32_t> key_partitions) const {
   if (!(spec.flags & kWrite)) return {};
-  return key_partitions.empty() ? held_list_ : key_partitions;
+  return key_partitions.empty() ? View()->serving_list : key_partitions;
 }
 
 bool Node::HoldsAll(const std::vector<std::string_view>& keys) const {
+  const auto view = View();
   for (std::string_view key : keys) {
-    if (!held_[table_->PartitionOfKey(key)]) return false;
+    if (!view->Serves(table_->PartitionOfKey(key))) return false;
   }
   return true;
 }
@@ -410,7 +445,7 @@ void Node::Report(std::function<void(NodeReport)> reply) {
   const Status s = engine_.Submit(
       [this, report](storage::Transaction& txn) {
         report->hlc = clock_.last().value;
-        for (uint32_t p : held_list_) report->keys.emplace_back(p, txn.KeyCount(p));
+        for (uint32_t p : View()->serving_list) report->keys.emplace_back(p, txn.KeyCount(p));
         return Status::Ok();
       },
       [this, report, done](Status) {
@@ -460,38 +495,70 @@ void Node::ScheduleActiveExpiry() {
   });
 }
 
-std::optional<size_t> Node::RouteTo(const std::vector<uint32_t>& partitions) const {
-  auto holds_all = [&](size_t node) {
+std::optional<Node::Route> Node::RouteTo(const std::vector<uint32_t>& partitions) const {
+  const auto view = View();
+  if (std::all_of(partitions.begin(), partitions.end(),
+                  [&](uint32_t p) { return view->Serves(p); })) {
+    return Route{true, &self(), node_index_};
+  }
+  // Candidates: the first key's owners in the running topology and the one
+  // before it that hold every key's partition there.
+  const auto running = running_.table();
+  struct Candidate {
+    int group;  // 0: owner in both topologies, 1: new owner, 2: old owner
+    int dc;     // 0: this datacenter
+    size_t order;
+    const placement::Node* node;
+  };
+  std::vector<Candidate> candidates;
+  auto holds_all = [&](const placement::PlacementTable& t, const std::string& id) {
+    const std::optional<size_t> n = t.topology().FindNode(id);
+    if (!n) return false;
     for (uint32_t p : partitions) {
-      const auto list = table_->PreferenceList(p);
-      if (std::find(list.begin(), list.end(), node) == list.end()) return false;
+      const auto list = t.PreferenceList(p);
+      if (std::find(list.begin(), list.end(), *n) == list.end()) return false;
     }
     return true;
   };
-  if (partitions.empty() || holds_all(node_index_)) return node_index_;
-  // Candidates: the first key's replicas; live ones in this datacenter first,
-  // then live ones elsewhere in preference order, then (all down) the first.
-  const auto list = table_->PreferenceList(partitions.front());
-  const auto& nodes = table_->topology().nodes();
-  auto up = [&](size_t n) {
-    return replication_ == nullptr || replication_->IsUp(nodes[n].replica_id);
-  };
-  std::optional<size_t> fallback;
-  for (int pass = 0; pass < 2; ++pass) {
-    for (uint32_t n : list) {
-      const bool same_dc = nodes[n].dc_index == self().dc_index;
-      if ((pass == 0) != same_dc || !holds_all(n)) continue;
-      if (up(n)) return n;
-      if (!fallback) fallback = n;
+  const placement::PlacementTable* tables[2] = {running.get(), previous_.get()};
+  size_t order = 0;
+  for (int t = 0; t < 2; ++t) {
+    for (uint32_t n : tables[t]->PreferenceList(partitions.front())) {
+      const placement::Node& node = tables[t]->topology().nodes()[n];
+      if (node.id == self().id || !holds_all(*tables[t], node.id)) continue;
+      if (std::any_of(candidates.begin(), candidates.end(),
+                      [&](const Candidate& c) { return c.node->id == node.id; })) {
+        continue;
+      }
+      const bool both = holds_all(*tables[1 - t], node.id);
+      candidates.push_back({both ? 0 : 1 + t, node.dc == self().dc ? 0 : 1, order++, &node});
     }
   }
-  return fallback;
+  if (candidates.empty()) return std::nullopt;
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    return std::tie(a.group, a.dc, a.order) < std::tie(b.group, b.dc, b.order);
+  });
+  auto up = [&](const placement::Node& n) {
+    return replication_ == nullptr || replication_->IsUp(n.replica_id);
+  };
+  const Candidate* chosen = &candidates.front();
+  for (const Candidate& c : candidates) {
+    if (up(*c.node)) {
+      chosen = &c;
+      break;
+    }
+  }
+  size_t index = 0;
+  while (index < known_nodes_.size() && known_nodes_[index].id != chosen->node->id) ++index;
+  GEOKV_ASSERT(index < known_nodes_.size());  // ApplyTopology adds every node it runs
+  return Route{false, chosen->node, index};
 }
 
 void Node::RunDataCommand(std::function<void(CommandContext&)> run, const ClientSession& client,
-                          Reply reply, std::vector<uint32_t> writes_to) {
+                          Reply reply, std::vector<uint32_t> writes_to,
+                          std::vector<uint32_t> reads_from) {
   batch_.push_back(PendingCommand{std::move(run), std::move(reply), client.writes, client.protocol,
-                                  std::move(writes_to), client.consistency});
+                                  std::move(writes_to), client.consistency, std::move(reads_from)});
   if (batch_.size() == 1) boost::asio::post(io_, [this] { FlushBatch(); });
   if (batch_.size() >= kMaxBatch) FlushBatch();
 }
@@ -510,6 +577,12 @@ void Node::FlushBatch() {
       // commands over a transaction that ignores their writes is pointless.
       if (!job.txn().status().ok()) break;
       RespWriter writer(&(*outputs)[i], (*commands)[i].protocol);
+      const std::vector<uint32_t>& reads_from = (*commands)[i].reads_from;
+      if (!std::all_of(reads_from.begin(), reads_from.end(),
+                       [&](uint32_t p) { return job.Serving(p); })) {
+        writer.Error(kMoving);  // handed over since it was routed here: ask again
+        continue;
+      }
       const std::vector<uint32_t>& writes_to = (*commands)[i].writes_to;
       if (!std::all_of(writes_to.begin(), writes_to.end(),
                        [&](uint32_t p) { return job.OwnWritable(p); })) {
@@ -611,14 +684,15 @@ void Node::AskWaitOwn(size_t target, const std::set<uint32_t>& partitions, int64
   // node's and this node's datacenter holds none of the partitions (so the
   // target cannot have counted it), it adds one; otherwise the target's count
   // is a lower bound.
-  const placement::Node& node = table_->topology().nodes()[target];
+  const placement::Node& node = known_nodes_[target];
+  const auto running = running_.table();
   bool own_dc_holds = false;
   for (uint32_t p : partitions) {
-    for (uint32_t n : table_->PreferenceList(p)) {
-      own_dc_holds |= table_->topology().nodes()[n].dc_index == self().dc_index;
+    for (uint32_t n : running->PreferenceList(p)) {
+      own_dc_holds |= running->topology().nodes()[n].dc == self().dc;
     }
   }
-  const int64_t extra = node.dc_index != self().dc_index && !own_dc_holds ? 1 : 0;
+  const int64_t extra = node.dc != self().dc && !own_dc_holds ? 1 : 0;
   Args args = {"GEOKV.WAITOWN", std::to_string(std::max<int64_t>(numdcs - extra, 0)),
                std::to_string(timeout_ms)};
   for (uint32_t p : partitions) args.push_back(std::to_string(p));
@@ -675,18 +749,6 @@ void Node::ApplyTopology(std::string_view text, const std::string& source, Reply
   if (judgement.verdict == TopologyVerdict::kRefuse) return refuse(judgement.reason);
   auto next = std::make_shared<const placement::PlacementTable>(std::move(*offered));
   const auto diff = placement::Diff(*running, *next);  // same Q: JudgeTopology checked it
-  // The replication core can move partitions (ReplicationCore::Reconfigure),
-  // but the node does not drive it yet: it serves, routes and replicates by
-  // the placement it started with. A topology that moves replicas, once
-  // adopted, would be served after the next restart with none of them moved:
-  // every key on a new owner would read as missing. Refused until then.
-  if (!diff.ok() || diff->moved_replicas > 0) {
-    return refuse("it moves " + std::to_string(diff.ok() ? diff->moved_replicas : 0) + " of " +
-                  std::to_string(diff.ok() ? diff->total_replicas : 0) +
-                  " replicas to other nodes, and moving partitions in a running cluster is not "
-                  "supported yet (issue 14): only changes that keep every partition's owners "
-                  "are applied");
-  }
   // Kept before it is run: a node restarted after +OK runs it (or a later one).
   if (!data_dir_.empty()) {
     if (Status s = SaveAdoptedTopology(data_dir_, next->topology()); !s.ok()) {
@@ -694,7 +756,14 @@ void Node::ApplyTopology(std::string_view text, const std::string& source, Reply
       return reply(ErrorReply("ERR topology not adopted: " + s.message()));
     }
   }
+  previous_ = running;
   running_.Replace(next);
+  for (const placement::Node& n : next->topology().nodes()) {
+    if (std::none_of(known_nodes_.begin(), known_nodes_.end(),
+                     [&](const placement::Node& k) { return k.id == n.id; })) {
+      known_nodes_.push_back(n);
+    }
+  }
   spdlog::info(
       "running topology epoch {} from {} (was epoch {}): {} nodes in {} datacenters; {} of {} "
       "replicas change owner",
@@ -714,46 +783,59 @@ void Node::ApplyTopology(std::string_view text, const std::string& source, Reply
 void Node::Members(Reply reply) {
   const auto running = running_.table();
   const placement::Topology& next = running->topology();
-  const placement::Topology& now = table_->topology();
+  const placement::Topology& before = previous_->topology();
+  const auto view = View();
   const std::map<std::string, uint64_t> epochs =
       replication_ != nullptr ? replication_->PeerEpochs() : std::map<std::string, uint64_t>{};
-  // Every node of the running topology, then those of the served placement
-  // that it dropped (they drain).
+  // Every node of the running topology, then those of the one before that
+  // it dropped (they drain).
   std::vector<const placement::Node*> members;
   for (const placement::Node& n : next.nodes()) members.push_back(&n);
-  for (const placement::Node& n : now.nodes()) {
+  for (const placement::Node& n : before.nodes()) {
     if (!next.FindNode(n.id)) members.push_back(&n);
   }
   std::string out;
   RespWriter w(&out);
   w.ArrayHeader(members.size());
   for (const placement::Node* n : members) {
-    const std::optional<size_t> served = now.FindNode(n->id);
+    const std::optional<size_t> was = before.FindNode(n->id);
     const std::optional<size_t> target = next.FindNode(n->id);
+    const bool is_self = n->id == self().id;
+    // Held: what this node serves now (the replication's view); for another
+    // node, by the topology before the running one. Moving: for this node
+    // the partitions moving here; for another, those whose owners gain or
+    // lose it between the two topologies.
+    std::vector<uint32_t> held, wanted, moving;
+    if (is_self) {
+      held = view->serving_list;
+    } else if (was) {
+      held = previous_->PartitionsOfNode(*was);
+    }
+    if (target) wanted = running->PartitionsOfNode(*target);
+    if (is_self) {
+      for (const auto& m : view->moves) moving.push_back(m.partition);
+    } else {
+      std::set_symmetric_difference(held.begin(), held.end(), wanted.begin(), wanted.end(),
+                                    std::back_inserter(moving));
+    }
     std::string state;
     if (!target) {
-      state = "draining";
-    } else if (!served) {
+      state = is_self && replication_ != nullptr && replication_->Removed() ? "left" : "draining";
+    } else if (is_self ? std::any_of(view->moves.begin(), view->moves.end(),
+                                     [](const replication::MoveStatus& m) {
+                                       return m.role == replication::MoveStatus::Role::kJoining;
+                                     })
+                       : !was) {
       state = "joining";
     } else {
       state = replication_ == nullptr || replication_->IsUp(n->replica_id) ? "up" : "down";
     }
     int64_t epoch = -1;  // not heard yet
-    if (n->id == self().id) {
+    if (is_self) {
       epoch = static_cast<int64_t>(next.epoch());
     } else if (auto it = epochs.find(n->id); it != epochs.end()) {
       epoch = static_cast<int64_t>(it->second);
     }
-    // Held: by the placement served now. Moving: the partitions whose
-    // replica set gains or loses this node between the served placement and
-    // the running topology (what a move must do for it); the bytes left are
-    // the move protocol's figure, unknown (-1) until it reports them.
-    std::vector<uint32_t> held, wanted;
-    if (served) held = table_->PartitionsOfNode(*served);
-    if (target) wanted = running->PartitionsOfNode(*target);
-    std::vector<uint32_t> moving;
-    std::set_symmetric_difference(held.begin(), held.end(), wanted.begin(), wanted.end(),
-                                  std::back_inserter(moving));
     w.ArrayHeader(18);
     w.Bulk("id");
     w.Bulk(n->id);

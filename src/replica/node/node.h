@@ -126,12 +126,14 @@ class Node final : public Dispatcher, public ServerControl {
   crdt::HybridClock* clock() { return &clock_; }
 
   const placement::Node& self() const { return table_->topology().nodes()[node_index_]; }
-  // The placement this node serves by: where its data is. It stays the one
-  // the node started with when it adopts another topology, until the move
-  // protocol hands partitions over (NodeReplication::AdoptTopology); the
-  // topology it runs is running().
+  // The placement the node started with (its node indices key WAIT's
+  // forwarded writes and the quorum's read sources). What it serves follows
+  // the moves (Holds, NodeReplication::serving); the topology it runs is
+  // running().
   const placement::PlacementTable& table() const { return *table_; }
-  bool Holds(uint32_t partition) const { return held_[partition]; }
+  // Whether this node answers for `partition` now (NodeReplication::serving;
+  // without replication, by the placement it started with).
+  bool Holds(uint32_t partition) const { return View()->Serves(partition); }
 
  private:
   class TxnPartitions;
@@ -147,13 +149,17 @@ class Node final : public Dispatcher, public ServerControl {
     // fenced: ReplicationCore::FenceOwnStreams); empty for reads.
     std::vector<uint32_t> writes_to;
     ConsistencyLevel level;  // the client's, when queued
+    // The partitions of its keys: answered -TRYAGAIN if one of them is no
+    // longer served here when the job runs (handed over meanwhile).
+    std::vector<uint32_t> reads_from = {};
   };
   // Routes a data command by its keys, then forwards it or queues it for
   // the next storage job.
   void DispatchData(const CommandSpec& spec, DataHandler handler, ClientSession& client, Args args,
                     Reply reply);
   void RunDataCommand(std::function<void(CommandContext&)> run, const ClientSession& client,
-                      Reply reply, std::vector<uint32_t> writes_to = {});
+                      Reply reply, std::vector<uint32_t> writes_to = {},
+                      std::vector<uint32_t> reads_from = {});
   // The partitions of a command's keys (per its key spec), in key order.
   std::vector<uint32_t> KeyPartitions(const CommandSpec& spec, const Args& args) const;
   // The partitions a data command may write: its keys' (key_partitions), or
@@ -169,10 +175,24 @@ class Node final : public Dispatcher, public ServerControl {
                         const Args& args) const;
   // Whether this node holds every key in `keys`.
   bool HoldsAll(const std::vector<std::string_view>& keys) const;
-  // The node to serve a request whose keys fall in `partitions`: this node if
-  // it holds them all, else a node that does, same datacenter first, then in
-  // preference order; nullopt if no single node holds them all.
-  std::optional<size_t> RouteTo(const std::vector<uint32_t>& partitions) const;
+  // Where a request whose keys fall in `partitions` goes.
+  struct Route {
+    bool self = false;                      // served here
+    const placement::Node* node = nullptr;  // else forwarded there
+    size_t index = 0;                       // its index in known_nodes_
+  };
+  // This node if it serves them all now (NodeReplication::serving), else a
+  // node that holds them all in the running topology or the one before it:
+  // owners in both first (they serve throughout a move), then new owners,
+  // then old ones; within each, live ones in this datacenter first, then
+  // live ones elsewhere in preference order, then (all down) the first;
+  // nullopt if no single node holds them all.
+  std::optional<Route> RouteTo(const std::vector<uint32_t>& partitions) const;
+  // What this node serves: the replication's view, or without replication
+  // the placement it started with.
+  std::shared_ptr<const ServingView> View() const {
+    return replication_ != nullptr ? replication_->serving() : static_view_;
+  }
   void FlushBatch();
   // `reply` wrapped to count the command (NodeStats) and log it if slow.
   Reply Measured(const CommandSpec& spec, const ClientSession& client, const Args& args,
@@ -203,8 +223,14 @@ class Node final : public Dispatcher, public ServerControl {
   static constexpr size_t kMaxBatch = 1024;
   static constexpr size_t kTransactionCommandsMax = 100'000;
   static constexpr size_t kTransactionBytesMax = size_t{64} << 20;
-  std::vector<bool> held_;
-  std::vector<uint32_t> held_list_;
+  std::shared_ptr<const ServingView> static_view_;  // View() without replication
+  // The topology run before the running one (the start one until the first
+  // change): routing prefers nodes that hold a partition in both. I/O thread.
+  std::shared_ptr<const placement::PlacementTable> previous_;
+  // Every node of every topology run since the start: those of table()
+  // first, at their indices there, then those later topologies added. The
+  // keys of ClientWrites::forwarded (WAIT), stable across changes. I/O thread.
+  std::vector<placement::Node> known_nodes_;
   // Used on the writer thread only. Never goes backwards across a restart:
   // every job that stamps an HLC stores it in the meta table (kHlcLastMeta),
   // committed with the writes it stamps, and the first stamp after a start

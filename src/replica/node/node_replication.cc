@@ -15,6 +15,13 @@ namespace geokv::replica {
 
 // The core's storage interface over a storage transaction.
 namespace {
+// A stable number for a datacenter's name (FNV-1a): the same in every
+// topology and at every node, whatever the order of the file's datacenters.
+uint32_t DcNumber(std::string_view name) {
+  uint32_t h = 2166136261u;
+  for (char c : name) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
+  return h;
+}
 std::string TransferRecordName(uint32_t p) { return "replication.transfer." + std::to_string(p); }
 std::string MoveRecordName(uint32_t p) { return "replication.move." + std::to_string(p); }
 }  // namespace
@@ -63,36 +70,115 @@ NodeReplication::NodeReplication(const placement::PlacementTable& table, size_t 
       tick_timer_(io),
       own_fence_(settings_.fence_own_streams) {
   const auto& nodes = table_.topology().nodes();
-  membership_.self = nodes[node_index_].replica_id;
+  self_ = nodes[node_index_].replica_id;
+  self_dc_ = DcNumber(nodes[node_index_].dc);
   // Grows with every start (peers tell a restart, or a second process with
   // this node id, by it): the wall clock in ms at start.
-  membership_.incarnation =
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count());
-  membership_.replicas.resize(table_.partitions());
-  for (uint32_t p = 0; p < table_.partitions(); ++p) {
-    for (uint32_t n : table_.PreferenceList(p))
-      membership_.replicas[p].push_back(nodes[n].replica_id);
+  incarnation_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count());
+  membership_ = MembershipOf(table_);
+  LearnNodes(table_);
+  if (settings_.join_from) LearnNodes(*settings_.join_from);
+  latest_epoch_ = table_.topology().epoch();
+  // The start table is the node's own (it outlives this object).
+  connected_.push_back(std::shared_ptr<const placement::PlacementTable>(
+      &table_, [](const placement::PlacementTable*) {}));
+  if (settings_.join_from) connected_.insert(connected_.begin(), settings_.join_from);
+  node_up_.store(std::make_shared<UpMap>());
+  auto view = std::make_shared<ServingView>();
+  view->holds.assign(table_.partitions(), 0);
+  view->serving.assign(table_.partitions(), 0);
+  serving_.store(std::move(view));
+  spread_ =
+      std::make_unique<TopologySpread>(self_, std::vector<std::string>{}, table_.topology().epoch(),
+                                       table_.topology().text(), settings_.topology_spread);
+  UpdatePeers();
+}
+
+replication::Membership NodeReplication::MembershipOf(
+    const placement::PlacementTable& table) const {
+  replication::Membership m;
+  m.self = self_;
+  m.incarnation = incarnation_;
+  m.epoch = table.topology().epoch();
+  const auto& nodes = table.topology().nodes();
+  m.replicas.resize(table.partitions());
+  for (uint32_t p = 0; p < table.partitions(); ++p) {
+    for (uint32_t n : table.PreferenceList(p)) m.replicas[p].push_back(nodes[n].replica_id);
   }
-  for (const auto& node : nodes) node_up_[node.replica_id] = true;
-  for (const auto& node : nodes) {
-    membership_.dc_of[node.replica_id] = static_cast<uint32_t>(node.dc_index);
+  for (const auto& node : nodes) m.dc_of[node.replica_id] = DcNumber(node.dc);
+  m.dc_of[m.self] = self_dc_;
+  return m;
+}
+
+void NodeReplication::LearnNodes(const placement::PlacementTable& table) {
+  for (const auto& node : table.topology().nodes()) {
     node_id_of_[node.replica_id] = node.id;
     replica_id_of_[node.id] = node.replica_id;
+    dc_name_[DcNumber(node.dc)] = node.dc;
   }
-  // Topology requests travel to the peers the transport connects to: those
-  // that share a partition with this node.
-  std::vector<std::string> peers;
-  for (uint32_t p : table_.PartitionsOfNode(node_index_)) {
-    for (uint32_t n : table_.PreferenceList(p)) {
-      if (n != node_index_) peers.push_back(nodes[n].id);
+}
+
+void NodeReplication::UpdatePeers() {
+  // Per peer: the partitions shared with it in any connected table, and its
+  // endpoints and key as the latest table naming it gives them.
+  std::map<std::string, TransportPeer> peers;
+  std::map<std::string, std::string> curve_clients;
+  std::set<crdt::ReplicaId> ids;
+  const std::string& self_id = table_.topology().nodes()[node_index_].id;
+  // A partition this node holds in any of the tables is shared with its
+  // owners in every one: a joiner fills from an old owner, an old owner
+  // hands over to a new one.
+  std::set<uint32_t> mine;
+  for (const auto& table : connected_) {
+    if (const std::optional<size_t> self = table->topology().FindNode(self_id)) {
+      for (uint32_t p : table->PartitionsOfNode(*self)) mine.insert(p);
     }
   }
-  std::sort(peers.begin(), peers.end());
-  peers.erase(std::unique(peers.begin(), peers.end()), peers.end());
-  spread_ = std::make_unique<TopologySpread>(membership_.self, peers, table_.topology().epoch(),
-                                             table_.topology().text(), settings_.topology_spread);
+  for (const auto& table : connected_) {
+    const auto& nodes = table->topology().nodes();
+    for (const placement::Node& node : nodes) {
+      if (!node.curve_public.empty()) curve_clients[node.curve_public] = node.id;
+    }
+    for (uint32_t p : mine) {
+      for (uint32_t n : table->PreferenceList(p)) {
+        if (nodes[n].id == self_id) continue;
+        TransportPeer& peer = peers[nodes[n].id];
+        peer.id = nodes[n].id;
+        peer.repl_endpoint = nodes[n].repl.text;
+        peer.sync_endpoint = nodes[n].sync.text;
+        peer.curve_public_key = nodes[n].curve_public;
+        peer.partitions.push_back(p);
+        ids.insert(nodes[n].replica_id);
+      }
+    }
+  }
+  std::vector<std::string> names;
+  std::vector<TransportPeer> list;
+  for (auto& [id, peer] : peers) {
+    std::sort(peer.partitions.begin(), peer.partitions.end());
+    peer.partitions.erase(std::unique(peer.partitions.begin(), peer.partitions.end()),
+                          peer.partitions.end());
+    names.push_back(id);
+    list.push_back(std::move(peer));
+  }
+  spread_->SetPeers(names);
+  // The failure detector's view: the peers' current values, new ones up.
+  const std::shared_ptr<UpMap> old = node_up_.load();
+  auto up = std::make_shared<UpMap>();
+  for (crdt::ReplicaId id : ids) {
+    auto it = old->find(id);
+    (*up)[id] = it == old->end() || it->second.load();
+  }
+  node_up_.store(std::move(up));
+  peers_ = std::move(list);
+  curve_clients_ = std::move(curve_clients);
+  std::lock_guard lock(transport_mu_);
+  if (!transport_) return;  // Start connects them
+  if (Status s = transport_->SetPeers(peers_, curve_clients_); !s.ok()) {
+    spdlog::error("replication: cannot connect to the topology's nodes: {}", s.message());
+  }
 }
 
 NodeReplication::~NodeReplication() { Stop(); }
@@ -105,23 +191,33 @@ uint64_t NodeReplication::NowMs() const {
 }
 
 Status NodeReplication::Start() {
-  // The core, from what storage committed.
+  // The core, from what storage committed; a joining node's holding nothing
+  // of the placement before it, then moving to its own.
   Status built = engine_.Run([this](storage::Transaction& txn) {
     TxnStore store(txn);
-    (void)Core(store);
-    return Status::Ok();
+    if (!settings_.join_from) {
+      PublishServing(Core(store), NowMs(), true);
+      return Status::Ok();
+    }
+    replication::Membership before = MembershipOf(*settings_.join_from);
+    BuildCore(store, before);
+    // (A join recorded before a crash is in force from the move records.)
+    if (core_->Epoch() >= membership_.epoch) {
+      PublishServing(*core_, NowMs(), true);
+      return Status::Ok();
+    }
+    Status s = core_->Reconfigure(store, membership_, NowMs());
+    if (s.ok()) {
+      spdlog::info("joining the cluster: epoch {} -> {}, filling {} partitions from their owners",
+                   before.epoch, membership_.epoch, table_.PartitionsOfNode(node_index_).size());
+    }
+    PublishServing(*core_, NowMs(), true);
+    return s;
   });
   // Core() fences a new core's partitions until each is writable (own_fence_).
   if (!built.ok()) return built;
 
-  // Peers: every node that shares a partition with this one.
   const auto& nodes = table_.topology().nodes();
-  std::map<size_t, std::vector<uint32_t>> shared;
-  for (uint32_t p : table_.PartitionsOfNode(node_index_)) {
-    for (uint32_t n : table_.PreferenceList(p)) {
-      if (n != node_index_) shared[n].push_back(p);
-    }
-  }
   TransportOptions options;
   options.self_id = nodes[node_index_].id;
   options.repl_endpoint = nodes[node_index_].repl.text;
@@ -131,18 +227,18 @@ Status NodeReplication::Start() {
   options.inbound_queue_max = settings_.inbound_queue_max;
   options.curve_public_key = settings_.curve_public_key;
   options.curve_secret_key = settings_.curve_secret_key;
+  // A peer silent for several heartbeats gets new sockets (CURVE: a refused
+  // handshake is never retried, e.g. before the others admitted a new node).
+  options.curve_redial_ms = static_cast<int>(
+      std::min<uint64_t>(std::max<uint64_t>(2000, 5 * settings_.core.heartbeat_interval_ms),
+                         600'000));
   if (table_.topology().curve() != !settings_.curve_secret_key.empty()) {
     return Status::Invalid(table_.topology().curve()
                                ? "the topology has CURVE keys, but this node has no secret key"
                                : "this node has a CURVE secret key, but the topology no keys");
   }
-  if (table_.topology().curve()) {
-    for (const placement::Node& node : nodes) options.curve_clients[node.curve_public] = node.id;
-  }
-  for (const auto& [n, partitions] : shared) {
-    options.peers.push_back(TransportPeer{nodes[n].id, nodes[n].repl.text, nodes[n].sync.text,
-                                          partitions, nodes[n].curve_public});
-  }
+  if (table_.topology().curve()) options.curve_clients = curve_clients_;
+  options.peers = peers_;
   auto transport = Transport::Start(std::move(options), [this] { ScheduleInbound(); });
   if (!transport.ok()) return transport.status();
   {
@@ -169,14 +265,19 @@ replication::ReplicationCore& NodeReplication::Core(replication::ReplicaStore& s
   if (core_ && !stale_) return *core_;
   if (stale_)
     spdlog::warn("rebuilding the replication core from committed state after a failed job");
+  BuildCore(store, membership_);
+  return *core_;
+}
+
+void NodeReplication::BuildCore(replication::ReplicaStore& store,
+                                const replication::Membership& membership) {
   core_ =
-      std::make_unique<replication::ReplicationCore>(membership_, settings_.core, store, NowMs());
+      std::make_unique<replication::ReplicationCore>(membership, settings_.core, store, NowMs());
   // Never reuse a dot: after opening the data, no new own dots until peers
   // told how far this node's streams got (a rebuild before that fences again).
   if (own_fence_) core_->FenceOwnStreams();
   if (settings_.aae_trees != nullptr) core_->UseTrees(settings_.aae_trees);
   stale_ = false;
-  return *core_;
 }
 
 void NodeReplication::Job::OnLocalDelta(uint32_t p, const crdt::Delta& delta) {
@@ -307,13 +408,32 @@ void NodeReplication::ScheduleInbound() {
   if (stopped_ || inbound_scheduled_.exchange(true)) return;
   auto body = [this](Job& job) {
     inbound_scheduled_ = false;
-    std::vector<InboundMessage> messages;
+    // Requests carried over from the job before come first.
+    std::vector<InboundMessage> messages(std::make_move_iterator(carried_.begin()),
+                                         std::make_move_iterator(carried_.end()));
+    carried_.clear();
     {
       std::lock_guard lock(transport_mu_);
-      if (transport_) messages = transport_->Take(kInboundPerJobMax);
+      if (transport_) {
+        for (InboundMessage& m : transport_->Take(kInboundPerJobMax - messages.size())) {
+          messages.push_back(std::move(m));
+        }
+      }
     }
     replication::ReplicationCore& core = *job.core_;
+    // The core reads at most outbox_max_state_transfers state chunks per
+    // job and drops the requests beyond (their senders ask again only after
+    // a backed-off timeout: a joiner asking for 40 partitions at once would
+    // wait seconds per four). So a job takes at most that many catch-up
+    // requests; the rest wait for the next job, scheduled at once.
+    size_t requests = 0;
+    size_t taken = 0;
     for (const InboundMessage& m : messages) {
+      if (m.kind == InboundMessage::Kind::kRequest &&
+          requests++ >= settings_.core.outbox_max_state_transfers) {
+        break;
+      }
+      ++taken;
       // Storage failed (a full disk): the job is rolled back and the core
       // rebuilt; the messages not yet applied are recovered by catch-up, as
       // any lost message is.
@@ -359,7 +479,9 @@ void NodeReplication::ScheduleInbound() {
       }
     }
     CheckWaiters(core, job.now_ms_);
-    if (messages.size() == kInboundPerJobMax) ScheduleInbound();  // more may be waiting
+    for (size_t i = taken; i < messages.size(); ++i) carried_.push_back(std::move(messages[i]));
+    // More may be waiting.
+    if (messages.size() == kInboundPerJobMax || !carried_.empty()) ScheduleInbound();
   };
   if (!Submit(this, engine_, std::move(body), [](Status) {}).ok()) {
     inbound_scheduled_ = false;  // the tick retries
@@ -412,19 +534,95 @@ void NodeReplication::AskTopology() {
 
 void NodeReplication::AdoptTopology(std::shared_ptr<const placement::PlacementTable> next) {
   spread_->SetRunning(next->topology().epoch(), next->topology().text());
-  // TODO(lead, issue 14): the move protocol is the replication core's
-  // (ReplicationCore::Reconfigure, branch `move`). Wire it here, the one call
-  // site: submit a job that calls
-  //     job.core_->Reconfigure(job.store_, <Membership of next>, job.now_ms_)
-  // (membership_ rebuilt from `next` as the constructor builds it, keyed by
-  // replica id; node_up_ a new map with the new nodes), then connect the transport to the nodes
-  // `next` adds (their repl/sync endpoints, subscribed to the partitions they
-  // will share) and drop those it removes once their moves are done; route
-  // by the core's Serving(p) meanwhile. Until then Node::ApplyTopology
-  // refuses a topology that moves replicas, so `next` keeps every
-  // partition's owners and the placement the node serves by stays right.
-  spdlog::info("replication: running topology epoch {} (every partition keeps its owners)",
-               next->topology().epoch());
+  const bool has_self =
+      next->topology().FindNode(table_.topology().nodes()[node_index_].id).has_value();
+  {
+    std::lock_guard lock(adopt_mu_);
+    to_adopt_.push_back(next);
+    latest_epoch_ = next->topology().epoch();
+    latest_has_self_ = has_self;
+  }
+  // Connected to the new nodes before the core moves (the next tick job).
+  connected_.push_back(next);
+  UpdatePeers();
+  spdlog::info("replication: moving to topology epoch {}", next->topology().epoch());
+}
+
+void NodeReplication::FollowMoves(Job& job) {
+  replication::ReplicationCore& core = *job.core_;
+  std::vector<std::shared_ptr<const placement::PlacementTable>> adopted;
+  {
+    std::lock_guard lock(adopt_mu_);
+    adopted.swap(to_adopt_);
+  }
+  // In order: the core queues what comes while it moves (a newer one
+  // replaces a queued one), as it would had each come in its own tick.
+  for (const auto& table : adopted) {
+    LearnNodes(*table);
+    replication::Membership next = MembershipOf(*table);
+    const uint64_t epoch = next.epoch;
+    if (epoch <= core.Epoch()) {
+      // Already in force: a node restarted mid-move resumes it from its
+      // move records (a removed node restarted with its older file adopts
+      // the kept topology again).
+      membership_ = std::move(next);
+      continue;
+    }
+    if (Status s = core.Reconfigure(job.store_, next, job.now_ms_); !s.ok()) {
+      spdlog::error("replication: topology epoch {} not adopted: {}", epoch, s.message());
+      continue;
+    }
+    membership_ = std::move(next);  // what a rebuilt core starts from
+    spdlog::info("replication: topology epoch {} adopted ({} partitions moving here)", epoch,
+                 core.Moves().size());
+  }
+  // Heartbeats say which peer runs a later epoch: its file is fetched at
+  // once rather than at the next poll (TopologySpread).
+  if (job.now_ms_ >= epochs_noted_ms_ + 250) {
+    epochs_noted_ms_ = job.now_ms_;
+    for (const auto& [id, epoch] : core.PeerEpochs()) {
+      if (auto name = node_id_of_.find(id); name != node_id_of_.end()) {
+        spread_->NoteEpoch(name->second, epoch);
+      }
+    }
+  }
+  const uint64_t latest = latest_epoch_.load();
+  const bool settled_here = core.Epoch() == latest && core.Moves().empty();
+  removed_ = settled_here && !latest_has_self_.load() && core.Drained();
+  PublishServing(core, job.now_ms_, !adopted.empty());
+  // Moves ended here: the nodes only older tables name are no longer needed.
+  if (settled_here && !prune_posted_.exchange(true)) {
+    boost::asio::post(io_, [this, latest] {
+      prune_posted_ = false;
+      if (connected_.size() <= 1 || connected_.back()->topology().epoch() != latest) return;
+      connected_.erase(connected_.begin(), connected_.end() - 1);
+      UpdatePeers();
+      spdlog::info("replication: moves of epoch {} ended here", latest);
+    });
+  }
+}
+
+void NodeReplication::PublishServing(const replication::ReplicationCore& core, uint64_t now_ms,
+                                     bool force) {
+  const uint32_t q = table_.partitions();
+  auto view = std::make_shared<ServingView>();
+  view->epoch = core.Epoch();
+  view->holds.assign(q, 0);
+  view->serving.assign(q, 0);
+  for (uint32_t p = 0; p < q; ++p) {
+    view->holds[p] = core.Holds(p) ? 1 : 0;
+    view->serving[p] = core.Serving(p) ? 1 : 0;
+    if (view->serving[p]) view->serving_list.push_back(p);
+  }
+  view->drained = removed_.load();
+  const std::shared_ptr<const ServingView> old = serving_.load();
+  const bool same = old->epoch == view->epoch && old->holds == view->holds &&
+                    old->serving == view->serving && old->drained == view->drained;
+  const bool moving = !old->moves.empty() || core.Epoch() != latest_epoch_.load();
+  if (same && !force && !(moving && now_ms >= serving_published_ms_ + 200)) return;
+  view->moves = core.Moves();
+  serving_published_ms_ = now_ms;
+  serving_.store(std::move(view));
 }
 
 void NodeReplication::AdoptClock(const replication::Message& message) {
@@ -481,16 +679,15 @@ void NodeReplication::ScheduleTick() {
         tick_scheduled_ = false;
         replication::ReplicationCore& core = *job.core_;
         core.OnTick(job.store_, job.now_ms_);
+        FollowMoves(job);
+        const std::shared_ptr<UpMap> up = node_up_.load();
         for (const auto& peer : core.Peers(job.now_ms_)) {
-          if (auto it = node_up_.find(peer.id); it != node_up_.end()) it->second = peer.up;
+          if (auto it = up->find(peer.id); it != up->end()) it->second = peer.up;
         }
-        // TODO(lead, issue 14): once heartbeats carry epochs (branch `move`):
-        //   for (auto [id, epoch] : core.PeerEpochs()) spread_->NoteEpoch(node_id_of_[id], epoch);
-        // so that a higher epoch is fetched at once rather than at the next poll.
         if (!own_streams_known_ && core.OwnStreamsKnown()) own_streams_known_ = true;
         for (const std::string& line : core.TakeAntiEntropyLog()) spdlog::warn("{}", line);
         if (own_fence_) {
-          const auto held = table_.PartitionsOfNode(node_index_);
+          const auto held = serving_.load()->serving_list;
           own_fence_ = !std::all_of(held.begin(), held.end(),
                                     [&](uint32_t p) { return core.OwnWritable(p); });
           if (!own_fence_) spdlog::info("own streams known in every partition: writes accepted");
@@ -620,9 +817,9 @@ void NodeReplication::Rebuild(uint32_t partition, Reply reply) {
 void NodeReplication::Snapshot(std::function<void(std::optional<ReplicationSnapshot>)> reply) {
   auto snapshot = std::make_shared<ReplicationSnapshot>();
   auto body = [this, snapshot](Job& job) {
-    const auto& dcs = table_.topology().datacenters();
     for (const auto& p : job.core_->Peers(job.now_ms_)) {
-      snapshot->peers.push_back({node_id_of_[p.id], p.dc < dcs.size() ? dcs[p.dc].name : "?", p.up,
+      auto dc = dc_name_.find(p.dc);
+      snapshot->peers.push_back({node_id_of_[p.id], dc != dc_name_.end() ? dc->second : "?", p.up,
                                  p.lag_ms, p.pending_deltas});
     }
     snapshot->stats = job.core_->stats();

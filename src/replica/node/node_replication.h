@@ -27,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>  // before Boost.Asio (see server.h)
 #include <vector>
@@ -71,6 +72,26 @@ struct ReplicationSettings {
   std::string curve_secret_key;
   // Asking peers for the epoch they run (topology_spread.h).
   TopologySpreadOptions topology_spread;
+  // A node that joins a running cluster (a fresh data directory given a
+  // topology of epoch > 0): the placement before it joined. The core starts
+  // holding nothing of it and moves to the node's topology at once, filling
+  // its partitions from their old owners (ReplicationCore::Reconfigure).
+  // Null: the store's own placement (a first start, or a restart).
+  std::shared_ptr<const placement::PlacementTable> join_from;
+};
+
+// What this node serves, as the replication core says (ReplicationCore::
+// Serving, Holds, Moves, Drained): published by the writer thread after the
+// jobs that may change it, read by the I/O thread per request as one atomic
+// snapshot.
+struct ServingView {
+  uint64_t epoch = 0;                  // the placement in force here (ReplicationCore::Epoch)
+  std::vector<uint8_t> holds;          // [p]: a replica of p is here (serving or not)
+  std::vector<uint8_t> serving;        // [p]: this node answers reads and writes of p
+  std::vector<uint32_t> serving_list;  // the p with serving[p], ascending
+  std::vector<replication::MoveStatus> moves;  // every partition moving here
+  bool drained = false;  // ReplicationCore::Drained, in the latest adopted epoch
+  bool Serves(uint32_t p) const { return p < serving.size() && serving[p] != 0; }
 };
 
 // What INFO replication and /metrics show of the replication.
@@ -124,6 +145,9 @@ class NodeReplication {
     void OnLocalDelta(uint32_t p, const crdt::Delta& delta);
     // Whether local writes to p may take new dots (ReplicationCore::OwnWritable).
     bool OwnWritable(uint32_t p) const { return core_ == nullptr || core_->OwnWritable(p); }
+    // Whether this node answers for p now (ReplicationCore::Serving): a
+    // request routed here while p was served may find it handed over.
+    bool Serving(uint32_t p) const { return core_ == nullptr || core_->Serving(p); }
     // Whether a state transfer into p is under way (its record is stored):
     // p's state is then partly joined, so it is no source for a quorum read,
     // and atoms from outside the protocol (a read repair) could bring back
@@ -171,9 +195,15 @@ class NodeReplication {
   // as up. By replica id, not topology index: indices change between
   // topologies.
   bool IsUp(crdt::ReplicaId node) const {
-    auto it = node_up_.find(node);
-    return it == node_up_.end() || it->second.load();
+    const std::shared_ptr<UpMap> up = node_up_.load();
+    auto it = up->find(node);
+    return it == up->end() || it->second.load();
   }
+  // What this node serves now (never null after Start). Thread-safe.
+  std::shared_ptr<const ServingView> serving() const { return serving_.load(); }
+  // Whether this node, absent from the latest topology it adopted, handed
+  // every partition it held to their new owners: it may exit. Thread-safe.
+  bool Removed() const { return removed_.load(); }
 
   // The clock the node stamps its writes with: every received delta's latest
   // HLC is adopted (HybridClock::Update), so a write that follows what this
@@ -195,7 +225,10 @@ class NodeReplication {
 
   // Topology change (DESIGN.md "Membership change"). The node calls this on
   // the I/O thread once it adopted `next` (Node::ApplyTopology): peers are
-  // told its epoch from then on, and the replication moves to it.
+  // told its epoch from then on; the transport connects to the nodes `next`
+  // adds (and keeps those it drops until this node's moves ended); the core
+  // moves to it (ReplicationCore::Reconfigure, in the next tick job), and
+  // serving() follows the moves.
   void AdoptTopology(std::shared_ptr<const placement::PlacementTable> next);
   // Called on the I/O thread with the text of a topology file a peer offers
   // (it runs a higher epoch) and the peer's id; the node judges it like any
@@ -239,6 +272,25 @@ class NodeReplication {
   void AddWaiter(Job& job, std::vector<Write> writes, int64_t numdcs, int64_t timeout_ms,
                  Reply reply);
   void Send(std::vector<replication::Outgoing> out);  // writer thread
+  using UpMap = std::map<crdt::ReplicaId, std::atomic<bool>>;
+  // The membership of a placement, as the core takes it: DCs numbered by
+  // name (DcNumber) so that numbers stay the same across topologies; this
+  // node keeps its own DC when the placement drops it.
+  replication::Membership MembershipOf(const placement::PlacementTable& table) const;
+  // The core over `store`, built for `membership` (fenced, with the trees).
+  void BuildCore(replication::ReplicaStore& store, const replication::Membership& membership);
+  // Connects the transport, the topology spread and the failure detector's
+  // map to every node that shares a partition with this one in any table of
+  // connected_. I/O thread.
+  void UpdatePeers();
+  // Learns the ids of a table's nodes (writer thread).
+  void LearnNodes(const placement::PlacementTable& table);
+  // In a job: adopts a topology AdoptTopology left, publishes serving(), and
+  // once this node's moves ended drops the tables of older epochs.
+  void FollowMoves(Job& job);
+  // Publishes serving() from the core if it changed (or `force`), and while
+  // moves go on at most every 200 ms for their progress (writer thread).
+  void PublishServing(const replication::ReplicationCore& core, uint64_t now_ms, bool force);
   bool FromItsSender(const InboundMessage& m, const replication::Message& message) const;
   // A topology request or reply (not the core's: topology_spread.h).
   // Writer thread (an inbound job).
@@ -246,8 +298,11 @@ class NodeReplication {
   // Asks the peers due (TopologySpread::Due) for their epoch. I/O thread.
   void AskTopology();
 
-  const placement::PlacementTable& table_;
+  const placement::PlacementTable& table_;  // the one the node started with
   size_t node_index_;
+  crdt::ReplicaId self_ = 0;
+  uint64_t incarnation_ = 0;  // Membership::incarnation
+  uint32_t self_dc_ = 0;      // DcNumber of this node's datacenter
   storage::Engine& engine_;
   boost::asio::io_context& io_;
   ReplicationSettings settings_;
@@ -255,13 +310,30 @@ class NodeReplication {
   std::map<crdt::ReplicaId, std::string> node_id_of_;
   std::map<std::string, crdt::ReplicaId> replica_id_of_;
 
-  // Written by ticks. Its keys are fixed at construction (so that readers on
-  // any thread need no lock): a topology change that adds nodes swaps in a
-  // new map rather than insert into this one.
-  std::map<crdt::ReplicaId, std::atomic<bool>> node_up_;
+  std::map<uint32_t, std::string> dc_name_;  // writer thread: DcNumber -> name
+  // Written by ticks. A map's keys are fixed (so that readers on any thread
+  // need no lock): a topology change that adds nodes swaps in a new map.
+  std::atomic<std::shared_ptr<UpMap>> node_up_;
+  std::atomic<std::shared_ptr<const ServingView>> serving_;
+  std::atomic<bool> removed_{false};
+  // The tables whose nodes the transport stays connected to: the latest
+  // adopted last, and those before it while a move of this node is under
+  // way (I/O thread).
+  std::vector<std::shared_ptr<const placement::PlacementTable>> connected_;
+  std::vector<TransportPeer> peers_;                  // I/O thread: UpdatePeers's
+  std::map<std::string, std::string> curve_clients_;  // I/O thread: UpdatePeers's
+  std::mutex adopt_mu_;
+  // Adopted topologies not yet handed to the core, oldest first.
+  std::vector<std::shared_ptr<const placement::PlacementTable>> to_adopt_;  // guarded by adopt_mu_
+  std::atomic<uint64_t> latest_epoch_{0};    // the latest adopted topology's epoch
+  std::atomic<bool> latest_has_self_{true};  // ... and whether it names this node
+  std::atomic<bool> prune_posted_{false};
+  uint64_t serving_published_ms_ = 0;                   // writer thread
+  uint64_t epochs_noted_ms_ = 0;                        // writer thread
   std::unique_ptr<replication::ReplicationCore> core_;  // writer thread only
   bool stale_ = false;                                  // writer thread only
   std::vector<Waiter> waiters_;                         // writer thread only
+  std::vector<InboundMessage> carried_;  // writer thread: taken, left for the next inbound job
   uint64_t malformed_messages_ = 0;                     // writer thread only
   uint64_t batches_received_ = 0;                       // writer thread only
   uint64_t jobs_with_deltas_ = 0;                       // writer thread only

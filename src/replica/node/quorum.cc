@@ -155,6 +155,11 @@ ForwardTarget Quorum::Target(size_t node) const {
   return {n.id, n.client.host, n.client.port};
 }
 
+bool Quorum::Holds(uint32_t p) const {
+  // With replication, what it serves now (a move may have changed it).
+  return replication_ != nullptr ? replication_->serving()->Serves(p) : held_[p];
+}
+
 void Quorum::NoteRtt(size_t node, double sample_ms) {
   double& rtt = rtt_ms_[node];
   rtt = rtt < 0 ? sample_ms : 0.8 * rtt + 0.2 * sample_ms;
@@ -208,7 +213,7 @@ void Quorum::Read(DataHandler handler, Args args, std::vector<uint32_t> partitio
   std::sort(partitions.begin(), partitions.end());
   partitions.erase(std::unique(partitions.begin(), partitions.end()), partitions.end());
   const bool local =
-      std::all_of(partitions.begin(), partitions.end(), [&](uint32_t p) { return held_[p]; });
+      std::all_of(partitions.begin(), partitions.end(), [&](uint32_t p) { return Holds(p); });
   read->candidates = Candidates(partitions, local);
   const size_t available = read->candidates.size() + (local ? 1 : 0);
   if (available < level.read) {
@@ -407,10 +412,10 @@ void Quorum::AwaitWrites(std::vector<NodeReplication::Write> writes, Consistency
                      });
 }
 
-Reply Quorum::AfterForwardedWrite(size_t target, std::vector<uint32_t> partitions,
+Reply Quorum::AfterForwardedWrite(ForwardTarget target, std::vector<uint32_t> partitions,
                                   ConsistencyLevel level, Reply reply) {
   GEOKV_ASSERT(level.write > 1);
-  return [this, target, partitions = std::move(partitions), level,
+  return [this, target = std::move(target), partitions = std::move(partitions), level,
           reply = std::move(reply)](std::string resp) {
     // An error applied nothing (or, -TRYAGAIN, nothing this node can know of).
     if (resp.empty() || resp[0] == '-' || resp[0] == '!') return reply(std::move(resp));
@@ -418,7 +423,7 @@ Reply Quorum::AfterForwardedWrite(size_t target, std::vector<uint32_t> partition
     Args args = {"GEOKV.WAITOWN", std::to_string(level.write - 1),
                  std::to_string(level.timeout_ms)};
     for (uint32_t p : partitions) args.push_back(std::to_string(p));
-    forwarder_.Ask(Target(target), args, level.timeout_ms + 1000,
+    forwarder_.Ask(target, args, level.timeout_ms + 1000,
                    [this, level, reply, resp = std::move(resp)](const std::string& r) mutable {
                      SettleWrite(r, level, std::move(resp), reply);
                    });
@@ -426,7 +431,7 @@ Reply Quorum::AfterForwardedWrite(size_t target, std::vector<uint32_t> partition
 }
 
 void Quorum::Atoms(uint32_t partition, std::vector<std::string> keys, Reply reply) {
-  if (partition >= table_.partitions() || !held_[partition]) {
+  if (partition >= table_.partitions() || !Holds(partition)) {
     return reply(
         ErrorReply("ERR partition " + std::to_string(partition) + " is not held by this node"));
   }
@@ -459,7 +464,7 @@ void Quorum::Atoms(uint32_t partition, std::vector<std::string> keys, Reply repl
 }
 
 void Quorum::Repair(uint32_t partition, std::string encoded, Reply reply) {
-  if (partition >= table_.partitions() || !held_[partition]) {
+  if (partition >= table_.partitions() || !Holds(partition)) {
     return reply(
         ErrorReply("ERR partition " + std::to_string(partition) + " is not held by this node"));
   }
@@ -478,7 +483,7 @@ void Quorum::Repair(uint32_t partition, std::string encoded, Reply reply) {
 }
 
 void Quorum::RepairLocal(uint32_t partition, crdt::Snapshot repair, Reply reply) {
-  GEOKV_ASSERT(held_[partition]);
+  GEOKV_ASSERT(partition < held_.size());
   auto added = std::make_shared<size_t>(0);
   const crdt::ReplicaId self = table_.topology().nodes()[node_index_].replica_id;
   auto refused = std::make_shared<bool>(false);

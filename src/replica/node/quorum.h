@@ -20,6 +20,13 @@
 //
 // Level 1 goes through none of this. Threading: the I/O thread, except
 // AwaitWrites (any thread).
+//
+// After a topology change that moved partitions, this node answers ATOMS
+// and REPAIR for what it serves now (NodeReplication::serving), but picks
+// the sources of a read by the placement it started with: a source that
+// gave a partition up fails and the next one is asked, and owners that
+// joined since are not asked (a read at r = N may then answer -NOQUORUM
+// until the node restarts with the new topology).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -69,8 +76,8 @@ class Quorum {
                    std::string output, Reply reply);
   // `reply` for a write forwarded to node `target` at level.write > 1: once
   // the target's reply is in, waits for the target's GEOKV.WAITOWN.
-  Reply AfterForwardedWrite(size_t target, std::vector<uint32_t> partitions, ConsistencyLevel level,
-                            Reply reply);
+  Reply AfterForwardedWrite(ForwardTarget target, std::vector<uint32_t> partitions,
+                            ConsistencyLevel level, Reply reply);
 
   // GEOKV.ATOMS and GEOKV.REPAIR (ServerControl).
   void Atoms(uint32_t partition, std::vector<std::string> keys, Reply reply);
@@ -99,6 +106,8 @@ class Quorum {
   void SettleWrite(std::string_view waited, ConsistencyLevel level, std::string output,
                    const Reply& reply);
   void NoteRtt(size_t node, double sample_ms);
+  // Whether this node serves p now.
+  bool Holds(uint32_t p) const;
 
   const placement::PlacementTable& table_;
   size_t node_index_;
@@ -109,7 +118,7 @@ class Quorum {
   std::function<void()> flush_;
   NodeReplication* replication_ = nullptr;
   uint32_t partition_dcs_;
-  std::vector<bool> held_;
+  std::vector<bool> held_;      // by the table (without replication)
   std::vector<double> rtt_ms_;  // by node: GEOKV.ATOMS round trips (EWMA), < 0 unmeasured
 };
 

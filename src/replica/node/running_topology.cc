@@ -1,11 +1,13 @@
 #include "replica/node/running_topology.h"
 
 #include <fcntl.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 
 #include "common/assert.h"
 
@@ -102,6 +104,40 @@ placement::Topology ChooseStartTopology(placement::Topology from_file,
           (from_file.epoch() == adopted->epoch() ? ", same epoch with other content: refused"
                                                  : ": the higher epoch wins");
   return std::move(*adopted);
+}
+
+Result<placement::Topology> TopologyWithout(const placement::Topology& topology,
+                                            const std::string& node_id) {
+  if (topology.epoch() == 0) return Status::Invalid("epoch 0 has no epoch before it");
+  toml::table doc;
+  try {
+    doc = toml::parse(topology.text());
+  } catch (const toml::parse_error& e) {
+    return Status::Invalid(std::string("unreadable topology: ") + std::string(e.description()));
+  }
+  bool found = false;
+  if (toml::array* dcs = doc["datacenters"].as_array()) {
+    for (size_t d = 0; d < dcs->size() && !found; ++d) {
+      toml::table* dc = (*dcs)[d].as_table();
+      toml::array* nodes = dc != nullptr ? (*dc)["nodes"].as_array() : nullptr;
+      if (nodes == nullptr) continue;
+      for (size_t n = 0; n < nodes->size(); ++n) {
+        const toml::table* node = (*nodes)[n].as_table();
+        if (node == nullptr || (*node)["id"].value_or(std::string()) != node_id) continue;
+        nodes->erase(nodes->begin() + static_cast<std::ptrdiff_t>(n));
+        if (nodes->empty()) dcs->erase(dcs->begin() + static_cast<std::ptrdiff_t>(d));
+        found = true;
+        break;
+      }
+    }
+  }
+  if (!found) return Status::Invalid("node " + node_id + " is not in the topology");
+  if (toml::table* cluster = doc["cluster"].as_table()) {
+    cluster->insert_or_assign("epoch", static_cast<int64_t>(topology.epoch() - 1));
+  }
+  std::ostringstream text;
+  text << doc;
+  return placement::ParseTopology(text.str(), topology.source_name() + " without " + node_id);
 }
 
 RunningTopology::RunningTopology(std::shared_ptr<const placement::PlacementTable> table)

@@ -62,6 +62,16 @@ placement::Topology ChooseStartTopology(placement::Topology from_file,
                                         std::optional<placement::Topology> adopted,
                                         std::string* note);
 
+// The topology before node `node_id` joined, as a node that joins a running
+// cluster takes it (NodeReplication's join_from): `topology` without that
+// node (and without its datacenter if it was the only node there), at the
+// epoch below. Exact when the change that added the node added only it (the
+// documented procedure: one node per epoch). Invalid if `node_id` is not in
+// it, the epoch is 0, or what remains is no valid topology (fewer nodes than
+// replicas).
+Result<placement::Topology> TopologyWithout(const placement::Topology& topology,
+                                            const std::string& node_id);
+
 // The placement table of the topology a node runs. Readers on any thread take
 // a reference-counted snapshot (table()), which stays valid while they hold
 // it, however often the running one is replaced meanwhile.

@@ -236,10 +236,21 @@ int main(int argc, char** argv) {
   if (data_dir.empty()) data_dir = "data/" + node_id;
   auto adopted = replica::LoadAdoptedTopology(data_dir);
   if (!adopted.ok()) return Fail(adopted.status().message());
+  // A node removed by the topology it adopted, restarted before it drained
+  // (a crash): it starts with its file, where it still is, and adopts the
+  // kept topology at once, which resumes handing its partitions over.
+  std::optional<placement::Topology> removed_by;
   {
     std::string note;
+    placement::Topology from_file = *topology;
     topology = replica::ChooseStartTopology(std::move(*topology), std::move(*adopted), &note);
     if (!note.empty()) spdlog::warn("{}", note);
+    if (!topology->FindNode(node_id) && from_file.FindNode(node_id)) {
+      spdlog::warn("node {} is not in topology epoch {} it adopted: resuming its drain", node_id,
+                   topology->epoch());
+      removed_by = std::move(*topology);
+      topology = std::move(from_file);
+    }
   }
   const auto node_index = topology->FindNode(node_id);
   if (!node_index) {
@@ -279,9 +290,33 @@ int main(int argc, char** argv) {
                 "--unprotected to serve it open");
   }
 
+  // A fresh data directory given a topology of a later epoch: a node that
+  // joins a running cluster. It starts holding nothing of the placement
+  // before it and fills its partitions from their owners (docs/operations.md).
+  // A marker file stays until the join is recorded in its store (the move
+  // records of the replication's first job): a crash before that joins again.
   std::error_code fs_error;
+  const std::string joining_marker = data_dir + "/joining";
+  if (table.topology().epoch() > 0 &&
+      (!std::filesystem::exists(data_dir + "/geokv.db", fs_error) ||
+       std::filesystem::exists(joining_marker, fs_error))) {
+    auto before = replica::TopologyWithout(table.topology(), node_id);
+    if (before.ok()) {
+      spdlog::info("a fresh data directory in topology epoch {}: joining the running cluster",
+                   table.topology().epoch());
+      replication.join_from = std::make_shared<const placement::PlacementTable>(std::move(*before));
+    } else {
+      spdlog::warn(
+          "a fresh data directory, but not joining ({}): taking the placement as the "
+          "cluster's first",
+          before.status().message());
+    }
+  }
   std::filesystem::create_directories(data_dir, fs_error);
   if (fs_error) return Fail("cannot create data directory " + data_dir + ": " + fs_error.message());
+  if (replication.join_from && !std::ofstream(joining_marker)) {
+    return Fail("cannot write " + joining_marker);
+  }
 
   storage::Options storage_options;
   storage_options.path = data_dir + "/geokv.db";
@@ -291,8 +326,11 @@ int main(int argc, char** argv) {
       sync == "full" ? storage::Synchronous::kFull : storage::Synchronous::kNormal;
   storage_options.max_database_bytes = max_db_bytes;
   storage_options.log = [](std::string_view line) { spdlog::info("{}", line); };
-  // Anti-entropy's trees follow every atom change from the first job on.
-  replication::AaeTrees aae_trees(table.partitions(), table.PartitionsOfNode(*node_index));
+  // Anti-entropy's trees follow every atom change from the first job on, in
+  // every partition (a move may bring any of them here).
+  std::vector<uint32_t> every_partition(table.partitions());
+  for (uint32_t p = 0; p < table.partitions(); ++p) every_partition[p] = p;
+  replication::AaeTrees aae_trees(table.partitions(), every_partition);
   storage_options.atom_observer = &aae_trees;
   replication.aae_trees = &aae_trees;
   auto engine = storage::Engine::Open(storage_options);
@@ -316,7 +354,12 @@ int main(int argc, char** argv) {
     node.ApplyTopology(text, "peer " + peer, [](const std::string&) {});  // logged there
   });
   if (Status s = replicator.Start(); !s.ok()) return Fail(s.message());
+  if (replication.join_from) std::filesystem::remove(joining_marker, fs_error);  // recorded
   node.set_replication(&replicator);
+  if (removed_by) {
+    node.ApplyTopology(removed_by->text(), "the topology adopted earlier",
+                       [](const std::string&) {});  // logged there
+  }
   node.StartActiveExpiry(std::chrono::milliseconds(100));
   node.memory().set_max_bytes(*maxmemory_bytes);
   node.memory().set_source(replica::UsedMemoryBytes);
@@ -350,9 +393,10 @@ int main(int argc, char** argv) {
           spdlog::info("TLS on {}:{} (tls-auth-clients {})", self.client.host, server.tls_port(),
                        tls.auth_clients);
         }
-        spdlog::info("node {} of datacenter {} serving {} partitions on {} (data {})", self.id,
-                     self.dc, node.table().PartitionsOfNode(*node_index).size(), self.client.text,
-                     data_dir);
+        spdlog::info(
+            "node {} of datacenter {} serving {} partitions (of {} it holds) on {} (data {})",
+            self.id, self.dc, replicator.serving()->serving_list.size(),
+            node.table().PartitionsOfNode(*node_index).size(), self.client.text, data_dir);
       });
 
   // SIGHUP: re-read --topology and apply it like GEOKV.TOPOLOGY APPLY.
@@ -374,16 +418,35 @@ int main(int argc, char** argv) {
   };
   await_hangup();
 
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code, int signal) {
-    spdlog::info("signal {}: stopping", signal);
+  auto stop = [&](const std::string& why) {
+    spdlog::info("{}: stopping", why);
     server.Stop();
     metrics.Stop();
     hangup.cancel();
     // Let in-flight replies drain briefly, then leave the loop.
     auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(50));
     timer->async_wait([&io, timer](boost::system::error_code) { io.stop(); });
+  };
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int signal) {
+    if (!ec) stop("signal " + std::to_string(signal));  // (cancelled: stopping already)
   });
+  // A node removed from the topology exits once it handed every partition
+  // over (or when told to, by a signal).
+  boost::asio::steady_timer drained_timer(io);
+  std::function<void()> await_drained = [&] {
+    drained_timer.expires_after(std::chrono::milliseconds(200));
+    drained_timer.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      if (replicator.Removed()) {
+        signals.cancel();
+        return stop("removed from topology epoch " + std::to_string(node.running().epoch()) +
+                    " and drained");
+      }
+      await_drained();
+    });
+  };
+  await_drained();
   io.run();
   // No more replication traffic; then the engine's destructor runs every queued
   // job and commits before closing.

@@ -20,6 +20,16 @@ void TopologySpread::SetRunning(uint64_t epoch, std::string text) {
   text_ = std::move(text);
 }
 
+void TopologySpread::SetPeers(const std::vector<std::string>& peers) {
+  std::lock_guard lock(mu_);
+  std::map<std::string, Peer> next;
+  for (const std::string& id : peers) {
+    auto it = peers_.find(id);
+    next[id] = it != peers_.end() ? it->second : Peer{};
+  }
+  peers_ = std::move(next);
+}
+
 uint64_t TopologySpread::epoch() const {
   std::lock_guard lock(mu_);
   return epoch_;

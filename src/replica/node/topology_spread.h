@@ -19,7 +19,7 @@
 //     (RunningTopology), and calls SetRunning if it adopts it. (The epoch in
 //     the message is only the sender's word; the file's own [cluster] epoch
 //     is what is judged.)
-// Only the peers named at construction are tracked: anything from another id
+// Only the peers named at construction (or by SetPeers) are tracked: anything from another id
 // is ignored, so the state is bounded by the peer count.
 // Thread-safe.
 #pragma once
@@ -50,6 +50,9 @@ class TopologySpread {
 
   // The topology this node runs from now on.
   void SetRunning(uint64_t epoch, std::string text);
+  // The peers tracked from now on (a topology change added or dropped some):
+  // the state of peers in both sets is kept.
+  void SetPeers(const std::vector<std::string>& peers);
   uint64_t epoch() const;
 
   // The peers to send Request() to at `now_ms` (each then counts as asked).
@@ -83,7 +86,7 @@ class TopologySpread {
   mutable std::mutex mu_;
   uint64_t epoch_;                      // guarded by mu_
   std::string text_;                    // guarded by mu_
-  std::map<std::string, Peer> peers_;   // guarded by mu_; keys fixed at construction
+  std::map<std::string, Peer> peers_;   // guarded by mu_; keys: the peers named
   std::optional<uint64_t> yielded_ms_;  // guarded by mu_: the last offer yielded
   uint64_t yielded_epoch_ = 0;          // guarded by mu_: its epoch
 };

@@ -1,5 +1,6 @@
 #include "replica/transport/transport.h"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <zmq.hpp>
@@ -62,40 +63,85 @@ class Transport::Sockets {
 Transport::Transport(TransportOptions options, std::function<void()> on_inbound)
     : options_(std::move(options)), on_inbound_(std::move(on_inbound)) {}
 
-Result<std::unique_ptr<Transport>> Transport::Start(TransportOptions options,
-                                                    std::function<void()> on_inbound) {
-  std::unique_ptr<Transport> t(new Transport(std::move(options), std::move(on_inbound)));
-  const TransportOptions& o = t->options_;
-  const bool curve = !o.curve_public_key.empty() || !o.curve_secret_key.empty();
-  std::string self_public, self_secret;
-  std::vector<std::string> peer_keys;
-  if (curve) {
-    if (!zmq_has("curve")) return Status::Unsupported("this libzmq was built without CURVE");
-    auto pub = CurveKeyBytes(o.curve_public_key);
-    auto sec = CurveKeyBytes(o.curve_secret_key);
-    if (!pub || !sec) return Status::Invalid("replication transport: malformed own CURVE key");
-    self_public = *pub;
-    self_secret = *sec;
-    for (const TransportPeer& peer : o.peers) {
-      auto key = CurveKeyBytes(peer.curve_public_key);
-      if (!key) {
-        return Status::Invalid("replication transport: no valid CURVE public key for peer " +
-                               peer.id);
-      }
-      peer_keys.push_back(*key);
-    }
-  } else {
-    for (const TransportPeer& peer : o.peers) {
+Result<std::vector<std::string>> Transport::PeerKeys(
+    const std::vector<TransportPeer>& peers) const {
+  std::vector<std::string> keys;
+  for (const TransportPeer& peer : peers) {
+    if (!curve_) {
       if (!peer.curve_public_key.empty()) {
         return Status::Invalid("replication transport: peer " + peer.id +
                                " has a CURVE key but this node has none");
       }
+      keys.emplace_back();
+      continue;
     }
+    auto key = CurveKeyBytes(peer.curve_public_key);
+    if (!key) {
+      return Status::Invalid("replication transport: no valid CURVE public key for peer " +
+                             peer.id);
+    }
+    keys.push_back(*key);
   }
+  return keys;
+}
+
+namespace {
+void ConfigureCommon(zmq::socket_t& socket, const TransportOptions& o) {
+  socket.set(zmq::sockopt::linger, 0);
+  // ZMTP heartbeats: a connection whose peer vanished without closing it
+  // (a crash behind a partition, a dropped NAT entry) is noticed within
+  // seconds and redialled, instead of hanging half-open for hours.
+  socket.set(zmq::sockopt::heartbeat_ivl, o.heartbeat_interval_ms);
+  socket.set(zmq::sockopt::heartbeat_timeout, o.heartbeat_timeout_ms);
+  socket.set(zmq::sockopt::maxmsgsize, o.max_message_bytes);
+  socket.set(zmq::sockopt::sndhwm, o.send_high_water_mark);
+  socket.set(zmq::sockopt::rcvhwm, o.receive_high_water_mark);
+}
+}  // namespace
+
+void Transport::OpenPeer(size_t i, const std::string& key) {
+  Sockets& s = *sockets_;
+  const TransportPeer& peer = options_.peers[i];
+  auto client = [&](zmq::socket_t& socket) {
+    if (!curve_) return;
+    socket.set(zmq::sockopt::curve_serverkey, zmq::buffer(key));
+    socket.set(zmq::sockopt::curve_publickey, zmq::buffer(self_public_));
+    socket.set(zmq::sockopt::curve_secretkey, zmq::buffer(self_secret_));
+  };
+  zmq::socket_t sub(s.context, zmq::socket_type::sub);
+  ConfigureCommon(sub, options_);
+  client(sub);
+  sub.set(zmq::sockopt::subscribe, kHeartbeatTopic);
+  for (uint32_t p : peer.partitions) sub.set(zmq::sockopt::subscribe, DeltaTopic(p));
+  sub.connect(peer.repl_endpoint);
+  zmq::socket_t dealer(s.context, zmq::socket_type::dealer);
+  ConfigureCommon(dealer, options_);
+  client(dealer);
+  dealer.set(zmq::sockopt::routing_id, options_.self_id);
+  dealer.connect(peer.sync_endpoint);
+  s.subs[i] = std::move(sub);
+  s.dealers[i] = std::move(dealer);
+}
+
+Result<std::unique_ptr<Transport>> Transport::Start(TransportOptions options,
+                                                    std::function<void()> on_inbound) {
+  std::unique_ptr<Transport> t(new Transport(std::move(options), std::move(on_inbound)));
+  const TransportOptions& o = t->options_;
+  t->curve_ = !o.curve_public_key.empty() || !o.curve_secret_key.empty();
+  if (t->curve_) {
+    if (!zmq_has("curve")) return Status::Unsupported("this libzmq was built without CURVE");
+    auto pub = CurveKeyBytes(o.curve_public_key);
+    auto sec = CurveKeyBytes(o.curve_secret_key);
+    if (!pub || !sec) return Status::Invalid("replication transport: malformed own CURVE key");
+    t->self_public_ = *pub;
+    t->self_secret_ = *sec;
+  }
+  auto peer_keys = t->PeerKeys(o.peers);
+  if (!peer_keys.ok()) return peer_keys.status();
   try {
     t->sockets_ = std::make_unique<Sockets>();
     Sockets& s = *t->sockets_;
-    if (curve) {
+    if (t->curve_) {
       // Bound before any CURVE server socket exists: without a handler libzmq
       // would admit every key.
       s.zap.emplace(s.context, zmq::socket_type::rep);
@@ -108,32 +154,15 @@ Result<std::unique_ptr<Transport>> Transport::Start(TransportOptions options,
       }
     }
     auto server = [&](zmq::socket_t& socket) {
-      if (!curve) return;
+      if (!t->curve_) return;
       socket.set(zmq::sockopt::curve_server, 1);
-      socket.set(zmq::sockopt::curve_secretkey, zmq::buffer(self_secret));
+      socket.set(zmq::sockopt::curve_secretkey, zmq::buffer(t->self_secret_));
       socket.set(zmq::sockopt::zap_domain, kZapDomain);
     };
-    auto client = [&](zmq::socket_t& socket, size_t peer) {
-      if (!curve) return;
-      socket.set(zmq::sockopt::curve_serverkey, zmq::buffer(peer_keys[peer]));
-      socket.set(zmq::sockopt::curve_publickey, zmq::buffer(self_public));
-      socket.set(zmq::sockopt::curve_secretkey, zmq::buffer(self_secret));
-    };
-    auto common = [&](zmq::socket_t& socket) {
-      socket.set(zmq::sockopt::linger, 0);
-      // ZMTP heartbeats: a connection whose peer vanished without closing it
-      // (a crash behind a partition, a dropped NAT entry) is noticed within
-      // seconds and redialled, instead of hanging half-open for hours.
-      socket.set(zmq::sockopt::heartbeat_ivl, o.heartbeat_interval_ms);
-      socket.set(zmq::sockopt::heartbeat_timeout, o.heartbeat_timeout_ms);
-      socket.set(zmq::sockopt::maxmsgsize, o.max_message_bytes);
-      socket.set(zmq::sockopt::sndhwm, o.send_high_water_mark);
-      socket.set(zmq::sockopt::rcvhwm, o.receive_high_water_mark);
-    };
-    common(s.pub);
+    ConfigureCommon(s.pub, o);
     server(s.pub);
     s.pub.bind(o.repl_endpoint);
-    common(s.router);
+    ConfigureCommon(s.router, o);
     server(s.router);
     s.router.set(zmq::sockopt::router_mandatory, 1);
     s.router.bind(o.sync_endpoint);
@@ -141,25 +170,89 @@ Result<std::unique_ptr<Transport>> Transport::Start(TransportOptions options,
         kWakeEndpointPrefix + std::to_string(reinterpret_cast<uintptr_t>(t.get()));
     s.wake_receiver.bind(wake);
     s.wake_sender.connect(wake);
-    for (size_t i = 0; i < o.peers.size(); ++i) {
-      const TransportPeer& peer = o.peers[i];
-      zmq::socket_t& sub = s.subs.emplace_back(s.context, zmq::socket_type::sub);
-      common(sub);
-      client(sub, i);
-      sub.set(zmq::sockopt::subscribe, kHeartbeatTopic);
-      for (uint32_t p : peer.partitions) sub.set(zmq::sockopt::subscribe, DeltaTopic(p));
-      sub.connect(peer.repl_endpoint);
-      zmq::socket_t& dealer = s.dealers.emplace_back(s.context, zmq::socket_type::dealer);
-      common(dealer);
-      client(dealer, i);
-      dealer.set(zmq::sockopt::routing_id, o.self_id);
-      dealer.connect(peer.sync_endpoint);
-    }
+    s.subs.resize(o.peers.size());
+    s.dealers.resize(o.peers.size());
+    for (size_t i = 0; i < o.peers.size(); ++i) t->OpenPeer(i, (*peer_keys)[i]);
+    t->peer_keys_ = std::move(*peer_keys);
   } catch (const zmq::error_t& e) {
     return Status::Io(std::string("replication transport: ") + e.what());
   }
   t->thread_ = std::thread([raw = t.get()] { raw->Loop(); });
   return t;
+}
+
+Status Transport::SetPeers(std::vector<TransportPeer> peers,
+                           std::map<std::string, std::string> curve_clients) {
+  auto keys = PeerKeys(peers);
+  if (!keys.ok()) return keys.status();
+  for (const auto& [key, id] : curve_clients) {
+    if (!CurveKeyBytes(key)) {
+      return Status::Invalid("replication transport: malformed CURVE key of " + id);
+    }
+  }
+  auto pending = std::make_unique<PendingPeers>();
+  pending->peers = std::move(peers);
+  pending->keys = std::move(*keys);
+  pending->curve_clients = std::move(curve_clients);
+  std::lock_guard lock(mu_);
+  pending_peers_ = std::move(pending);
+  sockets_->wake_sender.send(zmq::str_buffer("x"), zmq::send_flags::dontwait);
+  return Status::Ok();
+}
+
+void Transport::ApplyPeers() {
+  std::unique_ptr<PendingPeers> pending;
+  {
+    std::lock_guard lock(mu_);
+    pending.swap(pending_peers_);
+  }
+  if (!pending) return;
+  Sockets& s = *sockets_;
+  if (s.zap) {
+    s.zap_clients.clear();
+    for (const auto& [key, id] : pending->curve_clients) s.zap_clients[*CurveKeyBytes(key)] = id;
+  }
+  peer_keys_ = pending->keys;
+  std::vector<TransportPeer> old = std::move(options_.peers);
+  std::vector<zmq::socket_t> old_subs = std::move(s.subs);
+  std::vector<zmq::socket_t> old_dealers = std::move(s.dealers);
+  options_.peers = std::move(pending->peers);
+  s.subs.clear();
+  s.dealers.clear();
+  s.subs.resize(options_.peers.size());
+  s.dealers.resize(options_.peers.size());
+  for (size_t i = 0; i < options_.peers.size(); ++i) {
+    const TransportPeer& peer = options_.peers[i];
+    size_t j = 0;
+    while (j < old.size() && old[j].id != peer.id) ++j;
+    try {
+      if (j < old.size() && old[j].repl_endpoint == peer.repl_endpoint &&
+          old[j].sync_endpoint == peer.sync_endpoint &&
+          old[j].curve_public_key == peer.curve_public_key) {
+        // The same peer: keep its connections, change its topics.
+        s.subs[i] = std::move(old_subs[j]);
+        s.dealers[i] = std::move(old_dealers[j]);
+        for (uint32_t p : old[j].partitions) {
+          if (std::find(peer.partitions.begin(), peer.partitions.end(), p) ==
+              peer.partitions.end()) {
+            s.subs[i].set(zmq::sockopt::unsubscribe, DeltaTopic(p));
+          }
+        }
+        for (uint32_t p : peer.partitions) {
+          if (std::find(old[j].partitions.begin(), old[j].partitions.end(), p) ==
+              old[j].partitions.end()) {
+            s.subs[i].set(zmq::sockopt::subscribe, DeltaTopic(p));
+          }
+        }
+      } else {
+        OpenPeer(i, pending->keys[i]);
+      }
+    } catch (const zmq::error_t&) {
+      std::lock_guard lock(mu_);
+      stats_.malformed_frames++;  // (an endpoint the topology validated: not expected)
+    }
+  }
+  // The sockets of peers no longer listed close here (linger 0).
 }
 
 Transport::~Transport() {
@@ -263,14 +356,24 @@ void Transport::AnswerZap() {
 
 void Transport::Loop() {
   Sockets& s = *sockets_;
-  const size_t peers = options_.peers.size();
+  size_t peers = 0;
+  size_t zap_item = 0;
   std::vector<zmq::pollitem_t> items;
-  items.push_back({s.wake_receiver.handle(), 0, ZMQ_POLLIN, 0});
-  items.push_back({s.router.handle(), 0, ZMQ_POLLIN, 0});
-  for (auto& sub : s.subs) items.push_back({sub.handle(), 0, ZMQ_POLLIN, 0});
-  for (auto& dealer : s.dealers) items.push_back({dealer.handle(), 0, ZMQ_POLLIN, 0});
-  const size_t zap_item = items.size();
-  if (s.zap) items.push_back({s.zap->handle(), 0, ZMQ_POLLIN, 0});
+  // CURVE: when each peer's SUB last received, or was redialled.
+  using SteadyClock = std::chrono::steady_clock;
+  std::vector<SteadyClock::time_point> heard;
+  auto build_items = [&] {
+    peers = options_.peers.size();
+    heard.assign(peers, SteadyClock::now());
+    items.clear();
+    items.push_back({s.wake_receiver.handle(), 0, ZMQ_POLLIN, 0});
+    items.push_back({s.router.handle(), 0, ZMQ_POLLIN, 0});
+    for (auto& sub : s.subs) items.push_back({sub.handle(), 0, ZMQ_POLLIN, 0});
+    for (auto& dealer : s.dealers) items.push_back({dealer.handle(), 0, ZMQ_POLLIN, 0});
+    zap_item = items.size();
+    if (s.zap) items.push_back({s.zap->handle(), 0, ZMQ_POLLIN, 0});
+  };
+  build_items();
 
   std::vector<zmq::message_t> frames;
   std::vector<InboundMessage> received;
@@ -332,10 +435,20 @@ void Transport::Loop() {
       while (s.wake_receiver.recv(ignored, zmq::recv_flags::dontwait)) {
       }
     }
+    bool repeered = false;
+    {
+      std::lock_guard lock(mu_);
+      repeered = pending_peers_ != nullptr;
+    }
+    if (repeered) {
+      ApplyPeers();
+      build_items();  // no events: the sockets are read at the next turn
+    }
     if (s.zap && (items[zap_item].revents & ZMQ_POLLIN)) AnswerZap();
     if (items[1].revents & ZMQ_POLLIN) drain(s.router, InboundMessage::Kind::kRequest, nullptr, 2);
     for (size_t i = 0; i < peers; ++i) {
       if (items[2 + i].revents & ZMQ_POLLIN) {
+        heard[i] = SteadyClock::now();
         drain(s.subs[i], InboundMessage::Kind::kPublished, &options_.peers[i].id, 2);
       }
       if (items[2 + peers + i].revents & ZMQ_POLLIN) {
@@ -343,6 +456,20 @@ void Transport::Loop() {
       }
     }
     deliver();
+    if (curve_) {
+      const auto now = SteadyClock::now();
+      bool redialled = false;
+      for (size_t i = 0; i < peers; ++i) {
+        if (now - heard[i] < std::chrono::milliseconds(options_.curve_redial_ms)) continue;
+        try {
+          OpenPeer(i, peer_keys_[i]);
+          redialled = true;
+        } catch (const zmq::error_t&) {
+          heard[i] = now;  // (an endpoint the topology validated: not expected)
+        }
+      }
+      if (redialled) build_items();  // every peer's clock restarts: no event is read twice
+    }
 
     std::deque<Outbound> sending;
     {

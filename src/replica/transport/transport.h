@@ -70,6 +70,11 @@ struct TransportOptions {
   size_t outbound_queue_max = 100'000;
   int heartbeat_interval_ms = 1000;  // ZMTP PING on idle connections
   int heartbeat_timeout_ms = 3000;   // no traffic for this long: reconnect
+  // CURVE: a peer whose SUB has received nothing for this long gets new
+  // sockets (at most once per such period). A connection the peer's ZAP
+  // handler refused is never retried by ZeroMQ itself, and a node that
+  // joins a cluster connects before the others admit its key.
+  int curve_redial_ms = 2000;
   // CURVE: this node's key pair (Z85), both empty for plaintext.
   std::string curve_public_key = {};
   std::string curve_secret_key = {};
@@ -120,6 +125,17 @@ class Transport {
   // Replies to a peer that sent us a request.
   void SendReply(const std::string& peer, std::string payload);
 
+  // Replaces the peers while running (a topology change): connects a SUB and
+  // a DEALER to each peer not connected before, closes those of peers no
+  // longer listed (their queued requests are dropped), and changes the
+  // subscriptions of the others to their new partitions. With CURVE,
+  // `curve_clients` replaces the keys admitted (TransportOptions). Applied
+  // by the transport thread at its next turn. Returns Invalid, and changes
+  // nothing, for a peer without a valid CURVE key (with CURVE) or with one
+  // (without).
+  [[nodiscard]] Status SetPeers(std::vector<TransportPeer> peers,
+                                std::map<std::string, std::string> curve_clients);
+
   // Takes up to `max` queued inbound messages, oldest first.
   std::vector<InboundMessage> Take(size_t max);
 
@@ -131,19 +147,36 @@ class Transport {
   explicit Transport(TransportOptions options, std::function<void()> on_inbound);
   void Enqueue(Outbound out);
   void Loop();
+  // Checks the peers' CURVE keys against this node's mode; with CURVE, their
+  // key bytes in order.
+  Result<std::vector<std::string>> PeerKeys(const std::vector<TransportPeer>& peers) const;
+  // Opens and connects peer i's SUB and DEALER (options_.peers[i]), whose
+  // CURVE key bytes are `key` ("" without CURVE). Transport thread (or Start).
+  void OpenPeer(size_t i, const std::string& key);
+  // Applies a pending SetPeers, if any (transport thread).
+  void ApplyPeers();
   // CURVE: answers the ZAP requests waiting (transport thread).
   void AnswerZap();
   // CURVE: whether a request read from the ROUTER ([routing id][payload])
   // carries the routing id of the node whose key sent it.
   bool SentByItsNode(std::vector<zmq::message_t>& frames) const;
 
-  TransportOptions options_;
+  struct PendingPeers {
+    std::vector<TransportPeer> peers;
+    std::vector<std::string> keys;  // CURVE key bytes, as peers
+    std::map<std::string, std::string> curve_clients;
+  };
+  TransportOptions options_;  // its peers: the transport thread's after Start
+  bool curve_ = false;
+  std::string self_public_, self_secret_;  // CURVE key bytes
+  std::vector<std::string> peer_keys_;     // CURVE key bytes of options_.peers (transport thread)
   std::function<void()> on_inbound_;
   std::unique_ptr<Sockets> sockets_;
 
   mutable std::mutex mu_;
   std::deque<Outbound> outbound_;       // guarded by mu_
   std::deque<InboundMessage> inbound_;  // guarded by mu_
+  std::unique_ptr<PendingPeers> pending_peers_;  // guarded by mu_
   TransportStats stats_;                // guarded by mu_
   std::atomic<bool> stopping_{false};
   std::thread thread_;

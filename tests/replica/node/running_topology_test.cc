@@ -126,5 +126,62 @@ TEST_CASE("RunningTopology: readers keep the table they took while it is replace
   CHECK(running.refused() == 1);
 }
 
+// A topology of `nodes` (id, dc) at `epoch`, N = 2, ports by position.
+std::string Cluster(uint64_t epoch, const std::vector<std::pair<std::string, std::string>>& nodes) {
+  std::string text =
+      "[cluster]\nname = \"t\"\npartitions = 16\nreplicas = 2\nepoch = " + std::to_string(epoch) +
+      "\n";
+  std::string dc;
+  int port = 7001;
+  for (const auto& [id, node_dc] : nodes) {
+    if (node_dc != dc) text += "[[datacenters]]\nname = \"" + (dc = node_dc) + "\"\n";
+    text += "  [[datacenters.nodes]]\n  id = \"" + id +
+            "\"\n  client = \"127.0.0.1:" + std::to_string(port) +
+            "\"\n  repl = \"tcp://127.0.0.1:" + std::to_string(port + 100) +
+            "\"\n  sync = \"tcp://127.0.0.1:" + std::to_string(port + 200) + "\"\n";
+    ++port;
+  }
+  return text;
+}
+
+TEST_CASE("TopologyWithout: a joining node's view of the placement before it", "[unit]") {
+  const placement::Topology before = Parse(Cluster(4, {{"a", "dc1"}, {"b", "dc2"}, {"c", "dc3"}}));
+  // c alone in dc3, and b sharing dc2 with d: the placement without the
+  // node is the one before it joined, at the epoch below.
+  for (const auto& [joiner, dc] : {std::pair<std::string, std::string>{"c", "dc3"}, {"d", "dc2"}}) {
+    std::vector<std::pair<std::string, std::string>> nodes = {{"a", "dc1"}, {"b", "dc2"}};
+    if (joiner == "d") nodes.emplace_back("d", "dc2");
+    nodes.emplace_back("c", "dc3");
+    const placement::Topology with = Parse(Cluster(5, nodes));
+    auto without = TopologyWithout(with, joiner);
+    INFO(without.status().ToString());
+    REQUIRE(without.ok());
+    CHECK(without->epoch() == 4);
+    CHECK_FALSE(without->FindNode(joiner).has_value());
+    CHECK(without->nodes().size() == nodes.size() - 1);
+    const placement::PlacementTable got(std::move(*without));
+    if (joiner == "c") {
+      const placement::PlacementTable want(Parse(Cluster(4, {{"a", "dc1"}, {"b", "dc2"}})));
+      for (uint32_t p = 0; p < 16; ++p) {
+        const auto g = got.PreferenceList(p), w = want.PreferenceList(p);
+        CHECK(std::vector<uint32_t>(g.begin(), g.end()) ==
+              std::vector<uint32_t>(w.begin(), w.end()));
+      }
+    } else {
+      const placement::PlacementTable want(Parse(before.text()));
+      for (uint32_t p = 0; p < 16; ++p) {
+        const auto g = got.PreferenceList(p), w = want.PreferenceList(p);
+        CHECK(std::vector<uint32_t>(g.begin(), g.end()) ==
+              std::vector<uint32_t>(w.begin(), w.end()));
+      }
+    }
+  }
+  // Refused: epoch 0, a node not in it, and too few nodes left for N.
+  CHECK_FALSE(
+      TopologyWithout(Parse(Cluster(0, {{"a", "dc1"}, {"b", "dc2"}, {"c", "dc3"}})), "c").ok());
+  CHECK_FALSE(TopologyWithout(before, "x").ok());
+  CHECK_FALSE(TopologyWithout(Parse(Cluster(2, {{"a", "dc1"}, {"b", "dc2"}})), "b").ok());
+}
+
 }  // namespace
 }  // namespace geokv::replica

@@ -92,6 +92,52 @@ TEST_CASE("Transport: requests reach the peer and replies come back", "[integrat
   CHECK(pair.a->stats().outbound_dropped >= 1);
 }
 
+TEST_CASE("Transport: SetPeers connects a new peer, changes topics and drops a removed peer",
+          "[integration]") {
+  const uint16_t ports[6] = {test::FreePort(), test::FreePort(), test::FreePort(),
+                             test::FreePort(), test::FreePort(), test::FreePort()};
+  auto peer = [&](const std::string& id, int n, std::vector<uint32_t> partitions) {
+    return TransportPeer{id, Tcp(ports[2 * n]), Tcp(ports[2 * n + 1]), std::move(partitions)};
+  };
+  TransportOptions ao{"A", Tcp(ports[0]), Tcp(ports[1]), {peer("B", 1, {1})}};
+  TransportOptions bo{"B", Tcp(ports[2]), Tcp(ports[3]), {peer("A", 0, {1})}};
+  TransportOptions co{"C", Tcp(ports[4]), Tcp(ports[5]), {peer("A", 0, {2})}};
+  auto a = Transport::Start(ao, [] {});
+  auto b = Transport::Start(bo, [] {});
+  auto c = Transport::Start(co, [] {});
+  REQUIRE((a.ok() && b.ok() && c.ok()));
+  // Published until it arrives (the slow joiner), then only what `topic` says.
+  auto arrives = [&](Transport& from, uint32_t topic, const std::string& peer_id) {
+    for (int i = 0; i < 300; ++i) {
+      from.PublishDeltas(topic, "probe");
+      for (const auto& m : Collect(**a, 10ms, 1)) {
+        if (m.peer == peer_id && m.payload == "probe") return true;
+      }
+    }
+    return false;
+  };
+  CHECK(arrives(**b, 1, "B"));
+  // C joins A's peers (topic 2); B's topic becomes 3.
+  REQUIRE((*a)->SetPeers({peer("B", 1, {3}), peer("C", 2, {2})}, {}).ok());
+  CHECK(arrives(**c, 2, "C"));
+  CHECK(arrives(**b, 3, "B"));
+  (*b)->PublishDeltas(1, "unsubscribed");
+  for (const auto& m : Collect(**a, 200ms, 100)) CHECK(m.payload != "unsubscribed");
+  // B dropped: a request to it is not sent.
+  REQUIRE((*a)->SetPeers({peer("C", 2, {2})}, {}).ok());
+  const uint64_t dropped = (*a)->stats().outbound_dropped;
+  for (int i = 0; i < 100 && (*a)->stats().outbound_dropped == dropped; ++i) {
+    (*a)->SendRequest("B", "to a peer no longer there");
+    std::this_thread::sleep_for(5ms);
+  }
+  CHECK((*a)->stats().outbound_dropped > dropped);
+  // A CURVE key for a plaintext transport is refused, and nothing changes.
+  TransportPeer keyed = peer("C", 2, {2});
+  keyed.curve_public_key = std::string(40, 'a');
+  CHECK((*a)->SetPeers({keyed}, {}).code() == Status::Code::kInvalid);
+  CHECK(arrives(**c, 2, "C"));
+}
+
 TEST_CASE("Transport: an oversize message is refused by the receiver", "[integration]") {
   Pair pair(/*max_message_bytes=*/1000);
   std::vector<InboundMessage> got;
