@@ -9,9 +9,11 @@
 // owned by whoever holds them: the tree while linked, an undo log once
 // unlinked (so a rolled-back erase relinks the very same block).
 //
-// The tree also counts keys holding at least one atom (O(1) DBSIZE): an
-// insert next to no atom of its key adds one, a removal of a key's last atom
-// subtracts one. Not thread-safe.
+// A hash index (KeyIndex) points at each key's first atom: lookups within
+// a key (LowerBound, Find, Insert, Remove: what commands and deltas do) start
+// there and step along the key's atoms, and descend the tree only for a key
+// it does not hold or past kWalkMax steps (a big collection). Its size is the
+// count of keys holding at least one atom (O(1) DBSIZE). Not thread-safe.
 #pragma once
 
 #include <boost/intrusive/set.hpp>
@@ -20,6 +22,7 @@
 #include <string_view>
 
 #include "crdt/state.h"
+#include "storage/key_index.h"
 
 namespace geokv::storage::internal {
 
@@ -113,9 +116,12 @@ class AtomTree {
   const_iterator end() const { return set_.end(); }
 
   size_t atom_count() const { return set_.size(); }
-  size_t key_count() const { return key_count_; }
+  size_t key_count() const { return index_.size(); }
 
  private:
+  // Steps along a key's atoms from its first before a lookup descends the
+  // tree instead.
+  static constexpr int kWalkMax = 16;
   struct KeyLess {
     bool operator()(const AtomKey& a, const AtomRec& b) const {
       return CompareAtomKeys(a, b.Key()) < 0;
@@ -124,11 +130,11 @@ class AtomTree {
       return CompareAtomKeys(a.Key(), b) < 0;
     }
   };
-  // Whether a neighbour of `it` (linked) holds the same key.
-  bool KeyHasOthers(Set::const_iterator it) const;
+  // LowerBound(k), with hash == KeyIndex::Hash(k.key).
+  const_iterator LowerBoundHashed(const AtomKey& k, size_t hash) const;
 
   Set set_;
-  size_t key_count_ = 0;
+  KeyIndex index_;
 };
 
 }  // namespace geokv::storage::internal
