@@ -33,12 +33,17 @@ constexpr const char* kReadSql[] = {
     "SELECT first, last, delta FROM log WHERE part = ?1 AND origin = ?2"
     " AND first >= coalesce((SELECT max(first) FROM log WHERE part = ?1 AND origin = ?2"
     " AND first <= ?3), ?3) AND last > ?3 AND first < ?4 ORDER BY first",
-    // kLogOldest: entries above the floor (?3), starting at or before ?4, below the tail (?5)
-    "SELECT last, length(delta) FROM log WHERE part = ?1 AND origin = ?2 AND first <= ?4"
-    " AND first < ?5 AND last > ?3 ORDER BY first",
+    // kLogOldest: entries above the floor (?3), starting at or before ?4, below the tail (?5).
+    // The floor is always some entry's last: an entry above it starts above it
+    // too, and `first > floor` lets the index skip the entries dropped and not
+    // yet deleted (a checkpoint deletes them), which `last > floor` alone scans
+    // on every call: once a log is over its bound, every append drops its
+    // oldest entry, and each such scan grew with the rows dropped before it.
+    "SELECT last, length(delta) FROM log WHERE part = ?1 AND origin = ?2 AND first > ?3"
+    " AND first <= ?4 AND first < ?5 AND last > ?3 ORDER BY first",
     // kLogSumThrough: entries within ?3, above the floor (?4), below the tail (?5)
     "SELECT max(last), sum(length(delta)), count(*) FROM log WHERE part = ?1 AND origin = ?2"
-    " AND first <= ?3 AND last <= ?3 AND last > ?4 AND first < ?5",
+    " AND first > ?4 AND first <= ?3 AND last <= ?3 AND last > ?4 AND first < ?5",
     // kLogNextOrigin: origins one index seek at a time
     "SELECT origin FROM log WHERE part = ?1 AND origin >= ?2 ORDER BY origin LIMIT 1",
 };
