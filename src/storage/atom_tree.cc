@@ -118,10 +118,10 @@ void AtomRec::Read(crdt::Path* path, crdt::Atom* atom) const {
 void AtomTree::Clear() {
   set_.clear_and_dispose([](AtomRec* rec) { AtomRec::Free(rec); });
   index_.Clear();
+  vacated_ = false;
 }
 
-AtomTree::const_iterator AtomTree::LowerBoundHashed(const AtomKey& k, size_t hash) const {
-  AtomRec* first = index_.Find(k.key, hash);
+AtomTree::const_iterator AtomTree::LowerBoundFrom(const AtomRec* first, const AtomKey& k) const {
   if (first == nullptr) return set_.lower_bound(k, KeyLess());
   // Every atom before `first` has a smaller key: the bound is `first` or
   // one of the key's atoms after it, or the atom after the key's last.
@@ -134,11 +134,16 @@ AtomTree::const_iterator AtomTree::LowerBoundHashed(const AtomKey& k, size_t has
 }
 
 AtomTree::const_iterator AtomTree::LowerBound(const AtomKey& k) const {
-  return LowerBoundHashed(k, KeyIndex::Hash(k.key));
+  return LowerBoundFrom(index_.Find(k.key, KeyIndex::Hash(k.key)), k);
+}
+
+AtomTree::const_iterator AtomTree::LowerBoundInKey(const AtomKey& k) const {
+  const AtomRec* first = index_.Find(k.key, KeyIndex::Hash(k.key));
+  return first == nullptr ? set_.end() : LowerBoundFrom(first, k);
 }
 
 const AtomRec* AtomTree::Find(const AtomKey& k) const {
-  auto it = LowerBound(k);
+  auto it = LowerBoundInKey(k);
   return it == set_.end() || CompareAtomKeys(it->Key(), k) != 0 ? nullptr : &*it;
 }
 
@@ -146,7 +151,14 @@ AtomRec* AtomTree::Insert(AtomRec* rec) {
   GEOKV_ASSERT(!rec->hook.is_linked());
   const AtomKey k = rec->Key();
   const size_t hash = KeyIndex::Hash(k.key);
-  const_iterator it = LowerBoundHashed(k, hash);
+  const AtomRec* first = index_.Find(k.key, hash);
+  const_iterator it;
+  if (first == nullptr && vacated_ && vacated_key_ == k.key) {
+    it = vacated_next_ == nullptr ? set_.end() : set_.iterator_to(*vacated_next_);
+  } else {
+    it = LowerBoundFrom(first, k);
+  }
+  vacated_ = false;
   AtomRec* old = nullptr;
   if (it != set_.end() && CompareAtomKeys(it->Key(), k) == 0) {
     old = const_cast<AtomRec*>(&*it);  // the caller's from now on
@@ -164,6 +176,7 @@ AtomRec* AtomTree::Append(AtomRec* rec) {
     const bool first = set_.empty() || set_.rbegin()->key() != rec->key();
     set_.push_back(*rec);
     if (first) index_.Set(rec, KeyIndex::Hash(rec->key()));
+    vacated_ = false;
     return nullptr;
   }
   return Insert(rec);
@@ -178,14 +191,18 @@ AtomRec* AtomTree::Remove(const AtomKey& k) {
 void AtomTree::Unlink(AtomRec* rec) {
   auto it = set_.iterator_to(*rec);
   const std::string_view key = rec->key();
+  auto next = std::next(it);
+  vacated_ = false;
   if (it == set_.begin() || std::prev(it)->key() != key) {
     // Its key's first atom: the next one takes its place, if the key has one.
     const size_t hash = KeyIndex::Hash(key);
-    auto next = std::next(it);
     if (next != set_.end() && next->key() == key) {
       index_.Set(&*next, hash);
     } else {
       index_.Erase(key, hash);
+      vacated_key_.assign(key);
+      vacated_next_ = next == set_.end() ? nullptr : &*next;
+      vacated_ = true;
     }
   }
   set_.erase(it);

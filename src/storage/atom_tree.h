@@ -19,6 +19,7 @@
 #include <boost/intrusive/set.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "crdt/state.h"
@@ -112,6 +113,9 @@ class AtomTree {
 
   // The first atom at or after `k`.
   const_iterator LowerBound(const AtomKey& k) const;
+  // LowerBound(k) if k.key holds an atom, else end() (a lookup within a key
+  // that holds nothing costs one hash probe, no descent).
+  const_iterator LowerBoundInKey(const AtomKey& k) const;
   const_iterator begin() const { return set_.begin(); }
   const_iterator end() const { return set_.end(); }
 
@@ -130,11 +134,18 @@ class AtomTree {
       return CompareAtomKeys(a.Key(), b) < 0;
     }
   };
-  // LowerBound(k), with hash == KeyIndex::Hash(k.key).
-  const_iterator LowerBoundHashed(const AtomKey& k, size_t hash) const;
+  // LowerBound(k) from the key's first atom `first` (null: the key holds none).
+  const_iterator LowerBoundFrom(const AtomRec* first, const AtomKey& k) const;
 
   Set set_;
   KeyIndex index_;
+  // Where the key whose last atom was unlinked most recently would go again
+  // (before `vacated_next_`, null: the end), while nothing else changed: a
+  // write removes a key's atoms and then adds new ones, and the first of
+  // those then needs no descent. Cleared by every other change.
+  std::string vacated_key_;
+  bool vacated_ = false;
+  const AtomRec* vacated_next_ = nullptr;
 };
 
 }  // namespace geokv::storage::internal

@@ -85,6 +85,10 @@ void CheckSame(const AtomTree& tree, const std::map<Position, uint64_t>& model, 
       REQUIRE(got != tree.end());
       REQUIRE(PositionOf(*got) == want->first);
     }
+    // Within a key: the same, or the end for a key that holds nothing.
+    const bool key_held = keys.contains(d.path.key);
+    auto got_in_key = tree.LowerBoundInKey(KeyOf(p));
+    REQUIRE(got_in_key == (key_held ? got : tree.end()));
     const AtomRec* found = tree.Find(KeyOf(p));
     REQUIRE((found != nullptr) == model.contains(p));
     // The first position of a slot (what key scans seek to).
