@@ -51,6 +51,10 @@ static_assert(std::size(kReadSql) == kReadCount);
 
 constexpr uint64_t kNoTail = std::numeric_limits<uint64_t>::max();
 
+// What SealGroup reserves for the next group at most.
+constexpr size_t kRedoReserveBytesMax = size_t{1} << 20;
+constexpr size_t kUndoReserveMax = 8192;
+
 uint64_t TailFront(const OriginLog& log) { return log.tail.empty() ? kNoTail : log.tail.front().first; }
 
 using Clock = std::chrono::steady_clock;
@@ -316,6 +320,12 @@ Group Store::SealGroup() {
   group.redo = redo_.Take();
   group.undo = std::move(group_undo_);
   group_undo_.clear();
+  // The next group is likely about as big: room for it up front, rather than
+  // a series of doublings that each copy what the group holds so far (an
+  // Undo is 168 bytes, and a write makes several). Bounded, so that one huge
+  // group does not make every later one hold as much.
+  redo_.Reserve(std::min(group.redo.size(), kRedoReserveBytesMax));
+  group_undo_.reserve(std::min(group.undo.size(), kUndoReserveMax));
   if (!group.redo.empty()) {
     group.id = next_group_++;
     for (uint32_t p : group_parts_) parts_[p].last_redo = group.id;
