@@ -125,7 +125,7 @@ class AtomTree {
  private:
   // Steps along a key's atoms from its first before a lookup descends the
   // tree instead.
-  static constexpr int kWalkMax = 16;
+  static constexpr int kWalkMax = 4;
   struct KeyLess {
     bool operator()(const AtomKey& a, const AtomRec& b) const {
       return CompareAtomKeys(a, b.Key()) < 0;
