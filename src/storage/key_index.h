@@ -1,8 +1,8 @@
 // KeyIndex: a hash index from a key to the first of its atoms in an AtomTree,
 // so that the point lookups every command makes (the key's type, its register,
 // the atom a delta replaces) start at the key instead of walking down a
-// red-black tree of separately allocated blocks (about 17 dependent cache
-// misses at 100k atoms; docs/benchmarks.md).
+// red-black tree of separately allocated blocks (about 17 levels at 100k
+// atoms, each a dependent load).
 //
 // Open addressing with linear probing over one array of 8-byte slots: a slot
 // holds the block's address (user-space addresses fit in 48 bits on x86-64
@@ -10,8 +10,9 @@
 // rarely reads a block whose key differs. Deletion leaves a tombstone (a
 // write drops a key's atoms and adds new ones: the key's entry goes and comes
 // back at once, often into its own tombstone); tombstones go at the next
-// rehash. Live and dead entries at most 3/4 of the slots: 11 to 32 bytes per
-// key. Not thread-safe.
+// rehash. Live and dead entries fill at most 3/4 of the slots, live ones at
+// least 1/8 (else it shrinks): 11 to 64 bytes per key, about 20 measured
+// (docs/benchmarks.md). Not thread-safe.
 #pragma once
 
 #include <cstddef>
