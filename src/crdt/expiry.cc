@@ -81,16 +81,20 @@ class ExpiryAccumulator {
 // atoms that decide the rest (string registers; or any value atom).
 ExpiryAccumulator ReadKey(const StateView& state, std::string_view key, bool need_any_value) {
   ExpiryAccumulator acc;
-  const std::string k(key);
   auto feed = [&](const Path& path, const Atom& atom) {
     acc.Add(path, atom);
     return true;
   };
-  state.Scan(ExpiryScope(k), feed);
+  // One scope, its slots changed between scans: a command reads this for
+  // every key it writes, and each copy of a long key is an allocation.
+  Scope scope = ExpiryScope(key);
+  state.Scan(scope, feed);
   if (!acc.any_expiry()) return acc;
-  state.Scan(Scope::Key(k, Bit(Slot::kRegister)), feed);
+  scope.slots = Bit(Slot::kRegister);
+  state.Scan(scope, feed);
   if (need_any_value && !acc.any_value()) {
-    state.Scan(Scope::Key(k, kAllSlots & ~Bit(Slot::kExpiry) & ~Bit(Slot::kRegister)),
+    scope.slots = kAllSlots & ~Bit(Slot::kExpiry) & ~Bit(Slot::kRegister);
+    state.Scan(scope,
                [&](const Path& path, const Atom& atom) {
                  acc.Add(path, atom);
                  return false;  // one is enough

@@ -41,9 +41,13 @@ const char* TypeName(ValueType type) {
 ValueType VisibleType(const StateView& state, std::string_view key) {
   static constexpr ValueType kPrecedence[] = {ValueType::kHash, ValueType::kSet,
                                               ValueType::kMvRegister, ValueType::kString};
+  // One scope, its slots changed per type: each copy of a long key would be
+  // an allocation, and every command checks its key's type.
+  Scope scope = Scope::Key(std::string(key));
   for (ValueType type : kPrecedence) {
     bool any = false;
-    state.Scan(Scope::Key(std::string(key), SlotsOf(type)), [&](const Path&, const Atom&) {
+    scope.slots = SlotsOf(type);
+    state.Scan(scope, [&](const Path&, const Atom&) {
       any = true;
       return false;
     });

@@ -117,62 +117,95 @@ void AtomRec::Read(crdt::Path* path, crdt::Atom* atom) const {
 
 void AtomTree::Clear() {
   set_.clear_and_dispose([](AtomRec* rec) { AtomRec::Free(rec); });
-  key_count_ = 0;
+  index_.Clear();
+  vacated_ = false;
+}
+
+AtomTree::const_iterator AtomTree::LowerBoundFrom(const AtomRec* first, const AtomKey& k) const {
+  if (first == nullptr) return set_.lower_bound(k, KeyLess());
+  // Every atom before `first` has a smaller key: the bound is `first` or
+  // one of the key's atoms after it, or the atom after the key's last.
+  auto it = set_.iterator_to(*first);
+  for (int step = 0; step <= kWalkMax; ++step) {
+    if (it == set_.end() || CompareAtomKeys(it->Key(), k) >= 0) return it;
+    ++it;
+  }
+  return set_.lower_bound(k, KeyLess());
+}
+
+AtomTree::const_iterator AtomTree::LowerBound(const AtomKey& k) const {
+  return LowerBoundFrom(index_.Find(k.key, KeyIndex::Hash(k.key)), k);
+}
+
+AtomTree::const_iterator AtomTree::LowerBoundInKey(const AtomKey& k) const {
+  const AtomRec* first = index_.Find(k.key, KeyIndex::Hash(k.key));
+  return first == nullptr ? set_.end() : LowerBoundFrom(first, k);
 }
 
 const AtomRec* AtomTree::Find(const AtomKey& k) const {
-  auto it = set_.find(k, KeyLess());
-  return it == set_.end() ? nullptr : &*it;
-}
-
-bool AtomTree::KeyHasOthers(Set::const_iterator it) const {
-  const std::string_view key = it->key();
-  if (it != set_.begin() && std::prev(it)->key() == key) return true;
-  auto next = std::next(it);
-  return next != set_.end() && next->key() == key;
+  auto it = LowerBoundInKey(k);
+  return it == set_.end() || CompareAtomKeys(it->Key(), k) != 0 ? nullptr : &*it;
 }
 
 AtomRec* AtomTree::Insert(AtomRec* rec) {
   GEOKV_ASSERT(!rec->hook.is_linked());
-  Set::insert_commit_data commit;
-  auto [it, fresh] = set_.insert_check(rec->Key(), KeyLess(), commit);
-  if (!fresh) {
-    // Same key: the key count does not change.
-    AtomRec* old = &*it;
-    auto next = set_.erase(it);
-    set_.insert_before(next, *rec);
-    return old;
+  const AtomKey k = rec->Key();
+  const size_t hash = KeyIndex::Hash(k.key);
+  const AtomRec* first = index_.Find(k.key, hash);
+  const_iterator it;
+  if (first == nullptr && vacated_ && vacated_key_ == k.key) {
+    it = vacated_next_ == nullptr ? set_.end() : set_.iterator_to(*vacated_next_);
+  } else {
+    it = LowerBoundFrom(first, k);
   }
-  auto linked = set_.insert_commit(*rec, commit);
-  if (!KeyHasOthers(linked)) ++key_count_;
-  return nullptr;
+  vacated_ = false;
+  AtomRec* old = nullptr;
+  if (it != set_.end() && CompareAtomKeys(it->Key(), k) == 0) {
+    old = const_cast<AtomRec*>(&*it);  // the caller's from now on
+    it = set_.erase(it);
+  }
+  set_.insert_before(it, *rec);
+  // `rec` is its key's first atom when nothing before it holds the key.
+  auto linked = set_.iterator_to(*rec);
+  if (linked == set_.begin() || std::prev(linked)->key() != k.key) index_.Set(rec, hash);
+  return old;
 }
 
 AtomRec* AtomTree::Append(AtomRec* rec) {
   if (set_.empty() || CompareAtomKeys(set_.rbegin()->Key(), rec->Key()) < 0) {
-    if (set_.empty() || set_.rbegin()->key() != rec->key()) ++key_count_;
+    const bool first = set_.empty() || set_.rbegin()->key() != rec->key();
     set_.push_back(*rec);
+    if (first) index_.Set(rec, KeyIndex::Hash(rec->key()));
+    vacated_ = false;
     return nullptr;
   }
   return Insert(rec);
 }
 
 AtomRec* AtomTree::Remove(const AtomKey& k) {
-  auto it = set_.find(k, KeyLess());
-  if (it == set_.end()) return nullptr;
-  AtomRec* rec = &*it;
-  Unlink(rec);
+  AtomRec* rec = const_cast<AtomRec*>(Find(k));
+  if (rec != nullptr) Unlink(rec);
   return rec;
 }
 
 void AtomTree::Unlink(AtomRec* rec) {
   auto it = set_.iterator_to(*rec);
-  if (!KeyHasOthers(it)) --key_count_;
+  const std::string_view key = rec->key();
+  auto next = std::next(it);
+  vacated_ = false;
+  if (it == set_.begin() || std::prev(it)->key() != key) {
+    // Its key's first atom: the next one takes its place, if the key has one.
+    const size_t hash = KeyIndex::Hash(key);
+    if (next != set_.end() && next->key() == key) {
+      index_.Set(&*next, hash);
+    } else {
+      index_.Erase(key, hash);
+      vacated_key_.assign(key);
+      vacated_next_ = next == set_.end() ? nullptr : &*next;
+      vacated_ = true;
+    }
+  }
   set_.erase(it);
-}
-
-AtomTree::const_iterator AtomTree::LowerBound(const AtomKey& k) const {
-  return set_.lower_bound(k, KeyLess());
 }
 
 }  // namespace geokv::storage::internal

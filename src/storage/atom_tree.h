@@ -9,17 +9,21 @@
 // owned by whoever holds them: the tree while linked, an undo log once
 // unlinked (so a rolled-back erase relinks the very same block).
 //
-// The tree also counts keys holding at least one atom (O(1) DBSIZE): an
-// insert next to no atom of its key adds one, a removal of a key's last atom
-// subtracts one. Not thread-safe.
+// A hash index (KeyIndex) points at each key's first atom: lookups within
+// a key (LowerBound, Find, Insert, Remove: what commands and deltas do) start
+// there and step along the key's atoms, and descend the tree only for a key
+// it does not hold or past kWalkMax steps (a big collection). Its size is the
+// count of keys holding at least one atom (O(1) DBSIZE). Not thread-safe.
 #pragma once
 
 #include <boost/intrusive/set.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "crdt/state.h"
+#include "storage/key_index.h"
 
 namespace geokv::storage::internal {
 
@@ -109,13 +113,19 @@ class AtomTree {
 
   // The first atom at or after `k`.
   const_iterator LowerBound(const AtomKey& k) const;
+  // LowerBound(k) if k.key holds an atom, else end() (a lookup within a key
+  // that holds nothing costs one hash probe, no descent).
+  const_iterator LowerBoundInKey(const AtomKey& k) const;
   const_iterator begin() const { return set_.begin(); }
   const_iterator end() const { return set_.end(); }
 
   size_t atom_count() const { return set_.size(); }
-  size_t key_count() const { return key_count_; }
+  size_t key_count() const { return index_.size(); }
 
  private:
+  // Steps along a key's atoms from its first before a lookup descends the
+  // tree instead.
+  static constexpr int kWalkMax = 4;
   struct KeyLess {
     bool operator()(const AtomKey& a, const AtomRec& b) const {
       return CompareAtomKeys(a, b.Key()) < 0;
@@ -124,11 +134,18 @@ class AtomTree {
       return CompareAtomKeys(a.Key(), b) < 0;
     }
   };
-  // Whether a neighbour of `it` (linked) holds the same key.
-  bool KeyHasOthers(Set::const_iterator it) const;
+  // LowerBound(k) from the key's first atom `first` (null: the key holds none).
+  const_iterator LowerBoundFrom(const AtomRec* first, const AtomKey& k) const;
 
   Set set_;
-  size_t key_count_ = 0;
+  KeyIndex index_;
+  // Where the key whose last atom was unlinked most recently would go again
+  // (before `vacated_next_`, null: the end), while nothing else changed: a
+  // write removes a key's atoms and then adds new ones, and the first of
+  // those then needs no descent. Cleared by every other change.
+  std::string vacated_key_;
+  bool vacated_ = false;
+  const AtomRec* vacated_next_ = nullptr;
 };
 
 }  // namespace geokv::storage::internal

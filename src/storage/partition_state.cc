@@ -1,5 +1,7 @@
 #include "storage/partition_state.h"
 
+#include <string>
+
 #include "storage/store.h"
 
 namespace geokv::storage::internal {
@@ -11,12 +13,49 @@ using crdt::Path;
 using crdt::Scope;
 using crdt::Slot;
 
+}  // namespace
+
+// The Path and Atom a scan reads each atom into: the state's own, whose
+// strings keep their capacity from scan to scan (a key longer than the 15
+// bytes std::string holds inline would otherwise cost an allocation per
+// scan, and a write makes several), or fresh ones for a scan that a visitor
+// started inside another (which still uses the state's).
+class PartitionState::Scratch {
+ public:
+  explicit Scratch(const PartitionState& state)
+      : state_(state), outer_(!state.scanning_) {
+    state_.scanning_ = true;
+  }
+  ~Scratch() {
+    if (!outer_) return;
+    state_.scanning_ = false;
+    // A big value read once is not kept for the partition's lifetime.
+    for (std::string* buffer : {&state_.path_.key, &state_.path_.field, &state_.atom_.bytes}) {
+      if (buffer->capacity() > kKeepBytesMax) std::string().swap(*buffer);
+    }
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  Path& path() { return outer_ ? state_.path_ : path_; }
+  Atom& atom() { return outer_ ? state_.atom_ : atom_; }
+
+ private:
+  static constexpr size_t kKeepBytesMax = 4096;
+  const PartitionState& state_;
+  const bool outer_;
+  Path path_;
+  Atom atom_;
+};
+
+namespace {
+
 // Visits atoms from `it` while `more(rec)`; false once the visitor stopped.
 template <typename More>
-bool VisitRun(const AtomTree& tree, AtomTree::const_iterator it, More&& more,
-              const crdt::AtomVisitor& visit) {
-  Path path;
-  Atom atom;
+bool VisitRun(const PartitionState& state, const AtomTree& tree, AtomTree::const_iterator it,
+              More&& more, const crdt::AtomVisitor& visit) {
+  PartitionState::Scratch scratch(state);
+  Path& path = scratch.path();
+  Atom& atom = scratch.atom();
   for (; it != tree.end() && more(*it); ++it) {
     it->Read(&path, &atom);
     if (!visit(path, atom)) return false;
@@ -33,7 +72,7 @@ void PartitionState::Scan(const Scope& scope, const crdt::AtomVisitor& visit) co
   const AtomTree& tree = store_->part(part_).atoms;
   switch (scope.kind) {
     case Scope::Kind::kPartition:
-      VisitRun(tree, tree.begin(), [](const AtomRec&) { return true; }, visit);
+      VisitRun(*this, tree, tree.begin(), [](const AtomRec&) { return true; }, visit);
       return;
     case Scope::Kind::kKey: {
       // Walk the key's atoms from its first requested slot; an atom of a slot
@@ -47,9 +86,10 @@ void PartitionState::Scan(const Scope& scope, const crdt::AtomVisitor& visit) co
       };
       int slot = next_slot(0);
       if (slot == crdt::kSlotCount) return;
-      auto it = tree.LowerBound(AtomKey{scope.key, static_cast<Slot>(slot), "", crdt::Dot{}});
-      Path path;
-      Atom atom;
+      auto it = tree.LowerBoundInKey(AtomKey{scope.key, static_cast<Slot>(slot), "", crdt::Dot{}});
+      Scratch scratch(*this);
+      Path& path = scratch.path();
+      Atom& atom = scratch.atom();
       while (it != tree.end()) {
         const AtomKey k = it->Key();
         if (k.key != scope.key) return;
@@ -72,7 +112,7 @@ void PartitionState::Scan(const Scope& scope, const crdt::AtomVisitor& visit) co
         if ((scope.slots & crdt::Bit(slot)) == 0 || !crdt::HasField(slot)) continue;
         const AtomKey from{scope.key, slot, scope.field, crdt::Dot{}};
         const bool more = VisitRun(
-            tree, tree.LowerBound(from),
+            *this, tree, tree.LowerBoundInKey(from),
             [&](const AtomRec& rec) {
               const AtomKey k = rec.Key();
               return k.key == scope.key && k.slot == slot && k.field == scope.field;
@@ -88,7 +128,7 @@ void PartitionState::ScanFrom(const crdt::AtomPosition& from,
                               const crdt::AtomVisitor& visit) const {
   if (store_->failed()) return;
   const AtomTree& tree = store_->part(part_).atoms;
-  VisitRun(tree, tree.LowerBound(AtomKey::Of(from.path, from.dot)),
+  VisitRun(*this, tree, tree.LowerBound(AtomKey::Of(from.path, from.dot)),
            [](const AtomRec&) { return true; }, visit);
 }
 

@@ -32,9 +32,15 @@ class PartitionState final : public crdt::MutableState {
   void JoinContext(const crdt::DotContext& dots) override;
   void ScanFrom(const crdt::AtomPosition& from, const crdt::AtomVisitor& visit) const override;
 
+  class Scratch;  // partition_state.cc
+
  private:
   Store* store_;
   uint32_t part_;
+  // Scratch's: what the outermost scan reads atoms into, and whether one runs.
+  mutable bool scanning_ = false;
+  mutable crdt::Path path_;
+  mutable crdt::Atom atom_;
 };
 
 }  // namespace geokv::storage::internal

@@ -59,6 +59,8 @@ class RedoWriter {
   void Truncate(size_t size) { buf_.resize(size); }
   // The blob so far; leaves the writer empty.
   std::string Take() { return std::move(buf_); }
+  // Room for `bytes` more without growing.
+  void Reserve(size_t bytes) { buf_.reserve(buf_.size() + bytes); }
 
   // msgpack::packer's buffer interface.
   void write(const char* data, size_t n) { buf_.append(data, n); }

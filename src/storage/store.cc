@@ -33,18 +33,27 @@ constexpr const char* kReadSql[] = {
     "SELECT first, last, delta FROM log WHERE part = ?1 AND origin = ?2"
     " AND first >= coalesce((SELECT max(first) FROM log WHERE part = ?1 AND origin = ?2"
     " AND first <= ?3), ?3) AND last > ?3 AND first < ?4 ORDER BY first",
-    // kLogOldest: entries above the floor (?3), starting at or before ?4, below the tail (?5)
-    "SELECT last, length(delta) FROM log WHERE part = ?1 AND origin = ?2 AND first <= ?4"
-    " AND first < ?5 AND last > ?3 ORDER BY first",
+    // kLogOldest: entries above the floor (?3), starting at or before ?4, below the tail (?5).
+    // The floor is always some entry's last: an entry above it starts above it
+    // too, and `first > floor` lets the index skip the entries dropped and not
+    // yet deleted (a checkpoint deletes them), which `last > floor` alone scans
+    // on every call: once a log is over its bound, every append drops its
+    // oldest entry, and each such scan grew with the rows dropped before it.
+    "SELECT last, length(delta) FROM log WHERE part = ?1 AND origin = ?2 AND first > ?3"
+    " AND first <= ?4 AND first < ?5 AND last > ?3 ORDER BY first",
     // kLogSumThrough: entries within ?3, above the floor (?4), below the tail (?5)
     "SELECT max(last), sum(length(delta)), count(*) FROM log WHERE part = ?1 AND origin = ?2"
-    " AND first <= ?3 AND last <= ?3 AND last > ?4 AND first < ?5",
+    " AND first > ?4 AND first <= ?3 AND last <= ?3 AND last > ?4 AND first < ?5",
     // kLogNextOrigin: origins one index seek at a time
     "SELECT origin FROM log WHERE part = ?1 AND origin >= ?2 ORDER BY origin LIMIT 1",
 };
 static_assert(std::size(kReadSql) == kReadCount);
 
 constexpr uint64_t kNoTail = std::numeric_limits<uint64_t>::max();
+
+// What SealGroup reserves for the next group at most.
+constexpr size_t kRedoReserveBytesMax = size_t{1} << 20;
+constexpr size_t kUndoReserveMax = 8192;
 
 uint64_t TailFront(const OriginLog& log) { return log.tail.empty() ? kNoTail : log.tail.front().first; }
 
@@ -311,6 +320,12 @@ Group Store::SealGroup() {
   group.redo = redo_.Take();
   group.undo = std::move(group_undo_);
   group_undo_.clear();
+  // The next group is likely about as big: room for it up front, rather than
+  // a series of doublings that each copy what the group holds so far (an
+  // Undo is 168 bytes, and a write makes several). Bounded, so that one huge
+  // group does not make every later one hold as much.
+  redo_.Reserve(std::min(group.redo.size(), kRedoReserveBytesMax));
+  group_undo_.reserve(std::min(group.undo.size(), kUndoReserveMax));
   if (!group.redo.empty()) {
     group.id = next_group_++;
     for (uint32_t p : group_parts_) parts_[p].last_redo = group.id;

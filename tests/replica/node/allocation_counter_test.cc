@@ -2,6 +2,8 @@
 // (allocation_counter.cc is linked into this test program too).
 #include "replica/node/allocation_counter.h"
 
+#include <malloc.h>
+
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
@@ -20,6 +22,23 @@ TEST_CASE("Allocation counter: new adds what it handed out, delete takes it back
   CHECK(held < before + 10'100'000);
   block.reset();
   CHECK(CountedBytes() < before + 100'000);
+}
+
+TEST_CASE("Allocation counter: each block counts exactly what malloc_usable_size says", "[unit]") {
+  // Whether the counter reads glibc's chunk headers or asks malloc, a block
+  // must add and take back the very figure malloc_usable_size gives, or the
+  // count drifts. Sizes from the smallest chunk to mmapped blocks.
+  for (size_t size : {size_t{1}, size_t{8}, size_t{24}, size_t{25}, size_t{40}, size_t{100},
+                      size_t{1000}, size_t{1032}, size_t{4096}, size_t{100'000}, size_t{131'072},
+                      size_t{500'000}, size_t{3'000'001}}) {
+    INFO("size " << size);
+    const uint64_t before = CountedBytes();
+    void* block = ::operator new(size);
+    const uint64_t held = CountedBytes();
+    CHECK(held - before == malloc_usable_size(block));
+    ::operator delete(block);
+    CHECK(CountedBytes() == before);
+  }
 }
 
 TEST_CASE("Allocation counter: threads allocating and freeing leave the count where it was",
