@@ -97,13 +97,15 @@ TEST_CASE("geokv-check: a store that loses acknowledged SETs is reported broken"
 TEST_CASE("geokv-check: a store that reuses dots after a restore is reported broken",
           "[integration]") {
   // Without the restart fence a node restored from an older copy numbers new
-  // writes at dots its peers already hold; they drop them as duplicates. Over
-  // a few keys later writes overwrite every reused dot and the damage heals by
-  // chance (seen in 2 of 5 runs); over 200 keys some key keeps one.
+  // writes at dots its peers already hold; they drop them as duplicates. Later
+  // writes of a key overwrite its reused dot and the damage heals by chance:
+  // over a few keys in 2 of 5 runs, and over 200 keys in 2 of 6 once the
+  // workload ran 33,000 operations in the 6 s; over 1,000 keys some key keeps
+  // one (8 of 8 runs).
   TestCluster cluster(3, 1, 3, 16);
   int status = -1;
   const std::string out = Check(cluster,
-                                "--duration 6s --keys 200 --faults restore --converge-timeout 5s "
+                                "--duration 6s --keys 1000 --faults restore --converge-timeout 5s "
                                 "--seed 5 "
                                 "--server-flag=--testing-no-restart-fence",
                                 &status);
