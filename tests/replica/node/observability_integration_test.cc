@@ -222,7 +222,13 @@ TEST_CASE("Metrics: replication figures per peer in a three-datacenter cluster",
     CHECK(m.count(std::string("geokv_replication_pending_deltas") + peer) == 1);
   }
   CHECK(Metric(m, "geokv_replication_batches_published_total") >= 1);
-  const auto peer2 = ParseMetrics(Scrape(cluster, 1));
+  // A lag figure needs one report, not all 50 deltas applied: wait for them.
+  std::map<std::string, double> peer2;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    peer2 = ParseMetrics(Scrape(cluster, 1));
+    if (Metric(peer2, "geokv_replication_deltas_applied_total") >= 50) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   CHECK(Metric(peer2, "geokv_replication_deltas_applied_total") >= 50);
 }
 
