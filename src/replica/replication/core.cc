@@ -303,6 +303,9 @@ void CoreImpl::OnLocalDelta(ReplicaStore& store, uint32_t p, const crdt::Delta& 
 
   h->commit_ms.emplace_back(delta.last, now_ms);
   while (h->commit_ms.size() > options_.commit_times_per_partition) h->commit_ms.pop_front();
+  // Alone in p: no replica to send a batch to. A replica a later epoch adds
+  // fills from the state and catches up from the log, like any late one.
+  if (h->replicas.size() == 1) return;
 
   // A batch is contiguous; own seqs jump only if the context learned own dots
   // from elsewhere (then receivers fall back to a state transfer).

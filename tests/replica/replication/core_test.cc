@@ -683,6 +683,10 @@ TEST_CASE("Core: where this node is a partition's only replica, counters fold as
   CHECK(c.store(kA).State(1).AtomCount() == 6);  // waits for B's and C's reports
   CHECK(c.core(kA).stats().folded_atoms == 4);
   CHECK(c.store(kA).LogEntries(0, kA).size() == 6);  // the log keeps every delta as committed
+  // Nobody to send p0's deltas to: only p1's are published.
+  const auto batches = All<DeltaBatch>(c.Take(kA, 2));
+  REQUIRE(!batches.empty());
+  for (const DeltaBatch& b : batches) CHECK(b.partition == 1);
 }
 
 TEST_CASE("Core: a published batch embeds each delta's bytes, encoded once for log and wire",
