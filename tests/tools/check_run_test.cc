@@ -58,6 +58,24 @@ TEST_CASE("geokv-check: 5 DCs with N=3 pass under faults", "[integration]") {
   CHECK(out.find("PASS") != std::string::npos);
 }
 
+TEST_CASE("geokv-check: 5 DCs with N=3 pass while node weights change", "[integration]") {
+  // Every fault is a reconfiguration: a node's weight doubles (or goes back),
+  // partitions move between the nodes, and every replica of the final
+  // placement must end equal with no move left.
+  TestCluster cluster(5, 1, 3, 16);
+  int status = -1;
+  const std::string out = Check(
+      cluster, "--duration 6s --faults reconfigure --seed " + std::to_string(TestSeed() + 2),
+      &status);
+  INFO(out);
+  CHECK(status == 0);
+  CHECK(out.find("PASS") != std::string::npos);
+  CHECK(out.find(" 0 reconfigurations)") == std::string::npos);
+  CHECK(out.find(" reconfigurations)") != std::string::npos);
+  const std::string json = ReadAll(cluster.dir() + "/report/history.json");
+  CHECK(json.find("\"kind\":\"reconfigure\"") != std::string::npos);
+}
+
 TEST_CASE("geokv-check: a store that loses deltas is reported broken", "[integration]") {
   TestCluster cluster(3, 1, 3, 16);
   int status = -1;
@@ -111,7 +129,7 @@ TEST_CASE("geokv-check: a store that reuses dots after a restore is reported bro
                                 &status);
   INFO(out);
   CHECK(status == 1);
-  CHECK(out.find("(1 restores)") != std::string::npos);
+  CHECK(out.find("(1 restores,") != std::string::npos);
   CHECK(out.find("FAIL") != std::string::npos);
   CHECK(out.find("replicas differ") != std::string::npos);
 }
