@@ -383,6 +383,7 @@ int Run(const Options& o, const std::string& command_line) {
         current_fault = f.kind + " " + f.target;
       }
       if (f.kind == "restore" && !cluster->has_backup(node)) f.kind = "kill";
+      std::string reconfigure_cut;  // a datacenter cut off for a reconfiguration's window
       if (f.kind == "restore") {
         // A quiet moment first: no request in flight and every delta of the
         // node applied by its peers. The restore then loses only what its
@@ -412,10 +413,34 @@ int Run(const Options& o, const std::string& command_line) {
                               : first * 2 <= placement::kMaxWeight ? first * 2
                                                                     : first / 2;
         if (restores) cluster->ForgetBackups();
+        auto before = placement::ParseTopology(cluster->PlacementText(), "<before>");
         if (Status s = cluster->SetWeight(node, next); !s.ok())
           std::fprintf(stderr, "[geokv-check] %s\n", s.message().c_str());
+        auto after = placement::ParseTopology(cluster->PlacementText(), "<after>");
         f.target += " weight " + std::to_string(was) + "->" + std::to_string(next) + ", epoch " +
                     std::to_string(cluster->epoch());
+        // Half of them (seeded) first cut off the datacenter of a node that
+        // gives a partition up, for the whole window: the writes it takes
+        // meanwhile reach nobody else, so its move must wait for the heal to
+        // hand them over (an old owner that deleted at once would lose them).
+        if (rng.Below(2) == 0 && before.ok() && after.ok()) {
+          const placement::PlacementTable from(std::move(*before)), to(std::move(*after));
+          std::set<uint32_t> givers;
+          for (uint32_t p = 0; p < from.partitions(); ++p) {
+            const auto next_owners = to.PreferenceList(p);
+            for (uint32_t n : from.PreferenceList(p)) {
+              if (std::find(next_owners.begin(), next_owners.end(), n) == next_owners.end())
+                givers.insert(n);
+            }
+          }
+          if (!givers.empty()) {
+            const std::vector<uint32_t> list(givers.begin(), givers.end());
+            reconfigure_cut = topology->nodes()[list[rng.Below(list.size())]].dc;
+            f.target += ", " + reconfigure_cut + " cut off";
+            cluster->proxy().Cut(reconfigure_cut);
+            sleep_until(f.start_ms + length / 2);
+          }
+        }
         ApplyLatest(*topology, *cluster);
       }
       sleep_until(f.start_ms + length);
@@ -427,6 +452,8 @@ int Run(const Options& o, const std::string& command_line) {
       if (f.kind == "kill" || f.kind == "restore") (void)cluster->Start(node);
       if (f.kind == "pause") cluster->Resume(node);
       if (f.kind == "partition") cluster->proxy().Heal(f.target);
+      if (!reconfigure_cut.empty()) cluster->proxy().Heal(reconfigure_cut);
+      reconfigure_cut.clear();
       f.end_ms = now_ms();
       {
         std::lock_guard lock(fault_mu);
