@@ -64,9 +64,9 @@ TEST_CASE("geokv-check: 5 DCs with N=3 pass while node weights change", "[integr
   // placement must end equal with no move left.
   TestCluster cluster(5, 1, 3, 16);
   int status = -1;
-  const std::string out = Check(
-      cluster, "--duration 6s --faults reconfigure --seed " + std::to_string(TestSeed() + 2),
-      &status);
+  const std::string out =
+      Check(cluster, "--duration 6s --faults reconfigure --seed " + std::to_string(TestSeed() + 2),
+            &status);
   INFO(out);
   CHECK(status == 0);
   CHECK(out.find("PASS") != std::string::npos);
@@ -134,9 +134,10 @@ TEST_CASE("geokv-check: a store that reuses dots after a restore is reported bro
   CHECK(out.find("replicas differ") != std::string::npos);
 }
 
-TEST_CASE("geokv-check: a move whose old owner deletes before the new one caught up is reported "
-          "broken",
-          "[integration]") {
+TEST_CASE(
+    "geokv-check: a move whose old owner deletes before the new one caught up is reported "
+    "broken",
+    "[integration]") {
   // Anna's mistake (--testing-delete-before-caught-up): the old owner of a
   // moving partition deletes it at once. Seed 3's one reconfiguration cuts
   // off dc5, which gives a partition up, before the APPLY: the writes dc5

@@ -84,8 +84,8 @@ class ClusterControl {
   // latest epoch, from ports_, weights_ and epoch_.
   std::string DerivedTopology(size_t self) const;
   Status WriteDerived(size_t node);  // texts_[node] to topologies_[node], atomically
-  Status SpawnNode(size_t node);    // starts the process
-  Status WaitServing(size_t node);  // until it answers PING (else kills it)
+  Status SpawnNode(size_t node);     // starts the process
+  Status WaitServing(size_t node);   // until it answers PING (else kills it)
 
   const placement::Topology& topology_;
   std::string server_, dir_;

@@ -409,9 +409,9 @@ int Run(const Options& o, const std::string& command_line) {
         // the nodes there are. The move runs on past the window, into the
         // next faults; a backup of the older topology is never restored.
         const uint32_t was = cluster->weight(node), first = topology->nodes()[node].weight;
-        const uint32_t next = was != first                          ? first
+        const uint32_t next = was != first                         ? first
                               : first * 2 <= placement::kMaxWeight ? first * 2
-                                                                    : first / 2;
+                                                                   : first / 2;
         if (restores) cluster->ForgetBackups();
         auto before = placement::ParseTopology(cluster->PlacementText(), "<before>");
         if (Status s = cluster->SetWeight(node, next); !s.ok())
@@ -600,8 +600,9 @@ int Run(const Options& o, const std::string& command_line) {
     restores += f.kind == "restore";
     reconfigurations += f.kind == "reconfigure";
   }
-  std::printf("%zu operations (%zu acknowledged), %zu faults (%zu restores, %zu reconfigurations); ",
-              history.size(), acked, summary.faults.size(), restores, reconfigurations);
+  std::printf(
+      "%zu operations (%zu acknowledged), %zu faults (%zu restores, %zu reconfigurations); ",
+      history.size(), acked, summary.faults.size(), restores, reconfigurations);
   if (summary.converged_ms >= 0) {
     std::printf(
         "converged %lld ms after the heal\n",

@@ -67,8 +67,8 @@ std::string Timeline(const RunSummary& s, const std::vector<Op>& history) {
   svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height + 180
       << "' font-family='sans-serif' font-size='11'>";
   for (const FaultWindow& f : s.faults) {
-    const char* color = f.kind == "kill"      ? "#f4cccc"
-                        : f.kind == "restore" ? "#cfe2f3"
+    const char* color = f.kind == "kill"          ? "#f4cccc"
+                        : f.kind == "restore"     ? "#cfe2f3"
                         : f.kind == "pause"       ? "#fff2cc"
                         : f.kind == "reconfigure" ? "#d9ead3"
                                                   : "#d9d2e9";
