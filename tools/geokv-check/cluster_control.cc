@@ -36,34 +36,40 @@ ClusterControl::ClusterControl(const placement::Topology& topology, std::string 
       pids_(topology.nodes().size(), 0),
       paused_(topology.nodes().size(), false),
       has_backup_(topology.nodes().size(), false),
-      curve_(curve || topology.curve()) {}
+      curve_(curve || topology.curve()) {
+  for (const auto& node : topology.nodes()) weights_.push_back(node.weight);
+}
 
 ClusterControl::~ClusterControl() { Shutdown(); }
 
-std::string ClusterControl::DerivedTopology(size_t self,
-                                            const std::vector<std::vector<uint16_t>>& ports) const {
-  // ports[target * n + self][kind]: the proxy port `self` uses to reach `target`.
+std::string ClusterControl::DerivedTopology(size_t self) const {
   const auto& nodes = topology_.nodes();
   const size_t n = nodes.size();
   std::ostringstream toml;
-  toml << "# Derived by geokv-check for node " << nodes[self].id << " from "
-       << topology_.source_name() << ": other nodes' endpoints are WAN proxy ports.\n";
+  if (self == kEveryNodeDirect) {
+    toml << "# Derived by geokv-check from " << topology_.source_name()
+         << ": the placement its nodes run.\n";
+  } else {
+    toml << "# Derived by geokv-check for node " << nodes[self].id << " from "
+         << topology_.source_name() << ": other nodes' endpoints are WAN proxy ports.\n";
+  }
   toml << "[cluster]\nname = " << Quote(topology_.cluster_name())
        << "\npartitions = " << topology_.partitions() << "\nreplicas = " << topology_.replicas()
        << "\nvnodes = " << topology_.vnodes() << "\n";
+  if (epoch_ > 0) toml << "epoch = " << epoch_ << "\n";
   for (const auto& dc : topology_.datacenters()) {
     toml << "\n[[datacenters]]\nname = " << Quote(dc.name) << "\n";
     for (size_t i : dc.nodes) {
       const auto& node = nodes[i];
       toml << "\n  [[datacenters.nodes]]\n  id = " << Quote(node.id) << "\n";
       if (!node.rack.empty()) toml << "  rack = " << Quote(node.rack) << "\n";
-      toml << "  weight = " << node.weight << "\n";
+      toml << "  weight = " << weights_[i] << "\n";
       if (curve_) toml << "  curve_public = " << Quote(curve_public_[i]) << "\n";
-      if (i == self) {
+      if (i == self || self == kEveryNodeDirect) {
         toml << "  client = " << Quote(node.client.text) << "\n  repl = " << Quote(node.repl.text)
              << "\n  sync = " << Quote(node.sync.text) << "\n";
       } else {
-        const auto& p = ports[i * n + self];
+        const auto& p = ports_[i * n + self];
         toml << "  client = \"127.0.0.1:" << p[kClient]
              << "\"\n  repl = \"tcp://127.0.0.1:" << p[kRepl]
              << "\"\n  sync = \"tcp://127.0.0.1:" << p[kSync] << "\"\n";
@@ -101,20 +107,21 @@ Status ClusterControl::Launch() {
       return s;
     }
   }
-  std::vector<std::vector<uint16_t>> ports(n * n);
+  ports_.assign(n * n, {});
   size_t next = 0;
   for (size_t target = 0; target < n; ++target) {
     for (size_t from = 0; from < n; ++from) {
       if (from == target) continue;
       for (int kind = 0; kind < 3; ++kind) {
-        ports[target * n + from].push_back(links[next++].listen_port);
+        ports_[target * n + from].push_back(links[next++].listen_port);
       }
     }
   }
   for (size_t i = 0; i < n; ++i) {
     topologies_.push_back(dir_ + "/topology-" + nodes[i].id + ".toml");
     logs_.push_back(dir_ + "/" + nodes[i].id + ".log");
-    std::ofstream(topologies_.back()) << DerivedTopology(i, ports);
+    texts_.push_back(DerivedTopology(i));
+    if (Status s = WriteDerived(i); !s.ok()) return s;
   }
   // Every node first, then wait: a node opens its client port only once its
   // peers reported (or after 3 x --down-after-ms), so one by one would wait
@@ -124,6 +131,29 @@ Status ClusterControl::Launch() {
   }
   for (size_t i = 0; i < n; ++i) {
     if (Status s = WaitServing(i); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status ClusterControl::WriteDerived(size_t i) {
+  const std::string tmp = topologies_[i] + ".tmp";
+  if (!(std::ofstream(tmp, std::ios::trunc) << texts_[i])) {
+    return Status::Io("cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, topologies_[i], ec);  // a node starting now reads a whole file
+  if (ec) return Status::Io("cannot write " + topologies_[i] + ": " + ec.message());
+  return Status::Ok();
+}
+
+Status ClusterControl::SetWeight(size_t node, uint32_t weight) {
+  GEOKV_ASSERT(texts_.size() == topology_.nodes().size());
+  GEOKV_ASSERT(weight >= 1 && weight <= placement::kMaxWeight);
+  weights_[node] = weight;
+  ++epoch_;
+  for (size_t i = 0; i < texts_.size(); ++i) {
+    texts_[i] = DerivedTopology(i);
+    if (Status s = WriteDerived(i); !s.ok()) return s;
   }
   return Status::Ok();
 }

@@ -9,6 +9,10 @@
 // proxy, which can delay it per datacenter pair and cut datacenters apart,
 // while clients talk to each node directly. Node i's data is in dir/<id>, its
 // backup (Backup) in dir/<id>.backup.db.
+//
+// The launched cluster starts at epoch 0 (a fresh cluster, whatever the user's
+// file says); SetWeight derives the next epoch's files (only a weight and the
+// epoch change), and a node (re)started later runs the latest of them.
 #pragma once
 
 #include <sys/types.h>
@@ -50,6 +54,24 @@ class ClusterControl {
   // an operator restoring a backup would. REQUIRES: !running(node).
   Status Restore(size_t node);
   bool has_backup(size_t node) const { return has_backup_[node]; }
+  // Drops every node's backup: a database copied under an older topology is
+  // not restored under a newer one (restoring it would set the node back to
+  // an epoch and moves its peers left behind).
+  void ForgetBackups() { has_backup_.assign(has_backup_.size(), false); }
+
+  // The epoch of the latest derived files, and a node's weight in them.
+  uint64_t epoch() const { return epoch_; }
+  uint32_t weight(size_t node) const { return weights_[node]; }
+  // The next topology: `node` gets `weight`, the epoch goes up by one, and
+  // every node's derived file is rewritten (Start runs it). Running nodes are
+  // not told: the caller gives each its DerivedText with GEOKV.TOPOLOGY APPLY.
+  // REQUIRES: Launch succeeded; 1 <= weight <= placement::kMaxWeight.
+  Status SetWeight(size_t node, uint32_t weight);
+  // Node i's derived file, as written for the latest epoch.
+  const std::string& DerivedText(size_t node) const { return texts_[node]; }
+  // The latest epoch's topology with every node's own endpoints: the
+  // placement the nodes run, for checking it.
+  std::string PlacementText() const { return DerivedTopology(kEveryNodeDirect); }
   bool running(size_t node) const { return pids_[node] > 0; }
   bool paused(size_t node) const { return paused_[node]; }
 
@@ -57,9 +79,13 @@ class ClusterControl {
   const std::string& log_path(size_t node) const { return logs_[node]; }
 
  private:
-  std::string DerivedTopology(size_t node, const std::vector<std::vector<uint16_t>>& ports) const;
-  Status SpawnNode(size_t node);    // starts the process
-  Status WaitServing(size_t node);  // until it answers PING (else kills it)
+  static constexpr size_t kEveryNodeDirect = static_cast<size_t>(-1);
+  // Node `self`'s file (kEveryNodeDirect: no proxy ports at all) for the
+  // latest epoch, from ports_, weights_ and epoch_.
+  std::string DerivedTopology(size_t self) const;
+  Status WriteDerived(size_t node);  // texts_[node] to topologies_[node], atomically
+  Status SpawnNode(size_t node);     // starts the process
+  Status WaitServing(size_t node);   // until it answers PING (else kills it)
 
   const placement::Topology& topology_;
   std::string server_, dir_;
@@ -69,6 +95,11 @@ class ClusterControl {
   std::vector<bool> paused_;
   std::vector<bool> has_backup_;
   std::vector<std::string> topologies_, logs_;
+  // ports_[target * n + self][kind]: the proxy port `self` uses to reach `target`.
+  std::vector<std::vector<uint16_t>> ports_;
+  std::vector<uint32_t> weights_;  // by node, in the latest epoch
+  uint64_t epoch_ = 0;
+  std::vector<std::string> texts_;  // by node: its derived file's text
   bool curve_;
   std::vector<std::string> curve_public_, curve_secret_files_;  // by node, with curve_
 };

@@ -4,7 +4,8 @@
 // CRDT semantics allow given the acknowledged history.
 //
 //   geokv-check --topology FILE [--launch] --duration 30s --seed 42
-//               --faults kill,pause,partition,restore --latency dc1-dc2=40ms,...
+//               --faults kill,pause,partition,restore,reconfigure
+//               --latency dc1-dc2=40ms,...
 //               --report out/
 //
 // Exit status: 0 PASS, 1 FAIL (the seed and the replay command are printed),
@@ -21,6 +22,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -174,6 +176,52 @@ std::optional<uint64_t> PendingDeltas(const placement::Node& node) {
   return sum;
 }
 
+// "" once `node` runs topology `epoch` and has no partition moving at itself
+// (its own entry of GEOKV.MEMBERS), else what that entry shows, or why it
+// could not be read.
+std::string MovesUnderWay(const placement::Node& node, uint64_t epoch) {
+  RespClient c;
+  c.set_timeout_ms(1000);
+  if (!c.Connect(node.client.host, node.client.port, 500).ok()) return "unreachable";
+  auto r = c.Command({"GEOKV.MEMBERS"});
+  if (!r.ok() || r->type != RespValue::Type::kArray) return "GEOKV.MEMBERS failed";
+  for (const RespValue& m : r->elements) {
+    std::map<std::string, const RespValue*> fields;
+    for (size_t i = 0; i + 1 < m.elements.size(); i += 2)
+      fields[m.elements[i].str] = &m.elements[i + 1];
+    if (!fields.contains("id") || fields["id"]->str != node.id) continue;
+    const bool done = fields.contains("epoch") && fields.contains("partitions_moving") &&
+                      fields["epoch"]->integer == static_cast<int64_t>(epoch) &&
+                      fields["partitions_moving"]->integer == 0;
+    return done ? "" : m.ToString();
+  }
+  return "not in its own GEOKV.MEMBERS";
+}
+
+// Gives every running node its file of the cluster's latest epoch
+// (GEOKV.TOPOLOGY APPLY), one right after the other: a node that fetched a
+// peer's file of that epoch first refuses its own (same epoch, other
+// content), which is logged here and harmless (placement is the same). A node
+// that is down runs the file when it restarts (ClusterControl::Start).
+void ApplyLatest(const placement::Topology& topology, ClusterControl& cluster) {
+  const size_t n = topology.nodes().size();
+  std::vector<RespClient> clients(n);
+  for (size_t i = 0; i < n; ++i) {
+    const auto& node = topology.nodes()[i];
+    clients[i].set_timeout_ms(5000);
+    if (cluster.running(i)) (void)clients[i].Connect(node.client.host, node.client.port, 500);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!clients[i].connected()) continue;
+    auto r = clients[i].Command({"GEOKV.TOPOLOGY", "APPLY", cluster.DerivedText(i)});
+    if (!r.ok() || r->is_error()) {
+      std::fprintf(stderr, "[geokv-check] epoch %llu at %s: %s\n",
+                   static_cast<unsigned long long>(cluster.epoch()), topology.nodes()[i].id.c_str(),
+                   r.ok() ? r->str.c_str() : r.status().message().c_str());
+    }
+  }
+}
+
 // For a partition whose replicas differ: each key of the workload there, as
 // every replica shows it.
 std::vector<std::string> DumpPartition(uint32_t p, const placement::PlacementTable& table,
@@ -230,9 +278,11 @@ int Run(const Options& o, const std::string& command_line) {
     size_t comma = o.faults.find(',', at);
     if (comma == std::string::npos) comma = o.faults.size();
     const std::string f = o.faults.substr(at, comma - at);
-    if (f != "kill" && f != "pause" && f != "partition" && f != "restore" && f != "none" &&
-        !f.empty()) {
-      std::fprintf(stderr, "geokv-check: unknown fault '%s' (kill, pause, partition, restore)\n",
+    if (f != "kill" && f != "pause" && f != "partition" && f != "restore" && f != "reconfigure" &&
+        f != "none" && !f.empty()) {
+      std::fprintf(stderr,
+                   "geokv-check: unknown fault '%s' (kill, pause, partition, restore, "
+                   "reconfigure)\n",
                    f.c_str());
       return 2;
     }
@@ -333,6 +383,7 @@ int Run(const Options& o, const std::string& command_line) {
         current_fault = f.kind + " " + f.target;
       }
       if (f.kind == "restore" && !cluster->has_backup(node)) f.kind = "kill";
+      std::string reconfigure_cut;  // a datacenter cut off for a reconfiguration's window
       if (f.kind == "restore") {
         // A quiet moment first: no request in flight and every delta of the
         // node applied by its peers. The restore then loses only what its
@@ -353,6 +404,45 @@ int Run(const Options& o, const std::string& command_line) {
       if (f.kind == "kill") cluster->Kill(node);
       if (f.kind == "pause") cluster->Pause(node);
       if (f.kind == "partition") cluster->proxy().Cut(f.target);
+      if (f.kind == "reconfigure") {
+        // One node's weight doubles, or goes back: partitions move between
+        // the nodes there are. The move runs on past the window, into the
+        // next faults; a backup of the older topology is never restored.
+        const uint32_t was = cluster->weight(node), first = topology->nodes()[node].weight;
+        const uint32_t next = was != first                         ? first
+                              : first * 2 <= placement::kMaxWeight ? first * 2
+                                                                   : first / 2;
+        if (restores) cluster->ForgetBackups();
+        auto before = placement::ParseTopology(cluster->PlacementText(), "<before>");
+        if (Status s = cluster->SetWeight(node, next); !s.ok())
+          std::fprintf(stderr, "[geokv-check] %s\n", s.message().c_str());
+        auto after = placement::ParseTopology(cluster->PlacementText(), "<after>");
+        f.target += " weight " + std::to_string(was) + "->" + std::to_string(next) + ", epoch " +
+                    std::to_string(cluster->epoch());
+        // Half of them (seeded) first cut off the datacenter of a node that
+        // gives a partition up, for the whole window: the writes it takes
+        // meanwhile reach nobody else, so its move must wait for the heal to
+        // hand them over (an old owner that deleted at once would lose them).
+        if (rng.Below(2) == 0 && before.ok() && after.ok()) {
+          const placement::PlacementTable from(std::move(*before)), to(std::move(*after));
+          std::set<uint32_t> givers;
+          for (uint32_t p = 0; p < from.partitions(); ++p) {
+            const auto next_owners = to.PreferenceList(p);
+            for (uint32_t n : from.PreferenceList(p)) {
+              if (std::find(next_owners.begin(), next_owners.end(), n) == next_owners.end())
+                givers.insert(n);
+            }
+          }
+          if (!givers.empty()) {
+            const std::vector<uint32_t> list(givers.begin(), givers.end());
+            reconfigure_cut = topology->nodes()[list[rng.Below(list.size())]].dc;
+            f.target += ", " + reconfigure_cut + " cut off";
+            cluster->proxy().Cut(reconfigure_cut);
+            sleep_until(f.start_ms + length / 2);
+          }
+        }
+        ApplyLatest(*topology, *cluster);
+      }
       sleep_until(f.start_ms + length);
       // Start returns once the node serves: after its peers told it how far
       // its own streams got (the restart fence). The next fault starts
@@ -362,6 +452,8 @@ int Run(const Options& o, const std::string& command_line) {
       if (f.kind == "kill" || f.kind == "restore") (void)cluster->Start(node);
       if (f.kind == "pause") cluster->Resume(node);
       if (f.kind == "partition") cluster->proxy().Heal(f.target);
+      if (!reconfigure_cut.empty()) cluster->proxy().Heal(reconfigure_cut);
+      reconfigure_cut.clear();
       f.end_ms = now_ms();
       {
         std::lock_guard lock(fault_mu);
@@ -370,8 +462,14 @@ int Run(const Options& o, const std::string& command_line) {
       }
       t = f.end_ms + 500 + rng.Below(1000);
       if (restores) {
-        if (Status s = cluster->Backup(rng.Below(topology->nodes().size())); !s.ok())
-          std::fprintf(stderr, "[geokv-check] %s\n", s.message().c_str());
+        // Only a node done with its moves is copied (a copy taken mid-move
+        // would restart a move its peers finished).
+        const size_t copied = rng.Below(topology->nodes().size());
+        if (cluster->epoch() == 0 ||
+            MovesUnderWay(topology->nodes()[copied], cluster->epoch()).empty()) {
+          if (Status s = cluster->Backup(copied); !s.ok())
+            std::fprintf(stderr, "[geokv-check] %s\n", s.message().c_str());
+        }
       }
     }
   });
@@ -424,17 +522,43 @@ int Run(const Options& o, const std::string& command_line) {
     }
   }
   summary.heal_ms = now_ms();
+  // After reconfigurations: the replicas of the latest topology's placement,
+  // once every node ran it and finished its moves.
+  const uint64_t last_epoch = cluster ? cluster->epoch() : 0;
+  std::optional<placement::PlacementTable> reconfigured;
+  if (last_epoch > 0) {
+    auto t = placement::ParseTopology(cluster->PlacementText(),
+                                      "<geokv-check epoch " + std::to_string(last_epoch) + ">");
+    if (!t.ok()) {
+      std::fprintf(stderr, "geokv-check: %s\n", t.status().message().c_str());
+      return 2;
+    }
+    reconfigured.emplace(std::move(*t));
+  }
+  const placement::PlacementTable& final_table = reconfigured ? *reconfigured : table;
   std::vector<uint32_t> differing;
+  std::string moving;  // a node whose moves have not ended, and what it shows
   while (now_ms() < summary.heal_ms + *converge_ms && !g_interrupted) {
-    differing = Differing(AllDigests(*topology), table);
-    if (differing.empty()) {
+    differing = Differing(AllDigests(*topology), final_table);
+    moving.clear();
+    for (size_t i = 0; i < topology->nodes().size() && last_epoch > 0 && moving.empty(); ++i) {
+      const auto& node = topology->nodes()[i];
+      if (std::string m = MovesUnderWay(node, last_epoch); !m.empty()) moving = node.id + ": " + m;
+    }
+    if (differing.empty() && moving.empty()) {
       summary.converged_ms = static_cast<int64_t>(now_ms());
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   for (uint32_t p : differing) {
-    for (auto& line : DumpPartition(p, table, workload.keys())) summary.divergence.push_back(line);
+    for (auto& line : DumpPartition(p, final_table, workload.keys()))
+      summary.divergence.push_back(line);
+  }
+  if (!moving.empty()) {
+    summary.violations.push_back({"", "a move of epoch " + std::to_string(last_epoch) +
+                                          " is still under way " + o.converge_timeout +
+                                          " after the heal: " + moving});
   }
 
   if (!differing.empty()) {
@@ -470,11 +594,15 @@ int Run(const Options& o, const std::string& command_line) {
     std::fprintf(stderr, "geokv-check: cannot write the report to %s\n", o.report.c_str());
   }
 
-  size_t acked = 0, restores = 0;
+  size_t acked = 0, restores = 0, reconfigurations = 0;
   for (const Op& op : history) acked += op.outcome == Outcome::kOk;
-  for (const FaultWindow& f : summary.faults) restores += f.kind == "restore";
-  std::printf("%zu operations (%zu acknowledged), %zu faults (%zu restores); ", history.size(),
-              acked, summary.faults.size(), restores);
+  for (const FaultWindow& f : summary.faults) {
+    restores += f.kind == "restore";
+    reconfigurations += f.kind == "reconfigure";
+  }
+  std::printf(
+      "%zu operations (%zu acknowledged), %zu faults (%zu restores, %zu reconfigurations); ",
+      history.size(), acked, summary.faults.size(), restores, reconfigurations);
   if (summary.converged_ms >= 0) {
     std::printf(
         "converged %lld ms after the heal\n",
@@ -519,7 +647,7 @@ int main(int argc, char** argv) {
   app.add_option("--duration", o.duration, "how long the workload runs (30s, 500ms, 2m)");
   app.add_option("--seed", o.seed, "seed of the workload and fault schedule (default: random)");
   app.add_option("--faults", o.faults,
-                 "faults to inject: kill,pause,partition,restore (needs --launch)");
+                 "faults to inject: kill,pause,partition,restore,reconfigure (needs --launch)");
   app.add_option("--latency", o.latency, "one-way latency per DC pair: dc1-dc2=40ms,...");
   app.add_option("--report", o.report, "directory for history.json and report.html");
   app.add_option("--server", o.server,

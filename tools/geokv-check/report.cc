@@ -67,10 +67,11 @@ std::string Timeline(const RunSummary& s, const std::vector<Op>& history) {
   svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height + 180
       << "' font-family='sans-serif' font-size='11'>";
   for (const FaultWindow& f : s.faults) {
-    const char* color = f.kind == "kill"      ? "#f4cccc"
-                        : f.kind == "restore" ? "#cfe2f3"
-                        : f.kind == "pause"   ? "#fff2cc"
-                                              : "#d9d2e9";
+    const char* color = f.kind == "kill"          ? "#f4cccc"
+                        : f.kind == "restore"     ? "#cfe2f3"
+                        : f.kind == "pause"       ? "#fff2cc"
+                        : f.kind == "reconfigure" ? "#d9ead3"
+                                                  : "#d9d2e9";
     svg << "<rect x='" << x(f.start_ms) << "' y='" << top << "' width='"
         << std::max(1.0, x(f.end_ms) - x(f.start_ms)) << "' height='" << plot_h << "' fill='"
         << color << "'><title>" << Html(f.kind + " " + f.target) << "</title></rect>";
@@ -184,7 +185,10 @@ bool WriteReport(const std::string& dir, const RunSummary& s, const std::vector<
        << "<tr><th>faults</th><td>" << s.faults.size() << " ("
        << std::count_if(s.faults.begin(), s.faults.end(),
                         [](const FaultWindow& f) { return f.kind == "restore"; })
-       << " restores)</td></tr><tr><th>convergence</th><td>"
+       << " restores, "
+       << std::count_if(s.faults.begin(), s.faults.end(),
+                        [](const FaultWindow& f) { return f.kind == "reconfigure"; })
+       << " reconfigurations)</td></tr><tr><th>convergence</th><td>"
        << (s.converged_ms >= 0 ? std::to_string(s.converged_ms - static_cast<int64_t>(s.heal_ms)) +
                                      " ms after the heal"
                                : std::string("not reached"))

@@ -15,8 +15,8 @@
 namespace geokv::check {
 
 struct FaultWindow {
-  std::string kind;    // kill, pause, partition, restore
-  std::string target;  // node id or datacenter
+  std::string kind;    // kill, pause, partition, restore, reconfigure
+  std::string target;  // node id or datacenter (reconfigure: "<id> weight 1->2, epoch 3")
   uint64_t start_ms = 0;
   uint64_t end_ms = 0;
 };

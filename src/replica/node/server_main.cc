@@ -214,6 +214,11 @@ int main(int argc, char** argv) {
                "TESTING ONLY: no restart fence: after a restore from an older copy the node "
                "reuses dots its peers hold (DESIGN.md \"Never reuse a dot\")")
       ->group("");
+  app.add_flag("--testing-delete-before-caught-up",
+               replication.core.testing_delete_before_caught_up,
+               "TESTING ONLY: an old owner deletes a partition it gives up at once, before its "
+               "new owners caught up (loses writes)")
+      ->group("");
   CLI11_PARSE(app, argc, argv);
   if (testing_no_restart_fence) replication.fence_own_streams = false;
   if (replication.testing_drop_every_nth_batch > 0) {
