@@ -142,7 +142,7 @@ class ClusterControl {
   std::vector<std::vector<uint16_t>> ports_;
   std::vector<uint32_t> weights_;  // by node, in the latest epoch
   mutable std::mutex mu_;
-  std::vector<bool> member_;  // by node, in the latest epoch; guarded by mu_
+  std::vector<bool> member_;   // by node, in the latest epoch; guarded by mu_
   std::vector<bool> removed_;  // by node: RemoveNode took it (never a member again)
   std::vector<std::optional<int>> exit_status_;
   uint64_t epoch_ = 0;

@@ -327,8 +327,7 @@ int Run(const Options& o, const std::string& command_line) {
     work_dir = ::mkdtemp(pattern);
     // Reconfigurations add nodes: two spares (a datacenter of their own).
     cluster = std::make_unique<ClusterControl>(*topology, o.server, work_dir, o.server_flags,
-                                               o.curve,
-                                               faults.contains("reconfigure") ? 2 : 0);
+                                               o.curve, faults.contains("reconfigure") ? 2 : 0);
     if (Status s = cluster->Launch(); !s.ok()) {
       std::fprintf(stderr, "geokv-check: %s\n", s.message().c_str());
       return 2;

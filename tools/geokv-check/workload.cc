@@ -73,8 +73,8 @@ void Workload::Client(size_t dc, int index, const std::atomic<bool>& stop) {
   const placement::Node* target = routed ? &topology_.nodes()[*routed] : nullptr;
   Prng rng(options_.seed * 1'000'003 + dc * 1000 + index);
   // Unique per client whichever node it talks to (values must be unique).
-  const std::string prefix = (target != nullptr ? target->id : datacenter.name) + "-" +
-                             std::to_string(index) + "-";
+  const std::string prefix =
+      (target != nullptr ? target->id : datacenter.name) + "-" + std::to_string(index) + "-";
   uint64_t serial = 0;
   RespClient client;
   client.set_timeout_ms(options_.reply_timeout_ms);

@@ -202,10 +202,9 @@ std::vector<Quorum::Candidate> Quorum::Candidates(const std::vector<uint32_t>& p
       const int group = holds_all(*tables[1 - t], node.id) ? 0 : 1 + t;
       const bool up = replication_ == nullptr || replication_->IsUp(node.replica_id);
       const auto rtt = rtt_ms_.find(node.id);
-      ranked.push_back({Rank{up ? 0 : 1, group, rtt == rtt_ms_.end() ? -1.0 : rtt->second, position},
-                        Candidate{{node.id, node.client.host, node.client.port},
-                                  node.replica_id,
-                                  node.dc}});
+      ranked.push_back(
+          {Rank{up ? 0 : 1, group, rtt == rtt_ms_.end() ? -1.0 : rtt->second, position},
+           Candidate{{node.id, node.client.host, node.client.port}, node.replica_id, node.dc}});
     }
   }
   std::sort(ranked.begin(), ranked.end(),

@@ -133,8 +133,9 @@ class Quorum {
   NodeReplication* replication_ = nullptr;
   uint32_t partition_dcs_;
   std::vector<bool> held_;  // by the table (without replication)
-  std::shared_ptr<const placement::PlacementTable> running_;   // Adopt's
-  std::shared_ptr<const placement::PlacementTable> previous_;  // Adopt's
+  // Adopt's: the running topology and the one before it.
+  std::shared_ptr<const placement::PlacementTable> running_;
+  std::shared_ptr<const placement::PlacementTable> previous_;
   // By node id: GEOKV.ATOMS round trips (EWMA); absent: unmeasured.
   std::map<std::string, double> rtt_ms_;
 };

@@ -42,10 +42,9 @@ TopologyJudgement JudgeTopology(const placement::Topology& running,
     if (!running.FindNode(n.id)) added.push_back(n.id);
   }
   if (added.size() > 1) {
-    return {TopologyVerdict::kRefuse, "it adds " + std::to_string(added.size()) + " nodes (" +
-                                          added[0] + ", " + added[1] +
-                                          (added.size() > 2 ? ", ..." : "") + ")" + epochs +
-                                          ": add one node per epoch"};
+    return {TopologyVerdict::kRefuse,
+            "it adds " + std::to_string(added.size()) + " nodes (" + added[0] + ", " + added[1] +
+                (added.size() > 2 ? ", ..." : "") + ")" + epochs + ": add one node per epoch"};
   }
   return {TopologyVerdict::kAdopt, ""};
 }
