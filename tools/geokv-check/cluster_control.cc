@@ -1,8 +1,10 @@
 #include "cluster_control.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 #include <thread>
 
 #include "common/assert.h"
+#include "common/prng.h"
 #include "common/subprocess.h"
 #include "replica/resp/resp_client.h"
 #include "replica/transport/curve_keys.h"
@@ -28,23 +31,46 @@ std::string Quote(const std::string& s) { return "\"" + s + "\""; }
 
 constexpr int kClient = 0, kRepl = 1, kSync = 2;
 
-// A TCP port on 127.0.0.1 that was free a moment ago (for a spare's own
-// endpoints; nothing else on this machine takes ports in the meantime in
-// practice), or 0.
-uint16_t FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
+// A TCP port on 127.0.0.1 for a spare's own endpoints, free now and kept
+// for this process until it ends, or 0. Free now is not enough: outgoing
+// connections take local ports in the kernel's ephemeral range (32768+ by
+// default; a campaign saw a spare refused with "Address already in use"),
+// and the tests' clusters (tests/support/server_process.cc) pick ports at
+// random below it. So the port is below that range, at a random place, and
+// reserved as the tests reserve theirs: an flock on
+// <tmp>/geokv-test-ports/<port>, whose descriptor goes to `reservations`
+// (the kernel drops the lock when the process ends).
+uint16_t ReservedPort(std::vector<int>& reservations) {
+  constexpr int kAttemptsMax = 1000;
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "geokv-test-ports";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  Prng rng(static_cast<uint64_t>(::getpid()) * 1'000'003 +
+           static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  for (int attempt = 0; attempt < kAttemptsMax; ++attempt) {
+    const uint16_t port = static_cast<uint16_t>(20000 + rng.Below(12000));
+    const std::string lock_path = (dir / std::to_string(port)).string();
+    const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (lock_fd < 0) continue;
+    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(lock_fd);  // reserved by another process
+      continue;
+    }
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    const bool free = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    if (fd >= 0) ::close(fd);
+    if (!free) {
+      ::close(lock_fd);
+      continue;
+    }
+    reservations.push_back(lock_fd);
+    return port;
   }
-  ::close(fd);
-  return port;
+  return 0;
 }
 
 }  // namespace
@@ -61,9 +87,12 @@ ClusterControl::ClusterControl(const placement::Topology& topology, std::string 
   GEOKV_ASSERT(spares <= kSparesMax);
 }
 
-ClusterControl::~ClusterControl() { Shutdown(); }
+ClusterControl::~ClusterControl() {
+  Shutdown();
+  for (int fd : reservations_) ::close(fd);
+}
 
-Result<placement::Topology> ClusterControl::MakeUniverse() const {
+Result<placement::Topology> ClusterControl::MakeUniverse() {
   std::vector<std::string> dcs;
   for (const auto& dc : topology_.datacenters()) dcs.push_back(dc.name);
   auto taken = [&](const std::string& id) { return topology_.FindNode(id).has_value(); };
@@ -103,7 +132,8 @@ Result<placement::Topology> ClusterControl::MakeUniverse() const {
     }
     for (const std::string& id : spares) {
       if (dc != new_dc) break;
-      const uint16_t ports[3] = {FreePort(), FreePort(), FreePort()};
+      const uint16_t ports[3] = {ReservedPort(reservations_), ReservedPort(reservations_),
+                                 ReservedPort(reservations_)};
       if (ports[0] == 0 || ports[1] == 0 || ports[2] == 0) {
         return Status::Io("no free port for spare node " + id);
       }

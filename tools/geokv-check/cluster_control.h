@@ -124,7 +124,7 @@ class ClusterControl {
   Status WriteDerived(size_t node);  // texts_[node] to topologies_[node], atomically
   Status NextEpoch();                // epoch_ + 1, every derived file rewritten
   // The user's topology and the spares, every endpoint direct (Launch).
-  Result<placement::Topology> MakeUniverse() const;
+  Result<placement::Topology> MakeUniverse();
   Status SpawnNode(size_t node);     // starts the process
   Status WaitServing(size_t node);   // until it answers PING (else kills it)
 
@@ -145,6 +145,7 @@ class ClusterControl {
   std::vector<bool> member_;   // by node, in the latest epoch; guarded by mu_
   std::vector<bool> removed_;  // by node: RemoveNode took it (never a member again)
   std::vector<std::optional<int>> exit_status_;
+  std::vector<int> reservations_;  // lock files of the spares' ports (ReservedPort)
   uint64_t epoch_ = 0;
   std::vector<std::string> texts_;  // by node: its derived file's text
   bool curve_;
