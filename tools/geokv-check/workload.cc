@@ -65,12 +65,13 @@ std::vector<Op> Workload::TakeHistory() {
 
 void Workload::Client(size_t dc, int index, const std::atomic<bool>& stop) {
   const auto& datacenter = topology_.datacenters()[dc];
-  auto route = [&]() -> std::optional<size_t> {
-    if (router_) return router_(dc, index);
-    return datacenter.nodes[index % datacenter.nodes.size()];
+  // The node this client talks to now (null: none).
+  auto route = [&]() -> const placement::Node* {
+    const std::optional<size_t> n =
+        router_ ? router_(dc, index) : datacenter.nodes[index % datacenter.nodes.size()];
+    return n ? &topology_.nodes()[*n] : nullptr;
   };
-  std::optional<size_t> routed = route();
-  const placement::Node* target = routed ? &topology_.nodes()[*routed] : nullptr;
+  const placement::Node* target = route();
   Prng rng(options_.seed * 1'000'003 + dc * 1000 + index);
   // Unique per client whichever node it talks to (values must be unique).
   const std::string prefix =
@@ -84,8 +85,7 @@ void Workload::Client(size_t dc, int index, const std::atomic<bool>& stop) {
 
   auto connect = [&]() {
     if (router_) {
-      routed = route();
-      const placement::Node* now = routed ? &topology_.nodes()[*routed] : nullptr;
+      const placement::Node* now = route();
       if (now != target) {  // moved: what the new node holds is learnt again
         client.Close();
         target = now;
