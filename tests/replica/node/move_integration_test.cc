@@ -429,7 +429,7 @@ void RunStep(TestCluster& cluster, Writers& writers, const Step& step, uint64_t 
                << " replicas predicted, " << gained << " keys moved vs " << estimate
                << " estimated: ratio " << ratio << "; " << writers.tryagains()
                << " TRYAGAIN replies so far, " << sets.size() << " SETs and " << incrs.size()
-               << " counters acknowledged");
+               << " counters acknowledged; largest bytes_left seen " << bytes_left_seen);
   CHECK(predicted > 0);
   CHECK(ratio <= 1.5);
   CHECK(ratio >= 1 / 1.5);
