@@ -423,8 +423,14 @@ void CoreImpl::DecideAae(ReplicaStore& store, Held& h, uint64_t now_ms) {
         ++i;
         ++j;
       } else if (has_mine && (!has_right || a < b)) {
-        state.Erase(mine[i].first, mine[i].second.dot);  // the majority has no such atom
-        changed = true;
+        // The majority has no such atom. A hint's (its origin is no stream
+        // of p) stays: hints reach each replica on their own, so being the
+        // first to hold one is no damage (docs/replication.md, "Hinted
+        // handoff").
+        if (IndexOf(h, mine[i].second.dot.origin) != kNoIndex) {
+          state.Erase(mine[i].first, mine[i].second.dot);
+          changed = true;
+        }
         ++i;
       } else {
         const crdt::Atom& atom = right[j].second;

@@ -1,0 +1,145 @@
+// Hinted handoff on real processes: geokv-check's WAN proxy cuts the three
+// datacenters holding a key's partition away from dc4 (forwarding from dc4
+// crosses the proxy too), a client writes the key at dc4, and the write
+// reaches every datacenter after the heal — also when dc4 is killed -9 and
+// restarted in between.
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
+
+#include "cluster_control.h"
+#include "placement/ring.h"
+#include "placement/topology.h"
+#include "server_process.h"
+
+namespace geokv::check {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr size_t kDc4 = 3;  // node index (one node per DC)
+
+// Keys whose partitions have no replica in dc4, and the DCs that hold them
+// (the same three for every key returned: cutting those isolates them all).
+struct Away {
+  std::vector<std::string> keys;
+  std::vector<std::string> dcs;
+};
+Away KeysAwayFromDc4(const placement::Topology& topology, size_t count) {
+  placement::PlacementTable table(topology);
+  Away away;
+  for (int i = 0; away.keys.size() < count && i < 100'000; ++i) {
+    const std::string key = "hinted:" + std::to_string(i);
+    std::vector<std::string> dcs;
+    for (uint32_t n : table.PreferenceList(table.PartitionOfKey(key))) {
+      dcs.push_back(table.topology().nodes()[n].dc);
+    }
+    std::sort(dcs.begin(), dcs.end());
+    if (std::find(dcs.begin(), dcs.end(), "dc4") != dcs.end()) continue;
+    if (away.dcs.empty()) away.dcs = dcs;
+    if (dcs == away.dcs) away.keys.push_back(key);
+  }
+  REQUIRE(away.keys.size() == count);
+  return away;
+}
+
+// GET key at every node until each answers `value`, within 15 s.
+void ExpectEverywhere(test::TestCluster& ports, const std::string& key, const std::string& value) {
+  const auto deadline = Clock::now() + 15s;
+  for (size_t i = 0; i < ports.nodes().size(); ++i) {
+    INFO("node " << ports.nodes()[i].id << " key " << key);
+    std::string got;
+    while (Clock::now() < deadline) {
+      replica::RespClient c;
+      if (c.Connect("127.0.0.1", ports.nodes()[i].client_port).ok()) {
+        auto r = c.Command({"GET", key});
+        if (r.ok() && !r->is_error()) got = r->str;
+        if (got == value) break;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    CHECK(got == value);
+  }
+}
+
+void ExpectNoHintsLeft(test::TestCluster& ports, size_t node) {
+  const auto deadline = Clock::now() + 10s;
+  while (Clock::now() < deadline && ports.InfoField(node, "hints_stored", "hints") != 0) {
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK(ports.InfoField(node, "hints_stored", "hints") == 0);
+}
+
+TEST_CASE("Hinted handoff: a write at a DC cut off from the key's replicas arrives after the heal",
+          "[integration]") {
+  test::TestCluster ports(5, 1, 3, 16);
+  auto topology = placement::LoadTopologyFile(ports.topology_path());
+  REQUIRE(topology.ok());
+  const Away away = KeysAwayFromDc4(*topology, 3);
+  ClusterControl cluster(*topology, GEOKV_SERVER_BIN, ports.dir(), {"--hint-max-count", "2"});
+  REQUIRE(cluster.Launch().ok());
+  for (const std::string& dc : away.dcs) cluster.proxy().CutBetween(dc, "dc4");
+
+  replica::RespClient dc4;
+  REQUIRE(dc4.Connect("127.0.0.1", ports.nodes()[kDc4].client_port).ok());
+  auto set = dc4.Command({"SET", away.keys[0], "v0"});
+  REQUIRE(set.ok());
+  CHECK(set->str == "OK");
+  CHECK(dc4.Command({"WAIT", "1", "200"})->integer == 0);
+  CHECK(ports.InfoField(kDc4, "hints_stored", "hints") == 1);
+  // What needs the key's state is not hinted.
+  auto incr = dc4.Command({"INCR", away.keys[1]});
+  REQUIRE(incr.ok());
+  CHECK(incr->str.starts_with("TRYAGAIN"));
+  auto nx = dc4.Command({"SET", away.keys[1], "x", "NX"});
+  REQUIRE(nx.ok());
+  CHECK(nx->str.starts_with("TRYAGAIN"));
+  // A SETEX is the second hint; then the store is full (--hint-max-count 2).
+  CHECK(dc4.Command({"SETEX", away.keys[1], "1000", "v1"})->str == "OK");
+  auto over = dc4.Command({"SET", away.keys[2], "v2"});
+  REQUIRE(over.ok());
+  CHECK(over->str.starts_with("TRYAGAIN"));
+  CHECK(ports.InfoField(kDc4, "hints_over_limit", "hints") == 1);
+
+  // Not at the replicas yet: what arrives after the heal is the hint.
+  for (size_t i = 0; i < ports.nodes().size(); ++i) {
+    if (i == kDc4) continue;
+    replica::RespClient c;
+    REQUIRE(c.Connect("127.0.0.1", ports.nodes()[i].client_port).ok());
+    CHECK(c.Command({"GET", away.keys[0]})->type == replica::RespValue::Type::kNull);
+  }
+
+  cluster.proxy().HealAll();
+  ExpectEverywhere(ports, away.keys[0], "v0");
+  ExpectEverywhere(ports, away.keys[1], "v1");
+  ExpectNoHintsLeft(ports, kDc4);
+  CHECK(ports.InfoField(kDc4, "hints_handed_off", "hints") == 2);
+  CHECK(dc4.Command({"WAIT", "2", "5000"})->integer >= 2);  // handed off: counted again
+  cluster.Shutdown();
+}
+
+TEST_CASE("Hinted handoff: a hint survives kill -9 of the node that kept it", "[integration]") {
+  test::TestCluster ports(5, 1, 3, 16);
+  auto topology = placement::LoadTopologyFile(ports.topology_path());
+  REQUIRE(topology.ok());
+  const Away away = KeysAwayFromDc4(*topology, 1);
+  ClusterControl cluster(*topology, GEOKV_SERVER_BIN, ports.dir(), {});
+  REQUIRE(cluster.Launch().ok());
+  for (const std::string& dc : away.dcs) cluster.proxy().CutBetween(dc, "dc4");
+  {
+    replica::RespClient dc4;
+    REQUIRE(dc4.Connect("127.0.0.1", ports.nodes()[kDc4].client_port).ok());
+    CHECK(dc4.Command({"SET", away.keys[0], "durable"})->str == "OK");
+  }
+  cluster.Kill(kDc4);
+  REQUIRE(cluster.Start(kDc4).ok());
+  CHECK(ports.InfoField(kDc4, "hints_stored", "hints") == 1);
+  cluster.proxy().HealAll();
+  ExpectEverywhere(ports, away.keys[0], "durable");
+  ExpectNoHintsLeft(ports, kDc4);
+  cluster.Shutdown();
+}
+
+}  // namespace
+}  // namespace geokv::check
