@@ -78,7 +78,8 @@ Result<std::unique_ptr<HintStore>> HintStore::Open(const std::string& path, Hint
     *out = std::move(*st);
     return Status::Ok();
   };
-  if (Status st = prepare(&s.insert, "INSERT INTO hints VALUES (?, ?, ?, ?, ?)"); !st.ok()) return st;
+  if (Status st = prepare(&s.insert, "INSERT INTO hints VALUES (?, ?, ?, ?, ?)"); !st.ok())
+    return st;
   if (Status st = prepare(&s.update_acked, "UPDATE hints SET acked = ? WHERE id = ?"); !st.ok()) {
     return st;
   }
@@ -86,28 +87,43 @@ Result<std::unique_ptr<HintStore>> HintStore::Open(const std::string& path, Hint
   return store;
 }
 
-Result<uint64_t> HintStore::Add(uint32_t partition, std::string delta, uint64_t now_ms) {
+Result<std::vector<uint64_t>> HintStore::Add(std::vector<std::pair<uint32_t, std::string>> hints,
+                                             uint64_t now_ms) {
   Impl& s = *impl_;
   std::lock_guard lock(s.mu);
-  if (s.hints.size() + 1 > limits_.count_max || s.bytes + delta.size() > limits_.bytes_max) {
+  size_t bytes = 0;
+  for (const auto& [p, delta] : hints) bytes += delta.size();
+  if (s.hints.size() + hints.size() > limits_.count_max || s.bytes + bytes > limits_.bytes_max) {
     return Status::Busy("hints over their limit (--hint-max-bytes, --hint-max-count)");
   }
-  const uint64_t id = s.next_id;
-  {
+  if (Status st = s.db.Exec("BEGIN"); !st.ok()) return st;
+  std::vector<uint64_t> ids;
+  for (const auto& [p, delta] : hints) {
+    const uint64_t id = s.next_id + ids.size();
     sqlite::Query q(s.insert.get());
     q.Int(1, static_cast<int64_t>(id))
-        .Int(2, partition)
+        .Int(2, p)
         .Blob(3, delta)
         .Text(4, "")
         .Int(5, static_cast<int64_t>(now_ms));
     if (int rc = q.Step(); rc != SQLITE_DONE) {
-      return sqlite::ErrorStatus(s.db.get(), rc, "keeping a hint");
+      Status failed = sqlite::ErrorStatus(s.db.get(), rc, "keeping a hint");
+      (void)s.db.Exec("ROLLBACK");
+      return failed;
     }
+    ids.push_back(id);
   }
-  ++s.next_id;
-  s.bytes += delta.size();
-  s.hints.emplace(id, StoredHint{id, partition, std::move(delta), {}, now_ms});
-  return id;
+  if (Status st = s.db.Exec("COMMIT"); !st.ok()) {
+    (void)s.db.Exec("ROLLBACK");
+    return st;
+  }
+  s.next_id += ids.size();
+  s.bytes += bytes;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    s.hints.emplace(ids[i],
+                    StoredHint{ids[i], hints[i].first, std::move(hints[i].second), {}, now_ms});
+  }
+  return ids;
 }
 
 Status HintStore::Ack(uint64_t id, const std::string& node) {

@@ -36,8 +36,8 @@ struct HintLimits {
 struct StoredHint {
   uint64_t id = 0;
   uint32_t partition = 0;
-  std::string delta;             // crdt::EncodeDelta bytes
-  std::set<std::string> acked;   // node ids that acknowledged it
+  std::string delta;            // crdt::EncodeDelta bytes
+  std::set<std::string> acked;  // node ids that acknowledged it
   uint64_t created_ms = 0;
 };
 
@@ -51,10 +51,12 @@ class HintStore {
   HintStore(const HintStore&) = delete;
   HintStore& operator=(const HintStore&) = delete;
 
-  // Keeps a hint, durable on return; its id (ids grow, never reused while
-  // the file lives). Busy (nothing kept) if it would take the store over
-  // either limit; Io if the commit failed.
-  [[nodiscard]] Result<uint64_t> Add(uint32_t partition, std::string delta, uint64_t now_ms);
+  // Keeps the hints of one command, (partition, delta bytes) each, all or
+  // none (one transaction), durable on return; their ids, ascending (ids
+  // grow, never reused while the file lives). Busy (nothing kept) if they
+  // would take the store over either limit; Io if the commit failed.
+  [[nodiscard]] Result<std::vector<uint64_t>> Add(
+      std::vector<std::pair<uint32_t, std::string>> hints, uint64_t now_ms);
   // Records that `node` acknowledged hint `id` (nothing if `id` is gone).
   [[nodiscard]] Status Ack(uint64_t id, const std::string& node);
   // Forgets hint `id` (handed off to every replica).

@@ -117,32 +117,30 @@ Hints::Kept Hints::Keep(DataHandler handler, const Args& args, Partitions& base,
   if (!out.empty() && out[0] == '-') return {std::move(out), {}};  // a syntax error: as it is
   // Nothing to add (a SET with a deadline already passed deletes): not a hint.
   if (deltas.empty()) return {};
-  std::vector<uint64_t> ids;
-  const uint64_t now_ms = static_cast<uint64_t>(base.NowMs());
-  for (const auto& [p, d] : deltas) {
-    Result<uint64_t> id = store_->Add(p, crdt::EncodeDelta(d), now_ms);
-    if (id.ok()) {
-      ids.push_back(*id);
-      continue;
-    }
-    for (uint64_t kept : ids) (void)store_->Remove(kept);  // all of the command, or none
-    if (id.status().code() == Status::Code::kBusy) {
+  std::vector<std::pair<uint32_t, std::string>> encoded;
+  for (const auto& [p, d] : deltas) encoded.emplace_back(p, crdt::EncodeDelta(d));
+  Result<std::vector<uint64_t>> kept =
+      store_->Add(std::move(encoded), static_cast<uint64_t>(base.NowMs()));
+  if (!kept.ok()) {
+    if (kept.status().code() == Status::Code::kBusy) {
       over_limit_.fetch_add(1, std::memory_order_relaxed);
       return {ErrorReply("TRYAGAIN no replica of the key's partition is reachable, and this node "
                          "keeps as many hints as it may (--hint-max-bytes, --hint-max-count)"),
               {}};
     }
-    spdlog::error("hint not kept: {}", id.status().message());
+    spdlog::error("hint not kept: {}", kept.status().message());
     return {ErrorReply("TRYAGAIN no replica of the key's partition is reachable, and keeping a "
                        "hint failed: " +
-                       id.status().message()),
+                       kept.status().message()),
             {}};
   }
+  std::vector<uint64_t> ids = std::move(*kept);
   const uint64_t total = kept_.fetch_add(ids.size(), std::memory_order_relaxed) + ids.size();
   if (total == ids.size() || total / 1000 != (total - ids.size()) / 1000) {
-    spdlog::info("keeping writes as hints: no replica of partition {} reachable ({} hints kept "
-                 "since start, {} waiting)",
-                 deltas.front().first, total, store_->count());
+    spdlog::info(
+        "keeping writes as hints: no replica of partition {} reachable ({} hints kept "
+        "since start, {} waiting)",
+        deltas.front().first, total, store_->count());
   }
   return {std::move(out), std::move(ids)};
 }
@@ -192,27 +190,28 @@ void Hints::Send(const storage::StoredHint& hint, const ForwardTarget& target) {
   in_flight_.insert({hint.id, target.node_id});
   sends_.fetch_add(1, std::memory_order_relaxed);
   Args args = {"GEOKV.HINT", std::to_string(hint.partition), hint.delta};
-  forwarder_.Forward(target, args, kResp2, [this, id = hint.id, node = target.node_id](std::string r) {
-    in_flight_.erase({id, node});
-    Backoff& b = backoff_[node];
-    const bool refused = r.starts_with("-ERR hint refused");
-    if (r == "+OK\r\n" || refused) {
-      if (refused) {
-        // Malformed for that replica: it will never take it. Asking again
-        // forever would only hold the hint; the log says which one.
-        refused_.fetch_add(1, std::memory_order_relaxed);
-        spdlog::warn("hint {} refused by {}: {}", id, node, r.substr(1, r.size() - 3));
-      }
-      b = {};
-      if (Status s = store_->Ack(id, node); !s.ok()) {
-        spdlog::error("hint {}: acknowledgement of {} not recorded: {}", id, node, s.message());
-      }
-      return;
-    }
-    send_failures_.fetch_add(1, std::memory_order_relaxed);
-    b.delay_ms = std::clamp(b.delay_ms * 2, kBackoffMinMs, kBackoffMaxMs);
-    b.next_ms = SteadyMs() + b.delay_ms;
-  });
+  forwarder_.Forward(
+      target, args, kResp2, [this, id = hint.id, node = target.node_id](std::string r) {
+        in_flight_.erase({id, node});
+        Backoff& b = backoff_[node];
+        const bool refused = r.starts_with("-ERR hint refused");
+        if (r == "+OK\r\n" || refused) {
+          if (refused) {
+            // Malformed for that replica: it will never take it. Asking again
+            // forever would only hold the hint; the log says which one.
+            refused_.fetch_add(1, std::memory_order_relaxed);
+            spdlog::warn("hint {} refused by {}: {}", id, node, r.substr(1, r.size() - 3));
+          }
+          b = {};
+          if (Status s = store_->Ack(id, node); !s.ok()) {
+            spdlog::error("hint {}: acknowledgement of {} not recorded: {}", id, node, s.message());
+          }
+          return;
+        }
+        send_failures_.fetch_add(1, std::memory_order_relaxed);
+        b.delay_ms = std::clamp(b.delay_ms * 2, kBackoffMinMs, kBackoffMaxMs);
+        b.next_ms = SteadyMs() + b.delay_ms;
+      });
 }
 
 void Hints::WhenHandedOff(std::vector<uint64_t> ids, int64_t timeout_ms,
@@ -228,7 +227,8 @@ void Hints::Poll(std::shared_ptr<HandoffWait> wait) {
   }
   const uint64_t now = SteadyMs();
   if (now >= wait->deadline_ms) return wait->done(false);
-  wait->timer.expires_after(std::chrono::milliseconds(std::min<uint64_t>(50, wait->deadline_ms - now)));
+  wait->timer.expires_after(
+      std::chrono::milliseconds(std::min<uint64_t>(50, wait->deadline_ms - now)));
   wait->timer.async_wait([this, wait](boost::system::error_code) { Poll(wait); });
 }
 

@@ -21,9 +21,9 @@
 // else on the I/O thread, except the figures (any thread).
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -43,14 +43,14 @@ namespace geokv::replica {
 
 // What INFO's "# Hints" section and /metrics show of the hints kept here.
 struct HintFigures {
-  uint64_t stored = 0;        // hints kept now
-  uint64_t bytes = 0;         // their delta bytes
-  uint64_t kept = 0;          // hints kept since start
-  uint64_t handed_off = 0;    // hints every replica acknowledged (deleted) since start
-  uint64_t sends = 0;         // GEOKV.HINT sent to replicas
-  uint64_t send_failures = 0; // ... unanswered, or -TRYAGAIN (the replica is moving)
-  uint64_t refused = 0;       // ... refused by a replica (a malformed hint: given up there)
-  uint64_t over_limit = 0;    // writes not hinted: the store was full (-TRYAGAIN)
+  uint64_t stored = 0;         // hints kept now
+  uint64_t bytes = 0;          // their delta bytes
+  uint64_t kept = 0;           // hints kept since start
+  uint64_t handed_off = 0;     // hints every replica acknowledged (deleted) since start
+  uint64_t sends = 0;          // GEOKV.HINT sent to replicas
+  uint64_t send_failures = 0;  // ... unanswered, or -TRYAGAIN (the replica is moving)
+  uint64_t refused = 0;        // ... refused by a replica (a malformed hint: given up there)
+  uint64_t over_limit = 0;     // writes not hinted: the store was full (-TRYAGAIN)
 };
 
 class Hints {
@@ -120,10 +120,10 @@ class Hints {
   Forwarder& forwarder_;
   ReplicasOf replicas_of_;
   boost::asio::steady_timer timer_;
-  std::map<uint32_t, uint64_t> next_seq_;               // writer thread: next dot per partition
+  std::map<uint32_t, uint64_t> next_seq_;                 // writer thread: next dot per partition
   std::set<std::pair<uint64_t, std::string>> in_flight_;  // I/O thread: (hint id, node id)
-  std::map<std::string, Backoff> backoff_;               // I/O thread: by node id
-  uint64_t cursor_ = 0;                                  // I/O thread: last hint id looked at
+  std::map<std::string, Backoff> backoff_;                // I/O thread: by node id
+  uint64_t cursor_ = 0;                                   // I/O thread: last hint id looked at
   std::atomic<uint64_t> kept_{0}, handed_off_{0}, sends_{0}, send_failures_{0}, refused_{0},
       over_limit_{0};
 };

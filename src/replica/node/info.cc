@@ -16,13 +16,12 @@ namespace geokv::replica {
 
 namespace {
 
-constexpr const char* kDefaultSections[] = {"server",   "clients",     "memory", "persistence",
-                                            "stats",    "replication", "cpu",    "errorstats",
-                                            "keyspace", "peers",       "cluster",  "hints"};
+constexpr const char* kDefaultSections[] = {"server",   "clients",     "memory",  "persistence",
+                                            "stats",    "replication", "cpu",     "errorstats",
+                                            "keyspace", "peers",       "cluster", "hints"};
 constexpr const char* kAllSections[] = {
     "server",       "clients",    "memory",   "persistence", "stats",      "replication", "cpu",
-    "commandstats", "errorstats", "keyspace", "peers",       "partitions", "cluster",
-    "hints"};
+    "commandstats", "errorstats", "keyspace", "peers",       "partitions", "cluster",     "hints"};
 
 std::set<std::string> WantedSections(const std::string& sections) {
   std::set<std::string> wanted;

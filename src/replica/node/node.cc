@@ -695,11 +695,10 @@ void Node::Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply
       writes->hints = hinted;  // those handed off are done with
     }
     if (hinted.empty()) return tally();
-    hints_->WhenHandedOff(std::move(hinted), timeout_ms,
-                          [tally, reply](bool handed_off) {
-                            if (!handed_off) return reply(":0\r\n");
-                            tally();
-                          });
+    hints_->WhenHandedOff(std::move(hinted), timeout_ms, [tally, reply](bool handed_off) {
+      if (!handed_off) return reply(":0\r\n");
+      tally();
+    });
   };
   if (writes->forwards_in_flight > 0) return writes->after_forwards.push_back(std::move(start));
   start();
@@ -719,6 +718,11 @@ void Node::KeepHint(DataHandler handler, Args args, std::shared_ptr<ClientWrites
     if (!status.ok()) out = ErrorReply("ERR storage: " + status.message());
     if (!kept->ids.empty()) {
       std::lock_guard lock(writes->mu);
+      // Those handed off are done with: forgotten now and then, so that a
+      // long connection's list stays bounded.
+      if (writes->hints.size() % 1024 == 1023) {
+        std::erase_if(writes->hints, [&](uint64_t id) { return !hints_->Pending(id); });
+      }
       writes->hints.insert(writes->hints.end(), kept->ids.begin(), kept->ids.end());
     }
     boost::asio::post(io_, [reply, out = std::move(out)] { reply(out); });

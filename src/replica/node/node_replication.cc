@@ -842,8 +842,8 @@ void NodeReplication::ApplyHint(uint32_t partition, std::string encoded, Reply r
         return reply(ErrorReply("TRYAGAIN partition " + std::to_string(partition) +
                                 " is not served here now"));
       case replication::HintOutcome::kRefused:
-        return reply(ErrorReply("ERR hint refused: not a hint for partition " +
-                                std::to_string(partition)));
+        return reply(
+            ErrorReply("ERR hint refused: not a hint for partition " + std::to_string(partition)));
     }
   };
   if (!Submit(this, engine_, std::move(body), std::move(done)).ok()) {

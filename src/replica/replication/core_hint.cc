@@ -32,9 +32,11 @@ HintOutcome CoreImpl::ApplyHint(ReplicaStore& store, uint32_t p, const crdt::Del
   // A node's id as origin would be a dot of its stream, which this replica
   // numbers and applies in order: taken outside it, the stream's own delta
   // with that dot would later be dropped as seen.
-  const bool node_origin = hint.origin == membership_.self || membership_.dc_of.contains(hint.origin);
+  const bool node_origin =
+      hint.origin == membership_.self || membership_.dc_of.contains(hint.origin);
   const Held* h = HeldOf(p);
-  if (!WellFormedHint(hint) || node_origin || (h != nullptr && IndexOf(*h, hint.origin) != kNoIndex)) {
+  if (!WellFormedHint(hint) || node_origin ||
+      (h != nullptr && IndexOf(*h, hint.origin) != kNoIndex)) {
     ++stats_.hints_refused;
     return HintOutcome::kRefused;
   }

@@ -22,8 +22,8 @@ using crdt::ReplicaId;
 
 constexpr ReplicaId kA = 0xA, kB = 0xB, kC = 0xC, kD = 0xD;  // kD holds nothing
 constexpr ReplicaId kHint = 0x5151'5151'5151'5151;
-constexpr uint32_t kP = 0;          // held by A, B, C
-constexpr uint32_t kUnheld = 1;     // held by B, C, D: not by A
+constexpr uint32_t kP = 0;       // held by A, B, C
+constexpr uint32_t kUnheld = 1;  // held by B, C, D: not by A
 
 Membership MembershipOf(ReplicaId self) {
   Membership m;
@@ -63,8 +63,7 @@ std::string Value(Replica& r, const std::string& key) {
   return crdt::ReadScalar(r.store.State(kP), crdt::ScalarRef{key, std::nullopt}).ToBytes();
 }
 
-TEST_CASE("ApplyHint: a hint joins like a delta but moves no stream and ships nothing",
-          "[unit]") {
+TEST_CASE("ApplyHint: a hint joins like a delta but moves no stream and ships nothing", "[unit]") {
   Replica a(kA);
   const crdt::Delta hint = HintOf("k", "v");
   REQUIRE(hint.removals.empty());
@@ -117,8 +116,7 @@ TEST_CASE("ApplyHint: a removal of the hint's dots that arrived first wins", "[u
   CHECK(a.View() == b.View());
 }
 
-TEST_CASE("ApplyHint: refuses what is not a hint, and leaves the replica as it was",
-          "[hostile]") {
+TEST_CASE("ApplyHint: refuses what is not a hint, and leaves the replica as it was", "[hostile]") {
   Replica a(kA);
   const std::string empty_view = a.View();
   auto refused = [&](const crdt::Delta& d) {
@@ -160,8 +158,7 @@ TEST_CASE("ApplyHint: refuses what is not a hint, and leaves the replica as it w
   CHECK(refused(bad));
 }
 
-TEST_CASE("ApplyHint: a partition not held here is not served: the sender asks again",
-          "[unit]") {
+TEST_CASE("ApplyHint: a partition not held here is not served: the sender asks again", "[unit]") {
   Replica a(kA);
   CHECK(a.core.ApplyHint(a.store, kUnheld, HintOf("k", "v")) == HintOutcome::kNotServing);
   CHECK(a.core.ApplyHint(a.store, 7, HintOf("k", "v")) == HintOutcome::kNotServing);
