@@ -5,7 +5,9 @@
 // A hint is (id, partition, the EncodeDelta bytes of its delta, the node ids
 // that acknowledged it). Add commits before it returns, with
 // synchronous=FULL: a hint acknowledged to a client survives a crash or a
-// power loss. Every hint is also kept in memory (bounded by the limits), so
+// power loss. Acknowledgements and deletions commit with synchronous=NORMAL
+// (WAL): a power loss may undo the last ones, and the hint is handed off
+// again (replicas answer "already here"). Every hint is also kept in memory (bounded by the limits), so
 // the handoff never reads the database.
 //
 // Schema (version 1):

@@ -158,8 +158,8 @@ void Hints::Schedule() {
 
 void Hints::Tick() {
   const uint64_t now = SteadyMs();
-  const std::vector<storage::StoredHint> batch = store_->After(cursor_, kScanPerTickMax);
-  cursor_ = batch.size() < kScanPerTickMax ? 0 : batch.back().id;
+  const std::vector<storage::StoredHint> batch = store_->After(cursor_, kHintsPerTickMax);
+  cursor_ = batch.size() < kHintsPerTickMax ? 0 : batch.back().id;
   size_t done = 0;
   for (const storage::StoredHint& hint : batch) {
     const std::vector<ForwardTarget> targets = replicas_of_(hint.partition);
@@ -174,7 +174,7 @@ void Hints::Tick() {
       continue;
     }
     for (const ForwardTarget& t : targets) {
-      if (in_flight_.size() >= kInFlightMax) break;
+      if (in_flight_.size() >= kSendsInFlightMax) break;
       if (hint.acked.contains(t.node_id) || in_flight_.contains({hint.id, t.node_id})) continue;
       if (backoff_[t.node_id].next_ms > now) continue;
       Send(hint, t);

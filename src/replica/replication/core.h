@@ -432,8 +432,8 @@ class ReplicationCore {
   // Joins a hint into p: the delta of a blind write that a node holding no
   // replica of p built against an empty state, under an origin of its own
   // process (never a node's id), and hands to every replica of p. A hint is
-  // taken only if p is held and Serving here with no transfer into it under
-  // way (else kNotServing), it has no removals, its origin is no node this
+  // taken only if p is held and Serving here with no transfer into it and
+  // no move of it under way (else kNotServing), it has no removals, its origin is no node this
   // core knows and no origin of p's streams, and it adds exactly one atom (a
   // register or expiry atom, not folded) per dot first..last (else kRefused).
   // It is joined through the store like any delta (the trees, key index and

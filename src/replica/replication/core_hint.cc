@@ -42,8 +42,15 @@ HintOutcome CoreImpl::ApplyHint(ReplicaStore& store, uint32_t p, const crdt::Del
   }
   // A transfer into p joins ranges whose removals are settled by its first
   // context: an atom joined beside it could come back after the transfer
-  // removed it (DropSettledAdditions). Simplest: the sender asks again.
+  // removed it (DropSettledAdditions). And while p moves, a joiner filled
+  // from here skips atoms whose dots are beyond its first chunk's context
+  // ("they come with their deltas": a hint does not), and a keeper that
+  // does not know the new owners yet could delete the hint once the old
+  // ones took it. Simplest: the sender asks again after the move.
   if (h == nullptr || !Serving(p) || h->transfer.active) return HintOutcome::kNotServing;
+  if (h->move.role != Role::kMember || !h->move.joiners.empty() || !h->move.leavers.empty()) {
+    return HintOutcome::kNotServing;
+  }
   crdt::MutableState& state = store.Partition(p);
   if (state.Context().ContainsRange(hint.origin, hint.first, hint.last)) {
     ++stats_.hints_duplicate;

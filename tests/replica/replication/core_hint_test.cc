@@ -165,6 +165,18 @@ TEST_CASE("ApplyHint: a partition not held here is not served: the sender asks a
   CHECK(a.core.stats().hints_applied == 0);
 }
 
+TEST_CASE("ApplyHint: not while the partition moves: the sender asks again after the move",
+          "[unit]") {
+  Replica a(kA);
+  Membership next = MembershipOf(kA);
+  next.epoch = 1;
+  next.replicas[kP] = {kB, kC, kD};  // A leaves p, D joins
+  REQUIRE(a.core.Reconfigure(a.store, next, 1).ok());
+  REQUIRE(a.core.Serving(kP));  // a leaver serves until the joiner caught up
+  CHECK(a.core.ApplyHint(a.store, kP, HintOf("k", "v")) == HintOutcome::kNotServing);
+  CHECK(Value(a, "k").empty());
+}
+
 TEST_CASE("ApplyHint: random bytes and mutated hints never crash it", "[hostile]") {
   const uint64_t seed = test::TestSeed();
   const std::string good = crdt::EncodeDelta(HintOf("k", "v"));
