@@ -92,8 +92,8 @@ class Hints {
 
  private:
   static constexpr uint64_t kTickMs = 100;
-  static constexpr size_t kHintsPerTickMax = 256;  // hints looked at per tick
-  static constexpr size_t kSendsInFlightMax = 256;     // GEOKV.HINT awaiting replies
+  static constexpr size_t kHintsPerTickMax = 256;   // hints looked at per tick
+  static constexpr size_t kSendsInFlightMax = 256;  // GEOKV.HINT awaiting replies
   static constexpr uint64_t kBackoffMinMs = 100;
   static constexpr uint64_t kBackoffMaxMs = 1000;
   struct Backoff {
