@@ -435,9 +435,20 @@ void CoreImpl::DecideAae(ReplicaStore& store, Held& h, uint64_t now_ms) {
       } else {
         const crdt::Atom& atom = right[j].second;
         // Only an atom whose dots this replica has seen (lost here): one it
-        // has not seen comes with its delta.
-        if (state.Context().ContainsRange(atom.dot.origin, atom.first, atom.dot.counter)) {
+        // has not seen comes with its delta. A hint's (its origin is no
+        // stream of p) has no delta to come with but its handoff, which may
+        // be over (the keeper gave up on no one, but this replica may have
+        // been restored from an older copy since): joining it is what
+        // ApplyHint does, atom and dot.
+        const bool seen =
+            state.Context().ContainsRange(atom.dot.origin, atom.first, atom.dot.counter);
+        if (seen || IndexOf(h, atom.dot.origin) == kNoIndex) {
           state.Put(right[j].first, atom);
+          if (!seen) {
+            crdt::DotContext dots;
+            dots.InsertRange(atom.dot.origin, atom.first, atom.dot.counter);
+            state.JoinContext(dots);
+          }
           changed = true;
         } else {
           ++unrepairable;
