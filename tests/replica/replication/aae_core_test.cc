@@ -260,8 +260,7 @@ TEST_CASE("AAE core: a hint held by one replica only is not repaired away", "[un
   CHECK(c.State(2, 0) == c.State(3, 0));
 }
 
-TEST_CASE("AAE core: a hint two replicas hold and the third never saw is joined there",
-          "[unit]") {
+TEST_CASE("AAE core: a hint two replicas hold and the third never saw is joined there", "[unit]") {
   Cluster c(3);
   Load(c);
   crdt::MemoryState empty;
