@@ -361,8 +361,7 @@ TEST_CASE("Replication sim: partitions move to new owners under faults and nothi
   }
 }
 
-TEST_CASE("Replication sim: hints handed off to every replica under faults converge",
-          "[sim]") {
+TEST_CASE("Replication sim: hints handed off to every replica under faults converge", "[sim]") {
   // A hint keeper outside the cluster hands blind SETs (built against an
   // empty state, its own origin per process) to the replicas of their
   // partitions through drops, lost acknowledgements, crashes, cuts, state

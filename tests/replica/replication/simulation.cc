@@ -12,8 +12,8 @@
 #include "crdt/expiry.h"
 #include "crdt/join.h"
 #include "crdt/key_type.h"
-#include "crdt/scalar.h"
 #include "crdt/memory_state.h"
+#include "crdt/scalar.h"
 #include "random_ops.h"
 #include "replica/replication/memory_store.h"
 #include "replica/replication/messages.h"
@@ -62,9 +62,9 @@ struct Params {
         << " max_outstanding=" << options.catchup_max_outstanding
         << " outbox_max=" << options.outbox_max_messages
         << " chunk_max_atoms=" << options.state_chunk_max_atoms
-        << " chunk_max_bytes=" << options.state_chunk_max_bytes
-        << " reconfigures=" << reconfigures << " spare=" << spare
-        << " delete_atoms=" << options.move_delete_atoms_per_tick << " hints=" << hints;
+        << " chunk_max_bytes=" << options.state_chunk_max_bytes << " reconfigures=" << reconfigures
+        << " spare=" << spare << " delete_atoms=" << options.move_delete_atoms_per_tick
+        << " hints=" << hints;
     return out.str();
   }
 };
@@ -356,8 +356,8 @@ void Simulation::TryHint(size_t i) {
     Trace("hint " + std::to_string(i) + " to node " + std::to_string(n) + ": " +
           std::to_string(static_cast<int>(outcome)));
     if (outcome == HintOutcome::kRefused) {
-      return Fail(Result::Outcome::kBroken, "node " + std::to_string(n) + " refused hint " +
-                                                std::to_string(i));
+      return Fail(Result::Outcome::kBroken,
+                  "node " + std::to_string(n) + " refused hint " + std::to_string(i));
     }
     if (outcome == HintOutcome::kNotServing) {
       ++result_.hints_refused_moving;
