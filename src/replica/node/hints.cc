@@ -83,7 +83,7 @@ Hints::Hints(std::unique_ptr<storage::HintStore> store, crdt::ReplicaId origin,
       replicas_of_(std::move(replicas_of)),
       timer_(io) {}
 
-Hints::~Hints() = default;
+Hints::~Hints() { *alive_ = false; }
 
 crdt::ReplicaId Hints::HintOrigin(const std::string& node_id, uint64_t incarnation) {
   const std::string text = "hint/" + node_id + "/" + std::to_string(incarnation);
@@ -191,7 +191,9 @@ void Hints::Send(const storage::StoredHint& hint, const ForwardTarget& target) {
   sends_.fetch_add(1, std::memory_order_relaxed);
   Args args = {"GEOKV.HINT", std::to_string(hint.partition), hint.delta};
   forwarder_.Forward(
-      target, args, kResp2, [this, id = hint.id, node = target.node_id](std::string r) {
+      target, args, kResp2,
+      [this, alive = alive_, id = hint.id, node = target.node_id](std::string r) {
+        if (!*alive) return;
         in_flight_.erase({id, node});
         Backoff& b = backoff_[node];
         const bool refused = r.starts_with("-ERR hint refused");
@@ -229,7 +231,9 @@ void Hints::Poll(std::shared_ptr<HandoffWait> wait) {
   if (now >= wait->deadline_ms) return wait->done(false);
   wait->timer.expires_after(
       std::chrono::milliseconds(std::min<uint64_t>(50, wait->deadline_ms - now)));
-  wait->timer.async_wait([this, wait](boost::system::error_code) { Poll(wait); });
+  wait->timer.async_wait([this, alive = alive_, wait](boost::system::error_code) {
+    if (*alive) Poll(wait);
+  });
 }
 
 HintFigures Hints::Figures() const {

@@ -122,6 +122,10 @@ class Hints {
   boost::asio::steady_timer timer_;
   std::map<uint32_t, uint64_t> next_seq_;                 // writer thread: next dot per partition
   std::set<std::pair<uint64_t, std::string>> in_flight_;  // I/O thread: (hint id, node id)
+  // False once destroyed: the forwarder (which outlives this) fails the
+  // requests still in flight when it shuts down, and WhenHandedOff's timers
+  // may fire late; their callbacks check it.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::map<std::string, Backoff> backoff_;                // I/O thread: by node id
   uint64_t cursor_ = 0;                                   // I/O thread: last hint id looked at
   std::atomic<uint64_t> kept_{0}, handed_off_{0}, sends_{0}, send_failures_{0}, refused_{0},

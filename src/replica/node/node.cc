@@ -302,7 +302,9 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
       // counts toward no write level above it.
       reply = [this, handler, hinted = args, writes = client.writes, protocol = client.protocol,
                reply = std::move(reply)](std::string resp) mutable {
-        if (!resp.starts_with("-TRYAGAIN forwarding failed")) return reply(std::move(resp));
+        if (stopping_ || !resp.starts_with("-TRYAGAIN forwarding failed")) {
+          return reply(std::move(resp));
+        }
         KeepHint(handler, std::move(hinted), writes, protocol, std::move(resp), std::move(reply));
       };
     }

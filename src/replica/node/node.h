@@ -45,6 +45,9 @@ class Node final : public Dispatcher, public ServerControl {
   // serves and the topology it runs, until it adopts another (ApplyTopology).
   Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,
        boost::asio::io_context& io);
+  // The forwarder fails its requests in flight as it goes: none of them is
+  // kept as a hint then.
+  ~Node() { stopping_ = true; }
 
   void Dispatch(ClientSession& client, Args args, Reply reply) override;
 
@@ -231,7 +234,8 @@ class Node final : public Dispatcher, public ServerControl {
   uint64_t testing_drop_every_nth_set_ = 0;  // I/O thread
   uint64_t testing_sets_seen_ = 0;           // I/O thread
   std::vector<PendingCommand> batch_;        // I/O thread only
-  Forwarder forwarder_;                      // I/O thread only
+  bool stopping_ = false;  // set in ~Node, read as forwarder_ (below) fails what it holds
+  Forwarder forwarder_;    // I/O thread only
   AccessControl access_;                     // I/O thread only
   static constexpr size_t kMaxBatch = 1024;
   static constexpr size_t kTransactionCommandsMax = 100'000;
