@@ -33,6 +33,7 @@ struct HintStore::Impl {
   sqlite::Connection db;
   sqlite::Statement insert, update_acked, remove;
   std::map<uint64_t, StoredHint> hints;  // all of them, by id
+  std::map<uint32_t, size_t> per_partition;  // hints kept, by partition (no zeros)
   size_t bytes = 0;
   uint64_t next_id = 1;
 };
@@ -68,6 +69,7 @@ Result<std::unique_ptr<HintStore>> HintStore::Open(const std::string& path, Hint
       h.created_ms = static_cast<uint64_t>(q.ColInt(4));
       s.bytes += h.delta.size();
       s.next_id = h.id + 1;
+      ++s.per_partition[h.partition];
       s.hints.emplace(h.id, std::move(h));
     }
     if (rc != SQLITE_DONE) return Status::Corrupt(path + ": " + sqlite3_errmsg(s.db.get()));
@@ -123,6 +125,7 @@ Result<std::vector<uint64_t>> HintStore::Add(std::vector<std::pair<uint32_t, std
   s.next_id += ids.size();
   s.bytes += bytes;
   for (size_t i = 0; i < ids.size(); ++i) {
+    ++s.per_partition[hints[i].first];
     s.hints.emplace(ids[i],
                     StoredHint{ids[i], hints[i].first, std::move(hints[i].second), {}, now_ms});
   }
@@ -157,6 +160,7 @@ Status HintStore::Remove(uint64_t id) {
     return sqlite::ErrorStatus(s.db.get(), rc, "deleting a hint");
   }
   s.bytes -= it->second.delta.size();
+  if (--s.per_partition[it->second.partition] == 0) s.per_partition.erase(it->second.partition);
   s.hints.erase(it);
   return Status::Ok();
 }
@@ -174,6 +178,11 @@ std::vector<StoredHint> HintStore::After(uint64_t after, size_t max) const {
 bool HintStore::Contains(uint64_t id) const {
   std::lock_guard lock(impl_->mu);
   return impl_->hints.contains(id);
+}
+
+bool HintStore::KeepsFor(uint32_t partition) const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->per_partition.contains(partition);
 }
 
 size_t HintStore::count() const {

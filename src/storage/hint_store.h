@@ -67,6 +67,8 @@ class HintStore {
   // Up to `max` hints with id > after, ascending (copies).
   std::vector<StoredHint> After(uint64_t after, size_t max) const;
   bool Contains(uint64_t id) const;
+  // Whether a hint of `partition` is kept.
+  bool KeepsFor(uint32_t partition) const;
   size_t count() const;
   size_t bytes() const;
   const HintLimits& limits() const { return limits_; }

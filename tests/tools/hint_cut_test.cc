@@ -89,6 +89,11 @@ TEST_CASE("Hinted handoff: a write at a DC cut off from the key's replicas arriv
   CHECK(set->str == "OK");
   CHECK(dc4.Command({"WAIT", "1", "200"})->integer == 0);
   CHECK(ports.InfoField(kDc4, "hints_stored", "hints") == 1);
+  // A read at dc4 would miss its own hinted write at a replica: refused
+  // until the hint is handed off.
+  auto get = dc4.Command({"GET", away.keys[0]});
+  REQUIRE(get.ok());
+  CHECK(get->str.starts_with("TRYAGAIN this node is handing writes"));
   // What needs the key's state is not hinted.
   auto incr = dc4.Command({"INCR", away.keys[1]});
   REQUIRE(incr.ok());

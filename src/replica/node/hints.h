@@ -15,7 +15,10 @@
 //
 // Which writes (Hintable): SET without NX, XX, GET or KEEPTTL (EX/PX/EXAT/
 // PXAT allowed), SETEX, PSETEX, MSET (all its keys hinted, or none). Their
-// delta and reply do not depend on the state. Others keep -TRYAGAIN.
+// delta and reply do not depend on the state. Others keep -TRYAGAIN; and
+// while hints of a partition are kept here, every other request for it that
+// this node would forward gets -TRYAGAIN too (the node's own order: a DEL or
+// GET sent here after a hinted SET must not miss it at a replica).
 //
 // Threading: Keep runs on the storage writer thread (in a job); everything
 // else on the I/O thread, except the figures (any thread).
@@ -88,6 +91,8 @@ class Hints {
   void WhenHandedOff(std::vector<uint64_t> ids, int64_t timeout_ms, std::function<void(bool)> done);
   // Whether hint `id` is still kept. Any thread.
   bool Pending(uint64_t id) const { return store_->Contains(id); }
+  // Whether a hint of `partition` is kept here. Any thread.
+  bool KeepsFor(uint32_t partition) const { return store_->KeepsFor(partition); }
   HintFigures Figures() const;
 
  private:

@@ -25,6 +25,9 @@ namespace {
 // (a move fills it, or handed it over since the request was routed here).
 constexpr std::string_view kMoving =
     "TRYAGAIN the partition is moving between nodes (topology change); try again";
+// A request for a partition whose hints this node has not handed off yet.
+constexpr std::string_view kHandingOff =
+    "TRYAGAIN this node is handing writes to the key's partition off to its replicas; try again";
 }  // namespace
 
 // The Partitions of one storage job.
@@ -280,6 +283,15 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
   }
   if (!route->self) {
     if (client.forwarder) return reply(ErrorReply(errors::kForwardedTwice));
+    const bool hintable =
+        hints_ != nullptr && client.consistency.write == 1 && Hints::Hintable(spec, args);
+    if (hints_ != nullptr && !hintable &&
+        std::any_of(partitions.begin(), partitions.end(),
+                    [&](uint32_t p) { return hints_->KeepsFor(p); })) {
+      // Its replicas may not have this node's hints yet: a DEL would miss
+      // the hinted SET before it, a GET would not show it (hints.h).
+      return reply(ErrorReply(kHandingOff));
+    }
     const placement::Node& node = *route->node;
     if ((spec.flags & kWrite) && client.consistency.write > 1) {
       reply = quorum_.AfterForwardedWrite({node.id, node.client.host, node.client.port},
@@ -297,7 +309,7 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
         for (auto& run : std::exchange(writes->after_forwards, {})) run();
       };
     }
-    if (hints_ != nullptr && client.consistency.write == 1 && Hints::Hintable(spec, args)) {
+    if (hintable) {
       // No replica reachable: kept as a hint (hints.h). Level 1 only: a hint
       // counts toward no write level above it.
       reply = [this, handler, hinted = args, writes = client.writes, protocol = client.protocol,
