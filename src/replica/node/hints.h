@@ -76,8 +76,10 @@ class Hints {
   // Runs `handler` over `args` against empty states, as `origin`, with
   // `base` giving the partition of a key and the clocks (a job's
   // Partitions), and keeps the deltas it commits: durable on return. Returns
-  // the reply to give the client (the handler's, or -TRYAGAIN if the store is
-  // over its limits or failed: nothing kept), and the ids kept. Writer thread.
+  // the reply to give the client (the handler's; -TRYAGAIN if the store is
+  // over its limits or failed: nothing kept; empty if the command added
+  // nothing, a SET with a deadline already passed: no hint, the caller
+  // replies as it would have) and the ids kept. Writer thread.
   struct Kept {
     std::string reply;
     std::vector<uint64_t> ids;
