@@ -436,15 +436,32 @@ void CoreImpl::DecideAae(ReplicaStore& store, Held& h, uint64_t now_ms) {
         ++i;
         ++j;
       } else if (has_mine && (!has_right || a < b)) {
-        state.Erase(mine[i].first, mine[i].second.dot);  // the majority has no such atom
-        changed = true;
+        // The majority has no such atom. A hint's (its origin is no stream
+        // of p) stays: hints reach each replica on their own, so being the
+        // first to hold one is no damage (docs/replication.md, "Hinted
+        // handoff").
+        if (IndexOf(h, mine[i].second.dot.origin) != kNoIndex) {
+          state.Erase(mine[i].first, mine[i].second.dot);
+          changed = true;
+        }
         ++i;
       } else {
         const crdt::Atom& atom = right[j].second;
         // Only an atom whose dots this replica has seen (lost here): one it
-        // has not seen comes with its delta.
-        if (state.Context().ContainsRange(atom.dot.origin, atom.first, atom.dot.counter)) {
+        // has not seen comes with its delta. A hint's (its origin is no
+        // stream of p) has no delta to come with but its handoff, which may
+        // be over (the keeper gave up on no one, but this replica may have
+        // been restored from an older copy since): joining it is what
+        // ApplyHint does, atom and dot.
+        const bool seen =
+            state.Context().ContainsRange(atom.dot.origin, atom.first, atom.dot.counter);
+        if (seen || IndexOf(h, atom.dot.origin) == kNoIndex) {
           state.Put(right[j].first, atom);
+          if (!seen) {
+            crdt::DotContext dots;
+            dots.InsertRange(atom.dot.origin, atom.first, atom.dot.counter);
+            state.JoinContext(dots);
+          }
           changed = true;
         } else {
           ++unrepairable;
