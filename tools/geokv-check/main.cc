@@ -205,6 +205,24 @@ std::string MovesUnderWay(const placement::Node& node, uint64_t epoch) {
   return "not in its own GEOKV.MEMBERS";
 }
 
+// A node that still keeps hints (hinted handoff: writes no replica had yet,
+// docs/replication.md), as "<id>: n hints", or "" if none does: equal
+// digests before a hint is handed off do not mean the writes converged.
+std::string HintsWaiting(const placement::Topology& t) {
+  for (const auto& node : t.nodes()) {
+    RespClient c;
+    c.set_timeout_ms(1000);
+    if (!c.Connect(node.client.host, node.client.port, 500).ok()) continue;
+    auto r = c.Command({"INFO", "hints"});
+    if (!r.ok()) continue;
+    const size_t at = r->str.find("hints_stored:");
+    if (at == std::string::npos) continue;
+    const uint64_t n = std::strtoull(r->str.c_str() + at + 13, nullptr, 10);
+    if (n > 0) return node.id + ": " + std::to_string(n) + " hints";
+  }
+  return "";
+}
+
 // Gives every running node its file of the cluster's latest epoch
 // (GEOKV.TOPOLOGY APPLY), one right after the other: a node that fetched a
 // peer's file of that epoch first refuses its own (same epoch, other
@@ -604,6 +622,7 @@ int Run(const Options& o, const std::string& command_line) {
   const placement::PlacementTable& final_table = reconfigured ? *reconfigured : table;
   std::vector<uint32_t> differing;
   std::string moving;  // a node whose moves have not ended, and what it shows
+  std::string hints_waiting;  // a node that keeps hints not handed off yet
   // A removed node counts as moving until it exited by itself.
   while (now_ms() < summary.heal_ms + *converge_ms && !g_interrupted) {
     differing = Differing(AllDigests(nodes), final_table);
@@ -617,7 +636,8 @@ int Run(const Options& o, const std::string& command_line) {
       }
       if (std::string m = MovesUnderWay(node, last_epoch); !m.empty()) moving = node.id + ": " + m;
     }
-    if (differing.empty() && moving.empty()) {
+    hints_waiting = differing.empty() && moving.empty() ? HintsWaiting(nodes) : "";
+    if (differing.empty() && moving.empty() && hints_waiting.empty()) {
       summary.converged_ms = static_cast<int64_t>(now_ms());
       break;
     }
@@ -626,6 +646,10 @@ int Run(const Options& o, const std::string& command_line) {
   for (uint32_t p : differing) {
     for (auto& line : DumpPartition(p, final_table, workload.keys()))
       summary.divergence.push_back(line);
+  }
+  if (!hints_waiting.empty()) {
+    summary.divergence.push_back("hints not handed off " + o.converge_timeout +
+                                 " after the heal: " + hints_waiting);
   }
   std::vector<Violation> cluster_violations;
   if (!moving.empty()) {
