@@ -325,6 +325,7 @@ void ClusterSection(InfoWriter& w, const NodeReport& r) {
   w.Field("topology_peers_ahead", c.peers_ahead);
   w.Field("topology_adopted", c.adopted);
   w.Field("topology_refused", c.refused);
+  w.Field("move_bytes_left", c.move_bytes_left);
 }
 
 // Hinted handoff (docs/replication.md): the hints kept here, and other

@@ -120,6 +120,9 @@ void Commands(PromWriter& w, const NodeReport& r) {
   w.Single("geokv_topology_refused_total", "counter",
            "Topologies offered to this node and refused: invalid, or not a higher epoch.",
            r.cluster.refused);
+  w.Single("geokv_move_bytes_left", "gauge",
+           "Estimated bytes this node's partition moves still have to move (0: none).",
+           r.cluster.move_bytes_left);
   w.Family("geokv_quorum_requests_total", "counter",
            "Requests above consistency level 1, by kind and whether they met it.");
   w.Sample("geokv_quorum_requests_total", Label("kind", "read") + "," + Label("result", "ok"),

@@ -16,6 +16,7 @@
 #include "replica/commands/command_util.h"
 #include "replica/node/info.h"
 #include "replica/node/metrics_text.h"
+#include "replica/node/move_estimate.h"
 #include "replica/resp/resp_writer.h"
 
 namespace geokv::replica {
@@ -470,7 +471,9 @@ void Node::Report(std::function<void(NodeReport)> reply) {
   const Status s = engine_.Submit(
       [this, report](storage::Transaction& txn) {
         report->hlc = clock_.last().value;
-        for (uint32_t p : View()->serving_list) report->keys.emplace_back(p, txn.KeyCount(p));
+        const auto view = View();
+        for (uint32_t p : view->serving_list) report->keys.emplace_back(p, txn.KeyCount(p));
+        report->cluster.move_bytes_left = MoveBytesLeft(txn, *view);
         return Status::Ok();
       },
       [this, report, done](Status) {
@@ -848,6 +851,7 @@ void Node::ApplyTopology(std::string_view text, const std::string& source, Reply
   }
   previous_ = running;
   running_.Replace(next);
+  quorum_.Adopt(next, running);
   for (const placement::Node& n : next->topology().nodes()) {
     if (std::none_of(known_nodes_.begin(), known_nodes_.end(),
                      [&](const placement::Node& k) { return k.id == n.id; })) {
@@ -871,6 +875,20 @@ void Node::ApplyTopology(std::string_view text, const std::string& source, Reply
 }
 
 void Node::Members(Reply reply) {
+  // This node's bytes_left reads key counts in a job; the reply is made on
+  // the I/O thread. A busy engine: -1 (unknown), as for other nodes.
+  auto bytes_left = std::make_shared<int64_t>(-1);
+  auto job = [this, bytes_left](storage::Transaction& txn) {
+    *bytes_left = static_cast<int64_t>(MoveBytesLeft(txn, *View()));
+    return Status::Ok();
+  };
+  auto done = [this, bytes_left, reply](Status) {
+    boost::asio::post(io_, [this, bytes_left, reply] { MembersReply(*bytes_left, reply); });
+  };
+  if (!engine_.Submit(std::move(job), std::move(done)).ok()) MembersReply(-1, std::move(reply));
+}
+
+void Node::MembersReply(int64_t self_bytes_left, Reply reply) {
   const auto running = running_.table();
   const placement::Topology& next = running->topology();
   const placement::Topology& before = previous_->topology();
@@ -944,7 +962,7 @@ void Node::Members(Reply reply) {
     w.Bulk("partitions_moving");
     w.Integer(static_cast<int64_t>(moving.size()));
     w.Bulk("bytes_left");
-    w.Integer(-1);
+    w.Integer(is_self ? self_bytes_left : -1);
   }
   reply(std::move(out));
 }

@@ -138,7 +138,7 @@ class Node final : public Dispatcher, public ServerControl {
 
   const placement::Node& self() const { return table_->topology().nodes()[node_index_]; }
   // The placement the node started with (its node indices key WAIT's
-  // forwarded writes and the quorum's read sources). What it serves follows
+  // forwarded writes). What it serves follows
   // the moves (Holds, NodeReplication::serving); the topology it runs is
   // running().
   const placement::PlacementTable& table() const { return *table_; }
@@ -208,6 +208,9 @@ class Node final : public Dispatcher, public ServerControl {
   // `reply` wrapped to count the command (NodeStats) and log it if slow.
   Reply Measured(const CommandSpec& spec, const ClientSession& client, const Args& args,
                  Reply reply);
+  // GEOKV.MEMBERS's reply, with this node's bytes_left (MoveBytesLeft; -1:
+  // unknown). I/O thread.
+  void MembersReply(int64_t self_bytes_left, Reply reply);
   // Gathers a NodeReport (node_report.h) and passes it to `reply` on the I/O
   // thread: key counts and replication state are read in jobs first.
   void Report(std::function<void(NodeReport)> reply);

@@ -28,6 +28,7 @@ struct ClusterFigures {
   uint64_t peers_ahead = 0;      // peers last heard to run a higher epoch
   uint64_t adopted = 0;          // topologies adopted since start
   uint64_t refused = 0;          // offers refused since start (invalid, or not a higher epoch)
+  uint64_t move_bytes_left = 0;  // MoveBytesLeft (move_estimate.h); 0 without moves
 };
 
 struct NodeReport {
