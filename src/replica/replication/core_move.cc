@@ -687,7 +687,6 @@ void CoreImpl::OnReleased(ReplicaStore& store, const Heartbeat& hb, uint64_t now
     if (auto [f, added] = h->move.finals.try_emplace(hb.from, seq); added || f->second != seq) {
       f->second = seq;
       SaveMove(store, p);  // before any heartbeat acknowledges it (finals_held)
-      heartbeat_due_ = true;
     }
     const size_t i = IndexOf(*h, hb.from);
     Stream& s = h->streams[i];

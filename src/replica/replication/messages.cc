@@ -37,7 +37,7 @@ enum class Kind : uint64_t {
 constexpr size_t kBatchFields = 7;
 // + 1 with a nonzero epoch, + 2 with releases, + 3 with finals held
 constexpr size_t kHeartbeatFields = 6;
-constexpr size_t kRequestFields = 6;    // + 1 with a cursor
+constexpr size_t kRequestFields = 6;  // + 1 with a cursor
 constexpr size_t kReplyHeadFields = 8;
 constexpr size_t kPositionFields = 5;
 constexpr size_t kAaeRequestFields = 8;
@@ -544,9 +544,9 @@ std::string EncodeMessage(const Message& message) {
                  },
                  [&](const Heartbeat& m) {
                    const size_t extra = !m.finals_held.empty() ? 3
-                                        : !m.released.empty() ? 2
-                                        : m.epoch != 0        ? 1
-                                                              : 0;
+                                        : !m.released.empty()  ? 2
+                                        : m.epoch != 0         ? 1
+                                                               : 0;
                    PackHead(pk, Kind::kHeartbeat, kHeartbeatFields + extra);
                    pk.pack_uint64(m.from);
                    pk.pack_uint64(m.sent_ms);

@@ -320,9 +320,9 @@ TEST_CASE("Messages: malformed encodings are rejected with a reason", "[unit]") 
     rejects(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0}, std::vector<int>{}, uint64_t{1},
                  uint64_t{2}, std::vector<int>{}, std::vector<std::vector<uint64_t>>{{1, kA, 3}}),
             "final held entry");
-    REQUIRE_FALSE(DecodeMessage(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0},
-                                     std::vector<int>{}, uint64_t{1}, uint64_t{2},
-                                     std::vector<int>{}, std::vector<int>{}, uint64_t{0}))
+    REQUIRE_FALSE(DecodeMessage(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0}, std::vector<int>{},
+                                     uint64_t{1}, uint64_t{2}, std::vector<int>{},
+                                     std::vector<int>{}, uint64_t{0}))
                       .ok());
   }
 

@@ -22,8 +22,9 @@
 // that holds nothing at first can be chosen. Nodes are given each epoch in
 // order at different times (and after a restart), mixed with every other
 // fault; with overlapping epochs, while moves of the one before are under
-// way; with exit_removed, a removed node exits once drained. The final check then also requires that nodes outside the final
-// placement hold nothing.
+// way; with exit_removed, a removed node exits once drained. The final
+// check then also requires that nodes outside the final placement hold
+// nothing.
 //
 // The hint fault (Tweaks::hints): a keeper outside the cluster hands hints
 // (hinted handoff) to the replicas of their partitions (ReplicationCore::
