@@ -456,6 +456,13 @@ TEST_CASE(
       static_cast<unsigned long long>(total.moves_joined),
       static_cast<unsigned long long>(total.moves_left));
   if (count >= 100) CHECK(total.moves_left > 0);
+
+  // And with epochs given while moves of earlier ones are under way.
+  tweaks.overlapping_epochs = true;
+  const Result overlapping = RunMoveSchedules(tweaks, 0xa, 150, &count);
+  std::printf("removed nodes exiting, overlapping epochs: %llu schedules ok, %llu epochs\n",
+              static_cast<unsigned long long>(count),
+              static_cast<unsigned long long>(overlapping.reconfigures));
 }
 
 TEST_CASE("Replication sim: an old owner that deletes before the new owners caught up loses writes",
