@@ -232,6 +232,9 @@ void CoreImpl::EmitHeartbeat(bool full, uint64_t now_ms) {
     if (role == Role::kDraining || role == Role::kDeleting) {
       hb.released.emplace_back(h.p, h.streams[h.self_index].applied);
     }
+    // Finals stored here: saved with the move record in the job that took
+    // them, which commits before this heartbeat goes out.
+    for (const auto& [leaver, seq] : h.move.finals) hb.finals_held.emplace_back(h.p, leaver);
     // A joiner reports p only once caught up (its report is the handoff's
     // acknowledgement); a node deleting p no longer has it.
     if (!Whole(h)) continue;
@@ -249,6 +252,7 @@ void CoreImpl::EmitHeartbeat(bool full, uint64_t now_ms) {
     h.dirty = false;
   }
   std::sort(hb.released.begin(), hb.released.end());
+  std::sort(hb.finals_held.begin(), hb.finals_held.end());
   // held_ is in partition order except for partitions a move added.
   std::sort(hb.partitions.begin(), hb.partitions.end(),
             [](const PartitionApplied& a, const PartitionApplied& b) {
@@ -326,7 +330,7 @@ void CoreImpl::OnMessage(ReplicaStore& store, const Message& message, uint64_t n
   latest_now_ms_ = std::max(latest_now_ms_, now_ms);
   std::visit(Overloaded{
                  [&](const DeltaBatch& m) { OnBatch(store, m, now_ms); },
-                 [&](const Heartbeat& m) { OnHeartbeat(m, now_ms); },
+                 [&](const Heartbeat& m) { OnHeartbeat(store, m, now_ms); },
                  [&](const CatchUpRequest& m) { OnRequest(store, m, now_ms); },
                  [&](const CatchUpReply& m) { OnReply(store, m, now_ms); },
                  [&](const AaeRequest& m) { OnAaeRequest(store, m, now_ms); },
@@ -503,7 +507,7 @@ void CoreImpl::AfterProgress(Held& h, size_t index, uint64_t now_ms) {
   if (s.gap) ScheduleCatchUp(h, index, now_ms);
 }
 
-void CoreImpl::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
+void CoreImpl::OnHeartbeat(ReplicaStore& store, const Heartbeat& hb, uint64_t now_ms) {
   NoteEpoch(hb);
   Peer* peer = PeerOf(hb.from);
   if (peer == nullptr) {
@@ -544,7 +548,7 @@ void CoreImpl::OnHeartbeat(const Heartbeat& hb, uint64_t now_ms) {
   }
   peer->incarnation_heard_ms = std::max(peer->incarnation_heard_ms, now_ms);
   Touch(*peer, now_ms);
-  OnReleased(hb, now_ms);
+  OnReleased(store, hb, now_ms);
   for (const PartitionApplied& pa : hb.partitions) {
     Held* h = HeldOf(pa.partition);
     auto rit = peer->reports.find(pa.partition);

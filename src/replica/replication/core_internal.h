@@ -110,7 +110,11 @@ class CoreImpl {
     // to be final and applied here: they report (stability, truncation,
     // Settled) until then.
     std::vector<crdt::ReplicaId> leavers;
-    std::map<crdt::ReplicaId, uint64_t> finals;  // leavers' released last seqs
+    // Leavers' released last seqs, stored (saved with the move record) as
+    // soon as heard, and kept after a leaver retires, until the next epoch:
+    // heartbeats acknowledge them (Heartbeat::finals_held), and a leaver
+    // deletes only once every owner did.
+    std::map<crdt::ReplicaId, uint64_t> finals;
     AppliedVector drain_target;  // kDraining: this node's applied vector when it stopped serving
     uint64_t deleted_atoms = 0;  // kDeleting: so far
     // kJoining, until filled: the highest dot of each origin in p's context
@@ -192,6 +196,11 @@ class CoreImpl {
     // the peer holds of each origin past what it applied, 0 where nothing.
     std::vector<uint64_t> held;
     uint64_t held_sent_ms = 0;
+    // The peer, at this node's epoch, acknowledged holding this node's final
+    // seq of the partition (Heartbeat::finals_held): what a leaver waits for
+    // before it deletes. Durable at the peer, so kept across its restarts
+    // (not reset by Clear); reset when this node adopts a move of p.
+    bool final_acked = false;
 
     // Forgets everything reported (a restart, or a report that must not
     // count), keeping the vectors' sizes.
@@ -305,7 +314,7 @@ class CoreImpl {
   // Advances every move one step (in OnTick); deletes in bounded slices.
   void MoveTick(ReplicaStore& store, uint64_t now_ms);
   void SaveMove(ReplicaStore& store, uint32_t p) const;
-  void OnReleased(const Heartbeat& hb, uint64_t now_ms);
+  void OnReleased(ReplicaStore& store, const Heartbeat& hb, uint64_t now_ms);
   // Whether h takes part in replication as a full holder (not joining, not deleting).
   static bool Whole(const Held& h) {
     return h.move.role != Role::kJoining && h.move.role != Role::kDeleting;
@@ -333,7 +342,7 @@ class CoreImpl {
   void EmitHeartbeat(bool full, uint64_t now_ms);
 
   void OnBatch(ReplicaStore& store, const DeltaBatch& batch, uint64_t now_ms);
-  void OnHeartbeat(const Heartbeat& hb, uint64_t now_ms);
+  void OnHeartbeat(ReplicaStore& store, const Heartbeat& hb, uint64_t now_ms);
   // Remembers the sender's epoch (PeerEpochs), whoever it is.
   void NoteEpoch(const Heartbeat& hb);
   void OnRequest(ReplicaStore& store, const CatchUpRequest& req, uint64_t now_ms);

@@ -414,6 +414,12 @@ void CoreImpl::Adopt(ReplicaStore& store, const Membership& next, uint64_t now_m
     membership_.epoch = next.epoch;  // for the record
     Held* h = HeldOf(p);
     const bool in_next = std::binary_search(nxt.begin(), nxt.end(), self);
+    // Finals and their acknowledgements belong to the epoch before (a peer
+    // that adopts this one has ended its moves there: MoveTick, moved_on).
+    for (auto& [id, peer] : peers_) {
+      if (auto r = peer.reports.find(p); r != peer.reports.end()) r->second.final_acked = false;
+    }
+    if (h != nullptr) h->move.finals.clear();
     if (prev == nxt || (h == nullptr && !in_next)) {
       if (h != nullptr) RefreshReporters(*h);
       SaveMove(store, p);
@@ -440,7 +446,6 @@ void CoreImpl::Adopt(ReplicaStore& store, const Membership& next, uint64_t now_m
     m.filled = false;
     m.joiners = Minus(Minus(nxt, prev), {self});
     m.leavers = Minus(Minus(prev, nxt), {self});
-    m.finals.clear();
     m.drain_target.clear();
     m.deleted_atoms = 0;
     if (m.role != Role::kJoining) m.seen.clear();
@@ -554,13 +559,13 @@ void CoreImpl::MoveTick(ReplicaStore& store, uint64_t now_ms) {
     changed |= std::erase_if(m.joiners, [&](crdt::ReplicaId id) {
                  return peers_.at(id).reports.at(h.p).has_latest || moved_on(id);
                }) > 0;
-    // A leaver retires once its stream is final and applied here.
+    // A leaver retires once its stream is final and applied here (its final
+    // stays in m.finals: heartbeats acknowledge it until the next epoch).
     changed |= std::erase_if(m.leavers, [&](crdt::ReplicaId id) {
                  auto f = m.finals.find(id);
                  return (f != m.finals.end() && h.streams[IndexOf(h, id)].applied >= f->second) ||
                         moved_on(id);
                }) > 0;
-    std::erase_if(m.finals, [&](const auto& entry) { return !Contains(m.leavers, entry.first); });
     if (changed) RefreshReporters(h);
     Stream& own = h.streams[h.self_index];
     switch (m.role) {
@@ -602,7 +607,9 @@ void CoreImpl::MoveTick(ReplicaStore& store, uint64_t now_ms) {
         }
         break;
       case Role::kDraining: {
-        // Delete only once every owner reported all this node applied.
+        // Delete only once every owner reported all this node applied and
+        // acknowledged holding its final seq (stored: after a crash it still
+        // retires this node, which may have exited and be silent by then).
         bool all = true;
         for (crdt::ReplicaId id : membership_.replicas[h.p]) {
           if (moved_on(id)) continue;  // it retired this node's stream: it has it all
@@ -611,7 +618,7 @@ void CoreImpl::MoveTick(ReplicaStore& store, uint64_t now_ms) {
             const size_t i = IndexOf(h, origin);
             all = all && r.has_latest && i != kNoIndex && r.latest[i] >= seq;
           }
-          all = all && r.has_latest;
+          all = all && r.has_latest && r.final_acked;
         }
         if (all) {
           m.role = Role::kDeleting;
@@ -673,11 +680,14 @@ void CoreImpl::MoveTick(ReplicaStore& store, uint64_t now_ms) {
   }
 }
 
-void CoreImpl::OnReleased(const Heartbeat& hb, uint64_t now_ms) {
+void CoreImpl::OnReleased(ReplicaStore& store, const Heartbeat& hb, uint64_t now_ms) {
   for (const auto& [p, seq] : hb.released) {
     Held* h = HeldOf(p);
     if (h == nullptr || !Contains(h->move.leavers, hb.from)) continue;
-    h->move.finals[hb.from] = seq;
+    if (auto [f, added] = h->move.finals.try_emplace(hb.from, seq); added || f->second != seq) {
+      f->second = seq;
+      SaveMove(store, p);  // before any heartbeat acknowledges it (finals_held)
+    }
     const size_t i = IndexOf(*h, hb.from);
     Stream& s = h->streams[i];
     if (seq > s.known_end) {  // the rest of its stream: caught up as any gap
@@ -685,6 +695,14 @@ void CoreImpl::OnReleased(const Heartbeat& hb, uint64_t now_ms) {
       UpdateGap(s, now_ms);
       ScheduleCatchUp(*h, i, now_ms);
     }
+  }
+  // Its acknowledgements of this node's finals count at this epoch only (at
+  // a later one it has ended its part in this one: MoveTick, moved_on).
+  Peer* peer = PeerOf(hb.from);
+  if (peer == nullptr || hb.epoch != membership_.epoch) return;
+  for (const auto& [p, leaver] : hb.finals_held) {
+    if (leaver != membership_.self) continue;
+    if (auto r = peer->reports.find(p); r != peer->reports.end()) r->second.final_acked = true;
   }
 }
 

@@ -35,8 +35,9 @@ enum class Kind : uint64_t {
 // Fixed element counts of each message's outer array (the reply's body adds
 // to its count).
 constexpr size_t kBatchFields = 7;
-constexpr size_t kHeartbeatFields = 6;  // + 1 with a nonzero epoch, + 2 with releases
-constexpr size_t kRequestFields = 6;    // + 1 with a cursor
+// + 1 with a nonzero epoch, + 2 with releases, + 3 with finals held
+constexpr size_t kHeartbeatFields = 6;
+constexpr size_t kRequestFields = 6;  // + 1 with a cursor
 constexpr size_t kReplyHeadFields = 8;
 constexpr size_t kPositionFields = 5;
 constexpr size_t kAaeRequestFields = 8;
@@ -327,6 +328,21 @@ Result<Message> DecodeHeartbeat(Reader& r, const msgpack::object* e, size_t fiel
       hb.released.emplace_back(p, seq);
     }
   }
+  if (fields > kHeartbeatFields + 2) {
+    size_t m = 0;
+    const msgpack::object* held =
+        r.Array(e[8], Reader::kAny, limits.max_heartbeat_partitions, &m, "finals held");
+    for (size_t i = 0; r.ok() && i < m; ++i) {
+      size_t two = 0;
+      const msgpack::object* entry = r.Array(held[i], 2, 2, &two, "final held entry");
+      if (!r.ok()) break;
+      const std::pair<uint32_t, uint64_t> f{r.Partition(entry[0]), r.Uint(entry[1], "leaver")};
+      if (r.ok() && !hb.finals_held.empty() && hb.finals_held.back() >= f) {
+        r.Fail("finals held not ascending");
+      }
+      hb.finals_held.push_back(f);
+    }
+  }
   size_t n = 0;
   const msgpack::object* parts =
       r.Array(e[4], Reader::kAny, limits.max_heartbeat_partitions, &n, "heartbeat partitions");
@@ -527,7 +543,10 @@ std::string EncodeMessage(const Message& message) {
                    PackDeltas(pk, m);
                  },
                  [&](const Heartbeat& m) {
-                   const size_t extra = !m.released.empty() ? 2 : m.epoch != 0 ? 1 : 0;
+                   const size_t extra = !m.finals_held.empty() ? 3
+                                        : !m.released.empty()  ? 2
+                                        : m.epoch != 0         ? 1
+                                                               : 0;
                    PackHead(pk, Kind::kHeartbeat, kHeartbeatFields + extra);
                    pk.pack_uint64(m.from);
                    pk.pack_uint64(m.sent_ms);
@@ -546,6 +565,14 @@ std::string EncodeMessage(const Message& message) {
                        pk.pack_array(2);
                        pk.pack_uint64(p);
                        pk.pack_uint64(seq);
+                     }
+                   }
+                   if (extra >= 3) {
+                     pk.pack_array(static_cast<uint32_t>(m.finals_held.size()));
+                     for (const auto& [p, leaver] : m.finals_held) {
+                       pk.pack_array(2);
+                       pk.pack_uint64(p);
+                       pk.pack_uint64(leaver);
                      }
                    }
                  },
@@ -651,7 +678,7 @@ Result<Message> DecodeMessage(std::string_view bytes, const MessageLimits& limit
       if (n != kBatchFields) break;
       return DecodeBatch(r, e);
     case static_cast<uint64_t>(Kind::kHeartbeat):
-      if (n < kHeartbeatFields || n > kHeartbeatFields + 2) break;
+      if (n < kHeartbeatFields || n > kHeartbeatFields + 3) break;
       return DecodeHeartbeat(r, e, n, limits);
     case static_cast<uint64_t>(Kind::kRequest):
       if (n != kRequestFields && n != kRequestFields + 1) break;

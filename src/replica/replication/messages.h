@@ -153,6 +153,15 @@ struct Heartbeat {
   // and no longer writes (its stream there ends at that seq), ascending
   // partition. Encoded (after the epoch) only when nonempty.
   std::vector<std::pair<uint32_t, uint64_t>> released = {};
+  // (partition, leaver): the leavers whose final seq (their `released`) the
+  // sender has stored durably, in a move of its epoch where it holds the
+  // partition (retired ones too, until it adopts another epoch); ascending,
+  // no duplicates. A leaver deletes the partition only once every new owner
+  // acknowledged so (or runs a later epoch): one that learned the final and
+  // then crashed, or was down while the leaver released and exited, could
+  // otherwise never retire it. Encoded (after `released`, which is then
+  // encoded even empty) only when nonempty.
+  std::vector<std::pair<uint32_t, uint64_t>> finals_held = {};
 
   bool operator==(const Heartbeat&) const = default;
 };

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <functional>
 #include <memory>
+#include <set>
 
 #include "crdt/join.h"
 #include "crdt/key_type.h"
@@ -95,8 +96,17 @@ class Cluster {
   std::string View(ReplicaId id, uint32_t p) { return test::Observe(store(id).State(p)); }
 
   // Moves every message until none is left, ticking every node each 5 ms
-  // from now_ms for `ms` (no faults). Returns the time reached.
+  // from now_ms for `ms` (no faults but silenced nodes). Returns the time
+  // reached.
   uint64_t Pump(uint64_t now_ms, uint64_t ms);
+  // A silenced node is down for Pump: it neither ticks, sends nor receives.
+  void Silence(ReplicaId id, bool on) {
+    if (on) {
+      silent_.insert(id);
+    } else {
+      silent_.erase(id);
+    }
+  }
   // Gives every node the placement `replicas` at `epoch`.
   void Reconfigure(std::vector<std::vector<ReplicaId>> replicas, uint64_t epoch, uint64_t now_ms) {
     for (auto& [id, node] : nodes_) {
@@ -118,6 +128,7 @@ class Cluster {
   std::vector<std::vector<ReplicaId>> replicas_;
   Options options_;
   std::map<ReplicaId, Node> nodes_;
+  std::set<ReplicaId> silent_;
 };
 
 template <typename T>
@@ -140,12 +151,13 @@ uint64_t Cluster::Pump(uint64_t now_ms, uint64_t ms) {
   const uint64_t end = now_ms + ms;
   for (; now_ms < end; now_ms += 5) {
     for (auto& [id, node] : nodes_) {
+      if (silent_.contains(id)) continue;
       node.core->OnTick(*node.store, now_ms);
       for (const Outgoing& o : node.core->TakeOutgoing(now_ms)) {
         for (auto& [to, other] : nodes_) {
           const bool addressed =
               o.kind == Outgoing::Kind::kSendRequest || o.kind == Outgoing::Kind::kSendReply;
-          if (to == id || (addressed && to != o.to)) continue;
+          if (to == id || silent_.contains(to) || (addressed && to != o.to)) continue;
           Deliver(to, o.message, now_ms);
         }
       }
@@ -1148,6 +1160,60 @@ TEST_CASE(
   CHECK_FALSE(c.core(kD).Holds(0));
   CHECK(Empty(c.store(kD), 0));
   CHECK(c.core(kD).Drained());
+}
+
+TEST_CASE(
+    "Core: a leaver deletes only once every owner acknowledged holding its final, which an "
+    "owner saves as soon as it hears it",
+    "[unit]") {
+  // Issue 14: C leaves p; A was down when C released (A's report from
+  // before already covered all C had), or heard the release and crashed
+  // before saving it. C exits once it deleted and says nothing again: A must
+  // still be able to retire C after its restart.
+  Cluster c = FourNodes();
+  for (int i = 0; i < 10; ++i) c.Incr(kC, 0, 1, 1, "k" + std::to_string(i));
+  uint64_t now = c.Pump(1, 300);
+  c.Reconfigure({{kA, kB, kD}}, 1, now);
+  auto role_of_c = [&] {
+    const auto moves = c.core(kC).Moves();
+    return moves.empty() ? MoveStatus::Role::kStaying : moves[0].role;
+  };
+  for (int i = 0; i < 400 && role_of_c() != MoveStatus::Role::kDraining; ++i) {
+    now = c.Pump(now, 5);
+  }
+  REQUIRE(role_of_c() == MoveStatus::Role::kDraining);
+  // A goes down before it acknowledged C's final: C keeps p, however long
+  // (every report already covers what C had).
+  c.Silence(kA, true);
+  now = c.Pump(now, 3000);
+  CHECK(role_of_c() == MoveStatus::Role::kDraining);
+  CHECK_FALSE(c.core(kC).Drained());
+  REQUIRE(c.core(kC).Holds(0));
+
+  // A hears C's release, then crashes at once (its heartbeats lost) and C
+  // falls silent for good: restarted, A still has C's final and retires C.
+  replication::Heartbeat release;
+  release.from = kC;
+  release.sent_ms = now;
+  release.epoch = 1;
+  release.released = {{0, c.core(kC).Applied(0, kC)}};
+  REQUIRE(release.released[0].second == 10);
+  c.Deliver(kA, release, now);
+  c.Restart(kA, now, 0, 2);
+  c.Silence(kC, true);
+  c.Silence(kA, false);
+  REQUIRE(c.core(kA).Moves().size() == 1);
+  now = c.Pump(now, 3000);
+  CHECK(c.core(kA).Moves().empty());
+  CHECK(c.core(kA).Epoch() == 1);
+
+  // Once C hears A acknowledge its final (A's heartbeats name it), C deletes.
+  c.Silence(kC, false);
+  now = c.Pump(now, 3000);
+  CHECK_FALSE(c.core(kC).Holds(0));
+  CHECK(Empty(c.store(kC), 0));
+  CHECK(c.core(kC).Drained());
+  for (ReplicaId id : {kA, kB, kD}) CHECK(c.core(id).Moves().empty());
 }
 
 TEST_CASE(

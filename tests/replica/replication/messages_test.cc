@@ -4,6 +4,7 @@
 // decodes is safe to feed to a ReplicationCore.
 #include "replica/replication/messages.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <msgpack.hpp>
 
@@ -56,6 +57,11 @@ std::vector<Message> MakeCorpus(Prng& rng) {
   for (uint32_t q = 0; q < kQ; ++q) {
     if (rng.Chance(70)) hb.partitions.push_back({q, {{kA, rng.Below(30)}, {kB, rng.Below(30)}}});
   }
+  corpus.push_back(hb);
+  // A move's heartbeat: releases, and acknowledgements of the victim's finals.
+  hb.epoch = 1;
+  hb.released = {{p, rng.Below(30)}};
+  hb.finals_held = {{p, kA}, {p, kB}};
   corpus.push_back(hb);
 
   corpus.push_back(CatchUpRequest{kA, p, kB, rng.Below(10)});
@@ -213,6 +219,24 @@ TEST_CASE("Messages: a heartbeat's epoch round-trips, and one without it decodes
   decoded = DecodeMessage(EncodeMessage(hb));
   REQUIRE(decoded.ok());
   CHECK(std::get<Heartbeat>(*decoded) == hb);
+  std::string bytes = EncodeMessage(hb);
+  handle = msgpack::unpack(bytes.data(), bytes.size());
+  CHECK(handle.get().via.array.size == 8);
+
+  // Finals held (an owner's acknowledgements of leavers' finals) follow the
+  // releases, which are then sent even empty; without finals, the 8-field form.
+  hb.finals_held = {{1, kA}, {1, kB}, {4, kA}};
+  bytes = EncodeMessage(hb);
+  handle = msgpack::unpack(bytes.data(), bytes.size());
+  CHECK(handle.get().via.array.size == 9);
+  decoded = DecodeMessage(bytes);
+  REQUIRE(decoded.ok());
+  CHECK(std::get<Heartbeat>(*decoded) == hb);
+  hb.released.clear();
+  hb.epoch = 0;
+  decoded = DecodeMessage(EncodeMessage(hb));
+  REQUIRE(decoded.ok());
+  CHECK(std::get<Heartbeat>(*decoded) == hb);
 }
 
 TEST_CASE("Messages: a partition's report carries what the sender holds unapplied only if any",
@@ -284,6 +308,23 @@ TEST_CASE("Messages: malformed encodings are rejected with a reason", "[unit]") 
   rejects(EncodeMessage(CatchUpRequest{kA, 1u << 16, kB, 0}), "partition out of range");
   rejects(EncodeMessage(Heartbeat{kA, 0, {{2, {}}, {1, {}}}}), "not ascending");
   rejects(EncodeMessage(Heartbeat{kA, 0, {{1, {{kB, 1}, {kA, 1}}}}}), "not ascending");
+  {
+    Heartbeat hb{kA, 0, {}, 1, 2};
+    hb.finals_held = {{2, kA}, {1, kB}};
+    rejects(EncodeMessage(hb), "finals held not ascending");
+    hb.finals_held = {{1, kA}, {1, kA}};
+    rejects(EncodeMessage(hb), "finals held not ascending");
+    hb.finals_held = {{1u << 16, kA}};
+    rejects(EncodeMessage(hb), "partition out of range");
+    // A malformed entry (three elements), and a tenth field.
+    rejects(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0}, std::vector<int>{}, uint64_t{1},
+                 uint64_t{2}, std::vector<int>{}, std::vector<std::vector<uint64_t>>{{1, kA, 3}}),
+            "final held entry");
+    REQUIRE_FALSE(DecodeMessage(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0}, std::vector<int>{},
+                                     uint64_t{1}, uint64_t{2}, std::vector<int>{},
+                                     std::vector<int>{}, uint64_t{0}))
+                      .ok());
+  }
 
   {
     // 40 x 60,000 one-byte elements: each array is within the limits, the
@@ -667,6 +708,14 @@ Message Hostile(Prng& rng, const std::vector<Message>& corpus) {
           for (auto& pa : x.partitions) {
             for (auto& [o, s] : pa.applied) s = seq();
           }
+          for (auto& [rp, s] : x.released) s = seq();
+          for (auto& [fp, leaver] : x.finals_held) {
+            fp = part() % kQ;
+            leaver = id();
+          }
+          std::sort(x.finals_held.begin(), x.finals_held.end());
+          x.finals_held.erase(std::unique(x.finals_held.begin(), x.finals_held.end()),
+                              x.finals_held.end());
         } else if constexpr (std::is_same_v<T, CatchUpRequest>) {
           std::optional<crdt::AtomPosition> cursor = x.cursor;
           if (cursor) cursor->dot.counter = seq();

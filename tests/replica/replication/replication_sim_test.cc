@@ -436,6 +436,35 @@ TEST_CASE(
   }
 }
 
+TEST_CASE(
+    "Replication sim: a removed node exits once drained and every move still ends, owners "
+    "crashed around its release included",
+    "[sim]") {
+  // Issue 14 (geokv-check seed 1502): a removed node exits once Drained();
+  // an owner that was down when it released its streams and exited, or that
+  // learned the release and crashed before saving it, must still retire it
+  // and end the epoch's moves (else every later epoch stays queued).
+  INFO("GEOKV_SEED=" << test::TestSeed());
+  Tweaks tweaks;
+  tweaks.exit_removed = true;
+  uint64_t count = 0;
+  const Result total = RunMoveSchedules(tweaks, 0x9, 300, &count);
+  std::printf(
+      "removed nodes exiting: %llu schedules ok, %llu epochs, %llu partitions filled, %llu "
+      "deleted\n",
+      static_cast<unsigned long long>(count), static_cast<unsigned long long>(total.reconfigures),
+      static_cast<unsigned long long>(total.moves_joined),
+      static_cast<unsigned long long>(total.moves_left));
+  if (count >= 100) CHECK(total.moves_left > 0);
+
+  // And with epochs given while moves of earlier ones are under way.
+  tweaks.overlapping_epochs = true;
+  const Result overlapping = RunMoveSchedules(tweaks, 0xa, 150, &count);
+  std::printf("removed nodes exiting, overlapping epochs: %llu schedules ok, %llu epochs\n",
+              static_cast<unsigned long long>(count),
+              static_cast<unsigned long long>(overlapping.reconfigures));
+}
+
 TEST_CASE("Replication sim: an old owner that deletes before the new owners caught up loses writes",
           "[sim]") {
   // Anna's mistake (Options::testing_delete_before_caught_up): the checker

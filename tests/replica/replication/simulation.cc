@@ -185,6 +185,8 @@ class Simulation {
     std::map<uint32_t, std::unique_ptr<test::TestReplica>> writers;
     std::string moves_traced;  // with trace: its moves as last printed (TraceMoves)
     uint64_t given = 0;        // the latest epoch its core was given (Adopt)
+    bool placed = false;       // in some placement so far (Tweaks::exit_removed)
+    bool exited = false;       // removed and exited for good (Tweaks::exit_removed)
   };
   enum class Type {
     kDeliver,
@@ -404,6 +406,7 @@ void Simulation::BuildCluster() {
       const size_t n = in_dc[rng_.Below(in_dc.size())];
       replicas_[p].push_back(n);
       nodes_[n].held.push_back(p);
+      nodes_[n].placed = true;
     }
   }
   if (params_.spare) {
@@ -476,6 +479,7 @@ bool Simulation::NewPlacement() {
   // overlap, only once every node runs it, and a move (but for a
   // cancellation) only when no move is under way anywhere.
   for (const Node& node : nodes_) {
+    if (node.exited) continue;
     if (!node.core) return false;
     if (tweaks_.overlapping_epochs) {
       if (node.given != epoch_) return false;
@@ -488,7 +492,9 @@ bool Simulation::NewPlacement() {
   auto other_than = [&](const std::vector<size_t>& set, size_t except) {
     std::vector<size_t> free;
     for (size_t n = 0; n < nodes_.size(); ++n) {
-      if (n != except && std::find(set.begin(), set.end(), n) == set.end()) free.push_back(n);
+      if (n != except && !nodes_[n].exited && std::find(set.begin(), set.end(), n) == set.end()) {
+        free.push_back(n);
+      }
     }
     return free.empty() ? nodes_.size() : free[move_rng_.Below(free.size())];
   };
@@ -503,6 +509,7 @@ bool Simulation::NewPlacement() {
     what = "partitions move";
   } else if (kind == 1) {  // a node is removed: every partition it holds moves off it
     const size_t gone = move_rng_.Below(nodes_.size());
+    if (nodes_[gone].exited) return false;
     for (uint32_t p = 0; p < params_.partitions; ++p) {
       auto it = std::find(next[p].begin(), next[p].end(), gone);
       if (it == next[p].end()) continue;
@@ -512,6 +519,11 @@ bool Simulation::NewPlacement() {
     what = "node " + std::to_string(gone) + " removed";
   } else {  // the previous placement again, at a higher epoch: a cancellation
     next = placements_[epoch_ - 1];
+    for (const auto& set : next) {
+      for (size_t r : set) {
+        if (nodes_[r].exited) return false;  // it is gone for good
+      }
+    }
     what = "previous placement again";
   }
   replicas_ = std::move(next);
@@ -520,7 +532,10 @@ bool Simulation::NewPlacement() {
   ++result_.reconfigures;
   for (Node& node : nodes_) node.held.clear();
   for (uint32_t p = 0; p < params_.partitions; ++p) {
-    for (size_t r : replicas_[p]) nodes_[r].held.push_back(p);
+    for (size_t r : replicas_[p]) {
+      nodes_[r].held.push_back(p);
+      nodes_[r].placed = true;
+    }
   }
   Trace("epoch " + std::to_string(epoch_) + ": " + what);
   for (size_t n = 0; n < nodes_.size(); ++n) {
@@ -783,7 +798,7 @@ bool Simulation::RestoreInProgress() {
 
 void Simulation::Restart(size_t n) {
   Node& node = nodes_[n];
-  if (node.core) return;
+  if (node.core || node.exited) return;
   const bool peer_crashed = std::any_of(nodes_.begin(), nodes_.end(), [&](const Node& other) {
     return &other != &node && !other.core;
   });
@@ -845,6 +860,13 @@ void Simulation::Handle(Event& e) {
       }
       Flush(e.node);
       if (tweaks_.check_invariants) CheckInvariants(e.node);
+      if (tweaks_.exit_removed && node.placed && node.held.empty() && node.given == epoch_ &&
+          node.core->Epoch() == epoch_ && node.core->Drained()) {
+        node.core.reset();  // what it flushed is sent; it never comes back
+        node.exited = true;
+        Trace("node " + std::to_string(e.node) + " removed, drained: exits");
+        return;
+      }
       Schedule(now_ + params_.tick_ms, Event{Type::kTick, e.node, node.generation, 0, {}});
       return;
     }
@@ -927,7 +949,7 @@ bool Simulation::AllSettled() const {
   // Settled in the current placement (a node not given it yet is settled in
   // the one before).
   return std::all_of(nodes_.begin(), nodes_.end(), [&](const Node& node) {
-    return node.core && node.core->Settled() && node.core->Epoch() == epoch_;
+    return node.exited || (node.core && node.core->Settled() && node.core->Epoch() == epoch_);
   });
 }
 
@@ -960,7 +982,7 @@ void Simulation::FinalChecks() {
   // Nodes outside the final placement hold nothing (they handed it all off).
   for (size_t n = 0; n < nodes_.size() && result_.ok(); ++n) {
     const Node& node = nodes_[n];
-    if (!node.core->Drained()) {
+    if (!node.exited && !node.core->Drained()) {
       return Fail(Result::Outcome::kBroken, "node " + std::to_string(n) + " is not drained");
     }
     for (uint32_t p = 0; p < params_.partitions; ++p) {
@@ -970,7 +992,7 @@ void Simulation::FinalChecks() {
         atoms = true;
         return false;
       });
-      if (node.core->Holds(p) || atoms) {
+      if ((!node.exited && node.core->Holds(p)) || atoms) {
         return Fail(Result::Outcome::kBroken, "node " + std::to_string(n) + " still holds p" +
                                                   std::to_string(p) + " outside the placement");
       }
@@ -1114,13 +1136,14 @@ Result Simulation::Run() {
     std::ostringstream out;
     out << "not settled " << kQuiesceMaxMs << " ms after healing; unsettled nodes:";
     for (size_t n = 0; n < n_nodes; ++n) {
-      if (!nodes_[n].core->Settled()) out << ' ' << n;
+      if (!nodes_[n].exited && !nodes_[n].core->Settled()) out << ' ' << n;
     }
     // The moves still under way, with the nodes they wait for.
     std::map<ReplicaId, size_t> index;
     for (size_t i = 0; i < n_nodes; ++i) index[nodes_[i].id] = i;
     static const char* const kRoles[] = {"joining", "leaving", "draining", "deleting", "staying"};
     for (size_t n = 0; n < n_nodes; ++n) {
+      if (nodes_[n].exited) continue;
       for (const MoveStatus& m : nodes_[n].core->Moves()) {
         out << "\n  node " << n << " p" << m.partition << " " << kRoles[static_cast<int>(m.role)]
             << " epoch " << m.epoch << " joining:";
@@ -1145,6 +1168,7 @@ Result Simulation::Run() {
 
   result_.sim_ms = now_;
   for (const Node& node : nodes_) {
+    if (node.exited) continue;  // (its figures went with it)
     const Stats& s = node.core->stats();
     result_.state_transfers += s.state_transfers_applied;
     result_.state_chunks += s.state_chunks_applied;

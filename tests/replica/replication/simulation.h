@@ -22,8 +22,9 @@
 // that holds nothing at first can be chosen. Nodes are given each epoch in
 // order at different times (and after a restart), mixed with every other
 // fault; with overlapping epochs, while moves of the one before are under
-// way. The final check then also requires that nodes outside the final
-// placement hold nothing.
+// way; with exit_removed, a removed node exits once drained. The final
+// check then also requires that nodes outside the final placement hold
+// nothing.
 //
 // The hint fault (Tweaks::hints): a keeper outside the cluster hands hints
 // (hinted handoff) to the replicas of their partitions (ReplicationCore::
@@ -66,6 +67,13 @@ struct Tweaks {
   // is under way): nodes queue epochs behind their moves and adopt them in
   // order.
   bool overlapping_epochs = false;
+  // With force_reconfigure: a node removed from the placement (it held a
+  // partition at an earlier epoch and holds none in the current one) exits
+  // for good once it runs the current epoch and is Drained(), as a removed
+  // geokv-server does; it is never placed again. Its peers then never hear
+  // from it again (issue 14: an owner down while it released and exited must
+  // still end the move).
+  bool exit_removed = false;
   // Hinted handoff: a hint keeper outside the cluster (a node holding no
   // replica, its process restarting now and then: a new origin each time)
   // keeps blind SETs built against an empty state and hands each to every
