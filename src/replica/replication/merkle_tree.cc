@@ -2,8 +2,6 @@
 
 #include <xxhash.h>
 
-#include <cstring>
-#include <memory>
 #include <string>
 
 #include "common/assert.h"
@@ -16,28 +14,15 @@ namespace {
 constexpr uint64_t kLeafSeed = 0x6161652d6c656166;  // "aae-leaf"
 constexpr uint64_t kAtomSeed = 0x6161652d61746f6d;  // "aae-atom"
 
-// Writes the bytes AtomHash hashes into a buffer sized in advance.
-class HashInput {
- public:
-  explicit HashInput(char* at) : at_(at) {}
-  void U64(uint64_t v) {
-    for (int i = 0; i < 8; ++i) *at_++ = static_cast<char>(v >> (8 * i));
-  }
-  // Length-prefixed, so that no two different atoms serialize alike.
-  void Bytes(std::string_view s) {
-    U64(s.size());
-    std::memcpy(at_, s.data(), s.size());
-    at_ += s.size();
-  }
-  const char* at() const { return at_; }
+void PutU64(std::string& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+}
 
- private:
-  char* at_;
-};
-
-// AtomHash's input fits on the stack up to this size (a write's atom with a
-// value of a couple of hundred bytes); bigger ones take an allocation.
-constexpr size_t kHashInputStackBytes = 256;
+// Length-prefixed, so that no two different atoms serialize alike.
+void PutBytes(std::string& out, std::string_view s) {
+  PutU64(out, s.size());
+  out.append(s);
+}
 
 }  // namespace
 
@@ -73,47 +58,19 @@ crdt::Atom ShippedAtom(crdt::Slot slot, const crdt::Atom& atom) {
 }
 
 uint64_t AtomHash(const crdt::Path& path, const crdt::Atom& shipped_or_not) {
-  // The fields of ShippedAtom(path.slot, shipped_or_not), read in place (a
-  // copy of the atom would copy its value): every write toggles an atom.
-  uint64_t hlc = 0;
-  int64_t amount = 0;
-  std::string_view value;
-  switch (path.slot) {
-    case crdt::Slot::kRegister:
-    case crdt::Slot::kFieldRegister:
-      hlc = shipped_or_not.hlc.value;
-      amount = shipped_or_not.amount;
-      value = shipped_or_not.bytes;
-      break;
-    case crdt::Slot::kCounter:
-    case crdt::Slot::kFieldCounter:
-    case crdt::Slot::kExpiry:
-      amount = shipped_or_not.amount;
-      value = shipped_or_not.bytes;
-      break;
-    case crdt::Slot::kMultiValue:
-      value = shipped_or_not.bytes;
-      break;
-    case crdt::Slot::kMember:
-      break;
-  }
-  const size_t size = 9 * sizeof(uint64_t) + path.key.size() + path.field.size() + value.size();
-  char stack[kHashInputStackBytes];
-  std::unique_ptr<char[]> heap;
-  if (size > sizeof(stack)) heap = std::make_unique_for_overwrite<char[]>(size);
-  char* const begin = heap != nullptr ? heap.get() : stack;
-  HashInput in(begin);
-  in.Bytes(path.key);
-  in.U64(static_cast<uint64_t>(path.slot));
-  in.Bytes(path.field);
-  in.U64(shipped_or_not.dot.origin);
-  in.U64(shipped_or_not.dot.counter);
-  in.U64(shipped_or_not.first);
-  in.U64(hlc);
-  in.U64(static_cast<uint64_t>(amount));
-  in.Bytes(value);
-  GEOKV_ASSERT(in.at() == begin + size);
-  return XXH3_64bits_withSeed(begin, size, kAtomSeed);
+  const crdt::Atom atom = ShippedAtom(path.slot, shipped_or_not);
+  std::string bytes;
+  bytes.reserve(8 * 9 + path.key.size() + path.field.size() + atom.bytes.size());
+  PutBytes(bytes, path.key);
+  PutU64(bytes, static_cast<uint64_t>(path.slot));
+  PutBytes(bytes, path.field);
+  PutU64(bytes, atom.dot.origin);
+  PutU64(bytes, atom.dot.counter);
+  PutU64(bytes, atom.first);
+  PutU64(bytes, atom.hlc.value);
+  PutU64(bytes, static_cast<uint64_t>(atom.amount));
+  PutBytes(bytes, atom.bytes);
+  return XXH3_64bits_withSeed(bytes.data(), bytes.size(), kAtomSeed);
 }
 
 MerkleTree::MerkleTree() : leaves_(kAaeLeaves, 0) {}

@@ -3,8 +3,6 @@
 // scanning, and a comparison finds exactly the leaves that differ.
 #include "replica/replication/merkle_tree.h"
 
-#include <xxhash.h>
-
 #include <catch2/catch.hpp>
 #include <set>
 
@@ -39,49 +37,6 @@ TEST_CASE("MerkleTree: toggling an atom twice leaves the tree as it was", "[unit
   CHECK(tree.Branches()[LeafOfKey("k") / kAaeLeavesPerBranch] == tree.Root());
   tree.Toggle(path, atom);
   CHECK(tree == MerkleTree());
-}
-
-TEST_CASE("MerkleTree: an atom's hash is XXH3 of its length-prefixed fields, as every node hashes it",
-          "[unit]") {
-  // The trees of nodes of different builds are compared: the hash must stay
-  // what the first version computed (here rebuilt as it was written then),
-  // for inputs on the stack and past its 256 bytes.
-  auto reference = [](const crdt::Path& path, const crdt::Atom& shipped_or_not) {
-    const crdt::Atom atom = ShippedAtom(path.slot, shipped_or_not);
-    std::string bytes;
-    auto u64 = [&bytes](uint64_t v) {
-      for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<char>(v >> (8 * i)));
-    };
-    auto with_length = [&](const std::string& s) {
-      u64(s.size());
-      bytes += s;
-    };
-    with_length(path.key);
-    u64(static_cast<uint64_t>(path.slot));
-    with_length(path.field);
-    u64(atom.dot.origin);
-    u64(atom.dot.counter);
-    u64(atom.first);
-    u64(atom.hlc.value);
-    u64(static_cast<uint64_t>(atom.amount));
-    with_length(atom.bytes);
-    return XXH3_64bits_withSeed(bytes.data(), bytes.size(), 0x6161652d61746f6d);
-  };
-  for (crdt::Slot slot : {crdt::Slot::kRegister, crdt::Slot::kFieldRegister, crdt::Slot::kCounter,
-                          crdt::Slot::kFieldCounter, crdt::Slot::kExpiry, crdt::Slot::kMember,
-                          crdt::Slot::kMultiValue}) {
-    for (size_t value_bytes : {size_t{0}, size_t{3}, size_t{150}, size_t{170}, size_t{5000}}) {
-      const crdt::Path path{"key:000000012345", slot, "field"};
-      crdt::Atom atom;
-      atom.dot = {7, 42};
-      atom.first = 40;
-      atom.hlc.value = 123456789;
-      atom.amount = -5;
-      atom.bytes = std::string(value_bytes, 'v');
-      INFO("slot " << static_cast<int>(slot) << ", value of " << value_bytes << " bytes");
-      CHECK(AtomHash(path, atom) == reference(path, atom));
-    }
-  }
 }
 
 TEST_CASE("MerkleTree: the hash covers the path, the dot and every payload field", "[unit]") {
