@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <utility>
+#include <vector>
 
 #include "crdt/state.h"
 
@@ -26,5 +28,13 @@ using StableVector = std::map<ReplicaId, uint64_t>;
 // dots are at or below stable[origin] into one atom. Returns how many atoms it
 // removed. REQUIRES: `stable` holds only dots that are causally stable.
 size_t FoldStableCounters(MutableState& state, const Scope& scope, const StableVector& stable);
+
+// `atoms` (in scan order, e.g. one key's) with the atoms of each origin at
+// each counter path folded into one, whatever their stability: what they
+// will be once everything is stable and folded. Replicas that applied the
+// same deltas but folded at different times (each folds by its own view of
+// stability) hold different atoms and the same folded view, so anti-entropy
+// compares keys by it and reports only real differences.
+std::vector<std::pair<Path, Atom>> FoldedView(const std::vector<std::pair<Path, Atom>>& atoms);
 
 }  // namespace geokv::crdt

@@ -164,6 +164,30 @@ TEST_CASE("Fold: a DEL concurrent with an INCRBY keeps only the increment, folde
   CHECK(TakeSnapshot(a.state) == TakeSnapshot(b.state));
 }
 
+TEST_CASE("Fold: the folded view of a replica that has not folded is the one that has",
+          "[unit]") {
+  TestReplica a(1), b(2);
+  for (int i = 0; i < 3; ++i) {
+    Delta da = a.Mutate([&](DeltaBuilder& bb) { IncrementScalar(bb, kK, 2); });
+    b.Receive(da);
+  }
+  Delta db = b.Mutate([&](DeltaBuilder& bb) { IncrementScalar(bb, kK, 5); });
+  a.Receive(db);
+  Delta s = a.Mutate([&](DeltaBuilder& bb) { AddMember(bb, "s", "m"); });
+  b.Receive(s);
+  StableVector stable{{1, a.state.Context().Contiguous(1)}, {2, a.state.Context().Contiguous(2)}};
+  REQUIRE(FoldStableCounters(a.state, Scope::Partition(), stable) == 2);
+  const auto folded = TakeSnapshot(a.state).atoms;
+  const auto unfolded = TakeSnapshot(b.state).atoms;
+  REQUIRE(folded != unfolded);
+  CHECK(FoldedView(unfolded) == folded);
+  CHECK(FoldedView(folded) == folded);
+  // A lost increment is still a difference.
+  auto lost = unfolded;
+  lost.erase(lost.begin());
+  CHECK(FoldedView(lost) != folded);
+}
+
 TEST_CASE("Delta size does not grow with the collection", "[unit]") {
   auto delta_bytes = [](size_t size, const std::function<void(DeltaBuilder&, Hlc)>& op) {
     TestReplica r(1);

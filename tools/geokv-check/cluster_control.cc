@@ -1,10 +1,15 @@
 #include "cluster_control.h"
 
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +18,7 @@
 #include <thread>
 
 #include "common/assert.h"
+#include "common/prng.h"
 #include "common/subprocess.h"
 #include "replica/resp/resp_client.h"
 #include "replica/transport/curve_keys.h"
@@ -25,25 +31,161 @@ std::string Quote(const std::string& s) { return "\"" + s + "\""; }
 
 constexpr int kClient = 0, kRepl = 1, kSync = 2;
 
+// A TCP port on 127.0.0.1 for a spare's own endpoints, free now and kept
+// for this process until it ends, or 0. Free now is not enough: outgoing
+// connections take local ports in the kernel's ephemeral range (32768+ by
+// default; a campaign saw a spare refused with "Address already in use"),
+// and the tests' clusters (tests/support/server_process.cc) pick ports at
+// random below it. So the port is below that range, at a random place, and
+// reserved as the tests reserve theirs: an flock on
+// <tmp>/geokv-test-ports/<port>, whose descriptor goes to `reservations`
+// (the kernel drops the lock when the process ends).
+uint16_t ReservedPort(std::vector<int>& reservations) {
+  constexpr int kAttemptsMax = 1000;
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "geokv-test-ports";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  Prng rng(static_cast<uint64_t>(::getpid()) * 1'000'003 +
+           static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  for (int attempt = 0; attempt < kAttemptsMax; ++attempt) {
+    const uint16_t port = static_cast<uint16_t>(20000 + rng.Below(12000));
+    const std::string lock_path = (dir / std::to_string(port)).string();
+    const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (lock_fd < 0) continue;
+    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(lock_fd);  // reserved by another process
+      continue;
+    }
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    const bool free = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    if (fd >= 0) ::close(fd);
+    if (!free) {
+      ::close(lock_fd);
+      continue;
+    }
+    reservations.push_back(lock_fd);
+    return port;
+  }
+  return 0;
+}
+
 }  // namespace
 
 ClusterControl::ClusterControl(const placement::Topology& topology, std::string server,
-                               std::string dir, std::vector<std::string> extra_flags, bool curve)
+                               std::string dir, std::vector<std::string> extra_flags, bool curve,
+                               size_t spares)
     : topology_(topology),
+      spares_(spares),
       server_(std::move(server)),
       dir_(std::move(dir)),
       extra_flags_(std::move(extra_flags)),
-      pids_(topology.nodes().size(), 0),
-      paused_(topology.nodes().size(), false),
-      has_backup_(topology.nodes().size(), false),
       curve_(curve || topology.curve()) {
-  for (const auto& node : topology.nodes()) weights_.push_back(node.weight);
+  GEOKV_ASSERT(spares <= kSparesMax);
 }
 
-ClusterControl::~ClusterControl() { Shutdown(); }
+ClusterControl::~ClusterControl() {
+  Shutdown();
+  for (int fd : reservations_) ::close(fd);
+}
+
+Result<placement::Topology> ClusterControl::MakeUniverse() {
+  std::vector<std::string> dcs;
+  for (const auto& dc : topology_.datacenters()) dcs.push_back(dc.name);
+  auto taken = [&](const std::string& id) { return topology_.FindNode(id).has_value(); };
+  std::string new_dc;
+  for (size_t k = dcs.size() + 1; new_dc.empty() || std::count(dcs.begin(), dcs.end(), new_dc);
+       ++k) {
+    new_dc = "dc" + std::to_string(k);
+  }
+  // The spares' ids, in a datacenter of their own (last: the user's nodes
+  // keep their indices).
+  std::vector<std::string> spares;
+  for (size_t k = 1; k <= spares_; ++k) {
+    std::string id = new_dc + "-s" + std::to_string(k);
+    while (taken(id)) id += "x";
+    spares.push_back(id);
+  }
+  std::ostringstream toml;
+  toml << "[cluster]\nname = " << Quote(topology_.cluster_name())
+       << "\npartitions = " << topology_.partitions() << "\nreplicas = " << topology_.replicas()
+       << "\nvnodes = " << topology_.vnodes() << "\n";
+  if (!spares.empty()) dcs.push_back(new_dc);
+  for (const std::string& dc : dcs) {
+    toml << "\n[[datacenters]]\nname = " << Quote(dc) << "\n";
+    auto node = [&](const std::string& id, const std::string& rack, uint32_t weight,
+                    const std::string& client, const std::string& repl, const std::string& sync) {
+      toml << "\n  [[datacenters.nodes]]\n  id = " << Quote(id) << "\n";
+      if (!rack.empty()) toml << "  rack = " << Quote(rack) << "\n";
+      toml << "  weight = " << weight << "\n  client = " << Quote(client)
+           << "\n  repl = " << Quote(repl) << "\n  sync = " << Quote(sync) << "\n";
+    };
+    for (const placement::Datacenter& d : topology_.datacenters()) {
+      if (d.name != dc) continue;
+      for (size_t i : d.nodes) {
+        const auto& n = topology_.nodes()[i];
+        node(n.id, n.rack, n.weight, n.client.text, n.repl.text, n.sync.text);
+      }
+    }
+    for (const std::string& id : spares) {
+      if (dc != new_dc) break;
+      const uint16_t ports[3] = {ReservedPort(reservations_), ReservedPort(reservations_),
+                                 ReservedPort(reservations_)};
+      if (ports[0] == 0 || ports[1] == 0 || ports[2] == 0) {
+        return Status::Io("no free port for spare node " + id);
+      }
+      node(id, "", 1, "127.0.0.1:" + std::to_string(ports[0]),
+           "tcp://127.0.0.1:" + std::to_string(ports[1]),
+           "tcp://127.0.0.1:" + std::to_string(ports[2]));
+    }
+  }
+  auto universe = placement::ParseTopology(toml.str(), topology_.source_name());
+  if (!universe.ok()) return universe.status();
+  for (size_t i = 0; i < topology_.nodes().size(); ++i) {
+    if (universe->nodes()[i].id != topology_.nodes()[i].id) {
+      return Status::Invalid("geokv-check needs the topology's nodes grouped by datacenter");
+    }
+  }
+  return universe;
+}
+
+bool ClusterControl::member(size_t node) const {
+  std::lock_guard lock(mu_);
+  return member_[node];
+}
+
+std::optional<size_t> ClusterControl::ClientNode(size_t dc, size_t index) const {
+  std::lock_guard lock(mu_);
+  std::vector<size_t> members;
+  for (size_t i : universe_->datacenters()[dc].nodes) {
+    if (member_[i]) members.push_back(i);
+  }
+  if (members.empty()) return std::nullopt;
+  return members[index % members.size()];
+}
+
+std::vector<size_t> ClusterControl::UnusedSpares() const {
+  std::lock_guard lock(mu_);
+  std::vector<size_t> out;
+  for (size_t i = topology_.nodes().size(); i < member_.size(); ++i) {
+    if (!member_[i] && !removed_[i]) out.push_back(i);
+  }
+  return out;
+}
+
+std::vector<size_t> ClusterControl::Removed() const {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < removed_.size(); ++i) {
+    if (removed_[i]) out.push_back(i);
+  }
+  return out;
+}
 
 std::string ClusterControl::DerivedTopology(size_t self) const {
-  const auto& nodes = topology_.nodes();
+  const auto& nodes = universe_->nodes();
   const size_t n = nodes.size();
   std::ostringstream toml;
   if (self == kEveryNodeDirect) {
@@ -57,9 +199,14 @@ std::string ClusterControl::DerivedTopology(size_t self) const {
        << "\npartitions = " << topology_.partitions() << "\nreplicas = " << topology_.replicas()
        << "\nvnodes = " << topology_.vnodes() << "\n";
   if (epoch_ > 0) toml << "epoch = " << epoch_ << "\n";
-  for (const auto& dc : topology_.datacenters()) {
+  std::lock_guard lock(mu_);
+  for (const auto& dc : universe_->datacenters()) {
+    if (std::none_of(dc.nodes.begin(), dc.nodes.end(), [&](size_t i) { return member_[i]; })) {
+      continue;
+    }
     toml << "\n[[datacenters]]\nname = " << Quote(dc.name) << "\n";
     for (size_t i : dc.nodes) {
+      if (!member_[i]) continue;
       const auto& node = nodes[i];
       toml << "\n  [[datacenters.nodes]]\n  id = " << Quote(node.id) << "\n";
       if (!node.rack.empty()) toml << "  rack = " << Quote(node.rack) << "\n";
@@ -80,8 +227,22 @@ std::string ClusterControl::DerivedTopology(size_t self) const {
 }
 
 Status ClusterControl::Launch() {
-  const auto& nodes = topology_.nodes();
+  auto universe = MakeUniverse();
+  if (!universe.ok()) return universe.status();
+  universe_.emplace(std::move(*universe));
+  const auto& nodes = universe_->nodes();
   const size_t n = nodes.size();
+  pids_.assign(n, 0);
+  paused_.assign(n, false);
+  has_backup_.assign(n, false);
+  removed_.assign(n, false);
+  exit_status_.assign(n, std::nullopt);
+  for (const auto& node : nodes) weights_.push_back(node.weight);
+  {
+    std::lock_guard lock(mu_);
+    member_.assign(n, false);
+    for (size_t i = 0; i < topology_.nodes().size(); ++i) member_[i] = true;
+  }
   // One proxy link per (target, connecting node, endpoint kind), in this order;
   // the proxy binds free ports for them (no race with anyone for a port).
   std::vector<WanLink> links;
@@ -126,10 +287,10 @@ Status ClusterControl::Launch() {
   // Every node first, then wait: a node opens its client port only once its
   // peers reported (or after 3 x --down-after-ms), so one by one would wait
   // that long for each.
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < topology_.nodes().size(); ++i) {
     if (Status s = SpawnNode(i); !s.ok()) return s;
   }
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < topology_.nodes().size(); ++i) {
     if (Status s = WaitServing(i); !s.ok()) return s;
   }
   return Status::Ok();
@@ -146,10 +307,8 @@ Status ClusterControl::WriteDerived(size_t i) {
   return Status::Ok();
 }
 
-Status ClusterControl::SetWeight(size_t node, uint32_t weight) {
-  GEOKV_ASSERT(texts_.size() == topology_.nodes().size());
-  GEOKV_ASSERT(weight >= 1 && weight <= placement::kMaxWeight);
-  weights_[node] = weight;
+Status ClusterControl::NextEpoch() {
+  GEOKV_ASSERT(texts_.size() == universe_->nodes().size());
   ++epoch_;
   for (size_t i = 0; i < texts_.size(); ++i) {
     texts_[i] = DerivedTopology(i);
@@ -158,13 +317,50 @@ Status ClusterControl::SetWeight(size_t node, uint32_t weight) {
   return Status::Ok();
 }
 
+Status ClusterControl::SetWeight(size_t node, uint32_t weight) {
+  GEOKV_ASSERT(weight >= 1 && weight <= placement::kMaxWeight);
+  weights_[node] = weight;
+  return NextEpoch();
+}
+
+Status ClusterControl::AddNode(size_t node) {
+  {
+    std::lock_guard lock(mu_);
+    GEOKV_ASSERT(node >= topology_.nodes().size());
+    GEOKV_ASSERT(!member_[node] && !removed_[node]);
+    member_[node] = true;
+  }
+  return NextEpoch();
+}
+
+Status ClusterControl::RemoveNode(size_t node) {
+  {
+    std::lock_guard lock(mu_);
+    GEOKV_ASSERT(member_[node]);
+    member_[node] = false;
+    removed_[node] = true;
+  }
+  return NextEpoch();
+}
+
+void ClusterControl::Reap() {
+  for (size_t i = 0; i < pids_.size(); ++i) {
+    if (!removed_[i] || pids_[i] <= 0) continue;
+    int status = 0;
+    if (::waitpid(pids_[i], &status, WNOHANG) != pids_[i]) continue;
+    exit_status_[i] = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    pids_[i] = 0;
+    paused_[i] = false;
+  }
+}
+
 Status ClusterControl::Start(size_t i) {
   if (Status s = SpawnNode(i); !s.ok()) return s;
   return WaitServing(i);
 }
 
 Status ClusterControl::SpawnNode(size_t i) {
-  const auto& node = topology_.nodes()[i];
+  const auto& node = universe_->nodes()[i];
   std::vector<std::string> argv = {server_, "--topology", topologies_[i],      "--node",
                                    node.id, "--data",     dir_ + "/" + node.id};
   if (curve_) argv.insert(argv.end(), {"--curve-secret-file", curve_secret_files_[i]});
@@ -177,7 +373,7 @@ Status ClusterControl::SpawnNode(size_t i) {
 }
 
 Status ClusterControl::WaitServing(size_t i) {
-  const auto& node = topology_.nodes()[i];
+  const auto& node = universe_->nodes()[i];
   const pid_t pid = pids_[i];
   if (Status s = replica::WaitUntilServing(node.client.host, node.client.port, pid, 15'000);
       !s.ok()) {
@@ -190,7 +386,7 @@ Status ClusterControl::WaitServing(size_t i) {
 }
 
 Status ClusterControl::Backup(size_t i) {
-  const auto& node = topology_.nodes()[i];
+  const auto& node = universe_->nodes()[i];
   const std::string db = dir_ + "/" + node.id + "/geokv.db";
   const std::string copy = dir_ + "/" + node.id + ".backup.db";
   const std::string tmp = copy + ".tmp";
@@ -217,7 +413,7 @@ Status ClusterControl::Backup(size_t i) {
 
 Status ClusterControl::Restore(size_t i) {
   GEOKV_ASSERT(!running(i));
-  const auto& node = topology_.nodes()[i];
+  const auto& node = universe_->nodes()[i];
   if (!has_backup_[i]) return Status::Io("no backup of " + node.id);
   const std::string data = dir_ + "/" + node.id;
   std::error_code ec;

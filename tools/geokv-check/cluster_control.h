@@ -11,12 +11,22 @@
 // backup (Backup) in dir/<id>.backup.db.
 //
 // The launched cluster starts at epoch 0 (a fresh cluster, whatever the user's
-// file says); SetWeight derives the next epoch's files (only a weight and the
-// epoch change), and a node (re)started later runs the latest of them.
+// file says); SetWeight, AddNode and RemoveNode derive the next epoch's files
+// (a weight, or a node more or less, and the epoch change), and a node
+// (re)started later runs the latest of them.
+//
+// Nodes that may join are made at Launch (spares): their ports and WAN
+// proxy links exist from the start, so that adding one needs no new link.
+// They are the nodes of a datacenter of their own (the first to join adds a
+// datacenter, the second a node to it). A spare joins at most once, and a
+// removed node never comes back: a node id that rejoined with a fresh store
+// would number its writes at dots its peers already hold.
 #pragma once
 
 #include <sys/types.h>
 
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,12 +43,18 @@ class ClusterControl {
   // the topology has keys, whose secret keys the checker does not have):
   // Launch makes a key pair per node, secret key files in dir, and the nodes
   // replicate over CURVE (the WAN proxy forwards the encrypted bytes).
+  // spares: how many nodes may join later (at most kSparesMax).
   ClusterControl(const placement::Topology& topology, std::string server, std::string dir,
-                 std::vector<std::string> extra_flags, bool curve = false);
+                 std::vector<std::string> extra_flags, bool curve = false, size_t spares = 0);
   ~ClusterControl();
+  static constexpr size_t kSparesMax = 2;
 
-  // Starts the proxy and every node; waits until each answers PING.
+  // Makes the spares, starts the proxy and every node of the user's
+  // topology; waits until each answers PING.
   Status Launch();
+  // Every node that runs or may run: the topology's, then the spares (same
+  // indices as every `node` argument here). REQUIRES: Launch succeeded.
+  const placement::Topology& universe() const { return *universe_; }
   // Stops every node (SIGTERM, then SIGKILL after a grace period) and the proxy.
   void Shutdown();
 
@@ -61,6 +77,28 @@ class ClusterControl {
 
   // The epoch of the latest derived files, and a node's weight in them.
   uint64_t epoch() const { return epoch_; }
+  // Whether a node is in the latest epoch's topology. Thread-safe.
+  bool member(size_t node) const;
+  // The node a workload client of universe datacenter `dc` talks to: the
+  // `index`-th member there (modulo), nullopt if it has none. Thread-safe.
+  std::optional<size_t> ClientNode(size_t dc, size_t index) const;
+  // Spares that never joined, in order.
+  std::vector<size_t> UnusedSpares() const;
+  // Nodes removed (RemoveNode), whether or not they exited yet.
+  std::vector<size_t> Removed() const;
+  // The next topology with spare `node` added (its weight 1), every derived
+  // file rewritten. The caller starts it (Start: a fresh store given an
+  // epoch > 0 joins) and tells the running nodes (DerivedText, as for
+  // SetWeight). REQUIRES: node is an unused spare.
+  Status AddNode(size_t node);
+  // The next topology without `node`, every derived file rewritten (the
+  // node's own names the others only: applied there, it drains and exits by
+  // itself). REQUIRES: node is a member.
+  Status RemoveNode(size_t node);
+  // Collects removed nodes that exited (never blocks).
+  void Reap();
+  // A removed node's exit status once Reap saw it exit, else nullopt.
+  std::optional<int> exit_status(size_t node) const { return exit_status_[node]; }
   uint32_t weight(size_t node) const { return weights_[node]; }
   // The next topology: `node` gets `weight`, the epoch goes up by one, and
   // every node's derived file is rewritten (Start runs it). Running nodes are
@@ -84,10 +122,15 @@ class ClusterControl {
   // latest epoch, from ports_, weights_ and epoch_.
   std::string DerivedTopology(size_t self) const;
   Status WriteDerived(size_t node);  // texts_[node] to topologies_[node], atomically
+  Status NextEpoch();                // epoch_ + 1, every derived file rewritten
+  // The user's topology and the spares, every endpoint direct (Launch).
+  Result<placement::Topology> MakeUniverse();
   Status SpawnNode(size_t node);     // starts the process
   Status WaitServing(size_t node);   // until it answers PING (else kills it)
 
-  const placement::Topology& topology_;
+  const placement::Topology& topology_;  // the user's
+  size_t spares_;
+  std::optional<placement::Topology> universe_;
   std::string server_, dir_;
   std::vector<std::string> extra_flags_;
   WanProxy proxy_;
@@ -98,6 +141,11 @@ class ClusterControl {
   // ports_[target * n + self][kind]: the proxy port `self` uses to reach `target`.
   std::vector<std::vector<uint16_t>> ports_;
   std::vector<uint32_t> weights_;  // by node, in the latest epoch
+  mutable std::mutex mu_;
+  std::vector<bool> member_;   // by node, in the latest epoch; guarded by mu_
+  std::vector<bool> removed_;  // by node: RemoveNode took it (never a member again)
+  std::vector<std::optional<int>> exit_status_;
+  std::vector<int> reservations_;  // lock files of the spares' ports (ReservedPort)
   uint64_t epoch_ = 0;
   std::vector<std::string> texts_;  // by node: its derived file's text
   bool curve_;

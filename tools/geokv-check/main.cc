@@ -97,6 +97,9 @@ std::map<uint32_t, std::map<std::string, std::string>> AllDigests(const placemen
   return out;
 }
 
+// The partitions whose replicas in `table` (every one must answer) differ;
+// nodes outside a partition's preference list (one still draining it) do
+// not count.
 std::vector<uint32_t> Differing(const std::map<uint32_t, std::map<std::string, std::string>>& d,
                                 const placement::PlacementTable& table) {
   std::vector<uint32_t> out;
@@ -104,8 +107,12 @@ std::vector<uint32_t> Differing(const std::map<uint32_t, std::map<std::string, s
     auto it = d.find(p);
     std::set<std::string> distinct;
     size_t replicas = 0;
-    if (it != d.end()) {
-      for (const auto& [node, digest] : it->second) distinct.insert(digest), ++replicas;
+    for (uint32_t n : table.PreferenceList(p)) {
+      if (it == d.end()) break;
+      auto digest = it->second.find(table.topology().nodes()[n].id);
+      if (digest == it->second.end()) continue;
+      distinct.insert(digest->second);
+      ++replicas;
     }
     if (distinct.size() > 1 || replicas != table.PreferenceList(p).size()) out.push_back(p);
   }
@@ -198,6 +205,24 @@ std::string MovesUnderWay(const placement::Node& node, uint64_t epoch) {
   return "not in its own GEOKV.MEMBERS";
 }
 
+// A node that still keeps hints (hinted handoff: writes no replica had yet,
+// docs/replication.md), as "<id>: n hints", or "" if none does: equal
+// digests before a hint is handed off do not mean the writes converged.
+std::string HintsWaiting(const placement::Topology& t) {
+  for (const auto& node : t.nodes()) {
+    RespClient c;
+    c.set_timeout_ms(1000);
+    if (!c.Connect(node.client.host, node.client.port, 500).ok()) continue;
+    auto r = c.Command({"INFO", "hints"});
+    if (!r.ok()) continue;
+    const size_t at = r->str.find("hints_stored:");
+    if (at == std::string::npos) continue;
+    const uint64_t n = std::strtoull(r->str.c_str() + at + 13, nullptr, 10);
+    if (n > 0) return node.id + ": " + std::to_string(n) + " hints";
+  }
+  return "";
+}
+
 // Gives every running node its file of the cluster's latest epoch
 // (GEOKV.TOPOLOGY APPLY), one right after the other: a node that fetched a
 // peer's file of that epoch first refuses its own (same epoch, other
@@ -220,6 +245,20 @@ void ApplyLatest(const placement::Topology& topology, ClusterControl& cluster) {
                    r.ok() ? r->str.c_str() : r.status().message().c_str());
     }
   }
+}
+
+// Whether node `node` (of `members`, the latest topology's nodes) may leave:
+// no node removed before is still draining, and at least N datacenters stay.
+bool Removable(const placement::Topology& nodes, const ClusterControl& cluster,
+               const std::vector<size_t>& members, size_t node) {
+  for (size_t i : cluster.Removed()) {
+    if (cluster.running(i)) return false;
+  }
+  std::set<std::string> dcs;
+  for (size_t i : members) {
+    if (i != node) dcs.insert(nodes.nodes()[i].dc);
+  }
+  return dcs.size() >= nodes.replicas();
 }
 
 // For a partition whose replicas differ: each key of the workload there, as
@@ -304,8 +343,9 @@ int Run(const Options& o, const std::string& command_line) {
   if (o.launch) {
     char pattern[] = "/tmp/geokv-check-XXXXXX";
     work_dir = ::mkdtemp(pattern);
-    cluster =
-        std::make_unique<ClusterControl>(*topology, o.server, work_dir, o.server_flags, o.curve);
+    // Reconfigurations add nodes: two spares (a datacenter of their own).
+    cluster = std::make_unique<ClusterControl>(*topology, o.server, work_dir, o.server_flags,
+                                               o.curve, faults.contains("reconfigure") ? 2 : 0);
     if (Status s = cluster->Launch(); !s.ok()) {
       std::fprintf(stderr, "geokv-check: %s\n", s.message().c_str());
       return 2;
@@ -327,11 +367,15 @@ int Run(const Options& o, const std::string& command_line) {
     }
   }
 
+  // Every node that runs or may run (the spares after the topology's).
+  const placement::Topology& nodes = cluster ? cluster->universe() : *topology;
+  auto member = [&](size_t i) { return !cluster || cluster->member(i); };
+
   RunSummary summary;
   summary.seed = o.seed;
   summary.command = command_line;
   summary.topology = o.topology;
-  for (const auto& dc : topology->datacenters()) summary.datacenters.push_back(dc.name);
+  for (const auto& dc : nodes.datacenters()) summary.datacenters.push_back(dc.name);
   const auto epoch = Clock::now();
   auto now_ms = [&] {
     return static_cast<uint64_t>(
@@ -342,7 +386,13 @@ int Run(const Options& o, const std::string& command_line) {
   wo.seed = o.seed;
   wo.clients_per_dc = o.clients_per_dc;
   wo.keys_per_type = o.keys;
-  Workload workload(*topology, wo, epoch);
+  Workload::Router router;
+  if (cluster) {
+    router = [&cluster](size_t dc, int index) {
+      return cluster->ClientNode(dc, static_cast<size_t>(index));
+    };
+  }
+  Workload workload(nodes, wo, epoch, router);
   std::atomic<bool> stop{false};
   std::thread load([&] { workload.Run(stop); });
 
@@ -354,6 +404,7 @@ int Run(const Options& o, const std::string& command_line) {
     Prng rng(o.seed ^ 0xFA017ull);
     const std::vector<std::string> kinds(faults.begin(), faults.end());
     uint64_t t = 1500;
+    uint64_t reconfigure_turns = 0;
     auto sleep_until = [&](uint64_t ms) {
       while (!stop && now_ms() < ms) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     };
@@ -374,10 +425,20 @@ int Run(const Options& o, const std::string& command_line) {
       FaultWindow f;
       f.kind = kinds[rng.Below(kinds.size())];
       const uint64_t length = 800 + rng.Below(1700);
-      size_t node = rng.Below(topology->nodes().size());
-      size_t dc = rng.Below(topology->datacenters().size());
-      f.target =
-          f.kind == "partition" ? topology->datacenters()[dc].name : topology->nodes()[node].id;
+      // Faults hit the nodes of the latest topology (and their datacenters).
+      cluster->Reap();
+      std::vector<size_t> members;
+      std::vector<std::string> member_dcs;
+      for (size_t i = 0; i < nodes.nodes().size(); ++i) {
+        if (!cluster->member(i)) continue;
+        members.push_back(i);
+        const std::string& name = nodes.nodes()[i].dc;
+        if (std::find(member_dcs.begin(), member_dcs.end(), name) == member_dcs.end())
+          member_dcs.push_back(name);
+      }
+      size_t node = members[rng.Below(members.size())];
+      const std::string& dc_name = member_dcs[rng.Below(member_dcs.size())];
+      f.target = f.kind == "partition" ? dc_name : nodes.nodes()[node].id;
       {
         std::lock_guard lock(fault_mu);
         current_fault = f.kind + " " + f.target;
@@ -392,7 +453,7 @@ int Run(const Options& o, const std::string& command_line) {
         // and this checker would call that a lost acknowledged write.
         workload.Hold(true);
         const uint64_t until = now_ms() + 3000;
-        while (now_ms() < until && PendingDeltas(topology->nodes()[node]).value_or(0) > 0) {
+        while (now_ms() < until && PendingDeltas(nodes.nodes()[node]).value_or(0) > 0) {
           std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         cluster->Kill(node);
@@ -405,43 +466,65 @@ int Run(const Options& o, const std::string& command_line) {
       if (f.kind == "pause") cluster->Pause(node);
       if (f.kind == "partition") cluster->proxy().Cut(f.target);
       if (f.kind == "reconfigure") {
-        // One node's weight doubles, or goes back: partitions move between
-        // the nodes there are. The move runs on past the window, into the
-        // next faults; a backup of the older topology is never restored.
-        const uint32_t was = cluster->weight(node), first = topology->nodes()[node].weight;
-        const uint32_t next = was != first                         ? first
-                              : first * 2 <= placement::kMaxWeight ? first * 2
-                                                                   : first / 2;
+        // In turn: a spare joins, a node leaves (it drains and exits by
+        // itself), one node's weight doubles (or goes back); a change that is
+        // not possible (no spare left, a node still draining, fewer than N
+        // datacenters after it) is a weight change. The move runs on past
+        // the window, into the next faults; a backup of an older topology
+        // is never restored.
         if (restores) cluster->ForgetBackups();
         auto before = placement::ParseTopology(cluster->PlacementText(), "<before>");
-        if (Status s = cluster->SetWeight(node, next); !s.ok())
-          std::fprintf(stderr, "[geokv-check] %s\n", s.message().c_str());
+        const std::vector<size_t> spares = cluster->UnusedSpares();
+        const uint64_t turn = reconfigure_turns++ % 3;
+        std::optional<size_t> joining;
+        Status changed;
+        if (turn == 0 && !spares.empty()) {
+          joining = spares.front();
+          changed = cluster->AddNode(*joining);
+          f.target = nodes.nodes()[*joining].id + " added (" + nodes.nodes()[*joining].dc + ")";
+        } else if (turn == 1 && Removable(nodes, *cluster, members, node)) {
+          changed = cluster->RemoveNode(node);
+          f.target += " removed";
+        } else {
+          const uint32_t was = cluster->weight(node), first = nodes.nodes()[node].weight;
+          const uint32_t next = was != first                         ? first
+                                : first * 2 <= placement::kMaxWeight ? first * 2
+                                                                     : first / 2;
+          changed = cluster->SetWeight(node, next);
+          f.target += " weight " + std::to_string(was) + "->" + std::to_string(next);
+        }
+        if (!changed.ok()) std::fprintf(stderr, "[geokv-check] %s\n", changed.message().c_str());
+        f.target += ", epoch " + std::to_string(cluster->epoch());
         auto after = placement::ParseTopology(cluster->PlacementText(), "<after>");
-        f.target += " weight " + std::to_string(was) + "->" + std::to_string(next) + ", epoch " +
-                    std::to_string(cluster->epoch());
         // Half of them (seeded) first cut off the datacenter of a node that
         // gives a partition up, for the whole window: the writes it takes
         // meanwhile reach nobody else, so its move must wait for the heal to
         // hand them over (an old owner that deleted at once would lose them).
         if (rng.Below(2) == 0 && before.ok() && after.ok()) {
           const placement::PlacementTable from(std::move(*before)), to(std::move(*after));
-          std::set<uint32_t> givers;
+          std::set<std::string> givers;  // their datacenters
           for (uint32_t p = 0; p < from.partitions(); ++p) {
-            const auto next_owners = to.PreferenceList(p);
+            std::set<std::string> next_owners;
+            for (uint32_t n : to.PreferenceList(p)) next_owners.insert(to.topology().nodes()[n].id);
             for (uint32_t n : from.PreferenceList(p)) {
-              if (std::find(next_owners.begin(), next_owners.end(), n) == next_owners.end())
-                givers.insert(n);
+              const placement::Node& owner = from.topology().nodes()[n];
+              if (!next_owners.contains(owner.id)) givers.insert(owner.dc);
             }
           }
           if (!givers.empty()) {
-            const std::vector<uint32_t> list(givers.begin(), givers.end());
-            reconfigure_cut = topology->nodes()[list[rng.Below(list.size())]].dc;
+            const std::vector<std::string> list(givers.begin(), givers.end());
+            reconfigure_cut = list[rng.Below(list.size())];
             f.target += ", " + reconfigure_cut + " cut off";
             cluster->proxy().Cut(reconfigure_cut);
             sleep_until(f.start_ms + length / 2);
           }
         }
-        ApplyLatest(*topology, *cluster);
+        // A joining node starts with the new file, then the others are told.
+        if (joining) {
+          if (Status s = cluster->Start(*joining); !s.ok())
+            std::fprintf(stderr, "[geokv-check] %s\n", s.message().c_str());
+        }
+        ApplyLatest(nodes, *cluster);
       }
       sleep_until(f.start_ms + length);
       // Start returns once the node serves: after its peers told it how far
@@ -464,9 +547,10 @@ int Run(const Options& o, const std::string& command_line) {
       if (restores) {
         // Only a node done with its moves is copied (a copy taken mid-move
         // would restart a move its peers finished).
-        const size_t copied = rng.Below(topology->nodes().size());
-        if (cluster->epoch() == 0 ||
-            MovesUnderWay(topology->nodes()[copied], cluster->epoch()).empty()) {
+        const size_t copied = members[rng.Below(members.size())];
+        if (cluster->member(copied) &&
+            (cluster->epoch() == 0 ||
+             MovesUnderWay(nodes.nodes()[copied], cluster->epoch()).empty())) {
           if (Status s = cluster->Backup(copied); !s.ok())
             std::fprintf(stderr, "[geokv-check] %s\n", s.message().c_str());
         }
@@ -477,7 +561,7 @@ int Run(const Options& o, const std::string& command_line) {
   // Replication lag of every node, sampled for the report's timeline.
   std::thread lag_sampler([&] {
     while (!stop && !g_interrupted) {
-      for (const auto& node : topology->nodes()) {
+      for (const auto& node : nodes.nodes()) {
         RespClient c;
         c.set_timeout_ms(300);
         if (!c.Connect(node.client.host, node.client.port, 100).ok()) continue;
@@ -516,9 +600,9 @@ int Run(const Options& o, const std::string& command_line) {
   // Heal everything, then wait for every replica of every partition to agree.
   if (cluster) {
     cluster->proxy().HealAll();
-    for (size_t i = 0; i < topology->nodes().size(); ++i) {
+    for (size_t i = 0; i < nodes.nodes().size(); ++i) {
       cluster->Resume(i);
-      if (!cluster->running(i)) (void)cluster->Start(i);
+      if (member(i) && !cluster->running(i)) (void)cluster->Start(i);
     }
   }
   summary.heal_ms = now_ms();
@@ -538,14 +622,22 @@ int Run(const Options& o, const std::string& command_line) {
   const placement::PlacementTable& final_table = reconfigured ? *reconfigured : table;
   std::vector<uint32_t> differing;
   std::string moving;  // a node whose moves have not ended, and what it shows
+  std::string hints_waiting;  // a node that keeps hints not handed off yet
+  // A removed node counts as moving until it exited by itself.
   while (now_ms() < summary.heal_ms + *converge_ms && !g_interrupted) {
-    differing = Differing(AllDigests(*topology), final_table);
+    differing = Differing(AllDigests(nodes), final_table);
     moving.clear();
-    for (size_t i = 0; i < topology->nodes().size() && last_epoch > 0 && moving.empty(); ++i) {
-      const auto& node = topology->nodes()[i];
+    if (cluster) cluster->Reap();
+    for (size_t i = 0; i < nodes.nodes().size() && last_epoch > 0 && moving.empty(); ++i) {
+      const auto& node = nodes.nodes()[i];
+      if (!member(i)) {
+        if (cluster->running(i)) moving = node.id + ": removed, and still running";
+        continue;
+      }
       if (std::string m = MovesUnderWay(node, last_epoch); !m.empty()) moving = node.id + ": " + m;
     }
-    if (differing.empty() && moving.empty()) {
+    hints_waiting = differing.empty() && moving.empty() ? HintsWaiting(nodes) : "";
+    if (differing.empty() && moving.empty() && hints_waiting.empty()) {
       summary.converged_ms = static_cast<int64_t>(now_ms());
       break;
     }
@@ -555,16 +647,32 @@ int Run(const Options& o, const std::string& command_line) {
     for (auto& line : DumpPartition(p, final_table, workload.keys()))
       summary.divergence.push_back(line);
   }
+  if (!hints_waiting.empty()) {
+    summary.divergence.push_back("hints not handed off " + o.converge_timeout +
+                                 " after the heal: " + hints_waiting);
+  }
+  std::vector<Violation> cluster_violations;
   if (!moving.empty()) {
-    summary.violations.push_back({"", "a move of epoch " + std::to_string(last_epoch) +
+    cluster_violations.push_back({"", "a move of epoch " + std::to_string(last_epoch) +
                                           " is still under way " + o.converge_timeout +
                                           " after the heal: " + moving});
+  }
+  // A removed node hands everything over, then exits by itself with status 0.
+  for (size_t i : cluster ? cluster->Removed() : std::vector<size_t>{}) {
+    const std::optional<int> exit = cluster->exit_status(i);
+    if (exit.value_or(0) != 0) {
+      cluster_violations.push_back({"", "removed node " + nodes.nodes()[i].id +
+                                            " exited with status " + std::to_string(*exit)});
+    } else if (!exit) {
+      cluster_violations.push_back(
+          {"", "removed node " + nodes.nodes()[i].id + " did not exit by itself"});
+    }
   }
 
   if (!differing.empty()) {
     // What each node's replication thinks, for the post-mortem.
     std::ofstream info(o.report + "/replication-info.txt");
-    for (const auto& node : topology->nodes()) {
+    for (const auto& node : nodes.nodes()) {
       RespClient c;
       info << "== " << node.id << "\n";
       if (c.Connect(node.client.host, node.client.port, 500).ok()) {
@@ -573,14 +681,17 @@ int Run(const Options& o, const std::string& command_line) {
     }
   }
   std::string read_error;
-  const FinalState final_state = ReadFinal(topology->nodes()[0], workload.keys(), &read_error);
+  size_t reader = 0;
+  while (!member(reader)) ++reader;
+  const FinalState final_state = ReadFinal(nodes.nodes()[reader], workload.keys(), &read_error);
   const std::vector<Op> history = workload.TakeHistory();
   // Nodes on loopback read this machine's clock: register timestamps compare
   // with the history's times.
   const bool one_clock =
-      std::all_of(topology->nodes().begin(), topology->nodes().end(),
+      std::all_of(nodes.nodes().begin(), nodes.nodes().end(),
                   [](const placement::Node& n) { return IsLoopback(n.client.host); });
   summary.violations = CheckHistory(history, final_state, one_clock);
+  for (Violation& v : cluster_violations) summary.violations.push_back(std::move(v));
   if (!read_error.empty())
     summary.violations.push_back({"", "final state unreadable: " + read_error});
   summary.pass = summary.converged_ms >= 0 && summary.violations.empty();
@@ -594,11 +705,13 @@ int Run(const Options& o, const std::string& command_line) {
     std::fprintf(stderr, "geokv-check: cannot write the report to %s\n", o.report.c_str());
   }
 
-  size_t acked = 0, restores = 0, reconfigurations = 0;
+  size_t acked = 0, restores = 0, reconfigurations = 0, adds = 0, removes = 0;
   for (const Op& op : history) acked += op.outcome == Outcome::kOk;
   for (const FaultWindow& f : summary.faults) {
     restores += f.kind == "restore";
     reconfigurations += f.kind == "reconfigure";
+    adds += f.kind == "reconfigure" && f.target.find(" added") != std::string::npos;
+    removes += f.kind == "reconfigure" && f.target.find(" removed") != std::string::npos;
   }
   std::printf(
       "%zu operations (%zu acknowledged), %zu faults (%zu restores, %zu reconfigurations); ",
@@ -609,6 +722,10 @@ int Run(const Options& o, const std::string& command_line) {
         static_cast<long long>(summary.converged_ms - static_cast<int64_t>(summary.heal_ms)));
   } else {
     std::printf("replicas still differ %s after the heal\n", o.converge_timeout.c_str());
+  }
+  if (reconfigurations > 0) {
+    std::printf("reconfigurations: %zu weight changes, %zu nodes added, %zu nodes removed\n",
+                reconfigurations - adds - removes, adds, removes);
   }
   if (summary.pass) {
     std::printf("PASS: every replica is equal and the state is what the history allows.\n");

@@ -25,10 +25,11 @@ KeySpace KeySpace::Make(int n) {
 }
 
 Workload::Workload(const placement::Topology& topology, WorkloadOptions options,
-                   std::chrono::steady_clock::time_point epoch)
+                   std::chrono::steady_clock::time_point epoch, Router router)
     : topology_(topology),
       options_(options),
       epoch_(epoch),
+      router_(std::move(router)),
       keys_(KeySpace::Make(options.keys_per_type)) {}
 
 uint64_t Workload::NowMs() const {
@@ -64,9 +65,17 @@ std::vector<Op> Workload::TakeHistory() {
 
 void Workload::Client(size_t dc, int index, const std::atomic<bool>& stop) {
   const auto& datacenter = topology_.datacenters()[dc];
-  const auto& node = topology_.nodes()[datacenter.nodes[index % datacenter.nodes.size()]];
+  // The node this client talks to now (null: none).
+  auto route = [&]() -> const placement::Node* {
+    const std::optional<size_t> n =
+        router_ ? router_(dc, index) : datacenter.nodes[index % datacenter.nodes.size()];
+    return n ? &topology_.nodes()[*n] : nullptr;
+  };
+  const placement::Node* target = route();
   Prng rng(options_.seed * 1'000'003 + dc * 1000 + index);
-  const std::string prefix = node.id + "-" + std::to_string(index) + "-";
+  // Unique per client whichever node it talks to (values must be unique).
+  const std::string prefix =
+      (target != nullptr ? target->id : datacenter.name) + "-" + std::to_string(index) + "-";
   uint64_t serial = 0;
   RespClient client;
   client.set_timeout_ms(options_.reply_timeout_ms);
@@ -75,6 +84,17 @@ void Workload::Client(size_t dc, int index, const std::atomic<bool>& stop) {
   std::vector<Op> local;
 
   auto connect = [&]() {
+    if (router_) {
+      const placement::Node* now = route();
+      if (now != target) {  // moved: what the new node holds is learnt again
+        client.Close();
+        target = now;
+        held.clear();
+        where_known = false;
+      }
+    }
+    if (target == nullptr) return false;
+    const placement::Node& node = *target;
     if (client.connected()) return true;
     if (!client.Connect(node.client.host, node.client.port, 500).ok()) return false;
     if (!where_known) {
@@ -101,7 +121,7 @@ void Workload::Client(size_t dc, int index, const std::atomic<bool>& stop) {
   // Sends a request and records it, with its outcome, as `op`.
   auto perform = [&](Op op, const std::vector<std::string>& args) {
     op.dc = datacenter.name;
-    op.node = held.contains(op.key) ? node.id : "";
+    op.node = held.contains(op.key) ? target->id : "";
     op.start_ms = NowMs();
     Result<RespValue> r = client.Command(args);
     op.end_ms = NowMs();

@@ -12,7 +12,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,8 +38,16 @@ struct KeySpace {
 
 class Workload {
  public:
+  // The node (an index into the topology) client `index` of datacenter `dc`
+  // talks to now; nullopt: none (the client waits). Thread-safe.
+  using Router = std::function<std::optional<size_t>(size_t dc, int index)>;
+
+  // Clients run in every datacenter of `topology`; without a router client
+  // i of a datacenter talks to its i-th node (modulo) throughout. With one,
+  // a client moves when the router names another node (a node left or
+  // joined): it reconnects there.
   Workload(const placement::Topology& topology, WorkloadOptions options,
-           std::chrono::steady_clock::time_point epoch);
+           std::chrono::steady_clock::time_point epoch, Router router = nullptr);
 
   // Runs every client until `stop` is set (blocks).
   void Run(const std::atomic<bool>& stop);
@@ -59,6 +69,7 @@ class Workload {
   const placement::Topology& topology_;
   WorkloadOptions options_;
   std::chrono::steady_clock::time_point epoch_;
+  Router router_;
   KeySpace keys_;
   std::mutex mu_;
   std::vector<Op> history_;  // guarded by mu_

@@ -37,10 +37,11 @@ const std::unordered_map<std::string, uint32_t>& TypeCategories() {
     }
     t["client"] |= dangerous;
     for (const char* c : {"multi", "exec", "discard", "watch", "unwatch"}) t[c] = transaction;
-    // GEOKV.FORWARDER, .WAITOWN, .ATOMS and .REPAIR are nodes' own (the peer user's).
-    for (const char* c : {"config", "info", "acl", "slowlog", "latency", "geokv.forwarder",
-                          "geokv.waitown", "geokv.digest", "geokv.atoms", "geokv.repair",
-                          "geokv.aae", "geokv.rebuild", "geokv.topology", "geokv.members"}) {
+    // GEOKV.FORWARDER, .WAITOWN, .ATOMS, .REPAIR and .HINT are nodes' own (the peer user's).
+    for (const char* c :
+         {"config", "info", "acl", "slowlog", "latency", "geokv.forwarder", "geokv.waitown",
+          "geokv.digest", "geokv.atoms", "geokv.repair", "geokv.hint", "geokv.aae", "geokv.rebuild",
+          "geokv.topology", "geokv.members"}) {
       t[c] = admin | dangerous;
     }
     for (const char* c : {"dbsize",     "scan",        "type",     "exists",     "del",  "unlink",

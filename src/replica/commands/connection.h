@@ -34,6 +34,9 @@ struct ClientWrites {
   std::map<size_t, std::set<uint32_t>> forwarded;
   size_t forwards_in_flight = 0;
   std::vector<std::function<void()>> after_forwards;
+  // Writes kept as hints (hinted handoff): WAIT counts 0 DCs while any of
+  // them is not handed off. Guarded by mu.
+  std::vector<uint64_t> hints;
 };
 
 // A connection's consistency level (GEOKV.CONSISTENCY; docs/consistency.md):
@@ -150,6 +153,11 @@ class ServerControl {
   // malformed bytes.
   virtual void Repair(uint32_t /*partition*/, std::string /*encoded*/, Reply reply) {
     reply("-ERR GEOKV.REPAIR is not served here\r\n");
+  }
+  // Answers GEOKV.HINT: joins a hint (an encoded crdt::Delta another node
+  // kept for `partition`) into this node's replica (ReplicationCore::ApplyHint).
+  virtual void Hint(uint32_t /*partition*/, std::string /*delta*/, Reply reply) {
+    reply("-ERR GEOKV.HINT is not served here\r\n");
   }
   // Anti-entropy (docs/replication.md): GEOKV.AAE STATUS, GEOKV.AAE RUN
   // [partition], GEOKV.REBUILD partition. A node without replication refuses.

@@ -134,6 +134,7 @@ void CmdWait(ConnectionContext&, const Args&);
 void CmdGeokvWaitOwn(ConnectionContext&, const Args&);
 void CmdGeokvAtoms(ConnectionContext&, const Args&);
 void CmdGeokvRepair(ConnectionContext&, const Args&);
+void CmdGeokvHint(ConnectionContext&, const Args&);
 void CmdGeokvAae(ConnectionContext&, const Args&);
 void CmdGeokvRebuild(ConnectionContext&, const Args&);
 void CmdGeokvTopology(ConnectionContext&, const Args&);

@@ -291,6 +291,17 @@ void CmdGeokvRepair(ConnectionContext& ctx, const Args& args) {
   ctx.server.Repair(*p, args[2], ctx.Defer());
 }
 
+// GEOKV.HINT partition delta: joins a hint another node kept for this
+// partition (hinted handoff, docs/replication.md); +OK once committed (or
+// already here), -TRYAGAIN while the partition is not served here, -ERR hint
+// refused for a malformed one. Nodes only.
+void CmdGeokvHint(ConnectionContext& ctx, const Args& args) {
+  if (!FromPeer(ctx)) return;
+  const std::optional<uint32_t> p = PartitionArg(ctx.reply, args[1]);
+  if (!p) return;
+  ctx.server.Hint(*p, args[2], ctx.Defer());
+}
+
 // GEOKV.AAE STATUS -> [[partition, peer, ms since, result], ...];
 // GEOKV.AAE RUN [partition] -> how many exchanges were queued
 // (docs/replication.md, "Anti-entropy").

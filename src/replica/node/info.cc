@@ -17,12 +17,12 @@ namespace geokv::replica {
 
 namespace {
 
-constexpr const char* kDefaultSections[] = {"server",   "clients",     "memory", "persistence",
-                                            "stats",    "replication", "cpu",    "errorstats",
-                                            "keyspace", "peers",       "cluster"};
+constexpr const char* kDefaultSections[] = {"server",   "clients",     "memory",  "persistence",
+                                            "stats",    "replication", "cpu",     "errorstats",
+                                            "keyspace", "peers",       "cluster", "hints"};
 constexpr const char* kAllSections[] = {
     "server",       "clients",    "memory",   "persistence", "stats",      "replication", "cpu",
-    "commandstats", "errorstats", "keyspace", "peers",       "partitions", "cluster"};
+    "commandstats", "errorstats", "keyspace", "peers",       "partitions", "cluster",     "hints"};
 
 std::set<std::string> WantedSections(const std::string& sections) {
   std::set<std::string> wanted;
@@ -339,6 +339,30 @@ void ClusterSection(InfoWriter& w, const NodeReport& r) {
   w.Field("topology_peers_ahead", c.peers_ahead);
   w.Field("topology_adopted", c.adopted);
   w.Field("topology_refused", c.refused);
+  w.Field("move_bytes_left", c.move_bytes_left);
+}
+
+// Hinted handoff (docs/replication.md): the hints kept here, and other
+// nodes' hints joined here.
+void HintsSection(InfoWriter& w, const NodeReport& r) {
+  w.Section("Hints");
+  if (r.hints) {
+    const HintFigures& h = *r.hints;
+    w.Field("hints_stored", h.stored);
+    w.Field("hints_stored_bytes", h.bytes);
+    w.Field("hints_kept", h.kept);
+    w.Field("hints_handed_off", h.handed_off);
+    w.Field("hints_sends", h.sends);
+    w.Field("hints_send_failures", h.send_failures);
+    w.Field("hints_refused_by_replicas", h.refused);
+    w.Field("hints_over_limit", h.over_limit);
+  }
+  if (r.replication) {
+    const replication::Stats& s = r.replication->stats;
+    w.Field("hints_applied", s.hints_applied);
+    w.Field("hints_duplicate", s.hints_duplicate);
+    w.Field("hints_refused", s.hints_refused);
+  }
 }
 
 }  // namespace
@@ -362,6 +386,7 @@ std::string InfoText(const NodeReport& r, const std::string& sections) {
   if (wanted.count("peers")) PeersSection(w, r);
   if (wanted.count("partitions")) PartitionsSection(w, r);
   if (wanted.count("cluster")) ClusterSection(w, r);
+  if (wanted.count("hints")) HintsSection(w, r);
   return w.Take();
 }
 

@@ -120,6 +120,9 @@ void Commands(PromWriter& w, const NodeReport& r) {
   w.Single("geokv_topology_refused_total", "counter",
            "Topologies offered to this node and refused: invalid, or not a higher epoch.",
            r.cluster.refused);
+  w.Single("geokv_move_bytes_left", "gauge",
+           "Estimated bytes this node's partition moves still have to move (0: none).",
+           r.cluster.move_bytes_left);
   w.Family("geokv_quorum_requests_total", "counter",
            "Requests above consistency level 1, by kind and whether they met it.");
   w.Sample("geokv_quorum_requests_total", Label("kind", "read") + "," + Label("result", "ok"),
@@ -277,6 +280,36 @@ std::string EscapeLabelValue(const std::string& value) {
   return out;
 }
 
+// Hinted handoff (docs/replication.md): hints kept here, and hints joined here.
+void HintMetrics(PromWriter& w, const NodeReport& r) {
+  if (r.hints) {
+    const HintFigures& h = *r.hints;
+    w.Single("geokv_hints_stored", "gauge", "Hints kept here, not yet handed off.", h.stored);
+    w.Single("geokv_hints_stored_bytes", "gauge", "Delta bytes of the hints kept here.", h.bytes);
+    w.Single("geokv_hints_kept_total", "counter",
+             "Writes kept as hints (no replica of their partition reachable).", h.kept);
+    w.Single("geokv_hints_handed_off_total", "counter",
+             "Hints every replica acknowledged (then deleted).", h.handed_off);
+    w.Single("geokv_hints_send_failures_total", "counter",
+             "Hint handoffs that failed (unreachable, or the replica was moving).",
+             h.send_failures);
+    w.Single("geokv_hints_refused_by_replica_total", "counter",
+             "Hints a replica refused as malformed (given up for that replica).", h.refused);
+    w.Single("geokv_hints_over_limit_total", "counter",
+             "Writes not hinted: the hints were at --hint-max-bytes or --hint-max-count.",
+             h.over_limit);
+  }
+  if (r.replication) {
+    const replication::Stats& s = r.replication->stats;
+    w.Single("geokv_hints_applied_total", "counter", "Other nodes' hints joined here.",
+             s.hints_applied);
+    w.Single("geokv_hints_duplicate_total", "counter", "Hints received that were here already.",
+             s.hints_duplicate);
+    w.Single("geokv_hints_refused_total", "counter", "Hints received and refused as malformed.",
+             s.hints_refused);
+  }
+}
+
 std::string MetricsText(const NodeReport& r) {
   GEOKV_ASSERT(r.table != nullptr);
   GEOKV_ASSERT(r.stats != nullptr);
@@ -302,6 +335,7 @@ std::string MetricsText(const NodeReport& r) {
   Clients(w, r);
   Commands(w, r);
   Replication(w, r);
+  HintMetrics(w, r);
   Storage(w, r);
   return w.Take();
 }

@@ -16,6 +16,7 @@
 #include "replica/commands/command_util.h"
 #include "replica/node/info.h"
 #include "replica/node/metrics_text.h"
+#include "replica/node/move_estimate.h"
 #include "replica/resp/resp_writer.h"
 
 namespace geokv::replica {
@@ -25,6 +26,9 @@ namespace {
 // (a move fills it, or handed it over since the request was routed here).
 constexpr std::string_view kMoving =
     "TRYAGAIN the partition is moving between nodes (topology change); try again";
+// A request for a partition whose hints this node has not handed off yet.
+constexpr std::string_view kHandingOff =
+    "TRYAGAIN this node is handing writes to the key's partition off to its replicas; try again";
 }  // namespace
 
 // The Partitions of one storage job.
@@ -280,13 +284,23 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
   }
   if (!route->self) {
     if (client.forwarder) return reply(ErrorReply(errors::kForwardedTwice));
+    const bool hintable =
+        hints_ != nullptr && client.consistency.write == 1 && Hints::Hintable(spec, args);
+    if (hints_ != nullptr && !hintable &&
+        std::any_of(partitions.begin(), partitions.end(),
+                    [&](uint32_t p) { return hints_->KeepsFor(p); })) {
+      // Its replicas may not have this node's hints yet: a DEL would miss
+      // the hinted SET before it, a GET would not show it (hints.h).
+      return reply(ErrorReply(kHandingOff));
+    }
     const placement::Node& node = *route->node;
     if ((spec.flags & kWrite) && client.consistency.write > 1) {
       reply = quorum_.AfterForwardedWrite({node.id, node.client.host, node.client.port},
                                           partitions, client.consistency, std::move(reply));
     }
     if (spec.flags & kWrite) {
-      // For WAIT: where the write went, and when its reply is back.
+      // For WAIT: where the write went, and when its reply is back (a hint
+      // kept instead, below, before that).
       std::shared_ptr<ClientWrites> writes = client.writes;
       writes->forwarded[route->index].insert(partitions.begin(), partitions.end());
       ++writes->forwards_in_flight;
@@ -294,6 +308,17 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
         reply(std::move(resp));
         if (--writes->forwards_in_flight > 0) return;
         for (auto& run : std::exchange(writes->after_forwards, {})) run();
+      };
+    }
+    if (hintable) {
+      // No replica reachable: kept as a hint (hints.h). Level 1 only: a hint
+      // counts toward no write level above it.
+      reply = [this, handler, hinted = args, writes = client.writes, protocol = client.protocol,
+               reply = std::move(reply)](std::string resp) mutable {
+        if (stopping_ || !resp.starts_with("-TRYAGAIN forwarding failed")) {
+          return reply(std::move(resp));
+        }
+        KeepHint(handler, std::move(hinted), writes, protocol, std::move(resp), std::move(reply));
       };
     }
     return forwarder_.Forward({node.id, node.client.host, node.client.port}, args, client.protocol,
@@ -428,6 +453,7 @@ void Node::Report(std::function<void(NodeReport)> reply) {
   report->started_unix_s = started_unix_s_;
   report->ops_per_sec = stats_.OpsPerSecond();
   report->run_id = run_id_;
+  if (hints_ != nullptr) report->hints = hints_->Figures();
   {
     const auto running = running_.table();
     ClusterFigures& c = report->cluster;
@@ -445,7 +471,9 @@ void Node::Report(std::function<void(NodeReport)> reply) {
   const Status s = engine_.Submit(
       [this, report](storage::Transaction& txn) {
         report->hlc = clock_.last().value;
-        for (uint32_t p : View()->serving_list) report->keys.emplace_back(p, txn.KeyCount(p));
+        const auto view = View();
+        for (uint32_t p : view->serving_list) report->keys.emplace_back(p, txn.KeyCount(p));
+        report->cluster.move_bytes_left = MoveBytesLeft(txn, *view);
         return Status::Ok();
       },
       [this, report, done](Status) {
@@ -634,7 +662,7 @@ void Node::Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply
   // ones once their replies are back (docs/replication.md, "WAIT").
   FlushBatch();
   std::shared_ptr<ClientWrites> writes = client.writes;
-  auto start = [this, writes, numdcs, timeout_ms, reply] {
+  auto tally = [this, writes, numdcs, timeout_ms, reply] {
     // The answer is the least count of the parts: the local writes (none:
     // every other datacenter counts), and each node the connection forwarded
     // writes to.
@@ -673,8 +701,73 @@ void Node::Wait(ClientSession& client, int64_t numdcs, int64_t timeout_ms, Reply
       part(0);
     }
   };
+  // A write kept as a hint counts 0 DCs until it is handed off (hints.h).
+  auto start = [this, writes, numdcs, timeout_ms, reply, tally = std::move(tally)] {
+    std::vector<uint64_t> hinted;
+    if (hints_ != nullptr && numdcs > 0) {
+      std::lock_guard lock(writes->mu);
+      for (uint64_t id : writes->hints) {
+        if (hints_->Pending(id)) hinted.push_back(id);
+      }
+      writes->hints = hinted;  // those handed off are done with
+    }
+    if (hinted.empty()) return tally();
+    hints_->WhenHandedOff(std::move(hinted), timeout_ms, [tally, reply](bool handed_off) {
+      if (!handed_off) return reply(":0\r\n");
+      tally();
+    });
+  };
   if (writes->forwards_in_flight > 0) return writes->after_forwards.push_back(std::move(start));
   start();
+}
+
+void Node::KeepHint(DataHandler handler, Args args, std::shared_ptr<ClientWrites> writes,
+                    int protocol, std::string failure, Reply reply) {
+  auto kept = std::make_shared<Hints::Kept>();
+  auto body = [this, handler, args = std::move(args), protocol, kept](NodeReplication::Job& job) {
+    TxnPartitions partitions(*this, &job);  // for the clock
+    *kept = hints_->Keep(handler, args, partitions, protocol);
+    partitions.PersistClock();
+  };
+  // The reply goes through the WAIT bookkeeping of forwarded writes: I/O thread.
+  auto done = [this, kept, writes, failure, reply](Status status) {
+    std::string out = kept->reply.empty() ? failure : kept->reply;
+    if (!status.ok()) out = ErrorReply("ERR storage: " + status.message());
+    if (!kept->ids.empty()) {
+      std::lock_guard lock(writes->mu);
+      // Those handed off are done with: forgotten now and then, so that a
+      // long connection's list stays bounded.
+      if (writes->hints.size() % 1024 == 1023) {
+        std::erase_if(writes->hints, [&](uint64_t id) { return !hints_->Pending(id); });
+      }
+      writes->hints.insert(writes->hints.end(), kept->ids.begin(), kept->ids.end());
+    }
+    boost::asio::post(io_, [reply, out = std::move(out)] { reply(out); });
+  };
+  if (!NodeReplication::Submit(replication_, engine_, std::move(body), std::move(done)).ok()) {
+    reply(std::move(failure));
+  }
+}
+
+void Node::Hint(uint32_t partition, std::string delta, Reply reply) {
+  if (replication_ == nullptr) return reply(kNoReplication);
+  replication_->ApplyHint(partition, std::move(delta), std::move(reply));
+}
+
+void Node::EnableHints(std::unique_ptr<storage::HintStore> store, uint64_t incarnation) {
+  GEOKV_ASSERT(hints_ == nullptr);
+  const crdt::ReplicaId origin = Hints::HintOrigin(self().id, incarnation);
+  for (const placement::Node& n : known_nodes_) GEOKV_ASSERT(n.replica_id != origin);
+  hints_ = std::make_unique<Hints>(std::move(store), origin, io_, forwarder_, [this](uint32_t p) {
+    const auto running = running_.table();
+    std::vector<ForwardTarget> targets;
+    for (uint32_t n : running->PreferenceList(p)) {
+      const placement::Node& node = running->topology().nodes()[n];
+      targets.push_back({node.id, node.client.host, node.client.port});
+    }
+    return targets;
+  });
+  hints_->Start();
 }
 
 void Node::AskWaitOwn(size_t target, const std::set<uint32_t>& partitions, int64_t numdcs,
@@ -758,6 +851,7 @@ void Node::ApplyTopology(std::string_view text, const std::string& source, Reply
   }
   previous_ = running;
   running_.Replace(next);
+  quorum_.Adopt(next, running);
   for (const placement::Node& n : next->topology().nodes()) {
     if (std::none_of(known_nodes_.begin(), known_nodes_.end(),
                      [&](const placement::Node& k) { return k.id == n.id; })) {
@@ -781,6 +875,20 @@ void Node::ApplyTopology(std::string_view text, const std::string& source, Reply
 }
 
 void Node::Members(Reply reply) {
+  // This node's bytes_left reads key counts in a job; the reply is made on
+  // the I/O thread. A busy engine: -1 (unknown), as for other nodes.
+  auto bytes_left = std::make_shared<int64_t>(-1);
+  auto job = [this, bytes_left](storage::Transaction& txn) {
+    *bytes_left = static_cast<int64_t>(MoveBytesLeft(txn, *View()));
+    return Status::Ok();
+  };
+  auto done = [this, bytes_left, reply](Status) {
+    boost::asio::post(io_, [this, bytes_left, reply] { MembersReply(*bytes_left, reply); });
+  };
+  if (!engine_.Submit(std::move(job), std::move(done)).ok()) MembersReply(-1, std::move(reply));
+}
+
+void Node::MembersReply(int64_t self_bytes_left, Reply reply) {
   const auto running = running_.table();
   const placement::Topology& next = running->topology();
   const placement::Topology& before = previous_->topology();
@@ -854,7 +962,7 @@ void Node::Members(Reply reply) {
     w.Bulk("partitions_moving");
     w.Integer(static_cast<int64_t>(moving.size()));
     w.Bulk("bytes_left");
-    w.Integer(-1);
+    w.Integer(is_self ? self_bytes_left : -1);
   }
   reply(std::move(out));
 }

@@ -22,6 +22,7 @@
 #include "replica/commands/access_control.h"
 #include "replica/node/active_expiry.h"
 #include "replica/node/forwarder.h"
+#include "replica/node/hints.h"
 #include "replica/node/memory_limit.h"
 #include "replica/node/node_replication.h"
 #include "replica/node/node_report.h"
@@ -44,6 +45,9 @@ class Node final : public Dispatcher, public ServerControl {
   // serves and the topology it runs, until it adopts another (ApplyTopology).
   Node(placement::PlacementTable table, size_t node_index, storage::Engine& engine,
        boost::asio::io_context& io);
+  // The forwarder fails its requests in flight as it goes: none of them is
+  // kept as a hint then.
+  ~Node() { stopping_ = true; }
 
   void Dispatch(ClientSession& client, Args args, Reply reply) override;
 
@@ -90,6 +94,13 @@ class Node final : public Dispatcher, public ServerControl {
   void Repair(uint32_t partition, std::string encoded, Reply reply) override {
     quorum_.Repair(partition, std::move(encoded), std::move(reply));
   }
+  void Hint(uint32_t partition, std::string delta, Reply reply) override;
+
+  // Hinted handoff (hints.h): from now on a blind write at write level 1
+  // whose forwarding fails is kept in `store` and handed off from there.
+  // `incarnation` names this process's hint origin. Call once, on the I/O
+  // thread, after set_replication.
+  void EnableHints(std::unique_ptr<storage::HintStore> store, uint64_t incarnation);
 
   // The server whose limits CONFIG GET/SET show and change, and whose counters
   // INFO shows. Set once before serving.
@@ -127,7 +138,7 @@ class Node final : public Dispatcher, public ServerControl {
 
   const placement::Node& self() const { return table_->topology().nodes()[node_index_]; }
   // The placement the node started with (its node indices key WAIT's
-  // forwarded writes and the quorum's read sources). What it serves follows
+  // forwarded writes). What it serves follows
   // the moves (Holds, NodeReplication::serving); the topology it runs is
   // running().
   const placement::PlacementTable& table() const { return *table_; }
@@ -197,11 +208,19 @@ class Node final : public Dispatcher, public ServerControl {
   // `reply` wrapped to count the command (NodeStats) and log it if slow.
   Reply Measured(const CommandSpec& spec, const ClientSession& client, const Args& args,
                  Reply reply);
+  // GEOKV.MEMBERS's reply, with this node's bytes_left (MoveBytesLeft; -1:
+  // unknown). I/O thread.
+  void MembersReply(int64_t self_bytes_left, Reply reply);
   // Gathers a NodeReport (node_report.h) and passes it to `reply` on the I/O
   // thread: key counts and replication state are read in jobs first.
   void Report(std::function<void(NodeReport)> reply);
   // WAIT's part for the writes a connection forwarded to node `target`: asks
   // it (GEOKV.WAITOWN) and calls `part` with the count (0 if no answer).
+  // A hintable write whose forwarding failed with `failure`: keeps it as a
+  // hint (Hints::Keep, in a storage job) and replies on the I/O thread with
+  // the handler's reply, or `failure` if it is no hint after all.
+  void KeepHint(DataHandler handler, Args args, std::shared_ptr<ClientWrites> writes, int protocol,
+                std::string failure, Reply reply);
   void AskWaitOwn(size_t target, const std::set<uint32_t>& partitions, int64_t numdcs,
                   int64_t timeout_ms, std::function<void(int64_t)> part);
   static constexpr int64_t kWaitForeverMs = int64_t{7} * 24 * 3600 * 1000;  // WAIT .. 0
@@ -218,7 +237,8 @@ class Node final : public Dispatcher, public ServerControl {
   uint64_t testing_drop_every_nth_set_ = 0;  // I/O thread
   uint64_t testing_sets_seen_ = 0;           // I/O thread
   std::vector<PendingCommand> batch_;        // I/O thread only
-  Forwarder forwarder_;                      // I/O thread only
+  bool stopping_ = false;  // set in ~Node, read as forwarder_ (below) fails what it holds
+  Forwarder forwarder_;    // I/O thread only
   AccessControl access_;                     // I/O thread only
   static constexpr size_t kMaxBatch = 1024;
   static constexpr size_t kTransactionCommandsMax = 100'000;
@@ -257,6 +277,7 @@ class Node final : public Dispatcher, public ServerControl {
   NodeStats stats_;
   MemoryLimit memory_;
   Quorum quorum_;  // I/O thread (AwaitWrites: any)
+  std::unique_ptr<Hints> hints_;  // null: no hinted handoff
 };
 
 }  // namespace geokv::replica

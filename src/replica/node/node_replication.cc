@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "common/assert.h"
+#include "crdt/codec.h"
 #include "replica/replication/messages.h"
 #include "replica/resp/resp_writer.h"
 
@@ -814,6 +815,42 @@ void NodeReplication::Rebuild(uint32_t partition, Reply reply) {
   }
 }
 
+void NodeReplication::ApplyHint(uint32_t partition, std::string encoded, Reply reply) {
+  auto refuse = [&](const std::string& why) {
+    hints_malformed_.fetch_add(1, std::memory_order_relaxed);
+    reply(ErrorReply("ERR hint refused: " + why));
+  };
+  if (partition >= table_.partitions()) return refuse("no partition " + std::to_string(partition));
+  Result<crdt::Delta> hint = crdt::DecodeDelta(encoded);
+  if (!hint.ok()) return refuse(hint.status().message());
+  for (const crdt::Addition& a : hint->additions) {
+    if (table_.PartitionOfKey(a.path.key) != partition) {
+      return refuse("a key is not in partition " + std::to_string(partition));
+    }
+  }
+  auto outcome = std::make_shared<replication::HintOutcome>(replication::HintOutcome::kNotServing);
+  auto body = [partition, hint = std::move(*hint), outcome](Job& job) {
+    *outcome = job.core_->ApplyHint(job.store_, partition, hint);
+  };
+  auto done = [partition, outcome, reply](Status s) {
+    if (!s.ok()) return reply(ErrorReply("TRYAGAIN storage: " + s.message()));
+    switch (*outcome) {
+      case replication::HintOutcome::kApplied:
+      case replication::HintOutcome::kDuplicate:
+        return reply("+OK\r\n");
+      case replication::HintOutcome::kNotServing:
+        return reply(ErrorReply("TRYAGAIN partition " + std::to_string(partition) +
+                                " is not served here now"));
+      case replication::HintOutcome::kRefused:
+        return reply(
+            ErrorReply("ERR hint refused: not a hint for partition " + std::to_string(partition)));
+    }
+  };
+  if (!Submit(this, engine_, std::move(body), std::move(done)).ok()) {
+    reply("-BUSY geokv is overloaded, try again\r\n");
+  }
+}
+
 void NodeReplication::Snapshot(std::function<void(std::optional<ReplicationSnapshot>)> reply) {
   auto snapshot = std::make_shared<ReplicationSnapshot>();
   auto body = [this, snapshot](Job& job) {
@@ -823,6 +860,7 @@ void NodeReplication::Snapshot(std::function<void(std::optional<ReplicationSnaps
                                  p.lag_ms, p.pending_deltas});
     }
     snapshot->stats = job.core_->stats();
+    snapshot->stats.hints_refused += hints_malformed_.load(std::memory_order_relaxed);
     snapshot->malformed_messages = malformed_messages_;
     snapshot->hlc_refused = clock_refused_;
     std::lock_guard lock(transport_mu_);

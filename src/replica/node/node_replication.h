@@ -222,6 +222,14 @@ class NodeReplication {
   void RunAntiEntropy(std::optional<uint32_t> partition, Reply reply);
   // GEOKV.REBUILD partition: ReplicationCore::Rebuild; +OK once begun.
   void Rebuild(uint32_t partition, Reply reply);
+  // GEOKV.HINT partition delta: decodes the hint (its keys must fall in
+  // `partition`) and joins it in a job (ReplicationCore::ApplyHint): +OK
+  // after the commit, or for a hint already here; -TRYAGAIN while the
+  // partition is not served here; -ERR hint refused for a malformed one
+  // (counted in Stats::hints_refused). I/O thread.
+  void ApplyHint(uint32_t partition, std::string encoded, Reply reply);
+  // This process's incarnation (Membership::incarnation: its start time in ms).
+  uint64_t incarnation() const { return incarnation_; }
 
   // Topology change (DESIGN.md "Membership change"). The node calls this on
   // the I/O thread once it adopted `next` (Node::ApplyTopology): peers are
@@ -335,6 +343,7 @@ class NodeReplication {
   std::vector<Waiter> waiters_;                         // writer thread only
   std::vector<InboundMessage> carried_;  // writer thread: taken, left for the next inbound job
   uint64_t malformed_messages_ = 0;                     // writer thread only
+  std::atomic<uint64_t> hints_malformed_{0};            // GEOKV.HINT not decodable
   uint64_t batches_received_ = 0;                       // writer thread only
   uint64_t jobs_with_deltas_ = 0;                       // writer thread only
   crdt::HybridClock* clock_ = nullptr;                  // writer thread only

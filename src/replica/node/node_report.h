@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "placement/ring.h"
+#include "replica/node/hints.h"
 #include "replica/node/node_replication.h"
 #include "replica/node/node_stats.h"
 #include "replica/node/server.h"
@@ -27,6 +28,7 @@ struct ClusterFigures {
   uint64_t peers_ahead = 0;      // peers last heard to run a higher epoch
   uint64_t adopted = 0;          // topologies adopted since start
   uint64_t refused = 0;          // offers refused since start (invalid, or not a higher epoch)
+  uint64_t move_bytes_left = 0;  // MoveBytesLeft (move_estimate.h); 0 without moves
 };
 
 struct NodeReport {
@@ -46,6 +48,7 @@ struct NodeReport {
   std::string run_id;  // 40 hex digits, new per process (as Redis's)
   uint64_t hlc = 0;    // the latest HLC issued or adopted (0: none yet)
   ClusterFigures cluster;
+  std::optional<HintFigures> hints;  // null: no hinted handoff
 
   const placement::Node& self() const { return table->topology().nodes()[node_index]; }
   uint64_t total_keys() const {

@@ -5,6 +5,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <map>
+#include <set>
+#include <tuple>
 
 #include "common/assert.h"
 #include "crdt/codec.h"
@@ -53,7 +55,7 @@ struct Quorum::ReadState {
   explicit ReadState(boost::asio::io_context& io) : timer(io) {}
 
   struct Source {
-    size_t node = 0;
+    ForwardTarget target;  // a remote source's
     bool local = false;
     crdt::ReplicaId replica = 0;
     std::map<uint32_t, crdt::Snapshot> snapshots;  // by partition
@@ -66,8 +68,10 @@ struct Quorum::ReadState {
   Reply reply;
   std::map<uint32_t, std::vector<std::string>> keys;  // by partition
   std::vector<Source> answered;
-  std::vector<size_t> candidates;  // remote nodes, nearest first
-  size_t next_candidate = 0;
+  std::vector<Candidate> candidates;  // remote nodes (Candidates)
+  std::vector<bool> asked;            // by candidate
+  // The datacenters of the sources answered or in flight: one source each.
+  std::set<std::string> dcs_taken;
   size_t in_flight = 0;
   bool finished = false;
   std::string last_error;
@@ -91,10 +95,9 @@ class Quorum::ScratchPartitions final : public Partitions {
     return held;
   }
   std::vector<std::string> PreferenceList(uint32_t p) const override {
+    const placement::PlacementTable& table = *quorum_.running_;
     std::vector<std::string> ids;
-    for (uint32_t n : quorum_.table_.PreferenceList(p)) {
-      ids.push_back(quorum_.table_.topology().nodes()[n].id);
-    }
+    for (uint32_t n : table.PreferenceList(p)) ids.push_back(table.topology().nodes()[n].id);
     return ids;
   }
   crdt::MutableState& State(uint32_t p) override {
@@ -141,18 +144,22 @@ Quorum::Quorum(const placement::PlacementTable& table, size_t node_index, storag
       forwarder_(forwarder),
       stats_(stats),
       flush_(std::move(flush)) {
-  partition_dcs_ = static_cast<uint32_t>(
-      std::min<size_t>(table_.replicas(), table_.topology().datacenters().size()));
   held_.assign(table_.partitions(), false);
   for (uint32_t p : table_.PartitionsOfNode(node_index_)) held_[p] = true;
-  rtt_ms_.assign(table_.topology().nodes().size(), -1.0);
+  auto start = std::make_shared<const placement::PlacementTable>(table_);
+  Adopt(start, start);
 }
 
 Quorum::~Quorum() = default;
 
-ForwardTarget Quorum::Target(size_t node) const {
-  const placement::Node& n = table_.topology().nodes()[node];
-  return {n.id, n.client.host, n.client.port};
+void Quorum::Adopt(std::shared_ptr<const placement::PlacementTable> running,
+                   std::shared_ptr<const placement::PlacementTable> previous) {
+  GEOKV_ASSERT(running->partitions() == table_.partitions());
+  GEOKV_ASSERT(previous->partitions() == table_.partitions());
+  running_ = std::move(running);
+  previous_ = std::move(previous);
+  partition_dcs_ = static_cast<uint32_t>(
+      std::min<size_t>(running_->replicas(), running_->topology().datacenters().size()));
 }
 
 bool Quorum::Holds(uint32_t p) const {
@@ -160,38 +167,58 @@ bool Quorum::Holds(uint32_t p) const {
   return replication_ != nullptr ? replication_->serving()->Serves(p) : held_[p];
 }
 
-void Quorum::NoteRtt(size_t node, double sample_ms) {
-  double& rtt = rtt_ms_[node];
-  rtt = rtt < 0 ? sample_ms : 0.8 * rtt + 0.2 * sample_ms;
+void Quorum::NoteRtt(const std::string& node_id, double sample_ms) {
+  auto [it, fresh] = rtt_ms_.try_emplace(node_id, sample_ms);
+  if (!fresh) it->second = 0.8 * it->second + 0.2 * sample_ms;
 }
 
-std::vector<size_t> Quorum::Candidates(const std::vector<uint32_t>& partitions, bool local) const {
-  const auto& nodes = table_.topology().nodes();
-  const auto first = table_.PreferenceList(partitions.front());
-  // Nearest first: up before down; an unmeasured node before a measured one
-  // (so that each gets measured), then by round trip; then preference order.
-  auto rank = [&](size_t n, size_t position) {
-    const bool up = replication_ == nullptr || replication_->IsUp(nodes[n].replica_id);
-    return std::make_tuple(up ? 0 : 1, rtt_ms_[n] < 0 ? -1.0 : rtt_ms_[n], position);
+std::vector<Quorum::Candidate> Quorum::Candidates(const std::vector<uint32_t>& partitions,
+                                                  bool local) const {
+  const placement::Node& me = table_.topology().nodes()[node_index_];
+  auto holds_all = [&](const placement::PlacementTable& t, const std::string& id) {
+    const std::optional<size_t> n = t.topology().FindNode(id);
+    return n && std::all_of(partitions.begin(), partitions.end(), [&](uint32_t p) {
+             const auto list = t.PreferenceList(p);
+             return std::find(list.begin(), list.end(), *n) != list.end();
+           });
   };
-  std::map<size_t, std::pair<std::tuple<int, double, size_t>, size_t>> best_of_dc;
-  for (size_t position = 0; position < first.size(); ++position) {
-    const size_t n = first[position];
-    if (n == node_index_ || (local && nodes[n].dc_index == nodes[node_index_].dc_index)) continue;
-    const bool holds_all = std::all_of(partitions.begin(), partitions.end(), [&](uint32_t p) {
-      const auto list = table_.PreferenceList(p);
-      return std::find(list.begin(), list.end(), n) != list.end();
-    });
-    if (!holds_all) continue;
-    auto key = rank(n, position);
-    auto [it, inserted] = best_of_dc.try_emplace(nodes[n].dc_index, key, n);
-    if (!inserted && key < it->second.first) it->second = {key, n};
+  // Nearest first: up before down; then owners in both topologies, new
+  // owners, old ones (a move hands a partition from the last to the second);
+  // an unmeasured node before a measured one (so that each gets measured),
+  // then by round trip; then preference order.
+  using Rank = std::tuple<int, int, double, size_t>;
+  std::vector<std::pair<Rank, Candidate>> ranked;
+  const placement::PlacementTable* tables[2] = {running_.get(), previous_.get()};
+  size_t position = 0;
+  for (int t = 0; t < 2; ++t) {
+    for (uint32_t n : tables[t]->PreferenceList(partitions.front())) {
+      const placement::Node& node = tables[t]->topology().nodes()[n];
+      ++position;
+      if (node.id == me.id || !holds_all(*tables[t], node.id)) continue;
+      if (std::any_of(ranked.begin(), ranked.end(),
+                      [&](const auto& r) { return r.second.target.node_id == node.id; })) {
+        continue;
+      }
+      const int group = holds_all(*tables[1 - t], node.id) ? 0 : 1 + t;
+      const bool up = replication_ == nullptr || replication_->IsUp(node.replica_id);
+      const auto rtt = rtt_ms_.find(node.id);
+      ranked.push_back(
+          {Rank{up ? 0 : 1, group, rtt == rtt_ms_.end() ? -1.0 : rtt->second, position},
+           Candidate{{node.id, node.client.host, node.client.port}, node.replica_id, node.dc}});
+    }
   }
-  std::vector<std::pair<std::tuple<int, double, size_t>, size_t>> ranked;
-  for (const auto& [dc, best] : best_of_dc) ranked.push_back(best);
-  std::sort(ranked.begin(), ranked.end());
-  std::vector<size_t> out;
-  for (const auto& [key, n] : ranked) out.push_back(n);
+  std::sort(ranked.begin(), ranked.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  // The best of each datacenter (not this node's if it serves them: it is
+  // that datacenter's source), then the rest as replacements.
+  std::vector<Candidate> out;
+  std::vector<Candidate> rest;
+  std::set<std::string> dcs;
+  if (local) dcs.insert(me.dc);
+  for (auto& [rank, c] : ranked) {
+    (dcs.insert(c.dc).second ? out : rest).push_back(std::move(c));
+  }
+  for (Candidate& c : rest) out.push_back(std::move(c));
   return out;
 }
 
@@ -215,7 +242,11 @@ void Quorum::Read(DataHandler handler, Args args, std::vector<uint32_t> partitio
   const bool local =
       std::all_of(partitions.begin(), partitions.end(), [&](uint32_t p) { return Holds(p); });
   read->candidates = Candidates(partitions, local);
-  const size_t available = read->candidates.size() + (local ? 1 : 0);
+  read->asked.assign(read->candidates.size(), false);
+  std::set<std::string> dcs;
+  if (local) dcs.insert(table_.topology().nodes()[node_index_].dc);
+  for (const Candidate& c : read->candidates) dcs.insert(c.dc);
+  const size_t available = dcs.size();
   if (available < level.read) {
     stats_.noquorum_reads.fetch_add(1, std::memory_order_relaxed);
     return read->reply(ErrorReply("NOQUORUM READ " + std::to_string(level.read) + " needs " +
@@ -233,10 +264,11 @@ void Quorum::Read(DataHandler handler, Args args, std::vector<uint32_t> partitio
 
 void Quorum::AskLocal(const std::shared_ptr<ReadState>& read) {
   ++read->in_flight;
+  const std::string dc = table_.topology().nodes()[node_index_].dc;
+  read->dcs_taken.insert(dc);
   // After the connection's queued writes (a pipelined SET before this read).
   flush_();
   auto source = std::make_shared<ReadState::Source>();
-  source->node = node_index_;
   source->local = true;
   source->replica = table_.topology().nodes()[node_index_].replica_id;
   auto error = std::make_shared<std::string>();
@@ -254,28 +286,41 @@ void Quorum::AskLocal(const std::shared_ptr<ReadState>& read) {
       source->snapshots[p] = std::move(*snapshot);
     }
   };
-  auto done = [this, read, source, error](Status status) {
+  auto done = [this, read, source, error, dc](Status status) {
     if (!status.ok() && error->empty()) *error = "ERR storage: " + status.message();
-    boost::asio::post(io_, [this, read, source, error] {
+    boost::asio::post(io_, [this, read, source, error, dc] {
       --read->in_flight;
-      if (!error->empty()) return OnSourceFailed(read, *error);
+      if (!error->empty()) {
+        read->dcs_taken.erase(dc);
+        return OnSourceFailed(read, *error);
+      }
       read->answered.push_back(std::move(*source));
       MaybeFinish(read);
     });
   };
   if (!NodeReplication::Submit(replication_, engine_, std::move(body), std::move(done)).ok()) {
     --read->in_flight;
+    read->dcs_taken.erase(dc);
     OnSourceFailed(read, std::string(errors::kBusy));
   }
 }
 
 void Quorum::AskNext(const std::shared_ptr<ReadState>& read) {
-  if (read->finished || read->next_candidate >= read->candidates.size()) return;
-  const size_t node = read->candidates[read->next_candidate++];
+  if (read->finished) return;
+  // The first candidate not asked yet whose datacenter has no source.
+  size_t i = 0;
+  while (i < read->candidates.size() &&
+         (read->asked[i] || read->dcs_taken.contains(read->candidates[i].dc))) {
+    ++i;
+  }
+  if (i == read->candidates.size()) return;
+  read->asked[i] = true;
+  const Candidate& candidate = read->candidates[i];
+  read->dcs_taken.insert(candidate.dc);
   ++read->in_flight;
   auto source = std::make_shared<ReadState::Source>();
-  source->node = node;
-  source->replica = table_.topology().nodes()[node].replica_id;
+  source->target = candidate.target;
+  source->replica = candidate.replica;
   auto pending = std::make_shared<size_t>(read->keys.size());
   auto failed = std::make_shared<bool>(false);
   const auto sent = SteadyClock::now();
@@ -284,8 +329,8 @@ void Quorum::AskNext(const std::shared_ptr<ReadState>& read) {
     args.insert(args.end(), in_p.begin(), in_p.end());
     const uint32_t partition = p;
     forwarder_.Forward(
-        Target(node), args, read->protocol,
-        [this, read, source, pending, failed, partition, node, sent](std::string r) {
+        source->target, args, read->protocol,
+        [this, read, source, pending, failed, partition, dc = candidate.dc, sent](std::string r) {
           if (*failed) return;
           std::string why;
           if (const auto bytes = BulkReply(r)) {
@@ -293,7 +338,7 @@ void Quorum::AskNext(const std::shared_ptr<ReadState>& read) {
             if (snapshot.ok()) {
               source->snapshots[partition] = std::move(*snapshot);
             } else {
-              why = "ERR malformed GEOKV.ATOMS answer from " + Target(node).node_id + ": " +
+              why = "ERR malformed GEOKV.ATOMS answer from " + source->target.node_id + ": " +
                     snapshot.status().message();
             }
           } else {
@@ -301,13 +346,14 @@ void Quorum::AskNext(const std::shared_ptr<ReadState>& read) {
           }
           if (!why.empty()) {
             *failed = true;
-            NoteRtt(node,
+            NoteRtt(source->target.node_id,
                     std::max<double>(MsSince(sent), static_cast<double>(read->level.timeout_ms)));
             --read->in_flight;
+            read->dcs_taken.erase(dc);
             return OnSourceFailed(read, why);
           }
           if (--*pending > 0) return;
-          NoteRtt(node, MsSince(sent));
+          NoteRtt(source->target.node_id, MsSince(sent));
           --read->in_flight;
           if (read->finished) return;
           read->answered.push_back(std::move(*source));
@@ -373,7 +419,7 @@ void Quorum::SendRepairs(const std::shared_ptr<ReadState>& read,
       if (source.local) {
         RepairLocal(p, std::move(repair), [](std::string) {});
       } else {
-        forwarder_.Forward(Target(source.node),
+        forwarder_.Forward(source.target,
                            {"GEOKV.REPAIR", std::to_string(p), crdt::EncodeSnapshot(repair)},
                            kResp2, [](std::string) {});
       }

@@ -21,12 +21,13 @@
 // Level 1 goes through none of this. Threading: the I/O thread, except
 // AwaitWrites (any thread).
 //
-// After a topology change that moved partitions, this node answers ATOMS
-// and REPAIR for what it serves now (NodeReplication::serving), but picks
-// the sources of a read by the placement it started with: a source that
-// gave a partition up fails and the next one is asked, and owners that
-// joined since are not asked (a read at r = N may then answer -NOQUORUM
-// until the node restarts with the new topology).
+// Across a topology change the sources follow the placement: this node
+// answers ATOMS and REPAIR for what it serves now (NodeReplication::serving),
+// and picks the sources of a read among the owners of the running topology
+// and the one before it (Adopt), one per datacenter, owners in both first,
+// then new owners, then old ones; a source that no longer (or not yet)
+// serves a partition fails and the next owner in its datacenter, or else in
+// another, is asked.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -61,8 +62,15 @@ class Quorum {
   // Set once before serving (null: no replication, so nothing above 1 DC).
   void set_replication(NodeReplication* replication) { replication_ = replication; }
 
-  // min(N, datacenters): what each partition is replicated to.
+  // min(N, datacenters) of the running topology: what each partition is
+  // replicated to.
   uint32_t PartitionDcs() const { return partition_dcs_; }
+
+  // The topology the node runs now and the one before it (Node::
+  // ApplyTopology): a read's sources are their owners. Same partition count
+  // as the table the Quorum was built with. I/O thread.
+  void Adopt(std::shared_ptr<const placement::PlacementTable> running,
+             std::shared_ptr<const placement::PlacementTable> previous);
 
   // A read at level.read > 1 of the keys of `args` (in `partitions`, as
   // routing found them: some node holds them all). Answers `reply` once.
@@ -88,11 +96,17 @@ class Quorum {
  private:
   struct ReadState;
   class ScratchPartitions;
-  ForwardTarget Target(size_t node) const;
-  // Remote candidates for a read of `partitions`: one node per datacenter
-  // holding them all (not this node's datacenter if this node holds them),
-  // nearest first.
-  std::vector<size_t> Candidates(const std::vector<uint32_t>& partitions, bool local) const;
+  // A remote node a read may ask.
+  struct Candidate {
+    ForwardTarget target;
+    crdt::ReplicaId replica = 0;
+    std::string dc;
+  };
+  // Remote candidates for a read of `partitions`: the nodes holding them all
+  // in the running topology or the one before it (not in this node's
+  // datacenter if this node serves them), the best of each datacenter first,
+  // nearest first, then the others in the same order.
+  std::vector<Candidate> Candidates(const std::vector<uint32_t>& partitions, bool local) const;
   void AskLocal(const std::shared_ptr<ReadState>& read);
   void AskNext(const std::shared_ptr<ReadState>& read);
   void OnSourceFailed(const std::shared_ptr<ReadState>& read, const std::string& why);
@@ -105,7 +119,7 @@ class Quorum {
   // Replies `output`, or -NOQUORUM, by a WAIT or GEOKV.WAITOWN reply. Any thread.
   void SettleWrite(std::string_view waited, ConsistencyLevel level, std::string output,
                    const Reply& reply);
-  void NoteRtt(size_t node, double sample_ms);
+  void NoteRtt(const std::string& node_id, double sample_ms);
   // Whether this node serves p now.
   bool Holds(uint32_t p) const;
 
@@ -118,8 +132,12 @@ class Quorum {
   std::function<void()> flush_;
   NodeReplication* replication_ = nullptr;
   uint32_t partition_dcs_;
-  std::vector<bool> held_;      // by the table (without replication)
-  std::vector<double> rtt_ms_;  // by node: GEOKV.ATOMS round trips (EWMA), < 0 unmeasured
+  std::vector<bool> held_;  // by the table (without replication)
+  // Adopt's: the running topology and the one before it.
+  std::shared_ptr<const placement::PlacementTable> running_;
+  std::shared_ptr<const placement::PlacementTable> previous_;
+  // By node id: GEOKV.ATOMS round trips (EWMA); absent: unmeasured.
+  std::map<std::string, double> rtt_ms_;
 };
 
 }  // namespace geokv::replica

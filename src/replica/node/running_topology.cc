@@ -34,6 +34,18 @@ TopologyJudgement JudgeTopology(const placement::Topology& running,
                                           std::to_string(offered.partitions()) +
                                           "): the partition count is fixed for a cluster's life"};
   }
+  // A joining node takes the placement before it as the new file without
+  // itself (TopologyWithout): with two nodes added at once, each would take
+  // a placement holding the other, which no node ran.
+  std::vector<std::string> added;
+  for (const placement::Node& n : offered.nodes()) {
+    if (!running.FindNode(n.id)) added.push_back(n.id);
+  }
+  if (added.size() > 1) {
+    return {TopologyVerdict::kRefuse,
+            "it adds " + std::to_string(added.size()) + " nodes (" + added[0] + ", " + added[1] +
+                (added.size() > 2 ? ", ..." : "") + ")" + epochs + ": add one node per epoch"};
+  }
   return {TopologyVerdict::kAdopt, ""};
 }
 

@@ -32,6 +32,7 @@
 #include "replica/replication/aae_trees.h"
 #include "replica/transport/curve_keys.h"
 #include "storage/engine.h"
+#include "storage/hint_store.h"
 
 namespace {
 
@@ -154,6 +155,14 @@ int main(int argc, char** argv) {
                  "used memory (allocated bytes) past which commands that may grow memory get "
                  "-OOM, as redis-server's maxmemory: bytes, or with a unit (100mb, 2gb); "
                  "0 (default): no limit");
+  storage::HintLimits hint_limits;
+  app.add_option("--hint-max-bytes", hint_limits.bytes_max,
+                 "hinted handoff: delta bytes of the hints a node keeps for partitions it cannot "
+                 "reach (beyond: -TRYAGAIN); 0 turns hints off")
+      ->capture_default_str();
+  app.add_option("--hint-max-count", hint_limits.count_max, "hinted handoff: hints kept at most")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   replica::TlsOptions tls;
   app.add_option("--tls-port", tls.port,
                  "also serve TLS on this port, on the host of the node's client endpoint");
@@ -361,6 +370,12 @@ int main(int argc, char** argv) {
   if (Status s = replicator.Start(); !s.ok()) return Fail(s.message());
   if (replication.join_from) std::filesystem::remove(joining_marker, fs_error);  // recorded
   node.set_replication(&replicator);
+  if (hint_limits.bytes_max > 0) {
+    auto hint_store = storage::HintStore::Open(
+        (std::filesystem::path(data_dir) / "hints.db").string(), hint_limits);
+    if (!hint_store.ok()) return Fail(hint_store.status().message());
+    node.EnableHints(std::move(*hint_store), replicator.incarnation());
+  }
   if (removed_by) {
     node.ApplyTopology(removed_by->text(), "the topology adopted earlier",
                        [](const std::string&) {});  // logged there

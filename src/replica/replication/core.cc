@@ -1475,5 +1475,8 @@ std::vector<std::string> ReplicationCore::TakeAntiEntropyLog() {
 Status ReplicationCore::Rebuild(ReplicaStore& store, uint32_t p, uint64_t now_ms) {
   return impl_->Rebuild(store, p, now_ms);
 }
+HintOutcome ReplicationCore::ApplyHint(ReplicaStore& store, uint32_t p, const crdt::Delta& hint) {
+  return impl_->ApplyHint(store, p, hint);
+}
 
 }  // namespace geokv::replication

@@ -223,6 +223,19 @@ struct Stats {
   uint64_t moves_joined = 0;
   uint64_t moves_left = 0;
   uint64_t move_atoms_deleted = 0;
+  // Hinted handoff (ApplyHint): hints joined here; hints whose dots were all
+  // seen already; hints refused as malformed or hostile.
+  uint64_t hints_applied = 0;
+  uint64_t hints_duplicate = 0;
+  uint64_t hints_refused = 0;
+};
+
+// What ApplyHint did with a hint.
+enum class HintOutcome : uint8_t {
+  kApplied,     // joined into p, with the job's commit
+  kDuplicate,   // every dot of it was seen here already: nothing to join (acknowledge it)
+  kNotServing,  // p is not served here now, or a transfer into it is under way: ask later
+  kRefused,     // not a hint (removals, a node's origin, a dot range that does not add up)
 };
 
 // One partition moving at this node (Moves).
@@ -414,6 +427,21 @@ class ReplicationCore {
   // Fails (Invalid) if p is not held, has no other replica, or a transfer
   // into it is under way. Call in a storage job.
   Status Rebuild(ReplicaStore& store, uint32_t p, uint64_t now_ms);
+
+  // --- Hinted handoff (docs/replication.md, "Hinted handoff").
+  // Joins a hint into p: the delta of a blind write that a node holding no
+  // replica of p built against an empty state, under an origin of its own
+  // process (never a node's id), and hands to every replica of p. A hint is
+  // taken only if p is held and Serving here with no transfer into it and
+  // no move of it under way (else kNotServing), it has no removals, its origin is no node this
+  // core knows and no origin of p's streams, and it adds exactly one atom (a
+  // register or expiry atom, not folded) per dot first..last (else kRefused).
+  // It is joined through the store like any delta (the trees, key index and
+  // memory follow) but belongs to no stream: it moves no applied seq, is
+  // neither logged nor published, and a removal of its dots that arrived
+  // first wins (its dots are in the context). Any decoded delta is safe to
+  // pass. Call in a storage job; acknowledge kApplied only after its commit.
+  HintOutcome ApplyHint(ReplicaStore& store, uint32_t p, const crdt::Delta& hint);
 
   const Stats& stats() const;
   const Membership& membership() const;

@@ -21,6 +21,7 @@
 
 #include "common/assert.h"
 #include "crdt/chunk.h"
+#include "crdt/fold.h"
 #include "replica/replication/core_internal.h"
 
 namespace geokv::replication::internal {
@@ -382,26 +383,38 @@ void CoreImpl::DecideAae(ReplicaStore& store, Held& h, uint64_t now_ms) {
     auto it = sides[side].second.find(key);
     return it == sides[side].second.end() ? kNone : it->second;
   };
+  // Keys are compared folded (crdt::FoldedView): replicas fold counters
+  // by their own view of stability, so at equal applied vectors one may hold
+  // a key's increments folded and another not yet: no difference.
+  std::vector<std::map<std::string, crdt::AtomList>> folded(sides.size());
+  for (size_t s = 0; s < sides.size(); ++s) {
+    for (const auto& [key, atoms] : sides[s].second) folded[s][key] = crdt::FoldedView(atoms);
+  }
+  auto same = [&](size_t a, size_t b, const std::string& key) {
+    auto fa = folded[a].find(key), fb = folded[b].find(key);
+    return (fa == folded[a].end() ? kNone : fa->second) ==
+           (fb == folded[b].end() ? kNone : fb->second);
+  };
 
   std::vector<std::string> divergent, repaired, unresolved;
   size_t unrepairable = 0;
   for (const std::string& key : keys) {
     bool all_equal = true;
-    for (size_t s = 1; s < sides.size(); ++s) all_equal &= atoms_of(s, key) == atoms_of(0, key);
+    for (size_t s = 1; s < sides.size(); ++s) all_equal &= same(s, 0, key);
     if (all_equal) continue;
     divergent.push_back(key);
     // A majority of the partition's replicas (not of those that answered).
     std::optional<size_t> majority;
     for (size_t s = 0; s < sides.size() && !majority; ++s) {
       size_t agree = 0;
-      for (size_t t = 0; t < sides.size(); ++t) agree += atoms_of(t, key) == atoms_of(s, key);
+      for (size_t t = 0; t < sides.size(); ++t) agree += same(t, s, key);
       if (2 * agree > h.replicas.size()) majority = s;
     }
     if (!majority) {
       unresolved.push_back(key);
       continue;
     }
-    if (*majority == 0 || atoms_of(0, key) == atoms_of(*majority, key)) continue;  // theirs to fix
+    if (*majority == 0 || same(0, *majority, key)) continue;  // theirs to fix
     // This replica is the minority: make its atoms of the key the
     // majority's, without a new dot and without touching the context (the
     // majority already holds these atoms; nothing is shipped).
@@ -423,15 +436,32 @@ void CoreImpl::DecideAae(ReplicaStore& store, Held& h, uint64_t now_ms) {
         ++i;
         ++j;
       } else if (has_mine && (!has_right || a < b)) {
-        state.Erase(mine[i].first, mine[i].second.dot);  // the majority has no such atom
-        changed = true;
+        // The majority has no such atom. A hint's (its origin is no stream
+        // of p) stays: hints reach each replica on their own, so being the
+        // first to hold one is no damage (docs/replication.md, "Hinted
+        // handoff").
+        if (IndexOf(h, mine[i].second.dot.origin) != kNoIndex) {
+          state.Erase(mine[i].first, mine[i].second.dot);
+          changed = true;
+        }
         ++i;
       } else {
         const crdt::Atom& atom = right[j].second;
         // Only an atom whose dots this replica has seen (lost here): one it
-        // has not seen comes with its delta.
-        if (state.Context().ContainsRange(atom.dot.origin, atom.first, atom.dot.counter)) {
+        // has not seen comes with its delta. A hint's (its origin is no
+        // stream of p) has no delta to come with but its handoff, which may
+        // be over (the keeper gave up on no one, but this replica may have
+        // been restored from an older copy since): joining it is what
+        // ApplyHint does, atom and dot.
+        const bool seen =
+            state.Context().ContainsRange(atom.dot.origin, atom.first, atom.dot.counter);
+        if (seen || IndexOf(h, atom.dot.origin) == kNoIndex) {
           state.Put(right[j].first, atom);
+          if (!seen) {
+            crdt::DotContext dots;
+            dots.InsertRange(atom.dot.origin, atom.first, atom.dot.counter);
+            state.JoinContext(dots);
+          }
           changed = true;
         } else {
           ++unrepairable;

@@ -247,6 +247,7 @@ class CoreImpl {
   std::vector<AaeStatus> AntiEntropyStatus(uint64_t now_ms) const;
   std::vector<std::string> TakeAntiEntropyLog() { return std::exchange(aae_log_, {}); }
   Status Rebuild(ReplicaStore& store, uint32_t p, uint64_t now_ms);
+  HintOutcome ApplyHint(ReplicaStore& store, uint32_t p, const crdt::Delta& hint);  // core_hint.cc
 
  private:
   // --- Anti-entropy (core_aae.cc).

@@ -5,10 +5,10 @@
 // epoch and has no move left (the new DC's node killed mid-move and
 // restarted: it resumes), the digests are equal, every acknowledged SET
 // reads back at every node and every counter equals its acknowledged INCRs,
-// no client saw -ERR (only answers or -TRYAGAIN), a write at w = 3 is
-// acknowledged and WAIT counts the other DCs holding it, the removed node
-// exited by itself, and the data that moved is within 1.5x of geokv-ring
-// --diff's estimate.
+// no client saw -ERR (only answers or -TRYAGAIN), a write at w = 3 and reads
+// at r = 3 answer at every node, WAIT counts the other DCs holding it, the
+// removed node exited by itself, and the data that moved is within 1.5x of
+// geokv-ring --diff's estimate.
 // About 25 s in all on loopback.
 #include <sys/wait.h>
 
@@ -207,18 +207,30 @@ std::map<uint32_t, uint64_t> HeldKeys(TestCluster& cluster, size_t i) {
   return held;
 }
 
-// Whether node i runs `epoch` and reports no partition moving at itself.
-bool MovesEnded(TestCluster& cluster, size_t i, int64_t epoch, std::string* why) {
+// Whether node i runs `epoch` and reports no partition moving at itself;
+// `bytes_left` gets the bytes it reports left to move.
+bool MovesEnded(TestCluster& cluster, size_t i, int64_t epoch, std::string* why,
+                int64_t* bytes_left) {
   RespClient c = cluster.Client(i);
   auto r = c.Command({"GEOKV.MEMBERS"});
   if (!r.ok()) return false;
   for (const RespValue& m : r->elements) {
     if (m.elements.size() != 18 || m.elements[1].str != cluster.nodes()[i].id) continue;
     *why = m.ToString();
+    *bytes_left = m.elements[17].integer;
     return m.elements[7].integer == epoch && m.elements[9].str == "up" &&
            m.elements[15].integer == 0;
   }
   return false;
+}
+
+// INFO cluster's move_bytes_left at node i (-1: not found).
+int64_t InfoBytesLeft(TestCluster& cluster, size_t i) {
+  RespClient c = cluster.Client(i);
+  auto r = c.Command({"INFO", "cluster"});
+  if (!r.ok()) return -1;
+  const size_t at = r->str.find("move_bytes_left:");
+  return at == std::string::npos ? -1 : std::stoll(r->str.substr(at + 16));
 }
 
 // geokv-ring --diff's moved replicas from `before` to `after`.
@@ -294,16 +306,28 @@ void RunStep(TestCluster& cluster, Writers& writers, const Step& step, uint64_t 
     CHECK(cluster.Log(*step.removed).find("and drained: stopping") != std::string::npos);
     cluster.Forget(*step.removed);
   }
+  // bytes_left: above 0 at some node while a joiner fills (sampled from the
+  // start of the move), 0 at every node once its moves ended.
+  int64_t bytes_left_seen = 0;
   for (size_t i : step.members) {
     std::string why;
+    int64_t bytes_left = -1;
     const auto deadline = Clock::now() + 60s;
-    while (!MovesEnded(cluster, i, static_cast<int64_t>(epoch), &why) && Clock::now() < deadline) {
+    while (!MovesEnded(cluster, i, static_cast<int64_t>(epoch), &why, &bytes_left) &&
+           Clock::now() < deadline) {
+      bytes_left_seen = std::max(bytes_left_seen, bytes_left);
       std::this_thread::sleep_for(100ms);
     }
     std::string all;
     for (size_t j : step.members) all += cluster.nodes()[j].id + ":\n" + cluster.Log(j) + "\n";
     INFO("node " << cluster.nodes()[i].id << ": " << why << "\n" << all);
-    REQUIRE(MovesEnded(cluster, i, static_cast<int64_t>(epoch), &why));
+    REQUIRE(MovesEnded(cluster, i, static_cast<int64_t>(epoch), &why, &bytes_left));
+    CHECK(bytes_left == 0);
+    CHECK(InfoBytesLeft(cluster, i) == 0);
+  }
+  if (step.added) {
+    INFO("largest bytes_left seen during the move: " << bytes_left_seen);
+    CHECK(bytes_left_seen > 0);
   }
   const double move_s = std::chrono::duration<double>(Clock::now() - started).count();
 
@@ -345,18 +369,33 @@ void RunStep(TestCluster& cluster, Writers& writers, const Step& step, uint64_t 
       CHECK(value <= count + uncertain[counter]);
     }
   }
-  // WAIT and the write level count the datacenters that applied, by the new
-  // placement: a write at w = 3 from every node is acknowledged, and WAIT
-  // after it counts every DC holding the key but the client's node's
-  // (GEOKV.WHERE, by the running topology: ids are "<dc>-<x>").
+  // WAIT and the levels count the datacenters, by the new placement: a
+  // write at w = 3 from every node is acknowledged, a read at r = 3 of it
+  // and of keys written before the change answers (its sources are the
+  // owners now), and WAIT after it counts every DC holding the key but the
+  // client's node's (GEOKV.WHERE, by the running topology: ids are
+  // "<dc>-<x>").
   for (size_t i : step.members) {
     RespClient c = cluster.Client(i);
-    REQUIRE(c.Command({"GEOKV.CONSISTENCY", "READ", "1", "WRITE", "3"})->str == "OK");
+    REQUIRE(c.Command({"GEOKV.CONSISTENCY", "READ", "3", "WRITE", "3"})->str == "OK");
     const std::string key = "w3:" + std::to_string(epoch) + ":" + cluster.nodes()[i].id;
     auto r = c.Command({"SET", key, kValue});
     REQUIRE(r.ok());
     INFO(key << " at " << cluster.nodes()[i].id << ": " << r->ToString());
     CHECK(r->str == "OK");
+    for (const std::string& read : {key, std::string("pre:1"), std::string("pre:2999")}) {
+      auto got = c.Command({"GET", read});
+      REQUIRE(got.ok());
+      INFO("GET " << read << " at r = 3: " << got->ToString());
+      CHECK(got->str == kValue);
+    }
+    // 64 partitions: keys spread over every partition, each read at r = 3.
+    for (int k = 0; k < 256; ++k) {
+      auto got = c.Command({"GET", "pre:" + std::to_string(k * 11)});
+      REQUIRE(got.ok());
+      INFO("GET pre:" << k * 11 << " at r = 3: " << got->ToString());
+      REQUIRE(got->str == kValue);
+    }
     auto where = c.Command({"GEOKV.WHERE", key});
     REQUIRE(where.ok());
     REQUIRE(where->elements.size() == 2);
@@ -390,7 +429,7 @@ void RunStep(TestCluster& cluster, Writers& writers, const Step& step, uint64_t 
                << " replicas predicted, " << gained << " keys moved vs " << estimate
                << " estimated: ratio " << ratio << "; " << writers.tryagains()
                << " TRYAGAIN replies so far, " << sets.size() << " SETs and " << incrs.size()
-               << " counters acknowledged");
+               << " counters acknowledged; largest bytes_left seen " << bytes_left_seen);
   CHECK(predicted > 0);
   CHECK(ratio <= 1.5);
   CHECK(ratio >= 1 / 1.5);

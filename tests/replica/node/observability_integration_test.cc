@@ -306,10 +306,10 @@ TEST_CASE("INFO: sections as Redis names them, selectable", "[integration]") {
   CHECK(Sections(all) == std::set<std::string>{"Server", "Clients", "Memory", "Persistence",
                                                "Stats", "Replication", "CPU", "Commandstats",
                                                "Errorstats", "Keyspace", "Peers", "Partitions",
-                                               "Cluster"});
+                                               "Cluster", "Hints"});
   CHECK(Sections(c.Command({"INFO"})->str) ==
         std::set<std::string>{"Server", "Clients", "Memory", "Persistence", "Stats", "Replication",
-                              "CPU", "Errorstats", "Keyspace", "Peers", "Cluster"});
+                              "CPU", "Errorstats", "Keyspace", "Peers", "Cluster", "Hints"});
   CHECK(Sections(c.Command({"INFO", "ALL"})->str) == Sections(all));
   CHECK(Sections(c.Command({"INFO", "Server", "keyspace"})->str) ==
         std::set<std::string>{"Server", "Keyspace"});

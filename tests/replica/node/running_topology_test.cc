@@ -61,6 +61,28 @@ TEST_CASE("JudgeTopology: the same file is a no-op, a higher epoch is adopted, t
                                  "16)"));
 }
 
+TEST_CASE("JudgeTopology: a file that adds two nodes at once is refused, one at a time adopted",
+          "[unit]") {
+  // Text(epoch) with `extra` more nodes n2.. in dc1.
+  auto with = [](uint64_t epoch, int extra) {
+    std::string text = Text(epoch);
+    for (int i = 2; i < 2 + extra; ++i) {
+      const std::string n = std::to_string(i);
+      text += "\n  [[datacenters.nodes]]\n  id = \"n" + n + "\"\n  client = \"127.0.0.1:700" + n +
+              "\"\n  repl = \"tcp://127.0.0.1:710" + n + "\"\n  sync = \"tcp://127.0.0.1:720" + n +
+              "\"\n";
+    }
+    return text;
+  };
+  const placement::Topology running = Parse(Text(3));
+  CHECK(JudgeTopology(running, Parse(with(4, 1))).verdict == TopologyVerdict::kAdopt);
+  const TopologyJudgement two = JudgeTopology(running, Parse(with(4, 2)));
+  CHECK(two.verdict == TopologyVerdict::kRefuse);
+  CHECK(two.reason ==
+        "it adds 2 nodes (n2, n3) (running epoch 3, offered epoch 4): add one node per epoch");
+  CHECK(JudgeTopology(Parse(with(4, 1)), Parse(with(5, 2))).verdict == TopologyVerdict::kAdopt);
+}
+
 TEST_CASE("Adopted topology: saved whole, loaded back, absent until saved, damage reported",
           "[unit]") {
   TempDir dir;

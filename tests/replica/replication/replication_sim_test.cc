@@ -361,6 +361,53 @@ TEST_CASE("Replication sim: partitions move to new owners under faults and nothi
   }
 }
 
+TEST_CASE("Replication sim: hints handed off to every replica under faults converge", "[sim]") {
+  // A hint keeper outside the cluster hands blind SETs (built against an
+  // empty state, its own origin per process) to the replicas of their
+  // partitions through drops, lost acknowledgements, crashes, cuts, state
+  // transfers and folding: every replica must end equal to the acknowledged
+  // writes, hints included. (With moves: the hidden test below.)
+  Tweaks tweaks = TraceTweaks();
+  tweaks.hints = true;
+  const uint64_t seed = test::TestSeed();
+  const auto [first, count] = ScheduleRange(150);
+  Result total;
+  for (uint64_t i = first; i < first + count; ++i) {
+    const Result r = RunSchedule(ScheduleSeed(seed ^ 0x7, i), tweaks);
+    if (!r.ok()) {
+      FAIL("GEOKV_SEED=" << seed << " schedule " << i << " (GEOKV_SCHEDULE=" << i
+                         << " replays it alone): " << OutcomeName(r.outcome) << "\n"
+                         << r.description << "\n"
+                         << r.detail);
+    }
+    total.hints += r.hints;
+    total.hints_refused_moving += r.hints_refused_moving;
+  }
+  std::printf("hints: %llu schedules ok, %llu hints, %llu handoffs asked again (not serving)\n",
+              static_cast<unsigned long long>(count), static_cast<unsigned long long>(total.hints),
+              static_cast<unsigned long long>(total.hints_refused_moving));
+  if (count >= 100) CHECK(total.hints_refused_moving > 0);
+}
+
+// On demand (hidden): hints with partition moves. Known to diverge today in
+// a few percent of schedules (docs/replication.md, "Hinted handoff", what
+// is not done): a replica that gives a partition up and fills it again
+// loses a hint it acknowledged, and a fill skips a hint's atom whose dot its
+// first context lacks; only anti-entropy, which the simulation does not run,
+// brings them back.
+TEST_CASE("Replication sim: hints with partition moves (on demand, known to diverge)",
+          "[.hintmoves]") {
+  Tweaks tweaks;
+  tweaks.hints = true;
+  tweaks.force_reconfigure = true;
+  const int schedules = test::CaseCount(500);
+  auto outcomes = Outcomes(tweaks, schedules, 0x8, /*print_first_failure=*/true);
+  std::printf("hints with moves: %d of %d schedules ok, %d diverged, %d did not settle\n",
+              outcomes[Result::Outcome::kOk], schedules, outcomes[Result::Outcome::kDiverged],
+              outcomes[Result::Outcome::kNotQuiescent]);
+  CHECK(outcomes[Result::Outcome::kOk] == schedules);
+}
+
 TEST_CASE(
     "Replication sim: epochs given while moves of earlier ones are under way are adopted in "
     "order and nothing is lost",

@@ -9,8 +9,11 @@
 #include <vector>
 
 #include "common/prng.h"
+#include "crdt/expiry.h"
 #include "crdt/join.h"
+#include "crdt/key_type.h"
 #include "crdt/memory_state.h"
+#include "crdt/scalar.h"
 #include "random_ops.h"
 #include "replica/replication/memory_store.h"
 #include "replica/replication/messages.h"
@@ -40,6 +43,7 @@ struct Params {
   uint64_t tick_ms = 5;
   bool closing_writes = false;
   int reconfigures = 0;  // new placements in the fault phase (drawn from the move Prng)
+  int hints = 0;         // hints kept in the fault phase (Tweaks::hints; the hint Prng)
   bool spare = false;    // one more node, holding nothing at first
   Options options;
 
@@ -58,9 +62,9 @@ struct Params {
         << " max_outstanding=" << options.catchup_max_outstanding
         << " outbox_max=" << options.outbox_max_messages
         << " chunk_max_atoms=" << options.state_chunk_max_atoms
-        << " chunk_max_bytes=" << options.state_chunk_max_bytes
-        << " reconfigures=" << reconfigures << " spare=" << spare
-        << " delete_atoms=" << options.move_delete_atoms_per_tick;
+        << " chunk_max_bytes=" << options.state_chunk_max_bytes << " reconfigures=" << reconfigures
+        << " spare=" << spare << " delete_atoms=" << options.move_delete_atoms_per_tick
+        << " hints=" << hints;
     return out.str();
   }
 };
@@ -150,9 +154,14 @@ class Simulation {
   Simulation(uint64_t seed, const Tweaks& tweaks)
       : rng_(seed),
         move_rng_(seed ^ 0x6d6f766573696dULL),
+        hint_rng_(seed ^ 0x68696e7473ULL),
         tweaks_(tweaks),
         params_(DrawParams(rng_, tweaks)) {
     DrawMoveParams(move_rng_, tweaks, params_);
+    if (tweaks_.hints) {
+      params_.hints = static_cast<int>(hint_rng_.Between(5, 40));
+      params_.restores = 0;  // see Tweaks::hints
+    }
     result_.description = params_.Describe();
     BuildCluster();
   }
@@ -189,6 +198,8 @@ class Simulation {
     kRestore,
     kReconfigure,  // a new placement (epoch); each node adopts it a little later
     kAdopt,        // node `node` is given the current placement
+    kHint,         // the keeper keeps a hint
+    kHintTry,      // the keeper hands hint `node` (its index) to its replicas
   };
   struct Event {
     Type type = Type::kTick;
@@ -261,9 +272,12 @@ class Simulation {
     }
   }
   size_t RandomUpNodeHolding(uint32_t* p);
+  void KeepHint();
+  void TryHint(size_t i);
 
   Prng rng_;
   Prng move_rng_;  // the reconfigure fault's draws
+  Prng hint_rng_;  // the hint keeper's draws (Tweaks::hints)
   Tweaks tweaks_;
   Params params_;
   Result result_;
@@ -281,7 +295,86 @@ class Simulation {
   // each (partition, origin).
   std::vector<crdt::MemoryState> reference_;
   std::vector<std::map<ReplicaId, uint64_t>> last_seq_;
+  // The hint keeper (Tweaks::hints): its process's origin, next seq per
+  // partition, and every hint with the nodes that acknowledged it.
+  struct Hint {
+    uint32_t p = 0;
+    crdt::Delta delta;
+    std::set<size_t> acked;
+    bool done = false;
+  };
+  ReplicaId hint_origin_ = 0;
+  std::map<uint32_t, uint64_t> hint_next_;
+  std::vector<Hint> hints_;
+  size_t hints_open_ = 0;
 };
+
+void Simulation::KeepHint() {
+  if (hint_origin_ == 0 || hint_rng_.Chance(20)) {  // a new keeper process: a new origin
+    hint_origin_ = 0x4849'4e54'0000'0000ULL + hint_rng_.Below(uint64_t{1} << 32);
+    hint_next_.clear();
+  }
+  Hint h;
+  h.p = static_cast<uint32_t>(hint_rng_.Below(params_.partitions));
+  const std::string key = "k" + std::to_string(hint_rng_.Below(4));  // random_ops.h's keys
+  crdt::MemoryState empty;
+  uint64_t& next = hint_next_[h.p];
+  if (next > 1) {
+    crdt::DotContext issued;
+    issued.InsertRange(hint_origin_, 1, next - 1);
+    empty.JoinContext(issued);
+  }
+  crdt::DeltaBuilder b(empty, hint_origin_);
+  crdt::ClaimKey(b, key, crdt::ValueType::kString);
+  crdt::ClearExpiry(b, key);
+  crdt::SetScalar(b, crdt::ScalarRef{key, std::nullopt},
+                  crdt::Hlc::FromParts(1'000'000 + now_, hint_rng_.Below(16)),
+                  "hint" + std::to_string(hints_.size()), crdt::TtlEffect::kClear);
+  h.delta = std::move(b).Finish();
+  next = h.delta.last + 1;
+  // Durable at the keeper: acknowledged to its client.
+  crdt::ApplyDelta(reference_[h.p], h.delta);
+  Trace("hint " + std::to_string(hints_.size()) + " kept for p" + std::to_string(h.p) + " key " +
+        key + " dots " + std::to_string(h.delta.first) + ".." + std::to_string(h.delta.last));
+  hints_.push_back(std::move(h));
+  ++hints_open_;
+  ++result_.hints;
+  Schedule(now_ + hint_rng_.Between(0, 50), Event{Type::kHintTry, hints_.size() - 1, 0, 0, {}});
+}
+
+void Simulation::TryHint(size_t i) {
+  Hint& h = hints_[i];
+  if (h.done) return;
+  bool all = true;
+  for (size_t n : replicas_[h.p]) {  // the current placement, as the keeper runs it
+    if (h.acked.contains(n)) continue;
+    all = false;
+    Node& node = nodes_[n];
+    // Down, or the request lost.
+    if (!node.core || hint_rng_.Below(100) < params_.drop_pct) continue;
+    const HintOutcome outcome = node.core->ApplyHint(*node.store, h.p, h.delta);
+    Trace("hint " + std::to_string(i) + " to node " + std::to_string(n) + ": " +
+          std::to_string(static_cast<int>(outcome)));
+    if (outcome == HintOutcome::kRefused) {
+      return Fail(Result::Outcome::kBroken,
+                  "node " + std::to_string(n) + " refused hint " + std::to_string(i));
+    }
+    if (outcome == HintOutcome::kNotServing) {
+      ++result_.hints_refused_moving;
+      continue;
+    }
+    // Committed there (the store is what survives a crash); the
+    // acknowledgement may still be lost: handed off again, a duplicate.
+    if (hint_rng_.Below(100) >= params_.dup_pct) h.acked.insert(n);
+  }
+  if (all) {
+    h.done = true;
+    --hints_open_;
+    Trace("hint " + std::to_string(i) + " handed off");
+    return;
+  }
+  Schedule(now_ + hint_rng_.Between(5, 100), Event{Type::kHintTry, i, 0, 0, {}});
+}
 
 void Simulation::BuildCluster() {
   std::set<ReplicaId> ids;
@@ -800,6 +893,12 @@ void Simulation::Handle(Event& e) {
     case Type::kAdopt:
       Adopt(e.node);
       return;
+    case Type::kHint:
+      KeepHint();
+      return;
+    case Type::kHintTry:
+      TryHint(e.node);
+      return;
   }
 }
 
@@ -969,6 +1068,9 @@ Result Simulation::Run() {
   for (int i = 0; i < params_.reconfigures; ++i) {
     Schedule(move_rng_.Below(params_.fault_ms), Event{Type::kReconfigure, 0, 0, 0, {}});
   }
+  for (int i = 0; i < params_.hints; ++i) {
+    Schedule(hint_rng_.Below(params_.fault_ms), Event{Type::kHint, 0, 0, 0, {}});
+  }
 
   uint64_t handled = 0;
   auto run_until = [&](uint64_t end, bool stop_when_settled) {
@@ -986,7 +1088,7 @@ Result Simulation::Run() {
       }
       if (stop_when_settled && now_ >= next_check) {
         next_check = now_ + kSettleCheckEveryMs;
-        if (AllSettled()) return true;
+        if (AllSettled() && hints_open_ == 0) return true;
       }
     }
     now_ = std::max(now_, end);

@@ -25,6 +25,11 @@
 // way. The final check then also requires that nodes outside the final
 // placement hold nothing.
 //
+// The hint fault (Tweaks::hints): a keeper outside the cluster hands hints
+// (hinted handoff) to the replicas of their partitions (ReplicationCore::
+// ApplyHint) until each acknowledged it; the reference joins every hint, so
+// the final check requires every replica to hold them.
+//
 // Everything random comes from Prngs seeded with the schedule's seed, so a
 // schedule replays exactly.
 #pragma once
@@ -61,6 +66,15 @@ struct Tweaks {
   // is under way): nodes queue epochs behind their moves and adopt them in
   // order.
   bool overlapping_epochs = false;
+  // Hinted handoff: a hint keeper outside the cluster (a node holding no
+  // replica, its process restarting now and then: a new origin each time)
+  // keeps blind SETs built against an empty state and hands each to every
+  // replica of its partition in the current placement (ApplyHint) until each
+  // acknowledged it, through drops, lost acknowledgements, crashes and
+  // moves. No restores with it: a replica restored from a copy older than a
+  // hint it acknowledged gets it back only by anti-entropy, which the
+  // simulation does not run (aae_core_test.cc covers that).
+  bool hints = false;
   bool check_invariants = true;  // during the run (off: only the final check judges)
   bool trace = false;            // print every event to stderr
   // With trace: after each message a node handles, print its replica of this
@@ -93,6 +107,8 @@ struct Result {
   uint64_t epochs_queued_behind_queued = 0;
   uint64_t moves_joined = 0;  // partitions filled by a new owner
   uint64_t moves_left = 0;    // partitions an old owner gave up and deleted
+  uint64_t hints = 0;         // hints kept (Tweaks::hints)
+  uint64_t hints_refused_moving = 0;  // handoffs answered kNotServing (asked again)
 
   bool ok() const { return outcome == Outcome::kOk; }
 };
