@@ -292,6 +292,7 @@ void Store::BeginJob() {
   GEOKV_ASSERT(!in_job_);
   error_ = Status::Ok();
   in_job_ = true;
+  ++job_;
   job_undo_from_ = group_undo_.size();
   job_redo_from_ = redo_.size();
 }
@@ -510,11 +511,18 @@ void Store::JoinContext(uint32_t p, const crdt::DotContext& dots) {
   if (!replaying_) {
     GEOKV_ASSERT(in_job_);
     redo_.Join(p, dots);
-    Undo u;
-    u.kind = Undo::Kind::kContext;
-    u.part = p;
-    u.context = std::make_unique<crdt::DotContext>(part.context);
-    PushUndo(std::move(u));
+    // The context as the job found it, once per partition and job (a copy of
+    // the whole context, not of the join): undo entries are reverted newest
+    // first, so the job's first copy is the one that counts, whether the job
+    // or its whole group is reverted.
+    if (part.context_saved_job != job_) {
+      part.context_saved_job = job_;
+      Undo u;
+      u.kind = Undo::Kind::kContext;
+      u.part = p;
+      u.context = std::make_unique<crdt::DotContext>(part.context);
+      PushUndo(std::move(u));
+    }
     NoteChange(p);
   }
   part.context.Join(dots);

@@ -89,6 +89,9 @@ struct Partition {
   std::vector<crdt::AtomPosition> erased;
   uint64_t redo_through = 0;  // R_p, as committed
   uint64_t last_redo = 0;     // the last group whose redo changed p (0: none since Open)
+  // The job (Store::job_) whose undo already holds the context as it was when
+  // that job began: later joins in the same job need no copy of their own.
+  uint64_t context_saved_job = 0;
   std::unique_ptr<PartitionState> state;
 };
 
@@ -234,6 +237,7 @@ class Store {
   RedoWriter redo_;
   std::vector<Undo> group_undo_;
   size_t job_undo_from_ = 0;
+  uint64_t job_ = 0;  // counts BeginJob calls: which job is running
   size_t job_redo_from_ = 0;
   std::vector<uint32_t> group_parts_;  // partitions the open group changed
   bool group_meta_ = false;

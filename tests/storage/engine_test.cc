@@ -175,6 +175,52 @@ TEST_CASE("Engine: a failing job in a group is rolled back alone", "[unit]") {
   check();
 }
 
+TEST_CASE(
+    "Engine: a rolled-back job with several writes to a partition leaves the context the job "
+    "found, after a kept job in the same group wrote there too",
+    "[unit]") {
+  // The undo keeps one copy of a partition's context per job (its first
+  // join): a job that joins again, or a later job in the group, must still
+  // be reverted to exactly its own start. Same writes on two engines, one
+  // of them with a failing job more.
+  test::TempDir dir;
+  auto failed = test::OpenOrFail(test::TestOptions(dir.File("failed.db")));
+  auto clean = test::OpenOrFail(test::TestOptions(dir.File("clean.db")));
+  auto kept_job = [](Transaction& txn) {
+    (void)Set(txn, 1, "x", "kept");
+    return Set(txn, 1, "y", "kept");
+  };
+  for (Engine* engine : {failed.get(), clean.get()}) {
+    test::RunOk(*engine, [](Transaction& txn) { (void)Set(txn, 1, "x", "first"); });
+  }
+  Gate gate;
+  std::vector<std::promise<Status>> done(3);
+  auto ack = [&](int i) { return [&done, i](Status s) { done[i].set_value(std::move(s)); }; };
+  REQUIRE(failed->Submit(gate.Job(), ack(0)).ok());
+  REQUIRE(failed->Submit(kept_job, ack(1)).ok());
+  REQUIRE(failed
+              ->Submit(
+                  [](Transaction& txn) {
+                    (void)Set(txn, 1, "x", "lost");
+                    (void)Set(txn, 1, "z", "lost");
+                    (void)Set(txn, 1, "x", "lost again");
+                    return Status::Invalid("the client's command failed");
+                  },
+                  ack(2))
+              .ok());
+  gate.release.set_value();
+  CHECK(done[0].get_future().get().ok());
+  CHECK(done[1].get_future().get().ok());
+  CHECK(!done[2].get_future().get().ok());
+  test::RunOk(*clean, [&](Transaction& txn) { REQUIRE(kept_job(txn).ok()); });
+
+  const crdt::Snapshot expected = test::SnapshotOf(*clean, 1);
+  CHECK(test::SnapshotOf(*failed, 1) == expected);  // atoms and context
+  failed.reset();  // and what was committed
+  failed = test::OpenOrFail(test::TestOptions(dir.File("failed.db")));
+  CHECK(test::SnapshotOf(*failed, 1) == expected);
+}
+
 TEST_CASE("Engine: a job learns whether the job before it was rolled back", "[unit]") {
   test::TempDir dir;
   auto engine = test::OpenOrFail(test::TestOptions(dir.File("kept.db")));

@@ -10,6 +10,7 @@ namespace geokv::replica {
 std::vector<std::string> SlowLog::CutArgs(const Args& args) {
   std::vector<std::string> out;
   const size_t kept = std::min(args.size(), kArgsMax);
+  out.reserve(kept);  // cut for every command while the slow log is on
   for (size_t i = 0; i < kept; ++i) {
     if (kept < args.size() && i == kept - 1) {
       out.push_back("... (" + std::to_string(args.size() - kept + 1) + " more arguments)");

@@ -10,6 +10,10 @@
 #include <iterator>
 #include <new>
 
+#ifdef GEOKV_MALLOC_MIMALLOC
+#include <mimalloc.h>
+#endif
+
 namespace {
 
 constexpr unsigned kShards = 16;
@@ -22,22 +26,36 @@ struct alignas(64) Shard {
 Shard shards[kShards];
 std::atomic<unsigned> next_shard{0};
 
-// What a block from malloc holds, as malloc_usable_size(p) says, read from
-// glibc's chunk header: the size word before the block (low 3 bits flags,
+// Where the usable size of a block comes from; chosen by a probe at first
+// use, since what malloc is depends on how the program was linked.
+enum class SizeSource : int {
+  kUnprobed,
+  // mimalloc (GEOKV_MALLOC_MIMALLOC: linked into geokv-server, it replaces
+  // malloc for the whole process): mi_usable_size, the same figure
+  // malloc_usable_size gives, read from the block's page header (mostly in
+  // cache) without a lookup.
+  kMimalloc,
+  // glibc's chunk header, below.
+  kGlibcHeader,
+  // malloc_usable_size: any other malloc (a preloaded or debugging one).
+  kMallocUsableSize,
+};
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
+// What a block from glibc's malloc holds, as malloc_usable_size(p) says, read
+// from its chunk header: the size word before the block (low 3 bits flags,
 // 2 = mmapped), less the header's share. malloc_usable_size gives the same
 // figure but also reads the next chunk's header (whether this one is in use),
 // one more cache line per new and delete: 3.6% of a profile under SET -P 16
-// (docs/benchmarks.md). Used only once a probe at first use found it equal to
-// malloc_usable_size for small, medium and mmapped blocks (another malloc,
-// preloaded or a debugging one, keeps malloc_usable_size), and never in a
+// (docs/benchmarks.md). Used only once the probe found it equal to
+// malloc_usable_size for small, medium and mmapped blocks, and never in a
 // sanitizer build (whose malloc has no such header, and where reading before
 // a block is an error).
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kHeaderReadable = false;
-#else
-constexpr bool kHeaderReadable = true;
-#endif
-
 size_t HeaderUsableSize(const void* p) {
   // The header lies outside the block the compiler knows of: hide where the
   // address came from (else -Warray-bounds, rightly for portable code).
@@ -49,16 +67,27 @@ size_t HeaderUsableSize(const void* p) {
   return (word & 2) != 0 ? chunk - 2 * sizeof(size_t) : chunk - sizeof(size_t);
 }
 
-// 0: not probed yet; 1: read headers; 2: malloc_usable_size.
-std::atomic<int> size_source{0};
+constexpr size_t kProbeSizes[] = {1, 24, 25, 100, 1000, 5000, 70'000, 300'000, 5'000'000};
+
+#ifdef GEOKV_MALLOC_MIMALLOC
+// Whether malloc is mimalloc's (it is unless something preloaded another).
+bool ProbeMimalloc() {
+  void* block = std::malloc(1);
+  // GCC takes the const void* parameter for a read of the new block's
+  // uninitialized byte (-Wmaybe-uninitialized); it is only an address.
+  asm("" : "+r"(block));
+  const bool ours = block != nullptr && mi_is_in_heap_region(block);
+  std::free(block);
+  return ours;
+}
+#endif
 
 bool ProbeHeaders() {
-  if (!kHeaderReadable) return false;
-  constexpr size_t kSizes[] = {1, 24, 25, 100, 1000, 5000, 70'000, 300'000, 5'000'000};
-  void* blocks[std::size(kSizes)];
+  if (kSanitized) return false;
+  void* blocks[std::size(kProbeSizes)];
   bool same = true;
-  for (size_t i = 0; i < std::size(kSizes); ++i) {
-    blocks[i] = std::malloc(kSizes[i]);
+  for (size_t i = 0; i < std::size(kProbeSizes); ++i) {
+    blocks[i] = std::malloc(kProbeSizes[i]);
     same = same && blocks[i] != nullptr &&
            HeaderUsableSize(blocks[i]) == malloc_usable_size(blocks[i]);
   }
@@ -66,13 +95,31 @@ bool ProbeHeaders() {
   return same;
 }
 
+SizeSource Probe() {
+#ifdef GEOKV_MALLOC_MIMALLOC
+  if (ProbeMimalloc()) return SizeSource::kMimalloc;
+#endif
+  return ProbeHeaders() ? SizeSource::kGlibcHeader : SizeSource::kMallocUsableSize;
+}
+
+std::atomic<SizeSource> size_source{SizeSource::kUnprobed};
+
 size_t UsableSize(void* p) {
-  int source = size_source.load(std::memory_order_relaxed);
-  if (source == 0) {
-    source = ProbeHeaders() ? 1 : 2;
+  SizeSource source = size_source.load(std::memory_order_relaxed);
+  if (source == SizeSource::kUnprobed) {
+    source = Probe();
     size_source.store(source, std::memory_order_relaxed);
   }
-  return source == 1 ? HeaderUsableSize(p) : malloc_usable_size(p);
+  switch (source) {
+#ifdef GEOKV_MALLOC_MIMALLOC
+    case SizeSource::kMimalloc:
+      return mi_usable_size(p);
+#endif
+    case SizeSource::kGlibcHeader:
+      return HeaderUsableSize(p);
+    default:
+      return malloc_usable_size(p);
+  }
 }
 
 Shard& ThisThreadsShard() {

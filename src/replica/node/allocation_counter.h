@@ -16,8 +16,10 @@
 // Link it into executables only (geokv-server, a test), never into a
 // library. Each allocation adds its malloc_usable_size to one of 16
 // cache-line-sized counters (a thread's own, chosen once), each delete
-// subtracts it (the same figure read from glibc's chunk header where a probe
-// at first use shows it equal: allocation_counter.cc).
+// subtracts it (the same figure read from mimalloc's page header where
+// geokv-server links mimalloc, GEOKV_MALLOC in CMakeLists.txt, or from glibc's
+// chunk header where a probe at first use shows it equal:
+// allocation_counter.cc).
 #pragma once
 
 #include <cstdint>
