@@ -55,6 +55,7 @@ TEST_CASE("Cluster: with 5 DCs and N=3 a key lives on 3 nodes; the others forwar
       REQUIRE(c.Command({"HINCRBY", key, "sku", "2"})->integer >= 2);
       auto value = c.Command({"HGET", key, "sku"});
       REQUIRE(value.ok());
+      INFO("HGET " << key << " at " << cluster.nodes()[i].id << ": " << value->str);
       CHECK(value->type == replica::RespValue::Type::kBulk);
       ++forwarded_keys;
       break;
