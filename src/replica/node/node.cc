@@ -842,9 +842,12 @@ void Node::ApplyTopology(std::string_view text, const std::string& source, Reply
   if (judgement.verdict == TopologyVerdict::kRefuse) return refuse(judgement.reason);
   auto next = std::make_shared<const placement::PlacementTable>(std::move(*offered));
   const auto diff = placement::Diff(*running, *next);  // same Q: JudgeTopology checked it
-  // Kept before it is run: a node restarted after +OK runs it (or a later one).
+  // Kept before it is run: a node restarted after +OK runs it (or a later one),
+  // and still hears the nodes only the running one names (PreviousTopologyPath).
   if (!data_dir_.empty()) {
-    if (Status s = SaveAdoptedTopology(data_dir_, next->topology()); !s.ok()) {
+    Status s = SavePreviousTopology(data_dir_, running->topology());
+    if (s.ok()) s = SaveAdoptedTopology(data_dir_, next->topology());
+    if (!s.ok()) {
       spdlog::error("topology from {} not adopted: {}", source, s.message());
       return reply(ErrorReply("ERR topology not adopted: " + s.message()));
     }

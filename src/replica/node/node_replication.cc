@@ -81,11 +81,13 @@ NodeReplication::NodeReplication(const placement::PlacementTable& table, size_t 
   membership_ = MembershipOf(table_);
   LearnNodes(table_);
   if (settings_.join_from) LearnNodes(*settings_.join_from);
+  if (settings_.also_connect) LearnNodes(*settings_.also_connect);
   latest_epoch_ = table_.topology().epoch();
   // The start table is the node's own (it outlives this object).
   connected_.push_back(std::shared_ptr<const placement::PlacementTable>(
       &table_, [](const placement::PlacementTable*) {}));
   if (settings_.join_from) connected_.insert(connected_.begin(), settings_.join_from);
+  if (settings_.also_connect) connected_.insert(connected_.begin(), settings_.also_connect);
   node_up_.store(std::make_shared<UpMap>());
   auto view = std::make_shared<ServingView>();
   view->holds.assign(table_.partitions(), 0);

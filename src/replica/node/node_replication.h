@@ -78,6 +78,11 @@ struct ReplicationSettings {
   // its partitions from their old owners (ReplicationCore::Reconfigure).
   // Null: the store's own placement (a first start, or a restart).
   std::shared_ptr<const placement::PlacementTable> join_from;
+  // A restarted node (not joining): the placement before the one it starts
+  // with (TopologyBefore), whose nodes it stays connected to until its moves
+  // end, as it was before the restart: a move may still wait on a node only
+  // that placement names (a removed node draining to it). Null: none.
+  std::shared_ptr<const placement::PlacementTable> also_connect;
 };
 
 // What this node serves, as the replication core says (ReplicationCore::

@@ -63,8 +63,11 @@ Status SyncPath(const std::string& path, int flags) {
 }
 }  // namespace
 
-Status SaveAdoptedTopology(const std::string& data_dir, const placement::Topology& topology) {
-  const std::string path = AdoptedTopologyPath(data_dir);
+namespace {
+// `topology`'s text at `path` durably (a temporary file, fsync, rename over
+// the old one, fsync of the directory).
+Status SaveKept(const std::string& data_dir, const std::string& path,
+                const placement::Topology& topology) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("open " + tmp);
@@ -90,17 +93,48 @@ Status SaveAdoptedTopology(const std::string& data_dir, const placement::Topolog
   return SyncPath(data_dir, O_RDONLY | O_DIRECTORY);
 }
 
-Result<std::optional<placement::Topology>> LoadAdoptedTopology(const std::string& data_dir) {
-  const std::string path = AdoptedTopologyPath(data_dir);
+Result<std::optional<placement::Topology>> LoadKept(const std::string& path,
+                                                    const std::string& what) {
   std::error_code error;
   if (!std::filesystem::exists(path, error)) return std::optional<placement::Topology>();
   auto topology = placement::LoadTopologyFile(path);
   if (!topology.ok()) {
-    const std::string what =
-        "the topology this node adopted earlier cannot be used: " + topology.status().message();
-    return topology.status().code() == Status::Code::kIo ? Status::Io(what) : Status::Invalid(what);
+    const std::string why = what + " cannot be used: " + topology.status().message();
+    return topology.status().code() == Status::Code::kIo ? Status::Io(why) : Status::Invalid(why);
   }
   return std::optional<placement::Topology>(std::move(*topology));
+}
+}  // namespace
+
+Status SaveAdoptedTopology(const std::string& data_dir, const placement::Topology& topology) {
+  return SaveKept(data_dir, AdoptedTopologyPath(data_dir), topology);
+}
+
+Result<std::optional<placement::Topology>> LoadAdoptedTopology(const std::string& data_dir) {
+  return LoadKept(AdoptedTopologyPath(data_dir), "the topology this node adopted earlier");
+}
+
+std::string PreviousTopologyPath(const std::string& data_dir) {
+  return data_dir + "/topology.previous.toml";
+}
+
+Status SavePreviousTopology(const std::string& data_dir, const placement::Topology& topology) {
+  return SaveKept(data_dir, PreviousTopologyPath(data_dir), topology);
+}
+
+Result<std::optional<placement::Topology>> LoadPreviousTopology(const std::string& data_dir) {
+  return LoadKept(PreviousTopologyPath(data_dir), "the topology this node ran before");
+}
+
+const placement::Topology* TopologyBefore(const placement::Topology& start,
+                                          const std::vector<const placement::Topology*>& kept) {
+  const placement::Topology* before = nullptr;
+  for (const placement::Topology* t : kept) {
+    if (t != nullptr && t->epoch() < start.epoch() && (!before || t->epoch() > before->epoch())) {
+      before = t;
+    }
+  }
+  return before;
 }
 
 placement::Topology ChooseStartTopology(placement::Topology from_file,

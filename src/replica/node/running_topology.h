@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "placement/ring.h"
@@ -52,6 +53,26 @@ std::string AdoptedTopologyPath(const std::string& data_dir);
 // The topology kept in `data_dir`, nullopt if the node never adopted one, or
 // an error (Io, Invalid) when the kept file cannot be read or is not valid.
 Result<std::optional<placement::Topology>> LoadAdoptedTopology(const std::string& data_dir);
+
+// Where a node keeps the topology it ran before the one it adopted last:
+// <data_dir>/topology.previous.toml. A node restarted while moving to the
+// adopted one still has to hear the nodes only the one before names (a
+// removed node draining its partitions to it: the move ends only once this
+// node has its final seqs); the adopted file alone no longer names them.
+std::string PreviousTopologyPath(const std::string& data_dir);
+// Writes it, durably as SaveAdoptedTopology; call before SaveAdoptedTopology.
+[[nodiscard]] Status SavePreviousTopology(const std::string& data_dir,
+                                          const placement::Topology& topology);
+// It, as LoadAdoptedTopology.
+Result<std::optional<placement::Topology>> LoadPreviousTopology(const std::string& data_dir);
+
+// Of the topologies a node keeps or was given (null entries skipped), the
+// one of the highest epoch below `start`'s: the placement a move to `start`
+// may still be leaving (a node down while the cluster adopted `start` kept
+// only the one before it; a node restarted mid-move kept it as the previous
+// one). Null if none is below.
+const placement::Topology* TopologyBefore(const placement::Topology& start,
+                                          const std::vector<const placement::Topology*>& kept);
 
 // The topology a node starts with, of the one its --topology file gives and
 // the one it adopted before: the higher epoch wins. At equal epochs with

@@ -254,16 +254,26 @@ int main(int argc, char** argv) {
   // (a crash): it starts with its file, where it still is, and adopts the
   // kept topology at once, which resumes handing its partitions over.
   std::optional<placement::Topology> removed_by;
+  auto previous = replica::LoadPreviousTopology(data_dir);
+  if (!previous.ok()) return Fail(previous.status().message());
+  std::optional<placement::Topology> placed_before;  // ReplicationSettings::also_connect
   {
     std::string note;
     placement::Topology from_file = *topology;
+    const std::optional<placement::Topology> kept = *adopted;
     topology = replica::ChooseStartTopology(std::move(*topology), std::move(*adopted), &note);
     if (!note.empty()) spdlog::warn("{}", note);
+    if (const placement::Topology* b =
+            replica::TopologyBefore(*topology, {&from_file, kept ? &*kept : nullptr,
+                                                *previous ? &**previous : nullptr})) {
+      placed_before = *b;
+    }
     if (!topology->FindNode(node_id) && from_file.FindNode(node_id)) {
       spdlog::warn("node {} is not in topology epoch {} it adopted: resuming its drain", node_id,
                    topology->epoch());
       removed_by = std::move(*topology);
       topology = std::move(from_file);
+      placed_before.reset();  // it starts with its file and adopts the kept one at once
     }
   }
   const auto node_index = topology->FindNode(node_id);
@@ -328,6 +338,10 @@ int main(int argc, char** argv) {
   }
   std::filesystem::create_directories(data_dir, fs_error);
   if (fs_error) return Fail("cannot create data directory " + data_dir + ": " + fs_error.message());
+  if (!replication.join_from && placed_before) {
+    replication.also_connect =
+        std::make_shared<const placement::PlacementTable>(std::move(*placed_before));
+  }
   if (replication.join_from && !std::ofstream(joining_marker)) {
     return Fail("cannot write " + joining_marker);
   }

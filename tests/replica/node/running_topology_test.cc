@@ -127,6 +127,36 @@ TEST_CASE("ChooseStartTopology: the higher epoch wins; at equal epochs the adopt
   CHECK(note.empty());
 }
 
+TEST_CASE("Previous topology: kept beside the adopted one; the one before a start is the "
+          "highest epoch below it",
+          "[unit]") {
+  TempDir dir;
+  auto none = LoadPreviousTopology(dir.path());
+  REQUIRE(none.ok());
+  CHECK_FALSE(none->has_value());
+  REQUIRE(SavePreviousTopology(dir.path(), Parse(Text(4))).ok());
+  REQUIRE(SaveAdoptedTopology(dir.path(), Parse(Text(5))).ok());
+  auto previous = LoadPreviousTopology(dir.path());
+  REQUIRE(previous.ok());
+  REQUIRE(previous->has_value());
+  CHECK((*previous)->epoch() == 4);
+  CHECK((*LoadAdoptedTopology(dir.path()))->epoch() == 5);
+  std::ofstream(PreviousTopologyPath(dir.path())) << "not toml [";
+  auto damaged = LoadPreviousTopology(dir.path());
+  REQUIRE_FALSE(damaged.ok());
+  CHECK(damaged.status().message().starts_with("the topology this node ran before cannot be used"));
+
+  const placement::Topology t3 = Parse(Text(3)), t4 = Parse(Text(4)), t5 = Parse(Text(5));
+  // Restarted mid-move to the adopted 5: the previous one (4) is before it.
+  CHECK(TopologyBefore(t5, {&t5, &t5, &t4})->epoch() == 4);
+  // Down while the cluster adopted 5, restarted with its file of 5: the
+  // adopted one it kept (3) is before it, not the even older previous one.
+  CHECK(TopologyBefore(t5, {&t5, &t3, nullptr})->epoch() == 3);
+  CHECK(TopologyBefore(t5, {&t5, &t4, &t3})->epoch() == 4);
+  CHECK(TopologyBefore(t4, {&t4, &t5, nullptr}) == nullptr);
+  CHECK(TopologyBefore(t3, {&t3, nullptr, nullptr}) == nullptr);
+}
+
 TEST_CASE("RunningTopology: readers keep the table they took while it is replaced", "[unit]") {
   RunningTopology running(std::make_shared<const placement::PlacementTable>(Parse(Text(1))));
   std::atomic<bool> stop{false};
