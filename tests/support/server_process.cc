@@ -21,6 +21,8 @@
 #include <sstream>
 #include <thread>
 
+#include "common/loopback_port.h"
+#include "common/prng.h"
 #include "common/subprocess.h"
 #include "replica/transport/curve_keys.h"
 
@@ -31,50 +33,24 @@
 namespace geokv::test {
 
 uint16_t FreePort() {
-  // Below the kernel's ephemeral range (32768+ by default), where outgoing
-  // connections take their local ports, at a random place, bound once to check
-  // it is free. Being free now is not enough: a test that kills a node and
-  // starts it again leaves its ports free for seconds (geokv-check's kill and
-  // restore faults), and a test running in parallel took one of them (seen in
-  // CI as "Address already in use"). So each port handed out is also reserved
-  // for this process: an flock on <tmp>/geokv-test-ports/<port>, which the
-  // kernel drops when the process ends; other test processes skip it. The
-  // last kReservationsMax reservations are kept (bounded file descriptors).
+  // Reserved for this process (common/loopback_port.h); the last
+  // kReservationsMax reservations are kept (bounded file descriptors).
   static constexpr size_t kReservationsMax = 512;
   static std::mutex mu;
-  static std::mt19937_64 rng{std::random_device{}()};
+  static Prng rng(std::random_device{}());
   static std::deque<int> reservations;
   std::lock_guard lock(mu);
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "geokv-test-ports";
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
   for (;;) {
-    const uint16_t port = static_cast<uint16_t>(20000 + rng() % 12000);
-    const std::string lock_path = (dir / std::to_string(port)).string();
-    const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (lock_fd >= 0 && ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-      ::close(lock_fd);  // reserved by another test process (or by this one)
-      continue;
-    }
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(port);
-    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    ::close(fd);
-    if (!free) {
-      if (lock_fd >= 0) ::close(lock_fd);
-      continue;
-    }
-    if (lock_fd >= 0) {  // (no lock directory: fall back to the bind check alone)
-      reservations.push_back(lock_fd);
+    const LoopbackPort found = ReserveLoopbackPort(rng, 1000);
+    if (found.port == 0) continue;
+    if (found.lock_fd >= 0) {
+      reservations.push_back(found.lock_fd);
       if (reservations.size() > kReservationsMax) {
         ::close(reservations.front());
         reservations.pop_front();
       }
     }
-    return port;
+    return found.port;
   }
 }
 

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "common/assert.h"
+#include "common/loopback_port.h"
 #include "common/prng.h"
 #include "common/subprocess.h"
 #include "replica/resp/resp_client.h"
@@ -31,46 +32,16 @@ std::string Quote(const std::string& s) { return "\"" + s + "\""; }
 
 constexpr int kClient = 0, kRepl = 1, kSync = 2;
 
-// A TCP port on 127.0.0.1 for a spare's own endpoints, free now and kept
-// for this process until it ends, or 0. Free now is not enough: outgoing
-// connections take local ports in the kernel's ephemeral range (32768+ by
-// default; a campaign saw a spare refused with "Address already in use"),
-// and the tests' clusters (tests/support/server_process.cc) pick ports at
-// random below it. So the port is below that range, at a random place, and
-// reserved as the tests reserve theirs: an flock on
-// <tmp>/geokv-test-ports/<port>, whose descriptor goes to `reservations`
-// (the kernel drops the lock when the process ends).
+// A TCP port on 127.0.0.1 for a spare's own endpoints, reserved as the
+// tests reserve theirs (common/loopback_port.h: a campaign saw a spare
+// refused with "Address already in use"), its lock file's descriptor in
+// `reservations` until the ClusterControl ends; 0 if none was found.
 uint16_t ReservedPort(std::vector<int>& reservations) {
-  constexpr int kAttemptsMax = 1000;
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "geokv-test-ports";
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  Prng rng(static_cast<uint64_t>(::getpid()) * 1'000'003 +
-           static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
-  for (int attempt = 0; attempt < kAttemptsMax; ++attempt) {
-    const uint16_t port = static_cast<uint16_t>(20000 + rng.Below(12000));
-    const std::string lock_path = (dir / std::to_string(port)).string();
-    const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (lock_fd < 0) continue;
-    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-      ::close(lock_fd);  // reserved by another process
-      continue;
-    }
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(port);
-    const bool free = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    if (fd >= 0) ::close(fd);
-    if (!free) {
-      ::close(lock_fd);
-      continue;
-    }
-    reservations.push_back(lock_fd);
-    return port;
-  }
-  return 0;
+  static Prng rng(static_cast<uint64_t>(::getpid()) * 1'000'003 +
+                  static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  const LoopbackPort found = ReserveLoopbackPort(rng, 1000);
+  if (found.lock_fd >= 0) reservations.push_back(found.lock_fd);
+  return found.port;
 }
 
 }  // namespace
