@@ -332,6 +332,22 @@ Status ClusterControl::Start(size_t i) {
 
 Status ClusterControl::SpawnNode(size_t i) {
   const auto& node = universe_->nodes()[i];
+  // A node may have taken another node's derived file of an epoch from a
+  // peer (topology spread) and kept it in its data directory: there every
+  // endpoint, its own included, is that node's proxy port, and at equal
+  // epochs the kept file wins over --topology at start, so the node would
+  // bind the proxy's port ("Address already in use"). A real cluster has one
+  // file for all; here the node's own derived file of that epoch replaces it.
+  const std::string kept = dir_ + "/" + node.id + "/topology.toml";
+  if (std::ifstream in(kept); in) {
+    std::stringstream text;
+    text << in.rdbuf();
+    auto kept_topology = placement::ParseTopology(text.str(), kept);
+    if (kept_topology.ok() && kept_topology->epoch() == epoch_ && text.str() != texts_[i] &&
+        !(std::ofstream(kept, std::ios::trunc) << texts_[i])) {
+      return Status::Io("cannot write " + kept);
+    }
+  }
   std::vector<std::string> argv = {server_, "--topology", topologies_[i],      "--node",
                                    node.id, "--data",     dir_ + "/" + node.id};
   if (curve_) argv.insert(argv.end(), {"--curve-secret-file", curve_secret_files_[i]});
