@@ -43,10 +43,6 @@ bool IsNameChar(char c) {
          c == '_' || c == '-';
 }
 
-bool IsValidName(std::string_view name) {
-  return !name.empty() && name.size() <= kMaxNameBytes &&
-         std::all_of(name.begin(), name.end(), IsNameChar);
-}
 
 bool IsValidHostName(std::string_view host) {
   if (host.empty() || host.size() > kMaxHostBytes) return false;
@@ -156,6 +152,11 @@ std::string EndpointKey(const Endpoint& e) {
 }
 
 }  // namespace
+
+bool IsValidName(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxNameBytes &&
+         std::all_of(name.begin(), name.end(), IsNameChar);
+}
 
 std::optional<Endpoint> ParseEndpoint(std::string_view text, bool tcp) {
   std::string_view rest = text;

@@ -100,6 +100,7 @@ class Topology {
 
  private:
   friend class TopologyParser;
+  friend class PeerRoutes;  // replaces peers' endpoints, nothing else
   Topology() = default;
 
   std::string source_name_;
@@ -137,6 +138,10 @@ Result<std::string> ReadTopologyText(const std::string& path);
 // a directory.
 // Thread-safe.
 Result<Topology> LoadTopologyFile(const std::string& path);
+
+// Whether `name` is a valid node, datacenter or rack name: 1 to
+// kMaxNameBytes characters of [A-Za-z0-9._-]. Thread-safe.
+bool IsValidName(std::string_view name);
 
 // Parses an endpoint "host:port", or "tcp://host:port" when `tcp` is true.
 // host is a DNS name ([A-Za-z0-9-] labels joined by dots), a dotted IPv4

@@ -155,17 +155,12 @@ std::vector<size_t> ClusterControl::Removed() const {
   return out;
 }
 
-std::string ClusterControl::DerivedTopology(size_t self) const {
+std::string ClusterControl::MakeText() const {
   const auto& nodes = universe_->nodes();
-  const size_t n = nodes.size();
   std::ostringstream toml;
-  if (self == kEveryNodeDirect) {
-    toml << "# Derived by geokv-check from " << topology_.source_name()
-         << ": the placement its nodes run.\n";
-  } else {
-    toml << "# Derived by geokv-check for node " << nodes[self].id << " from "
-         << topology_.source_name() << ": other nodes' endpoints are WAN proxy ports.\n";
-  }
+  toml << "# Derived by geokv-check from " << topology_.source_name()
+       << ": the topology every node runs (each reaches the others through the WAN\n"
+          "# proxy by its --peer-routes file).\n";
   toml << "[cluster]\nname = " << Quote(topology_.cluster_name())
        << "\npartitions = " << topology_.partitions() << "\nreplicas = " << topology_.replicas()
        << "\nvnodes = " << topology_.vnodes() << "\n";
@@ -183,16 +178,25 @@ std::string ClusterControl::DerivedTopology(size_t self) const {
       if (!node.rack.empty()) toml << "  rack = " << Quote(node.rack) << "\n";
       toml << "  weight = " << weights_[i] << "\n";
       if (curve_) toml << "  curve_public = " << Quote(curve_public_[i]) << "\n";
-      if (i == self || self == kEveryNodeDirect) {
-        toml << "  client = " << Quote(node.client.text) << "\n  repl = " << Quote(node.repl.text)
-             << "\n  sync = " << Quote(node.sync.text) << "\n";
-      } else {
-        const auto& p = ports_[i * n + self];
-        toml << "  client = \"127.0.0.1:" << p[kClient]
-             << "\"\n  repl = \"tcp://127.0.0.1:" << p[kRepl]
-             << "\"\n  sync = \"tcp://127.0.0.1:" << p[kSync] << "\"\n";
-      }
+      toml << "  client = " << Quote(node.client.text) << "\n  repl = " << Quote(node.repl.text)
+           << "\n  sync = " << Quote(node.sync.text) << "\n";
     }
+  }
+  return toml.str();
+}
+
+std::string ClusterControl::RoutesText(size_t self) const {
+  const auto& nodes = universe_->nodes();
+  const size_t n = nodes.size();
+  std::ostringstream toml;
+  toml << "# Derived by geokv-check for node " << nodes[self].id
+       << ": every other node (spares too) through its WAN proxy links.\n";
+  for (size_t i = 0; i < n; ++i) {
+    if (i == self) continue;
+    const auto& p = ports_[i * n + self];
+    toml << "\n[[peers]]\nid = " << Quote(nodes[i].id) << "\nclient = \"127.0.0.1:" << p[kClient]
+         << "\"\nrepl = \"tcp://127.0.0.1:" << p[kRepl] << "\"\nsync = \"tcp://127.0.0.1:"
+         << p[kSync] << "\"\n";
   }
   return toml.str();
 }
@@ -249,11 +253,13 @@ Status ClusterControl::Launch() {
       }
     }
   }
+  topology_path_ = dir_ + "/topology.toml";
+  text_ = MakeText();
+  if (Status s = WriteAtomically(topology_path_, text_); !s.ok()) return s;
   for (size_t i = 0; i < n; ++i) {
-    topologies_.push_back(dir_ + "/topology-" + nodes[i].id + ".toml");
+    routes_.push_back(dir_ + "/routes-" + nodes[i].id + ".toml");
     logs_.push_back(dir_ + "/" + nodes[i].id + ".log");
-    texts_.push_back(DerivedTopology(i));
-    if (Status s = WriteDerived(i); !s.ok()) return s;
+    if (Status s = WriteAtomically(routes_.back(), RoutesText(i)); !s.ok()) return s;
   }
   // Every node first, then wait: a node opens its client port only once its
   // peers reported (or after 3 x --down-after-ms), so one by one would wait
@@ -267,25 +273,19 @@ Status ClusterControl::Launch() {
   return Status::Ok();
 }
 
-Status ClusterControl::WriteDerived(size_t i) {
-  const std::string tmp = topologies_[i] + ".tmp";
-  if (!(std::ofstream(tmp, std::ios::trunc) << texts_[i])) {
-    return Status::Io("cannot write " + tmp);
-  }
+Status ClusterControl::WriteAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  if (!(std::ofstream(tmp, std::ios::trunc) << text)) return Status::Io("cannot write " + tmp);
   std::error_code ec;
-  std::filesystem::rename(tmp, topologies_[i], ec);  // a node starting now reads a whole file
-  if (ec) return Status::Io("cannot write " + topologies_[i] + ": " + ec.message());
+  std::filesystem::rename(tmp, path, ec);  // a node starting now reads a whole file
+  if (ec) return Status::Io("cannot write " + path + ": " + ec.message());
   return Status::Ok();
 }
 
 Status ClusterControl::NextEpoch() {
-  GEOKV_ASSERT(texts_.size() == universe_->nodes().size());
   ++epoch_;
-  for (size_t i = 0; i < texts_.size(); ++i) {
-    texts_[i] = DerivedTopology(i);
-    if (Status s = WriteDerived(i); !s.ok()) return s;
-  }
-  return Status::Ok();
+  text_ = MakeText();
+  return WriteAtomically(topology_path_, text_);
 }
 
 Status ClusterControl::SetWeight(size_t node, uint32_t weight) {
@@ -332,24 +332,9 @@ Status ClusterControl::Start(size_t i) {
 
 Status ClusterControl::SpawnNode(size_t i) {
   const auto& node = universe_->nodes()[i];
-  // A node may have taken another node's derived file of an epoch from a
-  // peer (topology spread) and kept it in its data directory: there every
-  // endpoint, its own included, is that node's proxy port, and at equal
-  // epochs the kept file wins over --topology at start, so the node would
-  // bind the proxy's port ("Address already in use"). A real cluster has one
-  // file for all; here the node's own derived file of that epoch replaces it.
-  const std::string kept = dir_ + "/" + node.id + "/topology.toml";
-  if (std::ifstream in(kept); in) {
-    std::stringstream text;
-    text << in.rdbuf();
-    auto kept_topology = placement::ParseTopology(text.str(), kept);
-    if (kept_topology.ok() && kept_topology->epoch() == epoch_ && text.str() != texts_[i] &&
-        !(std::ofstream(kept, std::ios::trunc) << texts_[i])) {
-      return Status::Io("cannot write " + kept);
-    }
-  }
-  std::vector<std::string> argv = {server_, "--topology", topologies_[i],      "--node",
-                                   node.id, "--data",     dir_ + "/" + node.id};
+  std::vector<std::string> argv = {server_,        "--topology",    topology_path_,
+                                   "--peer-routes", routes_[i],      "--node",
+                                   node.id,         "--data",        dir_ + "/" + node.id};
   if (curve_) argv.insert(argv.end(), {"--curve-secret-file", curve_secret_files_[i]});
   argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
   auto pid = Spawn(std::move(argv), logs_[i]);

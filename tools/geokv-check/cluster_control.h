@@ -38,8 +38,8 @@ namespace geokv::check {
 
 class ClusterControl {
  public:
-  // server: the geokv-server binary; dir: where data, logs and the derived
-  // topologies go; extra_flags: passed to every server. curve (implied when
+  // server: the geokv-server binary; dir: where data, logs, the topology
+  // and each node's peer routes go; extra_flags: passed to every server. curve (implied when
   // the topology has keys, whose secret keys the checker does not have):
   // Launch makes a key pair per node, secret key files in dir, and the nodes
   // replicate over CURVE (the WAN proxy forwards the encrypted bytes).
@@ -75,7 +75,7 @@ class ClusterControl {
   // an epoch and moves its peers left behind).
   void ForgetBackups() { has_backup_.assign(has_backup_.size(), false); }
 
-  // The epoch of the latest derived files, and a node's weight in them.
+  // The epoch of the latest topology files, and a node's weight in them.
   uint64_t epoch() const { return epoch_; }
   // Whether a node is in the latest epoch's topology. Thread-safe.
   bool member(size_t node) const;
@@ -86,14 +86,13 @@ class ClusterControl {
   std::vector<size_t> UnusedSpares() const;
   // Nodes removed (RemoveNode), whether or not they exited yet.
   std::vector<size_t> Removed() const;
-  // The next topology with spare `node` added (its weight 1), every derived
+  // The next topology with spare `node` added (its weight 1), the topology
   // file rewritten. The caller starts it (Start: a fresh store given an
-  // epoch > 0 joins) and tells the running nodes (DerivedText, as for
+  // epoch > 0 joins) and tells the running nodes (Text(), as for
   // SetWeight). REQUIRES: node is an unused spare.
   Status AddNode(size_t node);
-  // The next topology without `node`, every derived file rewritten (the
-  // node's own names the others only: applied there, it drains and exits by
-  // itself). REQUIRES: node is a member.
+  // The next topology without `node`, the topology file rewritten (applied
+  // at the node, it drains and exits by itself). REQUIRES: node is a member.
   Status RemoveNode(size_t node);
   // Collects removed nodes that exited (never blocks).
   void Reap();
@@ -101,15 +100,14 @@ class ClusterControl {
   std::optional<int> exit_status(size_t node) const { return exit_status_[node]; }
   uint32_t weight(size_t node) const { return weights_[node]; }
   // The next topology: `node` gets `weight`, the epoch goes up by one, and
-  // every node's derived file is rewritten (Start runs it). Running nodes are
-  // not told: the caller gives each its DerivedText with GEOKV.TOPOLOGY APPLY.
+  // the topology file is rewritten (Start runs it). Running nodes are
+  // not told: the caller gives each its Text() with GEOKV.TOPOLOGY APPLY.
   // REQUIRES: Launch succeeded; 1 <= weight <= placement::kMaxWeight.
   Status SetWeight(size_t node, uint32_t weight);
-  // Node i's derived file, as written for the latest epoch.
-  const std::string& DerivedText(size_t node) const { return texts_[node]; }
-  // The latest epoch's topology with every node's own endpoints: the
-  // placement the nodes run, for checking it.
-  std::string PlacementText() const { return DerivedTopology(kEveryNodeDirect); }
+  // The latest epoch's topology, as every node runs it (the same text for
+  // all, as in a real cluster: nodes judge and spread topologies by their
+  // text; each reaches the others through the proxy by its --peer-routes).
+  const std::string& Text() const { return text_; }
   bool running(size_t node) const { return pids_[node] > 0; }
   bool paused(size_t node) const { return paused_[node]; }
 
@@ -117,12 +115,12 @@ class ClusterControl {
   const std::string& log_path(size_t node) const { return logs_[node]; }
 
  private:
-  static constexpr size_t kEveryNodeDirect = static_cast<size_t>(-1);
-  // Node `self`'s file (kEveryNodeDirect: no proxy ports at all) for the
-  // latest epoch, from ports_, weights_ and epoch_.
-  std::string DerivedTopology(size_t self) const;
-  Status WriteDerived(size_t node);  // texts_[node] to topologies_[node], atomically
-  Status NextEpoch();                // epoch_ + 1, every derived file rewritten
+  // The latest epoch's topology text, from member_, weights_ and epoch_.
+  std::string MakeText() const;
+  // Node `self`'s --peer-routes file: every other node through its proxy ports.
+  std::string RoutesText(size_t self) const;
+  static Status WriteAtomically(const std::string& path, const std::string& text);
+  Status NextEpoch();  // epoch_ + 1, the topology file rewritten
   // The user's topology and the spares, every endpoint direct (Launch).
   Result<placement::Topology> MakeUniverse();
   Status SpawnNode(size_t node);     // starts the process
@@ -137,7 +135,8 @@ class ClusterControl {
   std::vector<pid_t> pids_;
   std::vector<bool> paused_;
   std::vector<bool> has_backup_;
-  std::vector<std::string> topologies_, logs_;
+  std::string topology_path_;  // the latest epoch's, shared by every node
+  std::vector<std::string> routes_, logs_;  // by node
   // ports_[target * n + self][kind]: the proxy port `self` uses to reach `target`.
   std::vector<std::vector<uint16_t>> ports_;
   std::vector<uint32_t> weights_;  // by node, in the latest epoch
@@ -147,7 +146,7 @@ class ClusterControl {
   std::vector<std::optional<int>> exit_status_;
   std::vector<int> reservations_;  // lock files of the spares' ports (ReservedPort)
   uint64_t epoch_ = 0;
-  std::vector<std::string> texts_;  // by node: its derived file's text
+  std::string text_;  // topology_path_'s text
   bool curve_;
   std::vector<std::string> curve_public_, curve_secret_files_;  // by node, with curve_
 };

@@ -223,11 +223,10 @@ std::string HintsWaiting(const placement::Topology& t) {
   return "";
 }
 
-// Gives every running node its file of the cluster's latest epoch
-// (GEOKV.TOPOLOGY APPLY), one right after the other: a node that fetched a
-// peer's file of that epoch first refuses its own (same epoch, other
-// content), which is logged here and harmless (placement is the same). A node
-// that is down runs the file when it restarts (ClusterControl::Start).
+// Gives every running node the topology of the cluster's latest epoch
+// (GEOKV.TOPOLOGY APPLY), one right after the other: a node that fetched it
+// from a peer first answers +OK (the same text). A node that is down runs the
+// file when it restarts (ClusterControl::Start).
 void ApplyLatest(const placement::Topology& topology, ClusterControl& cluster) {
   const size_t n = topology.nodes().size();
   std::vector<RespClient> clients(n);
@@ -238,7 +237,7 @@ void ApplyLatest(const placement::Topology& topology, ClusterControl& cluster) {
   }
   for (size_t i = 0; i < n; ++i) {
     if (!clients[i].connected()) continue;
-    auto r = clients[i].Command({"GEOKV.TOPOLOGY", "APPLY", cluster.DerivedText(i)});
+    auto r = clients[i].Command({"GEOKV.TOPOLOGY", "APPLY", cluster.Text()});
     if (!r.ok() || r->is_error()) {
       std::fprintf(stderr, "[geokv-check] epoch %llu at %s: %s\n",
                    static_cast<unsigned long long>(cluster.epoch()), topology.nodes()[i].id.c_str(),
@@ -473,7 +472,7 @@ int Run(const Options& o, const std::string& command_line) {
         // the window, into the next faults; a backup of an older topology
         // is never restored.
         if (restores) cluster->ForgetBackups();
-        auto before = placement::ParseTopology(cluster->PlacementText(), "<before>");
+        auto before = placement::ParseTopology(cluster->Text(), "<before>");
         const std::vector<size_t> spares = cluster->UnusedSpares();
         const uint64_t turn = reconfigure_turns++ % 3;
         std::optional<size_t> joining;
@@ -495,7 +494,7 @@ int Run(const Options& o, const std::string& command_line) {
         }
         if (!changed.ok()) std::fprintf(stderr, "[geokv-check] %s\n", changed.message().c_str());
         f.target += ", epoch " + std::to_string(cluster->epoch());
-        auto after = placement::ParseTopology(cluster->PlacementText(), "<after>");
+        auto after = placement::ParseTopology(cluster->Text(), "<after>");
         // Half of them (seeded) first cut off the datacenter of a node that
         // gives a partition up, for the whole window: the writes it takes
         // meanwhile reach nobody else, so its move must wait for the heal to
@@ -611,7 +610,7 @@ int Run(const Options& o, const std::string& command_line) {
   const uint64_t last_epoch = cluster ? cluster->epoch() : 0;
   std::optional<placement::PlacementTable> reconfigured;
   if (last_epoch > 0) {
-    auto t = placement::ParseTopology(cluster->PlacementText(),
+    auto t = placement::ParseTopology(cluster->Text(),
                                       "<geokv-check epoch " + std::to_string(last_epoch) + ">");
     if (!t.ok()) {
       std::fprintf(stderr, "geokv-check: %s\n", t.status().message().c_str());

@@ -840,7 +840,8 @@ void Node::ApplyTopology(std::string_view text, const std::string& source, Reply
   const TopologyJudgement judgement = JudgeTopology(running->topology(), *offered);
   if (judgement.verdict == TopologyVerdict::kSame) return reply("+OK\r\n");
   if (judgement.verdict == TopologyVerdict::kRefuse) return refuse(judgement.reason);
-  auto next = std::make_shared<const placement::PlacementTable>(std::move(*offered));
+  auto next = std::make_shared<const placement::PlacementTable>(
+      routes_.Apply(std::move(*offered), self().id));
   const auto diff = placement::Diff(*running, *next);  // same Q: JudgeTopology checked it
   // Kept before it is run: a node restarted after +OK runs it (or a later one),
   // and still hears the nodes only the running one names (PreviousTopologyPath).

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "crdt/hlc.h"
+#include "placement/peer_routes.h"
 #include "placement/ring.h"
 #include "replica/commands/access_control.h"
 #include "replica/node/active_expiry.h"
@@ -84,6 +85,9 @@ class Node final : public Dispatcher, public ServerControl {
   // Where adopted topologies are kept (AdoptedTopologyPath); "" keeps none
   // (tests). Set once before serving.
   void set_data_dir(std::string dir) { data_dir_ = std::move(dir); }
+  // How this node reaches its peers (placement/peer_routes.h), applied to
+  // every topology it adopts. Set once before serving.
+  void set_peer_routes(placement::PeerRoutes routes) { routes_ = std::move(routes); }
   const RunningTopology& running() const { return running_; }
   void Exec(ClientSession& client, std::vector<Args> queued, std::shared_ptr<WatchedKeys> watched,
             Reply reply) override;
@@ -230,6 +234,7 @@ class Node final : public Dispatcher, public ServerControl {
   size_t node_index_;
   RunningTopology running_;
   std::string data_dir_;
+  placement::PeerRoutes routes_;
   storage::Engine& engine_;
   boost::asio::io_context& io_;
   Server* server_ = nullptr;

@@ -22,6 +22,7 @@
 #include <utility>  // before Boost.Asio (see server.h)
 
 #include "placement/default_topology.h"
+#include "placement/peer_routes.h"
 #include "placement/ring.h"
 #include "placement/topology.h"
 #include "replica/node/allocation_counter.h"
@@ -102,6 +103,10 @@ int main(int argc, char** argv) {
                  "read options from FILE: `name = value` lines (TOML), names as the long flags "
                  "without --; flags on the command line win");
   app.add_option("--node", node_id, "this node's id in the topology")->required();
+  std::string peer_routes_path;
+  app.add_option("--peer-routes", peer_routes_path,
+                 "TOML file of other nodes' endpoints as this node reaches them, when not at "
+                 "those the topology gives (a tunnel, a NAT, a proxy); docs/topology.md");
   app.add_option("--data", data_dir, "data directory (created if missing); default ./data/<node>");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
@@ -242,6 +247,12 @@ int main(int argc, char** argv) {
                 "' is not a memory size (bytes, or 100mb, 2gb, ...)");
   }
 
+  placement::PeerRoutes routes;
+  if (!peer_routes_path.empty()) {
+    auto loaded = placement::LoadPeerRoutesFile(peer_routes_path);
+    if (!loaded.ok()) return Fail("--peer-routes: " + loaded.status().message());
+    routes = std::move(*loaded);
+  }
   auto topology = topology_path.empty() ? placement::DefaultTopology()
                                         : placement::LoadTopologyFile(topology_path);
   if (!topology.ok()) return Fail(topology.status().message());
@@ -280,7 +291,9 @@ int main(int argc, char** argv) {
   if (!node_index) {
     return Fail("node '" + node_id + "' is not in " + topology->source_name());
   }
-  placement::PlacementTable table(std::move(*topology));
+  // Every topology the node runs reaches its peers by their routes; the
+  // text (judged, kept, spread) stays the shared file's.
+  placement::PlacementTable table(routes.Apply(std::move(*topology), node_id));
   const placement::Node& self = table.topology().nodes()[*node_index];
   auto curve = CurveKeys(table.topology(), self, curve_secret_file);
   if (!curve.ok()) return Fail(curve.status().message());
@@ -328,7 +341,8 @@ int main(int argc, char** argv) {
     if (before.ok()) {
       spdlog::info("a fresh data directory in topology epoch {}: joining the running cluster",
                    table.topology().epoch());
-      replication.join_from = std::make_shared<const placement::PlacementTable>(std::move(*before));
+      replication.join_from =
+          std::make_shared<const placement::PlacementTable>(routes.Apply(std::move(*before), node_id));
     } else {
       spdlog::warn(
           "a fresh data directory, but not joining ({}): taking the placement as the "
@@ -339,8 +353,8 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(data_dir, fs_error);
   if (fs_error) return Fail("cannot create data directory " + data_dir + ": " + fs_error.message());
   if (!replication.join_from && placed_before) {
-    replication.also_connect =
-        std::make_shared<const placement::PlacementTable>(std::move(*placed_before));
+    replication.also_connect = std::make_shared<const placement::PlacementTable>(
+        routes.Apply(std::move(*placed_before), node_id));
   }
   if (replication.join_from && !std::ofstream(joining_marker)) {
     return Fail("cannot write " + joining_marker);
@@ -367,6 +381,7 @@ int main(int argc, char** argv) {
   boost::asio::io_context io;
   replica::Node node(std::move(table), *node_index, **engine, io);
   node.set_data_dir(data_dir);
+  node.set_peer_routes(std::move(routes));
   if (clock_offset_ms != 0) node.set_testing_clock_offset_ms(clock_offset_ms);
   node.access() = std::move(access);
   if (cluster_secret) node.set_cluster_secret(*cluster_secret);

@@ -2,6 +2,7 @@
 // redis-cli and the project's RespClient. Hostile clients must get an error
 // and lose their connection, while everyone else is still served.
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <thread>
 
 #include "server_process.h"
@@ -270,6 +271,21 @@ TEST_CASE("Server: a second server on the same data directory is refused", "[int
                  &status);
   CHECK(status != 0);
   CHECK(out.find("geokv.db") != std::string::npos);
+  CHECK(Serves(node.cluster));
+}
+
+TEST_CASE("Server: a broken --peer-routes file stops the start with its line", "[integration]") {
+  SingleNode node;
+  const std::string routes = node.cluster.dir() + "/routes.toml";
+  REQUIRE(static_cast<bool>(std::ofstream(routes) << "[[peers]]\nid = \"dc2-a\"\nclient = 7\n"));
+  int status = 0;
+  const std::string out = RunCommand(std::string(GEOKV_SERVER_BIN) + " --topology " +
+                                         node.cluster.topology_path() + " --peer-routes " + routes +
+                                         " --node dc1-a --data " + node.cluster.dir() + "/other 2>&1",
+                                     &status);
+  CHECK(status != 0);
+  CHECK(out.find("--peer-routes: " + routes + ":1: peers[0].repl: missing") != std::string::npos);
+  CHECK(out.find(routes + ":3: peers[0].client: must be \"host:port\"") != std::string::npos);
   CHECK(Serves(node.cluster));
 }
 
