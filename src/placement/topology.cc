@@ -36,7 +36,6 @@ constexpr std::string_view kTcpScheme = "tcp://";
 constexpr size_t kMaxReportedProblems = 50;
 constexpr size_t kReadChunkBytes = 64 * 1024;
 
-uint64_t DefaultReplicaId(std::string_view id) { return XXH64(id.data(), id.size(), 0); }
 
 bool IsNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -152,6 +151,8 @@ std::string EndpointKey(const Endpoint& e) {
 }
 
 }  // namespace
+
+uint64_t ReplicaIdOf(std::string_view node_id) { return XXH64(node_id.data(), node_id.size(), 0); }
 
 bool IsValidName(std::string_view name) {
   return !name.empty() && name.size() <= kMaxNameBytes &&
@@ -344,7 +345,7 @@ class TopologyParser {
       return;
     }
     const uint32_t line = LineOf(cluster->source());
-    CheckKeys(*cluster, "cluster", {"name", "epoch", "partitions", "replicas", "vnodes"});
+    CheckKeys(*cluster, "cluster", {"name", "epoch", "partitions", "replicas", "vnodes", "forget"});
     if (auto name = GetName(*cluster, "cluster", line, "name")) topology_.cluster_name_ = *name;
 
     if (auto q = GetInteger(*cluster, "cluster", line, "partitions", true)) {
@@ -384,6 +385,41 @@ class TopologyParser {
                "must be a non-negative integer (got " + std::to_string(*e) + ")");
       } else {
         topology_.epoch_ = static_cast<uint64_t>(*e);
+      }
+    }
+    ParseForget(*cluster, line);
+  }
+
+  // [cluster] forget: ids of nodes lost for good (docs/operations.md).
+  void ParseForget(const toml::table& cluster, uint32_t line) {
+    const toml::node* node = cluster.get("forget");
+    if (node == nullptr) return;
+    forget_line_ = LineOfKey(cluster, "forget", line);
+    const toml::array* ids = node->as_array();
+    if (ids == nullptr) {
+      Report(forget_line_, "cluster.forget",
+             "must be an array of node ids (got " + std::string(TypeName(*node)) + ")");
+      return;
+    }
+    if (ids->size() > kMaxForgotten) {
+      Report(forget_line_, "cluster.forget",
+             "at most " + std::to_string(kMaxForgotten) + " node ids (got " +
+                 std::to_string(ids->size()) + ")");
+      return;
+    }
+    for (size_t i = 0; i < ids->size(); ++i) {
+      const std::string path = "cluster.forget[" + std::to_string(i) + "]";
+      const std::optional<std::string> id = ids->get(i)->value<std::string>();
+      const uint32_t id_line = LineOf(ids->get(i)->source());
+      if (!id || !IsValidName(*id)) {
+        Report(id_line, path,
+               "must be a node id ([A-Za-z0-9._-], 1 to " + std::to_string(kMaxNameBytes) +
+                   " characters)");
+      } else if (std::find(topology_.forgotten_.begin(), topology_.forgotten_.end(), *id) !=
+                 topology_.forgotten_.end()) {
+        Report(id_line, path, "node " + Quoted(*id) + " is listed twice");
+      } else {
+        topology_.forgotten_.push_back(*id);
       }
     }
   }
@@ -579,6 +615,13 @@ class TopologyParser {
   }
 
   void CheckAcrossNodes() {
+    for (const std::string& id : topology_.forgotten_) {
+      if (auto it = id_lines_.find(id); it != id_lines_.end()) {
+        Report(forget_line_, "cluster.forget",
+               "node " + Quoted(id) + " is in the topology (line " + std::to_string(it->second) +
+                   "): only a node removed from it can be forgotten");
+      }
+    }
     const auto keyed = std::find_if(curve_keys_.begin(), curve_keys_.end(),
                                     [](const CurveKeyUse& u) { return u.present; });
     if (keyed != curve_keys_.end()) {
@@ -617,6 +660,7 @@ class TopologyParser {
   int64_t requested_replicas_ = 0;
   uint32_t replicas_line_ = kDocumentLine;
   uint32_t vnodes_line_ = kDocumentLine;
+  uint32_t forget_line_ = kDocumentLine;
   size_t node_tables_ = 0;
   std::map<std::string, uint32_t> id_lines_;
   std::map<uint64_t, std::pair<std::string, uint32_t>> replica_ids_;
@@ -631,7 +675,7 @@ class TopologyParser {
 };
 
 Result<Topology> ParseTopology(std::string_view text, std::string_view source_name) {
-  return TopologyParser(source_name, DefaultReplicaId).Parse(text);
+  return TopologyParser(source_name, ReplicaIdOf).Parse(text);
 }
 
 namespace detail {

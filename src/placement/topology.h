@@ -40,6 +40,8 @@ inline constexpr size_t kMaxNameBytes = 64;
 // A topology file larger than this is rejected unread: real ones are a few
 // hundred bytes per node.
 inline constexpr size_t kMaxTopologyBytes = 16 << 20;
+// At most this many ids in [cluster] forget.
+inline constexpr size_t kMaxForgotten = 4096;
 
 // A network endpoint as written in the file, and its parts.
 struct Endpoint {
@@ -83,6 +85,11 @@ class Topology {
   // The file's [cluster] epoch (0 when it has none): a running cluster moves
   // only to a topology of a higher epoch (DESIGN.md "Membership change").
   uint64_t epoch() const { return epoch_; }
+  // [cluster] forget: ids of nodes lost for good, none of them in nodes().
+  // Moves stop waiting for them (a node that never came up to join, a
+  // removed node that can never drain): whatever only they held is lost, by
+  // the operator's decision (docs/operations.md "Forget a lost node").
+  const std::vector<std::string>& forgotten() const { return forgotten_; }
   // The file's text exactly as parsed. Two topologies are the same when their
   // texts are equal, byte for byte (no canonical form: a reformatted file of
   // the same epoch is refused, so an operator bumps the epoch for any edit).
@@ -112,6 +119,7 @@ class Topology {
   std::string text_;
   std::vector<Node> nodes_;
   std::vector<Datacenter> datacenters_;
+  std::vector<std::string> forgotten_;
 };
 
 // Parses and validates topology TOML. `source_name` is used in messages only.
@@ -138,6 +146,10 @@ Result<std::string> ReadTopologyText(const std::string& path);
 // a directory.
 // Thread-safe.
 Result<Topology> LoadTopologyFile(const std::string& path);
+
+// A node's CRDT replica id: XXH64 of its id's bytes, seed 0 (Node::replica_id).
+// Thread-safe.
+uint64_t ReplicaIdOf(std::string_view node_id);
 
 // Whether `name` is a valid node, datacenter or rack name: 1 to
 // kMaxNameBytes characters of [A-Za-z0-9._-]. Thread-safe.

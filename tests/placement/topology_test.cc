@@ -67,6 +67,28 @@ std::string ReadFile(const std::string& path) {
   return text.str();
 }
 
+TEST_CASE("Topology: [cluster] forget lists nodes lost for good, none of them in the file",
+          "[unit]") {
+  Result<Topology> plain = ParseTopology(kValid, "t.toml");
+  REQUIRE(plain.ok());
+  CHECK(plain->forgotten().empty());
+  Result<Topology> t =
+      ParseTopology(With("replicas = 1\n", "replicas = 1\nforget = [\"gone-1\", \"gone.2\"]\n"),
+                    "t.toml");
+  REQUIRE(t.ok());
+  CHECK(t->forgotten() == std::vector<std::string>{"gone-1", "gone.2"});
+  CHECK(ReplicaIdOf("n1") == t->nodes()[0].replica_id);
+  CHECK(ErrorOf(With("replicas = 1\n", "replicas = 1\nforget = [\"n1\"]\n")) ==
+        "t.toml:5: cluster.forget: node \"n1\" is in the topology (line 11): only a node removed "
+        "from it can be forgotten");
+  CHECK(ErrorOf(With("replicas = 1\n", "replicas = 1\nforget = [\"x\", \"x\"]\n")) ==
+        "t.toml:5: cluster.forget[1]: node \"x\" is listed twice");
+  CHECK(ErrorOf(With("replicas = 1\n", "replicas = 1\nforget = [\"a b\"]\n")) ==
+        "t.toml:5: cluster.forget[0]: must be a node id ([A-Za-z0-9._-], 1 to 64 characters)");
+  CHECK(ErrorOf(With("replicas = 1\n", "replicas = 1\nforget = \"x\"\n")) ==
+        "t.toml:5: cluster.forget: must be an array of node ids (got string)");
+}
+
 TEST_CASE("Topology: a minimal file parses, with the documented defaults", "[unit]") {
   Result<Topology> t = ParseTopology(kValid, "t.toml");
   REQUIRE(t.ok());
@@ -312,7 +334,7 @@ TEST_CASE("Topology: each validation error names file, line and key exactly", "[
        "t.toml:14: extra: unknown key (expected one of: cluster, datacenters)"},
       {"unknown cluster key", With("replicas = 1\n", "replicas = 1\nvnode = 8\n"),
        "t.toml:5: cluster.vnode: unknown key (expected one of: name, epoch, partitions, "
-       "replicas, vnodes)"},
+       "replicas, vnodes, forget)"},
       {"epoch negative", With("replicas = 1\n", "replicas = 1\nepoch = -1\n"),
        "t.toml:5: cluster.epoch: must be a non-negative integer (got -1)"},
       {"epoch not an integer", With("replicas = 1\n", "replicas = 1\nepoch = 2.5\n"),
@@ -326,11 +348,11 @@ TEST_CASE("Topology: each validation error names file, line and key exactly", "[
        "client, repl, sync, metrics, curve_public)"},
       {"unknown key that needs quoting", With("replicas = 1\n", "replicas = 1\n\"a b\" = 1\n"),
        "t.toml:5: cluster.\"a b\": unknown key (expected one of: name, epoch, partitions, "
-       "replicas, vnodes)"},
+       "replicas, vnodes, forget)"},
       {"unknown key with a control character",
        With("replicas = 1\n", "replicas = 1\n\"a\\nb\" = 1\n"),
        "t.toml:5: cluster.\"a\\x0ab\": unknown key (expected one of: name, epoch, partitions, "
-       "replicas, vnodes)"},
+       "replicas, vnodes, forget)"},
       {"missing [cluster]", std::string(kValid.substr(kValid.find("[[datacenters]]"))),
        "t.toml:1: cluster: required key is missing"},
       {"missing datacenters", std::string(kValid.substr(0, kValid.find("[[datacenters]]"))),

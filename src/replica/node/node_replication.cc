@@ -112,6 +112,9 @@ replication::Membership NodeReplication::MembershipOf(
   }
   for (const auto& node : nodes) m.dc_of[node.replica_id] = DcNumber(node.dc);
   m.dc_of[m.self] = self_dc_;
+  for (const std::string& id : table.topology().forgotten()) {
+    m.forgotten.insert(placement::ReplicaIdOf(id));
+  }
   return m;
 }
 

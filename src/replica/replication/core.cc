@@ -24,7 +24,7 @@ size_t BatchBytes(const DeltaBatch& batch) {
 }  // namespace
 
 CoreImpl::CoreImpl(Membership membership, Options options, ReplicaStore& store, uint64_t now_ms)
-    : membership_(std::move(membership)), options_(options) {
+    : membership_(std::move(membership)), forgotten_(membership_.forgotten), options_(options) {
   const crdt::ReplicaId self = membership_.self;
   auto self_dc = membership_.dc_of.find(self);
   GEOKV_ASSERT(self_dc != membership_.dc_of.end());

@@ -32,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +71,14 @@ struct Membership {
   // The topology's epoch ([cluster] epoch; 0 for files without one), carried
   // in heartbeats so that peers notice a newer topology (PeerEpochs).
   uint64_t epoch = 0;
+  // Nodes lost for good ([cluster] forget), in no replica set: moves stop
+  // waiting for them. A joiner that never came up counts as caught up, a
+  // leaver's stream as final at what this node applied, an owner as holding
+  // a drain. What only they held is lost: the operator's decision. Taken at
+  // once by Reconfigure, even for an epoch that waits behind moves under way
+  // (those moves are what waits for the lost node), and kept for the core's
+  // life.
+  std::set<crdt::ReplicaId> forgotten;
 };
 
 // Timings (ms) and limits. The defaults suit loopback and LAN-to-WAN clusters.

@@ -430,6 +430,9 @@ class CoreImpl {
   crdt::StableVector StableMapOf(const Held& h) const;
 
   Membership membership_;
+  // Membership::forgotten of every membership given so far (constructor,
+  // Reconfigure, queued or not).
+  std::set<crdt::ReplicaId> forgotten_;
   Options options_;
   static constexpr uint64_t kFencePatience = 3;  // x down_after_ms (HeardAllLive)
   uint64_t built_ms_ = 0;                        // when this core was built (a start, or a rebuild)

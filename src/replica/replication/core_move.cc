@@ -388,9 +388,13 @@ Status CoreImpl::Reconfigure(ReplicaStore& store, Membership next, uint64_t now_
       return Status::Invalid("reconfigure: a replica set repeats a node");
     for (crdt::ReplicaId id : set) {
       if (!next.dc_of.contains(id)) return Status::Invalid("reconfigure: a replica without a dc");
+      if (next.forgotten.contains(id))
+        return Status::Invalid("reconfigure: a forgotten node in a replica set");
     }
   }
   next.incarnation = membership_.incarnation;
+  // At once, queued or not: the moves under way may be waiting for them.
+  forgotten_.insert(next.forgotten.begin(), next.forgotten.end());
   if (MovesActive() || !pending_.empty()) {
     if (pending_.size() >= options_.reconfigure_queue_max) {
       return Status::Busy("reconfigure: " + std::to_string(pending_.size()) +
@@ -476,6 +480,7 @@ void CoreImpl::BeginFill(ReplicaStore& store, Held& h, uint64_t now_ms) {
   for (size_t j = 0; j < h.replicas.size(); ++j) {
     const crdt::ReplicaId id = h.replicas[j];
     if (j == h.self_index || !h.reporter[j] || Contains(h.move.joiners, id)) continue;
+    if (forgotten_.contains(id)) continue;  // gone for good: what it held is lost
     if (!other) other = j;
     if (Contains(h.move.leavers, id) && peers_.at(id).up && !giver) giver = j;
   }
@@ -521,7 +526,7 @@ bool CoreImpl::CaughtUp(const Held& h) const {
     const crdt::ReplicaId id = h.replicas[j];
     if (j == h.self_index || !h.reporter[j] || Contains(h.move.joiners, id)) continue;
     const Peer& peer = peers_.at(id);
-    if (!peer.up) continue;
+    if (!peer.up || forgotten_.contains(id)) continue;
     const Report& r = peer.reports.at(h.p);
     if (!r.has_latest) return false;
     for (size_t i = 0; i < h.replicas.size(); ++i) {
@@ -554,7 +559,10 @@ void CoreImpl::MoveTick(ReplicaStore& store, uint64_t now_ms) {
     // caught up, a leaver deleted p, after every owner (this one among them)
     // reported applying all it had. Its heartbeats saying so may have been
     // lost, and it no longer sends them.
-    auto moved_on = [&](crdt::ReplicaId id) { return EpochOf(id) > membership_.epoch; };
+    // A forgotten node will never say so: nobody waits for it.
+    auto moved_on = [&](crdt::ReplicaId id) {
+      return EpochOf(id) > membership_.epoch || forgotten_.contains(id);
+    };
     // Joiners that reported p have caught up (they report it only then).
     changed |= std::erase_if(m.joiners, [&](crdt::ReplicaId id) {
                  return peers_.at(id).reports.at(h.p).has_latest || moved_on(id);

@@ -268,5 +268,80 @@ TEST_CASE("Topology: with CURVE, a node joins and its partitions move to it", "[
   for (int k = 0; k < 100; ++k) CHECK(c.Command({"GET", "k" + std::to_string(k)})->str == std::to_string(k));
 }
 
+// Node i's partitions_moving in its own GEOKV.MEMBERS row (-1: unreadable).
+int64_t OwnMoving(TestCluster& cluster, size_t i) {
+  auto r = cluster.Client(i).Command({"GEOKV.MEMBERS"});
+  if (!r.ok()) return -1;
+  for (const RespValue& m : r->elements) {
+    if (m.elements.size() >= 16 && m.elements[1].str == cluster.nodes()[i].id) {
+      return m.elements[15].integer;
+    }
+  }
+  return -1;
+}
+
+TEST_CASE("Topology: a join whose node never starts is cancelled by a file that forgets it",
+          "[integration]") {
+  // dc4-a is added but its machine never comes up: the moves to it wait.
+  // The cancellation (the file before, at a higher epoch) alone would queue
+  // behind them; `forget = ["dc4-a"]` in it lets every move end.
+  TestCluster cluster(3, 1, 2, 16);
+  for (size_t i = 0; i < 3; ++i) REQUIRE(cluster.Start(i).ok());
+  const std::string file = ReadFile(cluster.topology_path());
+  auto write = [&](size_t node, int from, int to) {
+    RespClient c = cluster.Client(node);
+    for (int k = from; k < to; ++k) {
+      REQUIRE(c.Command({"SET", "k" + std::to_string(k), std::to_string(k)})->str == "OK");
+    }
+  };
+  write(0, 0, 100);
+  const size_t added = cluster.AddNode("dc4", "dc4-a");
+  const NodeSpec& n = cluster.nodes()[added];
+  const std::string grown = WithEpoch(file, 1) +
+                            "\n[[datacenters]]\nname = \"dc4\"\n\n  [[datacenters.nodes]]\n"
+                            "  id = \"dc4-a\"\n  client = \"127.0.0.1:" +
+                            std::to_string(n.client_port) + "\"\n  repl = \"tcp://127.0.0.1:" +
+                            std::to_string(n.repl_port) + "\"\n  sync = \"tcp://127.0.0.1:" +
+                            std::to_string(n.sync_port) + "\"\n";
+  CHECK(Apply(cluster, 0, grown).str == "OK");
+  for (size_t i = 0; i < 3; ++i) REQUIRE(WaitEpoch(cluster, i, 1, 10s));
+  std::this_thread::sleep_for(1500ms);
+  int64_t moving = 0;
+  for (size_t i = 0; i < 3; ++i) moving += std::max<int64_t>(OwnMoving(cluster, i), 0);
+  CHECK(moving > 0);  // stuck on dc4-a
+  write(1, 100, 150);
+
+  std::string cancel = WithEpoch(file, 2);
+  const std::string epoch_line = "epoch = 2\n";
+  cancel.insert(cancel.find(epoch_line) + epoch_line.size(), "forget = [\"dc4-a\"]\n");
+  CHECK(Apply(cluster, 1, cancel).str == "OK");
+  write(2, 150, 200);
+  const auto deadline = Clock::now() + 30s;
+  auto settled = [&] {
+    for (size_t i = 0; i < 3; ++i) {
+      if (RunningTopology(cluster, i).first != 2 || OwnMoving(cluster, i) != 0) return false;
+    }
+    return true;
+  };
+  while (!settled() && Clock::now() < deadline) std::this_thread::sleep_for(100ms);
+  INFO("dc1-a\n" << cluster.Log(0) << "\ndc2-a\n" << cluster.Log(1));
+  REQUIRE(settled());
+  CHECK(cluster.Converged(10s));
+  for (size_t i = 0; i < 3; ++i) {
+    RespClient c = cluster.Client(i);
+    for (int k = 0; k < 200; ++k) {
+      auto r = c.Command({"GET", "k" + std::to_string(k)});
+      REQUIRE(r.ok());
+      CHECK(r->str == std::to_string(k));
+    }
+  }
+  // A file that forgets a node it still names is refused.
+  std::string bad = WithEpoch(file, 3);
+  bad.insert(bad.find("epoch = 3\n") + 10, "forget = [\"dc1-a\"]\n");
+  const RespValue refused = Apply(cluster, 0, bad);
+  CHECK(refused.is_error());
+  CHECK(refused.str.find("only a node removed from it can be forgotten") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace geokv::test

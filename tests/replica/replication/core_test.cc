@@ -1298,5 +1298,87 @@ TEST_CASE("Core: epochs given while a move is under way are adopted one after th
   CHECK(c.core(kD).stats().moves_joined == 2);
 }
 
+// Gives nodes `to` the placement `replicas` at `epoch`, forgetting `forgotten`.
+void GiveForgetting(Cluster& c, std::vector<ReplicaId> to, std::vector<std::vector<ReplicaId>> replicas,
+                    uint64_t epoch, std::set<ReplicaId> forgotten, uint64_t now) {
+  for (ReplicaId id : to) {
+    Membership m = c.core(id).membership();
+    m.epoch = epoch;
+    m.replicas = replicas;
+    m.forgotten = forgotten;
+    REQUIRE(c.core(id).Reconfigure(c.store(id), m, now).ok());
+  }
+}
+
+TEST_CASE("Core: a join whose new owner never comes up ends once a later epoch forgets it",
+          "[unit]") {
+  // D's machine is lost before it ever joins: the move of p from C to D
+  // waits for D, however long. The cancellation (the placement before, at
+  // epoch 2) would wait behind it; forgetting D lets it run.
+  Cluster c = FourNodes();
+  for (int i = 0; i < 10; ++i) c.Incr(kC, 0, 1, 1, "k" + std::to_string(i));
+  uint64_t now = c.Pump(1, 300);
+  c.Silence(kD, true);
+  c.Reconfigure({{kA, kB, kD}}, 1, now);
+  now = c.Pump(now, 3000);
+  REQUIRE(c.core(kC).Moves().size() == 1);
+  CHECK(c.core(kC).Moves()[0].role == MoveStatus::Role::kLeaving);
+  CHECK(c.core(kC).Serving(0));
+  CHECK(c.core(kA).Moves().size() == 1);
+  c.Incr(kA, 0, now, 5, "during");
+  now = c.Pump(now, 300);
+  const std::string expected = c.View(kA, 0);
+  REQUIRE(expected.find("during") != std::string::npos);
+
+  // Without the forget the epoch waits (the queue rule) ...
+  GiveForgetting(c, {kA, kB, kC}, {{kA, kB, kC}}, 2, {}, now);
+  now = c.Pump(now, 1000);
+  CHECK(c.core(kA).Epoch() == 1);
+  CHECK(c.core(kC).Epoch() == 1);
+  // ... and with it, every move ends: p back on A, B, C, nothing lost.
+  GiveForgetting(c, {kA, kB, kC}, {{kA, kB, kC}}, 3, {kD}, now);
+  now = c.Pump(now, 4000);
+  for (ReplicaId id : {kA, kB, kC}) {
+    INFO("node " << id);
+    CHECK(c.core(id).Epoch() == 3);
+    CHECK(c.core(id).Moves().empty());
+    CHECK(c.core(id).Serving(0));
+    CHECK(c.View(id, 0) == expected);
+  }
+  // A forgotten node in a replica set is refused.
+  Membership bad = c.core(kA).membership();
+  bad.epoch = 4;
+  bad.replicas = {{kA, kB, kD}};
+  bad.forgotten = {kD};
+  CHECK_FALSE(c.core(kA).Reconfigure(c.store(kA), bad, now).ok());
+}
+
+TEST_CASE("Core: a removed node lost for good mid-move no longer holds its partitions' moves",
+          "[unit]") {
+  // C is removed (p goes from C to D) and its machine is lost at once: D
+  // fills from A or B, but every owner waits for C's final seq, which never
+  // comes. Forgetting C ends the moves; what C had shipped is kept.
+  Cluster c = FourNodes();
+  for (int i = 0; i < 10; ++i) c.Incr(kC, 0, 1, 1, "k" + std::to_string(i));
+  uint64_t now = c.Pump(1, 300);
+  const std::string expected = c.View(kA, 0);
+  c.Silence(kC, true);
+  c.Reconfigure({{kA, kB, kD}}, 1, now);
+  now = c.Pump(now, 3000);
+  CHECK(c.core(kD).Serving(0));
+  CHECK(c.View(kD, 0) == expected);
+  CHECK(c.core(kA).Moves().size() == 1);
+  CHECK(c.core(kD).Moves().size() == 1);
+
+  GiveForgetting(c, {kA, kB, kD}, {{kA, kB, kD}}, 2, {kC}, now);
+  now = c.Pump(now, 2000);
+  for (ReplicaId id : {kA, kB, kD}) {
+    INFO("node " << id);
+    CHECK(c.core(id).Epoch() == 2);
+    CHECK(c.core(id).Moves().empty());
+    CHECK(c.View(id, 0) == expected);
+  }
+}
+
 }  // namespace
 }  // namespace geokv::replication
