@@ -221,6 +221,7 @@ void CoreImpl::LoadPlacement(ReplicaStore& store, Membership given, uint64_t now
     }
     Held& h = AddHeld(store, p, std::move(ids), now_ms);
     Move& m = h.move;
+    m.started_ms = now_ms;  // resumed by this process
     m.role = static_cast<Role>(r.role);
     m.filled = r.filled;
     m.joiners = r.joiners;
@@ -443,6 +444,7 @@ void CoreImpl::Adopt(ReplicaStore& store, const Membership& next, uint64_t now_m
       h->move.role = in_next ? Role::kMember : Role::kLeaving;
     }
     Move& m = h->move;
+    m.started_ms = now_ms;
     m.filled = false;
     m.joiners = Minus(Minus(nxt, prev), {self});
     m.leavers = Minus(Minus(prev, nxt), {self});
@@ -768,6 +770,7 @@ std::vector<MoveStatus> CoreImpl::Moves() const {
     if (m.role == Role::kJoining) st.joining.push_back(membership_.self);
     st.leaving = m.leavers;
     st.atoms_deleted = m.deleted_atoms;
+    st.started_ms = m.started_ms;
     out.push_back(std::move(st));
   }
   std::sort(out.begin(), out.end(),
