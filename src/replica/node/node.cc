@@ -889,9 +889,9 @@ void Node::Members(Reply reply) {
       replication_ != nullptr ? replication_->PeerEpochs() : std::map<std::string, uint64_t>{};
   // bytes_left: this node's as its view has it, another's as its latest
   // heartbeat said (-1: none heard).
-  const std::map<std::string, uint64_t> bytes_left_of =
-      replication_ != nullptr ? replication_->PeerMoveBytesLeft()
-                              : std::map<std::string, uint64_t>{};
+  const std::map<std::string, uint64_t> bytes_left_of = replication_ != nullptr
+                                                            ? replication_->PeerMoveBytesLeft()
+                                                            : std::map<std::string, uint64_t>{};
   // Every node of the running topology, then those of the one before that
   // it dropped (they drain).
   std::vector<const placement::Node*> members;

@@ -634,8 +634,8 @@ void NodeReplication::FollowMoves(Job& job) {
   }
 }
 
-void NodeReplication::PublishServing(replication::ReplicationCore& core,
-                                     storage::Transaction& txn, uint64_t now_ms, bool force) {
+void NodeReplication::PublishServing(replication::ReplicationCore& core, storage::Transaction& txn,
+                                     uint64_t now_ms, bool force) {
   const uint32_t q = table_.partitions();
   auto view = std::make_shared<ServingView>();
   view->epoch = core.Epoch();

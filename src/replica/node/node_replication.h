@@ -352,6 +352,8 @@ class NodeReplication {
   std::atomic<std::shared_ptr<UpMap>> node_up_;
   std::atomic<std::shared_ptr<const ServingView>> serving_;
   std::atomic<bool> removed_{false};
+  mutable std::mutex peer_bytes_mu_;
+  std::map<std::string, uint64_t> peer_move_bytes_left_;  // guarded by peer_bytes_mu_
   // The tables whose nodes the transport stays connected to: the latest
   // adopted last, and those before it while a move of this node is under
   // way (I/O thread).
@@ -366,8 +368,6 @@ class NodeReplication {
   std::atomic<bool> prune_posted_{false};
   uint64_t serving_published_ms_ = 0;                   // writer thread
   uint64_t epochs_noted_ms_ = 0;                        // writer thread
-  mutable std::mutex peer_bytes_mu_;
-  std::map<std::string, uint64_t> peer_move_bytes_left_;  // guarded by peer_bytes_mu_
   std::unique_ptr<replication::ReplicationCore> core_;  // writer thread only
   bool stale_ = false;                                  // writer thread only
   std::vector<Waiter> waiters_;                         // writer thread only

@@ -544,7 +544,7 @@ std::string EncodeMessage(const Message& message) {
                    PackDeltas(pk, m);
                  },
                  [&](const Heartbeat& m) {
-                   const size_t extra = m.move_bytes_left != 0  ? 4
+                   const size_t extra = m.move_bytes_left != 0   ? 4
                                         : !m.finals_held.empty() ? 3
                                         : !m.released.empty()    ? 2
                                         : m.epoch != 0           ? 1

@@ -370,8 +370,7 @@ TEST_CASE("Commands: unknown commands, arity and the command table", "[unit]") {
   CHECK(Run(ks, {"geokv.moves"}) == "-ERR GEOKV.MOVES is not served here\r\n");
   // In GEOKV.MEMBERS's ACL categories (@admin @dangerous @slow).
   REQUIRE(FindCommand("geokv.moves") != nullptr);
-  CHECK(AclCategories(*FindCommand("geokv.moves")) ==
-        AclCategories(*FindCommand("geokv.members")));
+  CHECK(AclCategories(*FindCommand("geokv.moves")) == AclCategories(*FindCommand("geokv.members")));
   CHECK(Run(ks, {"PING"}) == "+PONG\r\n");
   CHECK(Run(ks, {"PING", "hi"}) == "$2\r\nhi\r\n");
   CHECK(Run(ks, {"ECHO", "x"}) == "$1\r\nx\r\n");

@@ -8,7 +8,9 @@
 // no client saw -ERR (only answers or -TRYAGAIN), a write at w = 3 and reads
 // at r = 3 answer at every node, WAIT counts the other DCs holding it, the
 // removed node exited by itself, and the data that moved is within 1.5x of
-// geokv-ring --diff's estimate.
+// geokv-ring --diff's estimate. While the first node joins, GEOKV.MOVES at it
+// lists its moving partitions, and another node's GEOKV.MEMBERS shows the
+// bytes it has left to move, heard in its heartbeats.
 // About 25 s in all on loopback.
 #include <sys/wait.h>
 
@@ -254,7 +256,7 @@ std::optional<std::vector<std::pair<int64_t, std::string>>> MovesAt(RespClient& 
   for (const RespValue& m : r->elements) {
     INFO(m.ToString());
     REQUIRE(m.elements.size() == 16);
-    const char* fields[] = {"partition",     "role",   "epoch",     "waiting_for_joiners",
+    const char* fields[] = {"partition",          "role",          "epoch",  "waiting_for_joiners",
                             "waiting_for_finals", "atoms_deleted", "age_ms", "bytes_left"};
     for (size_t f = 0; f < 8; ++f) CHECK(m.elements[2 * f].str == fields[f]);
     CHECK(m.elements[5].integer == epoch);
@@ -277,13 +279,14 @@ std::optional<std::vector<std::pair<int64_t, std::string>>> MovesAt(RespClient& 
 // GEOKV.MOVES at it lists as many partitions as its MEMBERS row's
 // partitions_moving, each joining at first, and is empty once its moves
 // ended; node `peer`'s MEMBERS row for it shows bytes_left > 0 meanwhile
-// (heard in its heartbeats) and 0 after.
-void WatchJoin(TestCluster& cluster, size_t joiner, size_t peer, int64_t epoch) {
+// (heard in its heartbeats) and 0 after. Returns the largest bytes_left the
+// joiner showed for itself meanwhile.
+int64_t WatchJoin(TestCluster& cluster, size_t joiner, size_t peer, int64_t epoch) {
   const std::string id = cluster.nodes()[joiner].id;
   RespClient at_joiner = cluster.Client(joiner);
   RespClient at_peer = cluster.Client(peer);
   size_t consistent = 0;  // samples where MOVES did not change around MEMBERS
-  int64_t peer_bytes_left_max = -1;
+  int64_t peer_bytes_left_max = -1, own_bytes_left_max = -1;
   const auto deadline = Clock::now() + 60s;
   while (Clock::now() < deadline) {
     const auto before = MovesAt(at_joiner, id, epoch);
@@ -293,7 +296,9 @@ void WatchJoin(TestCluster& cluster, size_t joiner, size_t peer, int64_t epoch) 
     REQUIRE(before);
     REQUIRE(after);
     REQUIRE(row.size() == 18);
-    if (!peer_row.empty()) peer_bytes_left_max = std::max(peer_bytes_left_max, peer_row[17].integer);
+    own_bytes_left_max = std::max(own_bytes_left_max, row[17].integer);
+    if (!peer_row.empty())
+      peer_bytes_left_max = std::max(peer_bytes_left_max, peer_row[17].integer);
     if (after->empty()) break;
     if (*before != *after) continue;
     RespValue shown;
@@ -322,6 +327,7 @@ void WatchJoin(TestCluster& cluster, size_t joiner, size_t peer, int64_t epoch) 
   }
   REQUIRE(peer_row.size() == 18);
   CHECK(peer_row[17].integer == 0);
+  return own_bytes_left_max;
 }
 
 // geokv-ring --diff's moved replicas from `before` to `after`.
@@ -376,8 +382,11 @@ void RunStep(TestCluster& cluster, Writers& writers, const Step& step, uint64_t 
     REQUIRE(r.ok());
     REQUIRE(r->str == "OK");
   }
+  // bytes_left: above 0 at some node while a joiner fills (sampled from the
+  // start of the move), 0 at every node once its moves ended.
+  int64_t bytes_left_seen = 0;
   if (step.added && !step.crash_added) {
-    WatchJoin(cluster, *step.added, apply_at, static_cast<int64_t>(epoch));
+    bytes_left_seen = WatchJoin(cluster, *step.added, apply_at, static_cast<int64_t>(epoch));
   }
   if (step.crash_added) {
     std::this_thread::sleep_for(200ms);
@@ -400,9 +409,6 @@ void RunStep(TestCluster& cluster, Writers& writers, const Step& step, uint64_t 
     CHECK(cluster.Log(*step.removed).find("and drained: stopping") != std::string::npos);
     cluster.Forget(*step.removed);
   }
-  // bytes_left: above 0 at some node while a joiner fills (sampled from the
-  // start of the move), 0 at every node once its moves ended.
-  int64_t bytes_left_seen = 0;
   for (size_t i : step.members) {
     std::string why;
     int64_t bytes_left = -1;
