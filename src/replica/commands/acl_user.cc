@@ -41,7 +41,7 @@ const std::unordered_map<std::string, uint32_t>& TypeCategories() {
     for (const char* c :
          {"config", "info", "acl", "slowlog", "latency", "geokv.forwarder", "geokv.waitown",
           "geokv.digest", "geokv.atoms", "geokv.repair", "geokv.hint", "geokv.aae", "geokv.rebuild",
-          "geokv.topology", "geokv.members"}) {
+          "geokv.topology", "geokv.members", "geokv.moves"}) {
       t[c] = admin | dangerous;
     }
     for (const char* c : {"dbsize",     "scan",        "type",     "exists",     "del",  "unlink",

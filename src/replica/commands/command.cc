@@ -147,6 +147,7 @@ const std::vector<CommandSpec>& Table() {
         {"geokv.rebuild", 2, kAdmin, 0, 0, 0, CmdGeokvRebuild},
         {"geokv.topology", -1, kAdmin, 0, 0, 0, CmdGeokvTopology},
         {"geokv.members", 1, kAdmin, 0, 0, 0, CmdGeokvMembers},
+        {"geokv.moves", 1, kAdmin, 0, 0, 0, CmdGeokvMoves},
     };
     std::sort(t.begin(), t.end(), [](const CommandSpec& a, const CommandSpec& b) {
       return std::string_view(a.name) < b.name;

@@ -177,6 +177,9 @@ class ServerControl {
   // GEOKV.MEMBERS: every node of the running topology, and those draining
   // from the placement served, each as field/value pairs.
   virtual void Members(Reply reply) { reply("-ERR GEOKV.MEMBERS is not served here\r\n"); }
+  // GEOKV.MOVES: every partition moving at this node, each as field/value
+  // pairs (docs/operations.md, "Watch the change"); empty when none moves.
+  virtual void Moves(Reply reply) { reply("-ERR GEOKV.MOVES is not served here\r\n"); }
   // Every client connection (CLIENT LIST, CLIENT KILL); none by default.
   virtual std::vector<ClientInfo> Clients() { return {}; }
   // Closes the connection of client `id` (after the replies it is owed are

@@ -139,6 +139,7 @@ void CmdGeokvAae(ConnectionContext&, const Args&);
 void CmdGeokvRebuild(ConnectionContext&, const Args&);
 void CmdGeokvTopology(ConnectionContext&, const Args&);
 void CmdGeokvMembers(ConnectionContext&, const Args&);
+void CmdGeokvMoves(ConnectionContext&, const Args&);
 
 // Hex digest of a partition replica's state (atoms and causal context).
 std::string PartitionDigest(const crdt::StateView& state);

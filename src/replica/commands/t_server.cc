@@ -338,7 +338,11 @@ void CmdGeokvTopology(ConnectionContext& ctx, const Args& args) {
 }
 
 // GEOKV.MEMBERS: every node with its datacenter, rack, epoch, state and
-// partitions (docs/operations.md, "Watching a change").
+// partitions (docs/operations.md, "Watch the change").
 void CmdGeokvMembers(ConnectionContext& ctx, const Args&) { ctx.server.Members(ctx.Defer()); }
+
+// GEOKV.MOVES: every partition moving at this node, its role and whom it
+// waits for (docs/operations.md, "Watch the change").
+void CmdGeokvMoves(ConnectionContext& ctx, const Args&) { ctx.server.Moves(ctx.Defer()); }
 
 }  // namespace geokv::replica

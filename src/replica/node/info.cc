@@ -340,6 +340,10 @@ void ClusterSection(InfoWriter& w, const NodeReport& r) {
   w.Field("topology_adopted", c.adopted);
   w.Field("topology_refused", c.refused);
   w.Field("move_bytes_left", c.move_bytes_left);
+  for (size_t role = 0; role < kMoveRoles; ++role) {
+    w.Field(std::string("moves_") + MoveRoleName(static_cast<replication::MoveStatus::Role>(role)),
+            c.moves_by_role[role]);
+  }
 }
 
 // Hinted handoff (docs/replication.md): the hints kept here, and other

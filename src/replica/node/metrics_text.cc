@@ -123,6 +123,12 @@ void Commands(PromWriter& w, const NodeReport& r) {
   w.Single("geokv_move_bytes_left", "gauge",
            "Estimated bytes this node's partition moves still have to move (0: none).",
            r.cluster.move_bytes_left);
+  w.Family("geokv_moves", "gauge", "Partitions moving at this node, by its role in the move.");
+  for (size_t role = 0; role < kMoveRoles; ++role) {
+    w.Sample("geokv_moves",
+             Label("role", MoveRoleName(static_cast<replication::MoveStatus::Role>(role))),
+             r.cluster.moves_by_role[role]);
+  }
   w.Family("geokv_quorum_requests_total", "counter",
            "Requests above consistency level 1, by kind and whether they met it.");
   w.Sample("geokv_quorum_requests_total", Label("kind", "read") + "," + Label("result", "ok"),

@@ -23,8 +23,8 @@ std::optional<uint64_t> SampledKeyBytes(storage::Transaction& txn, uint32_t p) {
 
 }  // namespace
 
-uint64_t MoveBytesLeft(storage::Transaction& txn, const ServingView& view) {
-  if (view.moves.empty()) return 0;
+std::vector<uint64_t> MoveBytesLeft(storage::Transaction& txn, const ServingView& view) {
+  if (view.moves.empty()) return {};
   // Served partitions (else held ones): their mean key count, and the largest.
   uint64_t keys = 0, count = 0, largest_keys = 0;
   std::optional<uint32_t> largest;
@@ -42,23 +42,25 @@ uint64_t MoveBytesLeft(storage::Transaction& txn, const ServingView& view) {
   std::optional<uint64_t> key_bytes;
   if (largest) key_bytes = SampledKeyBytes(txn, *largest);
   using Role = replication::MoveStatus::Role;
-  uint64_t left_keys = 0;
+  std::vector<uint64_t> out;
   for (const replication::MoveStatus& m : view.moves) {
     const uint64_t here = txn.KeyCount(m.partition);
+    uint64_t left_keys = 0;
     switch (m.role) {
       case Role::kJoining:
-        left_keys += std::max<uint64_t>(1, mean_keys > here ? mean_keys - here : 0);
+        left_keys = std::max<uint64_t>(1, mean_keys > here ? mean_keys - here : 0);
         break;
       case Role::kLeaving:
       case Role::kDraining:
       case Role::kDeleting:
-        left_keys += here;
+        left_keys = here;
         break;
       case Role::kStaying:
         break;
     }
+    out.push_back(left_keys * key_bytes.value_or(kUnsampledKeyBytes));
   }
-  return left_keys * key_bytes.value_or(kUnsampledKeyBytes);
+  return out;
 }
 
 }  // namespace geokv::replica

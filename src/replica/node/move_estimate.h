@@ -1,6 +1,9 @@
 // MoveBytesLeft: an estimate of the bytes this node's moves still have to
-// move (GEOKV.MEMBERS bytes_left, INFO cluster's move_bytes_left, /metrics
-// geokv_move_bytes_left), from key counts and a sampled size per key.
+// move (GEOKV.MEMBERS bytes_left, here and at peers through heartbeats;
+// GEOKV.MOVES per partition; INFO cluster's move_bytes_left, /metrics
+// geokv_move_bytes_left), from key counts and a sampled size per key. The
+// replication computes it with each ServingView it publishes (at most every
+// 200 ms while moves go on), not per request or heartbeat.
 //
 // Per partition moving here (ServingView::moves), by this node's role in it:
 //   - joining (a new owner filling itself): the keys it lacks, against the
@@ -12,10 +15,11 @@
 // Keys are priced at the mean encoded size of up to kSampleKeysMax keys of
 // its largest served partition (kUnsampledKeyBytes when it has none). The
 // fill's own progress is not known here beyond the keys already arrived.
-// No moves: 0.
+// No moves: none.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "replica/node/node_replication.h"
 #include "storage/transaction.h"
@@ -25,8 +29,9 @@ namespace geokv::replica {
 inline constexpr size_t kSampleKeysMax = 32;
 inline constexpr uint64_t kUnsampledKeyBytes = 64;
 
-// Reads key counts (and a few keys) of `view`'s partitions in `txn`. Writer
-// thread, in a job.
-uint64_t MoveBytesLeft(storage::Transaction& txn, const ServingView& view);
+// The estimate for each of view.moves, parallel to it (GEOKV.MOVES
+// bytes_left); their sum is the node's. Reads key counts (and a few keys) of
+// `view`'s partitions in `txn`. Writer thread, in a job.
+std::vector<uint64_t> MoveBytesLeft(storage::Transaction& txn, const ServingView& view);
 
 }  // namespace geokv::replica

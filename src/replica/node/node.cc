@@ -16,7 +16,6 @@
 #include "replica/commands/command_util.h"
 #include "replica/node/info.h"
 #include "replica/node/metrics_text.h"
-#include "replica/node/move_estimate.h"
 #include "replica/resp/resp_writer.h"
 
 namespace geokv::replica {
@@ -465,6 +464,11 @@ void Node::Report(std::function<void(NodeReport)> reply) {
     c.peers_ahead = replication_ != nullptr ? replication_->PeersAhead() : 0;
     c.adopted = running_.adopted();
     c.refused = running_.refused();
+    const auto view = View();
+    c.move_bytes_left = view->move_bytes_left_total;
+    for (const replication::MoveStatus& m : view->moves) {
+      ++c.moves_by_role[static_cast<size_t>(m.role)];
+    }
   }
   // Key counts live in storage and the replication state on the writer
   // thread: both are read in jobs. A busy engine gives a report without them.
@@ -473,7 +477,6 @@ void Node::Report(std::function<void(NodeReport)> reply) {
         report->hlc = clock_.last().value;
         const auto view = View();
         for (uint32_t p : view->serving_list) report->keys.emplace_back(p, txn.KeyCount(p));
-        report->cluster.move_bytes_left = MoveBytesLeft(txn, *view);
         return Status::Ok();
       },
       [this, report, done](Status) {
@@ -879,26 +882,17 @@ void Node::ApplyTopology(std::string_view text, const std::string& source, Reply
 }
 
 void Node::Members(Reply reply) {
-  // This node's bytes_left reads key counts in a job; the reply is made on
-  // the I/O thread. A busy engine: -1 (unknown), as for other nodes.
-  auto bytes_left = std::make_shared<int64_t>(-1);
-  auto job = [this, bytes_left](storage::Transaction& txn) {
-    *bytes_left = static_cast<int64_t>(MoveBytesLeft(txn, *View()));
-    return Status::Ok();
-  };
-  auto done = [this, bytes_left, reply](Status) {
-    boost::asio::post(io_, [this, bytes_left, reply] { MembersReply(*bytes_left, reply); });
-  };
-  if (!engine_.Submit(std::move(job), std::move(done)).ok()) MembersReply(-1, std::move(reply));
-}
-
-void Node::MembersReply(int64_t self_bytes_left, Reply reply) {
   const auto running = running_.table();
   const placement::Topology& next = running->topology();
   const placement::Topology& before = previous_->topology();
   const auto view = View();
   const std::map<std::string, uint64_t> epochs =
       replication_ != nullptr ? replication_->PeerEpochs() : std::map<std::string, uint64_t>{};
+  // bytes_left: this node's as its view has it, another's as its latest
+  // heartbeat said (-1: none heard).
+  const std::map<std::string, uint64_t> bytes_left_of = replication_ != nullptr
+                                                            ? replication_->PeerMoveBytesLeft()
+                                                            : std::map<std::string, uint64_t>{};
   // Every node of the running topology, then those of the one before that
   // it dropped (they drain).
   std::vector<const placement::Node*> members;
@@ -943,10 +937,17 @@ void Node::MembersReply(int64_t self_bytes_left, Reply reply) {
       state = replication_ == nullptr || replication_->IsUp(n->replica_id) ? "up" : "down";
     }
     int64_t epoch = -1;  // not heard yet
+    int64_t bytes_left = -1;
     if (is_self) {
       epoch = static_cast<int64_t>(next.epoch());
-    } else if (auto it = epochs.find(n->id); it != epochs.end()) {
-      epoch = static_cast<int64_t>(it->second);
+      bytes_left = static_cast<int64_t>(view->move_bytes_left_total);
+    } else {
+      if (auto it = epochs.find(n->id); it != epochs.end()) {
+        epoch = static_cast<int64_t>(it->second);
+      }
+      if (auto it = bytes_left_of.find(n->id); it != bytes_left_of.end()) {
+        bytes_left = static_cast<int64_t>(it->second);
+      }
     }
     w.ArrayHeader(18);
     w.Bulk("id");
@@ -966,7 +967,44 @@ void Node::MembersReply(int64_t self_bytes_left, Reply reply) {
     w.Bulk("partitions_moving");
     w.Integer(static_cast<int64_t>(moving.size()));
     w.Bulk("bytes_left");
-    w.Integer(is_self ? self_bytes_left : -1);
+    w.Integer(bytes_left);
+  }
+  reply(std::move(out));
+}
+
+void Node::Moves(Reply reply) {
+  const auto view = View();
+  const uint64_t now_ms = replication_ != nullptr ? replication_->NowMs() : 0;
+  std::string out;
+  RespWriter w(&out);
+  auto ids = [&](const std::vector<crdt::ReplicaId>& of) {
+    w.ArrayHeader(of.size());
+    for (crdt::ReplicaId id : of) {
+      auto name = view->node_ids.find(id);
+      w.Bulk(name != view->node_ids.end() ? name->second : std::to_string(id));
+    }
+  };
+  w.ArrayHeader(view->moves.size());
+  for (size_t i = 0; i < view->moves.size(); ++i) {
+    const replication::MoveStatus& m = view->moves[i];
+    w.ArrayHeader(16);
+    w.Bulk("partition");
+    w.Integer(m.partition);
+    w.Bulk("role");
+    w.Bulk(MoveRoleName(m.role));
+    w.Bulk("epoch");
+    w.Integer(static_cast<int64_t>(m.epoch));
+    w.Bulk("waiting_for_joiners");
+    ids(m.joining);
+    w.Bulk("waiting_for_finals");
+    ids(m.leaving);
+    w.Bulk("atoms_deleted");
+    w.Integer(static_cast<int64_t>(m.atoms_deleted));
+    w.Bulk("age_ms");
+    w.Integer(static_cast<int64_t>(now_ms > m.started_ms ? now_ms - m.started_ms : 0));
+    w.Bulk("bytes_left");
+    w.Integer(i < view->move_bytes_left.size() ? static_cast<int64_t>(view->move_bytes_left[i])
+                                               : -1);
   }
   reply(std::move(out));
 }

@@ -74,6 +74,7 @@ class Node final : public Dispatcher, public ServerControl {
   void Rebuild(uint32_t partition, Reply reply) override;
   void Topology(std::optional<std::string> apply_text, Reply reply) override;
   void Members(Reply reply) override;
+  void Moves(Reply reply) override;
 
   // Judges the topology file `text` like the one given at start-up, then
   // adopts it if it is of a higher epoch (RunningTopology): kept in the data
@@ -212,9 +213,6 @@ class Node final : public Dispatcher, public ServerControl {
   // `reply` wrapped to count the command (NodeStats) and log it if slow.
   Reply Measured(const CommandSpec& spec, const ClientSession& client, const Args& args,
                  Reply reply);
-  // GEOKV.MEMBERS's reply, with this node's bytes_left (MoveBytesLeft; -1:
-  // unknown). I/O thread.
-  void MembersReply(int64_t self_bytes_left, Reply reply);
   // Gathers a NodeReport (node_report.h) and passes it to `reply` on the I/O
   // thread: key counts and replication state are read in jobs first.
   void Report(std::function<void(NodeReport)> reply);

@@ -9,6 +9,7 @@
 
 #include "common/assert.h"
 #include "crdt/codec.h"
+#include "replica/node/move_estimate.h"
 #include "replica/replication/messages.h"
 #include "replica/resp/resp_writer.h"
 
@@ -59,6 +60,25 @@ class NodeReplication::TxnStore final : public replication::ReplicaStore {
  private:
   storage::Transaction& txn_;
 };
+
+const char* MoveRoleName(replication::MoveStatus::Role role) {
+  using Role = replication::MoveStatus::Role;
+  static_assert(static_cast<size_t>(Role::kStaying) + 1 == kMoveRoles);
+  switch (role) {
+    case Role::kJoining:
+      return "joining";
+    case Role::kLeaving:
+      return "leaving";
+    case Role::kDraining:
+      return "draining";
+    case Role::kDeleting:
+      return "deleting";
+    case Role::kStaying:
+      return "staying";
+  }
+  GEOKV_ASSERT(false);
+  return "";
+}
 
 NodeReplication::NodeReplication(const placement::PlacementTable& table, size_t node_index,
                                  storage::Engine& engine, boost::asio::io_context& io,
@@ -202,14 +222,14 @@ Status NodeReplication::Start() {
   Status built = engine_.Run([this](storage::Transaction& txn) {
     TxnStore store(txn);
     if (!settings_.join_from) {
-      PublishServing(Core(store), NowMs(), true);
+      PublishServing(Core(store), txn, NowMs(), true);
       return Status::Ok();
     }
     replication::Membership before = MembershipOf(*settings_.join_from);
     BuildCore(store, before);
     // (A join recorded before a crash is in force from the move records.)
     if (core_->Epoch() >= membership_.epoch) {
-      PublishServing(*core_, NowMs(), true);
+      PublishServing(*core_, txn, NowMs(), true);
       return Status::Ok();
     }
     Status s = core_->Reconfigure(store, membership_, NowMs());
@@ -217,7 +237,7 @@ Status NodeReplication::Start() {
       spdlog::info("joining the cluster: epoch {} -> {}, filling {} partitions from their owners",
                    before.epoch, membership_.epoch, table_.PartitionsOfNode(node_index_).size());
     }
-    PublishServing(*core_, NowMs(), true);
+    PublishServing(*core_, txn, NowMs(), true);
     return s;
   });
   // Core() fences a new core's partitions until each is writable (own_fence_).
@@ -583,7 +603,8 @@ void NodeReplication::FollowMoves(Job& job) {
                  core.Moves().size());
   }
   // Heartbeats say which peer runs a later epoch: its file is fetched at
-  // once rather than at the next poll (TopologySpread).
+  // once rather than at the next poll (TopologySpread). And what each
+  // peer's moves have left (GEOKV.MEMBERS).
   if (job.now_ms_ >= epochs_noted_ms_ + 250) {
     epochs_noted_ms_ = job.now_ms_;
     for (const auto& [id, epoch] : core.PeerEpochs()) {
@@ -591,11 +612,19 @@ void NodeReplication::FollowMoves(Job& job) {
         spread_->NoteEpoch(name->second, epoch);
       }
     }
+    std::map<std::string, uint64_t> bytes_left;
+    for (const auto& [id, bytes] : core.PeerMoveBytesLeft()) {
+      if (auto name = node_id_of_.find(id); name != node_id_of_.end()) {
+        bytes_left[name->second] = bytes;
+      }
+    }
+    std::lock_guard lock(peer_bytes_mu_);
+    peer_move_bytes_left_ = std::move(bytes_left);
   }
   const uint64_t latest = latest_epoch_.load();
   const bool settled_here = core.Epoch() == latest && core.Moves().empty();
   removed_ = settled_here && !latest_has_self_.load() && core.Drained();
-  PublishServing(core, job.now_ms_, !adopted.empty());
+  PublishServing(core, job.txn(), job.now_ms_, !adopted.empty());
   // Moves ended here: the nodes only older tables name are no longer needed.
   if (settled_here && !prune_posted_.exchange(true)) {
     boost::asio::post(io_, [this, latest] {
@@ -608,8 +637,8 @@ void NodeReplication::FollowMoves(Job& job) {
   }
 }
 
-void NodeReplication::PublishServing(const replication::ReplicationCore& core, uint64_t now_ms,
-                                     bool force) {
+void NodeReplication::PublishServing(replication::ReplicationCore& core, storage::Transaction& txn,
+                                     uint64_t now_ms, bool force) {
   const uint32_t q = table_.partitions();
   auto view = std::make_shared<ServingView>();
   view->epoch = core.Epoch();
@@ -625,8 +654,22 @@ void NodeReplication::PublishServing(const replication::ReplicationCore& core, u
   const bool same = old->epoch == view->epoch && old->holds == view->holds &&
                     old->serving == view->serving && old->drained == view->drained;
   const bool moving = !old->moves.empty() || core.Epoch() != latest_epoch_.load();
-  if (same && !force && !(moving && now_ms >= serving_published_ms_ + 200)) return;
+  if (same && !force && !(moving && now_ms >= serving_published_ms_ + 200)) {
+    core.SetMoveBytesLeft(old->move_bytes_left_total);  // (a rebuilt core has none yet)
+    return;
+  }
   view->moves = core.Moves();
+  view->move_bytes_left = MoveBytesLeft(txn, *view);
+  for (uint64_t bytes : view->move_bytes_left) view->move_bytes_left_total += bytes;
+  for (const replication::MoveStatus& m : view->moves) {
+    for (const auto* ids : {&m.joining, &m.leaving}) {
+      for (crdt::ReplicaId id : *ids) {
+        auto name = node_id_of_.find(id);
+        view->node_ids[id] = name != node_id_of_.end() ? name->second : std::to_string(id);
+      }
+    }
+  }
+  core.SetMoveBytesLeft(view->move_bytes_left_total);
   serving_published_ms_ = now_ms;
   serving_.store(std::move(view));
 }

@@ -95,9 +95,20 @@ struct ServingView {
   std::vector<uint8_t> serving;        // [p]: this node answers reads and writes of p
   std::vector<uint32_t> serving_list;  // the p with serving[p], ascending
   std::vector<replication::MoveStatus> moves;  // every partition moving here
+  // MoveBytesLeft (move_estimate.h) of each of `moves`, parallel to it, and
+  // their sum (0: no moves).
+  std::vector<uint64_t> move_bytes_left;
+  uint64_t move_bytes_left_total = 0;
+  // The node id of every node `moves` names.
+  std::map<crdt::ReplicaId, std::string> node_ids;
   bool drained = false;  // ReplicationCore::Drained, in the latest adopted epoch
   bool Serves(uint32_t p) const { return p < serving.size() && serving[p] != 0; }
 };
+
+// The name GEOKV.MOVES, INFO and /metrics give a move's role ("joining",
+// "leaving", "draining", "deleting", "staying").
+const char* MoveRoleName(replication::MoveStatus::Role role);
+inline constexpr size_t kMoveRoles = 5;  // MoveStatus::Role's values are 0 .. kMoveRoles - 1
 
 // What INFO replication and /metrics show of the replication.
 struct ReplicationSnapshot {
@@ -253,6 +264,16 @@ class NodeReplication {
   // than this node (TopologySpread). Thread-safe.
   std::map<std::string, uint64_t> PeerEpochs() const { return spread_->PeerEpochs(); }
   size_t PeersAhead() const { return spread_->PeersAhead(); }
+  // What each node last heard from said its moves still have to move
+  // (ReplicationCore::PeerMoveBytesLeft; 0: none), by node id, refreshed
+  // every 250 ms. Thread-safe.
+  std::map<std::string, uint64_t> PeerMoveBytesLeft() const {
+    std::lock_guard lock(peer_bytes_mu_);
+    return peer_move_bytes_left_;
+  }
+  // The clock the core runs on (MoveStatus::started_ms): ms since this
+  // object was built, steady. Thread-safe.
+  uint64_t NowMs() const;
 
   // The replication state INFO and /metrics show, read in a job: `reply` gets
   // it on the writer thread, or nullopt if the engine refused the job.
@@ -268,7 +289,6 @@ class NodeReplication {
   };
   static constexpr size_t kInboundPerJobMax = 256;  // peer messages one inbound job takes
 
-  uint64_t NowMs() const;
   // The testing fault hook (ReplicationSettings::testing_*_job_every).
   void InjectFault(const Job& job);
   // Adopts the latest HLC of the deltas a peer's message carries (see
@@ -302,8 +322,11 @@ class NodeReplication {
   // once this node's moves ended drops the tables of older epochs.
   void FollowMoves(Job& job);
   // Publishes serving() from the core if it changed (or `force`), and while
-  // moves go on at most every 200 ms for their progress (writer thread).
-  void PublishServing(const replication::ReplicationCore& core, uint64_t now_ms, bool force);
+  // moves go on at most every 200 ms for their progress, with the bytes they
+  // have left, read in `txn` (which the core's heartbeats then carry).
+  // Writer thread.
+  void PublishServing(replication::ReplicationCore& core, storage::Transaction& txn,
+                      uint64_t now_ms, bool force);
   bool FromItsSender(const InboundMessage& m, const replication::Message& message) const;
   // A topology request or reply (not the core's: topology_spread.h).
   // Writer thread (an inbound job).
@@ -329,6 +352,8 @@ class NodeReplication {
   std::atomic<std::shared_ptr<UpMap>> node_up_;
   std::atomic<std::shared_ptr<const ServingView>> serving_;
   std::atomic<bool> removed_{false};
+  mutable std::mutex peer_bytes_mu_;
+  std::map<std::string, uint64_t> peer_move_bytes_left_;  // guarded by peer_bytes_mu_
   // The tables whose nodes the transport stays connected to: the latest
   // adopted last, and those before it while a move of this node is under
   // way (I/O thread).

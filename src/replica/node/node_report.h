@@ -3,6 +3,7 @@
 // live on the storage writer thread (key counts, replication) read in jobs.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,6 +30,8 @@ struct ClusterFigures {
   uint64_t adopted = 0;          // topologies adopted since start
   uint64_t refused = 0;          // offers refused since start (invalid, or not a higher epoch)
   uint64_t move_bytes_left = 0;  // MoveBytesLeft (move_estimate.h); 0 without moves
+  // Partitions moving here (ServingView::moves), by MoveStatus::Role.
+  std::array<uint64_t, kMoveRoles> moves_by_role = {};
 };
 
 struct NodeReport {

@@ -226,6 +226,7 @@ void CoreImpl::EmitHeartbeat(bool full, uint64_t now_ms) {
   hb.sent_ms = now_ms;
   hb.incarnation = membership_.incarnation;
   hb.epoch = membership_.epoch;
+  hb.move_bytes_left = move_bytes_left_;
   for (const auto& [p, left] : left_) hb.released.emplace_back(p, left.last_own);
   for (Held& h : held_) {
     const Role role = h.move.role;
@@ -1379,15 +1380,18 @@ void CoreImpl::NoteEpoch(const Heartbeat& hb) {
   if (it == epochs_.end()) {
     if (epochs_.size() >= options_.epoch_senders_max) return;
     epochs_.emplace(hb.from, std::make_pair(hb.incarnation, hb.epoch));
+    peer_move_bytes_left_[hb.from] = hb.move_bytes_left;
     return;
   }
   auto& [incarnation, epoch] = it->second;
+  if (hb.incarnation < incarnation) return;  // an older process's
   if (hb.incarnation > incarnation) {
     incarnation = hb.incarnation;
     epoch = hb.epoch;
-  } else if (hb.incarnation == incarnation) {
+  } else {
     epoch = std::max(epoch, hb.epoch);
   }
+  peer_move_bytes_left_[hb.from] = hb.move_bytes_left;  // the latest heard
 }
 
 std::map<crdt::ReplicaId, uint64_t> CoreImpl::PeerEpochs() const {
@@ -1463,6 +1467,12 @@ std::vector<MoveStatus> ReplicationCore::Moves() const { return impl_->Moves(); 
 bool ReplicationCore::Drained() const { return impl_->Drained(); }
 std::map<crdt::ReplicaId, uint64_t> ReplicationCore::PeerEpochs() const {
   return impl_->PeerEpochs();
+}
+
+void ReplicationCore::SetMoveBytesLeft(uint64_t bytes) { impl_->SetMoveBytesLeft(bytes); }
+
+std::map<crdt::ReplicaId, uint64_t> ReplicationCore::PeerMoveBytesLeft() const {
+  return impl_->PeerMoveBytesLeft();
 }
 const Stats& ReplicationCore::stats() const { return impl_->stats(); }
 const Membership& ReplicationCore::membership() const { return impl_->membership(); }

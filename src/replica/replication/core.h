@@ -262,6 +262,9 @@ struct MoveStatus {
   std::vector<crdt::ReplicaId> joining;  // new owners not yet caught up (as heard here)
   std::vector<crdt::ReplicaId> leaving;  // old owners whose stream is not final here yet
   uint64_t atoms_deleted = 0;            // kDeleting
+  // The now_ms at which this process began the move, or resumed it after a
+  // restart (not persisted: an age says how long this process waited).
+  uint64_t started_ms = 0;
 };
 
 // The last anti-entropy comparison of a held partition with one peer.
@@ -407,6 +410,13 @@ class ReplicationCore {
   // this one (a node of a newer topology this one does not know yet). At most
   // Options::epoch_senders_max nodes are remembered; others are ignored.
   std::map<crdt::ReplicaId, uint64_t> PeerEpochs() const;
+  // What this node's heartbeats say its moves still have to move, in bytes
+  // (Heartbeat::move_bytes_left; 0: nothing). The caller estimates it (the
+  // core knows no key sizes); kept until set again.
+  void SetMoveBytesLeft(uint64_t bytes);
+  // The move_bytes_left of each node PeerEpochs lists, from the same
+  // heartbeats (its latest incarnation's latest).
+  std::map<crdt::ReplicaId, uint64_t> PeerMoveBytesLeft() const;
   // True when nothing is left to do here: no pending batch or buffered batch,
   // no known gap or catch-up in flight, and every peer reported, for every
   // partition shared, exactly this node's applied vector. When it holds at

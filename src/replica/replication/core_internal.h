@@ -126,6 +126,7 @@ class CoreImpl {
     // them (restore mode then puts their atoms, and no stream fetches those
     // deltas after it).
     AppliedVector seen;
+    uint64_t started_ms = 0;  // MoveStatus::started_ms
   };
   struct Held {
     uint32_t p = 0;
@@ -243,6 +244,8 @@ class CoreImpl {
   crdt::StableVector Stable(uint32_t p) const;
   std::vector<PeerStatus> Peers(uint64_t now_ms) const;
   std::map<crdt::ReplicaId, uint64_t> PeerEpochs() const;
+  void SetMoveBytesLeft(uint64_t bytes) { move_bytes_left_ = bytes; }
+  std::map<crdt::ReplicaId, uint64_t> PeerMoveBytesLeft() const { return peer_move_bytes_left_; }
   bool Settled() const;
   Status Reconfigure(ReplicaStore& store, Membership next, uint64_t now_ms);
   bool Serving(uint32_t p) const;
@@ -445,6 +448,10 @@ class CoreImpl {
   // epoch replaces the older one's (a restart may run an older file); within
   // one, the highest. At most options_.epoch_senders_max entries.
   std::map<crdt::ReplicaId, std::pair<uint64_t, uint64_t>> epochs_;
+  // The same senders' Heartbeat::move_bytes_left (PeerMoveBytesLeft), and
+  // this node's (SetMoveBytesLeft).
+  std::map<crdt::ReplicaId, uint64_t> peer_move_bytes_left_;
+  uint64_t move_bytes_left_ = 0;
   // Memberships given while a move of this node was under way, ascending
   // epochs: each is adopted, in order, when every move here has ended
   // (overlapping moves of a partition are never run; no epoch is skipped).

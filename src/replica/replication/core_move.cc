@@ -221,6 +221,7 @@ void CoreImpl::LoadPlacement(ReplicaStore& store, Membership given, uint64_t now
     }
     Held& h = AddHeld(store, p, std::move(ids), now_ms);
     Move& m = h.move;
+    m.started_ms = now_ms;  // resumed by this process
     m.role = static_cast<Role>(r.role);
     m.filled = r.filled;
     m.joiners = r.joiners;
@@ -447,6 +448,7 @@ void CoreImpl::Adopt(ReplicaStore& store, const Membership& next, uint64_t now_m
       h->move.role = in_next ? Role::kMember : Role::kLeaving;
     }
     Move& m = h->move;
+    m.started_ms = now_ms;
     m.filled = false;
     m.joiners = Minus(Minus(nxt, prev), {self});
     m.leavers = Minus(Minus(prev, nxt), {self});
@@ -776,6 +778,7 @@ std::vector<MoveStatus> CoreImpl::Moves() const {
     if (m.role == Role::kJoining) st.joining.push_back(membership_.self);
     st.leaving = m.leavers;
     st.atoms_deleted = m.deleted_atoms;
+    st.started_ms = m.started_ms;
     out.push_back(std::move(st));
   }
   std::sort(out.begin(), out.end(),

@@ -343,6 +343,7 @@ Result<Message> DecodeHeartbeat(Reader& r, const msgpack::object* e, size_t fiel
       hb.finals_held.push_back(f);
     }
   }
+  if (fields > kHeartbeatFields + 3) hb.move_bytes_left = r.Uint(e[9], "move bytes left");
   size_t n = 0;
   const msgpack::object* parts =
       r.Array(e[4], Reader::kAny, limits.max_heartbeat_partitions, &n, "heartbeat partitions");
@@ -543,10 +544,11 @@ std::string EncodeMessage(const Message& message) {
                    PackDeltas(pk, m);
                  },
                  [&](const Heartbeat& m) {
-                   const size_t extra = !m.finals_held.empty() ? 3
-                                        : !m.released.empty()  ? 2
-                                        : m.epoch != 0         ? 1
-                                                               : 0;
+                   const size_t extra = m.move_bytes_left != 0   ? 4
+                                        : !m.finals_held.empty() ? 3
+                                        : !m.released.empty()    ? 2
+                                        : m.epoch != 0           ? 1
+                                                                 : 0;
                    PackHead(pk, Kind::kHeartbeat, kHeartbeatFields + extra);
                    pk.pack_uint64(m.from);
                    pk.pack_uint64(m.sent_ms);
@@ -575,6 +577,7 @@ std::string EncodeMessage(const Message& message) {
                        pk.pack_uint64(leaver);
                      }
                    }
+                   if (extra >= 4) pk.pack_uint64(m.move_bytes_left);
                  },
                  [&](const CatchUpRequest& m) {
                    PackHead(pk, Kind::kRequest, kRequestFields + (m.cursor ? 1 : 0));
@@ -678,7 +681,7 @@ Result<Message> DecodeMessage(std::string_view bytes, const MessageLimits& limit
       if (n != kBatchFields) break;
       return DecodeBatch(r, e);
     case static_cast<uint64_t>(Kind::kHeartbeat):
-      if (n < kHeartbeatFields || n > kHeartbeatFields + 3) break;
+      if (n < kHeartbeatFields || n > kHeartbeatFields + 4) break;
       return DecodeHeartbeat(r, e, n, limits);
     case static_cast<uint64_t>(Kind::kRequest):
       if (n != kRequestFields && n != kRequestFields + 1) break;

@@ -7,7 +7,11 @@
 //   kind 1, delta batch:
 //                [ 1, 1, origin:uint, partition:uint, first:seq, last:seq, [ delta:bin+ ] ]
 //   kind 2, heartbeat:
-//                [ 1, 2, from:uint, sent_ms:uint, [ partition-applied* ], incarnation:uint ]
+//                [ 1, 2, from:uint, sent_ms:uint, [ partition-applied* ], incarnation:uint,
+//                  optional trailing fields, each present when a later one is:
+//                  epoch:uint, [ [ partition:uint, seq ]* ] (released),
+//                  [ [ partition:uint, leaver:uint ]* ] (finals held),
+//                  move-bytes-left:uint ]
 //   kind 3, catch-up request:
 //                [ 1, 3, from:uint, partition:uint, origin:uint, after:seq ]
 //                [ 1, 3, from:uint, partition:uint, origin:uint, after:seq, cursor:position ]
@@ -162,6 +166,10 @@ struct Heartbeat {
   // otherwise never retire it. Encoded (after `released`, which is then
   // encoded even empty) only when nonempty.
   std::vector<std::pair<uint32_t, uint64_t>> finals_held = {};
+  // The sender's estimate of the bytes its moves still have to move
+  // (GEOKV.MEMBERS bytes_left). Informational. Encoded (after `finals_held`,
+  // which is then encoded even empty) only when nonzero.
+  uint64_t move_bytes_left = 0;
 
   bool operator==(const Heartbeat&) const = default;
 };

@@ -11,6 +11,7 @@
 #include "crdt/memory_state.h"
 #include "memory_partitions.h"
 #include "replica/commands/access_control.h"
+#include "replica/commands/acl_user.h"
 #include "replica/commands/command.h"
 
 namespace geokv::replica {
@@ -364,6 +365,12 @@ TEST_CASE("Commands: unknown commands, arity and the command table", "[unit]") {
         "-ERR unknown command 'NOPE', with args beginning with: 'a' 'b' \r\n");
   CHECK(Run(ks, {"GET"}) == "-ERR wrong number of arguments for 'get' command\r\n");
   CHECK(Run(ks, {"GET", "a", "b"}) == "-ERR wrong number of arguments for 'get' command\r\n");
+  CHECK(Run(ks, {"GEOKV.MOVES", "x"}) ==
+        "-ERR wrong number of arguments for 'geokv.moves' command\r\n");
+  CHECK(Run(ks, {"geokv.moves"}) == "-ERR GEOKV.MOVES is not served here\r\n");
+  // In GEOKV.MEMBERS's ACL categories (@admin @dangerous @slow).
+  REQUIRE(FindCommand("geokv.moves") != nullptr);
+  CHECK(AclCategories(*FindCommand("geokv.moves")) == AclCategories(*FindCommand("geokv.members")));
   CHECK(Run(ks, {"PING"}) == "+PONG\r\n");
   CHECK(Run(ks, {"PING", "hi"}) == "$2\r\nhi\r\n");
   CHECK(Run(ks, {"ECHO", "x"}) == "$1\r\nx\r\n");

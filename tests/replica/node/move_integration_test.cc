@@ -8,7 +8,9 @@
 // no client saw -ERR (only answers or -TRYAGAIN), a write at w = 3 and reads
 // at r = 3 answer at every node, WAIT counts the other DCs holding it, the
 // removed node exited by itself, and the data that moved is within 1.5x of
-// geokv-ring --diff's estimate.
+// geokv-ring --diff's estimate. While the first node joins, GEOKV.MOVES at it
+// lists its moving partitions, and another node's GEOKV.MEMBERS shows the
+// bytes it has left to move, heard in its heartbeats.
 // About 25 s in all on loopback.
 #include <sys/wait.h>
 
@@ -233,6 +235,101 @@ int64_t InfoBytesLeft(TestCluster& cluster, size_t i) {
   return at == std::string::npos ? -1 : std::stoll(r->str.substr(at + 16));
 }
 
+// The row of node `id` in node i's GEOKV.MEMBERS (empty if none).
+std::vector<RespValue> MembersRow(RespClient& c, const std::string& id) {
+  auto r = c.Command({"GEOKV.MEMBERS"});
+  if (!r.ok()) return {};
+  for (const RespValue& m : r->elements) {
+    if (m.elements.size() == 18 && m.elements[1].str == id) return m.elements;
+  }
+  return {};
+}
+
+// GEOKV.MOVES at node `id`: (partition, role) of each entry, after checking
+// every entry's shape; nullopt if the command failed.
+std::optional<std::vector<std::pair<int64_t, std::string>>> MovesAt(RespClient& c,
+                                                                    const std::string& id,
+                                                                    int64_t epoch) {
+  auto r = c.Command({"GEOKV.MOVES"});
+  if (!r.ok() || r->type != RespValue::Type::kArray) return std::nullopt;
+  std::vector<std::pair<int64_t, std::string>> out;
+  for (const RespValue& m : r->elements) {
+    INFO(m.ToString());
+    REQUIRE(m.elements.size() == 16);
+    const char* fields[] = {"partition",          "role",          "epoch",  "waiting_for_joiners",
+                            "waiting_for_finals", "atoms_deleted", "age_ms", "bytes_left"};
+    for (size_t f = 0; f < 8; ++f) CHECK(m.elements[2 * f].str == fields[f]);
+    CHECK(m.elements[5].integer == epoch);
+    CHECK(m.elements[7].type == RespValue::Type::kArray);
+    CHECK(m.elements[9].type == RespValue::Type::kArray);
+    CHECK(m.elements[13].integer >= 0);
+    CHECK(m.elements[15].integer >= 0);
+    if (m.elements[3].str == "joining") {  // it waits for itself, and lacks a key at least
+      const auto& joiners = m.elements[7].elements;
+      CHECK(std::any_of(joiners.begin(), joiners.end(),
+                        [&](const RespValue& j) { return j.str == id; }));
+      CHECK(m.elements[15].integer > 0);
+    }
+    out.emplace_back(m.elements[1].integer, m.elements[3].str);
+  }
+  return out;
+}
+
+// While node `joiner` fills (call right after the change is applied):
+// GEOKV.MOVES at it lists as many partitions as its MEMBERS row's
+// partitions_moving, each joining at first, and is empty once its moves
+// ended; node `peer`'s MEMBERS row for it shows bytes_left > 0 meanwhile
+// (heard in its heartbeats) and 0 after. Returns the largest bytes_left the
+// joiner showed for itself meanwhile.
+int64_t WatchJoin(TestCluster& cluster, size_t joiner, size_t peer, int64_t epoch) {
+  const std::string id = cluster.nodes()[joiner].id;
+  RespClient at_joiner = cluster.Client(joiner);
+  RespClient at_peer = cluster.Client(peer);
+  size_t consistent = 0;  // samples where MOVES did not change around MEMBERS
+  int64_t peer_bytes_left_max = -1, own_bytes_left_max = -1;
+  const auto deadline = Clock::now() + 60s;
+  while (Clock::now() < deadline) {
+    const auto before = MovesAt(at_joiner, id, epoch);
+    const std::vector<RespValue> row = MembersRow(at_joiner, id);
+    const auto after = MovesAt(at_joiner, id, epoch);
+    const std::vector<RespValue> peer_row = MembersRow(at_peer, id);
+    REQUIRE(before);
+    REQUIRE(after);
+    REQUIRE(row.size() == 18);
+    own_bytes_left_max = std::max(own_bytes_left_max, row[17].integer);
+    if (!peer_row.empty())
+      peer_bytes_left_max = std::max(peer_bytes_left_max, peer_row[17].integer);
+    if (after->empty()) break;
+    if (*before != *after) continue;
+    RespValue shown;
+    shown.type = RespValue::Type::kArray;
+    shown.elements = row;
+    INFO("MEMBERS row: " << shown.ToString());
+    CHECK(static_cast<int64_t>(after->size()) == row[15].integer);
+    if (consistent++ == 0) {
+      for (const auto& [p, role] : *after) CHECK(role == "joining");
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  CHECK(consistent > 0);
+  INFO("largest bytes_left " << id << " reported to " << cluster.nodes()[peer].id << ": "
+                             << peer_bytes_left_max);
+  CHECK(peer_bytes_left_max > 0);
+  auto moves = MovesAt(at_joiner, id, epoch);
+  REQUIRE(moves);
+  CHECK(moves->empty());
+  // Heard within a heartbeat and the peer's next refresh (250 ms).
+  std::vector<RespValue> peer_row;
+  for (const auto until = Clock::now() + 5s; Clock::now() < until;) {
+    peer_row = MembersRow(at_peer, id);
+    if (!peer_row.empty() && peer_row[17].integer == 0) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(peer_row.size() == 18);
+  CHECK(peer_row[17].integer == 0);
+  return own_bytes_left_max;
+}
+
 // geokv-ring --diff's moved replicas from `before` to `after`.
 uint64_t PredictedMoves(const std::string& before, const std::string& after) {
   int status = 0;
@@ -285,6 +382,12 @@ void RunStep(TestCluster& cluster, Writers& writers, const Step& step, uint64_t 
     REQUIRE(r.ok());
     REQUIRE(r->str == "OK");
   }
+  // bytes_left: above 0 at some node while a joiner fills (sampled from the
+  // start of the move), 0 at every node once its moves ended.
+  int64_t bytes_left_seen = 0;
+  if (step.added && !step.crash_added) {
+    bytes_left_seen = WatchJoin(cluster, *step.added, apply_at, static_cast<int64_t>(epoch));
+  }
   if (step.crash_added) {
     std::this_thread::sleep_for(200ms);
     cluster.Kill(*step.added);
@@ -306,9 +409,6 @@ void RunStep(TestCluster& cluster, Writers& writers, const Step& step, uint64_t 
     CHECK(cluster.Log(*step.removed).find("and drained: stopping") != std::string::npos);
     cluster.Forget(*step.removed);
   }
-  // bytes_left: above 0 at some node while a joiner fills (sampled from the
-  // start of the move), 0 at every node once its moves ended.
-  int64_t bytes_left_seen = 0;
   for (size_t i : step.members) {
     std::string why;
     int64_t bytes_left = -1;

@@ -243,6 +243,26 @@ TEST_CASE("Core: heartbeats carry the sender's epoch, and PeerEpochs remembers e
   CHECK(c.core(kB).stats().rejected >= 1);  // D is still no peer of B's partitions
 }
 
+TEST_CASE("Core: heartbeats carry the bytes the sender's moves have left, the latest kept per node",
+          "[unit]") {
+  Cluster c = Cluster::ThreeDcs(Options{});
+  c.Restart(kA, 0, /*epoch=*/0, /*incarnation=*/10);
+  c.core(kA).SetMoveBytesLeft(4096);
+  c.Tick(kA, 1);
+  for (const Outgoing& o : c.Take(kA, 1)) c.Deliver(kB, o.message, 1);
+  CHECK(c.core(kB).PeerMoveBytesLeft() == std::map<ReplicaId, uint64_t>{{kA, 4096}});
+  c.core(kA).SetMoveBytesLeft(0);  // its moves ended
+  c.Tick(kA, 200);
+  for (const Outgoing& o : c.Take(kA, 200)) c.Deliver(kB, o.message, 200);
+  CHECK(c.core(kB).PeerMoveBytesLeft().at(kA) == 0);
+  // An older process's heartbeat changes nothing.
+  replication::Heartbeat hb{kA, 2, {}, 9};
+  hb.move_bytes_left = 77;
+  c.Deliver(kB, hb, 201);
+  CHECK(c.core(kB).PeerMoveBytesLeft().at(kA) == 0);
+  CHECK_FALSE(c.core(kB).PeerMoveBytesLeft().contains(kC));  // not heard yet
+}
+
 TEST_CASE("Core: batches apply in order; duplicates and old batches change nothing", "[unit]") {
   Cluster c = Cluster::ThreeDcs(Quiet());
   c.Incr(kA, 0, 1, 5);
@@ -1098,6 +1118,7 @@ TEST_CASE(
   CHECK_FALSE(c.core(kC).Drained());
   REQUIRE(c.core(kD).Moves().size() == 1);
   CHECK(c.core(kD).Moves()[0].role == MoveStatus::Role::kJoining);
+  CHECK(c.core(kD).Moves()[0].started_ms == now);
   // A write at the old owner during the move reaches the new owner.
   c.Incr(kC, 0, now, 100, "late");
   // An epoch already given is refused.

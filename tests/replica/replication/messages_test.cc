@@ -63,6 +63,8 @@ std::vector<Message> MakeCorpus(Prng& rng) {
   hb.released = {{p, rng.Below(30)}};
   hb.finals_held = {{p, kA}, {p, kB}};
   corpus.push_back(hb);
+  hb.move_bytes_left = rng.Next();
+  corpus.push_back(hb);
 
   corpus.push_back(CatchUpRequest{kA, p, kB, rng.Below(10)});
 
@@ -239,6 +241,39 @@ TEST_CASE("Messages: a heartbeat's epoch round-trips, and one without it decodes
   CHECK(std::get<Heartbeat>(*decoded) == hb);
 }
 
+TEST_CASE(
+    "Messages: a heartbeat's move_bytes_left round-trips as a tenth field, sent only when nonzero",
+    "[unit]") {
+  Heartbeat hb{7, 100, {{1, {{7, 3}}}}, 5};
+  auto fields = [](const std::string& bytes) {
+    msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size());
+    return handle.get().via.array.size;
+  };
+  // Nonzero: the earlier optional fields go too (epoch 0, empty lists).
+  for (uint64_t bytes_left : {uint64_t{1}, uint64_t{123456789}, UINT64_MAX}) {
+    hb.move_bytes_left = bytes_left;
+    const std::string bytes = EncodeMessage(hb);
+    CHECK(fields(bytes) == 10);
+    auto decoded = DecodeMessage(bytes);
+    REQUIRE(decoded.ok());
+    CHECK(std::get<Heartbeat>(*decoded) == hb);
+  }
+  hb.epoch = 3;
+  hb.released = {{2, 8}};
+  hb.finals_held = {{1, kA}};
+  auto decoded = DecodeMessage(EncodeMessage(hb));
+  REQUIRE(decoded.ok());
+  CHECK(std::get<Heartbeat>(*decoded) == hb);
+  // Zero: the form before it (here nine fields; six with nothing optional),
+  // which decodes as 0.
+  hb.move_bytes_left = 0;
+  CHECK(fields(EncodeMessage(hb)) == 9);
+  decoded = DecodeMessage(EncodeMessage(hb));
+  REQUIRE(decoded.ok());
+  CHECK(std::get<Heartbeat>(*decoded).move_bytes_left == 0);
+  CHECK(fields(EncodeMessage(Heartbeat{7, 100, {}, 5})) == 6);
+}
+
 TEST_CASE("Messages: a partition's report carries what the sender holds unapplied only if any",
           "[unit]") {
   Heartbeat hb{7, 100, {{1, {{7, 3}, {9, 1}}}, {2, {{7, 0}}}}, 5};
@@ -316,13 +351,27 @@ TEST_CASE("Messages: malformed encodings are rejected with a reason", "[unit]") 
     rejects(EncodeMessage(hb), "finals held not ascending");
     hb.finals_held = {{1u << 16, kA}};
     rejects(EncodeMessage(hb), "partition out of range");
-    // A malformed entry (three elements), and a tenth field.
+    // A malformed entry (three elements).
     rejects(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0}, std::vector<int>{}, uint64_t{1},
                  uint64_t{2}, std::vector<int>{}, std::vector<std::vector<uint64_t>>{{1, kA, 3}}),
             "final held entry");
+    // move_bytes_left (the tenth field) must be a uint; an eleventh field is refused.
+    REQUIRE(DecodeMessage(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0}, std::vector<int>{},
+                               uint64_t{1}, uint64_t{2}, std::vector<int>{}, std::vector<int>{},
+                               uint64_t{0}))
+                .ok());
+    rejects(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0}, std::vector<int>{}, uint64_t{1},
+                 uint64_t{2}, std::vector<int>{}, std::vector<int>{}, int64_t{-1}),
+            "move bytes left");
+    rejects(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0}, std::vector<int>{}, uint64_t{1},
+                 uint64_t{2}, std::vector<int>{}, std::vector<int>{}, true),
+            "move bytes left");
+    rejects(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0}, std::vector<int>{}, uint64_t{1},
+                 uint64_t{2}, std::vector<int>{}, std::vector<int>{}, std::vector<int>{}),
+            "move bytes left");
     REQUIRE_FALSE(DecodeMessage(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0}, std::vector<int>{},
                                      uint64_t{1}, uint64_t{2}, std::vector<int>{},
-                                     std::vector<int>{}, uint64_t{0}))
+                                     std::vector<int>{}, uint64_t{5}, uint64_t{0}))
                       .ok());
   }
 
@@ -713,6 +762,7 @@ Message Hostile(Prng& rng, const std::vector<Message>& corpus) {
             fp = part() % kQ;
             leaver = id();
           }
+          if (x.move_bytes_left != 0) x.move_bytes_left = rng.Chance(50) ? UINT64_MAX : seq();
           std::sort(x.finals_held.begin(), x.finals_held.end());
           x.finals_held.erase(std::unique(x.finals_held.begin(), x.finals_held.end()),
                               x.finals_held.end());
