@@ -344,6 +344,7 @@ void ClusterSection(InfoWriter& w, const NodeReport& r) {
     w.Field(std::string("moves_") + MoveRoleName(static_cast<replication::MoveStatus::Role>(role)),
             c.moves_by_role[role]);
   }
+  w.Field("moves_stalled", c.moves_stalled);
 }
 
 // Hinted handoff (docs/replication.md): the hints kept here, and other

@@ -129,6 +129,9 @@ void Commands(PromWriter& w, const NodeReport& r) {
              Label("role", MoveRoleName(static_cast<replication::MoveStatus::Role>(role))),
              r.cluster.moves_by_role[role]);
   }
+  w.Single("geokv_moves_stalled", "gauge",
+           "Partitions moving at this node for longer than --move-stall-warn-ms.",
+           r.cluster.moves_stalled);
   w.Family("geokv_quorum_requests_total", "counter",
            "Requests above consistency level 1, by kind and whether they met it.");
   w.Sample("geokv_quorum_requests_total", Label("kind", "read") + "," + Label("result", "ok"),

@@ -469,6 +469,7 @@ void Node::Report(std::function<void(NodeReport)> reply) {
     for (const replication::MoveStatus& m : view->moves) {
       ++c.moves_by_role[static_cast<size_t>(m.role)];
     }
+    c.moves_stalled = replication_ != nullptr ? replication_->MovesStalled() : 0;
   }
   // Key counts live in storage and the replication state on the writer
   // thread: both are read in jobs. A busy engine gives a report without them.

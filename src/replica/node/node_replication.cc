@@ -621,6 +621,7 @@ void NodeReplication::FollowMoves(Job& job) {
     std::lock_guard lock(peer_bytes_mu_);
     peer_move_bytes_left_ = std::move(bytes_left);
   }
+  WatchStalls(core, job.now_ms_);
   const uint64_t latest = latest_epoch_.load();
   const bool settled_here = core.Epoch() == latest && core.Moves().empty();
   removed_ = settled_here && !latest_has_self_.load() && core.Drained();
@@ -635,6 +636,40 @@ void NodeReplication::FollowMoves(Job& job) {
       spdlog::info("replication: moves of epoch {} ended here", latest);
     });
   }
+}
+
+void NodeReplication::WatchStalls(const replication::ReplicationCore& core, uint64_t now_ms) {
+  const uint64_t limit = settings_.move_stall_warn_ms;
+  if (limit == 0 || now_ms < stalls_checked_ms_ + 1000) return;
+  stalls_checked_ms_ = now_ms;
+  auto names = [&](const std::vector<crdt::ReplicaId>& ids) {
+    std::string out;
+    for (crdt::ReplicaId id : ids) {
+      auto name = node_id_of_.find(id);
+      out += (out.empty() ? "" : ", ") + (name == node_id_of_.end() ? "?" : name->second);
+    }
+    return out;
+  };
+  uint64_t stalled = 0;
+  std::map<uint32_t, uint64_t> warned;  // only moves still under way keep their mark
+  for (const replication::MoveStatus& m : core.Moves()) {
+    if (now_ms < m.started_ms + limit) continue;
+    ++stalled;
+    uint64_t& last = warned[m.partition];
+    if (auto before = stall_warned_ms_.find(m.partition); before != stall_warned_ms_.end()) {
+      last = before->second;
+    }
+    if (last != 0 && now_ms < last + limit) continue;
+    last = now_ms;
+    spdlog::warn(
+        "replication: partition {} has been moving here for {} s ({}, epoch {}), waiting for "
+        "joiners [{}] and the last writes of [{}]: start them, or forget a node lost for good "
+        "(docs/operations.md)",
+        m.partition, (now_ms - m.started_ms) / 1000, MoveRoleName(m.role), m.epoch,
+        names(m.joining), names(m.leaving));
+  }
+  stall_warned_ms_ = std::move(warned);
+  moves_stalled_.store(stalled, std::memory_order_relaxed);
 }
 
 void NodeReplication::PublishServing(replication::ReplicationCore& core, storage::Transaction& txn,

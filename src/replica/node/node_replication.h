@@ -83,6 +83,10 @@ struct ReplicationSettings {
   // end, as it was before the restart: a move may still wait on a node only
   // that placement names (a removed node draining to it). Null: none.
   std::shared_ptr<const placement::PlacementTable> also_connect;
+  // A partition moving here for longer than this is a stalled move: logged
+  // (with the nodes it waits for) once per this period, and counted
+  // (MovesStalled). 0: never.
+  uint64_t move_stall_warn_ms = 600'000;
 };
 
 // What this node serves, as the replication core says (ReplicationCore::
@@ -264,6 +268,9 @@ class NodeReplication {
   // than this node (TopologySpread). Thread-safe.
   std::map<std::string, uint64_t> PeerEpochs() const { return spread_->PeerEpochs(); }
   size_t PeersAhead() const { return spread_->PeersAhead(); }
+  // Partitions moving here for longer than move_stall_warn_ms, as of the
+  // last check (every second). Thread-safe.
+  uint64_t MovesStalled() const { return moves_stalled_.load(std::memory_order_relaxed); }
   // What each node last heard from said its moves still have to move
   // (ReplicationCore::PeerMoveBytesLeft; 0: none), by node id, refreshed
   // every 250 ms. Thread-safe.
@@ -321,6 +328,8 @@ class NodeReplication {
   // In a job: adopts a topology AdoptTopology left, publishes serving(), and
   // once this node's moves ended drops the tables of older epochs.
   void FollowMoves(Job& job);
+  // Logs and counts moves older than move_stall_warn_ms (writer thread).
+  void WatchStalls(const replication::ReplicationCore& core, uint64_t now_ms);
   // Publishes serving() from the core if it changed (or `force`), and while
   // moves go on at most every 200 ms for their progress, with the bytes they
   // have left, read in `txn` (which the core's heartbeats then carry).
@@ -368,6 +377,9 @@ class NodeReplication {
   std::atomic<bool> prune_posted_{false};
   uint64_t serving_published_ms_ = 0;                   // writer thread
   uint64_t epochs_noted_ms_ = 0;                        // writer thread
+  uint64_t stalls_checked_ms_ = 0;                      // writer thread
+  std::map<uint32_t, uint64_t> stall_warned_ms_;        // writer thread: by partition
+  std::atomic<uint64_t> moves_stalled_{0};
   std::unique_ptr<replication::ReplicationCore> core_;  // writer thread only
   bool stale_ = false;                                  // writer thread only
   std::vector<Waiter> waiters_;                         // writer thread only

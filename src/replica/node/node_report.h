@@ -32,6 +32,7 @@ struct ClusterFigures {
   uint64_t move_bytes_left = 0;  // MoveBytesLeft (move_estimate.h); 0 without moves
   // Partitions moving here (ServingView::moves), by MoveStatus::Role.
   std::array<uint64_t, kMoveRoles> moves_by_role = {};
+  uint64_t moves_stalled = 0;  // NodeReplication::MovesStalled
 };
 
 struct NodeReport {

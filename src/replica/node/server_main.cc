@@ -131,6 +131,10 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-ms", replication.core.heartbeat_interval_ms,
                  "replication heartbeat interval")
       ->check(CLI::PositiveNumber);
+  app.add_option("--move-stall-warn-ms", replication.move_stall_warn_ms,
+                 "a partition moving here longer than this is logged as stalled, with the nodes "
+                 "it waits for, and counted (INFO moves_stalled); 0: never")
+      ->capture_default_str();
   app.add_option("--down-after-ms", replication.core.down_after_ms,
                  "silence after which a peer counts as down")
       ->check(CLI::PositiveNumber);

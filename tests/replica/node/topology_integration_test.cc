@@ -286,7 +286,7 @@ TEST_CASE("Topology: a join whose node never starts is cancelled by a file that 
   // The cancellation (the file before, at a higher epoch) alone would queue
   // behind them; `forget = ["dc4-a"]` in it lets every move end.
   TestCluster cluster(3, 1, 2, 16);
-  for (size_t i = 0; i < 3; ++i) REQUIRE(cluster.Start(i).ok());
+  for (size_t i = 0; i < 3; ++i) REQUIRE(cluster.Start(i, {"--move-stall-warn-ms", "1000"}).ok());
   const std::string file = ReadFile(cluster.topology_path());
   auto write = [&](size_t node, int from, int to) {
     RespClient c = cluster.Client(node);
@@ -305,10 +305,24 @@ TEST_CASE("Topology: a join whose node never starts is cancelled by a file that 
                             std::to_string(n.sync_port) + "\"\n";
   CHECK(Apply(cluster, 0, grown).str == "OK");
   for (size_t i = 0; i < 3; ++i) REQUIRE(WaitEpoch(cluster, i, 1, 10s));
-  std::this_thread::sleep_for(1500ms);
+  // Stuck on dc4-a: moving, and after a second reported as stalled (INFO,
+  // and a log line naming dc4-a).
+  auto stalled = [&] {
+    uint64_t count = 0;
+    for (size_t i = 0; i < 3; ++i) count += cluster.InfoField(i, "moves_stalled", "cluster");
+    return count;
+  };
+  const auto stall_deadline = Clock::now() + 10s;
+  while (stalled() == 0 && Clock::now() < stall_deadline) std::this_thread::sleep_for(100ms);
+  CHECK(stalled() > 0);
   int64_t moving = 0;
-  for (size_t i = 0; i < 3; ++i) moving += std::max<int64_t>(OwnMoving(cluster, i), 0);
-  CHECK(moving > 0);  // stuck on dc4-a
+  bool named = false;
+  for (size_t i = 0; i < 3; ++i) {
+    moving += std::max<int64_t>(OwnMoving(cluster, i), 0);
+    named |= cluster.Log(i).find("waiting for joiners [dc4-a]") != std::string::npos;
+  }
+  CHECK(moving > 0);
+  CHECK(named);
   write(1, 100, 150);
 
   std::string cancel = WithEpoch(file, 2);
@@ -326,6 +340,8 @@ TEST_CASE("Topology: a join whose node never starts is cancelled by a file that 
   while (!settled() && Clock::now() < deadline) std::this_thread::sleep_for(100ms);
   INFO("dc1-a\n" << cluster.Log(0) << "\ndc2-a\n" << cluster.Log(1));
   REQUIRE(settled());
+  std::this_thread::sleep_for(1100ms);  // the next stall check
+  CHECK(stalled() == 0);
   CHECK(cluster.Converged(10s));
   for (size_t i = 0; i < 3; ++i) {
     RespClient c = cluster.Client(i);
