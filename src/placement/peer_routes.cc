@@ -107,7 +107,8 @@ class PeerRoutesParser {
     auto repl = EndpointAt(peer, "repl", path, true);
     auto sync = EndpointAt(peer, "sync", path, true);
     if (id && client && repl && sync) {
-      routes_.routes_.emplace(*id, PeerRoute{std::move(*client), std::move(*repl), std::move(*sync)});
+      routes_.routes_.emplace(*id,
+                              PeerRoute{std::move(*client), std::move(*repl), std::move(*sync)});
     }
   }
 

@@ -20,16 +20,16 @@ constexpr std::string_view kTopology =
 
 // Routes to n1 and n2 (lines 1-5 and 6-10).
 constexpr std::string_view kRoutes =
-    "[[peers]]\n"                             //  1
-    "id = \"n1\"\n"                           //  2
-    "client = \"127.0.0.2:9001\"\n"           //  3
-    "repl = \"tcp://127.0.0.2:9101\"\n"       //  4
-    "sync = \"tcp://127.0.0.2:9201\"\n"       //  5
-    "[[peers]]\n"                             //  6
-    "id = \"n2\"\n"                           //  7
-    "client = \"127.0.0.3:9002\"\n"           //  8
-    "repl = \"tcp://127.0.0.3:9102\"\n"       //  9
-    "sync = \"tcp://127.0.0.3:9202\"\n";      // 10
+    "[[peers]]\n"                         //  1
+    "id = \"n1\"\n"                       //  2
+    "client = \"127.0.0.2:9001\"\n"       //  3
+    "repl = \"tcp://127.0.0.2:9101\"\n"   //  4
+    "sync = \"tcp://127.0.0.2:9201\"\n"   //  5
+    "[[peers]]\n"                         //  6
+    "id = \"n2\"\n"                       //  7
+    "client = \"127.0.0.3:9002\"\n"       //  8
+    "repl = \"tcp://127.0.0.3:9102\"\n"   //  9
+    "sync = \"tcp://127.0.0.3:9202\"\n";  // 10
 
 std::string Replaced(std::string_view from, std::string_view to) {
   std::string text(kRoutes);
@@ -89,8 +89,8 @@ TEST_CASE("a broken routes file is refused with each problem and its line", "[un
         "r.toml:4: peers[0].repl: must be \"tcp://host:port\"");
   CHECK(ErrorOf(Replaced("id = \"n2\"", "id = \"n1\"")) ==
         "r.toml:7: peers[1].id: node n1 has a route already");
-  CHECK(ErrorOf(Replaced("id = \"n2\"", "id = \"bad id\"")).find(
-            "r.toml:7: peers[1].id: must be a node id") == 0);
+  CHECK(ErrorOf(Replaced("id = \"n2\"", "id = \"bad id\""))
+            .find("r.toml:7: peers[1].id: must be a node id") == 0);
   CHECK(ErrorOf(Replaced("127.0.0.3:9202", "127.0.0.2:9201")) ==
         "r.toml:10: peers[1].sync: endpoint tcp://127.0.0.2:9201 given twice");
   CHECK(ErrorOf(Replaced("sync = \"tcp://127.0.0.3:9202\"\n", "colour = 1\n")) ==
