@@ -1,4 +1,5 @@
-// Peer routes: parsing, and their application to a topology.
+// Peer routes: parsing, and their application to a topology. (Names in the
+// anonymous namespace are distinct from topology.cc's: unity builds merge them.)
 #include "placement/peer_routes.h"
 
 #include <toml++/toml.h>
@@ -13,7 +14,7 @@ namespace geokv::placement {
 
 namespace {
 
-uint32_t LineOf(const toml::source_region& region) {
+uint32_t RouteLineOf(const toml::source_region& region) {
   return region.begin.line == 0 ? 1 : static_cast<uint32_t>(region.begin.line);
 }
 
@@ -33,20 +34,20 @@ class PeerRoutesParser {
     try {
       root = toml::parse(text, source_name_);
     } catch (const toml::parse_error& e) {
-      return Status::Invalid(source_name_ + ":" + std::to_string(LineOf(e.source())) +
+      return Status::Invalid(source_name_ + ":" + std::to_string(RouteLineOf(e.source())) +
                              ": syntax: " + std::string(e.description()));
     }
     for (const auto& [key, value] : root) {
       if (key.str() != "peers") {
-        Report(LineOf(value.source()), std::string(key.str()), "unknown key");
+        Report(RouteLineOf(value.source()), std::string(key.str()), "unknown key");
       }
     }
     if (const toml::node* peers = root.get("peers"); peers != nullptr) {
       const toml::array* list = peers->as_array();
       if (list == nullptr || !list->is_array_of_tables()) {
-        Report(LineOf(peers->source()), "peers", "must be an array of tables ([[peers]])");
+        Report(RouteLineOf(peers->source()), "peers", "must be an array of tables ([[peers]])");
       } else if (list->size() > kMaxPeerRoutes) {
-        Report(LineOf(peers->source()), "peers",
+        Report(RouteLineOf(peers->source()), "peers",
                "at most " + std::to_string(kMaxPeerRoutes) + " routes");
       } else {
         for (size_t i = 0; i < list->size(); ++i) ParsePeer(*list->get(i)->as_table(), i);
@@ -66,19 +67,19 @@ class PeerRoutesParser {
     const toml::node* node = peer.get(key);
     const std::string where = path + "." + std::string(key);
     if (node == nullptr) {
-      Report(LineOf(peer.source()), where, "missing");
+      Report(RouteLineOf(peer.source()), where, "missing");
       return std::nullopt;
     }
     const std::optional<std::string> text = node->value<std::string>();
     std::optional<Endpoint> endpoint;
     if (text) endpoint = ParseEndpoint(*text, tcp);
     if (!endpoint) {
-      Report(LineOf(node->source()), where,
+      Report(RouteLineOf(node->source()), where,
              tcp ? "must be \"tcp://host:port\"" : "must be \"host:port\"");
       return std::nullopt;
     }
     if (!endpoints_.insert(endpoint->host + ":" + std::to_string(endpoint->port)).second) {
-      Report(LineOf(node->source()), where, "endpoint " + endpoint->text + " given twice");
+      Report(RouteLineOf(node->source()), where, "endpoint " + endpoint->text + " given twice");
     }
     return endpoint;
   }
@@ -88,19 +89,19 @@ class PeerRoutesParser {
     for (const auto& [key, value] : peer) {
       const std::string_view k = key.str();
       if (k != "id" && k != "client" && k != "repl" && k != "sync") {
-        Report(LineOf(value.source()), path + "." + std::string(k), "unknown key");
+        Report(RouteLineOf(value.source()), path + "." + std::string(k), "unknown key");
       }
     }
     std::optional<std::string> id;
     if (const toml::node* node = peer.get("id"); node == nullptr) {
-      Report(LineOf(peer.source()), path + ".id", "missing");
+      Report(RouteLineOf(peer.source()), path + ".id", "missing");
     } else if (id = node->value<std::string>(); !id || !IsValidName(*id)) {
-      Report(LineOf(node->source()), path + ".id",
+      Report(RouteLineOf(node->source()), path + ".id",
              "must be a node id ([A-Za-z0-9._-], 1 to " + std::to_string(kMaxNameBytes) +
                  " characters)");
       id.reset();
     } else if (routes_.routes_.count(*id) != 0) {
-      Report(LineOf(node->source()), path + ".id", "node " + *id + " has a route already");
+      Report(RouteLineOf(node->source()), path + ".id", "node " + *id + " has a route already");
       id.reset();
     }
     auto client = EndpointAt(peer, "client", path, false);
