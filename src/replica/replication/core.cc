@@ -915,12 +915,15 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
     ++stats_.duplicates;  // a duplicate, or a reply to a request that timed out
     return;
   } else if ((!fill_first && !reply.snapshot.context.Includes(t.first_context)) ||
-             (t.restore && !Covers(reply.applied, h))) {
+             (t.restore && !Covers(reply.applied, h)) ||
+             (fill_first && !HasHintDots(reply.snapshot.context, store, h))) {
     // Joined with a context that lacks some of the first chunk's, this range
     // would not be settled by the first context (a restored peer): ask
     // another replica, later. A rebuild (restore) restores the atoms this
     // replica has seen: only from a sender that applied everything it has
     // applied (else a removal applied here but not there would be undone).
+    // A fill, also only from a sender that has seen every hint dot this node
+    // has (HasHintDots).
     if (answered) t.outstanding = false;
     t.avoid = reply.from;
     t.asked = 0;
@@ -938,7 +941,7 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   const crdt::ChunkJoinResult joined =
       crdt::JoinChunk(store.Partition(h.p), reply.range_from, reply.range_to, reply.snapshot.atoms,
                       reply.snapshot.context, t.first_context, options_.state_chunk_max_atoms,
-                      t.restore);
+                      t.restore, [&](crdt::ReplicaId origin) { return HintOrigin(h, origin); });
   if (joined.outcome == crdt::ChunkJoinResult::Outcome::kRestart) {
     // A counter folded since the first chunk, over dots the first context
     // lacks: start over from this chunk's context, which holds them.
@@ -964,6 +967,21 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   t.cursor = *joined.reached;
   SaveTransfer(store, h);
   ScheduleTransfer(h, now_ms);
+}
+
+bool CoreImpl::HintOrigin(const Held& h, crdt::ReplicaId origin) const {
+  return origin != membership_.self && !membership_.dc_of.contains(origin) &&
+         IndexOf(h, origin) == kNoIndex;
+}
+
+bool CoreImpl::HasHintDots(const crdt::DotContext& sender, ReplicaStore& store, const Held& h) const {
+  for (const auto& [origin, intervals] : store.Partition(h.p).Context().by_origin()) {
+    if (!HintOrigin(h, origin)) continue;
+    for (const auto& [first, last] : intervals) {
+      if (!sender.ContainsRange(origin, first, last)) return false;
+    }
+  }
+  return true;
 }
 
 bool CoreImpl::Covers(const AppliedVector& applied, const Held& h) {
@@ -1479,8 +1497,9 @@ std::vector<std::string> ReplicationCore::TakeAntiEntropyLog() {
 Status ReplicationCore::Rebuild(ReplicaStore& store, uint32_t p, uint64_t now_ms) {
   return impl_->Rebuild(store, p, now_ms);
 }
-HintOutcome ReplicationCore::ApplyHint(ReplicaStore& store, uint32_t p, const crdt::Delta& hint) {
-  return impl_->ApplyHint(store, p, hint);
+HintOutcome ReplicationCore::ApplyHint(ReplicaStore& store, uint32_t p, const crdt::Delta& hint,
+                                       std::optional<uint64_t> epoch) {
+  return impl_->ApplyHint(store, p, hint, epoch);
 }
 
 }  // namespace geokv::replication

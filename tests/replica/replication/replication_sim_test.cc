@@ -108,7 +108,8 @@ TEST_CASE("Replication sim: every replica converges to the acknowledged writes u
 
 // Runs `schedules` schedules with `tweaks` and counts each outcome.
 std::map<Result::Outcome, int> Outcomes(const Tweaks& tweaks, int schedules, uint64_t salt,
-                                        bool print_first_failure = false) {
+                                        bool print_first_failure = false,
+                                        bool print_every_failure = false) {
   const uint64_t seed = test::TestSeed();
   std::map<Result::Outcome, int> outcomes;
   bool printed = false;
@@ -123,6 +124,10 @@ std::map<Result::Outcome, int> Outcomes(const Tweaks& tweaks, int schedules, uin
     }
     const Result r = RunSchedule(ScheduleSeed(seed ^ salt, static_cast<uint64_t>(i)), traced);
     ++outcomes[r.outcome];
+    if (print_every_failure && !r.ok()) {
+      std::printf("GEOKV_SEED=%llu GEOKV_SCHEDULE=%d: %s\n", static_cast<unsigned long long>(seed),
+                  i, OutcomeName(r.outcome));
+    }
     if (print_first_failure && !r.ok() && !printed) {
       printed = true;
       std::printf("schedule %d: %s\n%s\n%s\n", i, OutcomeName(r.outcome), r.description.c_str(),
@@ -401,7 +406,8 @@ TEST_CASE("Replication sim: hints with partition moves (on demand, known to dive
   tweaks.hints = true;
   tweaks.force_reconfigure = true;
   const int schedules = test::CaseCount(500);
-  auto outcomes = Outcomes(tweaks, schedules, 0x8, /*print_first_failure=*/true);
+  auto outcomes = Outcomes(tweaks, schedules, 0x8, /*print_first_failure=*/true,
+                           /*print_every_failure=*/true);
   std::printf("hints with moves: %d of %d schedules ok, %d diverged, %d did not settle\n",
               outcomes[Result::Outcome::kOk], schedules, outcomes[Result::Outcome::kDiverged],
               outcomes[Result::Outcome::kNotQuiescent]);
