@@ -936,6 +936,7 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   if (fill_first) {
     t.first_context = reply.snapshot.context;
     t.first_applied = reply.applied;
+    t.first_from = reply.from;
     t.fill_fresh = false;
   }
   const crdt::ChunkJoinResult joined =
@@ -949,6 +950,7 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
     CatchUpReply fresh;
     fresh.snapshot.context = reply.snapshot.context;
     fresh.applied = reply.applied;
+    fresh.from = reply.from;
     BeginTransfer(store, h, t.index, fresh);
     SaveTransfer(store, h);
     ScheduleTransfer(h, now_ms);
@@ -1010,6 +1012,7 @@ void CoreImpl::BeginTransfer(ReplicaStore& store, Held& h, size_t index,
   t.cursor = crdt::AtomPosition{};
   t.first_context = reply.snapshot.context;
   t.first_applied = reply.applied;
+  t.first_from = reply.from;
   t.outstanding = false;
   t.avoid = 0;
 }
@@ -1074,6 +1077,12 @@ std::optional<crdt::ReplicaId> CoreImpl::TransferTarget(const Held& h) const {
   // The peer that sent the last chunk, while it is up; else the live replica
   // that reported the most (the likeliest to hold the first context).
   if (t.asked != 0 && peers_.at(t.asked).up) return t.asked;
+  // After a refused chunk, the first chunk's sender, which has seen the
+  // first context.
+  if (t.avoid != 0 && t.first_from != 0 && t.first_from != t.avoid &&
+      peers_.contains(t.first_from) && peers_.at(t.first_from).up) {
+    return t.first_from;
+  }
   std::optional<crdt::ReplicaId> best;
   uint64_t best_total = 0;
   for (int pass = 0; pass < 2 && !best; ++pass) {

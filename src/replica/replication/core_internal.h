@@ -77,6 +77,10 @@ class CoreImpl {
     bool outstanding = false;        // a chunk request in flight
     crdt::ReplicaId asked = 0;       // who has it, or sent the last chunk
     crdt::ReplicaId avoid = 0;       // refused: its context lacked first_context
+    // Who sent the first chunk (0: unknown, e.g. resumed from a record): it
+    // has seen first_context, which others may never see (a hint's dot
+    // whose hint only it took), so a refused chunk is asked of it next.
+    crdt::ReplicaId first_from = 0;
     // GEOKV.REBUILD (ReplicationCore::Rebuild): restore atoms this replica has
     // seen but lost, take the sender's payloads; first_context and
     // first_applied are empty (nothing is raised).
