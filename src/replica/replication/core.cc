@@ -925,7 +925,10 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
     // A fill, also only from a sender that has seen every hint dot this node
     // has (HasHintDots).
     if (answered) t.outstanding = false;
-    t.avoid = reply.from;
+    if (std::find(t.refused.begin(), t.refused.end(), reply.from) == t.refused.end() &&
+        t.refused.size() < h.replicas.size()) {
+      t.refused.push_back(reply.from);
+    }
     t.asked = 0;
     t.retry_at_ms = now_ms + CatchUpTimeout(t.attempts);
     ++t.attempts;
@@ -936,7 +939,6 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   if (fill_first) {
     t.first_context = reply.snapshot.context;
     t.first_applied = reply.applied;
-    t.first_from = reply.from;
     t.fill_fresh = false;
   }
   const crdt::ChunkJoinResult joined =
@@ -950,7 +952,6 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
     CatchUpReply fresh;
     fresh.snapshot.context = reply.snapshot.context;
     fresh.applied = reply.applied;
-    fresh.from = reply.from;
     BeginTransfer(store, h, t.index, fresh);
     SaveTransfer(store, h);
     ScheduleTransfer(h, now_ms);
@@ -958,6 +959,7 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   }
   ++stats_.state_chunks_applied;
   t.asked = reply.from;
+  t.refused.clear();
   t.attempts = 0;
   t.retry_at_ms = 0;
   if (options_.testing_merge_chunk_context)
@@ -1012,9 +1014,8 @@ void CoreImpl::BeginTransfer(ReplicaStore& store, Held& h, size_t index,
   t.cursor = crdt::AtomPosition{};
   t.first_context = reply.snapshot.context;
   t.first_applied = reply.applied;
-  t.first_from = reply.from;
   t.outstanding = false;
-  t.avoid = 0;
+  t.refused.clear();
 }
 
 void CoreImpl::SaveTransfer(ReplicaStore& store, const Held& h) {
@@ -1075,21 +1076,19 @@ void CoreImpl::FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms) {
 std::optional<crdt::ReplicaId> CoreImpl::TransferTarget(const Held& h) const {
   const Transfer& t = h.transfer;
   // The peer that sent the last chunk, while it is up; else the live replica
-  // that reported the most (the likeliest to hold the first context).
+  // that reported the most (the likeliest to hold the first context) among
+  // those that did not refuse a chunk yet, else among all.
   if (t.asked != 0 && peers_.at(t.asked).up) return t.asked;
-  // After a refused chunk, the first chunk's sender, which has seen the
-  // first context.
-  if (t.avoid != 0 && t.first_from != 0 && t.first_from != t.avoid &&
-      peers_.contains(t.first_from) && peers_.at(t.first_from).up) {
-    return t.first_from;
-  }
+  auto refused = [&](crdt::ReplicaId id) {
+    return std::find(t.refused.begin(), t.refused.end(), id) != t.refused.end();
+  };
   std::optional<crdt::ReplicaId> best;
   uint64_t best_total = 0;
   for (int pass = 0; pass < 2 && !best; ++pass) {
     for (size_t j = 0; j < h.replicas.size(); ++j) {
       if (j == h.self_index || !h.reporter[j]) continue;
       const Peer& peer = peers_.at(h.replicas[j]);
-      if (!peer.up || (pass == 0 && peer.id == t.avoid)) continue;
+      if (!peer.up || (pass == 0 && refused(peer.id))) continue;
       // A joiner has part of p (it reports p once it has all of it).
       if (std::find(h.move.joiners.begin(), h.move.joiners.end(), peer.id) !=
           h.move.joiners.end()) {
@@ -1122,6 +1121,10 @@ void CoreImpl::ScheduleTransfer(Held& h, uint64_t now_ms) {
   if (!target) {
     t.retry_at_ms = now_ms + options_.catchup_timeout_ms;  // nobody live: look again later
     return;
+  }
+  // Every live candidate refused already: a new round.
+  if (std::find(t.refused.begin(), t.refused.end(), *target) != t.refused.end()) {
+    t.refused.clear();
   }
   CatchUpRequest req{membership_.self, h.p, h.replicas[t.index], h.streams[t.index].applied,
                      t.cursor};

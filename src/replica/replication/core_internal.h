@@ -76,11 +76,12 @@ class CoreImpl {
     crdt::DotContext settled_context;
     bool outstanding = false;        // a chunk request in flight
     crdt::ReplicaId asked = 0;       // who has it, or sent the last chunk
-    crdt::ReplicaId avoid = 0;       // refused: its context lacked first_context
-    // Who sent the first chunk (0: unknown, e.g. resumed from a record): it
-    // has seen first_context, which others may never see (a hint's dot
-    // whose hint only it took), so a refused chunk is asked of it next.
-    crdt::ReplicaId first_from = 0;
+    // The senders whose chunk was refused (their context lacked
+    // first_context, or they did not cover this node) since one was joined:
+    // asked again only once every other candidate refused too. The first
+    // context may hold a dot that only one of them will ever have (a hint's
+    // that only it took), so each must get its turn. At most p's replicas.
+    std::vector<crdt::ReplicaId> refused;
     // GEOKV.REBUILD (ReplicationCore::Rebuild): restore atoms this replica has
     // seen but lost, take the sender's payloads; first_context and
     // first_applied are empty (nothing is raised).

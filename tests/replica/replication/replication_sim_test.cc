@@ -216,7 +216,11 @@ TEST_CASE("Replication sim: the schedules that once diverged converge", "[sim]")
        "never settled: an owner's catch-up transfer began with the chunk of the only owner that "
        "had taken a hint; the others, which never would (at another epoch than the keeper's), "
        "were asked for the next chunk in turn, each refused for lacking its dot, and the "
-       "choice of the next sender never came back to the first",
+       "choice of the next sender (any but the last that refused) never came back to the first",
+       false, false, true, false, true},
+      {22 ^ 0x8, 2112,
+       "never settled: the same, for a joiner's fill resumed after a crash: its first chunk came "
+       "from the one owner that had taken a hint, and the other two were asked in turn",
        false, false, true, false, true},
   };
   for (const Pinned& p : pinned) {
