@@ -916,7 +916,7 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
     return;
   } else if ((!fill_first && !reply.snapshot.context.Includes(t.first_context)) ||
              (t.restore && !Covers(reply.applied, h)) ||
-             (fill_first && !HasHintDots(reply.snapshot.context, store, h))) {
+             (fill_first && !HasHintDots(reply.snapshot.context, reply.applied, store, h))) {
     // Joined with a context that lacks some of the first chunk's, this range
     // would not be settled by the first context (a restored peer): ask
     // another replica, later. A rebuild (restore) restores the atoms this
@@ -944,7 +944,10 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   const crdt::ChunkJoinResult joined =
       crdt::JoinChunk(store.Partition(h.p), reply.range_from, reply.range_to, reply.snapshot.atoms,
                       reply.snapshot.context, t.first_context, options_.state_chunk_max_atoms,
-                      t.restore, [&](crdt::ReplicaId origin) { return HintOrigin(h, origin); });
+                      t.restore, [&](crdt::ReplicaId origin) {
+                        return HintOrigin(h, origin, t.first_applied) &&
+                               HintOrigin(h, origin, reply.applied);
+                      });
   if (joined.outcome == crdt::ChunkJoinResult::Outcome::kRestart) {
     // A counter folded since the first chunk, over dots the first context
     // lacks: start over from this chunk's context, which holds them.
@@ -973,14 +976,18 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   ScheduleTransfer(h, now_ms);
 }
 
-bool CoreImpl::HintOrigin(const Held& h, crdt::ReplicaId origin) const {
+bool CoreImpl::HintOrigin(const Held& h, crdt::ReplicaId origin,
+                          const AppliedVector& sender_applied) const {
   return origin != membership_.self && !membership_.dc_of.contains(origin) &&
-         IndexOf(h, origin) == kNoIndex;
+         IndexOf(h, origin) == kNoIndex &&
+         std::none_of(sender_applied.begin(), sender_applied.end(),
+                      [&](const auto& entry) { return entry.first == origin; });
 }
 
-bool CoreImpl::HasHintDots(const crdt::DotContext& sender, ReplicaStore& store, const Held& h) const {
+bool CoreImpl::HasHintDots(const crdt::DotContext& sender, const AppliedVector& sender_applied,
+                           ReplicaStore& store, const Held& h) const {
   for (const auto& [origin, intervals] : store.Partition(h.p).Context().by_origin()) {
-    if (!HintOrigin(h, origin)) continue;
+    if (!HintOrigin(h, origin, sender_applied)) continue;
     for (const auto& [first, last] : intervals) {
       if (!sender.ContainsRange(origin, first, last)) return false;
     }

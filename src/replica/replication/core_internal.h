@@ -409,17 +409,20 @@ class CoreImpl {
   // Whether `applied` is at least h's applied seq of every stream, and
   // every seq of a joiner's Move::seen.
   static bool Covers(const AppliedVector& applied, const Held& h);
-  // Whether `origin` is a hint keeper's in p: no node this core knows and no
-  // stream of p (ApplyHint refuses a hint of any other origin).
-  bool HintOrigin(const Held& h, crdt::ReplicaId origin) const;
-  // Whether `sender` (a fill's first context) holds every dot of a hint
-  // origin in p's context here. A node that held p before and deleted it
+  // Whether `origin` is a hint keeper's in p: no node this core knows, no
+  // stream of p here and none of a chunk's sender (`sender_applied` lists
+  // them: a former owner's stream may be known there and not here yet).
+  // ApplyHint refuses a hint of any other origin.
+  bool HintOrigin(const Held& h, crdt::ReplicaId origin, const AppliedVector& sender_applied) const;
+  // Whether `sender` (a fill's first context, with `sender_applied`) holds
+  // every dot of a hint origin in p's context here. A node that held p before and deleted it
   // keeps its hints' dots but not their atoms, and no stream brings a hint
   // back: a fill whose first context lacks such a dot would leave it seen
   // and lost here (and a hint handed again taken as a duplicate). From a
   // sender that has seen it, restore mode puts its atom back (or the sender
   // removed it).
-  bool HasHintDots(const crdt::DotContext& sender, ReplicaStore& store, const Held& h) const;
+  bool HasHintDots(const crdt::DotContext& sender, const AppliedVector& sender_applied,
+                   ReplicaStore& store, const Held& h) const;
   // The last chunk is joined: the first context and applied vector come in.
   void FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms);
   void SaveTransfer(ReplicaStore& store, const Held& h);
