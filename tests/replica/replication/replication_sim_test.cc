@@ -428,8 +428,9 @@ TEST_CASE("Replication sim: hints handed off while partitions move reach every f
   // hint, without anti-entropy. An acknowledgement counts for the epoch it
   // was given at; owners that stay take hints while a partition moves, fills
   // carry them, and a node that held a partition before fills only from an
-  // owner that has seen its hints' dots (docs/replication.md, "Hinted handoff
-  // and partition moves"). 100 schedules here; GEOKV_CASES=5000 for a long run.
+  // owner that has seen its hints' dots (docs/replication.md, "Hinted
+  // handoff", "Hints and partition moves"). 100 schedules here;
+  // GEOKV_CASES=5000 for a long run.
   INFO("GEOKV_SEED=" << test::TestSeed());
   Tweaks tweaks;
   tweaks.hints = true;
