@@ -78,7 +78,8 @@ ChunkRead ReadChunk(const MutableState& state, const AtomPosition& from, size_t 
 ChunkJoinResult JoinChunk(MutableState& state, const AtomPosition& from,
                           const std::optional<AtomPosition>& to, const AtomList& atoms,
                           const DotContext& chunk_context, const DotContext& first_context,
-                          size_t local_atoms_max, bool restore) {
+                          size_t local_atoms_max, bool restore,
+                          const std::function<bool(ReplicaId)>& no_delta) {
   GEOKV_ASSERT(local_atoms_max >= 1);
   ChunkJoinResult result;
   result.reached = to;
@@ -129,16 +130,18 @@ ChunkJoinResult JoinChunk(MutableState& state, const AtomPosition& from,
     } else {
       // Theirs only: seen here and not held means removed here; else add it
       // if the dots it stands for will be in the context when the transfer
-      // ends (else its delta brings it).
+      // ends (else its delta brings it), or if no delta brings it.
+      const bool unseen_hint = no_delta && atom.first == atom.dot.counter &&
+                               no_delta(atom.dot.origin) && !context.Contains(atom.dot);
       if (restore) {
         // Seen here (lost), or to be seen when the transfer ends (a node
         // filling a partition it held before; Rebuild's first context is
         // empty).
-        if (CoveredByEither(atom, first_context, context)) {
+        if (unseen_hint || CoveredByEither(atom, first_context, context)) {
           put.emplace_back(path, atom);
         }
       } else if (!context.Contains(atom.dot)) {
-        if (CoveredByEither(atom, first_context, context)) {
+        if (unseen_hint || CoveredByEither(atom, first_context, context)) {
           put.emplace_back(path, atom);
         } else if (atom.first != atom.dot.counter) {
           return ChunkJoinResult{ChunkJoinResult::Outcome::kRestart, to, 0, 0};

@@ -13,7 +13,8 @@
 //     chunk lacks was removed at the sender: it goes;
 //   - an atom of the chunk that the receiver lacks and has not seen is added
 //     if its dots (a folded counter's whole range) are in the first chunk's
-//     context or the receiver's (else it arrives later with its delta);
+//     context or the receiver's (else it arrives later with its delta), or
+//     if no delta brings it (a hint's: the caller's `no_delta` origins);
 //   - the dot of each atom added joins the receiver's context (it is seen and
 //     held); the rest of the first chunk's context only once every range is
 //     joined (the caller does it).
@@ -21,6 +22,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -92,12 +94,18 @@ struct ChunkJoinResult {
 // sure the sender applied every removal the receiver applied), one the
 // receiver holds with another payload takes the chunk's, and one neither has
 // seen waits for its delta.
+// With `no_delta`, an unfolded atom of the chunk whose origin it holds (a
+// hinted handoff's, docs/replication.md) and whose dot the receiver has not
+// seen is added whatever the first context holds: no delta would bring it
+// (the sender took it after the first chunk), and a removal of it that the
+// sender had applied then would have put its dot in the first context.
 // REQUIRES: atoms ascending within [from, to); every atom's dots are in
 // chunk_context; chunk_context includes first_context; local_atoms_max >= 1.
 ChunkJoinResult JoinChunk(MutableState& state, const AtomPosition& from,
                           const std::optional<AtomPosition>& to, const AtomList& atoms,
                           const DotContext& chunk_context, const DotContext& first_context,
-                          size_t local_atoms_max, bool restore = false);
+                          size_t local_atoms_max, bool restore = false,
+                          const std::function<bool(ReplicaId)>& no_delta = {});
 
 // For a delta joined while a transfer is under way: removes the additions
 // that would bring back an atom the transfer has already settled, i.e. at a

@@ -12,7 +12,7 @@
 //
 // Schema (version 1):
 //   hints(id INTEGER PRIMARY KEY, partition INTEGER, delta BLOB,
-//         acked TEXT  -- node ids, one per line
+//         acked TEXT  -- acknowledgements (node id@epoch, hints.h), one per line
 //         , created_ms INTEGER)
 //
 // Thread-safe: every call takes the store's mutex.
@@ -39,7 +39,7 @@ struct StoredHint {
   uint64_t id = 0;
   uint32_t partition = 0;
   std::string delta;            // crdt::EncodeDelta bytes
-  std::set<std::string> acked;  // node ids that acknowledged it
+  std::set<std::string> acked;  // acknowledgements (hints.h: node id@epoch)
   uint64_t created_ms = 0;
 };
 

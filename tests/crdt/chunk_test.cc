@@ -58,6 +58,44 @@ TEST_CASE("Chunk: a range ends after a key that ended in it, never inside a key 
   CHECK(by_bytes.atoms.size() == 1);  // at least one atom, whatever the byte limit
 }
 
+TEST_CASE("Chunk: an atom no delta brings is joined with its dot whatever the first context holds",
+          "[unit]") {
+  // A hint's atom (hinted handoff: its origin is no stream) that the sender
+  // took after the first chunk: no delta will bring it, so the range brings
+  // it; other origins' atoms beyond the first context wait for their deltas.
+  constexpr ReplicaId kHintOrigin = 0x5151, kStream = 7;
+  MemoryState sender;
+  for (ReplicaId origin : {kHintOrigin, kStream}) {
+    DeltaBuilder b(sender, origin);
+    AddMember(b, "k", "m" + std::to_string(origin));
+    ApplyDelta(sender, std::move(b).Finish());
+  }
+  const DotContext first;  // the first chunk was read before both
+  ChunkRead chunk = ReadChunk(sender, AtomPosition{}, 16, 1 << 20);
+  REQUIRE(chunk.atoms.size() == 2);
+  auto no_delta = [&](ReplicaId origin) { return origin == kHintOrigin; };
+  for (bool restore : {false, true}) {
+    MemoryState receiver;
+    JoinChunk(receiver, AtomPosition{}, chunk.to, chunk.atoms, sender.Context(), first, 16,
+              restore, no_delta);
+    CHECK(receiver.Context().Contains(Dot{kHintOrigin, 1}));
+    CHECK_FALSE(receiver.Context().Contains(Dot{kStream, 1}));
+    CHECK(Members(receiver, "k") == std::vector<std::string>{"m20817"});
+
+    MemoryState without;  // no origin named: the hint waits for a delta that never comes
+    JoinChunk(without, AtomPosition{}, chunk.to, chunk.atoms, sender.Context(), first, 16, restore);
+    CHECK(Members(without, "k").empty());
+  }
+  // Seen here and not held: removed here (a removal arrived first), not added.
+  MemoryState removed;
+  DotContext seen;
+  seen.Insert(Dot{kHintOrigin, 1});
+  removed.JoinContext(seen);
+  JoinChunk(removed, AtomPosition{}, chunk.to, chunk.atoms, sender.Context(), first, 16, false,
+            no_delta);
+  CHECK(Members(removed, "k").empty());
+}
+
 TEST_CASE("Chunk: joining a state range by range, then its context, equals joining it whole",
           "[property]") {
   const uint64_t seed = test::TestSeed();

@@ -139,7 +139,7 @@ const std::vector<CommandSpec>& Table() {
         // nodes only (a quorum read's fetch and repair: docs/consistency.md)
         {"geokv.atoms", -3, kA, 0, 0, 0, CmdGeokvAtoms},
         {"geokv.repair", 3, kA, 0, 0, 0, CmdGeokvRepair},
-        {"geokv.hint", 3, kA, 0, 0, 0, CmdGeokvHint},
+        {"geokv.hint", -3, kA, 0, 0, 0, CmdGeokvHint},
         {"geokv.waitown", -4, 0, 0, 0, 0, CmdGeokvWaitOwn},
         {"geokv.where", 2, kR | kF, 0, 0, 0, CmdGeokvWhere},
         {"geokv.digest", 1, kR, 0, 0, 0, CmdGeokvDigest},

@@ -155,8 +155,10 @@ class ServerControl {
     reply("-ERR GEOKV.REPAIR is not served here\r\n");
   }
   // Answers GEOKV.HINT: joins a hint (an encoded crdt::Delta another node
-  // kept for `partition`) into this node's replica (ReplicationCore::ApplyHint).
-  virtual void Hint(uint32_t /*partition*/, std::string /*delta*/, Reply reply) {
+  // kept for `partition`, handed off under the keeper's `epoch` if it said)
+  // into this node's replica (ReplicationCore::ApplyHint).
+  virtual void Hint(uint32_t /*partition*/, std::string /*delta*/,
+                    std::optional<uint64_t> /*epoch*/, Reply reply) {
     reply("-ERR GEOKV.HINT is not served here\r\n");
   }
   // Anti-entropy (docs/replication.md): GEOKV.AAE STATUS, GEOKV.AAE RUN

@@ -291,15 +291,23 @@ void CmdGeokvRepair(ConnectionContext& ctx, const Args& args) {
   ctx.server.Repair(*p, args[2], ctx.Defer());
 }
 
-// GEOKV.HINT partition delta: joins a hint another node kept for this
-// partition (hinted handoff, docs/replication.md); +OK once committed (or
-// already here), -TRYAGAIN while the partition is not served here, -ERR hint
-// refused for a malformed one. Nodes only.
+// GEOKV.HINT partition delta [epoch]: joins a hint another node kept for
+// this partition (hinted handoff, docs/replication.md); +OK once committed
+// (or already here), -TRYAGAIN while the partition is not served here or
+// this node runs another epoch than the keeper's, -ERR hint refused for a
+// malformed one. Nodes only.
 void CmdGeokvHint(ConnectionContext& ctx, const Args& args) {
   if (!FromPeer(ctx)) return;
+  if (args.size() > 4) return ctx.reply.Error(errors::kSyntax);
   const std::optional<uint32_t> p = PartitionArg(ctx.reply, args[1]);
   if (!p) return;
-  ctx.server.Hint(*p, args[2], ctx.Defer());
+  std::optional<uint64_t> epoch;
+  if (args.size() == 4) {
+    const std::optional<int64_t> e = crdt::ParseInt64(args[3]);
+    if (!e || *e < 0) return ctx.reply.Error(errors::kNotInteger);
+    epoch = static_cast<uint64_t>(*e);
+  }
+  ctx.server.Hint(*p, args[2], epoch, ctx.Defer());
 }
 
 // GEOKV.AAE STATUS -> [[partition, peer, ms since, result], ...];

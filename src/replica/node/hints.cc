@@ -162,9 +162,12 @@ void Hints::Tick() {
   cursor_ = batch.size() < kHintsPerTickMax ? 0 : batch.back().id;
   size_t done = 0;
   for (const storage::StoredHint& hint : batch) {
-    const std::vector<ForwardTarget> targets = replicas_of_(hint.partition);
-    if (std::all_of(targets.begin(), targets.end(),
-                    [&](const ForwardTarget& t) { return hint.acked.contains(t.node_id); })) {
+    const Owners owners = replicas_of_(hint.partition);
+    const std::vector<ForwardTarget>& targets = owners.targets;
+    auto acked = [&](const ForwardTarget& t) {
+      return hint.acked.contains(AckKey(t.node_id, owners.epoch));
+    };
+    if (std::all_of(targets.begin(), targets.end(), acked)) {
       if (Status s = store_->Remove(hint.id); !s.ok()) {
         spdlog::error("hint {} handed off but not deleted: {}", hint.id, s.message());
         continue;
@@ -175,9 +178,9 @@ void Hints::Tick() {
     }
     for (const ForwardTarget& t : targets) {
       if (in_flight_.size() >= kSendsInFlightMax) break;
-      if (hint.acked.contains(t.node_id) || in_flight_.contains({hint.id, t.node_id})) continue;
+      if (acked(t) || in_flight_.contains({hint.id, t.node_id})) continue;
       if (backoff_[t.node_id].next_ms > now) continue;
-      Send(hint, t);
+      Send(hint, t, owners.epoch);
     }
   }
   if (done > 0) {
@@ -186,13 +189,17 @@ void Hints::Tick() {
   }
 }
 
-void Hints::Send(const storage::StoredHint& hint, const ForwardTarget& target) {
+std::string Hints::AckKey(const std::string& node_id, uint64_t epoch) {
+  return node_id + "@" + std::to_string(epoch);
+}
+
+void Hints::Send(const storage::StoredHint& hint, const ForwardTarget& target, uint64_t epoch) {
   in_flight_.insert({hint.id, target.node_id});
   sends_.fetch_add(1, std::memory_order_relaxed);
-  Args args = {"GEOKV.HINT", std::to_string(hint.partition), hint.delta};
+  Args args = {"GEOKV.HINT", std::to_string(hint.partition), hint.delta, std::to_string(epoch)};
   forwarder_.Forward(
       target, args, kResp2,
-      [this, alive = alive_, id = hint.id, node = target.node_id](std::string r) {
+      [this, alive = alive_, id = hint.id, node = target.node_id, epoch](std::string r) {
         if (!*alive) return;
         in_flight_.erase({id, node});
         Backoff& b = backoff_[node];
@@ -205,7 +212,7 @@ void Hints::Send(const storage::StoredHint& hint, const ForwardTarget& target) {
             spdlog::warn("hint {} refused by {}: {}", id, node, r.substr(1, r.size() - 3));
           }
           b = {};
-          if (Status s = store_->Ack(id, node); !s.ok()) {
+          if (Status s = store_->Ack(id, AckKey(node, epoch)); !s.ok()) {
             spdlog::error("hint {}: acknowledgement of {} not recorded: {}", id, node, s.message());
           }
           return;

@@ -3,7 +3,14 @@
 // (forwarding failed), a blind write at the default write level is kept here
 // as a hint, durable before +OK, and handed off to every replica of its
 // partition in the running topology once they answer; deleted when each has
-// acknowledged it.
+// acknowledged it at the running topology's epoch.
+//
+// Moves. An acknowledgement counts for the epoch it was given at (the
+// GEOKV.HINT carries the keeper's epoch, and a replica running another one
+// answers -TRYAGAIN): an owner of an earlier placement may have left the
+// partition and deleted it since, or a new owner may have filled it from an
+// owner that lacked the hint. After a topology change every owner of the
+// new placement takes the hint again (a duplicate where it is already).
 //
 // The dot. A hint's delta is built by the command's own handler against an
 // EMPTY state (this node holds nothing of the partition), so it has no
@@ -58,9 +65,13 @@ struct HintFigures {
 
 class Hints {
  public:
-  // The replicas a partition's hints go to now (the running topology's
-  // preference list). Called on the I/O thread.
-  using ReplicasOf = std::function<std::vector<ForwardTarget>(uint32_t partition)>;
+  // The replicas a partition's hints go to now: the running topology's epoch
+  // and preference list. Called on the I/O thread.
+  struct Owners {
+    uint64_t epoch = 0;
+    std::vector<ForwardTarget> targets;
+  };
+  using ReplicasOf = std::function<Owners(uint32_t partition)>;
 
   // `origin`: HintOrigin(node id, incarnation). The references must outlive it.
   Hints(std::unique_ptr<storage::HintStore> store, crdt::ReplicaId origin,
@@ -119,7 +130,9 @@ class Hints {
   void Poll(std::shared_ptr<HandoffWait> wait);  // WhenHandedOff's polling
   void Schedule();
   void Tick();
-  void Send(const storage::StoredHint& hint, const ForwardTarget& target);
+  void Send(const storage::StoredHint& hint, const ForwardTarget& target, uint64_t epoch);
+  // How hints.db records that `node_id` acknowledged a hint at `epoch`.
+  static std::string AckKey(const std::string& node_id, uint64_t epoch);
 
   std::unique_ptr<storage::HintStore> store_;
   crdt::ReplicaId origin_;

@@ -753,9 +753,10 @@ void Node::KeepHint(DataHandler handler, Args args, std::shared_ptr<ClientWrites
   }
 }
 
-void Node::Hint(uint32_t partition, std::string delta, Reply reply) {
+void Node::Hint(uint32_t partition, std::string delta, std::optional<uint64_t> epoch,
+               Reply reply) {
   if (replication_ == nullptr) return reply(kNoReplication);
-  replication_->ApplyHint(partition, std::move(delta), std::move(reply));
+  replication_->ApplyHint(partition, std::move(delta), epoch, std::move(reply));
 }
 
 void Node::EnableHints(std::unique_ptr<storage::HintStore> store, uint64_t incarnation) {
@@ -764,12 +765,12 @@ void Node::EnableHints(std::unique_ptr<storage::HintStore> store, uint64_t incar
   for (const placement::Node& n : known_nodes_) GEOKV_ASSERT(n.replica_id != origin);
   hints_ = std::make_unique<Hints>(std::move(store), origin, io_, forwarder_, [this](uint32_t p) {
     const auto running = running_.table();
-    std::vector<ForwardTarget> targets;
+    Hints::Owners owners{running->topology().epoch(), {}};
     for (uint32_t n : running->PreferenceList(p)) {
       const placement::Node& node = running->topology().nodes()[n];
-      targets.push_back({node.id, node.client.host, node.client.port});
+      owners.targets.push_back({node.id, node.client.host, node.client.port});
     }
-    return targets;
+    return owners;
   });
   hints_->Start();
 }

@@ -99,7 +99,8 @@ class Node final : public Dispatcher, public ServerControl {
   void Repair(uint32_t partition, std::string encoded, Reply reply) override {
     quorum_.Repair(partition, std::move(encoded), std::move(reply));
   }
-  void Hint(uint32_t partition, std::string delta, Reply reply) override;
+  void Hint(uint32_t partition, std::string delta, std::optional<uint64_t> epoch,
+            Reply reply) override;
 
   // Hinted handoff (hints.h): from now on a blind write at write level 1
   // whose forwarding fails is kept in `store` and handed off from there.

@@ -898,7 +898,8 @@ void NodeReplication::Rebuild(uint32_t partition, Reply reply) {
   }
 }
 
-void NodeReplication::ApplyHint(uint32_t partition, std::string encoded, Reply reply) {
+void NodeReplication::ApplyHint(uint32_t partition, std::string encoded,
+                                std::optional<uint64_t> epoch, Reply reply) {
   auto refuse = [&](const std::string& why) {
     hints_malformed_.fetch_add(1, std::memory_order_relaxed);
     reply(ErrorReply("ERR hint refused: " + why));
@@ -912,8 +913,8 @@ void NodeReplication::ApplyHint(uint32_t partition, std::string encoded, Reply r
     }
   }
   auto outcome = std::make_shared<replication::HintOutcome>(replication::HintOutcome::kNotServing);
-  auto body = [partition, hint = std::move(*hint), outcome](Job& job) {
-    *outcome = job.core_->ApplyHint(job.store_, partition, hint);
+  auto body = [partition, hint = std::move(*hint), epoch, outcome](Job& job) {
+    *outcome = job.core_->ApplyHint(job.store_, partition, hint, epoch);
   };
   auto done = [partition, outcome, reply](Status s) {
     if (!s.ok()) return reply(ErrorReply("TRYAGAIN storage: " + s.message()));
@@ -923,7 +924,7 @@ void NodeReplication::ApplyHint(uint32_t partition, std::string encoded, Reply r
         return reply("+OK\r\n");
       case replication::HintOutcome::kNotServing:
         return reply(ErrorReply("TRYAGAIN partition " + std::to_string(partition) +
-                                " is not served here now"));
+                                " is not served here now, or at another epoch"));
       case replication::HintOutcome::kRefused:
         return reply(
             ErrorReply("ERR hint refused: not a hint for partition " + std::to_string(partition)));

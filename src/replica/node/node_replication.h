@@ -242,12 +242,14 @@ class NodeReplication {
   void RunAntiEntropy(std::optional<uint32_t> partition, Reply reply);
   // GEOKV.REBUILD partition: ReplicationCore::Rebuild; +OK once begun.
   void Rebuild(uint32_t partition, Reply reply);
-  // GEOKV.HINT partition delta: decodes the hint (its keys must fall in
-  // `partition`) and joins it in a job (ReplicationCore::ApplyHint): +OK
-  // after the commit, or for a hint already here; -TRYAGAIN while the
-  // partition is not served here; -ERR hint refused for a malformed one
-  // (counted in Stats::hints_refused). I/O thread.
-  void ApplyHint(uint32_t partition, std::string encoded, Reply reply);
+  // GEOKV.HINT partition delta [epoch]: decodes the hint (its keys must fall
+  // in `partition`) and joins it in a job (ReplicationCore::ApplyHint, with
+  // the keeper's epoch): +OK after the commit, or for a hint already here;
+  // -TRYAGAIN while the partition is not served here or this node runs
+  // another epoch; -ERR hint refused for a malformed one (counted in
+  // Stats::hints_refused). I/O thread.
+  void ApplyHint(uint32_t partition, std::string encoded, std::optional<uint64_t> epoch,
+                 Reply reply);
   // This process's incarnation (Membership::incarnation: its start time in ms).
   uint64_t incarnation() const { return incarnation_; }
 

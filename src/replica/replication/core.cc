@@ -916,14 +916,20 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
     ++stats_.duplicates;  // a duplicate, or a reply to a request that timed out
     return;
   } else if ((!fill_first && !reply.snapshot.context.Includes(t.first_context)) ||
-             (t.restore && !Covers(reply.applied, h))) {
+             (t.restore && !Covers(reply.applied, h)) ||
+             (fill_first && !HasHintDots(reply.snapshot.context, reply.applied, store, h))) {
     // Joined with a context that lacks some of the first chunk's, this range
     // would not be settled by the first context (a restored peer): ask
     // another replica, later. A rebuild (restore) restores the atoms this
     // replica has seen: only from a sender that applied everything it has
     // applied (else a removal applied here but not there would be undone).
+    // A fill, also only from a sender that has seen every hint dot this node
+    // has (HasHintDots).
     if (answered) t.outstanding = false;
-    t.avoid = reply.from;
+    if (std::find(t.refused.begin(), t.refused.end(), reply.from) == t.refused.end() &&
+        t.refused.size() < h.replicas.size()) {
+      t.refused.push_back(reply.from);
+    }
     t.asked = 0;
     t.retry_at_ms = now_ms + CatchUpTimeout(t.attempts);
     ++t.attempts;
@@ -939,7 +945,10 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   const crdt::ChunkJoinResult joined =
       crdt::JoinChunk(store.Partition(h.p), reply.range_from, reply.range_to, reply.snapshot.atoms,
                       reply.snapshot.context, t.first_context, options_.state_chunk_max_atoms,
-                      t.restore);
+                      t.restore, [&](crdt::ReplicaId origin) {
+                        return HintOrigin(h, origin, t.first_applied) &&
+                               HintOrigin(h, origin, reply.applied);
+                      });
   if (joined.outcome == crdt::ChunkJoinResult::Outcome::kRestart) {
     // A counter folded since the first chunk, over dots the first context
     // lacks: start over from this chunk's context, which holds them.
@@ -954,6 +963,7 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   }
   ++stats_.state_chunks_applied;
   t.asked = reply.from;
+  t.refused.clear();
   t.attempts = 0;
   t.retry_at_ms = 0;
   if (options_.testing_merge_chunk_context)
@@ -965,6 +975,25 @@ void CoreImpl::ApplyChunk(ReplicaStore& store, Held& h, size_t index, const Catc
   t.cursor = *joined.reached;
   SaveTransfer(store, h);
   ScheduleTransfer(h, now_ms);
+}
+
+bool CoreImpl::HintOrigin(const Held& h, crdt::ReplicaId origin,
+                          const AppliedVector& sender_applied) const {
+  return origin != membership_.self && !membership_.dc_of.contains(origin) &&
+         IndexOf(h, origin) == kNoIndex &&
+         std::none_of(sender_applied.begin(), sender_applied.end(),
+                      [&](const auto& entry) { return entry.first == origin; });
+}
+
+bool CoreImpl::HasHintDots(const crdt::DotContext& sender, const AppliedVector& sender_applied,
+                           ReplicaStore& store, const Held& h) const {
+  for (const auto& [origin, intervals] : store.Partition(h.p).Context().by_origin()) {
+    if (!HintOrigin(h, origin, sender_applied)) continue;
+    for (const auto& [first, last] : intervals) {
+      if (!sender.ContainsRange(origin, first, last)) return false;
+    }
+  }
+  return true;
 }
 
 bool CoreImpl::Covers(const AppliedVector& applied, const Held& h) {
@@ -994,7 +1023,7 @@ void CoreImpl::BeginTransfer(ReplicaStore& store, Held& h, size_t index,
   t.first_context = reply.snapshot.context;
   t.first_applied = reply.applied;
   t.outstanding = false;
-  t.avoid = 0;
+  t.refused.clear();
 }
 
 void CoreImpl::SaveTransfer(ReplicaStore& store, const Held& h) {
@@ -1055,15 +1084,19 @@ void CoreImpl::FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms) {
 std::optional<crdt::ReplicaId> CoreImpl::TransferTarget(const Held& h) const {
   const Transfer& t = h.transfer;
   // The peer that sent the last chunk, while it is up; else the live replica
-  // that reported the most (the likeliest to hold the first context).
+  // that reported the most (the likeliest to hold the first context) among
+  // those that did not refuse a chunk yet, else among all.
   if (t.asked != 0 && peers_.at(t.asked).up) return t.asked;
+  auto refused = [&](crdt::ReplicaId id) {
+    return std::find(t.refused.begin(), t.refused.end(), id) != t.refused.end();
+  };
   std::optional<crdt::ReplicaId> best;
   uint64_t best_total = 0;
   for (int pass = 0; pass < 2 && !best; ++pass) {
     for (size_t j = 0; j < h.replicas.size(); ++j) {
       if (j == h.self_index || !h.reporter[j]) continue;
       const Peer& peer = peers_.at(h.replicas[j]);
-      if (!peer.up || (pass == 0 && peer.id == t.avoid)) continue;
+      if (!peer.up || (pass == 0 && refused(peer.id))) continue;
       // A joiner has part of p (it reports p once it has all of it).
       if (std::find(h.move.joiners.begin(), h.move.joiners.end(), peer.id) !=
           h.move.joiners.end()) {
@@ -1096,6 +1129,10 @@ void CoreImpl::ScheduleTransfer(Held& h, uint64_t now_ms) {
   if (!target) {
     t.retry_at_ms = now_ms + options_.catchup_timeout_ms;  // nobody live: look again later
     return;
+  }
+  // Every live candidate refused already: a new round.
+  if (std::find(t.refused.begin(), t.refused.end(), *target) != t.refused.end()) {
+    t.refused.clear();
   }
   CatchUpRequest req{membership_.self, h.p, h.replicas[t.index], h.streams[t.index].applied,
                      t.cursor};
@@ -1489,8 +1526,9 @@ std::vector<std::string> ReplicationCore::TakeAntiEntropyLog() {
 Status ReplicationCore::Rebuild(ReplicaStore& store, uint32_t p, uint64_t now_ms) {
   return impl_->Rebuild(store, p, now_ms);
 }
-HintOutcome ReplicationCore::ApplyHint(ReplicaStore& store, uint32_t p, const crdt::Delta& hint) {
-  return impl_->ApplyHint(store, p, hint);
+HintOutcome ReplicationCore::ApplyHint(ReplicaStore& store, uint32_t p, const crdt::Delta& hint,
+                                       std::optional<uint64_t> epoch) {
+  return impl_->ApplyHint(store, p, hint, epoch);
 }
 
 }  // namespace geokv::replication

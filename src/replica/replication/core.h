@@ -451,16 +451,21 @@ class ReplicationCore {
   // Joins a hint into p: the delta of a blind write that a node holding no
   // replica of p built against an empty state, under an origin of its own
   // process (never a node's id), and hands to every replica of p. A hint is
-  // taken only if p is held and Serving here with no transfer into it and
-  // no move of it under way (else kNotServing), it has no removals, its origin is no node this
-  // core knows and no origin of p's streams, and it adds exactly one atom (a
-  // register or expiry atom, not folded) per dot first..last (else kRefused).
+  // taken only if p is held and Serving here with no transfer into it, this
+  // node is no joiner or leaver of p, and `epoch` (the epoch of the placement
+  // the keeper hands it under; nullopt: a keeper that does not say) is
+  // Epoch() (else kNotServing: the keeper asks again, an acknowledgement
+  // counts only for the placement it was given under); it has no removals,
+  // its origin is no node this core knows and no origin of p's streams, and
+  // it adds exactly one atom (a register or expiry atom, not folded) per dot
+  // first..last (else kRefused).
   // It is joined through the store like any delta (the trees, key index and
   // memory follow) but belongs to no stream: it moves no applied seq, is
   // neither logged nor published, and a removal of its dots that arrived
   // first wins (its dots are in the context). Any decoded delta is safe to
   // pass. Call in a storage job; acknowledge kApplied only after its commit.
-  HintOutcome ApplyHint(ReplicaStore& store, uint32_t p, const crdt::Delta& hint);
+  HintOutcome ApplyHint(ReplicaStore& store, uint32_t p, const crdt::Delta& hint,
+                        std::optional<uint64_t> epoch = std::nullopt);
 
   const Stats& stats() const;
   const Membership& membership() const;

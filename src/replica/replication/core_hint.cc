@@ -28,7 +28,8 @@ bool WellFormedHint(const crdt::Delta& hint) {
 
 }  // namespace
 
-HintOutcome CoreImpl::ApplyHint(ReplicaStore& store, uint32_t p, const crdt::Delta& hint) {
+HintOutcome CoreImpl::ApplyHint(ReplicaStore& store, uint32_t p, const crdt::Delta& hint,
+                                std::optional<uint64_t> epoch) {
   // A node's id as origin would be a dot of its stream, which this replica
   // numbers and applies in order: taken outside it, the stream's own delta
   // with that dot would later be dropped as seen.
@@ -42,15 +43,20 @@ HintOutcome CoreImpl::ApplyHint(ReplicaStore& store, uint32_t p, const crdt::Del
   }
   // A transfer into p joins ranges whose removals are settled by its first
   // context: an atom joined beside it could come back after the transfer
-  // removed it (DropSettledAdditions). And while p moves, a joiner filled
-  // from here skips atoms whose dots are beyond its first chunk's context
-  // ("they come with their deltas": a hint does not), and a keeper that
-  // does not know the new owners yet could delete the hint once the old
-  // ones took it. Simplest: the sender asks again after the move.
+  // removed it (DropSettledAdditions). A joiner takes hints once it serves p
+  // (until then it may still fill from an owner that lacks them); a leaver
+  // is no owner of the placement the keeper must satisfy. An owner that
+  // stays takes them while p moves: a joiner filling from here takes a hint
+  // atom with its dot even if its first chunk's context lacks it
+  // (JoinChunk's `no_delta`), and a joiner whose context has seen a hint's
+  // dot fills only from an owner that has seen it too (HasHintDots), which
+  // only an owner that stays and takes hints may become.
   if (h == nullptr || !Serving(p) || h->transfer.active) return HintOutcome::kNotServing;
-  if (h->move.role != Role::kMember || !h->move.joiners.empty() || !h->move.leavers.empty()) {
-    return HintOutcome::kNotServing;
-  }
+  // The keeper deletes a hint once every owner of its placement took it
+  // under that placement: an owner at another epoch may be about to leave
+  // p, or to fill it from an owner that has not taken the hint yet.
+  if (epoch && *epoch != membership_.epoch) return HintOutcome::kNotServing;
+  if (h->move.role != Role::kMember) return HintOutcome::kNotServing;
   crdt::MutableState& state = store.Partition(p);
   if (state.Context().ContainsRange(hint.origin, hint.first, hint.last)) {
     ++stats_.hints_duplicate;

@@ -76,7 +76,12 @@ class CoreImpl {
     crdt::DotContext settled_context;
     bool outstanding = false;        // a chunk request in flight
     crdt::ReplicaId asked = 0;       // who has it, or sent the last chunk
-    crdt::ReplicaId avoid = 0;       // refused: its context lacked first_context
+    // The senders whose chunk was refused (their context lacked
+    // first_context, or they did not cover this node) since one was joined:
+    // asked again only once every other candidate refused too. The first
+    // context may hold a dot that only one of them will ever have (a hint's
+    // that only it took), so each must get its turn. At most p's replicas.
+    std::vector<crdt::ReplicaId> refused;
     // GEOKV.REBUILD (ReplicationCore::Rebuild): restore atoms this replica has
     // seen but lost, take the sender's payloads; first_context and
     // first_applied are empty (nothing is raised).
@@ -259,7 +264,8 @@ class CoreImpl {
   std::vector<AaeStatus> AntiEntropyStatus(uint64_t now_ms) const;
   std::vector<std::string> TakeAntiEntropyLog() { return std::exchange(aae_log_, {}); }
   Status Rebuild(ReplicaStore& store, uint32_t p, uint64_t now_ms);
-  HintOutcome ApplyHint(ReplicaStore& store, uint32_t p, const crdt::Delta& hint);  // core_hint.cc
+  HintOutcome ApplyHint(ReplicaStore& store, uint32_t p, const crdt::Delta& hint,
+                        std::optional<uint64_t> epoch);  // core_hint.cc
 
  private:
   // --- Anti-entropy (core_aae.cc).
@@ -406,6 +412,20 @@ class CoreImpl {
   // Whether `applied` is at least h's applied seq of every stream, and
   // every seq of a joiner's Move::seen.
   static bool Covers(const AppliedVector& applied, const Held& h);
+  // Whether `origin` is a hint keeper's in p: no node this core knows, no
+  // stream of p here and none of a chunk's sender (`sender_applied` lists
+  // them: a former owner's stream may be known there and not here yet).
+  // ApplyHint refuses a hint of any other origin.
+  bool HintOrigin(const Held& h, crdt::ReplicaId origin, const AppliedVector& sender_applied) const;
+  // Whether `sender` (a fill's first context, with `sender_applied`) holds
+  // every dot of a hint origin in p's context here. A node that held p before and deleted it
+  // keeps its hints' dots but not their atoms, and no stream brings a hint
+  // back: a fill whose first context lacks such a dot would leave it seen
+  // and lost here (and a hint handed again taken as a duplicate). From a
+  // sender that has seen it, restore mode puts its atom back (or the sender
+  // removed it).
+  bool HasHintDots(const crdt::DotContext& sender, const AppliedVector& sender_applied,
+                   ReplicaStore& store, const Held& h) const;
   // The last chunk is joined: the first context and applied vector come in.
   void FinishTransfer(ReplicaStore& store, Held& h, uint64_t now_ms);
   void SaveTransfer(ReplicaStore& store, const Held& h);

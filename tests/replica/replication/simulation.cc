@@ -298,10 +298,12 @@ class Simulation {
   std::vector<crdt::MemoryState> reference_;
   std::vector<std::map<ReplicaId, uint64_t>> last_seq_;
   // The hint keeper (Tweaks::hints): its process's origin, next seq per
-  // partition, and every hint with the nodes that acknowledged it.
+  // partition, and every hint with the nodes that acknowledged it at the
+  // epoch it runs (hints.h: an acknowledgement counts for one epoch).
   struct Hint {
     uint32_t p = 0;
     crdt::Delta delta;
+    uint64_t acked_epoch = 0;
     std::set<size_t> acked;
     bool done = false;
   };
@@ -347,6 +349,10 @@ void Simulation::KeepHint() {
 void Simulation::TryHint(size_t i) {
   Hint& h = hints_[i];
   if (h.done) return;
+  if (h.acked_epoch != epoch_) {  // a new placement: every owner of it acknowledges again
+    h.acked.clear();
+    h.acked_epoch = epoch_;
+  }
   bool all = true;
   for (size_t n : replicas_[h.p]) {  // the current placement, as the keeper runs it
     if (h.acked.contains(n)) continue;
@@ -354,7 +360,7 @@ void Simulation::TryHint(size_t i) {
     Node& node = nodes_[n];
     // Down, or the request lost.
     if (!node.core || hint_rng_.Below(100) < params_.drop_pct) continue;
-    const HintOutcome outcome = node.core->ApplyHint(*node.store, h.p, h.delta);
+    const HintOutcome outcome = node.core->ApplyHint(*node.store, h.p, h.delta, epoch_);
     Trace("hint " + std::to_string(i) + " to node " + std::to_string(n) + ": " +
           std::to_string(static_cast<int>(outcome)));
     if (outcome == HintOutcome::kRefused) {

@@ -28,8 +28,9 @@
 //
 // The hint fault (Tweaks::hints): a keeper outside the cluster hands hints
 // (hinted handoff) to the replicas of their partitions (ReplicationCore::
-// ApplyHint) until each acknowledged it; the reference joins every hint, so
-// the final check requires every replica to hold them.
+// ApplyHint) until each acknowledged it at the current epoch; the reference
+// joins every hint, so the final check requires every final owner to hold
+// them.
 //
 // Everything random comes from Prngs seeded with the schedule's seed, so a
 // schedule replays exactly.
@@ -77,9 +78,10 @@ struct Tweaks {
   // Hinted handoff: a hint keeper outside the cluster (a node holding no
   // replica, its process restarting now and then: a new origin each time)
   // keeps blind SETs built against an empty state and hands each to every
-  // replica of its partition in the current placement (ApplyHint) until each
-  // acknowledged it, through drops, lost acknowledgements, crashes and
-  // moves. No restores with it: a replica restored from a copy older than a
+  // replica of its partition in the current placement (ApplyHint, with the
+  // current epoch) until each acknowledged it at that epoch (a new placement
+  // asks every owner again, as hints.h does), through drops, lost
+  // acknowledgements, crashes and moves. No restores with it: a replica restored from a copy older than a
   // hint it acknowledged gets it back only by anti-entropy, which the
   // simulation does not run (aae_core_test.cc covers that).
   bool hints = false;
