@@ -4,6 +4,7 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -45,6 +46,16 @@ TopologyJudgement JudgeTopology(const placement::Topology& running,
     return {TopologyVerdict::kRefuse,
             "it adds " + std::to_string(added.size()) + " nodes (" + added[0] + ", " + added[1] +
                 (added.size() > 2 ? ", ..." : "") + ")" + epochs + ": add one node per epoch"};
+  }
+  // A node restarted from a later file must still know whom it stopped
+  // waiting for (its moves may still name them): forgotten ids stay.
+  for (const std::string& id : running.forgotten()) {
+    const auto& kept = offered.forgotten();
+    if (std::find(kept.begin(), kept.end(), id) == kept.end()) {
+      return {TopologyVerdict::kRefuse, "cluster.forget no longer lists \"" + id +
+                                            "\", which the running topology forgets" + epochs +
+                                            ": keep every forgotten node in later files"};
+    }
   }
   return {TopologyVerdict::kAdopt, ""};
 }

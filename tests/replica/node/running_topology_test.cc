@@ -83,6 +83,24 @@ TEST_CASE("JudgeTopology: a file that adds two nodes at once is refused, one at 
   CHECK(JudgeTopology(Parse(with(4, 1)), Parse(with(5, 2))).verdict == TopologyVerdict::kAdopt);
 }
 
+TEST_CASE("JudgeTopology: a later file must keep every node the running one forgets", "[unit]") {
+  auto forgetting = [](uint64_t epoch, const std::string& ids) {
+    std::string text = Text(epoch);
+    const std::string at = "replicas = 1\n";
+    return text.insert(text.find(at) + at.size(), "forget = [" + ids + "]\n");
+  };
+  const placement::Topology running = Parse(forgetting(3, "\"lost-a\""));
+  CHECK(JudgeTopology(running, Parse(forgetting(4, "\"lost-a\", \"lost-b\""))).verdict ==
+        TopologyVerdict::kAdopt);
+  const TopologyJudgement dropped = JudgeTopology(running, Parse(Text(4)));
+  CHECK(dropped.verdict == TopologyVerdict::kRefuse);
+  CHECK(dropped.reason ==
+        "cluster.forget no longer lists \"lost-a\", which the running topology forgets (running "
+        "epoch 3, offered epoch 4): keep every forgotten node in later files");
+  CHECK(JudgeTopology(Parse(Text(3)), Parse(forgetting(4, "\"lost-a\""))).verdict ==
+        TopologyVerdict::kAdopt);
+}
+
 TEST_CASE("Adopted topology: saved whole, loaded back, absent until saved, damage reported",
           "[unit]") {
   TempDir dir;

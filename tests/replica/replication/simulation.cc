@@ -223,7 +223,8 @@ class Simulation {
   Membership MembershipAt(const Node& node, uint64_t epoch) const;
   // The first placement (epoch 0): what every core is built with, so that a
   // node that never adopted a placement holds what it held at the start (a
-  // spare node nothing); the current one follows by Reconfigure.
+  // spare node nothing); the current one follows by Reconfigure. With the
+  // forgotten node of the latest epoch it was given (Tweaks::lose_joiner).
   Membership InitialMembershipOf(const Node& node) const;
   // Moves the cluster to a new placement; false if now is no time for one.
   bool NewPlacement();
@@ -287,6 +288,11 @@ class Simulation {
   std::vector<std::vector<size_t>> replicas_;  // partition -> node indices (current placement)
   // Every placement by epoch (the one before the current: a cancellation's).
   std::vector<std::vector<std::vector<size_t>>> placements_;
+  // Tweaks::lose_joiner: the node lost, and the epoch from which it is
+  // forgotten.
+  std::optional<size_t> lost_;
+  std::optional<uint64_t> forget_epoch_;
+  bool ForgetDue() const { return lost_ && !forget_epoch_ && tweaks_.forget_lost; }
   uint64_t epoch_ = 0;
   std::map<std::pair<uint64_t, uint64_t>, Event> events_;
   uint64_t next_seq_ = 0;
@@ -460,11 +466,16 @@ Membership Simulation::MembershipAt(const Node& node, uint64_t epoch) const {
     for (size_t r : placements_[epoch][p]) ids.push_back(nodes_[r].id);
     m.replicas.push_back(std::move(ids));
   }
+  if (forget_epoch_ && epoch >= *forget_epoch_) m.forgotten.insert(nodes_[*lost_].id);
   return m;
 }
 
 Membership Simulation::InitialMembershipOf(const Node& node) const {
-  return MembershipAt(node, 0);
+  Membership m = MembershipAt(node, 0);
+  // A restarted geokv-server builds its core from the latest topology it
+  // kept, whose [cluster] forget it was given with it.
+  if (forget_epoch_ && node.given >= *forget_epoch_) m.forgotten.insert(nodes_[*lost_].id);
+  return m;
 }
 
 std::vector<uint32_t> Simulation::ServingAt(size_t n) const {
@@ -480,6 +491,9 @@ std::vector<uint32_t> Simulation::ServingAt(size_t n) const {
 bool Simulation::NewPlacement() {
   std::vector<std::vector<size_t>> next = replicas_;
   const uint64_t kind = move_rng_.Below(epoch_ == 0 ? 2 : 3);
+  // A lost node is removed and forgotten by the next placement, whatever
+  // moves are under way (they wait for it).
+  const bool forget = ForgetDue();
   // A node is given every epoch in order (core.h, Reconfigure): a new one
   // comes only once every node was given the current one. Unless epochs
   // overlap, only once every node runs it, and a move (but for a
@@ -492,7 +506,7 @@ bool Simulation::NewPlacement() {
       continue;
     }
     if (node.core->Epoch() != epoch_) return false;
-    if (kind != 2 && !node.core->Moves().empty()) return false;
+    if (kind != 2 && !forget && !node.core->Moves().empty()) return false;
   }
   // A random node not in `set` (and not `except`), or nodes_.size().
   auto other_than = [&](const std::vector<size_t>& set, size_t except) {
@@ -505,7 +519,18 @@ bool Simulation::NewPlacement() {
     return free.empty() ? nodes_.size() : free[move_rng_.Below(free.size())];
   };
   std::string what;
-  if (kind == 0) {  // some partitions move one replica to another node
+  if (forget) {  // every partition the lost node got moves off it
+    const size_t gone = *lost_;
+    for (uint32_t p = 0; p < params_.partitions; ++p) {
+      auto it = std::find(next[p].begin(), next[p].end(), gone);
+      if (it == next[p].end()) continue;
+      const size_t to = other_than(next[p], gone);
+      if (to == nodes_.size()) return false;
+      *it = to;
+    }
+    forget_epoch_ = epoch_ + 1;
+    what = "node " + std::to_string(gone) + " removed and forgotten";
+  } else if (kind == 0) {  // some partitions move one replica to another node
     for (uint32_t p = 0; p < params_.partitions; ++p) {
       if (!move_rng_.Chance(50)) continue;
       const size_t k = move_rng_.Below(next[p].size());
@@ -536,6 +561,22 @@ bool Simulation::NewPlacement() {
   placements_.push_back(replicas_);
   ++epoch_;
   ++result_.reconfigures;
+  if (tweaks_.lose_joiner && !lost_) {
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+      const bool gains = std::any_of(replicas_.begin(), replicas_.end(), [&](const auto& set) {
+        return std::find(set.begin(), set.end(), n) != set.end();
+      });
+      if (nodes_[n].placed || !gains || nodes_[n].exited) continue;
+      nodes_[n].core.reset();  // before it adopts the epoch: it never joins
+      nodes_[n].exited = true;
+      lost_ = n;
+      ++result_.lost_nodes;
+      Trace("node " + std::to_string(n) + " lost for good before it joined");
+      // The forgetting placement comes even if the fault phase ends first.
+      Schedule(now_ + move_rng_.Between(100, 400), Event{Type::kReconfigure, 0, 0, 0, {}});
+      break;
+    }
+  }
   for (Node& node : nodes_) node.held.clear();
   for (uint32_t p = 0; p < params_.partitions; ++p) {
     for (size_t r : replicas_[p]) {
@@ -767,7 +808,7 @@ void Simulation::Crash(size_t n) {
 
 void Simulation::Restore(size_t n) {
   Node& node = nodes_[n];
-  if (!node.backup) return;
+  if (!node.backup || node.exited) return;
   for (uint32_t p : node.held) {
     for (size_t o : replicas_[p]) {
       const ReplicaId origin = nodes_[o].id;
@@ -916,7 +957,7 @@ void Simulation::Handle(Event& e) {
       Trace("dc " + std::to_string(e.dc) + " healed");
       return;
     case Type::kReconfigure:
-      if (faults_ && !NewPlacement()) Schedule(now_ + 50, e);  // later in the fault phase
+      if ((faults_ || ForgetDue()) && !NewPlacement()) Schedule(now_ + 50, e);  // later
       return;
     case Type::kAdopt:
       Adopt(e.node);
@@ -1130,6 +1171,7 @@ Result Simulation::Run() {
   for (size_t n = 0; n < n_nodes; ++n) Restart(n);
   if (params_.closing_writes) {
     for (size_t n = 0; n < n_nodes; ++n) {
+      if (nodes_[n].exited) continue;  // gone for good (a lost joiner still has `held`)
       for (uint32_t p : nodes_[n].held) {
         LocalWrite(n, p);
         Flush(n);

@@ -22,9 +22,10 @@
 // that holds nothing at first can be chosen. Nodes are given each epoch in
 // order at different times (and after a restart), mixed with every other
 // fault; with overlapping epochs, while moves of the one before are under
-// way; with exit_removed, a removed node exits once drained. The final
-// check then also requires that nodes outside the final placement hold
-// nothing.
+// way; with exit_removed, a removed node exits once drained; with
+// lose_joiner, a new node is lost before it joins and a later epoch forgets
+// it. The final check then also requires that nodes outside the final
+// placement hold nothing.
 //
 // The hint fault (Tweaks::hints): a keeper outside the cluster hands hints
 // (hinted handoff) to the replicas of their partitions (ReplicationCore::
@@ -75,6 +76,15 @@ struct Tweaks {
   // from it again (issue 14: an owner down while it released and exited must
   // still end the move).
   bool exit_removed = false;
+  // With force_reconfigure: the first placement that gives partitions to a
+  // node that never held any (the spare) loses that node for good at once,
+  // before it adopts the epoch (its machine died before it joined): the
+  // moves to it never end. With forget_lost, a later epoch removes it from
+  // every partition and forgets it (Membership::forgotten), which must end
+  // every move; without, the schedule must not settle (the check that the
+  // simulation notices a move stalled for good).
+  bool lose_joiner = false;
+  bool forget_lost = true;
   // Hinted handoff: a hint keeper outside the cluster (a node holding no
   // replica, its process restarting now and then: a new origin each time)
   // keeps blind SETs built against an empty state and hands each to every
@@ -118,6 +128,7 @@ struct Result {
   uint64_t moves_joined = 0;  // partitions filled by a new owner
   uint64_t moves_left = 0;    // partitions an old owner gave up and deleted
   uint64_t hints = 0;         // hints kept (Tweaks::hints)
+  uint64_t lost_nodes = 0;    // joiners lost for good (Tweaks::lose_joiner)
   uint64_t hints_refused_moving = 0;  // handoffs answered kNotServing (asked again)
 
   bool ok() const { return outcome == Outcome::kOk; }
