@@ -359,5 +359,56 @@ TEST_CASE("Topology: a join whose node never starts is cancelled by a file that 
   CHECK(refused.str.find("only a node removed from it can be forgotten") != std::string::npos);
 }
 
+TEST_CASE(
+    "Topology: a joiner restarted mid-move still hears the old owner in its own datacenter",
+    "[integration]") {
+  // dc1-b joins dc1 (3 DCs, N=3: every partition has one copy per DC), so
+  // each partition it takes comes from dc1-a, and the two never share a
+  // partition in the new placement. Its moves end only once it has dc1-a's
+  // last writes, and dc1-a deletes only once dc1-b acknowledged them.
+  // Killed after its join is recorded and started again, dc1-b must still
+  // connect to dc1-a (the placement before its join, kept in its data
+  // directory): else both wait for good (geokv-check seed 1820).
+  TestCluster cluster(3, 1, 3, 16);
+  for (size_t i = 0; i < 3; ++i) REQUIRE(cluster.Start(i).ok());
+  {
+    RespClient c = cluster.Client(1);
+    for (int k = 0; k < 100; ++k) {
+      REQUIRE(c.Command({"SET", "k" + std::to_string(k), std::to_string(k)})->str == "OK");
+    }
+  }
+  const std::string file = ReadFile(cluster.topology_path());
+  const size_t added = cluster.AddNode("dc1", "dc1-b");
+  const NodeSpec& n = cluster.nodes()[added];
+  std::string grown = WithEpoch(file, 1);
+  const std::string dc2 = "\n[[datacenters]]\nname = \"dc2\"";
+  grown.insert(grown.find(dc2), "\n  [[datacenters.nodes]]\n  id = \"dc1-b\"\n  client = \"127.0.0.1:" +
+                                    std::to_string(n.client_port) +
+                                    "\"\n  repl = \"tcp://127.0.0.1:" + std::to_string(n.repl_port) +
+                                    "\"\n  sync = \"tcp://127.0.0.1:" + std::to_string(n.sync_port) +
+                                    "\"\n");
+  std::ofstream(cluster.topology_path(), std::ios::trunc) << grown;
+  REQUIRE(cluster.Start(added).ok());  // joins; its join is recorded before it serves
+  cluster.Kill(added);
+  REQUIRE(cluster.Start(added).ok());
+  CHECK(Apply(cluster, 0, grown).str == "OK");
+  const auto deadline = Clock::now() + 20s;
+  auto settled = [&] {
+    for (size_t i = 0; i < cluster.nodes().size(); ++i) {
+      if (RunningTopology(cluster, i).first != 1 || OwnMoving(cluster, i) != 0) return false;
+    }
+    return true;
+  };
+  while (!settled() && Clock::now() < deadline) std::this_thread::sleep_for(100ms);
+  INFO("dc1-a\n" << cluster.Log(0) << "\ndc1-b\n" << cluster.Log(added));
+  REQUIRE(settled());
+  CHECK(cluster.InfoField(added, "moves_joined") > 0);
+  CHECK(cluster.Converged(10s));
+  RespClient c = cluster.Client(added);
+  for (int k = 0; k < 100; ++k) {
+    CHECK(c.Command({"GET", "k" + std::to_string(k)})->str == std::to_string(k));
+  }
+}
+
 }  // namespace
 }  // namespace geokv::test
