@@ -184,8 +184,8 @@ std::optional<uint64_t> PendingDeltas(const placement::Node& node) {
 }
 
 // "" once `node` runs topology `epoch` and has no partition moving at itself
-// (its own entry of GEOKV.MEMBERS), else what that entry shows, or why it
-// could not be read.
+// (its own entry of GEOKV.MEMBERS), else what that entry and its GEOKV.MOVES
+// show, or why it could not be read.
 std::string MovesUnderWay(const placement::Node& node, uint64_t epoch) {
   RespClient c;
   c.set_timeout_ms(1000);
@@ -200,7 +200,11 @@ std::string MovesUnderWay(const placement::Node& node, uint64_t epoch) {
     const bool done = fields.contains("epoch") && fields.contains("partitions_moving") &&
                       fields["epoch"]->integer == static_cast<int64_t>(epoch) &&
                       fields["partitions_moving"]->integer == 0;
-    return done ? "" : m.ToString();
+    if (done) return "";
+    // Each moving partition with the nodes it waits for (docs/operations.md,
+    // "Watch each partition"): what to look at first in the node logs.
+    auto moves = c.Command({"GEOKV.MOVES"});
+    return m.ToString() + "; GEOKV.MOVES: " + (moves.ok() ? moves->ToString() : "failed");
   }
   return "not in its own GEOKV.MEMBERS";
 }
