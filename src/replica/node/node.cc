@@ -989,7 +989,7 @@ void Node::Moves(Reply reply) {
   w.ArrayHeader(view->moves.size());
   for (size_t i = 0; i < view->moves.size(); ++i) {
     const replication::MoveStatus& m = view->moves[i];
-    w.ArrayHeader(16);
+    w.ArrayHeader(18);
     w.Bulk("partition");
     w.Integer(m.partition);
     w.Bulk("role");
@@ -1007,6 +1007,8 @@ void Node::Moves(Reply reply) {
     w.Bulk("bytes_left");
     w.Integer(i < view->move_bytes_left.size() ? static_cast<int64_t>(view->move_bytes_left[i])
                                                : -1);
+    w.Bulk("waiting_for_acks");
+    ids(m.acknowledging);
   }
   reply(std::move(out));
 }

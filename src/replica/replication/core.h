@@ -261,6 +261,9 @@ struct MoveStatus {
   uint64_t epoch = 0;
   std::vector<crdt::ReplicaId> joining;  // new owners not yet caught up (as heard here)
   std::vector<crdt::ReplicaId> leaving;  // old owners whose stream is not final here yet
+  // kDraining: owners that have not yet reported applying all this node had
+  // or acknowledged its final seqs (as heard here).
+  std::vector<crdt::ReplicaId> acknowledging;
   uint64_t atoms_deleted = 0;            // kDeleting
   // The now_ms at which this process began the move, or resumed it after a
   // restart (not persisted: an age says how long this process waited).

@@ -320,6 +320,13 @@ class CoreImpl {
   bool MovesActive() const;
   // The epoch a node last said it runs (0 if never heard).
   uint64_t EpochOf(crdt::ReplicaId id) const;
+  // Whether node `id` has ended its part in this epoch's moves: it runs a
+  // later epoch (a node adopts one only once its moves here ended), or it is
+  // forgotten (it never will say so).
+  bool MovedOn(crdt::ReplicaId id) const;
+  // A draining h: the owners that have not yet reported applying all this
+  // node applied, or not acknowledged holding its final seqs; empty: delete.
+  std::vector<crdt::ReplicaId> DrainAwaited(const Held& h) const;
   // Advances every move one step (in OnTick); deletes in bounded slices.
   void MoveTick(ReplicaStore& store, uint64_t now_ms);
   void SaveMove(ReplicaStore& store, uint32_t p) const;

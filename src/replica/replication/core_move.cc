@@ -538,6 +538,25 @@ bool CoreImpl::CaughtUp(const Held& h) const {
   return true;
 }
 
+bool CoreImpl::MovedOn(crdt::ReplicaId id) const {
+  return EpochOf(id) > membership_.epoch || forgotten_.contains(id);
+}
+
+std::vector<crdt::ReplicaId> CoreImpl::DrainAwaited(const Held& h) const {
+  std::vector<crdt::ReplicaId> out;
+  for (crdt::ReplicaId id : membership_.replicas[h.p]) {
+    if (MovedOn(id)) continue;  // it retired this node's stream: it has it all
+    const Report& r = peers_.at(id).reports.at(h.p);
+    bool has = r.has_latest && r.final_acked;
+    for (const auto& [origin, seq] : h.move.drain_target) {
+      const size_t i = IndexOf(h, origin);
+      has = has && i != kNoIndex && r.latest[i] >= seq;
+    }
+    if (!has) out.push_back(id);
+  }
+  return out;
+}
+
 uint64_t CoreImpl::EpochOf(crdt::ReplicaId id) const {
   auto it = epochs_.find(id);
   return it == epochs_.end() ? 0 : it->second.second;
@@ -561,10 +580,7 @@ void CoreImpl::MoveTick(ReplicaStore& store, uint64_t now_ms) {
     // caught up, a leaver deleted p, after every owner (this one among them)
     // reported applying all it had. Its heartbeats saying so may have been
     // lost, and it no longer sends them.
-    // A forgotten node will never say so: nobody waits for it.
-    auto moved_on = [&](crdt::ReplicaId id) {
-      return EpochOf(id) > membership_.epoch || forgotten_.contains(id);
-    };
+    auto moved_on = [&](crdt::ReplicaId id) { return MovedOn(id); };
     // Joiners that reported p have caught up (they report it only then).
     changed |= std::erase_if(m.joiners, [&](crdt::ReplicaId id) {
                  return peers_.at(id).reports.at(h.p).has_latest || moved_on(id);
@@ -620,17 +636,7 @@ void CoreImpl::MoveTick(ReplicaStore& store, uint64_t now_ms) {
         // Delete only once every owner reported all this node applied and
         // acknowledged holding its final seq (stored: after a crash it still
         // retires this node, which may have exited and be silent by then).
-        bool all = true;
-        for (crdt::ReplicaId id : membership_.replicas[h.p]) {
-          if (moved_on(id)) continue;  // it retired this node's stream: it has it all
-          const Report& r = peers_.at(id).reports.at(h.p);
-          for (const auto& [origin, seq] : m.drain_target) {
-            const size_t i = IndexOf(h, origin);
-            all = all && r.has_latest && i != kNoIndex && r.latest[i] >= seq;
-          }
-          all = all && r.has_latest && r.final_acked;
-        }
-        if (all) {
+        if (DrainAwaited(h).empty()) {
           m.role = Role::kDeleting;
           changed = true;
         }
@@ -777,6 +783,7 @@ std::vector<MoveStatus> CoreImpl::Moves() const {
     st.joining = m.joiners;
     if (m.role == Role::kJoining) st.joining.push_back(membership_.self);
     st.leaving = m.leavers;
+    if (m.role == Role::kDraining) st.acknowledging = DrainAwaited(h);
     st.atoms_deleted = m.deleted_atoms;
     st.started_ms = m.started_ms;
     out.push_back(std::move(st));

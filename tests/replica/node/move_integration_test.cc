@@ -255,10 +255,11 @@ std::optional<std::vector<std::pair<int64_t, std::string>>> MovesAt(RespClient& 
   std::vector<std::pair<int64_t, std::string>> out;
   for (const RespValue& m : r->elements) {
     INFO(m.ToString());
-    REQUIRE(m.elements.size() == 16);
-    const char* fields[] = {"partition",          "role",          "epoch",  "waiting_for_joiners",
-                            "waiting_for_finals", "atoms_deleted", "age_ms", "bytes_left"};
-    for (size_t f = 0; f < 8; ++f) CHECK(m.elements[2 * f].str == fields[f]);
+    REQUIRE(m.elements.size() == 18);
+    const char* fields[] = {"partition",     "role",   "epoch",      "waiting_for_joiners",
+                            "waiting_for_finals", "atoms_deleted", "age_ms", "bytes_left",
+                            "waiting_for_acks"};
+    for (size_t f = 0; f < 9; ++f) CHECK(m.elements[2 * f].str == fields[f]);
     CHECK(m.elements[5].integer == epoch);
     CHECK(m.elements[7].type == RespValue::Type::kArray);
     CHECK(m.elements[9].type == RespValue::Type::kArray);

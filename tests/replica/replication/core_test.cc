@@ -1209,6 +1209,9 @@ TEST_CASE(
   now = c.Pump(now, 3000);
   CHECK(role_of_c() == MoveStatus::Role::kDraining);
   CHECK_FALSE(c.core(kC).Drained());
+  // GEOKV.MOVES names whom the drain waits for: A alone.
+  REQUIRE(c.core(kC).Moves().size() == 1);
+  CHECK(c.core(kC).Moves()[0].acknowledging == std::vector<ReplicaId>{kA});
   REQUIRE(c.core(kC).Holds(0));
 
   // A hears C's release, then crashes at once (its heartbeats lost) and C
