@@ -420,7 +420,7 @@ void CoreImpl::Adopt(ReplicaStore& store, const Membership& next, uint64_t now_m
     Held* h = HeldOf(p);
     const bool in_next = std::binary_search(nxt.begin(), nxt.end(), self);
     // Finals and their acknowledgements belong to the epoch before (a peer
-    // that adopts this one has ended its moves there: MoveTick, moved_on).
+    // that adopts this one has ended its moves there: MovedOn).
     for (auto& [id, peer] : peers_) {
       if (auto r = peer.reports.find(p); r != peer.reports.end()) r->second.final_acked = false;
     }
@@ -575,22 +575,20 @@ void CoreImpl::MoveTick(ReplicaStore& store, uint64_t now_ms) {
   for (Held& h : held_) {
     Move& m = h.move;
     bool changed = false;
-    // A node that runs a later epoch has ended its part in this one (a node
-    // adopts an epoch only once its moves of the one before ended): a joiner
-    // caught up, a leaver deleted p, after every owner (this one among them)
-    // reported applying all it had. Its heartbeats saying so may have been
-    // lost, and it no longer sends them.
-    auto moved_on = [&](crdt::ReplicaId id) { return MovedOn(id); };
-    // Joiners that reported p have caught up (they report it only then).
+    // A node that moved on (MovedOn) has ended its part in this one: a
+    // joiner caught up, a leaver deleted p, after every owner (this one
+    // among them) reported applying all it had. Its heartbeats saying so may
+    // have been lost, and it no longer sends them; a forgotten one never
+    // will. Joiners that reported p have caught up (they report it only then).
     changed |= std::erase_if(m.joiners, [&](crdt::ReplicaId id) {
-                 return peers_.at(id).reports.at(h.p).has_latest || moved_on(id);
+                 return peers_.at(id).reports.at(h.p).has_latest || MovedOn(id);
                }) > 0;
     // A leaver retires once its stream is final and applied here (its final
     // stays in m.finals: heartbeats acknowledge it until the next epoch).
     changed |= std::erase_if(m.leavers, [&](crdt::ReplicaId id) {
                  auto f = m.finals.find(id);
                  return (f != m.finals.end() && h.streams[IndexOf(h, id)].applied >= f->second) ||
-                        moved_on(id);
+                        MovedOn(id);
                }) > 0;
     if (changed) RefreshReporters(h);
     Stream& own = h.streams[h.self_index];
@@ -713,7 +711,7 @@ void CoreImpl::OnReleased(ReplicaStore& store, const Heartbeat& hb, uint64_t now
     }
   }
   // Its acknowledgements of this node's finals count at this epoch only (at
-  // a later one it has ended its part in this one: MoveTick, moved_on).
+  // a later one it has ended its part in this one: MovedOn).
   Peer* peer = PeerOf(hb.from);
   if (peer == nullptr || hb.epoch != membership_.epoch) return;
   for (const auto& [p, leaver] : hb.finals_held) {
