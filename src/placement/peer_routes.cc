@@ -1,65 +1,50 @@
-// Peer routes: parsing, and their application to a topology. (Names in the
-// anonymous namespace are distinct from topology.cc's: unity builds merge them.)
+// Peer routes: parsing, and their application to a topology.
 #include "placement/peer_routes.h"
 
-#include <toml++/toml.h>
-
-#include <algorithm>
 #include <set>
-#include <sstream>
 #include <utility>
-#include <vector>
+
+#include "placement/toml_reader.h"
 
 namespace geokv::placement {
 
-namespace {
+using toml_reader::Join;
+using toml_reader::LineOf;
 
-uint32_t RouteLineOf(const toml::source_region& region) {
-  return region.begin.line == 0 ? 1 : static_cast<uint32_t>(region.begin.line);
-}
-
-}  // namespace
-
-// Collects every problem, sorted by line, as the topology parser does.
+// Collects every problem, as the topology parser does (toml_reader.h).
 class PeerRoutesParser {
  public:
-  explicit PeerRoutesParser(std::string_view source_name) : source_name_(source_name) {}
+  explicit PeerRoutesParser(std::string_view source_name)
+      : source_name_(source_name), problems_(source_name_) {}
 
   Result<PeerRoutes> Parse(std::string_view text) {
-    if (text.size() > kMaxPeerRoutesBytes) {
-      return Status::Invalid(source_name_ + ":1: document: larger than the " +
-                             std::to_string(kMaxPeerRoutesBytes) + "-byte limit");
-    }
-    toml::table root;
-    try {
-      root = toml::parse(text, source_name_);
-    } catch (const toml::parse_error& e) {
-      return Status::Invalid(source_name_ + ":" + std::to_string(RouteLineOf(e.source())) +
-                             ": syntax: " + std::string(e.description()));
-    }
+    Result<toml::table> parsed =
+        toml_reader::ParseDocument(text, source_name_, kMaxPeerRoutesBytes);
+    if (!parsed.ok()) return parsed.status();
+    const toml::table& root = *parsed;
     for (const auto& [key, value] : root) {
       if (key.str() != "peers") {
-        Report(RouteLineOf(value.source()), std::string(key.str()), "unknown key");
+        Report(LineOf(value.source()), Join("", key.str()), "unknown key");
       }
     }
     if (const toml::node* peers = root.get("peers"); peers != nullptr) {
       const toml::array* list = peers->as_array();
       if (list == nullptr || !list->is_array_of_tables()) {
-        Report(RouteLineOf(peers->source()), "peers", "must be an array of tables ([[peers]])");
+        Report(LineOf(peers->source()), "peers", "must be an array of tables ([[peers]])");
       } else if (list->size() > kMaxPeerRoutes) {
-        Report(RouteLineOf(peers->source()), "peers",
+        Report(LineOf(peers->source()), "peers",
                "at most " + std::to_string(kMaxPeerRoutes) + " routes");
       } else {
         for (size_t i = 0; i < list->size(); ++i) ParsePeer(*list->get(i)->as_table(), i);
       }
     }
-    if (!problems_.empty()) return Status::Invalid(Message());
+    if (!problems_.empty()) return Status::Invalid(problems_.Message());
     return std::move(routes_);
   }
 
  private:
-  void Report(uint32_t line, std::string path, std::string what) {
-    problems_.push_back({line, std::move(path), std::move(what)});
+  void Report(uint32_t line, std::string_view path, std::string_view what) {
+    problems_.Report(line, path, what);
   }
 
   std::optional<Endpoint> EndpointAt(const toml::table& peer, std::string_view key,
@@ -67,19 +52,19 @@ class PeerRoutesParser {
     const toml::node* node = peer.get(key);
     const std::string where = path + "." + std::string(key);
     if (node == nullptr) {
-      Report(RouteLineOf(peer.source()), where, "missing");
+      Report(LineOf(peer.source()), where, "missing");
       return std::nullopt;
     }
     const std::optional<std::string> text = node->value<std::string>();
     std::optional<Endpoint> endpoint;
     if (text) endpoint = ParseEndpoint(*text, tcp);
     if (!endpoint) {
-      Report(RouteLineOf(node->source()), where,
+      Report(LineOf(node->source()), where,
              tcp ? "must be \"tcp://host:port\"" : "must be \"host:port\"");
       return std::nullopt;
     }
     if (!endpoints_.insert(endpoint->host + ":" + std::to_string(endpoint->port)).second) {
-      Report(RouteLineOf(node->source()), where, "endpoint " + endpoint->text + " given twice");
+      Report(LineOf(node->source()), where, "endpoint " + endpoint->text + " given twice");
     }
     return endpoint;
   }
@@ -89,19 +74,19 @@ class PeerRoutesParser {
     for (const auto& [key, value] : peer) {
       const std::string_view k = key.str();
       if (k != "id" && k != "client" && k != "repl" && k != "sync") {
-        Report(RouteLineOf(value.source()), path + "." + std::string(k), "unknown key");
+        Report(LineOf(value.source()), Join(path, k), "unknown key");
       }
     }
     std::optional<std::string> id;
     if (const toml::node* node = peer.get("id"); node == nullptr) {
-      Report(RouteLineOf(peer.source()), path + ".id", "missing");
+      Report(LineOf(peer.source()), path + ".id", "missing");
     } else if (id = node->value<std::string>(); !id || !IsValidName(*id)) {
-      Report(RouteLineOf(node->source()), path + ".id",
+      Report(LineOf(node->source()), path + ".id",
              "must be a node id ([A-Za-z0-9._-], 1 to " + std::to_string(kMaxNameBytes) +
                  " characters)");
       id.reset();
     } else if (routes_.routes_.count(*id) != 0) {
-      Report(RouteLineOf(node->source()), path + ".id", "node " + *id + " has a route already");
+      Report(LineOf(node->source()), path + ".id", "node " + *id + " has a route already");
       id.reset();
     }
     auto client = EndpointAt(peer, "client", path, false);
@@ -113,28 +98,9 @@ class PeerRoutesParser {
     }
   }
 
-  std::string Message() const {
-    std::vector<const Problem*> sorted;
-    for (const Problem& p : problems_) sorted.push_back(&p);
-    std::stable_sort(sorted.begin(), sorted.end(),
-                     [](const Problem* a, const Problem* b) { return a->line < b->line; });
-    std::ostringstream out;
-    for (size_t i = 0; i < sorted.size(); ++i) {
-      if (i > 0) out << "\n";
-      out << source_name_ << ":" << sorted[i]->line << ": " << sorted[i]->path << ": "
-          << sorted[i]->what;
-    }
-    return out.str();
-  }
-
-  struct Problem {
-    uint32_t line;
-    std::string path;
-    std::string what;
-  };
   const std::string source_name_;
+  toml_reader::ProblemList problems_;
   PeerRoutes routes_;
-  std::vector<Problem> problems_;
   std::set<std::string> endpoints_;
 };
 

@@ -24,16 +24,21 @@
 #include <sstream>
 
 #include "placement/partitioner.h"
+#include "placement/toml_reader.h"
 
 namespace geokv::placement {
 
 namespace {
 
+using toml_reader::EscapeControls;
+using toml_reader::Join;
+using toml_reader::LineOf;
+using toml_reader::Quoted;
+
 constexpr uint32_t kDocumentLine = 1;
 constexpr size_t kMaxHostBytes = 253;
 constexpr size_t kMaxLabelBytes = 63;
 constexpr std::string_view kTcpScheme = "tcp://";
-constexpr size_t kMaxReportedProblems = 50;
 constexpr size_t kReadChunkBytes = 64 * 1024;
 
 
@@ -94,49 +99,6 @@ std::string_view TypeName(const toml::node& node) {
       break;
   }
   return "nothing";
-}
-
-uint32_t LineOf(const toml::source_region& region) {
-  return region.begin.line == 0 ? kDocumentLine : static_cast<uint32_t>(region.begin.line);
-}
-
-// Control characters (and DEL) as \xNN, so that a message stays on one line
-// whatever bytes the file held.
-std::string EscapeControls(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", byte);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-std::string Quoted(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return EscapeControls(out) + "\"";
-}
-
-// A key as it appears in a path: bare when TOML allows it bare, else quoted.
-std::string KeyText(std::string_view key) {
-  const bool bare = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-  });
-  return bare ? std::string(key) : Quoted(key);
-}
-
-std::string Join(std::string_view path, std::string_view key) {
-  return path.empty() ? KeyText(key) : std::string(path) + "." + KeyText(key);
 }
 
 // An endpoint's identity for the duplicate check: ports are per host, and DNS
@@ -214,59 +176,24 @@ std::optional<size_t> Topology::FindNode(std::string_view id) const {
 class TopologyParser {
  public:
   TopologyParser(std::string_view source_name, uint64_t (*replica_id_of)(std::string_view))
-      : source_name_(source_name), replica_id_of_(replica_id_of) {}
+      : source_name_(source_name), replica_id_of_(replica_id_of), problems_(source_name_) {}
 
   Result<Topology> Parse(std::string_view text) {
-    if (text.size() > kMaxTopologyBytes) {
-      return Status::Invalid(source_name_ + ":1: document: larger than the " +
-                             std::to_string(kMaxTopologyBytes) + "-byte limit");
-    }
-    toml::table root;
-    try {
-      root = toml::parse(text, source_name_);
-    } catch (const toml::parse_error& e) {
-      std::ostringstream msg;
-      msg << source_name_ << ":" << LineOf(e.source())
-          << ": syntax: " << EscapeControls(e.description()) << " (column "
-          << e.source().begin.column << ")";
-      return Status::Invalid(msg.str());
-    }
+    Result<toml::table> root = toml_reader::ParseDocument(text, source_name_, kMaxTopologyBytes);
+    if (!root.ok()) return root.status();
     topology_.source_name_ = source_name_;
     topology_.text_ = std::string(text);
-    CheckKeys(root, "", {"cluster", "datacenters"});
-    ParseCluster(root);
-    ParseDatacenters(root);
+    CheckKeys(*root, "", {"cluster", "datacenters"});
+    ParseCluster(*root);
+    ParseDatacenters(*root);
     CheckAcrossNodes();
-    if (!problems_.empty()) return Status::Invalid(Message());
+    if (!problems_.empty()) return Status::Invalid(problems_.Message());
     return std::move(topology_);
   }
 
  private:
-  struct Problem {
-    uint32_t line;
-    std::string text;
-  };
-
   void Report(uint32_t line, std::string_view path, std::string_view what) {
-    std::ostringstream msg;
-    msg << source_name_ << ":" << line << ": " << path << ": " << what;
-    problems_.push_back({line, msg.str()});
-  }
-
-  std::string Message() {
-    std::stable_sort(problems_.begin(), problems_.end(),
-                     [](const Problem& a, const Problem& b) { return a.line < b.line; });
-    std::string out;
-    for (size_t i = 0; i < problems_.size() && i < kMaxReportedProblems; ++i) {
-      if (!out.empty()) out += '\n';
-      out += problems_[i].text;
-    }
-    if (problems_.size() > kMaxReportedProblems) {
-      out += "\n" + source_name_ + ":" + std::to_string(problems_[kMaxReportedProblems].line) +
-             ": document: " + std::to_string(problems_.size() - kMaxReportedProblems) +
-             " more problems not shown";
-    }
-    return out;
+    problems_.Report(line, path, what);
   }
 
   void CheckKeys(const toml::table& table, std::string_view path,
@@ -656,7 +583,7 @@ class TopologyParser {
   const std::string source_name_;
   uint64_t (*const replica_id_of_)(std::string_view);
   Topology topology_;
-  std::vector<Problem> problems_;
+  toml_reader::ProblemList problems_;
   int64_t requested_replicas_ = 0;
   uint32_t replicas_line_ = kDocumentLine;
   uint32_t vnodes_line_ = kDocumentLine;

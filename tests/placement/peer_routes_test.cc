@@ -1,5 +1,6 @@
 #include "placement/peer_routes.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
 
@@ -101,6 +102,12 @@ TEST_CASE("a broken routes file is refused with each problem and its line", "[un
   CHECK(ErrorOf(std::string(kMaxPeerRoutesBytes + 1, '#')) ==
         "r.toml:1: document: larger than the 1048576-byte limit");
   CHECK(LoadPeerRoutesFile("/nonexistent/routes.toml").status().code() == Status::Code::kIo);
+  // At most 50 problems listed, whatever the file holds (a bounded message).
+  std::string many;
+  for (int i = 0; i < 40; ++i) many += "[[peers]]\nid = \"p" + std::to_string(i) + "\"\n";
+  const std::string message = ErrorOf(many);
+  CHECK(std::count(message.begin(), message.end(), '\n') == 50);
+  CHECK(message.ends_with(": document: 70 more problems not shown"));
 }
 
 }  // namespace
