@@ -71,6 +71,12 @@ struct ClientSession {
   std::string user = "default";
   bool authenticated = false;
   ConsistencyLevel consistency;  // GEOKV.CONSISTENCY; RESET restores the default
+  // The node this connection's requests for a partition were last forwarded
+  // to (Node::RouteTo): they keep going there while it is up, so a level-1
+  // read forwarded after a forwarded write reads it even when another holder
+  // came up in between. At most kMaxForwardedTo entries (cleared when full).
+  static constexpr size_t kMaxForwardedTo = 1024;
+  std::map<uint32_t, std::string> forwarded_to;
 };
 
 // A CONFIG parameter: its current value, and where CONFIG SET writes it

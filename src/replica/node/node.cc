@@ -266,7 +266,10 @@ void Node::set_cluster_secret(const std::string& secret) {
 void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSession& client,
                         Args args, Reply reply) {
   std::vector<uint32_t> partitions = KeyPartitions(spec, args);
-  const std::optional<Route> route = RouteTo(partitions);
+  const auto sticky =
+      partitions.empty() ? client.forwarded_to.end() : client.forwarded_to.find(partitions.front());
+  const std::optional<Route> route = RouteTo(
+      partitions, sticky == client.forwarded_to.end() ? std::string_view() : sticky->second);
   if (!route) {
     // Held here but not served yet (a move fills it) and nowhere else to go.
     const auto view = View();
@@ -293,6 +296,12 @@ void Node::DispatchData(const CommandSpec& spec, DataHandler handler, ClientSess
       return reply(ErrorReply(kHandingOff));
     }
     const placement::Node& node = *route->node;
+    if (sticky != client.forwarded_to.end()) {
+      sticky->second = node.id;
+    } else if (!partitions.empty()) {
+      if (client.forwarded_to.size() >= ClientSession::kMaxForwardedTo) client.forwarded_to.clear();
+      client.forwarded_to.emplace(partitions.front(), node.id);
+    }
     if ((spec.flags & kWrite) && client.consistency.write > 1) {
       reply = quorum_.AfterForwardedWrite({node.id, node.client.host, node.client.port},
                                           partitions, client.consistency, std::move(reply));
@@ -527,7 +536,8 @@ void Node::ScheduleActiveExpiry() {
   });
 }
 
-std::optional<Node::Route> Node::RouteTo(const std::vector<uint32_t>& partitions) const {
+std::optional<Node::Route> Node::RouteTo(const std::vector<uint32_t>& partitions,
+                                         std::string_view sticky) const {
   const auto view = View();
   if (std::all_of(partitions.begin(), partitions.end(),
                   [&](uint32_t p) { return view->Serves(p); })) {
@@ -579,6 +589,9 @@ std::optional<Node::Route> Node::RouteTo(const std::vector<uint32_t>& partitions
       chosen = &c;
       break;
     }
+  }
+  for (const Candidate& c : candidates) {
+    if (c.node->id == sticky && up(*c.node)) chosen = &c;
   }
   size_t index = 0;
   while (index < known_nodes_.size() && known_nodes_[index].id != chosen->node->id) ++index;

@@ -9,6 +9,7 @@ namespace geokv::test {
 namespace {
 
 using replica::RespClient;
+using replica::RespValue;
 
 // Node ids holding the key, per GEOKV.WHERE at node i.
 std::vector<std::string> Holders(TestCluster& cluster, size_t i, const std::string& key) {
@@ -113,6 +114,68 @@ TEST_CASE("Cluster: forwarding skips a replica the failure detector reports down
   auto reply = c.Command({"GET", key});
   REQUIRE(reply.ok());
   CHECK(reply->ToString() == "\"v\"");
+}
+
+// Node `at`'s view of node `id`: "up", "down", ... (GEOKV.MEMBERS state).
+std::string StateSeenBy(TestCluster& cluster, size_t at, const std::string& id) {
+  auto r = cluster.Client(at).Command({"GEOKV.MEMBERS"});
+  if (!r.ok()) return "";
+  for (const RespValue& m : r->elements) {
+    if (m.elements.size() == 18 && m.elements[1].str == id) return m.elements[9].str;
+  }
+  return "";
+}
+
+// INFO commandstats' calls of `command` at node i.
+uint64_t Calls(TestCluster& cluster, size_t i, const std::string& command) {
+  auto r = cluster.Client(i).Command({"INFO", "commandstats"});
+  if (!r.ok()) return 0;
+  const std::string field = "cmdstat_" + command + ":calls=";
+  const size_t at = r->str.find(field);
+  return at == std::string::npos ? 0 : std::stoull(r->str.substr(at + field.size()));
+}
+
+TEST_CASE("Cluster: a connection's forwarded requests stay with one holder while it is up",
+          "[integration]") {
+  TestCluster cluster(5, 1, 3, 16);
+  for (size_t i = 0; i < 5; ++i) REQUIRE(cluster.Start(i, {"--down-after-ms", "300"}).ok());
+  std::vector<std::string> holders;
+  const std::string key = KeyNotHeldBy(cluster, "dc1-a", &holders);
+  auto index_of = [&](const std::string& id) {
+    size_t i = 0;
+    while (cluster.nodes()[i].id != id) ++i;
+    return i;
+  };
+  const size_t first = index_of(holders[0]), second = index_of(holders[1]);
+  auto wait_state = [&](const std::string& state) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (StateSeenBy(cluster, 0, holders[0]) != state &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    REQUIRE(StateSeenBy(cluster, 0, holders[0]) == state);
+  };
+  wait_state("up");
+  // The preferred holder stops answering: node 0 forwards the write to the
+  // next one. Then it answers again, before it can have the write.
+  cluster.Pause(first);
+  wait_state("down");
+  RespClient c = cluster.Client(0);
+  REQUIRE(c.Command({"HINCRBY", key, "f", "1"})->integer == 1);
+  cluster.Resume(first);
+  wait_state("up");
+  // This connection's read goes where its write went, and reads it ...
+  const uint64_t first_before = Calls(cluster, first, "hget");
+  const uint64_t second_before = Calls(cluster, second, "hget");
+  auto value = c.Command({"HGET", key, "f"});
+  REQUIRE(value.ok());
+  CHECK(value->str == "1");
+  CHECK(Calls(cluster, second, "hget") == second_before + 1);
+  CHECK(Calls(cluster, first, "hget") == first_before);
+  // ... while a new connection's goes to the preferred holder, up again.
+  REQUIRE(cluster.Client(0).Command({"HGET", key, "f"}).ok());
+  CHECK(Calls(cluster, first, "hget") == first_before + 1);
+  CHECK(Calls(cluster, second, "hget") == second_before + 1);
 }
 
 TEST_CASE("Cluster: a forwarded request is never forwarded again; RESP3 replies pass through",

@@ -390,7 +390,17 @@ void RunStep(TestCluster& cluster, Writers& writers, const Step& step, uint64_t 
     bytes_left_seen = WatchJoin(cluster, *step.added, apply_at, static_cast<int64_t>(epoch));
   }
   if (step.crash_added) {
-    std::this_thread::sleep_for(200ms);
+    // Sample every member's own bytes_left until the kill: after the restart
+    // the refill can end between two samples of the wait below.
+    for (const auto kill_at = Clock::now() + 200ms; Clock::now() < kill_at;) {
+      for (size_t i : step.members) {
+        std::string why;
+        int64_t bytes_left = -1;
+        MovesEnded(cluster, i, static_cast<int64_t>(epoch), &why, &bytes_left);
+        bytes_left_seen = std::max(bytes_left_seen, bytes_left);
+      }
+      std::this_thread::sleep_for(20ms);
+    }
     cluster.Kill(*step.added);
     const Status s = cluster.Start(*step.added);
     INFO(s.ToString());
