@@ -590,8 +590,10 @@ std::optional<Node::Route> Node::RouteTo(const std::vector<uint32_t>& partitions
       break;
     }
   }
+  // The connection's last holder, unless a move made it a worse kind of
+  // owner (an old owner's copy goes once the move ends).
   for (const Candidate& c : candidates) {
-    if (c.node->id == sticky && up(*c.node)) chosen = &c;
+    if (c.node->id == sticky && c.group == chosen->group && up(*c.node)) chosen = &c;
   }
   size_t index = 0;
   while (index < known_nodes_.size() && known_nodes_[index].id != chosen->node->id) ++index;

@@ -203,9 +203,10 @@ class Node final : public Dispatcher, public ServerControl {
   // owners in both first (they serve throughout a move), then new owners,
   // then old ones; within each, live ones in this datacenter first, then
   // live ones elsewhere in preference order, then (all down) the first;
-  // nullopt if no single node holds them all. `sticky` (a node id, or empty),
-  // when it is a live candidate, is chosen before all others: the node the
-  // connection's requests for these partitions went to last.
+  // nullopt if no single node holds them all. `sticky` (a node id, or empty):
+  // the node the connection's requests for these partitions went to last;
+  // chosen over the others of its kind (both, new or old owner) while it is
+  // up, so that the connection reads its own writes.
   std::optional<Route> RouteTo(const std::vector<uint32_t>& partitions,
                                std::string_view sticky = {}) const;
   // What this node serves: the replication's view, or without replication
