@@ -624,7 +624,7 @@ void NodeReplication::FollowMoves(Job& job) {
   WatchStalls(core, job.now_ms_);
   const uint64_t latest = latest_epoch_.load();
   const bool settled_here = core.Epoch() == latest && core.Moves().empty();
-  removed_ = settled_here && !latest_has_self_.load() && core.Drained();
+  removed_ = settled_here && !latest_has_self_.load() && core.MayExit();
   PublishServing(core, job.txn(), job.now_ms_, !adopted.empty());
   // Moves ended here: the nodes only older tables name are no longer needed.
   if (settled_here && !prune_posted_.exchange(true)) {

@@ -1502,6 +1502,7 @@ uint64_t ReplicationCore::Epoch() const { return impl_->Epoch(); }
 bool ReplicationCore::Serving(uint32_t p) const { return impl_->Serving(p); }
 std::vector<MoveStatus> ReplicationCore::Moves() const { return impl_->Moves(); }
 bool ReplicationCore::Drained() const { return impl_->Drained(); }
+bool ReplicationCore::MayExit() const { return impl_->MayExit(); }
 std::map<crdt::ReplicaId, uint64_t> ReplicationCore::PeerEpochs() const {
   return impl_->PeerEpochs();
 }

@@ -394,9 +394,13 @@ class ReplicationCore {
   // Every partition moving at this node, ascending.
   std::vector<MoveStatus> Moves() const;
   // True when this node holds nothing it must hand off (no partition it is
-  // leaving, draining or deleting, none queued to leave): a removed node may
-  // exit.
+  // leaving, draining or deleting, none queued to leave).
   bool Drained() const;
+  // Drained(), and every other member of the placement in force, but
+  // forgotten ones, has been heard running its epoch (one still in an
+  // earlier epoch may be waiting for this node's acknowledgements there,
+  // until it hears this node has moved on): a removed node may exit.
+  bool MayExit() const;
 
   // Whether this node holds a replica of p (serving or not).
   bool Holds(uint32_t p) const;

@@ -256,6 +256,7 @@ class CoreImpl {
   bool Serving(uint32_t p) const;
   std::vector<MoveStatus> Moves() const;
   bool Drained() const;
+  bool MayExit() const;
   uint64_t Epoch() const { return membership_.epoch; }
   const Stats& stats() const { return stats_; }
   const Membership& membership() const { return membership_; }

@@ -908,7 +908,7 @@ void Simulation::Handle(Event& e) {
       Flush(e.node);
       if (tweaks_.check_invariants) CheckInvariants(e.node);
       if (tweaks_.exit_removed && node.placed && node.held.empty() && node.given == epoch_ &&
-          node.core->Epoch() == epoch_ && node.core->Drained()) {
+          node.core->Epoch() == epoch_ && node.core->MayExit()) {
         node.core.reset();  // what it flushed is sent; it never comes back
         node.exited = true;
         Trace("node " + std::to_string(e.node) + " removed, drained: exits");

@@ -71,7 +71,7 @@ struct Tweaks {
   bool overlapping_epochs = false;
   // With force_reconfigure: a node removed from the placement (it held a
   // partition at an earlier epoch and holds none in the current one) exits
-  // for good once it runs the current epoch and is Drained(), as a removed
+  // for good once it runs the current epoch and MayExit(), as a removed
   // geokv-server does; it is never placed again. Its peers then never hear
   // from it again (issue 14: an owner down while it released and exited must
   // still end the move).
