@@ -625,6 +625,15 @@ void NodeReplication::FollowMoves(Job& job) {
   const uint64_t latest = latest_epoch_.load();
   const bool settled_here = core.Epoch() == latest && core.Moves().empty();
   removed_ = settled_here && !latest_has_self_.load() && core.MayExit();
+  if (settled_here && !latest_has_self_.load() && core.Drained() && !removed_ &&
+      job.now_ms_ >= exit_wait_warned_ms_ + 10'000) {
+    exit_wait_warned_ms_ = job.now_ms_;
+    spdlog::warn(
+        "replication: removed and drained; stopping once [{}] are heard running epoch {} (a "
+        "member still in an earlier epoch may be waiting for this node): start them, or forget "
+        "a node lost for good (docs/operations.md)",
+        NamesOf(core.ExitAwaited()), core.Epoch());
+  }
   PublishServing(core, job.txn(), job.now_ms_, !adopted.empty());
   // Moves ended here: the nodes only older tables name are no longer needed.
   if (settled_here && !prune_posted_.exchange(true)) {
@@ -642,14 +651,6 @@ void NodeReplication::WatchStalls(const replication::ReplicationCore& core, uint
   const uint64_t limit = settings_.move_stall_warn_ms;
   if (limit == 0 || now_ms < stalls_checked_ms_ + 1000) return;
   stalls_checked_ms_ = now_ms;
-  auto names = [&](const std::vector<crdt::ReplicaId>& ids) {
-    std::string out;
-    for (crdt::ReplicaId id : ids) {
-      auto name = node_id_of_.find(id);
-      out += (out.empty() ? "" : ", ") + (name == node_id_of_.end() ? "?" : name->second);
-    }
-    return out;
-  };
   uint64_t stalled = 0;
   std::map<uint32_t, uint64_t> warned;  // only moves still under way keep their mark
   for (const replication::MoveStatus& m : core.Moves()) {
@@ -666,10 +667,19 @@ void NodeReplication::WatchStalls(const replication::ReplicationCore& core, uint
         "joiners [{}] and the last writes of [{}]: start them, or forget a node lost for good "
         "(docs/operations.md)",
         m.partition, (now_ms - m.started_ms) / 1000, MoveRoleName(m.role), m.epoch,
-        names(m.joining), names(m.leaving));
+        NamesOf(m.joining), NamesOf(m.leaving));
   }
   stall_warned_ms_ = std::move(warned);
   moves_stalled_.store(stalled, std::memory_order_relaxed);
+}
+
+std::string NodeReplication::NamesOf(const std::vector<crdt::ReplicaId>& ids) const {
+  std::string out;
+  for (crdt::ReplicaId id : ids) {
+    auto name = node_id_of_.find(id);
+    out += (out.empty() ? "" : ", ") + (name == node_id_of_.end() ? "?" : name->second);
+  }
+  return out;
 }
 
 void NodeReplication::PublishServing(replication::ReplicationCore& core, storage::Transaction& txn,

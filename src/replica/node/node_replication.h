@@ -332,6 +332,8 @@ class NodeReplication {
   void FollowMoves(Job& job);
   // Logs and counts moves older than move_stall_warn_ms (writer thread).
   void WatchStalls(const replication::ReplicationCore& core, uint64_t now_ms);
+  // "dc1-a, dc2-b": the node ids of `ids` ("?" for one not known).
+  std::string NamesOf(const std::vector<crdt::ReplicaId>& ids) const;
   // Publishes serving() from the core if it changed (or `force`), and while
   // moves go on at most every 200 ms for their progress, with the bytes they
   // have left, read in `txn` (which the core's heartbeats then carry).
@@ -380,6 +382,7 @@ class NodeReplication {
   uint64_t serving_published_ms_ = 0;                   // writer thread
   uint64_t epochs_noted_ms_ = 0;                        // writer thread
   uint64_t stalls_checked_ms_ = 0;                      // writer thread
+  uint64_t exit_wait_warned_ms_ = 0;                    // writer thread
   std::map<uint32_t, uint64_t> stall_warned_ms_;        // writer thread: by partition
   std::atomic<uint64_t> moves_stalled_{0};
   std::unique_ptr<replication::ReplicationCore> core_;  // writer thread only

@@ -1503,6 +1503,9 @@ bool ReplicationCore::Serving(uint32_t p) const { return impl_->Serving(p); }
 std::vector<MoveStatus> ReplicationCore::Moves() const { return impl_->Moves(); }
 bool ReplicationCore::Drained() const { return impl_->Drained(); }
 bool ReplicationCore::MayExit() const { return impl_->MayExit(); }
+std::vector<crdt::ReplicaId> ReplicationCore::ExitAwaited() const {
+  return impl_->ExitAwaited();
+}
 std::map<crdt::ReplicaId, uint64_t> ReplicationCore::PeerEpochs() const {
   return impl_->PeerEpochs();
 }

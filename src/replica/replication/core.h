@@ -401,6 +401,9 @@ class ReplicationCore {
   // earlier epoch may be waiting for this node's acknowledgements there,
   // until it hears this node has moved on): a removed node may exit.
   bool MayExit() const;
+  // The members MayExit() still waits to hear running this node's epoch,
+  // ascending.
+  std::vector<crdt::ReplicaId> ExitAwaited() const;
 
   // Whether this node holds a replica of p (serving or not).
   bool Holds(uint32_t p) const;

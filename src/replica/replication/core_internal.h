@@ -257,6 +257,7 @@ class CoreImpl {
   std::vector<MoveStatus> Moves() const;
   bool Drained() const;
   bool MayExit() const;
+  std::vector<crdt::ReplicaId> ExitAwaited() const;
   uint64_t Epoch() const { return membership_.epoch; }
   const Stats& stats() const { return stats_; }
   const Membership& membership() const { return membership_; }

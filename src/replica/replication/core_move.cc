@@ -804,20 +804,22 @@ bool CoreImpl::Drained() const {
   return true;
 }
 
-bool CoreImpl::MayExit() const {
-  if (!Drained()) return false;
+bool CoreImpl::MayExit() const { return Drained() && ExitAwaited().empty(); }
+
+std::vector<crdt::ReplicaId> CoreImpl::ExitAwaited() const {
   // A member of this placement still running an earlier one may wait for
   // this node's acknowledgement of its final (a leaver that was down when
   // it came): once it hears this node at this epoch it stops waiting
   // (MovedOn), so a removed node stays until every member has.
+  std::set<crdt::ReplicaId> out;
   for (const std::vector<crdt::ReplicaId>& owners : membership_.replicas) {
     for (crdt::ReplicaId id : owners) {
       if (id != membership_.self && !forgotten_.contains(id) && EpochOf(id) < membership_.epoch) {
-        return false;
+        out.insert(id);
       }
     }
   }
-  return true;
+  return {out.begin(), out.end()};
 }
 
 }  // namespace geokv::replication::internal
