@@ -23,11 +23,14 @@ std::optional<uint64_t> SampledKeyBytes(storage::Transaction& txn, uint32_t p) {
 
 }  // namespace
 
-std::vector<uint64_t> MoveBytesLeft(storage::Transaction& txn, const ServingView& view) {
-  if (view.moves.empty()) return {};
+MoveEstimates EstimateMoves(storage::Transaction& txn, const ServingView& view,
+                            uint64_t peer_partition_bytes) {
+  MoveEstimates out;
+  if (view.moves.empty()) return out;
   // Served partitions (else held ones): their mean key count, and the largest.
   uint64_t keys = 0, count = 0, largest_keys = 0;
   std::optional<uint32_t> largest;
+  bool serves = false;
   for (int pass = 0; pass < 2 && count == 0; ++pass) {
     const std::vector<uint8_t>& which = pass == 0 ? view.serving : view.holds;
     for (uint32_t p = 0; p < which.size(); ++p) {
@@ -35,30 +38,34 @@ std::vector<uint64_t> MoveBytesLeft(storage::Transaction& txn, const ServingView
       const uint64_t n = txn.KeyCount(p);
       keys += n;
       ++count;
+      serves = pass == 0;
       if (!largest || n > largest_keys) largest = p, largest_keys = n;
     }
   }
   const uint64_t mean_keys = count > 0 ? keys / count : 0;
-  std::optional<uint64_t> key_bytes;
-  if (largest) key_bytes = SampledKeyBytes(txn, *largest);
+  std::optional<uint64_t> sampled;
+  if (largest) sampled = SampledKeyBytes(txn, *largest);
+  const uint64_t key_bytes = sampled.value_or(kUnsampledKeyBytes);
+  if (serves) out.partition_bytes = mean_keys * key_bytes;
+  const uint64_t full = peer_partition_bytes != 0 ? peer_partition_bytes : mean_keys * key_bytes;
   using Role = replication::MoveStatus::Role;
-  std::vector<uint64_t> out;
   for (const replication::MoveStatus& m : view.moves) {
-    const uint64_t here = txn.KeyCount(m.partition);
-    uint64_t left_keys = 0;
+    const uint64_t here = txn.KeyCount(m.partition) * key_bytes;
+    uint64_t left = 0;
     switch (m.role) {
       case Role::kJoining:
-        left_keys = std::max<uint64_t>(1, mean_keys > here ? mean_keys - here : 0);
+        left = std::max(key_bytes, full > here ? full - here : 0);
         break;
       case Role::kLeaving:
       case Role::kDraining:
       case Role::kDeleting:
-        left_keys = here;
+        left = here;
         break;
       case Role::kStaying:
         break;
     }
-    out.push_back(left_keys * key_bytes.value_or(kUnsampledKeyBytes));
+    out.bytes_left.push_back(left);
+    out.bytes_left_total += left;
   }
   return out;
 }

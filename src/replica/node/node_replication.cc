@@ -701,11 +701,14 @@ void NodeReplication::PublishServing(replication::ReplicationCore& core, storage
   const bool moving = !old->moves.empty() || core.Epoch() != latest_epoch_.load();
   if (same && !force && !(moving && now_ms >= serving_published_ms_ + 200)) {
     core.SetMoveBytesLeft(old->move_bytes_left_total);  // (a rebuilt core has none yet)
+    core.SetPartitionBytes(old->partition_bytes);
     return;
   }
   view->moves = core.Moves();
-  view->move_bytes_left = MoveBytesLeft(txn, *view);
-  for (uint64_t bytes : view->move_bytes_left) view->move_bytes_left_total += bytes;
+  MoveEstimates estimates = EstimateMoves(txn, *view, core.PeerPartitionBytes());
+  view->move_bytes_left = std::move(estimates.bytes_left);
+  view->move_bytes_left_total = estimates.bytes_left_total;
+  view->partition_bytes = estimates.partition_bytes;
   for (const replication::MoveStatus& m : view->moves) {
     for (const auto* ids : {&m.joining, &m.leaving}) {
       for (crdt::ReplicaId id : *ids) {
@@ -715,6 +718,7 @@ void NodeReplication::PublishServing(replication::ReplicationCore& core, storage
     }
   }
   core.SetMoveBytesLeft(view->move_bytes_left_total);
+  core.SetPartitionBytes(view->partition_bytes);
   serving_published_ms_ = now_ms;
   serving_.store(std::move(view));
 }

@@ -99,10 +99,12 @@ struct ServingView {
   std::vector<uint8_t> serving;        // [p]: this node answers reads and writes of p
   std::vector<uint32_t> serving_list;  // the p with serving[p], ascending
   std::vector<replication::MoveStatus> moves;  // every partition moving here
-  // MoveBytesLeft (move_estimate.h) of each of `moves`, parallel to it, and
+  // EstimateMoves (move_estimate.h) of each of `moves`, parallel to it, and
   // their sum (0: no moves).
   std::vector<uint64_t> move_bytes_left;
   uint64_t move_bytes_left_total = 0;
+  // MoveEstimates::partition_bytes, sent in heartbeats (0: no moves).
+  uint64_t partition_bytes = 0;
   // The node id of every node `moves` names.
   std::map<crdt::ReplicaId, std::string> node_ids;
   bool drained = false;  // ReplicationCore::Drained, in the latest adopted epoch

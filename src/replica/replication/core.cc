@@ -227,6 +227,7 @@ void CoreImpl::EmitHeartbeat(bool full, uint64_t now_ms) {
   hb.incarnation = membership_.incarnation;
   hb.epoch = membership_.epoch;
   hb.move_bytes_left = move_bytes_left_;
+  hb.partition_bytes = partition_bytes_;
   for (const auto& [p, left] : left_) hb.released.emplace_back(p, left.last_own);
   for (Held& h : held_) {
     const Role role = h.move.role;
@@ -1417,7 +1418,7 @@ void CoreImpl::NoteEpoch(const Heartbeat& hb) {
   if (it == epochs_.end()) {
     if (epochs_.size() >= options_.epoch_senders_max) return;
     epochs_.emplace(hb.from, std::make_pair(hb.incarnation, hb.epoch));
-    peer_move_bytes_left_[hb.from] = hb.move_bytes_left;
+    NoteEstimates(hb);
     return;
   }
   auto& [incarnation, epoch] = it->second;
@@ -1428,7 +1429,24 @@ void CoreImpl::NoteEpoch(const Heartbeat& hb) {
   } else {
     epoch = std::max(epoch, hb.epoch);
   }
-  peer_move_bytes_left_[hb.from] = hb.move_bytes_left;  // the latest heard
+  NoteEstimates(hb);  // the latest heard
+}
+
+void CoreImpl::NoteEstimates(const Heartbeat& hb) {
+  peer_move_bytes_left_[hb.from] = hb.move_bytes_left;
+  if (hb.partition_bytes != 0) {
+    peer_partition_bytes_[hb.from] = hb.partition_bytes;
+  } else {
+    peer_partition_bytes_.erase(hb.from);
+  }
+}
+
+uint64_t CoreImpl::PeerPartitionBytes() const {
+  std::vector<uint64_t> values;
+  for (const auto& [id, bytes] : peer_partition_bytes_) values.push_back(bytes);
+  if (values.empty()) return 0;
+  std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
+  return values[values.size() / 2];
 }
 
 std::map<crdt::ReplicaId, uint64_t> CoreImpl::PeerEpochs() const {
@@ -1511,6 +1529,8 @@ std::map<crdt::ReplicaId, uint64_t> ReplicationCore::PeerEpochs() const {
 }
 
 void ReplicationCore::SetMoveBytesLeft(uint64_t bytes) { impl_->SetMoveBytesLeft(bytes); }
+void ReplicationCore::SetPartitionBytes(uint64_t bytes) { impl_->SetPartitionBytes(bytes); }
+uint64_t ReplicationCore::PeerPartitionBytes() const { return impl_->PeerPartitionBytes(); }
 
 std::map<crdt::ReplicaId, uint64_t> ReplicationCore::PeerMoveBytesLeft() const {
   return impl_->PeerMoveBytesLeft();

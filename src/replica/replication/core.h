@@ -427,6 +427,14 @@ class ReplicationCore {
   // The move_bytes_left of each node PeerEpochs lists, from the same
   // heartbeats (its latest incarnation's latest).
   std::map<crdt::ReplicaId, uint64_t> PeerMoveBytesLeft() const;
+  // What this node's heartbeats say a partition it serves holds, in bytes
+  // (Heartbeat::partition_bytes; 0: not known). Set by the caller as
+  // SetMoveBytesLeft; kept until set again.
+  void SetPartitionBytes(uint64_t bytes);
+  // The median of the nonzero partition_bytes the nodes PeerEpochs lists
+  // last sent (0: none sent one): what a partition this node fills will
+  // hold, for its bytes_left.
+  uint64_t PeerPartitionBytes() const;
   // True when nothing is left to do here: no pending batch or buffered batch,
   // no known gap or catch-up in flight, and every peer reported, for every
   // partition shared, exactly this node's applied vector. When it holds at

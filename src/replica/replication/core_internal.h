@@ -250,6 +250,8 @@ class CoreImpl {
   std::vector<PeerStatus> Peers(uint64_t now_ms) const;
   std::map<crdt::ReplicaId, uint64_t> PeerEpochs() const;
   void SetMoveBytesLeft(uint64_t bytes) { move_bytes_left_ = bytes; }
+  void SetPartitionBytes(uint64_t bytes) { partition_bytes_ = bytes; }
+  uint64_t PeerPartitionBytes() const;
   std::map<crdt::ReplicaId, uint64_t> PeerMoveBytesLeft() const { return peer_move_bytes_left_; }
   bool Settled() const;
   Status Reconfigure(ReplicaStore& store, Membership next, uint64_t now_ms);
@@ -363,6 +365,9 @@ class CoreImpl {
   void OnHeartbeat(ReplicaStore& store, const Heartbeat& hb, uint64_t now_ms);
   // Remembers the sender's epoch (PeerEpochs), whoever it is.
   void NoteEpoch(const Heartbeat& hb);
+  // Keeps the sender's move_bytes_left and partition_bytes (the latest
+  // heartbeat of its latest incarnation; bounded as epochs_ is).
+  void NoteEstimates(const Heartbeat& hb);
   void OnRequest(ReplicaStore& store, const CatchUpRequest& req, uint64_t now_ms);
   void OnReply(ReplicaStore& store, const CatchUpReply& reply, uint64_t now_ms);
 
@@ -477,10 +482,12 @@ class CoreImpl {
   // epoch replaces the older one's (a restart may run an older file); within
   // one, the highest. At most options_.epoch_senders_max entries.
   std::map<crdt::ReplicaId, std::pair<uint64_t, uint64_t>> epochs_;
-  // The same senders' Heartbeat::move_bytes_left (PeerMoveBytesLeft), and
-  // this node's (SetMoveBytesLeft).
+  // The same senders' Heartbeat::move_bytes_left (PeerMoveBytesLeft) and
+  // nonzero partition_bytes (PeerPartitionBytes), and this node's own.
   std::map<crdt::ReplicaId, uint64_t> peer_move_bytes_left_;
   uint64_t move_bytes_left_ = 0;
+  std::map<crdt::ReplicaId, uint64_t> peer_partition_bytes_;
+  uint64_t partition_bytes_ = 0;
   // Memberships given while a move of this node was under way, ascending
   // epochs: each is adopted, in order, when every move here has ended
   // (overlapping moves of a partition are never run; no epoch is skipped).

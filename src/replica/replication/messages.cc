@@ -344,6 +344,7 @@ Result<Message> DecodeHeartbeat(Reader& r, const msgpack::object* e, size_t fiel
     }
   }
   if (fields > kHeartbeatFields + 3) hb.move_bytes_left = r.Uint(e[9], "move bytes left");
+  if (fields > kHeartbeatFields + 4) hb.partition_bytes = r.Uint(e[10], "partition bytes");
   size_t n = 0;
   const msgpack::object* parts =
       r.Array(e[4], Reader::kAny, limits.max_heartbeat_partitions, &n, "heartbeat partitions");
@@ -544,7 +545,8 @@ std::string EncodeMessage(const Message& message) {
                    PackDeltas(pk, m);
                  },
                  [&](const Heartbeat& m) {
-                   const size_t extra = m.move_bytes_left != 0   ? 4
+                   const size_t extra = m.partition_bytes != 0   ? 5
+                                        : m.move_bytes_left != 0 ? 4
                                         : !m.finals_held.empty() ? 3
                                         : !m.released.empty()    ? 2
                                         : m.epoch != 0           ? 1
@@ -578,6 +580,7 @@ std::string EncodeMessage(const Message& message) {
                      }
                    }
                    if (extra >= 4) pk.pack_uint64(m.move_bytes_left);
+                   if (extra >= 5) pk.pack_uint64(m.partition_bytes);
                  },
                  [&](const CatchUpRequest& m) {
                    PackHead(pk, Kind::kRequest, kRequestFields + (m.cursor ? 1 : 0));
@@ -681,7 +684,7 @@ Result<Message> DecodeMessage(std::string_view bytes, const MessageLimits& limit
       if (n != kBatchFields) break;
       return DecodeBatch(r, e);
     case static_cast<uint64_t>(Kind::kHeartbeat):
-      if (n < kHeartbeatFields || n > kHeartbeatFields + 4) break;
+      if (n < kHeartbeatFields || n > kHeartbeatFields + 5) break;
       return DecodeHeartbeat(r, e, n, limits);
     case static_cast<uint64_t>(Kind::kRequest):
       if (n != kRequestFields && n != kRequestFields + 1) break;

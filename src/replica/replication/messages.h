@@ -11,7 +11,7 @@
 //                  optional trailing fields, each present when a later one is:
 //                  epoch:uint, [ [ partition:uint, seq ]* ] (released),
 //                  [ [ partition:uint, leaver:uint ]* ] (finals held),
-//                  move-bytes-left:uint ]
+//                  move-bytes-left:uint, partition-bytes:uint ]
 //   kind 3, catch-up request:
 //                [ 1, 3, from:uint, partition:uint, origin:uint, after:seq ]
 //                [ 1, 3, from:uint, partition:uint, origin:uint, after:seq, cursor:position ]
@@ -170,6 +170,12 @@ struct Heartbeat {
   // (GEOKV.MEMBERS bytes_left). Informational. Encoded (after `finals_held`,
   // which is then encoded even empty) only when nonzero.
   uint64_t move_bytes_left = 0;
+  // The sender's estimate of the mean bytes of a partition it serves, while
+  // moves go on there (0: not known). A joiner holds no full partition to
+  // size its fills by, and sizes them with its peers' (bytes_left).
+  // Informational. Encoded (after `move_bytes_left`, which is then encoded
+  // even zero) only when nonzero.
+  uint64_t partition_bytes = 0;
 
   bool operator==(const Heartbeat&) const = default;
 };

@@ -263,6 +263,34 @@ TEST_CASE("Core: heartbeats carry the bytes the sender's moves have left, the la
   CHECK_FALSE(c.core(kB).PeerMoveBytesLeft().contains(kC));  // not heard yet
 }
 
+TEST_CASE("Core: a node's partition size goes out in heartbeats; peers' are taken by their median",
+          "[unit]") {
+  constexpr ReplicaId kD = 0xD;
+  Cluster c = Cluster::ThreeDcs(Options{});
+  CHECK(c.core(kB).PeerPartitionBytes() == 0);  // none heard
+  c.Restart(kA, 0, /*epoch=*/0, /*incarnation=*/10);
+  c.core(kA).SetPartitionBytes(512);
+  c.Tick(kA, 1);
+  for (const Outgoing& o : c.Take(kA, 1)) c.Deliver(kB, o.message, 1);
+  CHECK(c.core(kB).PeerPartitionBytes() == 512);
+  auto heard = [&](ReplicaId from, uint64_t incarnation, uint64_t bytes, uint64_t now) {
+    replication::Heartbeat hb{from, now, {}, incarnation};
+    hb.partition_bytes = bytes;
+    c.Deliver(kB, hb, now);
+  };
+  heard(kC, 3, 100, 2);
+  heard(kD, 4, 9000, 3);  // a node that shares no partition with B counts too
+  CHECK(c.core(kB).PeerPartitionBytes() == 512);  // of 100, 512, 9000
+  heard(kD, 4, 0, 4);                             // D's moves ended: its figure goes
+  CHECK(c.core(kB).PeerPartitionBytes() == 512);  // of 100, 512 (the upper middle)
+  heard(kA, 9, 7, 5);                             // an older process of A's changes nothing
+  CHECK(c.core(kB).PeerPartitionBytes() == 512);
+  c.core(kA).SetPartitionBytes(0);
+  c.Tick(kA, 200);
+  for (const Outgoing& o : c.Take(kA, 200)) c.Deliver(kB, o.message, 200);
+  CHECK(c.core(kB).PeerPartitionBytes() == 100);
+}
+
 TEST_CASE("Core: batches apply in order; duplicates and old batches change nothing", "[unit]") {
   Cluster c = Cluster::ThreeDcs(Quiet());
   c.Incr(kA, 0, 1, 5);

@@ -65,6 +65,8 @@ std::vector<Message> MakeCorpus(Prng& rng) {
   corpus.push_back(hb);
   hb.move_bytes_left = rng.Next();
   corpus.push_back(hb);
+  hb.partition_bytes = rng.Next();
+  corpus.push_back(hb);
 
   corpus.push_back(CatchUpRequest{kA, p, kB, rng.Below(10)});
 
@@ -274,6 +276,35 @@ TEST_CASE(
   CHECK(fields(EncodeMessage(Heartbeat{7, 100, {}, 5})) == 6);
 }
 
+TEST_CASE(
+    "Messages: a heartbeat's partition_bytes round-trips as an eleventh field, sent only when "
+    "nonzero",
+    "[unit]") {
+  Heartbeat hb{7, 100, {{1, {{7, 3}}}}, 5};
+  auto fields = [](const std::string& bytes) {
+    msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size());
+    return handle.get().via.array.size;
+  };
+  // Nonzero: move_bytes_left goes too, even 0.
+  for (uint64_t bytes_left : {uint64_t{0}, uint64_t{99}}) {
+    for (uint64_t bytes : {uint64_t{1}, uint64_t{10'240}, UINT64_MAX}) {
+      hb.move_bytes_left = bytes_left;
+      hb.partition_bytes = bytes;
+      const std::string encoded = EncodeMessage(hb);
+      CHECK(fields(encoded) == 11);
+      auto decoded = DecodeMessage(encoded);
+      REQUIRE(decoded.ok());
+      CHECK(std::get<Heartbeat>(*decoded) == hb);
+    }
+  }
+  // Zero: the form before it, which decodes as 0.
+  hb.partition_bytes = 0;
+  CHECK(fields(EncodeMessage(hb)) == 10);
+  auto decoded = DecodeMessage(EncodeMessage(hb));
+  REQUIRE(decoded.ok());
+  CHECK(std::get<Heartbeat>(*decoded).partition_bytes == 0);
+}
+
 TEST_CASE("Messages: a partition's report carries what the sender holds unapplied only if any",
           "[unit]") {
   Heartbeat hb{7, 100, {{1, {{7, 3}, {9, 1}}}, {2, {{7, 0}}}}, 5};
@@ -355,7 +386,8 @@ TEST_CASE("Messages: malformed encodings are rejected with a reason", "[unit]") 
     rejects(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0}, std::vector<int>{}, uint64_t{1},
                  uint64_t{2}, std::vector<int>{}, std::vector<std::vector<uint64_t>>{{1, kA, 3}}),
             "final held entry");
-    // move_bytes_left (the tenth field) must be a uint; an eleventh field is refused.
+    // move_bytes_left (the tenth field) and partition_bytes (the eleventh)
+    // must be uints; a twelfth field is refused.
     REQUIRE(DecodeMessage(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0}, std::vector<int>{},
                                uint64_t{1}, uint64_t{2}, std::vector<int>{}, std::vector<int>{},
                                uint64_t{0}))
@@ -369,9 +401,19 @@ TEST_CASE("Messages: malformed encodings are rejected with a reason", "[unit]") 
     rejects(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0}, std::vector<int>{}, uint64_t{1},
                  uint64_t{2}, std::vector<int>{}, std::vector<int>{}, std::vector<int>{}),
             "move bytes left");
+    REQUIRE(DecodeMessage(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0}, std::vector<int>{},
+                               uint64_t{1}, uint64_t{2}, std::vector<int>{}, std::vector<int>{},
+                               uint64_t{5}, uint64_t{0}))
+                .ok());
+    rejects(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0}, std::vector<int>{}, uint64_t{1},
+                 uint64_t{2}, std::vector<int>{}, std::vector<int>{}, uint64_t{5}, int64_t{-1}),
+            "partition bytes");
+    rejects(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0}, std::vector<int>{}, uint64_t{1},
+                 uint64_t{2}, std::vector<int>{}, std::vector<int>{}, uint64_t{5}, true),
+            "partition bytes");
     REQUIRE_FALSE(DecodeMessage(Pack(uint64_t{1}, uint64_t{2}, kA, uint64_t{0}, std::vector<int>{},
                                      uint64_t{1}, uint64_t{2}, std::vector<int>{},
-                                     std::vector<int>{}, uint64_t{5}, uint64_t{0}))
+                                     std::vector<int>{}, uint64_t{5}, uint64_t{7}, uint64_t{0}))
                       .ok());
   }
 
@@ -763,6 +805,7 @@ Message Hostile(Prng& rng, const std::vector<Message>& corpus) {
             leaver = id();
           }
           if (x.move_bytes_left != 0) x.move_bytes_left = rng.Chance(50) ? UINT64_MAX : seq();
+          if (x.partition_bytes != 0) x.partition_bytes = rng.Chance(50) ? UINT64_MAX : seq();
           std::sort(x.finals_held.begin(), x.finals_held.end());
           x.finals_held.erase(std::unique(x.finals_held.begin(), x.finals_held.end()),
                               x.finals_held.end());
