@@ -243,66 +243,51 @@ TEST_CASE("Messages: a heartbeat's epoch round-trips, and one without it decodes
   CHECK(std::get<Heartbeat>(*decoded) == hb);
 }
 
+// The number of top-level elements of an encoded message.
+size_t FieldCount(const std::string& bytes) {
+  msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size());
+  return handle.get().via.array.size;
+}
+
+// Encodes hb, checks it has `fields` elements, and that it decodes as hb.
+void CheckRoundTrip(const Heartbeat& hb, size_t fields) {
+  const std::string bytes = EncodeMessage(hb);
+  CHECK(FieldCount(bytes) == fields);
+  auto decoded = DecodeMessage(bytes);
+  REQUIRE(decoded.ok());
+  CHECK(std::get<Heartbeat>(*decoded) == hb);
+}
+
 TEST_CASE(
-    "Messages: a heartbeat's move_bytes_left round-trips as a tenth field, sent only when nonzero",
+    "Messages: a heartbeat's move_bytes_left and partition_bytes round-trip as a tenth and an "
+    "eleventh field, each sent only when it or a later one is nonzero",
     "[unit]") {
   Heartbeat hb{7, 100, {{1, {{7, 3}}}}, 5};
-  auto fields = [](const std::string& bytes) {
-    msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size());
-    return handle.get().via.array.size;
-  };
-  // Nonzero: the earlier optional fields go too (epoch 0, empty lists).
+  // move_bytes_left nonzero: the earlier optional fields go too (epoch 0,
+  // empty lists).
   for (uint64_t bytes_left : {uint64_t{1}, uint64_t{123456789}, UINT64_MAX}) {
     hb.move_bytes_left = bytes_left;
-    const std::string bytes = EncodeMessage(hb);
-    CHECK(fields(bytes) == 10);
-    auto decoded = DecodeMessage(bytes);
-    REQUIRE(decoded.ok());
-    CHECK(std::get<Heartbeat>(*decoded) == hb);
+    CheckRoundTrip(hb, 10);
   }
   hb.epoch = 3;
   hb.released = {{2, 8}};
   hb.finals_held = {{1, kA}};
-  auto decoded = DecodeMessage(EncodeMessage(hb));
-  REQUIRE(decoded.ok());
-  CHECK(std::get<Heartbeat>(*decoded) == hb);
-  // Zero: the form before it (here nine fields; six with nothing optional),
-  // which decodes as 0.
-  hb.move_bytes_left = 0;
-  CHECK(fields(EncodeMessage(hb)) == 9);
-  decoded = DecodeMessage(EncodeMessage(hb));
-  REQUIRE(decoded.ok());
-  CHECK(std::get<Heartbeat>(*decoded).move_bytes_left == 0);
-  CHECK(fields(EncodeMessage(Heartbeat{7, 100, {}, 5})) == 6);
-}
-
-TEST_CASE(
-    "Messages: a heartbeat's partition_bytes round-trips as an eleventh field, sent only when "
-    "nonzero",
-    "[unit]") {
-  Heartbeat hb{7, 100, {{1, {{7, 3}}}}, 5};
-  auto fields = [](const std::string& bytes) {
-    msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size());
-    return handle.get().via.array.size;
-  };
-  // Nonzero: move_bytes_left goes too, even 0.
+  CheckRoundTrip(hb, 10);
+  // partition_bytes nonzero: move_bytes_left goes too, even 0.
   for (uint64_t bytes_left : {uint64_t{0}, uint64_t{99}}) {
     for (uint64_t bytes : {uint64_t{1}, uint64_t{10'240}, UINT64_MAX}) {
       hb.move_bytes_left = bytes_left;
       hb.partition_bytes = bytes;
-      const std::string encoded = EncodeMessage(hb);
-      CHECK(fields(encoded) == 11);
-      auto decoded = DecodeMessage(encoded);
-      REQUIRE(decoded.ok());
-      CHECK(std::get<Heartbeat>(*decoded) == hb);
+      CheckRoundTrip(hb, 11);
     }
   }
-  // Zero: the form before it, which decodes as 0.
+  // Zero: the form before each (nine fields here; six with nothing
+  // optional), which decodes as 0.
   hb.partition_bytes = 0;
-  CHECK(fields(EncodeMessage(hb)) == 10);
-  auto decoded = DecodeMessage(EncodeMessage(hb));
-  REQUIRE(decoded.ok());
-  CHECK(std::get<Heartbeat>(*decoded).partition_bytes == 0);
+  CheckRoundTrip(hb, 10);
+  hb.move_bytes_left = 0;
+  CheckRoundTrip(hb, 9);
+  CHECK(FieldCount(EncodeMessage(Heartbeat{7, 100, {}, 5})) == 6);
 }
 
 TEST_CASE("Messages: a partition's report carries what the sender holds unapplied only if any",
