@@ -624,8 +624,9 @@ void NodeReplication::FollowMoves(Job& job) {
   WatchStalls(core, job.now_ms_);
   const uint64_t latest = latest_epoch_.load();
   const bool settled_here = core.Epoch() == latest && core.Moves().empty();
-  removed_ = settled_here && !latest_has_self_.load() && core.MayExit();
-  if (settled_here && !latest_has_self_.load() && core.Drained() && !removed_ &&
+  const bool removed_here = settled_here && !latest_has_self_.load();
+  removed_ = removed_here && core.MayExit();
+  if (removed_here && !removed_ && core.Drained() &&
       job.now_ms_ >= exit_wait_warned_ms_ + 10'000) {
     exit_wait_warned_ms_ = job.now_ms_;
     spdlog::warn(
