@@ -180,6 +180,20 @@ void NodeReplication::UpdatePeers() {
       }
     }
   }
+  // A node the latest table removed shares no partition in it, yet exits only
+  // once it has heard every member run that epoch (ReplicationCore::
+  // MayExit): it takes their heartbeats until then, also once its moves
+  // ended before theirs began and the older tables were let go.
+  if (const auto& latest = *connected_.back(); !latest.topology().FindNode(self_id)) {
+    for (const placement::Node& node : latest.topology().nodes()) {
+      TransportPeer& peer = peers[node.id];
+      peer.id = node.id;
+      peer.repl_endpoint = node.repl.text;
+      peer.sync_endpoint = node.sync.text;
+      peer.curve_public_key = node.curve_public;
+      ids.insert(node.replica_id);
+    }
+  }
   std::vector<std::string> names;
   std::vector<TransportPeer> list;
   for (auto& [id, peer] : peers) {
