@@ -46,8 +46,9 @@ MoveEstimates EstimateMoves(storage::Transaction& txn, const ServingView& view,
   std::optional<uint64_t> sampled;
   if (largest) sampled = SampledKeyBytes(txn, *largest);
   const uint64_t key_bytes = sampled.value_or(kUnsampledKeyBytes);
-  if (serves) out.partition_bytes = mean_keys * key_bytes;
-  const uint64_t full = peer_partition_bytes != 0 ? peer_partition_bytes : mean_keys * key_bytes;
+  const uint64_t mean_bytes = mean_keys * key_bytes;
+  if (serves) out.partition_bytes = mean_bytes;
+  const uint64_t full = peer_partition_bytes != 0 ? peer_partition_bytes : mean_bytes;
   using Role = replication::MoveStatus::Role;
   for (const replication::MoveStatus& m : view.moves) {
     const uint64_t here = txn.KeyCount(m.partition) * key_bytes;

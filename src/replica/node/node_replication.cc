@@ -157,6 +157,16 @@ void NodeReplication::UpdatePeers() {
   // owners in every one: a joiner fills from an old owner, an old owner
   // hands over to a new one.
   std::set<uint32_t> mine;
+  // `node` as a peer, with the endpoints and key this table gives it.
+  auto peer_of = [&](const placement::Node& node) -> TransportPeer& {
+    TransportPeer& peer = peers[node.id];
+    peer.id = node.id;
+    peer.repl_endpoint = node.repl.text;
+    peer.sync_endpoint = node.sync.text;
+    peer.curve_public_key = node.curve_public;
+    ids.insert(node.replica_id);
+    return peer;
+  };
   for (const auto& table : connected_) {
     if (const std::optional<size_t> self = table->topology().FindNode(self_id)) {
       for (uint32_t p : table->PartitionsOfNode(*self)) mine.insert(p);
@@ -169,14 +179,7 @@ void NodeReplication::UpdatePeers() {
     }
     for (uint32_t p : mine) {
       for (uint32_t n : table->PreferenceList(p)) {
-        if (nodes[n].id == self_id) continue;
-        TransportPeer& peer = peers[nodes[n].id];
-        peer.id = nodes[n].id;
-        peer.repl_endpoint = nodes[n].repl.text;
-        peer.sync_endpoint = nodes[n].sync.text;
-        peer.curve_public_key = nodes[n].curve_public;
-        peer.partitions.push_back(p);
-        ids.insert(nodes[n].replica_id);
+        if (nodes[n].id != self_id) peer_of(nodes[n]).partitions.push_back(p);
       }
     }
   }
@@ -185,14 +188,7 @@ void NodeReplication::UpdatePeers() {
   // MayExit): it takes their heartbeats until then, also once its moves
   // ended before theirs began and the older tables were let go.
   if (const auto& latest = *connected_.back(); !latest.topology().FindNode(self_id)) {
-    for (const placement::Node& node : latest.topology().nodes()) {
-      TransportPeer& peer = peers[node.id];
-      peer.id = node.id;
-      peer.repl_endpoint = node.repl.text;
-      peer.sync_endpoint = node.sync.text;
-      peer.curve_public_key = node.curve_public;
-      ids.insert(node.replica_id);
-    }
+    for (const placement::Node& node : latest.topology().nodes()) peer_of(node);
   }
   std::vector<std::string> names;
   std::vector<TransportPeer> list;
